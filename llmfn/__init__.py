@@ -1,0 +1,15 @@
+"""llmfn: LLM inference on serverless GPU functions, cheaply and fast.
+
+This package holds the command line only; the product lives in the sibling packages
+``scaling`` (policies, simulator), ``preload`` (staged checkpoint loading), ``functions``
+(the inference app, scaler, local runtime), ``layers`` (package builds) and ``infra`` (Pulumi).
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("llmfn")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["__version__"]

@@ -1,0 +1,11 @@
+"""Subcommands of ``llmfn``. Each module defines ``register(app: typer.Typer) -> None``.
+
+Modules must import their heavy dependencies (torch, boto3, pulumi...) inside the command
+function, so that ``llmfn --help`` stays fast and works on the base install.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+COMMAND_MODULES: list[ModuleType] = []

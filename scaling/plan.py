@@ -1,0 +1,114 @@
+"""The hybrid rule for reserved (provisioned) capacity, and its hourly schedule as cloud crons.
+
+Little's law: mean concurrency L = arrival rate lambda (req/s) x time in system W (s). Reserved
+instances for an hour = ceil(lambda_h x W_p95 / c x (1 + headroom)), clamped to [min, max], where c
+is the number of concurrent requests one instance serves. The P95 in place of the mean time in
+system is the seed's margin for variance. With a daily request count N, lambda = N / 86400.
+
+Pure: no clock, no I/O. Shared by ``llmfn plan``, the simulator's hybrid policy and ``infra/``, so
+a deployed schedule is exactly the planned one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+HOURS_PER_DAY = 24
+_EPS = 1e-9  # tolerance so that 2.0000000001 instances does not round up to 3
+
+
+@dataclass(frozen=True)
+class ReservedRule:
+    """Parameters of the hybrid rule.
+
+    p95_latency_s: time in system at P95, seconds (queueing + cold start + service).
+    concurrency_per_instance: concurrent requests one instance serves (c >= 1).
+    headroom: fractional margin over the Little's-law concurrency (0.2 = +20 %).
+    min_instances / max_instances: bounds on the reserved count.
+    """
+
+    p95_latency_s: float
+    concurrency_per_instance: int = 1
+    headroom: float = 0.2
+    min_instances: int = 0
+    max_instances: int = 50
+
+    def __post_init__(self) -> None:
+        if not (self.p95_latency_s > 0 and math.isfinite(self.p95_latency_s)):
+            raise ValueError(
+                f"p95_latency_s must be a positive number of seconds, got {self.p95_latency_s!r}"
+            )
+        if self.concurrency_per_instance < 1:
+            raise ValueError(f"concurrency_per_instance must be >= 1, got {self.concurrency_per_instance!r}")
+        if not (self.headroom >= 0 and math.isfinite(self.headroom)):
+            raise ValueError(f"headroom must be >= 0 (a fraction, 0.2 = 20 %), got {self.headroom!r}")
+        if self.min_instances < 0 or self.max_instances < self.min_instances:
+            raise ValueError(
+                f"need 0 <= min_instances <= max_instances, got {self.min_instances!r}..{self.max_instances!r}"
+            )
+
+
+def littles_law_concurrency(rate_rps: float, time_in_system_s: float) -> float:
+    """Mean number of requests in the system: L = lambda (req/s) x W (s)."""
+    if rate_rps < 0 or time_in_system_s < 0:
+        raise ValueError("rate and time in system must be >= 0")
+    return rate_rps * time_in_system_s
+
+
+def reserved_instances(rate_rps: float, rule: ReservedRule) -> int:
+    """Reserved instances for a mean arrival rate (req/s) under ``rule``."""
+    if not (rate_rps >= 0 and math.isfinite(rate_rps)):
+        raise ValueError(f"rate must be a finite number of requests per second >= 0, got {rate_rps!r}")
+    raw = littles_law_concurrency(rate_rps, rule.p95_latency_s) / rule.concurrency_per_instance
+    needed = math.ceil(raw * (1.0 + rule.headroom) - _EPS) if raw > 0 else 0
+    return max(rule.min_instances, min(rule.max_instances, needed))
+
+
+def hourly_schedule(rates_by_hour: Sequence[float], rule: ReservedRule) -> list[int]:
+    """Reserved instances for each hour of day from 24 mean rates (req/s), hour 0 first."""
+    if len(rates_by_hour) != HOURS_PER_DAY:
+        raise ValueError(f"a rate profile needs exactly 24 hourly rates, got {len(rates_by_hour)}")
+    return [reserved_instances(float(r), rule) for r in rates_by_hour]
+
+
+@dataclass(frozen=True)
+class ScheduleChange:
+    """From ``hour`` (0-23, in the profile's time zone) on, keep ``instances`` reserved."""
+
+    hour: int
+    instances: int
+
+
+def schedule_changes(schedule: Sequence[int]) -> list[ScheduleChange]:
+    """The hours where the reserved count changes, read cyclically over the day.
+
+    A constant schedule gives one change at hour 0. Otherwise hour h is listed when its count
+    differs from hour h-1 (hour 0 compared with hour 23), so the crons repeat cleanly every day.
+    """
+    if len(schedule) != HOURS_PER_DAY:
+        raise ValueError(f"a schedule needs exactly 24 hourly counts, got {len(schedule)}")
+    if len(set(schedule)) == 1:
+        return [ScheduleChange(0, int(schedule[0]))]
+    return [
+        ScheduleChange(h, int(schedule[h]))
+        for h in range(HOURS_PER_DAY)
+        if schedule[h] != schedule[h - 1]  # h - 1 == -1 wraps to hour 23
+    ]
+
+
+def _utc_hour(hour: int, utc_offset_hours: int) -> int:
+    if not -12 <= utc_offset_hours <= 14:
+        raise ValueError(f"utc_offset_hours must be in [-12, 14], got {utc_offset_hours!r}")
+    return (hour - utc_offset_hours) % HOURS_PER_DAY
+
+
+def scf_cron(hour: int, utc_offset_hours: int = 0) -> str:
+    """SCF ``TriggerActions`` cron, 7 fields ``sec min hour day month week year``, in UTC."""
+    return f"0 0 {_utc_hour(hour, utc_offset_hours)} * * * *"
+
+
+def aws_cron(hour: int, utc_offset_hours: int = 0) -> str:
+    """Application Auto Scaling scheduled-action expression ``cron(min hour dom month dow year)``, UTC."""
+    return f"cron(0 {_utc_hour(hour, utc_offset_hours)} * * ? *)"
