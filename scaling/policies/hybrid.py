@@ -1,0 +1,108 @@
+"""The hybrid policy (ours): hourly Little's-law reserved base + reactive correction + predictive
+pre-warm + scale to zero when idle; bursts above it go to the platform's on-demand instances.
+
+- **Base**: ``scaling.plan.hourly_schedule(rates_by_hour, rule)`` for the observation's hour, the
+  very schedule ``llmfn plan`` prints and ``infra/`` deploys as crons. It is raised ``lead`` seconds
+  before an hour whose count is higher (lead = cold start + pre-warm margin), so reserved instances
+  are warm when the hour starts; it is lowered at the hour.
+- **Reactive correction**: when the measured concurrency needs more instances than the base for
+  ``correction_after_s`` seconds in a row (the profile underestimates today's traffic), reserved
+  follows an EMA of the measured need. Shorter bursts stay on on-demand instances.
+- **Pre-warm**: the arrival rate predicted ``lead`` seconds ahead (the current rate plus its trend,
+  and never below the profile's rate for that hour) times the rule's P95 time in system gives the
+  instances needed then (Little's law); the shortfall against live instances is pre-warmed now.
+- **Scale to zero**: no arrivals and nothing in flight for ``idle_to_zero_s`` -> reserved 0 and no
+  pre-warm, whatever the hour's base, until traffic returns.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from scaling.plan import HOURS_PER_DAY, ReservedRule, hourly_schedule
+from scaling.policies.baselines import CLOUD_TICK_S
+from scaling.policies.types import Decision, Observation, PolicyConfig, State
+
+SECONDS_PER_HOUR = 3600.0
+
+
+def hybrid_rule(config: PolicyConfig) -> ReservedRule:
+    """The Little's-law rule the hybrid policy (and ``llmfn plan`` with the same config) uses."""
+    return ReservedRule(
+        p95_latency_s=config.hybrid.p95_latency_s,
+        concurrency_per_instance=config.concurrency_per_instance,
+        headroom=config.hybrid.headroom,
+        min_instances=config.min_reserved,
+        max_instances=config.max_reserved,
+    )
+
+
+def hybrid_schedule(config: PolicyConfig) -> list[int]:
+    """Reserved instances per hour of day under ``config`` (all zeros without a rate profile)."""
+    rates = config.hybrid.rates_by_hour
+    if rates is None:
+        return [config.min_reserved] * HOURS_PER_DAY
+    return hourly_schedule(rates, hybrid_rule(config))
+
+
+@dataclass(frozen=True)
+class Hybrid:
+    """See the module docstring. ``t_s mod 3600`` must be the seconds into the observed hour (true
+    for epoch seconds and for the simulator's clock). State: ``{"need_ema", "over_s", "idle_s",
+    "prev_rate"}``."""
+
+    config: PolicyConfig
+    name: str = "hybrid"
+    interval_s: float = CLOUD_TICK_S
+    schedule: tuple[int, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "schedule", tuple(hybrid_schedule(self.config)))
+
+    @property
+    def lead_s(self) -> float:
+        """How far ahead pre-warm and the hourly base look: cold start + margin, seconds."""
+        return self.config.cold_start_s + self.config.hybrid.prewarm_margin_s
+
+    def initial_state(self) -> State:
+        return {"need_ema": 0.0, "over_s": 0.0, "idle_s": 0.0, "prev_rate": None}
+
+    def _instances_for(self, concurrency: float) -> int:
+        """Instances for a concurrency (requests) with the rule's headroom."""
+        hc = self.config.hybrid
+        raw = concurrency * (1 + hc.headroom) / self.config.concurrency_per_instance
+        return math.ceil(raw - 1e-9) if raw > 0 else 0
+
+    def decide(self, obs: Observation, state: State) -> tuple[Decision, State]:
+        hc = self.config.hybrid
+        lead = self.lead_s
+        hour_ahead = (
+            int(obs.hour_of_day + (obs.t_s % SECONDS_PER_HOUR + lead) // SECONDS_PER_HOUR) % HOURS_PER_DAY
+        )
+        base = max(self.schedule[obs.hour_of_day], self.schedule[hour_ahead])
+
+        need_now = self._instances_for(obs.in_flight)
+        need_ema = hc.correction_alpha * need_now + (1 - hc.correction_alpha) * float(state["need_ema"])
+        over_s = float(state["over_s"]) + obs.interval_s if need_now > base else 0.0
+        reserved = max(base, math.ceil(need_ema - 1e-9)) if over_s >= hc.correction_after_s else base
+
+        idle = obs.arrival_rate_rps == 0 and obs.in_flight == 0
+        idle_s = float(state["idle_s"]) + obs.interval_s if idle else 0.0
+        prev_rate = state["prev_rate"]
+        new_state = {
+            "need_ema": need_ema,
+            "over_s": over_s,
+            "idle_s": idle_s,
+            "prev_rate": obs.arrival_rate_rps,
+        }
+        if idle_s >= hc.idle_to_zero_s:
+            return Decision(reserved=0), new_state
+
+        trend = 0.0 if prev_rate is None else (obs.arrival_rate_rps - float(prev_rate)) / obs.interval_s
+        predicted_rps = max(0.0, obs.arrival_rate_rps + trend * lead)
+        if hc.rates_by_hour is not None:
+            predicted_rps = max(predicted_rps, hc.rates_by_hour[hour_ahead])
+        needed_then = self._instances_for(predicted_rps * hc.p95_latency_s)
+        prewarm = max(0, needed_then - max(reserved, obs.reserved_instances) - obs.on_demand_instances)
+        return Decision(reserved=reserved, prewarm=prewarm), new_state
