@@ -1,1 +1,75 @@
-"""preload."""
+"""Staged preload of safetensors checkpoints, at the storage limit.
+
+Public API (stable; ``import preload`` is cheap: torch / transformers / boto3 / huggingface_hub are
+imported only inside the functions that need them)::
+
+    from preload import (
+        STAGES, StageEvent, PreloadError, plan_checkpoint, load_checkpoint, build_causal_lm,
+        prefetch_to_page_cache, resolve_source,
+    )
+
+    model_dir = resolve_source("Qwen/Qwen3-4B-Instruct-2507", revision=None, cache_dir=cache)
+    loaded = load_checkpoint(model_dir, device="cpu", workers=4, verify=False, on_event=print)
+    model = build_causal_lm(loaded, on_event=print)        # the ``engine`` stage
+    loaded.seconds_until("embedding"), loaded.timings       # per-stage StageTiming(bytes, seconds)
+
+- Stages, in order (:data:`STAGES`): ``runtime`` (engine imported, device initialised, destination
+  memory allocated and pre-faulted), ``embedding`` (``embed_tokens``; ``lm_head`` when untied),
+  ``blocks`` (the layers in order, chunks split across workers in file-offset order), ``final``
+  (norm and the rest; sha256 checked here when ``verify``), ``engine`` (model built, one warm-up
+  forward; sent by :func:`build_causal_lm`, or by the serving engine itself).
+- :class:`StageEvent` ``(stage, kind, bytes, total_bytes, seconds, index, total_stages)`` with
+  ``kind`` in ``start`` / ``progress`` / ``end`` and ``gb_per_s``; ``index`` is the stage's position in
+  :data:`STAGES` and ``total_stages == len(STAGES)``. ``bytes``/``seconds`` are cumulative within the
+  stage. A stage's ``end`` is sent only once all its bytes are in place; a failed load sends no further
+  ``end`` and raises, so "every stage ended" means ready.
+- :class:`PreloadError` (a ``ValueError``) names ``.file``, ``.tensor`` and ``.offset`` (absolute byte
+  offset in the file) and says them in its message.
+- :func:`plan_checkpoint` ``(model_dir) -> PreloadPlan``: headers and index parsed and validated.
+- :func:`load_checkpoint` ``(model_dir, *, device="cpu", workers=4, verify=False, on_event=None,
+  method="auto") -> LoadedCheckpoint`` (``.tensors`` name -> tensor with the stored dtype,
+  ``.timings``, ``.seconds_until(stage)``). CPU: pre-faulted private file mappings (``mmap``, default)
+  or owned anonymous memory (``read``); CUDA: pinned staging buffers and async copies (``staged``).
+- :func:`build_causal_lm` ``(loaded, model_dir=None, *, on_event=None, warmup=True)`` -> transformers
+  model in eval mode (meta device + ``assign``, tied weights re-tied).
+- :func:`prefetch_to_page_cache` ``(model_dir, *, workers=4, on_event=None)`` -> stage timings: the
+  same stages into the page cache, for engines that read the files themselves (vLLM).
+- :func:`resolve_source` ``(source, revision=None, cache_dir=None) -> Path``: a local directory,
+  ``hf://org/name`` or ``org/name`` (Hugging Face Hub), ``s3://bucket/prefix`` or ``cos://bucket/prefix``.
+"""
+
+from preload.errors import PreloadError
+from preload.events import (
+    STAGE_BLOCKS,
+    STAGE_EMBEDDING,
+    STAGE_ENGINE,
+    STAGE_FINAL,
+    STAGE_RUNTIME,
+    STAGES,
+    EventCallback,
+    StageEvent,
+)
+from preload.loader import LoadedCheckpoint, StageTiming, load_checkpoint, prefetch_to_page_cache
+from preload.model import build_causal_lm
+from preload.plan import PreloadPlan, Stage, TensorEntry, plan_checkpoint
+
+__all__ = [
+    "STAGES",
+    "STAGE_BLOCKS",
+    "STAGE_EMBEDDING",
+    "STAGE_ENGINE",
+    "STAGE_FINAL",
+    "STAGE_RUNTIME",
+    "EventCallback",
+    "LoadedCheckpoint",
+    "PreloadError",
+    "PreloadPlan",
+    "Stage",
+    "StageEvent",
+    "StageTiming",
+    "TensorEntry",
+    "build_causal_lm",
+    "load_checkpoint",
+    "plan_checkpoint",
+    "prefetch_to_page_cache",
+]

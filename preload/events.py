@@ -1,0 +1,50 @@
+"""Stage names and the events the loader reports while it runs a plan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+STAGE_RUNTIME = "runtime"
+"""Import the engine, initialise the device, allocate and pre-fault destination memory."""
+STAGE_EMBEDDING = "embedding"
+"""``embed_tokens`` (and ``lm_head`` when the checkpoint does not tie it to the embedding)."""
+STAGE_BLOCKS = "blocks"
+"""The transformer layers, in layer order, split across workers by byte ranges."""
+STAGE_FINAL = "final"
+"""The final norm and every tensor that is neither embedding nor layer."""
+STAGE_ENGINE = "engine"
+"""The model built from the loaded tensors and one warm-up forward pass."""
+
+STAGES: tuple[str, ...] = (STAGE_RUNTIME, STAGE_EMBEDDING, STAGE_BLOCKS, STAGE_FINAL, STAGE_ENGINE)
+"""Every stage, in the order it runs."""
+
+EventKind = Literal["start", "progress", "end"]
+
+
+@dataclass(frozen=True)
+class StageEvent:
+    """One step of one stage.
+
+    ``bytes`` and ``seconds`` are cumulative within the stage (``bytes`` done so far, seconds since the
+    stage started); ``total_bytes`` is what the stage will move in all. ``index`` is the stage's
+    0-based position among ``total_stages`` stages of this run.
+    """
+
+    stage: str
+    kind: EventKind
+    bytes: int
+    total_bytes: int
+    seconds: float
+    index: int
+    total_stages: int
+
+    @property
+    def gb_per_s(self) -> float:
+        """Throughput so far in GB/s (10^9 bytes per second); 0.0 before any time has passed."""
+        return self.bytes / self.seconds / 1e9 if self.seconds > 0 else 0.0
+
+
+EventCallback = Callable[[StageEvent], None]
+"""Receives every :class:`StageEvent`; called from the loading thread, so it must be quick."""
