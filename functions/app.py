@@ -1,0 +1,551 @@
+"""The OpenAI-compatible inference app: ``create_app(settings) -> FastAPI``.
+
+Routes: ``POST /v1/chat/completions``, ``POST /v1/completions`` (JSON or SSE streaming, ``usage``
+filled in, also in a last stream chunk with ``stream_options.include_usage``), ``GET /v1/models``,
+``GET /healthz`` (live), ``GET /readyz`` (200 once the preload's last stage finished, else 503 with
+stage and progress), ``GET /metrics`` (Prometheus). Errors use OpenAI's format.
+
+A generation request passes, in order: Bearer key (401) -> body size (413) -> JSON (400) -> schema
+(422) -> model id (404) -> readiness (waits ``ready_wait_s``, then 503 + Retry-After) -> token bucket
+(429 + Retry-After) -> shaping (400 when max_tokens cannot fit the context) -> a concurrency slot from
+the bounded queue (429 when full or too slow) -> the circuit breaker (503 + Retry-After while open)
+-> the engine. Responses carry ``x-request-id`` and ``x-llmfn-complexity`` / ``x-llmfn-tier``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response, StreamingResponse
+
+from functions.engines import Engine, Prompt, SamplingParams, make_engine
+from functions.errors import APIError
+from functions.guards.breaker import BreakerOpenError, BreakerPermit, CircuitBreaker
+from functions.guards.complexity import complexity_score, complexity_tier
+from functions.guards.shaping import ShapedRequest, ShapingError, ShapingPolicy, shape_request
+from functions.guards.slots import QueueFullError, SlotPool
+from functions.guards.token_bucket import TokenBucket
+from functions.logs import LOGGER_NAME
+from functions.metrics import CONTENT_TYPE, ServeMetrics
+from functions.readiness import Readiness
+from functions.schemas import ChatCompletionRequest, CompletionRequest
+from functions.settings import ServeSettings
+from functions.stop_sequences import StopScanner
+from preload.events import StageEvent
+
+log = logging.getLogger(LOGGER_NAME)
+
+NOT_READY_RETRY_AFTER_S = 2
+SESSION_HEADER = "x-llmfn-session"
+CHAT, COMPLETIONS = "chat", "completions"
+ROUTES = {CHAT: "/v1/chat/completions", COMPLETIONS: "/v1/completions"}
+
+
+@dataclass
+class _Admitted:
+    """A request that holds a slot and a breaker permit: what it needs to run and report."""
+
+    kind: str
+    request_id: str
+    model: str
+    prompt: Prompt
+    params: SamplingParams
+    stops: list[str]
+    stream: bool
+    include_usage: bool
+    session: str | None
+    permit: BreakerPermit
+    arrived: float
+    headers: dict[str, str]
+
+
+class ServingRuntime:
+    """The engine, its guards, readiness and metrics of one app; ``start()`` begins the preload."""
+
+    def __init__(self, settings: ServeSettings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine if engine is not None else make_engine(settings)
+        self.metrics = ServeMetrics()
+        self.readiness = Readiness()
+        self.bucket = TokenBucket(settings.rate_per_s, settings.burst)
+        self.slots = SlotPool(
+            settings.max_concurrency,
+            settings.max_queue,
+            settings.queue_timeout_s,
+            hold_s=settings.session_hold_s,
+            max_held=settings.max_held_sessions,
+        )
+        self.breaker = CircuitBreaker(
+            settings.breaker_failure_threshold, settings.breaker_recovery_s, on_change=self.metrics.on_breaker
+        )
+        self.shaping: ShapingPolicy | None = None
+        self._api_key = settings.api_key.get_secret_value().encode() if settings.api_key is not None else None
+        self._start_lock = threading.Lock()
+        self._loader: threading.Thread | None = None
+        self._ok = {
+            route: self.metrics.requests.labels(route, "200") for route in (CHAT, COMPLETIONS, "models")
+        }
+        self._latency = {route: self.metrics.latency.labels(route) for route in (CHAT, COMPLETIONS)}
+
+    # -- start-up ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the preload in a background thread (idempotent); the app answers meanwhile."""
+        with self._start_lock:
+            if self._loader is None:
+                self._loader = threading.Thread(target=self._load, name="llmfn-preload", daemon=True)
+                self._loader.start()
+
+    def _load(self) -> None:
+        started = time.perf_counter()
+        try:
+            self.engine.load(self._on_stage)
+        except Exception as exc:
+            self.readiness.mark_failed(f"{type(exc).__name__}: {exc}")
+            log.exception("preload failed", extra={"fields": {"event": "preload_failed"}})
+            return
+        s = self.settings
+        self.shaping = ShapingPolicy(
+            context_len=self.engine.context_len,
+            max_tokens_cap=s.max_tokens_cap,
+            long_prompt_chars=s.long_prompt_chars,
+            default_short=s.default_max_tokens_short,
+            default_long=s.default_max_tokens_long,
+        )
+        self.readiness.mark_ready()
+        self.metrics.ready.set(1)
+        log.info(
+            "ready",
+            extra={
+                "fields": {
+                    "event": "ready",
+                    "seconds": round(time.perf_counter() - started, 3),
+                    "stages_s": self.readiness.stages_done,
+                }
+            },
+        )
+
+    def _on_stage(self, event: StageEvent) -> None:
+        self.readiness.on_event(event)
+        self.metrics.on_stage(event)
+        if event.kind != "progress":
+            log.info(
+                "preload stage",
+                extra={
+                    "fields": {
+                        "event": f"stage_{event.kind}",
+                        "stage": event.stage,
+                        "bytes": event.bytes,
+                        "seconds": round(event.seconds, 4),
+                    }
+                },
+            )
+
+    # -- request handling -------------------------------------------------------------------------
+    async def handle_generation(self, request: Request, kind: str) -> Response:
+        arrived = time.perf_counter()
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        try:
+            admitted = await self._admit(request, kind, request_id, arrived)
+        except APIError as exc:
+            return self._refuse(exc, kind, request_id, arrived)
+        if admitted.stream:
+            return StreamingResponse(
+                self._stream(admitted), media_type="text/event-stream", headers=admitted.headers
+            )
+        return await self._complete(admitted)
+
+    def authorize(self, request: Request) -> None:
+        if self._api_key is None:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._api_key):
+            raise APIError(
+                401,
+                "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.",
+                code="invalid_api_key",
+            )
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.settings.max_body_bytes
+        too_large = APIError(
+            413, f"Request body exceeds {limit} bytes.", code="request_too_large", param="body"
+        )
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _admit(self, request: Request, kind: str, request_id: str, arrived: float) -> _Admitted:
+        self.authorize(request)
+        raw = await self._read_body(request)
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise APIError(400, f"Could not parse the JSON body: {exc}", code="invalid_json") from None
+        if not isinstance(body, dict):
+            raise APIError(400, "The JSON body must be an object.", code="invalid_json")
+        schema = ChatCompletionRequest if kind == CHAT else CompletionRequest
+        try:
+            req = schema.model_validate(body)
+        except ValidationError as exc:
+            raise _schema_error(exc) from None
+        if req.model != self.engine.model_name:
+            raise APIError(
+                404,
+                f"The model '{req.model}' does not exist; this server serves '{self.engine.model_name}'.",
+                code="model_not_found",
+                param="model",
+            )
+        await self._wait_ready()
+        admission = self.bucket.try_acquire()
+        if not admission.admitted:
+            self.metrics.rejections.labels("rate_limited").inc()
+            raise APIError(
+                429,
+                "Rate limit reached; retry after the Retry-After seconds.",
+                code="rate_limit_exceeded",
+                headers={"Retry-After": admission.retry_after_header},
+            )
+        if isinstance(req, ChatCompletionRequest):
+            prompt = self.engine.render_chat([{"role": m.role, "content": m.text()} for m in req.messages])
+        else:
+            prompt = self.engine.render_text(req.prompt_text)
+        assert self.shaping is not None
+        try:
+            shaped: ShapedRequest = shape_request(
+                self.shaping, prompt.text, prompt.tokens, req.requested_max_tokens, req.temperature
+            )
+        except ShapingError as exc:
+            raise APIError(400, str(exc), code="context_length_exceeded", param=exc.param) from None
+        score = complexity_score(prompt.text, shaped.max_tokens, prompt.tokens)
+        tier = complexity_tier(score)
+        self.metrics.complexity.observe(score)
+        self.metrics.complexity_tier.labels(tier).inc()
+        session = request.headers.get(SESSION_HEADER) or None
+        self.metrics.queue_length.set(self.slots.queued + 1)
+        try:
+            await self.slots.acquire(session)
+        except QueueFullError as exc:
+            self.metrics.rejections.labels(exc.reason).inc()
+            raise APIError(
+                429,
+                "The server is at capacity; retry after the Retry-After seconds.",
+                code=exc.reason,
+                headers={"Retry-After": str(max(1, math.ceil(self.bucket.time_until())))},
+            ) from None
+        finally:
+            self.metrics.queue_length.set(self.slots.queued)
+        try:
+            permit = self.breaker.acquire()
+        except BreakerOpenError as exc:
+            self.slots.release(session)
+            self.metrics.rejections.labels("breaker_open").inc()
+            raise APIError(
+                503,
+                "The engine is failing; requests are paused while it recovers.",
+                code="engine_unavailable",
+                headers={"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))},
+            ) from None
+        self.metrics.in_flight.inc()
+        self.metrics.held_sessions.set(self.slots.held_sessions())
+        return _Admitted(
+            kind=kind,
+            request_id=request_id,
+            model=self.engine.model_name,
+            prompt=prompt,
+            params=SamplingParams(shaped.max_tokens, shaped.temperature, req.top_p, req.seed),
+            stops=req.stop_sequences,
+            stream=req.stream,
+            include_usage=req.include_usage,
+            session=session,
+            permit=permit,
+            arrived=arrived,
+            headers={
+                "x-request-id": request_id,
+                "x-llmfn-complexity": f"{score:.4f}",
+                "x-llmfn-tier": tier,
+            },
+        )
+
+    async def _wait_ready(self) -> None:
+        if self.readiness.is_ready:
+            return
+        if not self.readiness.failed and self.settings.ready_wait_s > 0:
+            await asyncio.to_thread(self.readiness.wait, self.settings.ready_wait_s)
+            if self.readiness.is_ready:
+                return
+        snap = self.readiness.snapshot()
+        reason = (
+            f"failed: {snap['error']}" if snap["error"] else f"stage {snap['stage']}, {snap['progress']:.0%}"
+        )
+        self.metrics.rejections.labels("not_ready").inc()
+        raise APIError(
+            503,
+            f"The model is still loading ({reason}).",
+            code="model_loading",
+            headers={"Retry-After": str(NOT_READY_RETRY_AFTER_S)},
+        )
+
+    async def _generate(self, job: _Admitted) -> AsyncIterator[tuple[str, int, str | None]]:
+        """Engine chunks with stop sequences applied: (text, completion tokens so far, finish reason)."""
+        scanner = StopScanner(job.stops)
+        stream = self.engine.generate(job.prompt, job.params)
+        first = True
+        try:
+            async for chunk in stream:
+                if first:
+                    first = False
+                    self.metrics.ttft.labels(job.kind).observe(time.perf_counter() - job.arrived)
+                text, stopped = scanner.feed(chunk.text)
+                if stopped:
+                    yield text, chunk.completion_tokens, "stop"
+                    return
+                if chunk.finish_reason is not None:
+                    yield text + scanner.flush(), chunk.completion_tokens, chunk.finish_reason
+                    return
+                if text:
+                    yield text, chunk.completion_tokens, None
+        finally:
+            await stream.aclose()
+
+    def _finish(self, job: _Admitted, status: str, completion_tokens: int) -> None:
+        self.slots.release(job.session)
+        self.metrics.in_flight.dec()
+        elapsed = time.perf_counter() - job.arrived
+        (self._ok[job.kind] if status == "200" else self.metrics.requests.labels(job.kind, status)).inc()
+        self._latency[job.kind].observe(elapsed)
+        self.metrics.prompt_tokens.inc(job.prompt.tokens)
+        self.metrics.completion_tokens.inc(completion_tokens)
+        if completion_tokens and elapsed > 0:
+            self.metrics.tokens_per_s.observe(completion_tokens / elapsed)
+        if self.settings.access_log and log.isEnabledFor(logging.INFO):
+            log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "request_id": job.request_id,
+                        "route": ROUTES[job.kind],
+                        "status": int(status) if status.isdigit() else status,
+                        "ms": round(elapsed * 1000, 3),
+                        "prompt_tokens": job.prompt.tokens,
+                        "completion_tokens": completion_tokens,
+                        "complexity": job.headers["x-llmfn-complexity"],
+                        "stream": job.stream,
+                    }
+                },
+            )
+
+    async def _complete(self, job: _Admitted) -> Response:
+        parts: list[str] = []
+        tokens, finish = 0, "stop"
+        try:
+            async for text, count, reason in self._generate(job):
+                tokens = count
+                parts.append(text)
+                finish = reason or finish
+        except Exception as exc:
+            job.permit.failure()
+            self._finish(job, "500", tokens)
+            log.exception("engine failure", extra={"fields": {"request_id": job.request_id}})
+            return APIError(
+                500, f"The engine failed: {type(exc).__name__}: {exc}", code="engine_error"
+            ).response(job.request_id)
+        except BaseException:
+            job.permit.abandon()
+            self._finish(job, "499", tokens)
+            raise
+        job.permit.success()
+        self._finish(job, "200", tokens)
+        content = "".join(parts)
+        choice: dict[str, Any] = (
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": finish,
+                "logprobs": None,
+            }
+            if job.kind == CHAT
+            else {"index": 0, "text": content, "finish_reason": finish, "logprobs": None}
+        )
+        body = {
+            "id": _completion_id(job),
+            "object": "chat.completion" if job.kind == CHAT else "text_completion",
+            "created": int(time.time()),
+            "model": job.model,
+            "choices": [choice],
+            "usage": _usage(job.prompt.tokens, tokens),
+        }
+        return Response(json.dumps(body), 200, job.headers, media_type="application/json")
+
+    async def _stream(self, job: _Admitted) -> AsyncIterator[bytes]:
+        ident, created = _completion_id(job), int(time.time())
+        obj = "chat.completion.chunk" if job.kind == CHAT else "text_completion"
+
+        def event(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> bytes:
+            payload: dict[str, Any] = {"id": ident, "object": obj, "created": created, "model": job.model}
+            payload["choices"] = choices
+            if usage is not None:
+                payload["usage"] = usage
+            return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+        def choice(text: str | None, finish: str | None) -> dict[str, Any]:
+            if job.kind == CHAT:
+                delta = {"content": text} if text is not None else {}
+                return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+            return {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
+
+        tokens, concluded = 0, False
+        try:
+            if job.kind == CHAT:
+                yield event(
+                    [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
+                )
+            finish = "stop"
+            try:
+                async for text, count, reason in self._generate(job):
+                    tokens = count
+                    if text:
+                        yield event([choice(text, None)])
+                    finish = reason or finish
+            except Exception as exc:
+                concluded = True
+                job.permit.failure()
+                self._finish(job, "500", tokens)
+                log.exception("engine failure", extra={"fields": {"request_id": job.request_id}})
+                error = APIError(500, f"The engine failed: {type(exc).__name__}: {exc}", code="engine_error")
+                yield b"data: " + json.dumps(error.body()).encode() + b"\n\n"
+                return
+            concluded = True
+            job.permit.success()
+            self._finish(job, "200", tokens)
+            yield event([choice(None, finish)])
+            if job.include_usage:
+                yield event([], _usage(job.prompt.tokens, tokens))
+            yield b"data: [DONE]\n\n"
+        finally:
+            if not concluded:  # the client went away mid-stream
+                job.permit.abandon()
+                self._finish(job, "499", tokens)
+
+    def _refuse(self, exc: APIError, kind: str, request_id: str, arrived: float) -> Response:
+        status = str(exc.status)
+        self.metrics.requests.labels(kind, status).inc()
+        self._latency[kind].observe(time.perf_counter() - arrived)
+        if self.settings.access_log and log.isEnabledFor(logging.INFO):
+            log.info(
+                "request refused",
+                extra={
+                    "fields": {
+                        "request_id": request_id,
+                        "route": ROUTES[kind],
+                        "status": exc.status,
+                        "code": exc.code,
+                        "ms": round((time.perf_counter() - arrived) * 1000, 3),
+                    }
+                },
+            )
+        return exc.response(request_id)
+
+
+def _completion_id(job: _Admitted) -> str:
+    return ("chatcmpl-" if job.kind == CHAT else "cmpl-") + job.request_id
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def _schema_error(exc: ValidationError) -> APIError:
+    first = exc.errors()[0]
+    param = ".".join(str(p) for p in first["loc"]) or None
+    message = f"{param}: {first['msg']}" if param else first["msg"]
+    if len(exc.errors()) > 1:
+        message += f" (and {len(exc.errors()) - 1} more)"
+    return APIError(422, message, code="invalid_value", param=param)
+
+
+def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI:
+    """The app for ``settings``; ``engine`` replaces the one ``settings.engine`` names (tests, embedding).
+
+    The preload starts on the ASGI lifespan start-up (or call ``app.state.runtime.start()`` where no
+    lifespan runs, as in the event entry points); the app answers ``/healthz`` and ``/readyz`` at once.
+    """
+    runtime = ServingRuntime(settings, engine)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        runtime.start()
+        yield
+
+    app = FastAPI(title="llmfn inference", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.runtime = runtime
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return APIError(
+            exc.status_code, str(exc.detail), code="not_found" if exc.status_code == 404 else None
+        ).response()
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        return await runtime.handle_generation(request, CHAT)
+
+    @app.post("/v1/completions")
+    async def completions(request: Request) -> Response:
+        return await runtime.handle_generation(request, COMPLETIONS)
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> Response:
+        try:
+            runtime.authorize(request)
+        except APIError as exc:
+            runtime.metrics.requests.labels("models", str(exc.status)).inc()
+            return exc.response()
+        runtime._ok["models"].inc()
+        card = {"id": runtime.engine.model_name, "object": "model", "created": 0, "owned_by": "llmfn"}
+        return Response(json.dumps({"object": "list", "data": [card]}), media_type="application/json")
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        snap = runtime.readiness.snapshot()
+        if snap["ready"]:
+            return Response(json.dumps(snap), 200, media_type="application/json")
+        headers = {"Retry-After": str(NOT_READY_RETRY_AFTER_S)}
+        return Response(json.dumps(snap), 503, headers, media_type="application/json")
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        runtime.metrics.queue_length.set(runtime.slots.queued)
+        return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
+
+    return app

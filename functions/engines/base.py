@@ -1,0 +1,65 @@
+"""What every engine provides: load (blocking, reports preload stages), render and count a prompt,
+stream generated text. ``generate`` is an async iterator; closing it early cancels the generation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from preload.events import EventCallback
+
+
+class EngineUnavailableError(RuntimeError):
+    """The engine cannot run here (e.g. vLLM not installed, no GPU); the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A rendered prompt: the text the model sees and its token ids (empty for engines that tokenize
+    themselves); ``tokens`` is the count used for shaping, usage and the complexity score."""
+
+    text: str
+    token_ids: Sequence[int] = field(default=())
+    tokens: int = 0
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    max_tokens: int
+    temperature: float = 0.7
+    """0 means greedy decoding."""
+    top_p: float = 1.0
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Newly generated text. The last chunk has ``finish_reason`` ("stop" or "length") set;
+    ``completion_tokens`` counts every token generated so far."""
+
+    text: str
+    completion_tokens: int
+    finish_reason: str | None = None
+
+
+class Engine(Protocol):
+    model_name: str
+    context_len: int
+    """Prompt + output tokens the engine accepts (after ``load``)."""
+
+    def load(self, on_event: EventCallback) -> None:
+        """Load the model (blocking; run in a thread), reporting preload stage events."""
+        ...
+
+    def render_chat(self, messages: list[dict[str, str]]) -> Prompt:
+        """Apply the model's chat template (with the assistant generation prompt) and tokenize."""
+        ...
+
+    def render_text(self, text: str) -> Prompt:
+        """Tokenize a plain completion prompt."""
+        ...
+
+    def generate(self, prompt: Prompt, params: SamplingParams) -> AsyncIterator[Chunk]:
+        """Stream the completion; the caller may stop iterating (``aclose``) to cancel."""
+        ...

@@ -1,0 +1,55 @@
+"""OpenAI's error format: ``{"error": {"message", "type", "param", "code"}}`` with the HTTP status."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.responses import Response
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "server_error",
+    503: "service_unavailable",
+}
+
+
+class APIError(Exception):
+    """An error answered to the client; ``headers`` carries e.g. ``Retry-After``."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.param = param
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, dict[str, str | None]]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": ERROR_TYPES.get(self.status, "server_error"),
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def response(self, request_id: str | None = None) -> Response:
+        headers = dict(self.headers)
+        if request_id:
+            headers["x-request-id"] = request_id
+        return Response(json.dumps(self.body()), self.status, headers, media_type="application/json")

@@ -1,0 +1,102 @@
+"""Run one inference worker: ``python -m functions.serve --model PATH --port N [options]``.
+
+Listens at once and preloads in the background: ``GET /healthz`` answers 200 immediately,
+``GET /readyz`` 503 (JSON: ``stage``, ``progress``, ...) until the preload's last stage finished, then
+200; ``GET /metrics`` is Prometheus text; ``/v1/*`` is the OpenAI-compatible API.
+
+Flags (every one also readable from ``LLMFN_<NAME>``; a flag wins over the variable):
+
+--model PATH                checkpoint directory (required unless --engine null)
+--model-name NAME           model id clients send (default: the directory name)
+--engine {transformers,null,vllm}   default transformers
+--device DEV                torch device for transformers: cpu (default), cuda, cuda:1
+--host HOST                 default 127.0.0.1
+--port N                    default 8000
+--api-key KEY               require "Authorization: Bearer KEY" on /v1/* (or LLMFN_API_KEY)
+--preload-workers N         parallel readers of the preload (default 4)
+--rate-per-s R --burst B    token-bucket admission (default 50 req/s, burst 100)
+--max-concurrency N         requests the engine runs at once (default 8)
+--max-queue N               admitted requests that may wait for a slot (default 64)
+--queue-timeout-s S         longest wait for a slot (default 30)
+--ready-wait-s S            how long a request before readiness waits (default 0: 503 at once)
+--session-hold-s S          hold a slot per x-llmfn-session header for S seconds (default 0: off)
+--max-model-len N           context length (default: the model's)
+--max-body-bytes N          413 above (default 1 MiB)
+--null-completion-tokens N  answer length of the null engine (default 8)
+--log-level LEVEL           debug, info (default), warning, error
+--no-access-log             no JSON line per request
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from functions.settings import ServeSettings
+
+_FLAGS: dict[str, type] = {
+    "model": str,
+    "model_name": str,
+    "engine": str,
+    "device": str,
+    "host": str,
+    "port": int,
+    "api_key": str,
+    "preload_workers": int,
+    "rate_per_s": float,
+    "burst": int,
+    "max_concurrency": int,
+    "max_queue": int,
+    "queue_timeout_s": float,
+    "ready_wait_s": float,
+    "session_hold_s": float,
+    "max_model_len": int,
+    "max_body_bytes": int,
+    "null_completion_tokens": int,
+    "log_level": str,
+}
+
+
+def parse_settings(argv: list[str] | None = None) -> ServeSettings:
+    """Flags over ``LLMFN_*`` variables over defaults; raises ``SettingsError`` naming the bad field."""
+    parser = argparse.ArgumentParser(
+        prog="python -m functions.serve", description=(__doc__ or "").split("\n\n")[0]
+    )
+    for name, kind in _FLAGS.items():
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None)
+    parser.add_argument("--no-access-log", dest="access_log", action="store_false", default=None)
+    args = vars(parser.parse_args(argv))
+    return ServeSettings.from_env(**args)
+
+
+def serve(settings: ServeSettings) -> None:
+    """Run uvicorn on ``settings.host:settings.port`` until interrupted."""
+    import uvicorn
+
+    from functions.app import create_app
+    from functions.logs import configure_json_logging
+
+    configure_json_logging(settings.log_level)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_keep_alive=30,
+    )
+    uvicorn.Server(config).run()
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        settings = parse_settings(argv)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    serve(settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Configuration of the inference function, validated once at the edge.
+
+``ServeSettings`` is built from keyword arguments (``python -m functions.serve`` flags, tests) or from
+``LLMFN_*`` environment variables (the cloud entry points): ``LLMFN_MODEL``, ``LLMFN_ENGINE``,
+``LLMFN_API_KEY``, ``LLMFN_RATE_PER_S``... (one per field, upper-cased). Every error names the field,
+the bad value and what is allowed, as a ``SettingsError`` (a ``ValueError``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+ENV_PREFIX = "LLMFN_"
+
+EngineName = Literal["transformers", "null", "vllm"]
+
+
+class SettingsError(ValueError):
+    """Invalid configuration; the message names each bad field and what it accepts."""
+
+
+class ServeSettings(BaseModel):
+    """Everything the app needs; units in the field names (``_s`` seconds, ``_bytes``, ``_per_s``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: Path | None = Field(None, description="Checkpoint directory (safetensors + config + tokenizer).")
+    model_name: str | None = Field(
+        None, description="Model id served in /v1/models and accepted in requests; default: the dir name."
+    )
+    engine: EngineName = "transformers"
+    device: str = Field("cpu", description="torch device for the transformers engine: cpu, cuda, cuda:1.")
+    preload_workers: int = Field(4, ge=1, le=64, description="Parallel readers of the preload.")
+    api_key: SecretStr | None = Field(None, description="Bearer key required on /v1/*; None: open.")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body (413 above).")
+
+    # Admission: token bucket in front of a bounded queue in front of the engine's concurrency.
+    rate_per_s: float = Field(50.0, gt=0, description="Token-bucket refill rate, requests per second.")
+    burst: int = Field(100, ge=1, description="Token-bucket capacity, requests.")
+    max_concurrency: int = Field(8, ge=1, description="Requests the engine runs at once.")
+    max_queue: int = Field(64, ge=0, description="Admitted requests that may wait for a slot (429 above).")
+    queue_timeout_s: float = Field(30.0, gt=0, description="Longest wait for a slot before a 429.")
+    ready_wait_s: float = Field(
+        0.0, ge=0, description="How long a request before readiness waits for the preload (then 503)."
+    )
+    session_hold_s: float = Field(
+        0.0, ge=0, description="Keep a slot for a session (header x-llmfn-session) this long; 0: off."
+    )
+    max_held_sessions: int = Field(4, ge=0, description="At most this many slots are held for sessions.")
+
+    # Circuit breaker around the engine.
+    breaker_failure_threshold: int = Field(5, ge=1, description="Consecutive engine failures that open it.")
+    breaker_recovery_s: float = Field(30.0, gt=0, description="Open time before one half-open probe.")
+
+    # Request shaping (seed 001) and the engine's limits.
+    max_model_len: int | None = Field(
+        None, ge=16, description="Context length, prompt + output tokens; default: the model's config."
+    )
+    max_tokens_cap: int = Field(4096, ge=1, description="Largest max_tokens ever generated.")
+    long_prompt_chars: int = Field(500, ge=1, description="Prompts at least this long get the long default.")
+    default_max_tokens_short: int = Field(1024, ge=1, description="max_tokens when unset, short prompts.")
+    default_max_tokens_long: int = Field(2048, ge=1, description="max_tokens when unset, long prompts.")
+
+    # The null engine (benchmarks, gateway tests): a fixed answer, no model.
+    null_completion_tokens: int = Field(8, ge=1, description="Tokens the null engine answers with.")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = Field(True, description="One JSON log line per request.")
+
+    @model_validator(mode="after")
+    def _check_model(self) -> ServeSettings:
+        if self.engine != "null" and self.model is None:
+            raise ValueError(f"model: a checkpoint directory is required with engine={self.engine!r}")
+        if self.model is not None and self.engine != "null" and not self.model.is_dir():
+            raise ValueError(f"model: {str(self.model)!r} is not a directory")
+        return self
+
+    @property
+    def served_model_name(self) -> str:
+        """The model id clients send: ``model_name``, else the checkpoint directory's name."""
+        if self.model_name:
+            return self.model_name
+        return self.model.name if self.model is not None else "null"
+
+    @classmethod
+    def build(cls, **values: Any) -> ServeSettings:
+        """Validate ``values`` (None means: use the default) or raise ``SettingsError`` naming fields."""
+        try:
+            return cls(**{k: v for k, v in values.items() if v is not None})
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc)) from None
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> ServeSettings:
+        """Read ``LLMFN_<FIELD>`` variables (e.g. ``LLMFN_MODEL``, ``LLMFN_RATE_PER_S``); overrides win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw is not None and raw != "":
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc, env_names=True)) from None
+
+
+def _describe(exc: ValidationError, env_names: bool = False) -> str:
+    """One line per error: the field (or its env var), the bad value and what is allowed."""
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        if env_names and err["loc"]:
+            field = f"{field} ({ENV_PREFIX}{str(err['loc'][0]).upper()})"
+        message = err["msg"].removeprefix("Value error, ")
+        if "input" in err and err["type"] != "value_error":
+            message = f"{message}, got {err['input']!r}"
+        parts.append(f"{field}: {message}" if not message.startswith(field.split(" ")[0] + ":") else message)
+    return "invalid settings: " + "; ".join(parts)
