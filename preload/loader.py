@@ -149,6 +149,10 @@ class LoadBackend(Protocol):
         """The loaded tensor (valid once its stage has finished)."""
         ...
 
+    def close(self) -> None:
+        """Release the file descriptors; the memory lives as long as the tensors."""
+        ...
+
 
 def open_checked(shard: ShardFile) -> int:
     """Open a planned file read-only, refusing it when it changed size since it was planned."""
@@ -178,39 +182,52 @@ def truncated(chunk: Chunk, got: int) -> PreloadError:
 
 
 class MappedBackend:
-    """``mmap``: private writable mappings, every page faulted in by ``MADV_POPULATE_READ``."""
+    """``mmap``: private writable mappings, every page faulted in by ``MADV_POPULATE_READ``.
+
+    The file sizes are checked after every chunk and at the end of every stage: a file truncated while
+    it loads is refused (beyond-EOF bytes of a last page would otherwise read as zeros). As with any
+    mapping, truncating a file later makes its untouched pages fault; use the ``read`` method where
+    files may change under a running process.
+    """
 
     def __init__(self, plan: PreloadPlan) -> None:
         self.plan = plan
         self._maps: dict[Path, tuple[mmap.mmap, int]] = {}
+        self._fds: dict[Path, int] = {}
         self.runtime_bytes = 0
 
     def prepare(self, pool: ThreadPoolExecutor) -> None:
         for shard in self.plan.files:
-            fd = open_checked(shard)
-            try:
-                mapping = mmap.mmap(
-                    fd, shard.size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE
-                )
-            finally:
-                os.close(fd)
+            fd = self._fds[shard.path] = open_checked(shard)
+            mapping = mmap.mmap(fd, shard.size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
             self._maps[shard.path] = (mapping, buffer_address(mapping))
+
+    def _check_size(self, chunk: Chunk) -> None:
+        size = os.fstat(self._fds[chunk.file.path]).st_size
+        if size < chunk.end:
+            raise truncated(chunk, max(0, size - chunk.start))
 
     def read_chunk(self, chunk: Chunk) -> int:
         _, address = self._maps[chunk.file.path]
         try:
             madvise(address + chunk.start, chunk.nbytes, MADV_POPULATE_READ)
         except OSError as exc:
-            size = os.stat(chunk.file.path).st_size
-            if size < chunk.end:
-                raise truncated(chunk, max(0, size - chunk.start)) from None
+            self._check_size(chunk)
             raise PreloadError(
                 f"could not fault in the mapping: {exc}", file=chunk.file.path, offset=chunk.start
             ) from exc
+        self._check_size(chunk)
         return chunk.nbytes
 
     def finish_stage(self) -> None:
-        return None
+        for shard in self.plan.files:
+            size = os.fstat(self._fds[shard.path]).st_size
+            if size != shard.size:
+                raise PreloadError(
+                    f"file changed size while loading: {shard.size} B -> {size} B",
+                    file=shard.path,
+                    offset=size,
+                )
 
     def tensor(self, entry: TensorEntry) -> torch.Tensor:
         import torch
@@ -225,6 +242,12 @@ class MappedBackend:
             raw = torch.frombuffer(mapping, dtype=torch.uint8, count=entry.nbytes, offset=entry.start)
             return raw.clone().view(dtype).view(entry.shape)
         return torch.frombuffer(mapping, dtype=dtype, count=entry.numel, offset=entry.start).view(entry.shape)
+
+    def close(self) -> None:
+        """Close the file descriptors (the mappings live as long as their tensors)."""
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
 
 
 class ReadBackend:
@@ -372,9 +395,7 @@ def load_checkpoint(
             runtime_setup=runtime_setup,
         )
     finally:
-        close = getattr(backend, "close", None)
-        if close is not None:
-            close()
+        backend.close()
     return LoadedCheckpoint(plan, tensors, timings, device, chosen, verify)
 
 

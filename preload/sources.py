@@ -1,0 +1,233 @@
+"""Where a checkpoint comes from: a local directory, the Hugging Face Hub, or S3 / Tencent COS.
+
+Every source resolves to a local directory that :func:`preload.load_checkpoint` reads. Remote sources
+fetch only what loading needs (config, tokenizer, the index and the shards it names) and never expose
+a half-written file: downloads land under a temporary name and are renamed when complete.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from preload.errors import PreloadError
+from preload.integrity import SUMS_FILE
+from preload.plan import INDEX_FILE, SINGLE_FILE
+
+METADATA_PATTERNS = ("*.json", "*.txt", "*.jinja", "*.model", "*.tiktoken")
+"""Small non-weight files fetched beside the shards (config, tokenizer, chat template, index)."""
+RANGE_BYTES = 32 * 1024 * 1024
+"""Size of each ranged GET of an S3 / COS download (32 MiB)."""
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_MANIFEST = ".llmfn-source.json"
+
+
+def default_cache_dir() -> Path:
+    """``$LLMFN_CACHE`` or ``~/.cache/llmfn``: where remote checkpoints are kept."""
+    return Path(os.environ.get("LLMFN_CACHE", Path.home() / ".cache" / "llmfn"))
+
+
+def resolve_source(
+    source: str,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    workers: int = 8,
+    endpoint_url: str | None = None,
+) -> Path:
+    """The local directory holding ``source``'s checkpoint, fetched first when remote.
+
+    ``source`` is a local directory; ``hf://org/name`` or ``org/name`` (Hugging Face Hub, ``revision``
+    a branch, tag or commit, pinned to its commit; ``HF_HUB_OFFLINE=1`` reads only the local cache);
+    ``s3://bucket/prefix`` or ``cos://bucket/prefix`` (boto3; ``endpoint_url`` or ``AWS_ENDPOINT_URL``
+    selects the endpoint, for COS ``https://cos.<region>.myqcloud.com``). ``workers`` parallel requests.
+    """
+    if source.startswith(("s3://", "cos://")):
+        if revision is not None:
+            raise ValueError(f"--revision applies to Hugging Face Hub sources only, not to {source}")
+        return _fetch_s3(source, Path(cache_dir) if cache_dir else default_cache_dir(), workers, endpoint_url)
+    hub_id = source.removeprefix("hf://")
+    local = Path(source).expanduser()
+    if not source.startswith("hf://") and (local.exists() or not _HUB_ID.match(source)):
+        if not local.is_dir():
+            raise FileNotFoundError(
+                f"source {source!r} is not a directory; expected a local directory, hf://org/name, s3:// or cos://"
+            )
+        if revision is not None:
+            raise ValueError(
+                f"--revision applies to Hugging Face Hub sources only, not to the local directory {source}"
+            )
+        return local
+    if not _HUB_ID.match(hub_id):
+        raise ValueError(f"source {source!r} is not a Hugging Face Hub id of the form org/name")
+    return _fetch_hub(hub_id, revision, cache_dir, workers)
+
+
+def _hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "").upper() in {
+        "1",
+        "ON",
+        "YES",
+        "TRUE",
+    }
+
+
+def _fetch_hub(
+    repo_id: str, revision: str | None, cache_dir: str | os.PathLike[str] | None, workers: int
+) -> Path:
+    """Hub checkpoint: revision pinned to its commit, only the shards the index names."""
+    from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    cache = str(cache_dir) if cache_dir is not None else None
+    try:
+        if _hub_offline():
+            return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache, local_files_only=True))
+        info = HfApi().model_info(repo_id, revision=revision)
+        commit = info.sha
+        names = {s.rfilename for s in info.siblings or []}
+        if INDEX_FILE in names:
+            index_path = hf_hub_download(repo_id, INDEX_FILE, revision=commit, cache_dir=cache)
+            weight_map = json.loads(Path(index_path).read_text(encoding="utf-8")).get("weight_map", {})
+            shards = sorted(set(weight_map.values()))
+        elif SINGLE_FILE in names:
+            shards = [SINGLE_FILE]
+        else:
+            raise PreloadError(
+                f"{repo_id}@{commit} has no {INDEX_FILE} or {SINGLE_FILE}", file=f"hf://{repo_id}"
+            )
+        path = snapshot_download(
+            repo_id,
+            revision=commit,
+            cache_dir=cache,
+            allow_patterns=[*METADATA_PATTERNS, *shards],
+            max_workers=workers,
+        )
+    except LocalEntryNotFoundError as exc:
+        raise PreloadError(
+            f"{repo_id}@{revision or 'main'} is not in the local cache and HF_HUB_OFFLINE is set: {exc}",
+            file=f"hf://{repo_id}",
+        ) from None
+    except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
+        raise PreloadError(f"{repo_id}@{revision or 'main'}: {exc}", file=f"hf://{repo_id}") from None
+    return Path(path)
+
+
+def _s3_client(scheme: str, endpoint_url: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    if scheme == "cos" and endpoint_url is None and not os.environ.get("AWS_ENDPOINT_URL"):
+        region = os.environ.get("COS_REGION") or os.environ.get("TENCENTCLOUD_REGION")
+        if not region:
+            raise ValueError(
+                "cos:// needs an endpoint: set COS_REGION (e.g. ap-guangzhou) or pass endpoint_url"
+            )
+        endpoint_url = f"https://cos.{region}.myqcloud.com"
+    return boto3.client("s3", endpoint_url=endpoint_url, config=Config(max_pool_connections=32))
+
+
+def _wanted_keys(client: Any, bucket: str, prefix: str) -> dict[str, dict[str, Any]]:
+    """Relative name -> object summary for the metadata files and the shards the index names."""
+    objects: dict[str, dict[str, Any]] = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            name = obj["Key"][len(prefix) :]
+            if name and "/" not in name:
+                objects[name] = obj
+    if INDEX_FILE in objects:
+        body = client.get_object(Bucket=bucket, Key=prefix + INDEX_FILE)["Body"].read()
+        try:
+            shards = set(json.loads(body)["weight_map"].values())
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise PreloadError(
+                f"index is not valid: {exc}", file=f"s3://{bucket}/{prefix}{INDEX_FILE}"
+            ) from None
+    elif SINGLE_FILE in objects:
+        shards = {SINGLE_FILE}
+    else:
+        raise PreloadError(
+            f"no {INDEX_FILE} or {SINGLE_FILE} under the prefix", file=f"s3://{bucket}/{prefix}"
+        )
+    for shard in sorted(shards - objects.keys()):
+        raise PreloadError(
+            "shard named by the index is missing from the bucket", file=f"s3://{bucket}/{prefix}{shard}"
+        )
+    from fnmatch import fnmatch
+
+    return {
+        name: obj
+        for name, obj in objects.items()
+        if name in shards or any(fnmatch(name, pattern) for pattern in METADATA_PATTERNS)
+    }
+
+
+def _download(client: Any, bucket: str, key: str, size: int, target: Path, pool: ThreadPoolExecutor) -> None:
+    """Parallel ranged GETs written in place into ``target.partial``, renamed when complete."""
+    partial = target.with_name(target.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.ftruncate(fd, size)
+
+        def fetch(start: int) -> None:
+            end = min(start + RANGE_BYTES, size) - 1
+            body = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end}")["Body"].read()
+            if len(body) != end - start + 1:
+                raise PreloadError(
+                    f"ranged GET returned {len(body)} B, expected {end - start + 1}", file=key, offset=start
+                )
+            os.pwrite(fd, body, start)
+
+        list(pool.map(fetch, range(0, size, RANGE_BYTES)))
+    finally:
+        os.close(fd)
+    partial.rename(target)
+
+
+def _object_sha256(client: Any, bucket: str, key: str) -> str | None:
+    head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    if head.get("Metadata", {}).get("sha256"):
+        return head["Metadata"]["sha256"].lower()
+    checksum = head.get("ChecksumSHA256")
+    if checksum and "-" not in checksum:  # a multipart upload's checksum is not the file's
+        return base64.b64decode(checksum).hex()
+    return None
+
+
+def _fetch_s3(source: str, cache_root: Path, workers: int, endpoint_url: str | None) -> Path:
+    """S3 / COS checkpoint into ``cache_root/<scheme>/<bucket>/<prefix>``; unchanged objects are kept."""
+    scheme, _, rest = source.partition("://")
+    bucket, _, prefix = rest.partition("/")
+    if not bucket:
+        raise ValueError(f"source {source!r} names no bucket; expected {scheme}://bucket/prefix")
+    prefix = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
+    client = _s3_client(scheme, endpoint_url)
+    target_dir = cache_root / scheme / bucket / prefix
+    target_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = target_dir / _MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    wanted = _wanted_keys(client, bucket, prefix)
+    digests: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="s3-range") as pool:
+        for name, obj in sorted(wanted.items()):
+            target = target_dir / name
+            if target.exists() and manifest.get(name) == obj["ETag"] and target.stat().st_size == obj["Size"]:
+                pass
+            else:
+                _download(client, bucket, obj["Key"], obj["Size"], target, pool)
+                manifest[name] = obj["ETag"]
+                manifest_path.write_text(json.dumps(manifest, indent=1))
+            if name.endswith(".safetensors"):
+                digest = _object_sha256(client, bucket, obj["Key"])
+                if digest:
+                    digests[name] = digest
+    if digests:
+        (target_dir / SUMS_FILE).write_text("".join(f"{d}  {n}\n" for n, d in sorted(digests.items())))
+    return target_dir
