@@ -1,0 +1,306 @@
+"""AWS: Lambda control (versions, aliases), provisioned concurrency through Application Auto Scaling,
+and CloudWatch metrics.
+
+Provisioned concurrency of a version is driven the way AWS recommends: a scalable target
+``function:<name>:<version>`` (dimension ``lambda:function:ProvisionedConcurrency``) registered with
+MinCapacity = MaxCapacity = desired; its readiness is read back with ``GetProvisionedConcurrencyConfig``.
+botocore's own retries are off (one attempt per call); :class:`functions.cloud.retry.RetryPolicy` retries
+throttling, 5xx and timeouts with jittered backoff, so every client backs off the same way.
+
+CloudWatch (namespace ``AWS/Lambda``, dimensions ``FunctionName`` + ``Resource`` = ``<name>:<qualifier>``):
+``Invocations`` / ``Errors`` (Sum), ``ConcurrentExecutions`` (Average, Maximum),
+``ProvisionedConcurrencyUtilization`` (Average), ``Duration`` (p95, ms; Maximum where a backend returns
+no percentile, as moto does).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from functions.cloud.retry import RetryPolicy
+from functions.cloud.types import AliasRouting, Capacity, CloudError, InvokeResult, WindowMetrics
+
+PROVISIONED_DIMENSION = "lambda:function:ProvisionedConcurrency"
+_THROTTLING_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ServiceUnavailable",
+    "ServiceException",
+    "InternalFailure",
+    "ResourceConflictException",  # "another operation is in progress" on the function
+}
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for AWS errors worth retrying: throttling, 5xx, connection failures and timeouts."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(error, ConnectionError | HTTPClientError):
+        return True
+    if isinstance(error, ClientError):
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return (
+            status >= 500 or status == 429 or error.response.get("Error", {}).get("Code") in _THROTTLING_CODES
+        )
+    return False
+
+
+@dataclass(frozen=True)
+class AwsEndpoint:
+    """Region and optional endpoint override (tests: moto's server); ``timeout_s`` per request."""
+
+    region: str
+    endpoint_url: str | None = None
+    timeout_s: float = 10.0
+
+    def client(self, service: str) -> Any:
+        """A boto3 client with botocore's retries off (RetryPolicy retries instead)."""
+        import boto3
+        from botocore.config import Config
+
+        config = Config(
+            retries={"total_max_attempts": 1},
+            connect_timeout=self.timeout_s,
+            read_timeout=self.timeout_s,
+        )
+        return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint_url, config=config)
+
+
+def _call(retry: RetryPolicy, operation: str, fn: Any, **params: Any) -> dict[str, Any]:
+    """``fn(**params)`` with retries; a refused call becomes :class:`CloudError` naming the code."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return retry.call(operation, lambda: fn(**params), is_transient)
+    except ClientError as error:
+        err = error.response.get("Error", {})
+        raise CloudError(operation, err.get("Code", "?"), err.get("Message", str(error))) from error
+    except BotoCoreError as error:
+        raise CloudError(operation, type(error).__name__, str(error)) from error
+
+
+@dataclass
+class LambdaControl:
+    """One Lambda function and its alias (the AWS actuator)."""
+
+    endpoint: AwsEndpoint
+    function: str
+    alias_name: str
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    update_poll_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        self._lambda = self.endpoint.client("lambda")
+        self._scaling = self.endpoint.client("application-autoscaling")
+
+    def _resource(self, version: str) -> str:
+        return f"function:{self.function}:{version}"
+
+    def alias(self) -> AliasRouting:
+        answer = _call(
+            self.retry, "GetAlias", self._lambda.get_alias, FunctionName=self.function, Name=self.alias_name
+        )
+        weights = (answer.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        return AliasRouting(
+            primary=answer["FunctionVersion"],
+            weights={v: float(w) for v, w in weights.items()},
+            description=answer.get("Description") or "",
+        )
+
+    def set_routing(self, primary: str, weights: Mapping[str, float]) -> None:
+        _call(
+            self.retry,
+            "UpdateAlias",
+            self._lambda.update_alias,
+            FunctionName=self.function,
+            Name=self.alias_name,
+            FunctionVersion=primary,
+            RoutingConfig={"AdditionalVersionWeights": dict(weights)},
+        )
+
+    def versions(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        marker: str | None = None
+        while True:
+            extra = {"Marker": marker} if marker else {}
+            page = _call(
+                self.retry, "ListVersionsByFunction", self._lambda.list_versions_by_function,
+                FunctionName=self.function, **extra,
+            )  # fmt: skip
+            for entry in page.get("Versions", []):
+                if entry["Version"] != "$LATEST":
+                    found[entry["Version"]] = entry.get("Description") or ""
+            marker = page.get("NextMarker")
+            if not marker:
+                return found
+
+    def _wait_until_updated(self) -> None:
+        """Wait while ``$LATEST`` is being updated (Lambda refuses to publish meanwhile)."""
+        while True:
+            config = _call(
+                self.retry, "GetFunctionConfiguration", self._lambda.get_function_configuration,
+                FunctionName=self.function,
+            )  # fmt: skip
+            if config.get("LastUpdateStatus", "Successful") != "InProgress":
+                return
+            time.sleep(self.update_poll_s)
+
+    def set_environment(self, variables: Mapping[str, str]) -> None:
+        self._wait_until_updated()
+        config = _call(
+            self.retry,
+            "GetFunctionConfiguration",
+            self._lambda.get_function_configuration,
+            FunctionName=self.function,
+        )
+        merged = (config.get("Environment") or {}).get("Variables", {}) | dict(variables)
+        _call(
+            self.retry, "UpdateFunctionConfiguration", self._lambda.update_function_configuration,
+            FunctionName=self.function, Environment={"Variables": merged},
+        )  # fmt: skip
+        self._wait_until_updated()
+
+    def publish_version(self, description: str) -> str:
+        answer = _call(
+            self.retry,
+            "PublishVersion",
+            self._lambda.publish_version,
+            FunctionName=self.function,
+            Description=description,
+        )
+        return str(answer["Version"])
+
+    def capacity(self, version: str) -> Capacity:
+        try:
+            answer = _call(
+                self.retry, "GetProvisionedConcurrencyConfig", self._lambda.get_provisioned_concurrency_config,
+                FunctionName=self.function, Qualifier=version,
+            )  # fmt: skip
+        except CloudError as error:
+            if error.code == "ProvisionedConcurrencyConfigNotFoundException":
+                return Capacity(0, 0)
+            raise
+        return Capacity(
+            requested=int(answer.get("RequestedProvisionedConcurrentExecutions") or 0),
+            ready=int(answer.get("AvailableProvisionedConcurrentExecutions") or 0),
+        )
+
+    def set_capacity(self, version: str, instances: int) -> None:
+        if self.capacity(version).requested == instances:
+            return
+        target = {
+            "ServiceNamespace": "lambda",
+            "ResourceId": self._resource(version),
+            "ScalableDimension": PROVISIONED_DIMENSION,
+        }
+        if instances > 0:
+            _call(
+                self.retry, "RegisterScalableTarget", self._scaling.register_scalable_target,
+                MinCapacity=instances, MaxCapacity=instances, **target,
+            )  # fmt: skip
+            return
+        try:
+            _call(self.retry, "DeregisterScalableTarget", self._scaling.deregister_scalable_target, **target)
+        except CloudError as error:
+            if error.code != "ObjectNotFoundException":
+                raise
+        try:  # a deregistered target leaves the last capacity in place: delete the config itself
+            _call(
+                self.retry, "DeleteProvisionedConcurrencyConfig", self._lambda.delete_provisioned_concurrency_config,
+                FunctionName=self.function, Qualifier=version,
+            )  # fmt: skip
+        except CloudError as error:
+            if error.code not in (
+                "ResourceNotFoundException",
+                "ProvisionedConcurrencyConfigNotFoundException",
+            ):
+                raise
+
+    def invoke(self, qualifier: str, payload: Mapping[str, Any], asynchronous: bool = False) -> InvokeResult:
+        answer = _call(
+            self.retry, "Invoke", self._lambda.invoke,
+            FunctionName=self.function, Qualifier=qualifier,
+            InvocationType="Event" if asynchronous else "RequestResponse",
+            Payload=json.dumps(dict(payload)).encode(),
+        )  # fmt: skip
+        body = answer["Payload"].read().decode(errors="replace") if "Payload" in answer else ""
+        ok = int(answer.get("StatusCode", 500)) < 300 and "FunctionError" not in answer
+        return InvokeResult(ok=ok, body=body)
+
+
+@dataclass
+class CloudWatchMetrics:
+    """Lambda metrics from CloudWatch (the AWS metric source). ``window_s`` must be a multiple of 60."""
+
+    endpoint: AwsEndpoint
+    function: str
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        self._cloudwatch = self.endpoint.client("cloudwatch")
+
+    def _datapoints(
+        self, metric: str, qualifier: str, end: datetime, window_s: float, **stats: Any
+    ) -> list[dict]:
+        answer = _call(
+            self.retry,
+            "GetMetricStatistics",
+            self._cloudwatch.get_metric_statistics,
+            Namespace="AWS/Lambda",
+            MetricName=metric,
+            Dimensions=[
+                {"Name": "FunctionName", "Value": self.function},
+                {"Name": "Resource", "Value": f"{self.function}:{qualifier}"},
+            ],
+            StartTime=end - timedelta(seconds=window_s),
+            EndTime=end,
+            Period=60,
+            **stats,
+        )
+        return answer.get("Datapoints", [])
+
+    def window(self, qualifier: str, end: datetime, window_s: float) -> WindowMetrics:
+        if window_s < 60 or window_s % 60:
+            raise ValueError(f"CloudWatch window_s must be a multiple of 60 seconds, got {window_s}")
+
+        def total(metric: str) -> float:
+            points = self._datapoints(metric, qualifier, end, window_s, Statistics=["Sum"])
+            return sum(float(p.get("Sum", 0.0)) for p in points)
+
+        concurrency = self._datapoints(
+            "ConcurrentExecutions", qualifier, end, window_s, Statistics=["Average", "Maximum"]
+        )
+        utilisation = self._datapoints(
+            "ProvisionedConcurrencyUtilization", qualifier, end, window_s, Statistics=["Average"]
+        )
+        durations = self._datapoints(
+            "Duration", qualifier, end, window_s, Statistics=["Maximum"], ExtendedStatistics=["p95"]
+        )
+        p95s = [
+            float(p["ExtendedStatistics"]["p95"])
+            for p in durations
+            if "p95" in p.get("ExtendedStatistics", {})
+        ]
+        maxima = [float(p["Maximum"]) for p in durations if "Maximum" in p]
+        p95_ms = max(p95s) if p95s else max(maxima, default=None)
+        return WindowMetrics(
+            window_s=window_s,
+            invocations=total("Invocations"),
+            errors=total("Errors"),
+            mean_concurrency=(
+                sum(float(p["Average"]) for p in concurrency) / len(concurrency) if concurrency else 0.0
+            ),
+            max_concurrency=max((float(p["Maximum"]) for p in concurrency), default=0.0),
+            p95_duration_s=p95_ms / 1000 if p95_ms is not None else None,
+            p95_source="Duration p95" if p95s else "Duration Maximum (no p95 from the backend)",
+            reserved_utilisation=(
+                sum(float(p["Average"]) for p in utilisation) / len(utilisation) if utilisation else None
+            ),
+        )

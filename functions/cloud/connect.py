@@ -1,0 +1,122 @@
+"""One place that turns "which function on which cloud" into its metric source, actuator and S3 client."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from functions.cloud.retry import RetryPolicy
+from functions.cloud.types import CloudControl, MetricSource
+
+Cloud = Literal["aws", "tencent"]
+CLOUDS: tuple[str, ...] = ("aws", "tencent")
+
+
+class TargetError(ValueError):
+    """A setting that names the cloud target is missing or wrong (the message names it)."""
+
+
+@dataclass(frozen=True)
+class CloudTarget:
+    """A function alias on a cloud.
+
+    cloud: "aws" or "tencent". function / alias: names; namespace: SCF namespace (Tencent only).
+    region: cloud region. endpoint: API endpoint override URL (tests: the stand-ins), None = the
+    cloud's own. secret_id / secret_key / session_token: Tencent credentials (AWS uses boto3's
+    credential chain). timeout_s: per-request timeout, seconds.
+    """
+
+    cloud: Cloud
+    function: str
+    alias: str
+    region: str
+    namespace: str = "default"
+    endpoint: str | None = None
+    secret_id: str | None = None
+    secret_key: str | None = None
+    session_token: str | None = None
+    timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.cloud not in CLOUDS:
+            raise TargetError(f"--cloud must be one of {', '.join(CLOUDS)}, got {self.cloud!r}")
+        for name in ("function", "alias", "region"):
+            if not getattr(self, name):
+                raise TargetError(f"{name!r} is required (flag --{name}, or the stack outputs)")
+        if self.cloud == "tencent" and not (self.secret_id and self.secret_key):
+            raise TargetError(
+                "Tencent credentials missing: set TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY"
+            )
+
+    @staticmethod
+    def tencent_credentials(env: Mapping[str, str] | None = None) -> dict[str, str | None]:
+        """Tencent keys from the environment (the SCF runtime sets these for the function's role)."""
+        env = os.environ if env is None else env
+        return {
+            "secret_id": env.get("TENCENTCLOUD_SECRETID") or None,
+            "secret_key": env.get("TENCENTCLOUD_SECRETKEY") or None,
+            "session_token": env.get("TENCENTCLOUD_SESSIONTOKEN") or None,
+        }
+
+    def _tencent(self) -> Any:
+        from functions.cloud.tencent import TencentEndpoint
+
+        host, protocol = None, "https"
+        if self.endpoint:
+            parsed = urlparse(self.endpoint if "://" in self.endpoint else f"https://{self.endpoint}")
+            host, protocol = parsed.netloc, parsed.scheme
+        return TencentEndpoint(
+            region=self.region,
+            secret_id=self.secret_id or "",
+            secret_key=self.secret_key or "",
+            endpoint=host,
+            protocol=protocol,
+            timeout_s=self.timeout_s,
+            session_token=self.session_token,
+        )
+
+    def control(self, retry: RetryPolicy) -> CloudControl:
+        """The actuator: versions, alias routing, provisioned capacity."""
+        if self.cloud == "aws":
+            from functions.cloud.aws import AwsEndpoint, LambdaControl
+
+            return LambdaControl(
+                AwsEndpoint(self.region, self.endpoint, self.timeout_s), self.function, self.alias, retry
+            )
+        from functions.cloud.tencent import ScfControl
+
+        return ScfControl(self._tencent(), self.function, self.alias, self.namespace, retry)
+
+    def metrics(self, retry: RetryPolicy) -> MetricSource:
+        """The metric source: CloudWatch or Tencent Cloud Monitor."""
+        if self.cloud == "aws":
+            from functions.cloud.aws import AwsEndpoint, CloudWatchMetrics
+
+            return CloudWatchMetrics(
+                AwsEndpoint(self.region, self.endpoint, self.timeout_s), self.function, retry
+            )
+        from functions.cloud.tencent import CloudMonitorMetrics
+
+        return CloudMonitorMetrics(self._tencent(), self.function, self.namespace, retry)
+
+    def s3_client(self, endpoint: str | None) -> Any:
+        """A boto3 S3 client for the state object: S3 on AWS; COS's S3 API on Tencent."""
+        from functions.cloud.aws import AwsEndpoint
+
+        if self.cloud == "aws":
+            return AwsEndpoint(self.region, endpoint, self.timeout_s).client("s3")
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            region_name=self.region,
+            endpoint_url=endpoint or f"https://cos.{self.region}.myqcloud.com",
+            aws_access_key_id=self.secret_id,
+            aws_secret_access_key=self.secret_key,
+            aws_session_token=self.session_token,
+            config=Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "virtual"}),
+        )

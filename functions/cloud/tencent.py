@@ -1,0 +1,205 @@
+"""Tencent Cloud: SCF control (versions, aliases, provisioned concurrency) and Cloud Monitor metrics.
+
+Calls go through ``tencentcloud-sdk-python`` (TC3-HMAC-SHA256 signed API 3.0); transient errors
+(``RequestLimitExceeded*``, ``InternalError*``, ``FailedOperation.ProvisionedInProgress``, 5xx answers,
+network timeouts) are retried by :class:`functions.cloud.retry.RetryPolicy`.
+
+Cloud Monitor: namespace ``QCE/SCF_V2``, dimensions ``functionName`` / ``version`` / ``namespace``,
+metrics ``Invocation`` and ``Error`` (counts per period), ``ConcurrentExecutions`` and ``Duration`` (ms).
+It publishes no percentile, so ``p95_duration_s`` is the largest per-period ``Duration`` in the window.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from functions.cloud.retry import RetryPolicy
+from functions.cloud.types import AliasRouting, Capacity, CloudError, InvokeResult, WindowMetrics
+
+SCF_MONITOR_NAMESPACE = "QCE/SCF_V2"
+MONITOR_PERIOD_S = 60
+_TRANSIENT_CODES = ("ClientNetworkError", "ServerNetworkError", "FailedOperation.ProvisionedInProgress")
+_TRANSIENT_PREFIXES = ("RequestLimitExceeded", "InternalError")
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for Tencent Cloud errors worth retrying: throttling, internal errors, 5xx, timeouts."""
+    from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+
+    if not isinstance(error, TencentCloudSDKException):
+        return False
+    code = error.get_code() or ""
+    return code in _TRANSIENT_CODES or code.startswith(_TRANSIENT_PREFIXES)
+
+
+@dataclass(frozen=True)
+class TencentEndpoint:
+    """Where and as whom to call. ``endpoint`` overrides the service domain (``host:port``, tests);
+    ``timeout_s`` is the per-request timeout in seconds; ``session_token`` goes with temporary keys."""
+
+    region: str
+    secret_id: str
+    secret_key: str
+    endpoint: str | None = None
+    protocol: str = "https"
+    timeout_s: float = 10.0
+    session_token: str | None = None
+
+    def client(self, service: str, version: str) -> Any:
+        """A signed ``CommonClient`` for ``service`` at API ``version``."""
+        from tencentcloud.common import credential
+        from tencentcloud.common.common_client import CommonClient
+        from tencentcloud.common.profile.client_profile import ClientProfile
+        from tencentcloud.common.profile.http_profile import HttpProfile
+
+        http = HttpProfile(protocol=self.protocol, endpoint=self.endpoint, reqTimeout=self.timeout_s)
+        cred = credential.Credential(self.secret_id, self.secret_key, self.session_token)
+        return CommonClient(service, version, cred, self.region, profile=ClientProfile(httpProfile=http))
+
+
+def _call(client: Any, retry: RetryPolicy, action: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``action`` with retries; the ``Response`` object, or :class:`CloudError` naming the code."""
+    from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+
+    try:
+        return retry.call(action, lambda: client.call_json(action, params)["Response"], is_transient)
+    except TencentCloudSDKException as error:
+        raise CloudError(action, error.get_code(), error.get_message()) from error
+
+
+@dataclass
+class ScfControl:
+    """One SCF function and its alias (the SCF actuator). Versions are strings ("1", "2", ...)."""
+
+    endpoint: TencentEndpoint
+    function: str
+    alias_name: str
+    namespace: str = "default"
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        self._scf = self.endpoint.client("scf", "2018-04-16")
+
+    def _call(self, action: str, **params: Any) -> dict[str, Any]:
+        return _call(
+            self._scf,
+            self.retry,
+            action,
+            {"FunctionName": self.function, "Namespace": self.namespace, **params},
+        )
+
+    def alias(self) -> AliasRouting:
+        answer = self._call("GetAlias", Name=self.alias_name)
+        weights = (answer.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or []
+        return AliasRouting(
+            primary=answer["FunctionVersion"],
+            weights={w["Version"]: float(w["Weight"]) for w in weights},
+            description=answer.get("Description") or "",
+        )
+
+    def set_routing(self, primary: str, weights: Mapping[str, float]) -> None:
+        routing = {"AdditionalVersionWeights": [{"Version": v, "Weight": w} for v, w in weights.items()]}
+        self._call("UpdateAlias", Name=self.alias_name, FunctionVersion=primary, RoutingConfig=routing)
+
+    def versions(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        offset = 0
+        while True:
+            page = self._call("ListVersionByFunction", Offset=offset, Limit=100, Order="ASC")
+            for entry in page.get("Versions") or []:
+                if entry["Version"] != "$LATEST":
+                    found[entry["Version"]] = entry.get("Description") or ""
+            offset += 100
+            if offset >= int(page.get("TotalCount", 0)):
+                return found
+
+    def set_environment(self, variables: Mapping[str, str]) -> None:
+        current = self._call("GetFunction", Qualifier="$LATEST").get("Environment") or {}
+        merged = {v["Key"]: v["Value"] for v in current.get("Variables") or []} | dict(variables)
+        env = {"Variables": [{"Key": k, "Value": v} for k, v in merged.items()]}
+        self._call("UpdateFunctionConfiguration", Environment=env)
+
+    def publish_version(self, description: str) -> str:
+        return str(self._call("PublishVersion", Description=description)["FunctionVersion"])
+
+    def capacity(self, version: str) -> Capacity:
+        answer = self._call("GetProvisionedConcurrencyConfig", Qualifier=version)
+        for entry in answer.get("Allocated") or []:
+            if entry.get("Qualifier") == version:
+                return Capacity(
+                    requested=int(entry.get("AllocatedProvisionedConcurrencyNum") or 0),
+                    ready=int(entry.get("AvailableProvisionedConcurrencyNum") or 0),
+                )
+        return Capacity(0, 0)
+
+    def set_capacity(self, version: str, instances: int) -> None:
+        if self.capacity(version).requested == instances:
+            return
+        if instances == 0:
+            self._call("DeleteProvisionedConcurrencyConfig", Qualifier=version)
+        else:
+            self._call(
+                "PutProvisionedConcurrencyConfig",
+                Qualifier=version,
+                VersionProvisionedConcurrencyNum=instances,
+            )
+
+    def invoke(self, qualifier: str, payload: Mapping[str, Any], asynchronous: bool = False) -> InvokeResult:
+        answer = self._call(
+            "Invoke",
+            Qualifier=qualifier,
+            InvocationType="Event" if asynchronous else "RequestResponse",
+            ClientContext=json.dumps(dict(payload)),
+        )
+        result = answer.get("Result") or {}
+        ok = int(result.get("InvokeResult", -1)) == 0
+        return InvokeResult(ok=ok, body=str(result.get("RetMsg") if ok else result.get("ErrMsg")))
+
+
+@dataclass
+class CloudMonitorMetrics:
+    """SCF metrics from Tencent Cloud Monitor (the SCF metric source)."""
+
+    endpoint: TencentEndpoint
+    function: str
+    namespace: str = "default"
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        self._monitor = self.endpoint.client("monitor", "2018-07-24")
+
+    def _values(self, metric: str, qualifier: str, end: datetime, window_s: float) -> list[float]:
+        dims = [
+            {"Name": "functionName", "Value": self.function},
+            {"Name": "version", "Value": qualifier},
+            {"Name": "namespace", "Value": self.namespace},
+        ]
+        params = {
+            "Namespace": SCF_MONITOR_NAMESPACE,
+            "MetricName": metric,
+            "Instances": [{"Dimensions": dims}],
+            "Period": MONITOR_PERIOD_S,
+            "StartTime": (end - timedelta(seconds=window_s)).isoformat(timespec="seconds"),
+            "EndTime": end.isoformat(timespec="seconds"),
+        }
+        answer = _call(self._monitor, self.retry, "GetMonitorData", params)
+        return [float(v) for point in answer.get("DataPoints") or [] for v in point.get("Values") or []]
+
+    def window(self, qualifier: str, end: datetime, window_s: float) -> WindowMetrics:
+        invocations = sum(self._values("Invocation", qualifier, end, window_s))
+        errors = sum(self._values("Error", qualifier, end, window_s))
+        concurrency = self._values("ConcurrentExecutions", qualifier, end, window_s)
+        durations_ms = self._values("Duration", qualifier, end, window_s)
+        return WindowMetrics(
+            window_s=window_s,
+            invocations=invocations,
+            errors=errors,
+            mean_concurrency=sum(concurrency) / len(concurrency) if concurrency else 0.0,
+            max_concurrency=max(concurrency, default=0.0),
+            p95_duration_s=max(durations_ms) / 1000 if durations_ms else None,
+            p95_source="max per-period Duration (Cloud Monitor has no percentile)",
+        )

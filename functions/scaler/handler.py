@@ -1,0 +1,44 @@
+"""Entry points of the deployed scaler function; settings come from its ``LLMFN_*`` environment.
+
+- SCF timer trigger: ``functions.scaler.handler.main_handler`` (event ``{"Type": "Timer", "Time": ...}``).
+- AWS EventBridge schedule: ``functions.scaler.handler.lambda_handler`` (event ``{"time": ...}``).
+
+The event's own time picks the tick, so a re-delivered event is recognised and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from functions.scaler.run import Scaler
+from functions.scaler.settings import ScalerSettings
+
+log = logging.getLogger(__name__)
+
+
+def event_time(event: dict[str, Any] | None) -> datetime:
+    """The scheduled time an SCF timer (``Time``) or EventBridge (``time``) event carries; now otherwise."""
+    text = (event or {}).get("Time") or (event or {}).get("time")
+    if not text:
+        return datetime.now(UTC)
+    moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _run(event: dict[str, Any] | None) -> dict[str, Any]:
+    outcome = Scaler.from_settings(ScalerSettings.from_env()).run_once(event_time(event))
+    log.info("scaler tick: %s", json.dumps(outcome.as_dict()))
+    return outcome.as_dict()
+
+
+def main_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """SCF timer trigger entry point."""
+    return _run(event)
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """AWS Lambda (EventBridge schedule) entry point."""
+    return _run(event)

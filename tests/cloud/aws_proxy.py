@@ -1,0 +1,281 @@
+"""A small HTTP proxy in front of moto's server: fault injection, and the Lambda provisioned-concurrency
+configs moto lacks.
+
+- Faults (:class:`tests.cloud.faults.FaultPlan`, keyed by operation name such as ``UpdateAlias``,
+  ``RegisterScalableTarget``, ``GetMetricStatistics``, ``PutObject``): ``throttle`` answers 429
+  ``TooManyRequestsException``/``ThrottlingException``, ``5xx`` answers 503, ``timeout`` holds the request
+  and closes the connection unanswered (nothing is applied).
+- Provisioned concurrency: moto implements Application Auto Scaling but not Lambda's provisioned
+  concurrency configs. The proxy plays the part AWS plays: a successful ``RegisterScalableTarget`` on
+  ``function:<fn>:<qualifier>`` requests MinCapacity instances for that qualifier, which become
+  available ``warmup_s`` later; ``GetProvisionedConcurrencyConfig`` / ``DeleteProvisionedConcurrencyConfig``
+  are answered from that record (READY / IN_PROGRESS, 404 when absent).
+- Every successful alias change is recorded with the ready capacity of each routed version.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.cloud.faults import FaultPlan
+
+_LAMBDA_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    (
+        "GET",
+        re.compile(r"^/2019-09-30/functions/([^/]+)/provisioned-concurrency$"),
+        "GetProvisionedConcurrencyConfig",
+    ),
+    (
+        "PUT",
+        re.compile(r"^/2019-09-30/functions/([^/]+)/provisioned-concurrency$"),
+        "PutProvisionedConcurrencyConfig",
+    ),
+    (
+        "DELETE",
+        re.compile(r"^/2019-09-30/functions/([^/]+)/provisioned-concurrency$"),
+        "DeleteProvisionedConcurrencyConfig",
+    ),
+    ("GET", re.compile(r"^/2015-03-31/functions/([^/]+)/aliases/([^/]+)$"), "GetAlias"),
+    ("PUT", re.compile(r"^/2015-03-31/functions/([^/]+)/aliases/([^/]+)$"), "UpdateAlias"),
+    ("POST", re.compile(r"^/2015-03-31/functions/([^/]+)/aliases$"), "CreateAlias"),
+    ("POST", re.compile(r"^/2015-03-31/functions/([^/]+)/versions$"), "PublishVersion"),
+    ("GET", re.compile(r"^/2015-03-31/functions/([^/]+)/versions$"), "ListVersionsByFunction"),
+    ("PUT", re.compile(r"^/2015-03-31/functions/([^/]+)/configuration$"), "UpdateFunctionConfiguration"),
+    ("GET", re.compile(r"^/2015-03-31/functions/([^/]+)/configuration$"), "GetFunctionConfiguration"),
+    ("POST", re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$"), "Invoke"),
+]
+_HOP_BY_HOP = {"transfer-encoding", "connection", "content-length", "keep-alive"}
+
+
+def operation_of(method: str, path: str, headers: Any, body: bytes) -> str:
+    """The AWS operation a request is (enough of them to target faults)."""
+    target = headers.get("X-Amz-Target")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    if "/operation/" in path:
+        return path.rsplit("/operation/", 1)[-1]
+    for route_method, pattern, name in _LAMBDA_ROUTES:
+        if method == route_method and pattern.match(path):
+            return name
+    if body.startswith(b"Action="):
+        return parse_qs(body.decode())["Action"][0]
+    return {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(
+        method, method
+    )
+
+
+@dataclass
+class _Provisioned:
+    requested: int
+    previous_available: int
+    requested_at: float
+
+
+class AwsProxy:
+    """Start in front of a moto server URL; point boto3's ``endpoint_url`` at :attr:`url`."""
+
+    def __init__(self, moto_url: str, warmup_s: float = 0.05) -> None:
+        parts = urlsplit(moto_url)
+        self._moto_host, self._moto_port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.warmup_s = warmup_s
+        self.clock: Callable[[], float] = time.monotonic  # seconds; tests may replace it
+        self.faults = FaultPlan()
+        self.provisioned: dict[tuple[str, str], _Provisioned] = {}
+        self.alias_updates: list[dict[str, Any]] = []
+        self.operations: list[str] = []
+        self._lock = threading.RLock()
+        self._server: ThreadingHTTPServer | None = None
+
+    # ----- lifecycle -----
+    def start(self) -> AwsProxy:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _any(self) -> None:
+                proxy._handle(self)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the proxy first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # ----- test-side setup and checks -----
+    def prewarm(self, function: str, qualifier: str, instances: int) -> None:
+        """Capacity that is already warm for ``function:qualifier`` (stack state before a test)."""
+        with self._lock:
+            self.provisioned[(function, qualifier)] = _Provisioned(
+                instances, instances, self.clock() - self.warmup_s
+            )
+
+    def ready_capacity(self, function: str, qualifier: str) -> int:
+        record = self.provisioned.get((function, qualifier))
+        if record is None:
+            return 0
+        if self.clock() - record.requested_at >= self.warmup_s:
+            return record.requested
+        return min(record.previous_available, record.requested)
+
+    def unwarmed_routes(self) -> list[dict[str, Any]]:
+        """Alias changes that sent traffic to a version with no warm provisioned instance."""
+        return [
+            u for u in self.alias_updates if any(u["ready"][v] < 1 for v, w in u["routing"].items() if w > 0)
+        ]
+
+    # ----- proxying -----
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        body = request.rfile.read(int(request.headers.get("Content-Length", "0") or 0))
+        split = urlsplit(request.path)
+        path = unquote(split.path)
+        operation = operation_of(request.command, path, request.headers, body)
+        with self._lock:
+            self.operations.append(operation)
+        fault = self.faults.take(operation)
+        if fault == "timeout":
+            time.sleep(self.faults.timeout_delay_s)
+            request.close_connection = True
+            return
+        if fault == "throttle":
+            code = "TooManyRequestsException" if path.startswith("/20") else "ThrottlingException"
+            self._send_json(request, 429, {"__type": code, "message": "Rate exceeded"}, code)
+            return
+        if fault == "5xx":
+            self._send_json(
+                request, 503, {"__type": "ServiceUnavailable", "message": "try later"}, "ServiceUnavailable"
+            )
+            return
+        query = parse_qs(split.query)
+        if operation.endswith("ProvisionedConcurrencyConfig"):
+            self._provisioned_config(request, operation, path, query)
+            return
+        status, headers, answer = self._forward(request, body)
+        if status < 300:
+            self._observe(operation, path, body, answer)
+        request.send_response(status)
+        for name, value in headers:
+            if name.lower() not in _HOP_BY_HOP:
+                request.send_header(name, value)
+        request.send_header("Content-Length", str(len(answer)))
+        request.end_headers()
+        if request.command != "HEAD":
+            request.wfile.write(answer)
+
+    def _forward(
+        self, request: BaseHTTPRequestHandler, body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        connection = http.client.HTTPConnection(self._moto_host, self._moto_port, timeout=30)
+        try:
+            headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+            connection.request(request.command, request.path, body=body, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.getheaders(), response.read()
+        finally:
+            connection.close()
+
+    @staticmethod
+    def _send_json(
+        request: BaseHTTPRequestHandler, status: int, payload: dict[str, Any], error: str = ""
+    ) -> None:
+        data = json.dumps(payload).encode()
+        request.send_response(status)
+        request.send_header("Content-Type", "application/json")
+        if error:
+            request.send_header("x-amzn-ErrorType", error)
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        request.wfile.write(data)
+
+    def _observe(self, operation: str, path: str, body: bytes, answer: bytes) -> None:
+        """Record what moto accepted: scalable targets (as provisioned requests) and alias routing."""
+        with self._lock:
+            if operation in ("RegisterScalableTarget", "DeregisterScalableTarget"):
+                params = json.loads(body)
+                _, function, qualifier = params["ResourceId"].split(":", 2)
+                if operation == "DeregisterScalableTarget":
+                    return  # AWS keeps the last capacity; DeleteProvisionedConcurrencyConfig removes it
+                requested = int(params["MinCapacity"])
+                current = self.provisioned.get((function, qualifier))
+                if current is None or current.requested != requested:
+                    available = self.ready_capacity(function, qualifier)
+                    now = self.clock()
+                    self.provisioned[(function, qualifier)] = _Provisioned(
+                        requested, available, now if requested > available else now - self.warmup_s
+                    )
+            elif operation in ("UpdateAlias", "CreateAlias"):
+                function = path.split("/")[3]
+                alias = json.loads(answer)
+                extra = {
+                    v: float(w)
+                    for v, w in (
+                        (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+                    ).items()
+                }
+                routing = {alias["FunctionVersion"]: 1.0 - sum(extra.values()), **extra}
+                ready = {v: self.ready_capacity(function, v) for v in routing}
+                self.alias_updates.append({"alias": alias["Name"], "routing": routing, "ready": ready})
+
+    def _provisioned_config(
+        self, request: BaseHTTPRequestHandler, operation: str, path: str, query: dict[str, list[str]]
+    ) -> None:
+        function = path.split("/")[3]
+        qualifier = query.get("Qualifier", [""])[0]
+        with self._lock:
+            record = self.provisioned.get((function, qualifier))
+            if operation == "PutProvisionedConcurrencyConfig":
+                self._send_json(request, 400, {"__type": "InvalidParameterValueException",
+                                               "message": "drive provisioned concurrency through Application Auto Scaling"},
+                                "InvalidParameterValueException")  # fmt: skip
+                return
+            if record is None:
+                self._send_json(
+                    request,
+                    404,
+                    {"__type": "ProvisionedConcurrencyConfigNotFoundException", "message": "No config"},
+                    "ProvisionedConcurrencyConfigNotFoundException",
+                )
+                return
+            if operation == "DeleteProvisionedConcurrencyConfig":
+                del self.provisioned[(function, qualifier)]
+                request.send_response(204)
+                request.send_header("Content-Length", "0")
+                request.end_headers()
+                return
+            available = self.ready_capacity(function, qualifier)
+            self._send_json(
+                request,
+                200,
+                {
+                    "RequestedProvisionedConcurrentExecutions": record.requested,
+                    "AvailableProvisionedConcurrentExecutions": available,
+                    "AllocatedProvisionedConcurrentExecutions": available,
+                    "Status": "READY" if available >= record.requested else "IN_PROGRESS",
+                    "LastModified": "2026-01-01T00:00:00.000+0000",
+                },
+            )

@@ -1,0 +1,533 @@
+"""An SCF (and Cloud Monitor) API emulator speaking Tencent Cloud API 3.0 on 127.0.0.1.
+
+Requests are ``POST /`` with a JSON body and the ``X-TC-Action`` / ``X-TC-Version`` / ``X-TC-Timestamp`` /
+``X-TC-Region`` headers; ``Authorization`` is verified exactly as ``tencentcloud-sdk-python`` signs it
+(TC3-HMAC-SHA256 over content-type and host). Answers are ``{"Response": {..., "RequestId"}}``, errors
+``{"Response": {"Error": {"Code", "Message"}, "RequestId"}}`` with SCF's documented error codes (the
+SDK's ``scf/v20180416/errorcodes.py``).
+
+SCF rules enforced: provisioned concurrency never on ``$LATEST``; alias routing weights in [0, 1] on
+existing versions other than the alias's own; the sum of provisioned concurrency over a function's
+versions <= its concurrency quota - 100; PutProvisionedConcurrencyConfig at most 20 requests/s.
+Provisioned instances become available ``warmup_s`` seconds after they are requested. Every alias
+update is recorded with the ready capacity of each routed version, so tests can check that traffic
+never reached a version without warm capacity.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from tests.cloud.faults import FaultPlan
+
+SCF_API_VERSION = "2018-04-16"
+MONITOR_API_VERSION = "2018-07-24"
+PUT_PROVISIONED_MAX_PER_S = 20
+SIGNATURE_MAX_SKEW_S = 300
+RESERVED_CONCURRENCY_MARGIN = 100  # the sum over versions must stay <= quota - 100
+
+
+class ApiError(Exception):
+    """An error answer: ``code`` is one of SCF's documented error codes."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class ProvisionedConfig:
+    """Provisioned concurrency of one version: ``requested`` instances, ready once warmed up."""
+
+    requested: int
+    previous_available: int
+    requested_at: float  # monotonic seconds
+
+
+@dataclass
+class ScfFunction:
+    """One function's emulated state: ``$LATEST`` config, published versions, aliases, provisioned."""
+
+    name: str
+    namespace: str
+    concurrency_quota: int
+    latest: dict[str, Any]
+    versions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    aliases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    provisioned: dict[str, ProvisionedConfig] = field(default_factory=dict)
+    failing_versions: set[str] = field(default_factory=set)
+
+
+def _now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def tc3_signature(secret_key: str, service: str, timestamp: int, canonical_request: str) -> str:
+    """TC3-HMAC-SHA256 as ``tencentcloud.common.sign.Sign.sign_tc3`` computes it."""
+    date = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+    scope = f"{date}/{service}/tc3_request"
+    digest = hashlib.sha256(canonical_request.encode()).hexdigest()
+    string_to_sign = f"TC3-HMAC-SHA256\n{timestamp}\n{scope}\n{digest}"
+    key = hmac.new(("TC3" + secret_key).encode(), date.encode(), hashlib.sha256).digest()
+    key = hmac.new(key, service.encode(), hashlib.sha256).digest()
+    key = hmac.new(key, b"tc3_request", hashlib.sha256).digest()
+    return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+class ScfEmulator:
+    """The emulator: start it, add functions, point ``ScfClient`` / ``MonitorClient`` at ``endpoint``."""
+
+    def __init__(self, secret_id: str = "AKIDtest", secret_key: str = "test-secret", warmup_s: float = 0.05):
+        self.secret_id = secret_id
+        self.secret_key = secret_key
+        self.warmup_s = warmup_s
+        self.clock: Callable[[], float] = time.monotonic  # seconds; tests may replace it
+        self.faults = FaultPlan()
+        self.functions: dict[tuple[str, str], ScfFunction] = {}
+        self.metrics: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.alias_updates: list[dict[str, Any]] = []
+        self._put_times: deque[float] = deque()
+        self._lock = threading.RLock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ----- lifecycle -----
+    def start(self) -> ScfEmulator:
+        emulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                emulator._handle(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port`` for ``HttpProfile(endpoint=..., protocol="http")``."""
+        assert self._server is not None, "start() the emulator first"
+        host, port = self._server.server_address[:2]
+        return f"{host}:{port}"
+
+    # ----- test-side setup -----
+    def add_function(
+        self,
+        name: str,
+        namespace: str = "default",
+        environment: dict[str, str] | None = None,
+        concurrency_quota: int = 300,
+    ) -> ScfFunction:
+        """Create a function whose ``$LATEST`` has ``environment``."""
+        latest = {
+            "Environment": {"Variables": [{"Key": k, "Value": v} for k, v in (environment or {}).items()]},
+            "MemorySize": 16384,
+            "Timeout": 60,
+            "Description": "",
+        }
+        fn = ScfFunction(name, namespace, concurrency_quota, latest)
+        with self._lock:
+            self.functions[(namespace, name)] = fn
+        return fn
+
+    def prewarm(self, name: str, version: str, instances: int, namespace: str = "default") -> None:
+        """Give ``version`` provisioned capacity that is already warm (stack state before a test)."""
+        with self._lock:
+            fn = self.functions[(namespace, name)]
+            fn.provisioned[version] = ProvisionedConfig(instances, instances, self.clock() - self.warmup_s)
+
+    def put_metric(self, name: str, qualifier: str, metric: str, timestamp: int, value: float) -> None:
+        """Record one Cloud Monitor data point (namespace QCE/SCF_V2) for ``name``/``qualifier``."""
+        with self._lock:
+            self.metrics.setdefault((name, qualifier, metric), []).append((timestamp, value))
+
+    def ready_capacity(self, fn: ScfFunction, version: str) -> int:
+        """Provisioned instances of ``version`` that are warm now."""
+        config = fn.provisioned.get(version)
+        if config is None:
+            return 0
+        if self.clock() - config.requested_at >= self.warmup_s:
+            return config.requested
+        return min(config.previous_available, config.requested)
+
+    def unwarmed_routes(self) -> list[dict[str, Any]]:
+        """Alias updates that sent traffic to a version with no warm provisioned instance."""
+        return [
+            u for u in self.alias_updates if any(u["ready"][v] < 1 for v, w in u["routing"].items() if w > 0)
+        ]
+
+    # ----- protocol -----
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        length = int(request.headers.get("Content-Length", "0"))
+        body = request.rfile.read(length)
+        action = request.headers.get("X-TC-Action", "")
+        fault = self.faults.take(action)
+        if fault == "timeout":
+            time.sleep(self.faults.timeout_delay_s)
+            request.close_connection = True
+            return
+        if fault == "5xx":
+            self._send(request, 502, b"<html><body>502 Bad Gateway</body></html>", "text/html")
+            return
+        request_id = str(uuid.uuid4())
+        try:
+            if fault == "throttle":
+                raise ApiError("RequestLimitExceeded", "request frequency exceeds the limit")
+            service = self._verify(request, body)
+            params = json.loads(body or b"{}")
+            with self._lock:
+                self.calls.append((action, copy.deepcopy(params)))
+                result = self._dispatch(service, action, request.headers.get("X-TC-Version", ""), params)
+            response = {**result, "RequestId": request_id}
+        except ApiError as error:
+            response = {"Error": {"Code": error.code, "Message": error.message}, "RequestId": request_id}
+        self._send(request, 200, json.dumps({"Response": response}).encode(), "application/json")
+
+    @staticmethod
+    def _send(request: BaseHTTPRequestHandler, status: int, payload: bytes, content_type: str) -> None:
+        request.send_response(status)
+        request.send_header("Content-Type", content_type)
+        request.send_header("Content-Length", str(len(payload)))
+        request.end_headers()
+        request.wfile.write(payload)
+
+    def _verify(self, request: BaseHTTPRequestHandler, body: bytes) -> str:
+        """Check the TC3-HMAC-SHA256 ``Authorization`` header; return the signed service name."""
+        auth = request.headers.get("Authorization", "")
+        try:
+            algorithm, rest = auth.split(" ", 1)
+            parts = dict(p.strip().split("=", 1) for p in rest.split(","))
+            secret_id, date, service, terminator = parts["Credential"].split("/")
+            signed_headers, signature = parts["SignedHeaders"], parts["Signature"]
+            timestamp = int(request.headers["X-TC-Timestamp"])
+        except (ValueError, KeyError) as exc:
+            raise ApiError("AuthFailure.InvalidAuthorization", f"malformed Authorization: {exc}") from exc
+        if (
+            algorithm != "TC3-HMAC-SHA256"
+            or terminator != "tc3_request"
+            or signed_headers != "content-type;host"
+        ):
+            raise ApiError("AuthFailure.InvalidAuthorization", "Authorization must be TC3-HMAC-SHA256")
+        if secret_id != self.secret_id:
+            raise ApiError("AuthFailure.SecretIdNotFound", f"SecretId {secret_id} not found")
+        if abs(time.time() - timestamp) > SIGNATURE_MAX_SKEW_S:
+            raise ApiError("AuthFailure.SignatureExpire", "X-TC-Timestamp is more than 5 minutes off")
+        canonical = "\n".join(
+            [
+                "POST",
+                "/",
+                "",
+                f"content-type:{request.headers.get('Content-Type', '')}\nhost:{request.headers.get('Host', '')}\n",
+                signed_headers,
+                hashlib.sha256(body).hexdigest(),
+            ]
+        )
+        expected = tc3_signature(self.secret_key, service, timestamp, canonical)
+        if date != datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d"):
+            raise ApiError("AuthFailure.SignatureFailure", "credential date does not match X-TC-Timestamp")
+        if not hmac.compare_digest(expected, signature):
+            raise ApiError("AuthFailure.SignatureFailure", "the request signature does not match")
+        return service
+
+    def _dispatch(self, service: str, action: str, version: str, params: dict[str, Any]) -> dict[str, Any]:
+        handlers = {
+            "scf": (SCF_API_VERSION, self._scf_actions()),
+            "monitor": (MONITOR_API_VERSION, {"GetMonitorData": self._get_monitor_data}),
+        }
+        if service not in handlers:
+            raise ApiError("AuthFailure.InvalidAuthorization", f"unknown service {service}")
+        expected_version, actions = handlers[service]
+        if version != expected_version:
+            raise ApiError("NoSuchVersion", f"version {version} of {service} does not exist")
+        if action not in actions:
+            raise ApiError("InvalidAction", f"action {action} does not exist")
+        return actions[action](params)
+
+    # ----- SCF actions -----
+    def _scf_actions(self) -> dict[str, Any]:
+        return {
+            "GetFunction": self._get_function,
+            "UpdateFunctionConfiguration": self._update_function_configuration,
+            "PublishVersion": self._publish_version,
+            "ListVersionByFunction": self._list_versions,
+            "GetAlias": self._get_alias,
+            "CreateAlias": self._create_alias,
+            "UpdateAlias": self._update_alias,
+            "PutProvisionedConcurrencyConfig": self._put_provisioned,
+            "GetProvisionedConcurrencyConfig": self._get_provisioned,
+            "DeleteProvisionedConcurrencyConfig": self._delete_provisioned,
+            "Invoke": self._invoke,
+        }
+
+    def _function(self, params: dict[str, Any]) -> ScfFunction:
+        name = params.get("FunctionName")
+        if not name:
+            raise ApiError("InvalidParameter.Payload", "FunctionName is required")
+        fn = self.functions.get((params.get("Namespace") or "default", name))
+        if fn is None:
+            raise ApiError("ResourceNotFound.Function", f"function {name} does not exist")
+        return fn
+
+    def _resolve(self, fn: ScfFunction, qualifier: str) -> str:
+        """The version a qualifier (version, alias or $LATEST) names."""
+        if qualifier == "$LATEST" or qualifier in fn.versions:
+            return qualifier
+        if qualifier in fn.aliases:
+            return fn.aliases[qualifier]["FunctionVersion"]
+        raise ApiError("ResourceNotFound.Qualifier", f"qualifier {qualifier} does not exist")
+
+    def _get_function(self, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self._function(params)
+        qualifier = self._resolve(fn, params.get("Qualifier") or "$LATEST")
+        config = fn.latest if qualifier == "$LATEST" else fn.versions[qualifier]
+        return {
+            "FunctionName": fn.name,
+            "Namespace": fn.namespace,
+            "Qualifier": qualifier,
+            "Status": "Active",
+            "Type": "HTTP",
+            "UseGpu": "TRUE",
+            **copy.deepcopy(config),
+        }
+
+    def _update_function_configuration(self, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self._function(params)
+        for key in ("Environment", "MemorySize", "Timeout", "Description"):
+            if key in params:
+                fn.latest[key] = copy.deepcopy(params[key])
+        return {}
+
+    def _publish_version(self, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self._function(params)
+        number = str(max((int(v) for v in fn.versions), default=0) + 1)
+        snapshot = copy.deepcopy(fn.latest)
+        snapshot["Description"] = params.get("Description", "")
+        snapshot["AddTime"] = snapshot["ModTime"] = _now_text()
+        fn.versions[number] = snapshot
+        return {"FunctionVersion": number, "Description": snapshot["Description"], "Namespace": fn.namespace}
+
+    def _list_versions(self, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self._function(params)
+        offset, limit = int(params.get("Offset", 0)), int(params.get("Limit", 20))
+        if limit > 100 or limit < 1:
+            raise ApiError("InvalidParameterValue.Limit", "Limit must be in [1, 100]")
+        names = ["$LATEST", *sorted(fn.versions, key=int)]
+        if params.get("Order", "ASC") == "DESC":
+            names.reverse()
+        page = names[offset : offset + limit]
+        versions = [
+            {
+                "Version": v,
+                "Description": (fn.latest if v == "$LATEST" else fn.versions[v]).get("Description", ""),
+                "Status": "Active",
+            }
+            for v in page
+        ]
+        return {"FunctionVersion": page, "Versions": versions, "TotalCount": len(names)}
+
+    def _alias_body(self, fn: ScfFunction, name: str) -> dict[str, Any]:
+        alias = fn.aliases.get(name)
+        if alias is None:
+            raise ApiError("ResourceNotFound.Alias", f"alias {name} does not exist")
+        return copy.deepcopy(alias)
+
+    def _get_alias(self, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self._function(params)
+        return self._alias_body(fn, params.get("Name", ""))
+
+    def _checked_routing(
+        self, fn: ScfFunction, primary: str, routing: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        weights = (routing or {}).get("AdditionalVersionWeights") or []
+        for entry in weights:
+            version, weight = entry.get("Version"), entry.get("Weight")
+            if version not in fn.versions:
+                raise ApiError("ResourceNotFound.Version", f"version {version} does not exist")
+            if version == primary:
+                raise ApiError("InvalidParameterValue.RoutingConfig", "routing names the alias's own version")
+            if not isinstance(weight, int | float) or not 0 <= weight <= 1:
+                raise ApiError("InvalidParameterValue.RoutingConfig", f"weight {weight} is not in [0, 1]")
+        return {"AdditionalVersionWeights": copy.deepcopy(weights), "AddtionVersionMatchs": []}
+
+    def _record_alias(self, fn: ScfFunction, alias: dict[str, Any]) -> None:
+        extra = {e["Version"]: float(e["Weight"]) for e in alias["RoutingConfig"]["AdditionalVersionWeights"]}
+        routing = {alias["FunctionVersion"]: 1.0 - sum(extra.values()), **extra}
+        ready = {v: self.ready_capacity(fn, v) for v in routing}
+        self.alias_updates.append({"alias": alias["Name"], "routing": routing, "ready": ready})
+
+    def _create_alias(self, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self._function(params)
+        name, version = params.get("Name", ""), params.get("FunctionVersion", "")
+        if name in fn.aliases:
+            raise ApiError("ResourceInUse.Alias", f"alias {name} already exists")
+        if version not in fn.versions and version != "$LATEST":
+            raise ApiError("ResourceNotFound.Version", f"version {version} does not exist")
+        alias = {
+            "Name": name,
+            "FunctionVersion": version,
+            "RoutingConfig": self._checked_routing(fn, version, params.get("RoutingConfig")),
+            "Description": params.get("Description", ""),
+            "AddTime": _now_text(),
+            "ModTime": _now_text(),
+        }
+        fn.aliases[name] = alias
+        self._record_alias(fn, alias)
+        return {}
+
+    def _update_alias(self, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self._function(params)
+        alias = fn.aliases.get(params.get("Name", ""))
+        if alias is None:
+            raise ApiError("ResourceNotFound.Alias", f"alias {params.get('Name')} does not exist")
+        version = params.get("FunctionVersion", "")
+        if version not in fn.versions and version != "$LATEST":
+            raise ApiError("ResourceNotFound.Version", f"version {version} does not exist")
+        routing = self._checked_routing(fn, version, params.get("RoutingConfig"))
+        alias.update(FunctionVersion=version, RoutingConfig=routing, ModTime=_now_text())
+        if "Description" in params:
+            alias["Description"] = params["Description"]
+        self._record_alias(fn, alias)
+        return {}
+
+    def _put_provisioned(self, params: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock()
+        while self._put_times and now - self._put_times[0] >= 1.0:
+            self._put_times.popleft()
+        if len(self._put_times) >= PUT_PROVISIONED_MAX_PER_S:
+            raise ApiError("RequestLimitExceeded", "PutProvisionedConcurrencyConfig allows 20 requests/s")
+        self._put_times.append(now)
+        fn = self._function(params)
+        qualifier = params.get("Qualifier", "")
+        if qualifier == "$LATEST":
+            raise ApiError(
+                "InvalidParameterValue.Qualifier", "$LATEST does not support provisioned concurrency"
+            )
+        if qualifier not in fn.versions:
+            raise ApiError("ResourceNotFound.Version", f"version {qualifier} does not exist")
+        number = params.get("VersionProvisionedConcurrencyNum")
+        if not isinstance(number, int) or number < 0:
+            raise ApiError("InvalidParameterValue.VersionProvisionedConcurrencyNum", f"bad number {number}")
+        others = sum(c.requested for v, c in fn.provisioned.items() if v != qualifier)
+        limit = fn.concurrency_quota - RESERVED_CONCURRENCY_MARGIN
+        if others + number > limit:
+            raise ApiError(
+                "FailedOperation.ProvisionedExceedAvailable",
+                f"provisioned sum {others + number} exceeds concurrency quota - 100 = {limit}",
+            )
+        current = fn.provisioned.get(qualifier)
+        if current is None or number != current.requested:
+            available = self.ready_capacity(fn, qualifier)
+            requested_at = now if current is None or number > available else now - self.warmup_s
+            fn.provisioned[qualifier] = ProvisionedConfig(number, available, requested_at)
+        return {}
+
+    def _get_provisioned(self, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self._function(params)
+        qualifier = params.get("Qualifier")
+        allocated = []
+        for version, config in sorted(fn.provisioned.items()):
+            if qualifier and version != qualifier:
+                continue
+            available = self.ready_capacity(fn, version)
+            allocated.append(
+                {
+                    "Qualifier": version,
+                    "AllocatedProvisionedConcurrencyNum": config.requested,
+                    "AvailableProvisionedConcurrencyNum": available,
+                    "Status": "Done" if available == config.requested else "Doing",
+                    "StatusReason": "",
+                    "TriggerActions": [],
+                }
+            )
+        used = sum(c.requested for c in fn.provisioned.values())
+        unallocated = fn.concurrency_quota - RESERVED_CONCURRENCY_MARGIN - used
+        return {"UnallocatedConcurrencyNum": unallocated, "Allocated": allocated}
+
+    def _delete_provisioned(self, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self._function(params)
+        qualifier = params.get("Qualifier", "")
+        if qualifier == "$LATEST":
+            raise ApiError(
+                "InvalidParameterValue.Qualifier", "$LATEST does not support provisioned concurrency"
+            )
+        if qualifier not in fn.versions:
+            raise ApiError("ResourceNotFound.Version", f"version {qualifier} does not exist")
+        fn.provisioned.pop(qualifier, None)
+        return {}
+
+    def _invoke(self, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self._function(params)
+        version = self._resolve(fn, params.get("Qualifier") or "$LATEST")
+        config = fn.latest if version == "$LATEST" else fn.versions[version]
+        env = {v["Key"]: v["Value"] for v in config["Environment"]["Variables"]}
+        failing = version in fn.failing_versions
+        body = json.dumps({"version": version, "environment": env, "ok": not failing})
+        return {
+            "Result": {
+                "InvokeResult": -1 if failing else 0,
+                "RetMsg": "" if failing else body,
+                "ErrMsg": body if failing else "",
+                "Duration": 12.0,
+                "BillDuration": 13,
+                "MemUsage": 1024,
+                "Log": "",
+                "FunctionRequestId": str(uuid.uuid4()),
+            }
+        }
+
+    # ----- Cloud Monitor -----
+    def _get_monitor_data(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("Namespace") != "QCE/SCF_V2":
+            raise ApiError("InvalidParameterValue", f"namespace {params.get('Namespace')} is not supported")
+        metric = params.get("MetricName", "")
+        start = int(datetime.fromisoformat(params["StartTime"]).timestamp())
+        end = int(datetime.fromisoformat(params["EndTime"]).timestamp())
+        points = []
+        for instance in params.get("Instances", []):
+            dims = {d["Name"]: d["Value"] for d in instance["Dimensions"]}
+            series = sorted(
+                self.metrics.get((dims.get("functionName", ""), dims.get("version", ""), metric), [])
+            )
+            window = [(t, v) for t, v in series if start <= t <= end]
+            points.append(
+                {
+                    "Dimensions": instance["Dimensions"],
+                    "Timestamps": [float(t) for t, _ in window],
+                    "Values": [v for _, v in window],
+                }
+            )
+        return {
+            "Period": int(params.get("Period", 60)),
+            "MetricName": metric,
+            "DataPoints": points,
+            "StartTime": params["StartTime"],
+            "EndTime": params["EndTime"],
+            "Msg": "",
+        }
