@@ -1,0 +1,34 @@
+"""Shared by the event entry points: one app per process, preload started outside any lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mangum import Mangum
+
+from functions.app import create_app
+from functions.logs import configure_json_logging
+from functions.settings import ServeSettings
+
+EVENT_READY_WAIT_S = 25.0
+"""Event functions have no readiness probe: a request during the preload waits this long (SCF's
+start-up limit is 30 s) before a 503."""
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def make_event_handler(settings: ServeSettings, custom_handlers: list[type] | None = None) -> Handler:
+    """A handler ``(event, context) -> response dict`` around a fresh app; the preload starts now."""
+    configure_json_logging(settings.log_level)
+    app = create_app(settings)
+    app.state.runtime.start()
+    return Mangum(app, lifespan="off", custom_handlers=custom_handlers or [])
+
+
+def settings_from_env() -> ServeSettings:
+    """``LLMFN_*`` settings; a request waits up to ``EVENT_READY_WAIT_S`` for readiness unless set."""
+    settings = ServeSettings.from_env()
+    if "ready_wait_s" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"ready_wait_s": EVENT_READY_WAIT_S})
+    return settings

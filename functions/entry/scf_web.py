@@ -1,0 +1,38 @@
+"""Tencent SCF web / image function entry point: ``python -m functions.entry.scf_web``.
+
+Listens on ``0.0.0.0:9000`` (SCF's fixed port; ``LLMFN_HOST`` / ``LLMFN_PORT`` override it) within the
+start-up limit: the preload runs in the background and ``/readyz`` reports it. Configured by
+``LLMFN_*`` environment variables (``LLMFN_MODEL``, ``LLMFN_API_KEY``, ...).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from functions.serve import serve
+from functions.settings import ServeSettings
+
+SCF_HOST = "0.0.0.0"
+SCF_PORT = 9000
+
+
+def web_settings() -> ServeSettings:
+    """``LLMFN_*`` settings with SCF's host and port unless the environment names others."""
+    return ServeSettings.from_env(
+        host=None if os.environ.get("LLMFN_HOST") else SCF_HOST,
+        port=None if os.environ.get("LLMFN_PORT") else SCF_PORT,
+    )
+
+
+def main() -> None:
+    try:
+        settings = web_settings()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    serve(settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Run an ASGI app on 127.0.0.1 over real HTTP (uvicorn in a thread, a free port)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import uvicorn
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running(app: Any) -> Iterator[str]:
+    """Serve ``app`` until the block ends; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def wait_ready(base_url: str, timeout_s: float = 60) -> dict[str, Any]:
+    """Poll ``/readyz`` until it answers 200; return its body."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = httpx.get(base_url + "/readyz")
+        if response.status_code == 200:
+            return response.json()
+        if response.json().get("error"):
+            raise RuntimeError(f"preload failed: {response.json()['error']}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not ready after {timeout_s} s: {response.json()}")
+        time.sleep(0.05)
+
+
+def assert_openai_error(response: httpx.Response, status: int, param: str | None = None) -> dict[str, Any]:
+    """The response is ``status`` with OpenAI's error body (and names ``param`` when given)."""
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert isinstance(error["message"], str) and error["message"]
+    if param is not None:
+        assert error["param"] == param, error
+    return error

@@ -1,0 +1,114 @@
+"""The official openai client against the tiny model over real HTTP: chat and completions, stream and not."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from tests.functions.conftest import API_KEY
+
+
+@pytest.fixture(scope="module")
+def client(tiny_server: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=tiny_server + "/v1", api_key=API_KEY, max_retries=0)
+
+
+def test_models_lists_the_served_model(client: openai.OpenAI) -> None:
+    assert [m.id for m in client.models.list()] == ["tiny"]
+
+
+def test_chat_completion_non_stream_fills_usage(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(
+        model="tiny", messages=[{"role": "user", "content": "Hello there"}], max_tokens=6, temperature=0
+    )
+    choice = reply.choices[0]
+    assert choice.message.role == "assistant"
+    assert isinstance(choice.message.content, str)
+    assert choice.finish_reason in {"stop", "length"}
+    assert reply.usage is not None
+    assert reply.usage.prompt_tokens > 0
+    assert 1 <= reply.usage.completion_tokens <= 6
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+
+
+def test_greedy_chat_is_deterministic_and_stream_matches(client: openai.OpenAI) -> None:
+    kwargs = {
+        "model": "tiny",
+        "messages": [{"role": "user", "content": "count"}],
+        "max_tokens": 8,
+        "temperature": 0,
+    }
+    first = client.chat.completions.create(**kwargs)
+    second = client.chat.completions.create(**kwargs)
+    assert first.choices[0].message.content == second.choices[0].message.content
+    stream = client.chat.completions.create(**kwargs, stream=True, stream_options={"include_usage": True})
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == first.choices[0].message.content
+    assert chunks[0].choices[0].delta.role == "assistant"
+    finals = [c for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert len(finals) == 1
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == first.usage.completion_tokens
+
+
+def test_stream_delivers_tokens_one_event_at_a_time(tiny_server: str) -> None:
+    body = {"model": "tiny", "prompt": "The quick brown", "max_tokens": 12, "temperature": 0, "stream": True}
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    events = []
+    with httpx.stream("POST", tiny_server + "/v1/completions", json=body, headers=headers) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = [line for line in response.iter_lines() if line.startswith("data: ")]
+    assert events[-1] == "data: [DONE]"
+    assert len(events) >= 3  # several token events, a finish event, [DONE]
+
+
+def test_completion_non_stream_and_stream(client: openai.OpenAI) -> None:
+    reply = client.completions.create(model="tiny", prompt="for i in range", max_tokens=5, temperature=0)
+    assert reply.object == "text_completion"
+    assert reply.usage.completion_tokens <= 5
+    streamed = client.completions.create(
+        model="tiny", prompt="for i in range", max_tokens=5, temperature=0, stream=True
+    )
+    text = "".join(c.choices[0].text for c in streamed if c.choices)
+    assert text == reply.choices[0].text
+
+
+def test_sampling_with_temperature_and_top_p_answers(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(
+        model="tiny",
+        messages=[{"role": "user", "content": "write a poem"}],
+        max_tokens=4,
+        temperature=1.0,
+        top_p=0.9,
+        seed=7,
+    )
+    assert reply.usage.completion_tokens >= 1
+
+
+def test_response_headers_carry_complexity_and_request_id(tiny_server: str) -> None:
+    response = httpx.post(
+        tiny_server + "/v1/chat/completions",
+        json={"model": "tiny", "messages": [{"role": "user", "content": "def f(): pass"}], "max_tokens": 2},
+        headers={"Authorization": f"Bearer {API_KEY}", "x-request-id": "req-42"},
+    )
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] == "req-42"
+    assert response.json()["id"] == "chatcmpl-req-42"
+    assert 0 < float(response.headers["x-llmfn-complexity"]) <= 5
+    assert response.headers["x-llmfn-tier"] in {"S", "M", "L"}
+
+
+def test_metrics_report_requests_tokens_and_preload(tiny_server: str, client: openai.OpenAI) -> None:
+    client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}], max_tokens=2)
+    text = httpx.get(tiny_server + "/metrics").text
+    assert 'llmfn_requests_total{route="chat",status="200"}' in text
+    assert "llmfn_completion_tokens_total" in text
+    assert "llmfn_complexity_score_bucket" in text
+    for stage in ("runtime", "embedding", "blocks", "final", "engine"):
+        assert f'llmfn_preload_stage_seconds{{stage="{stage}"}}' in text
+    assert "llmfn_ready 1.0" in text
+    assert "llmfn_breaker_state 0.0" in text
