@@ -8,4 +8,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-COMMAND_MODULES: list[ModuleType] = []
+from llmfn.commands import layer
+
+COMMAND_MODULES: list[ModuleType] = [layer]

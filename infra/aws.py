@@ -1,0 +1,392 @@
+"""The AWS component: a Lambda function behind an HTTP API, provisioned by schedule and utilisation.
+
+Resources (``pulumi-aws``): execution roles; the runtime layer (zip packages only); the inference
+``lambda_.Function`` (container image, or our zip plus the layer), published; the alias ``live``
+(optional canary weight); ``lambda_.ProvisionedConcurrencyConfig`` on the alias; an Application Auto
+Scaling target (``lambda:function:ProvisionedConcurrency``, resource ``function:<fn>:<alias>``) with
+a target-tracking policy on ``LambdaProvisionedConcurrencyUtilization`` and one scheduled action per
+change of the hybrid schedule; an ``apigatewayv2`` HTTP API + Lambda proxy integration + routes +
+``$default`` stage + invoke permission; the scaler function on an EventBridge one-minute schedule
+with an S3 bucket for its state; CloudWatch alarms on errors and P95 duration.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+from pulumi_aws import apigatewayv2, appautoscaling, cloudwatch, iam, lambda_, s3
+
+from infra.common import (
+    ALIAS_NAME,
+    cron_actions,
+    load_build,
+    model_environment,
+    scaler_environment,
+    stack_outputs,
+    with_api_key,
+)
+from infra.config import StackConfig
+from layers.limits import LAMBDA_LIMITS
+from scaling.plan import aws_cron
+
+LAMBDA_PYTHON_RUNTIME = "python3.11"
+DEFAULT_UTILIZATION_TARGET = 0.7  # AWS's own example target for provisioned-concurrency utilisation
+SCALABLE_DIMENSION = "lambda:function:ProvisionedConcurrency"
+UTILIZATION_METRIC = "LambdaProvisionedConcurrencyUtilization"
+HTTP_API_MAX_TIMEOUT_MS = 30_000  # API Gateway HTTP APIs cut integrations at 30 s
+API_ROUTES = ("ANY /v1/{proxy+}", "GET /healthz", "GET /readyz")
+SCALER_SCHEDULE = "rate(1 minute)"
+SCALER_MEMORY_MB = 256
+SCALER_TIMEOUT_S = 60
+BASIC_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+_LAMBDA_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
+
+
+def _base64_sha256(hex_digest: str) -> str:
+    """Lambda's ``source_code_hash``: base64 of the zip's sha256."""
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
+
+
+class AwsInferenceStack(pulumi.ComponentResource):
+    """Everything one AWS stack deploys; ``outputs`` holds what the program exports."""
+
+    outputs: dict[str, Any]
+
+    def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("llmfn:aws:InferenceStack", name, None, opts)
+        provider = aws.Provider(
+            f"{name}-provider", region=config.region, opts=pulumi.ResourceOptions(parent=self)
+        )
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+
+        role = self._role(f"{name}-function-role", child)
+        code = self._code(name, config, child)
+        function = lambda_.Function(
+            f"{name}-function",
+            name=config.function_name,
+            description=f"llmfn inference: {config.model_source}",
+            role=role.arn,
+            memory_size=config.memory_mb,
+            timeout=config.timeout_s,
+            ephemeral_storage={"size": config.ephemeral_storage_mb},
+            environment=pulumi.Output.from_input(with_api_key(model_environment(config), config)).apply(
+                lambda env: {"variables": env}
+            ),
+            architectures=["x86_64"],
+            publish=True,
+            **code,
+            opts=child,
+        )
+        alias = lambda_.Alias(
+            f"{name}-alias",
+            name=ALIAS_NAME,
+            function_name=function.name,
+            function_version=function.version,
+            description="traffic entry point; llmfn promote shifts its weights",
+            routing_config=self._routing(config),
+            opts=child,
+        )
+        self._autoscaling(name, config, function, alias, child)
+        endpoint_url = self._http_api(name, config, function, alias, child)
+        self._scaler(name, config, function, code, child)
+        self._alarms(name, config, function, alias, child)
+
+        self.outputs = stack_outputs(
+            config,
+            endpoint_url=endpoint_url,
+            function_name=function.name,
+            alias_name=alias.name,
+            version=function.version,
+            cron=aws_cron,
+        )
+        self.register_outputs(self.outputs)
+
+    @staticmethod
+    def _role(resource_name: str, child: pulumi.ResourceOptions) -> iam.Role:
+        role = iam.Role(resource_name, assume_role_policy=_LAMBDA_TRUST, opts=child)
+        iam.RolePolicyAttachment(
+            f"{resource_name}-logs", role=role.name, policy_arn=BASIC_EXECUTION_POLICY, opts=child
+        )
+        return role
+
+    @staticmethod
+    def _code(name: str, config: StackConfig, child: pulumi.ResourceOptions) -> dict[str, Any]:
+        """The function's code arguments: a container image, or our zip plus the runtime layer."""
+        if config.image_uri is not None:
+            return {"package_type": "Image", "image_uri": config.image_uri}
+        package, runtime_layer = load_build(config, LAMBDA_LIMITS)
+        assert config.build_dir is not None
+        code: dict[str, Any] = {
+            "package_type": "Zip",
+            "runtime": LAMBDA_PYTHON_RUNTIME,
+            "handler": config.handler,
+            "code": pulumi.FileArchive(str(config.build_dir / package.file)),
+            "source_code_hash": _base64_sha256(package.sha256),
+        }
+        if runtime_layer is not None:
+            layer = lambda_.LayerVersion(
+                f"{name}-runtime-layer",
+                layer_name=f"{config.name}-runtime",
+                description="llmfn runtime dependencies",
+                code=pulumi.FileArchive(str(config.build_dir / runtime_layer.file)),
+                source_code_hash=_base64_sha256(runtime_layer.sha256),
+                compatible_runtimes=[LAMBDA_PYTHON_RUNTIME],
+                compatible_architectures=["x86_64"],
+                opts=child,
+            )
+            code["layers"] = [layer.arn]
+        return code
+
+    @staticmethod
+    def _routing(config: StackConfig) -> dict[str, Any] | None:
+        if config.canary_version is None:
+            return None
+        return {"additional_version_weights": {config.canary_version: config.canary_weight}}
+
+    @staticmethod
+    def _autoscaling(
+        name: str,
+        config: StackConfig,
+        function: lambda_.Function,
+        alias: lambda_.Alias,
+        child: pulumi.ResourceOptions,
+    ) -> None:
+        """Provisioned concurrency on the alias, driven by Application Auto Scaling.
+
+        Scheduled actions move the floor (min capacity) to the hybrid schedule's count at each change;
+        target tracking adds capacity above it when utilisation passes the target. The provisioned
+        amount starts at the smallest scheduled count (at least 1, Lambda's minimum) and is owned by
+        Application Auto Scaling afterwards, so Pulumi ignores later changes to it.
+        """
+        schedule = config.reserved_schedule
+        depends_on: list[pulumi.Resource] = []
+        if max(schedule) > 0:
+            depends_on.append(
+                lambda_.ProvisionedConcurrencyConfig(
+                    f"{name}-provisioned",
+                    function_name=function.name,
+                    qualifier=alias.name,
+                    provisioned_concurrent_executions=max(1, min(schedule)),
+                    opts=pulumi.ResourceOptions.merge(
+                        child, pulumi.ResourceOptions(ignore_changes=["provisionedConcurrentExecutions"])
+                    ),
+                )
+            )
+        target = appautoscaling.Target(
+            f"{name}-scaling-target",
+            service_namespace="lambda",
+            scalable_dimension=SCALABLE_DIMENSION,
+            resource_id=pulumi.Output.concat("function:", function.name, ":", alias.name),
+            min_capacity=min(schedule),
+            max_capacity=config.max_instances,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=depends_on)),
+        )
+        appautoscaling.Policy(
+            f"{name}-utilization",
+            name=f"{config.name}-provisioned-utilization",
+            policy_type="TargetTrackingScaling",
+            service_namespace=target.service_namespace,
+            scalable_dimension=target.scalable_dimension,
+            resource_id=target.resource_id,
+            target_tracking_scaling_policy_configuration={
+                "target_value": config.utilization_target or DEFAULT_UTILIZATION_TARGET,
+                "predefined_metric_specification": {"predefined_metric_type": UTILIZATION_METRIC},
+            },
+            opts=child,
+        )
+        for action in cron_actions(config, aws_cron):
+            appautoscaling.ScheduledAction(
+                f"{name}-schedule-h{action.hour:02d}",
+                name=f"{config.name}-reserved-h{action.hour:02d}",
+                service_namespace=target.service_namespace,
+                scalable_dimension=target.scalable_dimension,
+                resource_id=target.resource_id,
+                schedule=action.cron,
+                scalable_target_action={
+                    "min_capacity": action.instances,
+                    "max_capacity": config.max_instances,
+                },
+                opts=child,
+            )
+
+    @staticmethod
+    def _http_api(
+        name: str,
+        config: StackConfig,
+        function: lambda_.Function,
+        alias: lambda_.Alias,
+        child: pulumi.ResourceOptions,
+    ) -> pulumi.Output[str]:
+        """HTTP API -> Lambda proxy integration on the alias; the stage's invoke URL."""
+        api = apigatewayv2.Api(f"{name}-api", name=f"{config.name}-api", protocol_type="HTTP", opts=child)
+        integration = apigatewayv2.Integration(
+            f"{name}-integration",
+            api_id=api.id,
+            integration_type="AWS_PROXY",
+            integration_method="POST",
+            integration_uri=alias.invoke_arn,
+            payload_format_version="2.0",
+            timeout_milliseconds=min(HTTP_API_MAX_TIMEOUT_MS, config.timeout_s * 1000),
+            opts=child,
+        )
+        for route_key in API_ROUTES:
+            slug = route_key.split(" ")[1].strip("/").split("/")[0].strip("{}+") or "root"
+            apigatewayv2.Route(
+                f"{name}-route-{slug}",
+                api_id=api.id,
+                route_key=route_key,
+                target=pulumi.Output.concat("integrations/", integration.id),
+                opts=child,
+            )
+        stage = apigatewayv2.Stage(
+            f"{name}-stage", api_id=api.id, name="$default", auto_deploy=True, opts=child
+        )
+        lambda_.Permission(
+            f"{name}-api-invoke",
+            action="lambda:InvokeFunction",
+            function=function.name,
+            qualifier=alias.name,
+            principal="apigateway.amazonaws.com",
+            source_arn=pulumi.Output.concat(api.execution_arn, "/*/*"),
+            opts=child,
+        )
+        return stage.invoke_url
+
+    def _scaler(
+        self,
+        name: str,
+        config: StackConfig,
+        function: lambda_.Function,
+        code: dict[str, Any],
+        child: pulumi.ResourceOptions,
+    ) -> lambda_.Function:
+        """The scaler: the same package, run every minute by EventBridge, its state in S3."""
+        if config.scaler_state_bucket is not None:
+            bucket_name: pulumi.Input[str] = config.scaler_state_bucket
+        else:
+            bucket_name = s3.Bucket(
+                f"{name}-scaler-state", bucket_prefix=f"{config.name}-scaler-", opts=child
+            ).bucket
+        role = self._role(f"{name}-scaler-role", child)
+        iam.RolePolicy(
+            f"{name}-scaler-policy",
+            role=role.id,
+            policy=pulumi.Output.from_input(bucket_name).apply(_scaler_policy),
+            opts=child,
+        )
+        scaler_code = dict(code)
+        if config.image_uri is not None:
+            scaler_code["image_config"] = {"commands": [config.scaler_entry_point]}
+        else:
+            scaler_code["handler"] = config.scaler_entry_point
+        env = scaler_environment(config, function.name, bucket_name).apply(lambda e: {"variables": e})
+        scaler = lambda_.Function(
+            f"{name}-scaler",
+            name=config.scaler_name,
+            description="llmfn scaler: the hybrid policy every minute",
+            role=role.arn,
+            memory_size=SCALER_MEMORY_MB,
+            timeout=SCALER_TIMEOUT_S,
+            environment=env,
+            architectures=["x86_64"],
+            **scaler_code,
+            opts=child,
+        )
+        rule = cloudwatch.EventRule(
+            f"{name}-scaler-schedule",
+            description="run the llmfn scaler",
+            schedule_expression=SCALER_SCHEDULE,
+            opts=child,
+        )
+        cloudwatch.EventTarget(f"{name}-scaler-target", rule=rule.name, arn=scaler.arn, opts=child)
+        lambda_.Permission(
+            f"{name}-scaler-invoke",
+            action="lambda:InvokeFunction",
+            function=scaler.name,
+            principal="events.amazonaws.com",
+            source_arn=rule.arn,
+            opts=child,
+        )
+        return scaler
+
+    @staticmethod
+    def _alarms(
+        name: str,
+        config: StackConfig,
+        function: lambda_.Function,
+        alias: lambda_.Alias,
+        child: pulumi.ResourceOptions,
+    ) -> None:
+        """Errors per minute and P95 duration above the SLO, on the alias."""
+        dimensions = pulumi.Output.all(function.name, alias.name).apply(
+            lambda parts: {"FunctionName": parts[0], "Resource": f"{parts[0]}:{parts[1]}"}
+        )
+        cloudwatch.MetricAlarm(
+            f"{name}-errors",
+            alarm_description="llmfn: function errors per minute",
+            namespace="AWS/Lambda",
+            metric_name="Errors",
+            dimensions=dimensions,
+            statistic="Sum",
+            period=60,
+            evaluation_periods=1,
+            threshold=config.error_alarm_threshold,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            opts=child,
+        )
+        cloudwatch.MetricAlarm(
+            f"{name}-p95-duration",
+            alarm_description="llmfn: P95 duration above the SLO",
+            namespace="AWS/Lambda",
+            metric_name="Duration",
+            dimensions=dimensions,
+            extended_statistic="p95",
+            period=60,
+            evaluation_periods=5,
+            datapoints_to_alarm=3,
+            threshold=config.p95_latency_s * 1000.0,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            opts=child,
+        )
+
+
+def _scaler_policy(bucket: str) -> str:
+    """What the scaler may do: read metrics, drive Application Auto Scaling, keep state in its bucket."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "cloudwatch:GetMetricData",
+                        "cloudwatch:GetMetricStatistics",
+                        "application-autoscaling:*",
+                        "lambda:GetAlias",
+                        "lambda:GetProvisionedConcurrencyConfig",
+                        "lambda:PutProvisionedConcurrencyConfig",
+                        "lambda:DeleteProvisionedConcurrencyConfig",
+                    ],
+                    "Resource": "*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject"],
+                    "Resource": f"arn:aws:s3:::{bucket}/*",
+                },
+            ],
+        }
+    )

@@ -1,0 +1,144 @@
+"""What both clouds' components share: the function's environment, the schedule and cost outputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from infra.config import StackConfig
+from layers import Artifact, BuildManifest, artifact_sizes, check_sizes, read_manifest
+from layers.limits import PlatformLimits
+
+ALIAS_NAME = "live"
+SECONDS_PER_HOUR = 3600
+MB_PER_GB = 1024
+
+
+@dataclass(frozen=True)
+class CronAction:
+    """From ``hour`` (profile time zone) on, keep ``instances`` reserved: the cloud's cron for it."""
+
+    hour: int
+    instances: int
+    cron: str
+
+
+def cron_actions(config: StackConfig, cron: Callable[[int, int], str]) -> list[CronAction]:
+    """One action per schedule change, with the cloud's cron (``scf_cron`` or ``aws_cron``) in UTC."""
+    return [
+        CronAction(change.hour, change.instances, cron(change.hour, config.utc_offset_hours))
+        for change in config.schedule_changes
+    ]
+
+
+def model_environment(config: StackConfig) -> dict[str, str]:
+    """Environment of the inference function (the names ``functions/`` reads), without secrets."""
+    env = {
+        "LLMFN_MODEL_SOURCE": config.model_source,
+        "LLMFN_MODEL_NAME": config.model_repo or config.model_source,
+        "LLMFN_ENGINE": config.engine,
+        "LLMFN_MAX_CONCURRENCY": str(config.concurrency_per_instance),
+    }
+    if config.model_revision is not None:
+        env["LLMFN_MODEL_REVISION"] = config.model_revision
+    return env
+
+
+def with_api_key(env: dict[str, str], config: StackConfig) -> pulumi.Input[dict[str, str]]:
+    """``env`` plus ``LLMFN_API_KEY`` as a Pulumi secret when one is configured."""
+    if config.api_key is None:
+        return env
+    return pulumi.Output.secret(config.api_key).apply(lambda key: {**env, "LLMFN_API_KEY": key})
+
+
+def scaler_policy_config(config: StackConfig) -> dict[str, Any]:
+    """The hybrid policy's configuration (``scaling.policies.PolicyConfig`` mapping) for the scaler."""
+    return {
+        "concurrency_per_instance": config.concurrency_per_instance,
+        "min_reserved": config.min_instances,
+        "max_reserved": config.max_instances,
+        "hybrid": {
+            "rates_by_hour": config.rates_by_hour,
+            "p95_latency_s": config.p95_latency_s,
+            "headroom": config.headroom,
+        },
+    }
+
+
+def scaler_environment(
+    config: StackConfig, function_name: pulumi.Input[str], state_bucket: pulumi.Input[str] | None
+) -> pulumi.Output[dict[str, str]]:
+    """Environment of the scaler function, as ``functions.scaler.settings.ScalerSettings.from_env`` reads it."""
+    static = {
+        "LLMFN_ROLE": "scaler",
+        "LLMFN_CLOUD": "aws" if config.cloud == "aws" else "tencent",
+        "LLMFN_ALIAS": ALIAS_NAME,
+        "LLMFN_REGION": config.region,
+        "LLMFN_POLICY": "hybrid",
+        "LLMFN_POLICY_CONFIG": json.dumps(scaler_policy_config(config), separators=(",", ":")),
+        "LLMFN_UTC_OFFSET_HOURS": str(config.utc_offset_hours),
+        "LLMFN_WINDOW_S": "60",
+    }
+    if config.cloud == "tencentcloud":
+        static["LLMFN_NAMESPACE"] = config.namespace
+        # COS speaks the S3 API at this endpoint; the scaler keeps its state there.
+        static["LLMFN_STATE_ENDPOINT"] = f"https://cos.{config.region}.myqcloud.com"
+    return pulumi.Output.all(function_name, state_bucket or "").apply(
+        lambda parts: {
+            **static,
+            "LLMFN_FUNCTION": parts[0],
+            **({"LLMFN_STATE_BUCKET": parts[1]} if parts[1] else {}),
+        }
+    )
+
+
+def load_build(config: StackConfig, limits: PlatformLimits) -> tuple[Artifact, Artifact | None]:
+    """The function package and runtime layer from ``llmfn:buildDir``, checked against the limits."""
+    assert config.build_dir is not None
+    manifest: BuildManifest = read_manifest(config.build_dir)
+    expected = "scf" if config.cloud == "tencentcloud" else "aws"
+    if manifest.cloud != expected:
+        raise ValueError(
+            f"llmfn:buildDir = {str(config.build_dir)!r} holds a build for {manifest.cloud!r}, "
+            f"this stack deploys to {config.cloud!r}: run `llmfn layer build --cloud {expected}`"
+        )
+    check_sizes(artifact_sizes(manifest.artifacts), limits)
+    function = manifest.artifact("function")
+    if function is None:
+        raise ValueError(f"llmfn:buildDir = {str(config.build_dir)!r} has no function package")
+    return function, manifest.artifact("runtime_layer")
+
+
+def reserved_gb_seconds_per_day(config: StackConfig) -> float:
+    """Provisioned GB-seconds a day the schedule reserves (memory x instances x 3600 s per hour)."""
+    return sum(config.reserved_schedule) * config.memory_mb / MB_PER_GB * SECONDS_PER_HOUR
+
+
+def stack_outputs(
+    config: StackConfig,
+    *,
+    endpoint_url: pulumi.Input[str],
+    function_name: pulumi.Input[str],
+    alias_name: pulumi.Input[str],
+    version: pulumi.Input[str],
+    cron: Callable[[int, int], str],
+) -> dict[str, Any]:
+    """The outputs both clouds export, by name."""
+    gb_s = reserved_gb_seconds_per_day(config)
+    price = config.price_per_gb_s
+    return {
+        "endpointUrl": endpoint_url,
+        "functionName": function_name,
+        "aliasName": alias_name,
+        "version": version,
+        "reservedSchedule": config.reserved_schedule,
+        "scheduleActions": [
+            {"hour": a.hour, "instances": a.instances, "cron": a.cron} for a in cron_actions(config, cron)
+        ],
+        "reservedGbSecondsPerDay": gb_s,
+        "estimatedReservedCostPerDay": None if price is None else round(gb_s * price, 4),
+    }

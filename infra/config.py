@@ -1,0 +1,395 @@
+"""The stack configuration schema: every ``llmfn:*`` key, validated once before any resource is built.
+
+Keys are the names users type in ``pulumi config set llmfn:<key> <value>`` (camelCase); structured
+values (lists, maps) are given with ``--path`` or as JSON, as Pulumi stores them. A bad value raises
+:class:`StackConfigError` naming the key as typed, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from scaling.plan import HOURS_PER_DAY, ReservedRule, ScheduleChange, hourly_schedule, schedule_changes
+
+CONFIG_NAMESPACE = "llmfn"
+SECRET_KEYS = frozenset({"apiKey"})
+
+# Lambda's price for provisioned concurrency, us-east-1 x86 (USD per GB-s), as in DESIGN.md;
+# SCF publishes no GPU price, so a Tencent stack reports a cost only when a price is configured.
+AWS_PROVISIONED_PRICE_PER_GB_S = 0.0000041667
+
+# Entry points in the packages of functions/ (overridable per stack, e.g. for a custom image).
+DEFAULT_LAMBDA_HANDLER = "functions.entry.aws_lambda.handler"
+DEFAULT_SCALER_HANDLERS = {
+    "aws": "functions.scaler.handler.lambda_handler",
+    "tencentcloud": "functions.scaler.handler.main_handler",
+}
+SCF_IMAGE_PORT = 9000  # SCF image/web functions must listen on 0.0.0.0:9000
+
+_HUB_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
+_REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
+
+
+class StackConfigError(ValueError):
+    """The stack configuration is invalid; the message names each bad key, its value and what is allowed."""
+
+
+def config_key(field_name: str) -> str:
+    """The ``llmfn:camelCase`` key users type for a schema field (``memory_mb`` -> ``llmfn:memoryMb``)."""
+    head, *rest = field_name.split("_")
+    return f"{CONFIG_NAMESPACE}:{head}{''.join(part.capitalize() for part in rest)}"
+
+
+def _camel(field_name: str) -> str:
+    return config_key(field_name).split(":", 1)[1]
+
+
+class StackConfig(BaseModel):
+    """One stack's deployment. Units in names: ``_mb`` MiB, ``_s`` seconds, ``_rps`` requests/second."""
+
+    model_config = ConfigDict(alias_generator=_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+    cloud: Literal["tencentcloud", "aws"]
+    region: str = Field(description="Cloud region, e.g. ap-guangzhou or us-east-1.")
+    name: str = Field("llmfn", description="Prefix of every resource name: lowercase, digits, '-'.")
+    namespace: str = Field("default", description="SCF namespace (Tencent only).")
+
+    # Model source: a Hub repo pinned to a commit, or an S3 / COS URI.
+    model_repo: str | None = None
+    model_revision: str | None = None
+    model_uri: str | None = None
+    engine: Literal["transformers", "vllm"] = "transformers"
+
+    # Package: a container image, or the zips built by `llmfn layer build` (a build directory).
+    image_uri: str | None = None
+    image_type: Literal["personal", "enterprise"] = "personal"
+    registry_id: str | None = None
+    build_dir: Path | None = None
+    handler: str = DEFAULT_LAMBDA_HANDLER
+    scaler_handler: str | None = Field(None, description="Default: functions.scaler.handler's entry point.")
+
+    # Instance shape.
+    memory_mb: int = 16384
+    gpu: str | None = Field(None, description="SCF GPU type (enabled per account, not by the API).")
+    timeout_s: int = 300
+    ephemeral_storage_mb: int = 10240
+    concurrency_per_instance: int = 1
+
+    # Traffic and the hybrid rule.
+    p95_latency_s: float
+    rates_by_hour: list[float]
+    utc_offset_hours: int = 0
+    headroom: float = 0.2
+    min_instances: int = 0
+    max_instances: int = 50
+    utilization_target: float | None = None
+
+    # Canary routing on the alias: extra weight to another published version.
+    canary_version: str | None = None
+    canary_weight: float | None = None
+
+    provisioned_price_per_gb_s: float | None = None
+    error_alarm_threshold: int = 5
+    scaler_state_bucket: str | None = None
+    scaler_role: str | None = Field(None, description="SCF: CAM role the scaler runs as (its API keys).")
+    api_key: str | None = None
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _REGION.match(value):
+            raise ValueError("must be a region id such as ap-guangzhou or us-east-1")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(
+                "must be 2-40 characters: lowercase letters, digits and '-', starting with a letter"
+            )
+        return value
+
+    @field_validator("model_repo")
+    @classmethod
+    def _model_repo(cls, value: str | None) -> str | None:
+        if value is not None and not _HUB_REPO.match(value):
+            raise ValueError("must be a Hugging Face repo id 'owner/name', e.g. Qwen/Qwen3-4B-Instruct-2507")
+        return value
+
+    @field_validator("model_revision")
+    @classmethod
+    def _model_revision(cls, value: str | None) -> str | None:
+        if value is not None and not _COMMIT.match(value):
+            raise ValueError("must be a full 40-character commit sha (pin the revision; a branch can move)")
+        return value
+
+    @field_validator("model_uri")
+    @classmethod
+    def _model_uri(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(s3|cos)://[a-z0-9][a-z0-9.-]+/.+", value):
+            raise ValueError("must be s3://bucket/prefix or cos://bucket-appid/prefix")
+        return value
+
+    @field_validator("timeout_s")
+    @classmethod
+    def _timeout(cls, value: int) -> int:
+        if not 1 <= value <= 900:
+            raise ValueError("must be between 1 and 900 seconds (both SCF and Lambda stop at 900 s)")
+        return value
+
+    @field_validator("concurrency_per_instance")
+    @classmethod
+    def _concurrency(cls, value: int) -> int:
+        if not 1 <= value <= 100:
+            raise ValueError("must be between 1 and 100 concurrent requests per instance")
+        return value
+
+    @field_validator("p95_latency_s")
+    @classmethod
+    def _p95(cls, value: float) -> float:
+        if not (value > 0 and math.isfinite(value)):
+            raise ValueError("must be a positive number of seconds (the P95 time in system)")
+        return value
+
+    @field_validator("rates_by_hour")
+    @classmethod
+    def _rates(cls, value: list[float]) -> list[float]:
+        if len(value) != HOURS_PER_DAY:
+            raise ValueError(f"must list exactly 24 hourly rates (req/s, hour 0 first), got {len(value)}")
+        if not all(r >= 0 and math.isfinite(r) for r in value):
+            raise ValueError("every hourly rate must be a finite number of requests per second >= 0")
+        return value
+
+    @field_validator("utc_offset_hours")
+    @classmethod
+    def _offset(cls, value: int) -> int:
+        if not -12 <= value <= 14:
+            raise ValueError("must be an offset from UTC between -12 and 14 hours")
+        return value
+
+    @field_validator("headroom")
+    @classmethod
+    def _headroom(cls, value: float) -> float:
+        if not (0 <= value <= 10 and math.isfinite(value)):
+            raise ValueError("must be a fraction between 0 and 10 (0.2 = 20 % over Little's law)")
+        return value
+
+    @field_validator("utilization_target")
+    @classmethod
+    def _utilization(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value < 1:
+            raise ValueError("must be strictly between 0 and 1 (0.7 = keep 70 % of reserved capacity busy)")
+        return value
+
+    @field_validator("canary_weight")
+    @classmethod
+    def _weight(cls, value: float | None) -> float | None:
+        if value is not None and not 0 <= value <= 1:
+            raise ValueError("must be a routing weight between 0 and 1")
+        return value
+
+    @field_validator("provisioned_price_per_gb_s")
+    @classmethod
+    def _price(cls, value: float | None) -> float | None:
+        if value is not None and not (value >= 0 and math.isfinite(value)):
+            raise ValueError("must be a price >= 0 per GB-second")
+        return value
+
+    @field_validator("error_alarm_threshold")
+    @classmethod
+    def _errors(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1 error per minute")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> StackConfig:
+        problems = (
+            self._source_problems()
+            + self._package_problems()
+            + self._shape_problems()
+            + self._scaling_problems()
+        )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _source_problems(self) -> list[str]:
+        if self.model_uri is not None:
+            if self.model_repo is not None or self.model_revision is not None:
+                return [
+                    "llmfn:modelUri excludes llmfn:modelRepo / llmfn:modelRevision: give one model source"
+                ]
+            return []
+        if self.model_repo is None or self.model_revision is None:
+            return [
+                "a model source is required: llmfn:modelRepo with llmfn:modelRevision (a commit sha), "
+                "or llmfn:modelUri"
+            ]
+        return []
+
+    def _package_problems(self) -> list[str]:
+        if (self.image_uri is None) == (self.build_dir is None):
+            return [
+                "give exactly one package: llmfn:imageUri (a container image) or llmfn:buildDir "
+                "(the output directory of `llmfn layer build`)"
+            ]
+        if self.cloud == "tencentcloud" and self.image_type == "enterprise" and self.registry_id is None:
+            return ["llmfn:registryId is required with llmfn:imageType = 'enterprise' (a TCR instance id)"]
+        return []
+
+    def _shape_problems(self) -> list[str]:
+        problems = []
+        if self.cloud == "aws":
+            if not 128 <= self.memory_mb <= 10240:
+                problems.append(f"llmfn:memoryMb = {self.memory_mb}: Lambda allows 128-10240 MB")
+            if self.gpu is not None:
+                problems.append(
+                    f"llmfn:gpu = {self.gpu!r}: Lambda functions have no GPU (only Lambda Managed "
+                    "Instances, which pulumi-aws does not support yet); remove llmfn:gpu"
+                )
+            if self.concurrency_per_instance != 1:
+                problems.append(
+                    f"llmfn:concurrencyPerInstance = {self.concurrency_per_instance}: a Lambda instance "
+                    "serves exactly 1 request at a time; set 1"
+                )
+            if not 512 <= self.ephemeral_storage_mb <= 10240:
+                problems.append(
+                    f"llmfn:ephemeralStorageMb = {self.ephemeral_storage_mb}: Lambda allows 512-10240 MB"
+                )
+        elif self.memory_mb % 128 != 0 or not 128 <= self.memory_mb <= 65536:
+            problems.append(f"llmfn:memoryMb = {self.memory_mb}: SCF needs a multiple of 128 MB, 128-65536")
+        return problems
+
+    def _scaling_problems(self) -> list[str]:
+        problems = []
+        if not 0 <= self.min_instances <= self.max_instances:
+            problems.append(
+                f"llmfn:minInstances = {self.min_instances}, llmfn:maxInstances = {self.max_instances}: "
+                "need 0 <= minInstances <= maxInstances"
+            )
+        if self.cloud == "tencentcloud" and self.scaler_state_bucket is None:
+            problems.append(
+                "llmfn:scalerStateBucket is required on tencentcloud: a COS bucket (name-appid) for the "
+                "scaler's state"
+            )
+        if (self.canary_version is None) != (self.canary_weight is None):
+            problems.append("llmfn:canaryVersion and llmfn:canaryWeight go together: set both or neither")
+        return problems
+
+    @property
+    def rule(self) -> ReservedRule:
+        """The hybrid rule's parameters for :func:`scaling.plan.hourly_schedule`."""
+        return ReservedRule(
+            p95_latency_s=self.p95_latency_s,
+            concurrency_per_instance=self.concurrency_per_instance,
+            headroom=self.headroom,
+            min_instances=self.min_instances,
+            max_instances=self.max_instances,
+        )
+
+    @property
+    def reserved_schedule(self) -> list[int]:
+        """Reserved instances for each hour of day (profile time zone), hour 0 first."""
+        return hourly_schedule(self.rates_by_hour, self.rule)
+
+    @property
+    def schedule_changes(self) -> list[ScheduleChange]:
+        """The hours at which the reserved count changes (what becomes crons)."""
+        return schedule_changes(self.reserved_schedule)
+
+    @property
+    def function_name(self) -> str:
+        """The inference function's name."""
+        return f"{self.name}-infer"
+
+    @property
+    def scaler_name(self) -> str:
+        """The scaler function's name."""
+        return f"{self.name}-scaler"
+
+    @property
+    def scaler_entry_point(self) -> str:
+        """The scaler's handler: configured, else this cloud's entry point in functions.scaler.handler."""
+        return self.scaler_handler or DEFAULT_SCALER_HANDLERS[self.cloud]
+
+    @property
+    def model_source(self) -> str:
+        """Where the function loads weights from: a Hub repo id or an S3 / COS URI."""
+        return self.model_uri if self.model_uri is not None else str(self.model_repo)
+
+    @property
+    def price_per_gb_s(self) -> float | None:
+        """Provisioned price per GB-s: configured, else Lambda's list price on AWS, else unknown."""
+        if self.provisioned_price_per_gb_s is not None:
+            return self.provisioned_price_per_gb_s
+        return AWS_PROVISIONED_PRICE_PER_GB_S if self.cloud == "aws" else None
+
+
+def _parse_value(raw: Any) -> Any:
+    """Pulumi hands every value over as a string; structured ones (lists, maps) as JSON."""
+    if isinstance(raw, str) and raw.strip()[:1] in ("[", "{"):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def _describe(exc: ValidationError, values: Mapping[str, Any]) -> str:
+    parts = []
+    for err in exc.errors():
+        message = err["msg"].removeprefix("Value error, ")
+        if not err["loc"]:
+            parts.append(message)
+            continue
+        key = f"{CONFIG_NAMESPACE}:{err['loc'][0]}"
+        if err["type"] == "missing":
+            parts.append(f"{key} is required: set it with `pulumi config set {key} <value>`")
+            continue
+        shown = (
+            "<secret>"
+            if err["loc"][0] in SECRET_KEYS
+            else repr(values.get(str(err["loc"][0]), err.get("input")))
+        )
+        parts.append(f"{key} = {shown}: {message}")
+    return "invalid stack configuration: " + "; ".join(parts)
+
+
+def parse_stack_config(raw_config: Mapping[str, Any], secret_keys: Collection[str] = ()) -> StackConfig:
+    """Validate ``{"llmfn:key": value}`` (keys of other namespaces are ignored) into a StackConfig.
+
+    ``secret_keys`` are the full keys Pulumi holds encrypted; ``llmfn:apiKey`` must be one of them.
+    Raises StackConfigError naming every bad key.
+    """
+    prefix = f"{CONFIG_NAMESPACE}:"
+    values = {k.removeprefix(prefix): _parse_value(v) for k, v in raw_config.items() if k.startswith(prefix)}
+    known = {_camel(name) for name in StackConfig.model_fields}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise StackConfigError(
+            "invalid stack configuration: unknown key(s) "
+            + ", ".join(prefix + k for k in unknown)
+            + "; known keys: "
+            + ", ".join(prefix + k for k in sorted(known))
+        )
+    for key in SECRET_KEYS:
+        if key in values and prefix + key not in secret_keys:
+            raise StackConfigError(
+                f"invalid stack configuration: {prefix}{key} is stored in plain text; set it with "
+                f"`pulumi config set --secret {prefix}{key} <value>`"
+            )
+    try:
+        return StackConfig.model_validate(values)
+    except ValidationError as exc:
+        raise StackConfigError(_describe(exc, values)) from None

@@ -1,0 +1,243 @@
+"""Build a cloud's runtime layer and function package, reproducibly, with a sha256 manifest.
+
+Two artifacts per cloud, written to ``out_dir``:
+
+- ``llmfn-runtime-layer-<cloud>.zip``: third-party dependencies under ``python/``. Lambda adds
+  ``/opt/python`` to ``sys.path``; SCF unpacks layers under ``/opt`` as well and its Python runtimes
+  search ``/opt/python`` too (the function's environment also sets ``PYTHONPATH`` to be sure).
+  Built from a requirements file (``pip install --target``, for the platform's Linux x86_64 wheels)
+  or from a prepared site-packages directory.
+- ``llmfn-function-<cloud>.zip``: our own packages at the zip root (the handler's import path);
+  on SCF also the executable ``scf_bootstrap`` that starts the web function on port 9000.
+
+``manifest.json`` lists each artifact's sha256, zipped and unzipped bytes and every file's sha256.
+Building the same inputs twice gives byte-identical zips and manifest. The sizes are checked against
+the platform's limits (:mod:`layers.limits`); a breach raises :class:`PackageTooLargeError`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from layers.limits import LIMITS_BY_CLOUD, ArtifactSize, check_sizes
+from layers.zipfiles import ManifestEntry, ZipEntry, collect_tree, file_sha256, write_reproducible_zip
+
+Cloud = Literal["aws", "scf"]
+CLOUDS: tuple[Cloud, ...] = ("aws", "scf")
+MANIFEST_NAME = "manifest.json"
+LAYER_PYTHON_DIR = "python/"
+DEFAULT_PACKAGES = ("functions", "preload", "scaling")
+DEFAULT_SCF_WEB_COMMAND = "python3 -m functions.entry.scf_web"
+SCF_BOOTSTRAP_NAME = "scf_bootstrap"
+# pip's --target also writes console scripts whose shebang names this machine's Python: not shipped.
+_HOST_SPECIFIC_DIRS = frozenset({"bin"})
+
+
+class LayerBuildError(ValueError):
+    """The build's input is unusable (missing file, failed pip install); the message says which."""
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What to build.
+
+    cloud: ``aws`` (Lambda) or ``scf`` (Tencent Cloud SCF).
+    out_dir: where the zips and ``manifest.json`` go.
+    source_root: the directory holding our packages (the repository root).
+    packages: our package directories (relative to ``source_root``) put in the function package.
+    requirements: a pip requirements file for the runtime layer, or None.
+    site_packages: a prepared directory of installed packages to use instead of pip, or None.
+    pip_args: extra pip arguments (e.g. ``--no-index --find-links DIR`` for an offline build).
+    python_version: the function runtime's Python (``3.11``) whose wheels pip selects.
+    pip_platform: the wheel platform tag pip selects; None builds for this machine.
+    scf_web_command: the command ``scf_bootstrap`` runs to serve on port 9000 (SCF only).
+    """
+
+    cloud: Cloud
+    out_dir: Path
+    source_root: Path
+    packages: tuple[str, ...] = DEFAULT_PACKAGES
+    requirements: Path | None = None
+    site_packages: Path | None = None
+    pip_args: tuple[str, ...] = ()
+    python_version: str = "3.11"
+    pip_platform: str | None = "manylinux2014_x86_64"
+    scf_web_command: str = DEFAULT_SCF_WEB_COMMAND
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One built zip: role (``function`` or ``runtime_layer``), file name, sha256 and sizes in bytes."""
+
+    role: str
+    file: str
+    sha256: str
+    zipped_bytes: int
+    unzipped_bytes: int
+    files: list[ManifestEntry] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BuildManifest:
+    """The build's outputs, as written to ``manifest.json``."""
+
+    cloud: Cloud
+    artifacts: list[Artifact]
+
+    def artifact(self, role: str) -> Artifact | None:
+        """The artifact with this role, or None when the build has none."""
+        return next((a for a in self.artifacts if a.role == role), None)
+
+    def to_json(self) -> str:
+        """Deterministic JSON (sorted keys, no timestamps)."""
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+
+def _check_request(request: BuildRequest) -> None:
+    if request.cloud not in CLOUDS:
+        raise LayerBuildError(f"cloud must be one of {', '.join(CLOUDS)}, got {request.cloud!r}")
+    if request.requirements is not None and request.site_packages is not None:
+        raise LayerBuildError("give either a requirements file or a prepared site-packages dir, not both")
+    if request.requirements is not None and not request.requirements.is_file():
+        raise LayerBuildError(f"requirements file {str(request.requirements)!r} does not exist")
+    if request.site_packages is not None and not request.site_packages.is_dir():
+        raise LayerBuildError(f"site-packages dir {str(request.site_packages)!r} is not a directory")
+    for package in request.packages:
+        if not (request.source_root / package / "__init__.py").is_file():
+            raise LayerBuildError(
+                f"package {package!r} not found under {str(request.source_root)!r} (no __init__.py)"
+            )
+
+
+def pip_install_command(request: BuildRequest, target: Path) -> list[str]:
+    """The ``pip install --target`` command line that stages the runtime layer's dependencies."""
+    assert request.requirements is not None
+    command = [sys.executable, "-m", "pip", "install", "--target", str(target)]
+    command += ["--requirement", str(request.requirements), "--no-compile", "--disable-pip-version-check"]
+    command += ["--no-input", "--quiet"]
+    if request.pip_platform is not None:
+        command += ["--platform", request.pip_platform, "--implementation", "cp"]
+        command += ["--python-version", request.python_version, "--only-binary=:all:"]
+    return command + list(request.pip_args)
+
+
+def _stage_dependencies(request: BuildRequest, staging: Path) -> Path | None:
+    """The directory holding the layer's installed packages, or None when the build has no layer."""
+    if request.site_packages is not None:
+        return request.site_packages
+    if request.requirements is None:
+        return None
+    completed = subprocess.run(pip_install_command(request, staging), capture_output=True, text=True)
+    if completed.returncode != 0:
+        detail = (completed.stderr or completed.stdout).strip().splitlines()
+        raise LayerBuildError(
+            f"pip could not install {str(request.requirements)!r}: " + " | ".join(detail[-5:])
+        )
+    return staging
+
+
+def _layer_entries(site_packages: Path) -> list[ZipEntry]:
+    entries = collect_tree(site_packages, prefix=LAYER_PYTHON_DIR)
+    return [
+        e
+        for e in entries
+        if e.arcname.removeprefix(LAYER_PYTHON_DIR).split("/")[0] not in _HOST_SPECIFIC_DIRS
+    ]
+
+
+def _function_entries(request: BuildRequest, staging: Path) -> list[ZipEntry]:
+    entries = []
+    for package in request.packages:
+        entries += collect_tree(request.source_root / package, prefix=f"{package}/")
+    if request.cloud == "scf":
+        bootstrap = staging / SCF_BOOTSTRAP_NAME
+        bootstrap.write_text(
+            "#!/bin/bash\n# SCF web function: serve on 0.0.0.0:9000, the port SCF forwards to.\n"
+            "export LLMFN_HOST=0.0.0.0 LLMFN_PORT=9000 PYTHONPATH=/opt/python:/var/user:$PYTHONPATH\n"
+            f"exec {request.scf_web_command}\n"
+        )
+        bootstrap.chmod(0o755)
+        entries.append(ZipEntry(SCF_BOOTSTRAP_NAME, bootstrap))
+    return entries
+
+
+def _write_artifact(role: str, name: str, entries: list[ZipEntry], out_dir: Path) -> Artifact:
+    path = out_dir / name
+    files = write_reproducible_zip(entries, path)
+    return Artifact(
+        role=role,
+        file=name,
+        sha256=file_sha256(path),
+        zipped_bytes=path.stat().st_size,
+        unzipped_bytes=sum(f.size for f in files),
+        files=files,
+    )
+
+
+def build_packages(request: BuildRequest, check_limits: bool = True) -> BuildManifest:
+    """Build the function package (and the runtime layer when dependencies are given); write the manifest.
+
+    Raises LayerBuildError on unusable input and, with ``check_limits``, PackageTooLargeError (both
+    ValueError) when the artifacts together break the platform's size limits; the zips stay on disk.
+    """
+    _check_request(request)
+    request.out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="llmfn-layer-") as tmp:
+        staging = Path(tmp)
+        (staging / "deps").mkdir()
+        artifacts = [
+            _write_artifact(
+                "function",
+                f"llmfn-function-{request.cloud}.zip",
+                _function_entries(request, staging),
+                request.out_dir,
+            )
+        ]
+        site_packages = _stage_dependencies(request, staging / "deps")
+        if site_packages is not None:
+            artifacts.append(
+                _write_artifact(
+                    "runtime_layer",
+                    f"llmfn-runtime-layer-{request.cloud}.zip",
+                    _layer_entries(site_packages),
+                    request.out_dir,
+                )
+            )
+    manifest = BuildManifest(cloud=request.cloud, artifacts=artifacts)
+    (request.out_dir / MANIFEST_NAME).write_text(manifest.to_json())
+    if check_limits:
+        check_sizes(artifact_sizes(manifest.artifacts), LIMITS_BY_CLOUD[request.cloud])
+    return manifest
+
+
+def artifact_sizes(artifacts: Sequence[Artifact]) -> list[ArtifactSize]:
+    """The sizes the limit check needs, one per artifact."""
+    return [ArtifactSize(a.file, a.zipped_bytes, a.unzipped_bytes) for a in artifacts]
+
+
+def read_manifest(build_dir: Path) -> BuildManifest:
+    """Load ``manifest.json`` from a build directory and check every zip it names is there, unchanged.
+
+    Raises LayerBuildError naming the missing or modified file.
+    """
+    path = build_dir / MANIFEST_NAME
+    if not path.is_file():
+        raise LayerBuildError(f"no {MANIFEST_NAME} in {str(build_dir)!r}: run `llmfn layer build` first")
+    raw = json.loads(path.read_text())
+    artifacts = [
+        Artifact(**{**a, "files": [ManifestEntry(**f) for f in a["files"]]}) for a in raw["artifacts"]
+    ]
+    for artifact in artifacts:
+        zip_path = build_dir / artifact.file
+        if not zip_path.is_file():
+            raise LayerBuildError(f"{str(zip_path)!r} named in {MANIFEST_NAME} is missing: rebuild")
+        if file_sha256(zip_path) != artifact.sha256:
+            raise LayerBuildError(f"{str(zip_path)!r} does not match its sha256 in {MANIFEST_NAME}: rebuild")
+    return BuildManifest(cloud=raw["cloud"], artifacts=artifacts)

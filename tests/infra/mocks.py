@@ -1,0 +1,138 @@
+"""Run the Pulumi program under Pulumi's mocks and record every resource it registers.
+
+Mocks return what each provider computes (versions, ARNs, URLs), else those outputs silently become
+None. ``set_mocks`` is process-global, so every run installs its own mocks and config.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+
+from infra.config import parse_stack_config
+from infra.program import build_stack, current_raw_config
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "123456789012"
+SCF_VERSION = "7"
+LAMBDA_VERSION = "3"
+TENCENT_SUBDOMAIN = "service-abcd1234-1250000000.gz.apigw.tencentcs.com"
+
+
+def _aws_arn(service: str, kind: str, name: str) -> str:
+    return f"arn:aws:{service}:us-east-1:{ACCOUNT}:{kind}:{name}"
+
+
+def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
+    """The outputs a provider would compute for this resource (camelCase, as the engine returns them)."""
+    name = args.inputs.get("name", args.name)
+    computed: dict[str, Callable[[], dict[str, Any]]] = {
+        "tencentcloud:Scf/functionVersion:FunctionVersion": lambda: {"functionVersion": SCF_VERSION},
+        "tencentcloud:Scf/layer:Layer": lambda: {"layerVersion": 2},
+        "tencentcloud:ApiGateway/service:Service": lambda: {"outerSubDomain": TENCENT_SUBDOMAIN},
+        "aws:lambda/function:Function": lambda: {
+            "name": name,
+            "arn": _aws_arn("lambda", "function", name),
+            "invokeArn": f"arn:aws:apigateway:us-east-1:lambda:path/functions/{name}/invocations",
+            "version": LAMBDA_VERSION,
+        },
+        "aws:lambda/alias:Alias": lambda: {
+            "arn": _aws_arn("lambda", "function", f"{args.inputs['functionName']}:{name}"),
+            "invokeArn": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+            + _aws_arn("lambda", "function", f"{args.inputs['functionName']}:{name}")
+            + "/invocations",
+        },
+        "aws:lambda/layerVersion:LayerVersion": lambda: {
+            "arn": _aws_arn("lambda", "layer", f"{args.inputs['layerName']}:1")
+        },
+        "aws:apigatewayv2/api:Api": lambda: {
+            "apiEndpoint": "https://abc123.execute-api.us-east-1.amazonaws.com",
+            "executionArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT}:abc123",
+        },
+        "aws:apigatewayv2/stage:Stage": lambda: {
+            "invokeUrl": "https://abc123.execute-api.us-east-1.amazonaws.com/"
+        },
+        "aws:iam/role:Role": lambda: {"name": name, "arn": f"arn:aws:iam::{ACCOUNT}:role/{name}"},
+        "aws:s3/bucket:Bucket": lambda: {"bucket": f"{args.inputs.get('bucketPrefix', '')}0001"},
+        "aws:cloudwatch/eventRule:EventRule": lambda: {"name": name, "arn": _aws_arn("events", "rule", name)},
+    }
+    return computed.get(args.typ, dict)()
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One resource the program registered: type token, logical name, inputs (camelCase keys)."""
+
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Mocks that answer like the providers and keep every registration."""
+
+    def __init__(self) -> None:
+        self.registered: list[Registered] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.registered.append(Registered(args.typ, args.name, dict(args.inputs)))
+        return f"{args.name}-id", {**args.inputs, **_computed(args)}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+@dataclass(frozen=True)
+class StackRun:
+    """What one run of the program registered and exported."""
+
+    registered: list[Registered]
+    outputs: dict[str, Any]
+
+    def of_type(self, typ: str) -> list[Registered]:
+        """Every registration of one type token."""
+        return [r for r in self.registered if r.typ == typ]
+
+    def one(self, typ: str) -> Registered:
+        """The single registration of a type token (fails when there are none or several)."""
+        found = self.of_type(typ)
+        assert len(found) == 1, f"expected one {typ}, got {[r.name for r in found]}"
+        return found[0]
+
+
+def _as_config_strings(config: Mapping[str, Any]) -> dict[str, str]:
+    """Pulumi hands config to programs as strings, structured values as JSON."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+
+
+def install(config: Mapping[str, Any], secret_keys: Collection[str] = ()) -> RecordingMocks:
+    """Install fresh mocks and this stack config for the process."""
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project="llmfn", stack="test", preview=False)
+    pulumi.runtime.set_all_config(_as_config_strings(config), list(secret_keys))
+    return mocks
+
+
+def run_stack(config: Mapping[str, Any], secret_keys: Collection[str] = ()) -> StackRun:
+    """Validate ``config`` and build the stack exactly as ``infra/__main__.py`` does; wait for everything."""
+    mocks = install(config, secret_keys)
+    exported: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output[Any]:
+        stack = build_stack(parse_stack_config(*current_raw_config()))
+        return pulumi.Output.from_input(stack.outputs).apply(exported.update)  # type: ignore[attr-defined]
+
+    program()
+    return StackRun(mocks.registered, exported)
+
+
+def example_config(file_name: str) -> dict[str, Any]:
+    """The ``config:`` of a shipped example stack file, unchanged."""
+    return yaml.safe_load((REPO_ROOT / file_name).read_text())["config"]

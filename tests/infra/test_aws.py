@@ -1,0 +1,246 @@
+"""The AWS example stack under Pulumi's mocks: the full graph, the inputs that matter, the outputs."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions.scaler.settings import ScalerSettings
+from infra.config import parse_stack_config
+from layers import BuildRequest, build_packages
+from scaling.plan import aws_cron, hourly_schedule
+from scaling.policies import PolicyConfig
+from tests.infra.mocks import LAMBDA_VERSION, REPO_ROOT, StackRun, example_config, run_stack
+
+EXAMPLE = "Pulumi.example-aws.yaml"
+FUNCTION = "aws:lambda/function:Function"
+ALIAS = "aws:lambda/alias:Alias"
+TARGET = "aws:appautoscaling/target:Target"
+SCHEDULED = "aws:appautoscaling/scheduledAction:ScheduledAction"
+PERMISSION = "aws:lambda/permission:Permission"
+
+
+@pytest.fixture(scope="module")
+def example() -> StackRun:
+    return run_stack(example_config(EXAMPLE))
+
+
+def _config(**changes: Any) -> dict[str, Any]:
+    config = example_config(EXAMPLE)
+    for key, value in changes.items():
+        if value is None:
+            config.pop(f"llmfn:{key}")
+        else:
+            config[f"llmfn:{key}"] = value
+    return config
+
+
+def _named(run: StackRun, typ: str, name: str) -> dict[str, Any]:
+    return next(r.inputs for r in run.of_type(typ) if r.name == name)
+
+
+def _schedule() -> list[int]:
+    config = parse_stack_config(example_config(EXAMPLE))
+    return hourly_schedule(config.rates_by_hour, config.rule)
+
+
+def test_full_resource_graph(example: StackRun) -> None:
+    schedule = _schedule()
+    changes = [h for h in range(24) if schedule[h] != schedule[h - 1]]
+    expected = Counter(
+        {
+            "llmfn:aws:InferenceStack": 1,
+            "pulumi:providers:aws": 1,
+            "aws:iam/role:Role": 2,
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment": 2,
+            "aws:iam/rolePolicy:RolePolicy": 1,
+            FUNCTION: 2,
+            ALIAS: 1,
+            "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig": 1,
+            TARGET: 1,
+            "aws:appautoscaling/policy:Policy": 1,
+            SCHEDULED: len(changes),
+            "aws:apigatewayv2/api:Api": 1,
+            "aws:apigatewayv2/integration:Integration": 1,
+            "aws:apigatewayv2/route:Route": 3,
+            "aws:apigatewayv2/stage:Stage": 1,
+            PERMISSION: 2,
+            "aws:s3/bucket:Bucket": 1,
+            "aws:cloudwatch/eventRule:EventRule": 1,
+            "aws:cloudwatch/eventTarget:EventTarget": 1,
+            "aws:cloudwatch/metricAlarm:MetricAlarm": 2,
+        }
+    )
+    assert Counter(r.typ for r in example.registered) == expected
+    assert example.one("pulumi:providers:aws").inputs["region"] == "us-east-1"
+
+
+def test_image_function_published_with_the_model_revision(example: StackRun) -> None:
+    config = example_config(EXAMPLE)
+    function = _named(example, FUNCTION, "llmfn-function")
+    assert (function["name"], function["packageType"]) == ("qwen3-small-infer", "Image")
+    assert function["imageUri"] == config["llmfn:imageUri"]
+    assert (function["memorySize"], function["timeout"]) == (10240, 120)
+    assert function["ephemeralStorage"] == {"size": 10240}
+    assert function["publish"] is True
+    env = function["environment"]["variables"]
+    assert env["LLMFN_MODEL_REVISION"] == config["llmfn:modelRevision"]
+    assert env["LLMFN_MODEL_SOURCE"] == "Qwen/Qwen3-0.6B"
+    assert function["role"].endswith(":role/llmfn-function-role")
+
+
+def test_alias_and_provisioned_concurrency(example: StackRun) -> None:
+    alias = example.one(ALIAS).inputs
+    assert (alias["name"], alias["functionVersion"], alias["functionName"]) == (
+        "live",
+        LAMBDA_VERSION,
+        "qwen3-small-infer",
+    )
+    provisioned = example.one("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig").inputs
+    assert provisioned["qualifier"] == "live" != "$LATEST"
+    assert provisioned["provisionedConcurrentExecutions"] == max(1, min(_schedule()))
+
+
+def test_autoscaling_target_tracking_and_schedule(example: StackRun) -> None:
+    schedule = _schedule()
+    target = example.one(TARGET).inputs
+    assert target["serviceNamespace"] == "lambda"
+    assert target["scalableDimension"] == "lambda:function:ProvisionedConcurrency"
+    assert target["resourceId"] == "function:qwen3-small-infer:live"
+    assert (target["minCapacity"], target["maxCapacity"]) == (min(schedule), 30)
+
+    policy = example.one("aws:appautoscaling/policy:Policy").inputs
+    assert policy["policyType"] == "TargetTrackingScaling"
+    tracking = policy["targetTrackingScalingPolicyConfiguration"]
+    assert tracking["targetValue"] == 0.7
+    assert (
+        tracking["predefinedMetricSpecification"]["predefinedMetricType"]
+        == "LambdaProvisionedConcurrencyUtilization"
+    )
+    assert policy["resourceId"] == "function:qwen3-small-infer:live"
+
+    actions = {int(r.name[-2:]): r.inputs for r in example.of_type(SCHEDULED)}
+    assert set(actions) == {h for h in range(24) if schedule[h] != schedule[h - 1]}
+    for hour, action in actions.items():
+        assert action["schedule"] == aws_cron(hour, -5)
+        assert action["scalableTargetAction"] == {"minCapacity": schedule[hour], "maxCapacity": 30}
+        assert action["resourceId"] == "function:qwen3-small-infer:live"
+    assert actions[0]["schedule"] == "cron(0 5 * * ? *)"  # local midnight at UTC-5
+
+
+def test_http_api_to_the_alias(example: StackRun) -> None:
+    integration = example.one("aws:apigatewayv2/integration:Integration").inputs
+    assert integration["integrationType"] == "AWS_PROXY"
+    assert integration["integrationUri"].endswith("function:qwen3-small-infer:live/invocations")
+    assert integration["payloadFormatVersion"] == "2.0"
+    assert integration["timeoutMilliseconds"] == 30_000  # HTTP APIs stop at 30 s
+    routes = {r.inputs["routeKey"]: r.inputs for r in example.of_type("aws:apigatewayv2/route:Route")}
+    assert set(routes) == {"ANY /v1/{proxy+}", "GET /healthz", "GET /readyz"}
+    assert all(r["target"] == "integrations/llmfn-integration-id" for r in routes.values())
+    stage = example.one("aws:apigatewayv2/stage:Stage").inputs
+    assert (stage["name"], stage["autoDeploy"]) == ("$default", True)
+    invoke = _named(example, PERMISSION, "llmfn-api-invoke")
+    assert (invoke["principal"], invoke["qualifier"], invoke["function"]) == (
+        "apigateway.amazonaws.com",
+        "live",
+        "qwen3-small-infer",
+    )
+    assert invoke["sourceArn"].endswith(":abc123/*/*")
+
+
+def test_scaler_on_an_eventbridge_schedule(example: StackRun) -> None:
+    scaler = _named(example, FUNCTION, "llmfn-scaler")
+    assert scaler["name"] == "qwen3-small-scaler"
+    assert scaler["imageConfig"] == {"commands": ["functions.scaler.handler.lambda_handler"]}
+    # the scaler reads exactly this environment (functions.scaler.settings)
+    settings = ScalerSettings.from_env(scaler["environment"]["variables"])
+    assert (settings.target.cloud, settings.target.function, settings.target.alias) == (
+        "aws",
+        "qwen3-small-infer",
+        "live",
+    )
+    assert settings.target.region == "us-east-1"
+    assert settings.state_bucket == "qwen3-small-scaler-0001"
+    assert (settings.policy, settings.utc_offset_hours) == ("hybrid", -5)
+    policy = PolicyConfig.from_mapping(dict(settings.policy_config))
+    assert (policy.concurrency_per_instance, policy.min_reserved, policy.max_reserved) == (1, 0, 30)
+    assert (policy.hybrid.p95_latency_s, policy.hybrid.headroom) == (4.0, 0.2)
+    rule = example.one("aws:cloudwatch/eventRule:EventRule").inputs
+    assert rule["scheduleExpression"] == "rate(1 minute)"
+    target = example.one("aws:cloudwatch/eventTarget:EventTarget").inputs
+    assert target["arn"].endswith(":function:qwen3-small-scaler")
+    invoke = _named(example, PERMISSION, "llmfn-scaler-invoke")
+    assert invoke["principal"] == "events.amazonaws.com"
+    assert invoke["sourceArn"].endswith(":rule:llmfn-scaler-schedule")
+    policy = json.loads(example.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    actions = {a for s in policy["Statement"] for a in s["Action"]}
+    assert {"application-autoscaling:*", "cloudwatch:GetMetricData", "s3:PutObject"} <= actions
+
+
+def test_alarms_on_errors_and_p95_duration(example: StackRun) -> None:
+    alarms = {r.name: r.inputs for r in example.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    errors, p95 = alarms["llmfn-errors"], alarms["llmfn-p95-duration"]
+    dimensions = {"FunctionName": "qwen3-small-infer", "Resource": "qwen3-small-infer:live"}
+    assert (errors["metricName"], errors["statistic"], errors["threshold"]) == ("Errors", "Sum", 5)
+    assert errors["dimensions"] == dimensions
+    assert (p95["metricName"], p95["extendedStatistic"]) == ("Duration", "p95")
+    assert p95["threshold"] == 4000.0  # llmfn:p95LatencyS in milliseconds
+    assert p95["dimensions"] == dimensions
+
+
+def test_outputs(example: StackRun) -> None:
+    outputs = example.outputs
+    assert outputs["endpointUrl"] == "https://abc123.execute-api.us-east-1.amazonaws.com/"
+    assert (outputs["functionName"], outputs["aliasName"], outputs["version"]) == (
+        "qwen3-small-infer",
+        "live",
+        "3",
+    )
+    assert outputs["reservedSchedule"] == _schedule()
+    assert outputs["scheduleActions"][0] == {"hour": 0, "instances": 1, "cron": "cron(0 5 * * ? *)"}
+    # Lambda's provisioned price: 10 GB x instance-hours x 3600 s x $0.0000041667
+    expected = 10 * sum(_schedule()) * 3600 * 0.0000041667
+    assert outputs["estimatedReservedCostPerDay"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_canary_weight_on_the_alias() -> None:
+    run = run_stack(_config(canaryVersion="2", canaryWeight=0.25))
+    weights = run.one(ALIAS).inputs["routingConfig"]["additionalVersionWeights"]
+    assert weights == {"2": 0.25}
+    assert all(0 <= w <= 1 for w in weights.values())
+
+
+def test_zip_package_with_runtime_layer(tmp_path: Path) -> None:
+    site_packages = tmp_path / "site"
+    (site_packages / "tinydep").mkdir(parents=True)
+    (site_packages / "tinydep" / "__init__.py").write_text("VALUE = 1\n")
+    build_dir = tmp_path / "build"
+    manifest = build_packages(
+        BuildRequest(cloud="aws", out_dir=build_dir, source_root=REPO_ROOT, site_packages=site_packages)
+    )
+    run = run_stack(_config(imageUri=None, buildDir=str(build_dir)))
+    layer = run.one("aws:lambda/layerVersion:LayerVersion").inputs
+    layer_sha = manifest.artifact("runtime_layer").sha256
+    assert layer["sourceCodeHash"] == base64.b64encode(bytes.fromhex(layer_sha)).decode()
+    assert layer["compatibleRuntimes"] == ["python3.11"]
+    function = _named(run, FUNCTION, "llmfn-function")
+    assert (function["packageType"], function["runtime"]) == ("Zip", "python3.11")
+    assert function["handler"] == "functions.entry.aws_lambda.handler"
+    assert function["layers"] == ["arn:aws:lambda:us-east-1:123456789012:layer:qwen3-small-runtime:1"]
+    function_sha = manifest.artifact("function").sha256
+    assert function["sourceCodeHash"] == base64.b64encode(bytes.fromhex(function_sha)).decode()
+    assert _named(run, FUNCTION, "llmfn-scaler")["handler"] == "functions.scaler.handler.lambda_handler"
+
+
+def test_no_reserved_capacity_means_no_provisioned_config() -> None:
+    run = run_stack(_config(ratesByHour=[0.0] * 24))
+    assert run.of_type("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig") == []
+    assert run.one(TARGET).inputs["minCapacity"] == 0
+    assert run.of_type(SCHEDULED) and all(  # one action at hour 0 keeps a constant schedule
+        r.inputs["scalableTargetAction"]["minCapacity"] == 0 for r in run.of_type(SCHEDULED)
+    )

@@ -1,0 +1,148 @@
+"""The stack config schema: the examples validate; each class of bad value is refused by key, value and rule."""
+
+from __future__ import annotations
+
+import runpy
+from typing import Any
+
+import pulumi
+import pytest
+
+from infra.config import StackConfigError, config_key, parse_stack_config
+from tests.infra.mocks import REPO_ROOT, example_config, install
+
+TENCENT = "Pulumi.example-tencent.yaml"
+AWS = "Pulumi.example-aws.yaml"
+
+
+def _with(file_name: str, **changes: Any) -> dict[str, Any]:
+    """An example's config with ``llmfn:<key>`` changed (value None removes the key)."""
+    config = example_config(file_name)
+    for key, value in changes.items():
+        if value is None:
+            config.pop(f"llmfn:{key}", None)
+        else:
+            config[f"llmfn:{key}"] = value
+    return config
+
+
+def test_config_keys_are_what_users_type() -> None:
+    assert config_key("memory_mb") == "llmfn:memoryMb"
+    assert config_key("p95_latency_s") == "llmfn:p95LatencyS"
+    assert config_key("cloud") == "llmfn:cloud"
+
+
+def test_examples_parse_with_their_own_values() -> None:
+    tencent = parse_stack_config(example_config(TENCENT))
+    assert (tencent.cloud, tencent.memory_mb, tencent.utilization_target) == ("tencentcloud", 16384, 0.7)
+    assert tencent.rates_by_hour[15] == 12.0 and tencent.utc_offset_hours == 8
+    aws = parse_stack_config(example_config(AWS))
+    assert (aws.cloud, aws.timeout_s, aws.concurrency_per_instance) == ("aws", 120, 1)
+
+
+# (config, fragments the message must contain: the key as typed, the value, what is allowed)
+BAD_CONFIGS = {
+    "unknown key": (_with(AWS, memoryMB=2048), ["llmfn:memoryMB", "unknown", "llmfn:memoryMb"]),
+    "missing required": (
+        _with(AWS, p95LatencyS=None),
+        ["llmfn:p95LatencyS is required", "pulumi config set"],
+    ),
+    "cloud": (_with(AWS, cloud="gcp"), ["llmfn:cloud", "'gcp'", "'tencentcloud' or 'aws'"]),
+    "region": (_with(AWS, region="US East"), ["llmfn:region", "'US East'", "us-east-1"]),
+    "not a number": (_with(AWS, memoryMb="lots"), ["llmfn:memoryMb", "'lots'", "valid integer"]),
+    "hub repo": (_with(AWS, modelRepo="qwen"), ["llmfn:modelRepo", "'qwen'", "owner/name"]),
+    "unpinned revision": (
+        _with(AWS, modelRevision="main"),
+        ["llmfn:modelRevision", "'main'", "40-character"],
+    ),
+    "model uri": (_with(AWS, modelUri="http://x/y"), ["llmfn:modelUri", "'http://x/y'", "s3://"]),
+    "no model source": (
+        _with(AWS, modelRepo=None, modelRevision=None),
+        ["llmfn:modelRepo", "llmfn:modelUri", "model source is required"],
+    ),
+    "two model sources": (
+        _with(AWS, modelUri="s3://bucket/qwen"),
+        ["llmfn:modelUri excludes llmfn:modelRepo"],
+    ),
+    "no package": (_with(AWS, imageUri=None), ["llmfn:imageUri", "llmfn:buildDir", "exactly one package"]),
+    "two packages": (_with(AWS, buildDir="build/layers/aws"), ["exactly one package"]),
+    "enterprise image without registry": (
+        _with(TENCENT, imageType="enterprise"),
+        ["llmfn:registryId is required", "enterprise"],
+    ),
+    "lambda memory": (_with(AWS, memoryMb=20480), ["llmfn:memoryMb = 20480", "128-10240 MB"]),
+    "scf memory step": (_with(TENCENT, memoryMb=1000), ["llmfn:memoryMb = 1000", "multiple of 128"]),
+    "gpu on lambda": (_with(AWS, gpu="A10"), ["llmfn:gpu = 'A10'", "no GPU"]),
+    "lambda concurrency": (
+        _with(AWS, concurrencyPerInstance=4),
+        ["llmfn:concurrencyPerInstance = 4", "exactly 1 request"],
+    ),
+    "lambda ephemeral storage": (
+        _with(AWS, ephemeralStorageMb=100),
+        ["llmfn:ephemeralStorageMb = 100", "512-10240"],
+    ),
+    "timeout": (_with(AWS, timeoutS=901), ["llmfn:timeoutS", "901", "between 1 and 900"]),
+    "p95": (_with(AWS, p95LatencyS=0), ["llmfn:p95LatencyS", "0", "positive number of seconds"]),
+    "rates length": (_with(AWS, ratesByHour=[1.0] * 23), ["llmfn:ratesByHour", "exactly 24", "got 23"]),
+    "negative rate": (_with(AWS, ratesByHour=[1.0] * 23 + [-1.0]), ["llmfn:ratesByHour", "-1.0", ">= 0"]),
+    "utc offset": (_with(AWS, utcOffsetHours=15), ["llmfn:utcOffsetHours", "15", "between -12 and 14"]),
+    "headroom": (_with(AWS, headroom=-0.1), ["llmfn:headroom", "-0.1", "between 0 and 10"]),
+    "utilization target": (
+        _with(TENCENT, utilizationTarget=1.0),
+        ["llmfn:utilizationTarget", "1.0", "between 0 and 1"],
+    ),
+    "canary weight": (
+        _with(TENCENT, canaryVersion="3", canaryWeight=1.5),
+        ["llmfn:canaryWeight", "1.5", "between 0 and 1"],
+    ),
+    "tencent scaler state": (
+        _with(TENCENT, scalerStateBucket=None),
+        ["llmfn:scalerStateBucket is required on tencentcloud"],
+    ),
+    "canary half set": (_with(TENCENT, canaryVersion="3"), ["llmfn:canaryVersion and llmfn:canaryWeight"]),
+    "min above max": (
+        _with(AWS, minInstances=5, maxInstances=2),
+        ["llmfn:minInstances = 5", "llmfn:maxInstances = 2", "minInstances <= maxInstances"],
+    ),
+    "name": (_with(AWS, name="My_Stack"), ["llmfn:name", "'My_Stack'", "lowercase"]),
+    "price": (_with(AWS, provisionedPricePerGbS=-1), ["llmfn:provisionedPricePerGbS", "-1", ">= 0"]),
+    "plain-text api key": (_with(AWS, apiKey="sk-123"), ["llmfn:apiKey", "plain text", "--secret"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_config_is_refused_by_name(case: str) -> None:
+    config, fragments = BAD_CONFIGS[case]
+    with pytest.raises(StackConfigError) as caught:
+        parse_stack_config(config)
+    message = str(caught.value)
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} missing from: {message}"
+    assert "sk-123" not in message  # a secret is never echoed
+
+
+def test_bad_config_is_a_value_error_the_cli_prints_as_one_line() -> None:
+    assert issubclass(StackConfigError, ValueError)
+
+
+def test_bad_config_builds_no_resource() -> None:
+    mocks = install(_with(AWS, timeoutS=0))
+
+    @pulumi.runtime.test
+    def program() -> None:
+        runpy.run_path(str(REPO_ROOT / "infra" / "__main__.py"), run_name="__main__")
+
+    with pytest.raises(StackConfigError, match="llmfn:timeoutS"):
+        program()
+    assert mocks.registered == []
+
+
+def test_secret_api_key_is_accepted() -> None:
+    config = parse_stack_config(_with(AWS, apiKey="sk-123"), secret_keys={"llmfn:apiKey"})
+    assert config.api_key == "sk-123"
+
+
+def test_every_error_is_listed_at_once() -> None:
+    with pytest.raises(StackConfigError) as caught:
+        parse_stack_config(_with(AWS, timeoutS=0, headroom=-1))
+    assert "llmfn:timeoutS" in str(caught.value) and "llmfn:headroom" in str(caught.value)
