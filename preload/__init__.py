@@ -52,6 +52,7 @@ from preload.events import (
 from preload.loader import LoadedCheckpoint, StageTiming, load_checkpoint, prefetch_to_page_cache
 from preload.model import build_causal_lm
 from preload.plan import PreloadPlan, Stage, TensorEntry, plan_checkpoint
+from preload.sources import resolve_source
 
 __all__ = [
     "STAGES",
@@ -72,4 +73,5 @@ __all__ = [
     "load_checkpoint",
     "plan_checkpoint",
     "prefetch_to_page_cache",
+    "resolve_source",
 ]

@@ -329,6 +329,8 @@ def run_plan(
     tensors: dict[str, torch.Tensor] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="preload") as pool:
         with reporter.stage(STAGE_RUNTIME, backend.runtime_bytes):
+            if make_tensors:
+                import torch  # noqa: F401  (the engine's import is part of the runtime stage)
             if runtime_setup is not None:
                 runtime_setup()
             sums = read_sums(plan.model_dir) if verify else {}

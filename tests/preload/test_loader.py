@@ -163,7 +163,7 @@ def test_file_truncated_while_loading_is_refused_and_never_ready(tmp_path: Path,
         if event.stage == "embedding" and event.kind == "start":
             os.truncate(victim.path, victim.size - 100)
 
-    with pytest.raises(PreloadError, match="file ended|changed size while loading") as info:
+    with pytest.raises(PreloadError, match=r"file ended|changed size while loading") as info:
         load_checkpoint(
             model_dir, method=method, workers=2, chunk_bytes=64, on_event=truncate_when_reading_starts
         )
