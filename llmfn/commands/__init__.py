@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from llmfn.commands import dev, invoke, layer, load, preload, promote, scale
+from llmfn.commands import dev, invoke, layer, load, preload, promote, scale, serve
 
-COMMAND_MODULES: list[ModuleType] = [layer, dev, invoke, load, scale, promote, preload]
+COMMAND_MODULES: list[ModuleType] = [layer, dev, invoke, load, scale, promote, preload, serve]
