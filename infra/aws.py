@@ -21,6 +21,7 @@ import pulumi_aws as aws
 from pulumi_aws import apigatewayv2, appautoscaling, cloudwatch, iam, lambda_, s3
 
 from infra.common import (
+    ALIAS_DESCRIPTION,
     ALIAS_NAME,
     cron_actions,
     load_build,
@@ -93,7 +94,7 @@ class AwsInferenceStack(pulumi.ComponentResource):
             name=ALIAS_NAME,
             function_name=function.name,
             function_version=function.version,
-            description="traffic entry point; llmfn promote shifts its weights",
+            description=ALIAS_DESCRIPTION,
             routing_config=self._routing(config),
             opts=child,
         )
@@ -332,34 +333,33 @@ class AwsInferenceStack(pulumi.ComponentResource):
         dimensions = pulumi.Output.all(function.name, alias.name).apply(
             lambda parts: {"FunctionName": parts[0], "Resource": f"{parts[0]}:{parts[1]}"}
         )
+        per_minute = {
+            "namespace": "AWS/Lambda",
+            "dimensions": dimensions,
+            "period": 60,
+            "treat_missing_data": "notBreaching",
+            "opts": child,
+        }
         cloudwatch.MetricAlarm(
             f"{name}-errors",
             alarm_description="llmfn: function errors per minute",
-            namespace="AWS/Lambda",
             metric_name="Errors",
-            dimensions=dimensions,
             statistic="Sum",
-            period=60,
             evaluation_periods=1,
             threshold=config.error_alarm_threshold,
             comparison_operator="GreaterThanOrEqualToThreshold",
-            treat_missing_data="notBreaching",
-            opts=child,
+            **per_minute,
         )
         cloudwatch.MetricAlarm(
             f"{name}-p95-duration",
             alarm_description="llmfn: P95 duration above the SLO",
-            namespace="AWS/Lambda",
             metric_name="Duration",
-            dimensions=dimensions,
             extended_statistic="p95",
-            period=60,
             evaluation_periods=5,
             datapoints_to_alarm=3,
             threshold=config.p95_latency_s * 1000.0,
             comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            opts=child,
+            **per_minute,
         )
 
 

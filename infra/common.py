@@ -14,6 +14,7 @@ from layers import Artifact, BuildManifest, artifact_sizes, check_sizes, read_ma
 from layers.limits import PlatformLimits
 
 ALIAS_NAME = "live"
+ALIAS_DESCRIPTION = "traffic entry point; llmfn promote shifts its weights"
 SECONDS_PER_HOUR = 3600
 MB_PER_GB = 1024
 
@@ -52,7 +53,8 @@ def with_api_key(env: dict[str, str], config: StackConfig) -> pulumi.Input[dict[
     """``env`` plus ``LLMFN_API_KEY`` as a Pulumi secret when one is configured."""
     if config.api_key is None:
         return env
-    return pulumi.Output.secret(config.api_key).apply(lambda key: {**env, "LLMFN_API_KEY": key})
+    secret = pulumi.Output.secret(config.api_key.get_secret_value())
+    return secret.apply(lambda key: {**env, "LLMFN_API_KEY": key})
 
 
 def scaler_policy_config(config: StackConfig) -> dict[str, Any]:
@@ -62,7 +64,7 @@ def scaler_policy_config(config: StackConfig) -> dict[str, Any]:
         "min_reserved": config.min_instances,
         "max_reserved": config.max_instances,
         "hybrid": {
-            "rates_by_hour": config.rates_by_hour,
+            "rates_by_hour": config.hourly_rates,
             "p95_latency_s": config.p95_latency_s,
             "headroom": config.headroom,
         },

@@ -11,10 +11,19 @@ import json
 import math
 import re
 from collections.abc import Collection, Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from scaling.plan import HOURS_PER_DAY, ReservedRule, ScheduleChange, hourly_schedule, schedule_changes
 
@@ -78,7 +87,7 @@ class StackConfig(BaseModel):
     scaler_handler: str | None = Field(None, description="Default: functions.scaler.handler's entry point.")
 
     # Instance shape.
-    memory_mb: int = 16384
+    memory_mb: int
     gpu: str | None = Field(None, description="SCF GPU type (enabled per account, not by the API).")
     timeout_s: int = 300
     ephemeral_storage_mb: int = 10240
@@ -86,7 +95,8 @@ class StackConfig(BaseModel):
 
     # Traffic and the hybrid rule.
     p95_latency_s: float
-    rates_by_hour: list[float]
+    rates_by_hour: list[float] | None = None
+    traffic_trace: Path | None = Field(None, description="A trace file whose hourly profile is the traffic.")
     utc_offset_hours: int = 0
     headroom: float = 0.2
     min_instances: int = 0
@@ -101,7 +111,7 @@ class StackConfig(BaseModel):
     error_alarm_threshold: int = 5
     scaler_state_bucket: str | None = None
     scaler_role: str | None = Field(None, description="SCF: CAM role the scaler runs as (its API keys).")
-    api_key: str | None = None
+    api_key: SecretStr | None = None
 
     @field_validator("region")
     @classmethod
@@ -163,7 +173,9 @@ class StackConfig(BaseModel):
 
     @field_validator("rates_by_hour")
     @classmethod
-    def _rates(cls, value: list[float]) -> list[float]:
+    def _rates(cls, value: list[float] | None) -> list[float] | None:
+        if value is None:
+            return value
         if len(value) != HOURS_PER_DAY:
             raise ValueError(f"must list exactly 24 hourly rates (req/s, hour 0 first), got {len(value)}")
         if not all(r >= 0 and math.isfinite(r) for r in value):
@@ -273,6 +285,11 @@ class StackConfig(BaseModel):
 
     def _scaling_problems(self) -> list[str]:
         problems = []
+        if (self.rates_by_hour is None) == (self.traffic_trace is None):
+            problems.append(
+                "give exactly one traffic profile: llmfn:ratesByHour (24 req/s values, hour 0 first) or "
+                "llmfn:trafficTrace (a trace file, see `llmfn simulate`)"
+            )
         if not 0 <= self.min_instances <= self.max_instances:
             problems.append(
                 f"llmfn:minInstances = {self.min_instances}, llmfn:maxInstances = {self.max_instances}: "
@@ -286,6 +303,19 @@ class StackConfig(BaseModel):
         if (self.canary_version is None) != (self.canary_weight is None):
             problems.append("llmfn:canaryVersion and llmfn:canaryWeight go together: set both or neither")
         return problems
+
+    @cached_property
+    def hourly_rates(self) -> list[float]:
+        """Mean arrival rate (req/s) per hour of day, hour 0 first: configured, or the trace's profile.
+
+        Raises FileNotFoundError / ValueError when the trace cannot be read.
+        """
+        if self.rates_by_hour is not None:
+            return self.rates_by_hour
+        from scaling.traces import read_trace
+
+        assert self.traffic_trace is not None
+        return read_trace(self.traffic_trace).hourly_profile()
 
     @property
     def rule(self) -> ReservedRule:
@@ -301,7 +331,7 @@ class StackConfig(BaseModel):
     @property
     def reserved_schedule(self) -> list[int]:
         """Reserved instances for each hour of day (profile time zone), hour 0 first."""
-        return hourly_schedule(self.rates_by_hour, self.rule)
+        return hourly_schedule(self.hourly_rates, self.rule)
 
     @property
     def schedule_changes(self) -> list[ScheduleChange]:
@@ -390,6 +420,13 @@ def parse_stack_config(raw_config: Mapping[str, Any], secret_keys: Collection[st
                 f"`pulumi config set --secret {prefix}{key} <value>`"
             )
     try:
-        return StackConfig.model_validate(values)
+        config = StackConfig.model_validate(values)
     except ValidationError as exc:
         raise StackConfigError(_describe(exc, values)) from None
+    try:
+        config.hourly_rates  # noqa: B018  # read the trace now, before any resource exists
+    except (OSError, ValueError) as exc:
+        raise StackConfigError(
+            f"invalid stack configuration: {prefix}trafficTrace = {str(config.traffic_trace)!r}: {exc}"
+        ) from None
+    return config

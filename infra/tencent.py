@@ -21,6 +21,7 @@ import tencentcloud_iac_pulumi as tencentcloud
 from tencentcloud_iac_pulumi import apigateway, scf
 
 from infra.common import (
+    ALIAS_DESCRIPTION,
     ALIAS_NAME,
     cron_actions,
     load_build,
@@ -52,7 +53,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
         )
         child = pulumi.ResourceOptions(parent=self, provider=provider)
 
-        code = self._code(name, config, child)
+        code, code_id = self._code(name, config, child)
         function = scf.Function(
             f"{name}-function",
             name=config.function_name,
@@ -71,8 +72,11 @@ class TencentInferenceStack(pulumi.ComponentResource):
             f"{name}-version",
             function_name=function.name,
             namespace=config.namespace,
-            description=f"model revision {config.model_revision or config.model_uri}",
-            opts=child,
+            # what the version freezes; a change publishes a new version (the alias then moves to it)
+            description=f"model {config.model_revision or config.model_uri}; code {code_id}; {config.memory_mb} MB",
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(replace_on_changes=["description"])
+            ),
         )
         alias = scf.FunctionAlias(
             f"{name}-alias",
@@ -80,7 +84,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
             function_name=function.name,
             function_version=version.function_version,
             namespace=config.namespace,
-            description="traffic entry point; llmfn promote shifts its weights",
+            description=ALIAS_DESCRIPTION,
             routing_config=self._routing(config),
             opts=child,
         )
@@ -114,8 +118,11 @@ class TencentInferenceStack(pulumi.ComponentResource):
             tags["llmfn-gpu"] = config.gpu
         return tags
 
-    def _code(self, name: str, config: StackConfig, child: pulumi.ResourceOptions) -> dict[str, Any]:
-        """The function's code arguments: an image on port 9000, or our zip plus the runtime layer."""
+    def _code(
+        self, name: str, config: StackConfig, child: pulumi.ResourceOptions
+    ) -> tuple[dict[str, Any], str]:
+        """The function's code arguments (an image on port 9000, or our zip plus the runtime layer)
+        and what identifies that code (the image URI, or the zip's sha256)."""
         if config.image_uri is not None:
             image = {
                 "image_type": config.image_type,
@@ -125,7 +132,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
             }
             if config.registry_id is not None:
                 image["registry_id"] = config.registry_id
-            return {"image_configs": [image]}
+            return {"image_configs": [image]}, config.image_uri
         package, runtime_layer = load_build(config, SCF_LIMITS)
         assert config.build_dir is not None
         code: dict[str, Any] = {
@@ -142,7 +149,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
                 opts=child,
             )
             code["layers"] = [{"layer_name": layer.layer_name, "layer_version": layer.layer_version}]
-        return code
+        return code, f"sha256 {package.sha256[:16]}"
 
     @staticmethod
     def _routing(config: StackConfig) -> dict[str, Any] | None:
@@ -196,7 +203,10 @@ class TencentInferenceStack(pulumi.ComponentResource):
             version_provisioned_concurrency_num=initial,
             trigger_actions=trigger_actions,
             **tracking,
-            opts=child,
+            # the trigger actions move the amount every day; Pulumi owns only the rules
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(ignore_changes=["versionProvisionedConcurrencyNum"])
+            ),
         )
 
     @staticmethod

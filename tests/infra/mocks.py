@@ -17,6 +17,7 @@ import yaml
 
 from infra.config import parse_stack_config
 from infra.program import build_stack, current_raw_config
+from layers import BuildManifest, BuildRequest, build_packages
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
@@ -136,3 +137,23 @@ def run_stack(config: Mapping[str, Any], secret_keys: Collection[str] = ()) -> S
 def example_config(file_name: str) -> dict[str, Any]:
     """The ``config:`` of a shipped example stack file, unchanged."""
     return yaml.safe_load((REPO_ROOT / file_name).read_text())["config"]
+
+
+def example_with(file_name: str, **changes: Any) -> dict[str, Any]:
+    """An example's config with ``llmfn:<key>`` values changed; a value of None removes the key."""
+    config = example_config(file_name)
+    for key, value in changes.items():
+        if value is None:
+            config.pop(f"llmfn:{key}", None)
+        else:
+            config[f"llmfn:{key}"] = value
+    return config
+
+
+def build_with_layer(cloud: str, build_dir: Path) -> BuildManifest:
+    """Build our function package and a one-package runtime layer (no download) into ``build_dir``."""
+    site_packages = build_dir.parent / f"{build_dir.name}-site"
+    (site_packages / "tinydep").mkdir(parents=True)
+    (site_packages / "tinydep" / "__init__.py").write_text("VALUE = 1\n")
+    request = BuildRequest(cloud=cloud, out_dir=build_dir, source_root=REPO_ROOT, site_packages=site_packages)  # type: ignore[arg-type]
+    return build_packages(request)

@@ -12,10 +12,16 @@ import pytest
 
 from functions.scaler.settings import ScalerSettings
 from infra.config import parse_stack_config
-from layers import BuildRequest, build_packages
 from scaling.plan import aws_cron, hourly_schedule
 from scaling.policies import PolicyConfig
-from tests.infra.mocks import LAMBDA_VERSION, REPO_ROOT, StackRun, example_config, run_stack
+from tests.infra.mocks import (
+    LAMBDA_VERSION,
+    StackRun,
+    build_with_layer,
+    example_config,
+    example_with,
+    run_stack,
+)
 
 EXAMPLE = "Pulumi.example-aws.yaml"
 FUNCTION = "aws:lambda/function:Function"
@@ -31,13 +37,7 @@ def example() -> StackRun:
 
 
 def _config(**changes: Any) -> dict[str, Any]:
-    config = example_config(EXAMPLE)
-    for key, value in changes.items():
-        if value is None:
-            config.pop(f"llmfn:{key}")
-        else:
-            config[f"llmfn:{key}"] = value
-    return config
+    return example_with(EXAMPLE, **changes)
 
 
 def _named(run: StackRun, typ: str, name: str) -> dict[str, Any]:
@@ -216,13 +216,8 @@ def test_canary_weight_on_the_alias() -> None:
 
 
 def test_zip_package_with_runtime_layer(tmp_path: Path) -> None:
-    site_packages = tmp_path / "site"
-    (site_packages / "tinydep").mkdir(parents=True)
-    (site_packages / "tinydep" / "__init__.py").write_text("VALUE = 1\n")
     build_dir = tmp_path / "build"
-    manifest = build_packages(
-        BuildRequest(cloud="aws", out_dir=build_dir, source_root=REPO_ROOT, site_packages=site_packages)
-    )
+    manifest = build_with_layer("aws", build_dir)
     run = run_stack(_config(imageUri=None, buildDir=str(build_dir)))
     layer = run.one("aws:lambda/layerVersion:LayerVersion").inputs
     layer_sha = manifest.artifact("runtime_layer").sha256

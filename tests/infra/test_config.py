@@ -9,21 +9,10 @@ import pulumi
 import pytest
 
 from infra.config import StackConfigError, config_key, parse_stack_config
-from tests.infra.mocks import REPO_ROOT, example_config, install
+from tests.infra.mocks import REPO_ROOT, example_config, example_with, install
 
 TENCENT = "Pulumi.example-tencent.yaml"
 AWS = "Pulumi.example-aws.yaml"
-
-
-def _with(file_name: str, **changes: Any) -> dict[str, Any]:
-    """An example's config with ``llmfn:<key>`` changed (value None removes the key)."""
-    config = example_config(file_name)
-    for key, value in changes.items():
-        if value is None:
-            config.pop(f"llmfn:{key}", None)
-        else:
-            config[f"llmfn:{key}"] = value
-    return config
 
 
 def test_config_keys_are_what_users_type() -> None:
@@ -42,71 +31,86 @@ def test_examples_parse_with_their_own_values() -> None:
 
 # (config, fragments the message must contain: the key as typed, the value, what is allowed)
 BAD_CONFIGS = {
-    "unknown key": (_with(AWS, memoryMB=2048), ["llmfn:memoryMB", "unknown", "llmfn:memoryMb"]),
+    "unknown key": (example_with(AWS, memoryMB=2048), ["llmfn:memoryMB", "unknown", "llmfn:memoryMb"]),
     "missing required": (
-        _with(AWS, p95LatencyS=None),
+        example_with(AWS, p95LatencyS=None),
         ["llmfn:p95LatencyS is required", "pulumi config set"],
     ),
-    "cloud": (_with(AWS, cloud="gcp"), ["llmfn:cloud", "'gcp'", "'tencentcloud' or 'aws'"]),
-    "region": (_with(AWS, region="US East"), ["llmfn:region", "'US East'", "us-east-1"]),
-    "not a number": (_with(AWS, memoryMb="lots"), ["llmfn:memoryMb", "'lots'", "valid integer"]),
-    "hub repo": (_with(AWS, modelRepo="qwen"), ["llmfn:modelRepo", "'qwen'", "owner/name"]),
+    "cloud": (example_with(AWS, cloud="gcp"), ["llmfn:cloud", "'gcp'", "'tencentcloud' or 'aws'"]),
+    "region": (example_with(AWS, region="US East"), ["llmfn:region", "'US East'", "us-east-1"]),
+    "not a number": (example_with(AWS, memoryMb="lots"), ["llmfn:memoryMb", "'lots'", "valid integer"]),
+    "hub repo": (example_with(AWS, modelRepo="qwen"), ["llmfn:modelRepo", "'qwen'", "owner/name"]),
     "unpinned revision": (
-        _with(AWS, modelRevision="main"),
+        example_with(AWS, modelRevision="main"),
         ["llmfn:modelRevision", "'main'", "40-character"],
     ),
-    "model uri": (_with(AWS, modelUri="http://x/y"), ["llmfn:modelUri", "'http://x/y'", "s3://"]),
+    "model uri": (example_with(AWS, modelUri="http://x/y"), ["llmfn:modelUri", "'http://x/y'", "s3://"]),
     "no model source": (
-        _with(AWS, modelRepo=None, modelRevision=None),
+        example_with(AWS, modelRepo=None, modelRevision=None),
         ["llmfn:modelRepo", "llmfn:modelUri", "model source is required"],
     ),
     "two model sources": (
-        _with(AWS, modelUri="s3://bucket/qwen"),
+        example_with(AWS, modelUri="s3://bucket/qwen"),
         ["llmfn:modelUri excludes llmfn:modelRepo"],
     ),
-    "no package": (_with(AWS, imageUri=None), ["llmfn:imageUri", "llmfn:buildDir", "exactly one package"]),
-    "two packages": (_with(AWS, buildDir="build/layers/aws"), ["exactly one package"]),
+    "no package": (
+        example_with(AWS, imageUri=None),
+        ["llmfn:imageUri", "llmfn:buildDir", "exactly one package"],
+    ),
+    "two packages": (example_with(AWS, buildDir="build/layers/aws"), ["exactly one package"]),
     "enterprise image without registry": (
-        _with(TENCENT, imageType="enterprise"),
+        example_with(TENCENT, imageType="enterprise"),
         ["llmfn:registryId is required", "enterprise"],
     ),
-    "lambda memory": (_with(AWS, memoryMb=20480), ["llmfn:memoryMb = 20480", "128-10240 MB"]),
-    "scf memory step": (_with(TENCENT, memoryMb=1000), ["llmfn:memoryMb = 1000", "multiple of 128"]),
-    "gpu on lambda": (_with(AWS, gpu="A10"), ["llmfn:gpu = 'A10'", "no GPU"]),
+    "lambda memory": (example_with(AWS, memoryMb=20480), ["llmfn:memoryMb = 20480", "128-10240 MB"]),
+    "scf memory step": (example_with(TENCENT, memoryMb=1000), ["llmfn:memoryMb = 1000", "multiple of 128"]),
+    "gpu on lambda": (example_with(AWS, gpu="A10"), ["llmfn:gpu = 'A10'", "no GPU"]),
     "lambda concurrency": (
-        _with(AWS, concurrencyPerInstance=4),
+        example_with(AWS, concurrencyPerInstance=4),
         ["llmfn:concurrencyPerInstance = 4", "exactly 1 request"],
     ),
     "lambda ephemeral storage": (
-        _with(AWS, ephemeralStorageMb=100),
+        example_with(AWS, ephemeralStorageMb=100),
         ["llmfn:ephemeralStorageMb = 100", "512-10240"],
     ),
-    "timeout": (_with(AWS, timeoutS=901), ["llmfn:timeoutS", "901", "between 1 and 900"]),
-    "p95": (_with(AWS, p95LatencyS=0), ["llmfn:p95LatencyS", "0", "positive number of seconds"]),
-    "rates length": (_with(AWS, ratesByHour=[1.0] * 23), ["llmfn:ratesByHour", "exactly 24", "got 23"]),
-    "negative rate": (_with(AWS, ratesByHour=[1.0] * 23 + [-1.0]), ["llmfn:ratesByHour", "-1.0", ">= 0"]),
-    "utc offset": (_with(AWS, utcOffsetHours=15), ["llmfn:utcOffsetHours", "15", "between -12 and 14"]),
-    "headroom": (_with(AWS, headroom=-0.1), ["llmfn:headroom", "-0.1", "between 0 and 10"]),
+    "timeout": (example_with(AWS, timeoutS=901), ["llmfn:timeoutS", "901", "between 1 and 900"]),
+    "p95": (example_with(AWS, p95LatencyS=0), ["llmfn:p95LatencyS", "0", "positive number of seconds"]),
+    "rates length": (
+        example_with(AWS, ratesByHour=[1.0] * 23),
+        ["llmfn:ratesByHour", "exactly 24", "got 23"],
+    ),
+    "negative rate": (
+        example_with(AWS, ratesByHour=[1.0] * 23 + [-1.0]),
+        ["llmfn:ratesByHour", "-1.0", ">= 0"],
+    ),
+    "utc offset": (
+        example_with(AWS, utcOffsetHours=15),
+        ["llmfn:utcOffsetHours", "15", "between -12 and 14"],
+    ),
+    "headroom": (example_with(AWS, headroom=-0.1), ["llmfn:headroom", "-0.1", "between 0 and 10"]),
     "utilization target": (
-        _with(TENCENT, utilizationTarget=1.0),
+        example_with(TENCENT, utilizationTarget=1.0),
         ["llmfn:utilizationTarget", "1.0", "between 0 and 1"],
     ),
     "canary weight": (
-        _with(TENCENT, canaryVersion="3", canaryWeight=1.5),
+        example_with(TENCENT, canaryVersion="3", canaryWeight=1.5),
         ["llmfn:canaryWeight", "1.5", "between 0 and 1"],
     ),
     "tencent scaler state": (
-        _with(TENCENT, scalerStateBucket=None),
+        example_with(TENCENT, scalerStateBucket=None),
         ["llmfn:scalerStateBucket is required on tencentcloud"],
     ),
-    "canary half set": (_with(TENCENT, canaryVersion="3"), ["llmfn:canaryVersion and llmfn:canaryWeight"]),
+    "canary half set": (
+        example_with(TENCENT, canaryVersion="3"),
+        ["llmfn:canaryVersion and llmfn:canaryWeight"],
+    ),
     "min above max": (
-        _with(AWS, minInstances=5, maxInstances=2),
+        example_with(AWS, minInstances=5, maxInstances=2),
         ["llmfn:minInstances = 5", "llmfn:maxInstances = 2", "minInstances <= maxInstances"],
     ),
-    "name": (_with(AWS, name="My_Stack"), ["llmfn:name", "'My_Stack'", "lowercase"]),
-    "price": (_with(AWS, provisionedPricePerGbS=-1), ["llmfn:provisionedPricePerGbS", "-1", ">= 0"]),
-    "plain-text api key": (_with(AWS, apiKey="sk-123"), ["llmfn:apiKey", "plain text", "--secret"]),
+    "name": (example_with(AWS, name="My_Stack"), ["llmfn:name", "'My_Stack'", "lowercase"]),
+    "price": (example_with(AWS, provisionedPricePerGbS=-1), ["llmfn:provisionedPricePerGbS", "-1", ">= 0"]),
+    "plain-text api key": (example_with(AWS, apiKey="sk-123"), ["llmfn:apiKey", "plain text", "--secret"]),
 }
 
 
@@ -126,7 +130,7 @@ def test_bad_config_is_a_value_error_the_cli_prints_as_one_line() -> None:
 
 
 def test_bad_config_builds_no_resource() -> None:
-    mocks = install(_with(AWS, timeoutS=0))
+    mocks = install(example_with(AWS, timeoutS=0))
 
     @pulumi.runtime.test
     def program() -> None:
@@ -138,11 +142,26 @@ def test_bad_config_builds_no_resource() -> None:
 
 
 def test_secret_api_key_is_accepted() -> None:
-    config = parse_stack_config(_with(AWS, apiKey="sk-123"), secret_keys={"llmfn:apiKey"})
-    assert config.api_key == "sk-123"
+    config = parse_stack_config(example_with(AWS, apiKey="sk-123"), secret_keys={"llmfn:apiKey"})
+    assert config.api_key is not None and config.api_key.get_secret_value() == "sk-123"
+    assert "sk-123" not in repr(config)
 
 
 def test_every_error_is_listed_at_once() -> None:
     with pytest.raises(StackConfigError) as caught:
-        parse_stack_config(_with(AWS, timeoutS=0, headroom=-1))
+        parse_stack_config(example_with(AWS, timeoutS=0, headroom=-1))
     assert "llmfn:timeoutS" in str(caught.value) and "llmfn:headroom" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragments"),
+    [
+        ({"ratesByHour": None}, ["exactly one traffic profile", "llmfn:ratesByHour", "llmfn:trafficTrace"]),
+        ({"trafficTrace": "trace.csv"}, ["exactly one traffic profile"]),
+    ],
+)
+def test_bad_traffic_profile_is_refused(changes: dict[str, Any], fragments: list[str]) -> None:
+    with pytest.raises(StackConfigError) as caught:
+        parse_stack_config(example_with(AWS, **changes))
+    for fragment in fragments:
+        assert fragment in str(caught.value)

@@ -12,7 +12,16 @@ from infra.config import parse_stack_config
 from layers import BuildRequest, build_packages
 from scaling.plan import hourly_schedule, scf_cron
 from scaling.policies import PolicyConfig
-from tests.infra.mocks import REPO_ROOT, SCF_VERSION, TENCENT_SUBDOMAIN, StackRun, example_config, run_stack
+from tests.infra.mocks import (
+    REPO_ROOT,
+    SCF_VERSION,
+    TENCENT_SUBDOMAIN,
+    StackRun,
+    build_with_layer,
+    example_config,
+    example_with,
+    run_stack,
+)
 
 EXAMPLE = "Pulumi.example-tencent.yaml"
 FUNCTION = "tencentcloud:Scf/function:Function"
@@ -28,13 +37,7 @@ def example() -> StackRun:
 
 
 def _config(**changes: Any) -> dict[str, Any]:
-    config = example_config(EXAMPLE)
-    for key, value in changes.items():
-        if value is None:
-            config.pop(f"llmfn:{key}")
-        else:
-            config[f"llmfn:{key}"] = value
-    return config
+    return example_with(EXAMPLE, **changes)
 
 
 def _function(run: StackRun, name: str = "llmfn-function") -> dict[str, Any]:
@@ -77,7 +80,12 @@ def test_image_web_function_on_port_9000_with_the_model_revision(example: StackR
 
 
 def test_version_and_alias(example: StackRun) -> None:
-    assert example.one(VERSION).inputs["functionName"] == "qwen3-4b-infer"
+    version = example.one(VERSION).inputs
+    assert version["functionName"] == "qwen3-4b-infer"
+    config = example_config(EXAMPLE)
+    # a new model revision or image changes what the version freezes, so a new version is published
+    assert config["llmfn:modelRevision"] in version["description"]
+    assert config["llmfn:imageUri"] in version["description"]
     alias = example.one(ALIAS).inputs
     assert (alias["name"], alias["functionVersion"]) == ("live", SCF_VERSION)
     assert "routingConfig" not in alias
@@ -197,13 +205,8 @@ def test_api_key_reaches_the_function_only_as_a_secret() -> None:
 
 
 def test_zip_package_with_runtime_layer(tmp_path: Path) -> None:
-    site_packages = tmp_path / "site"
-    (site_packages / "tinydep").mkdir(parents=True)
-    (site_packages / "tinydep" / "__init__.py").write_text("VALUE = 1\n")
     build_dir = tmp_path / "build"
-    manifest = build_packages(
-        BuildRequest(cloud="scf", out_dir=build_dir, source_root=REPO_ROOT, site_packages=site_packages)
-    )
+    manifest = build_with_layer("scf", build_dir)
     run = run_stack(_config(imageUri=None, buildDir=str(build_dir)))
     layer = run.one("tencentcloud:Scf/layer:Layer").inputs
     assert layer["content"]["zipFile"] == str(build_dir / "llmfn-runtime-layer-scf.zip")
