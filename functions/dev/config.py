@@ -1,0 +1,91 @@
+"""Configuration of the local runtime (``llmfn dev``), validated once at the edge.
+
+Platform behaviour (how long an idle on-demand worker is kept, the quota, how long a request may wait
+for capacity) is configuration here exactly as it is provider configuration in the cloud; the policy
+decides only the reserved capacity and pre-warming.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class DevConfig:
+    """Everything ``llmfn dev`` needs; times are seconds.
+
+    model_dir: local checkpoint directory every worker serves.
+    model_name: the id the model is served under (``None``: the checkpoint directory's name).
+    policy: name of a ``scaling.policy`` policy deciding the reserved count every tick.
+    reserved: reserved (kept-warm) workers at launch and the policy's configured reserved count.
+    max_workers: the quota: workers alive at once, reserved and on-demand together.
+    slots_per_worker: concurrent requests one worker serves (tier S and M requests take one slot
+        each, tier L requests, the heavy ones of ``functions.guards.complexity``, take all of them).
+    tick_s: interval between two policy decisions.
+    idle_timeout_s: an on-demand worker idle this long is reaped (the provider's keep-alive).
+    queue_timeout_s: longest a request waits for a free slot (incl. a cold start) before a 503.
+    max_queue: requests waiting at once; the next one gets 429 with Retry-After.
+    cold_start_timeout_s: a worker not ready after this long is killed and counted as failed.
+    cold_start_estimate_s: the cold start the policy plans pre-warms with (a worker of the tiny
+        model, which imports torch, takes ~3-5 s on a 2-core machine).
+    request_timeout_s: longest the gateway waits on a worker for a response (never hangs).
+    engine: the worker's engine (``transformers`` or ``null``).
+    worker_threads: torch threads per worker (``OMP_NUM_THREADS``).
+    worker_args: extra arguments passed through to ``python -m functions.serve``.
+    """
+
+    model_dir: Path
+    model_name: str | None = None
+    policy: str = "hybrid"
+    reserved: int = 1
+    max_workers: int = 4
+    slots_per_worker: int = 1
+    host: str = "127.0.0.1"
+    port: int = 8080
+    tick_s: float = 1.0
+    idle_timeout_s: float = 60.0
+    queue_timeout_s: float = 30.0
+    max_queue: int = 64
+    cold_start_timeout_s: float = 120.0
+    cold_start_estimate_s: float = 5.0
+    request_timeout_s: float = 300.0
+    engine: str = "transformers"
+    worker_threads: int = 1
+    worker_args: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def served_model_name(self) -> str:
+        """The model id clients send: ``model_name``, else the checkpoint directory's name."""
+        return self.model_name or self.model_dir.name
+
+    def __post_init__(self) -> None:
+        _check_int("--reserved", self.reserved, 0)
+        _check_int("--max", self.max_workers, 1)
+        _check_int("--slots", self.slots_per_worker, 1)
+        _check_int("--max-queue", self.max_queue, 0)
+        _check_int("--worker-threads", self.worker_threads, 1)
+        if self.reserved > self.max_workers:
+            raise ValueError(f"--reserved {self.reserved} exceeds --max {self.max_workers}: reserved <= max")
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"--port must be in 1..65535, got {self.port}")
+        for name, value in (
+            ("--tick", self.tick_s),
+            ("--idle-timeout", self.idle_timeout_s),
+            ("--queue-timeout", self.queue_timeout_s),
+            ("--cold-start-timeout", self.cold_start_timeout_s),
+            ("--cold-start-estimate", self.cold_start_estimate_s),
+            ("--request-timeout", self.request_timeout_s),
+        ):
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        if self.engine not in ("transformers", "null"):
+            raise ValueError(f"--engine must be 'transformers' or 'null', got {self.engine!r}")
+        if self.host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError(f"--host must be a loopback address (127.0.0.1), got {self.host!r}")
+
+
+def _check_int(flag: str, value: int, minimum: int) -> None:
+    if not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{flag} must be an integer >= {minimum}, got {value!r}")

@@ -1,0 +1,135 @@
+"""``llmfn dev``: the serverless platform in miniature on this machine (gateway + worker processes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+
+NOISE_WARNING = (
+    "no --model given: serving the embedded tiny Qwen3-architecture model with RANDOM weights. "
+    "Its answers are noise; it exists to try the platform. Use --model Qwen/Qwen3-0.6B or a local "
+    "checkpoint directory for real answers."
+)
+
+
+def resolve_model(model: str | None, revision: str | None) -> tuple[Path, str | None]:
+    """The checkpoint directory to serve and the name to serve it under.
+
+    None: the cached tiny model (built once, seeded). An existing directory: itself. Anything else
+    is a Hugging Face Hub id fetched through ``preload``'s sources (cached, revision pinned).
+    """
+    if model is None:
+        from functions.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
+
+        console.print(f"[bold yellow]warning:[/bold yellow] {NOISE_WARNING}", highlight=False)
+        return ensure_tiny_model(), TINY_MODEL_NAME
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path.resolve(), None
+    if path.exists() or model.startswith((".", "/", "~")):
+        raise ValueError(f"--model {model!r}: not a checkpoint directory (give a directory or a Hub id)")
+    from preload import resolve_source
+
+    return resolve_source(model, revision=revision).local_dir(), model
+
+
+def _policy_overrides(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--policy-config {str(path)!r}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"--policy-config {str(path)!r}: must hold a JSON object of PolicyConfig fields")
+    return data
+
+
+def dev(
+    model: str | None = typer.Option(
+        None, "--model", help="Checkpoint dir or Hub id (e.g. Qwen/Qwen3-0.6B). Default: tiny random model."
+    ),
+    revision: str | None = typer.Option(None, "--revision", help="Hub revision (commit) for a Hub --model."),
+    policy: str = typer.Option("hybrid", "--policy", help="Scaling policy deciding every tick."),
+    policy_config: Path | None = typer.Option(
+        None, "--policy-config", help='JSON file of PolicyConfig fields (e.g. {"hybrid": {...}}).'
+    ),
+    reserved: int = typer.Option(
+        1, "--reserved", help="Reserved workers started at launch (fixed pool size)."
+    ),
+    max_workers: int = typer.Option(4, "--max", help="Quota: workers alive at once."),
+    slots: int = typer.Option(1, "--slots", help="Concurrent requests per worker (heavy requests take all)."),
+    port: int = typer.Option(8080, "--port", help="Gateway port on 127.0.0.1."),
+    tick: float = typer.Option(1.0, "--tick", help="Seconds between two policy decisions."),
+    idle_timeout: float = typer.Option(
+        60.0, "--idle-timeout", help="Seconds before an idle on-demand worker is reaped."
+    ),
+    queue_timeout: float = typer.Option(
+        30.0, "--queue-timeout", help="Longest wait for a worker, seconds (then 503)."
+    ),
+    max_queue: int = typer.Option(64, "--max-queue", help="Requests that may wait at once (then 429)."),
+    cold_start_timeout: float = typer.Option(
+        120.0, "--cold-start-timeout", help="Seconds a worker may take to load."
+    ),
+    cold_start_estimate: float = typer.Option(
+        5.0, "--cold-start-estimate", help="Cold start the policy plans with, seconds."
+    ),
+    engine: str = typer.Option("transformers", "--engine", help="Worker engine: transformers or null."),
+    worker_threads: int = typer.Option(1, "--worker-threads", help="torch threads per worker."),
+    worker_arg: list[str] = typer.Option(
+        [], "--worker-arg", help="Extra argument for `python -m functions.serve` (repeatable)."
+    ),
+) -> None:
+    """Serve a model locally behind a gateway with reserved and on-demand workers, scaled by a policy."""
+    from functions.dev.config import DevConfig
+    from functions.dev.runner import build_gateway, serve
+
+    overrides = _policy_overrides(policy_config)
+    model_dir, model_name = resolve_model(model, revision)
+    config = DevConfig(
+        model_dir=model_dir,
+        model_name=model_name,
+        policy=policy,
+        reserved=reserved,
+        max_workers=max_workers,
+        slots_per_worker=slots,
+        port=port,
+        tick_s=tick,
+        idle_timeout_s=idle_timeout,
+        queue_timeout_s=queue_timeout,
+        max_queue=max_queue,
+        cold_start_timeout_s=cold_start_timeout,
+        cold_start_estimate_s=cold_start_estimate,
+        engine=engine,
+        worker_threads=worker_threads,
+        worker_args=tuple(worker_arg),
+    )
+    gateway = build_gateway(config, overrides)
+    url = f"http://{config.host}:{config.port}"
+    console.print(
+        f"llmfn dev: gateway {url} | policy {policy} | {reserved} reserved, quota {max_workers} | "
+        f"model {model_dir} | worker logs {gateway.pool.log_dir}",
+        highlight=False,
+    )
+
+    def on_ready(_gateway: object) -> None:
+        console.print(
+            f"llmfn dev: ready. Try: llmfn invoke 'Hello' --url {url} | status: {url}/_llmfn/status | "
+            "Ctrl-C stops every worker.",
+            highlight=False,
+        )
+
+    def on_stopped(_gateway: object) -> None:
+        console.print("llmfn dev: stopped; every worker process has exited.", highlight=False)
+
+    serve(gateway, on_ready, on_stopped)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("dev")(dev)

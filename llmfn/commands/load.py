@@ -1,0 +1,298 @@
+"""``llmfn load``: replay a trace slice (or Poisson arrivals) against an endpoint, measure, and put the
+simulator's prediction for the same requests and configuration beside the measurements."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _status(client: Any, root: str) -> dict[str, Any] | None:
+    """The runtime's ``/_llmfn/status`` when the target is ``llmfn dev``, else None."""
+    import httpx
+
+    try:
+        response = client.get(f"{root}/_llmfn/status", timeout=10)
+    except httpx.TransportError:
+        return None
+    return response.json() if response.status_code == 200 else None
+
+
+def _fmt(value: float | None, unit: str = "s") -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f} {unit}".strip() if unit else f"{value:.1f}"
+
+
+def _diff(measured: float | None, predicted: float | None) -> str:
+    if measured is None or predicted is None or measured == 0:
+        return "-"
+    return f"{(predicted - measured) / measured * 100:+.1f} %"
+
+
+def load(
+    url: str = typer.Option(..., "--url", help="Endpoint base URL, e.g. http://127.0.0.1:8080."),
+    trace: Path | None = typer.Option(
+        None, "--trace", help="Per-request trace file (Azure CSV, CSV, JSONL)."
+    ),
+    start: float = typer.Option(0.0, "--start", help="Slice start, seconds from the trace's first request."),
+    duration: float = typer.Option(
+        60.0, "--duration", help="Seconds of trace (or of Poisson arrivals) to send."
+    ),
+    time_scale: float = typer.Option(
+        1.0, "--time-scale", help="Replay this many times faster (0.5 = slower)."
+    ),
+    token_scale: float = typer.Option(1.0, "--token-scale", help="Multiply the trace's token counts."),
+    max_prompt_tokens: int = typer.Option(
+        1024, "--max-prompt-tokens", help="Cap on prompt tokens per request."
+    ),
+    max_output_tokens: int = typer.Option(
+        256, "--max-output-tokens", help="Cap on output tokens per request."
+    ),
+    rps: float | None = typer.Option(None, "--rps", help="Poisson arrivals at this rate instead of a trace."),
+    prompt_tokens: int = typer.Option(64, "--prompt-tokens", help="Prompt tokens per --rps request."),
+    output_tokens: int = typer.Option(32, "--output-tokens", help="Output tokens per --rps request."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the Poisson arrivals."),
+    max_in_flight: int = typer.Option(
+        64, "--max-in-flight", help="Most requests open at once (more are dropped)."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", help="Model id; default: the first one /v1/models lists."
+    ),
+    predict: bool = typer.Option(
+        True, "--predict/--no-predict", help="Simulate the same run (llmfn dev targets)."
+    ),
+    allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback --url."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
+) -> None:
+    """Bounded load test with latency percentiles, cold starts and 429s, beside the simulator's prediction."""
+    import asyncio
+    import time
+
+    import httpx
+
+    from functions.dev import loadgen
+    from functions.dev.client import api_key_from_env, auth_headers, first_model, v1_base
+
+    loadgen.check_target(url, allow_remote)
+    if max_in_flight < 1:
+        raise ValueError(f"--max-in-flight must be >= 1, got {max_in_flight}")
+    if (trace is None) == (rps is None):
+        raise ValueError("give exactly one of --trace FILE or --rps R")
+    base = v1_base(url)
+    root = base.removesuffix("/v1")
+    headers = auth_headers(api_key_from_env())
+    if trace is not None:
+        from scaling.traces import read_trace
+
+        source = read_trace(trace)
+        if source.arrival_s is None:
+            raise ValueError(f"--trace {str(trace)!r}: holds rates, not requests; give a per-request trace")
+        plan = loadgen.trace_plan(
+            source.arrival_s.tolist(),
+            source.input_tokens.astype(int).tolist(),
+            source.output_tokens.astype(int).tolist(),
+            start,
+            duration,
+            time_scale,
+            token_scale,
+            max_prompt_tokens,
+            max_output_tokens,
+        )
+        horizon = duration / time_scale
+    else:
+        plan = loadgen.poisson_plan(rps, duration, prompt_tokens, output_tokens, seed)  # type: ignore[arg-type]
+        horizon = duration
+
+    with httpx.Client(headers=headers) as sync_client:
+        status = _status(sync_client, root)
+        model_id = model or asyncio.run(_first_model(first_model, base, headers))
+        calibration = None
+        if predict and status is not None:
+            err_console.print("calibrating the service model on a warm worker...", highlight=False)
+            calibration = _calibrate(base, model_id, headers)
+            _wait_back_to(sync_client, root, status)
+            status = _status(sync_client, root) or status
+        warm_reserved = sum(
+            w["kind"] == "reserved" and w["state"] == "ready"
+            for w in (status or {}).get("pool", {}).get("workers", [])
+        )
+        err_console.print(
+            f"replaying {len(plan)} requests over {horizon:.0f} s against {base}...", highlight=False
+        )
+        before = status["pool"]["instance_seconds"] if status else None
+
+        async def run() -> tuple[list[loadgen.Outcome], float | None]:
+            async def at_horizon() -> float | None:
+                await asyncio.sleep(horizon)
+                after = await asyncio.to_thread(_status, sync_client, root)
+                return after["pool"]["instance_seconds"] if after else None
+
+            sampler = asyncio.create_task(at_horizon())
+            outcomes = await loadgen.replay(base, model_id, plan, headers, max_in_flight)
+            return outcomes, await sampler
+
+        started = time.perf_counter()
+        outcomes, after = asyncio.run(run())
+        wall = time.perf_counter() - started
+        final_status = _status(sync_client, root)
+    summary = loadgen.summarize(outcomes)
+    measured_instance_s = after - before if after is not None and before is not None else None
+    cold_starts = (
+        final_status["pool"]["counters"]["cold_starts"] - status["pool"]["counters"]["cold_starts"]
+        if status and final_status
+        else None
+    )
+
+    prediction = None
+    if calibration is not None and final_status is not None:
+        from functions.dev.prediction import mean_cold_start_s
+        from functions.dev.prediction import predict as simulate
+
+        answered = [o for o in outcomes if o.completion is not None]
+        cold_start = mean_cold_start_s(final_status) or float(
+            final_status["policy"]["config"]["cold_start_s"]
+        )
+        prediction = simulate(
+            [o.planned.at_s for o in answered],
+            [o.completion.prompt_tokens or o.planned.prompt_tokens for o in answered],  # type: ignore[union-attr]
+            [o.completion.completion_tokens or o.planned.output_tokens for o in answered],  # type: ignore[union-attr]
+            horizon,
+            warm_reserved,
+            final_status,
+            calibration,
+            cold_start,
+        )
+
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "measured": asdict(summary)
+                    | {
+                        "instance_seconds": measured_instance_s,
+                        "worker_cold_starts": cold_starts,
+                        "wall_s": wall,
+                    },
+                    "predicted": asdict(prediction) if prediction else None,
+                    "calibration": asdict(calibration) if calibration else None,
+                },
+                indent=2,
+            )
+        )
+        return
+    _print_table(summary, measured_instance_s, cold_starts, prediction, calibration)
+
+
+async def _first_model(first_model: Any, base: str, headers: dict[str, str]) -> str:
+    import httpx
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        return await first_model(client, base, headers)
+
+
+def _calibrate(base: str, model_id: str, headers: dict[str, str]) -> Any:
+    """Warm a worker, then send the probe shapes one at a time and fit the service model."""
+    import asyncio
+
+    import httpx
+
+    from functions.dev.client import chat
+    from functions.dev.loadgen import prompt_of
+    from functions.dev.prediction import PROBE_SHAPES, calibrate
+
+    async def probe() -> list[Any]:
+        async with httpx.AsyncClient(timeout=300) as client:
+            results = []
+            for prompt_tokens, output_tokens in ((16, 4), *PROBE_SHAPES):  # the first one warms up
+                body = {
+                    "model": model_id,
+                    "messages": [{"role": "user", "content": prompt_of(prompt_tokens)}],
+                    "max_tokens": output_tokens,
+                    "temperature": 0,
+                    "stream": True,
+                    "stream_options": {"include_usage": True},
+                }
+                results.append(await chat(client, base, body, headers))
+            return results[1:]
+
+    return calibrate(asyncio.run(probe()))
+
+
+def _wait_back_to(client: Any, root: str, before: dict[str, Any]) -> None:
+    """Wait until the workers the probes started are reaped (the replay starts from the same pool)."""
+    import time
+
+    gateway = before["gateway"]
+    wanted = len(before["pool"]["workers"])
+    deadline = time.monotonic() + float(gateway["idle_timeout_s"]) + 3 * float(gateway["tick_s"]) + 10
+    while time.monotonic() < deadline:
+        status = _status(client, root)
+        if status is None or len(status["pool"]["workers"]) <= wanted:
+            return
+        time.sleep(0.2)
+    err_console.print(
+        "[yellow]warning:[/yellow] the probes' workers were not reaped; the replay starts warmer"
+    )
+
+
+def _print_table(
+    summary: Any, instance_s: float | None, cold_starts: int | None, prediction: Any, calibration: Any
+) -> None:
+    table = Table(title="llmfn load: measured vs simulated")
+    for column in ("metric", "measured", "simulator", "difference"):
+        table.add_column(column, justify="right" if column != "metric" else "left")
+    p = prediction
+    rows = [
+        ("TTFT p50", summary.ttft_p50_s, p and p.ttft_p50_s),
+        ("TTFT p95", summary.ttft_p95_s, None),
+        ("TTFT p99", summary.ttft_p99_s, p and p.ttft_p99_s),
+        ("end-to-end p50", summary.e2e_p50_s, p and p.e2e_p50_s),
+        ("end-to-end p95", summary.e2e_p95_s, None),
+        ("end-to-end p99", summary.e2e_p99_s, p and p.e2e_p99_s),
+    ]
+    for name, measured, predicted in rows:
+        table.add_row(name, _fmt(measured), _fmt(predicted), _diff(measured, predicted))
+    table.add_row(
+        "instance-seconds",
+        _fmt(instance_s, ""),
+        _fmt(p and p.instance_seconds, ""),
+        _diff(instance_s, p and p.instance_seconds),
+    )
+    table.add_row(
+        "worker cold starts",
+        "-" if cold_starts is None else str(cold_starts),
+        str(p.cold_starts) if p else "-",
+        "",
+    )
+    table.add_row("requests that waited for one", str(summary.cold_starts_seen), "", "")
+    table.add_row("answered / planned", f"{summary.answered} / {summary.planned}", "", "")
+    table.add_row(
+        "429 / 5xx / transport / dropped",
+        f"{summary.rejected_429} / {summary.server_errors} / {summary.transport_errors} / {summary.dropped_by_client}",
+        "",
+        "",
+    )
+    console.print(table)
+    if calibration is not None:
+        console.print(
+            f"service model (measured on this machine): overhead {calibration.overhead_s * 1000:.1f} ms, "
+            f"prefill {calibration.prefill_tokens_per_s:,.0f} tok/s, decode {calibration.decode_s_per_token * 1000:.2f} ms/token; "
+            f"simulated cold start {p.cold_start_s:.2f} s"
+            if p
+            else "",
+            highlight=False,
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("load")(load)
