@@ -38,7 +38,7 @@ AWS_PROVISIONED_PRICE_PER_GB_S = 0.0000041667
 DEFAULT_LAMBDA_HANDLER = "functions.entry.aws_lambda.handler"
 DEFAULT_SCALER_HANDLERS = {
     "aws": "functions.scaler.handler.lambda_handler",
-    "tencentcloud": "functions.scaler.handler.main_handler",
+    "tencentcloud": "scf_scaler.main_handler",  # the shim `llmfn layer build --cloud scf` writes
 }
 SCF_IMAGE_PORT = 9000  # SCF image/web functions must listen on 0.0.0.0:9000
 

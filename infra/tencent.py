@@ -133,6 +133,10 @@ class TencentInferenceStack(pulumi.ComponentResource):
             if config.registry_id is not None:
                 image["registry_id"] = config.registry_id
             return {"image_configs": [image]}, config.image_uri
+        pulumi.log.warn(
+            f"llmfn:buildDir on SCF runs on {SCF_PYTHON_RUNTIME}, SCF's newest Python, while llmfn's packages "
+            "need Python >= 3.11: deploy an image (llmfn:imageUri) unless your code runs on 3.10"
+        )
         package, runtime_layer = load_build(config, SCF_LIMITS)
         assert config.build_dir is not None
         code: dict[str, Any] = {
@@ -263,7 +267,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
     ) -> scf.Function:
         """The scaler: the same package, an event function run every minute by a timer trigger.
 
-        From a zip it runs ``functions.scaler.handler.main_handler``; from an image, the image must
+        From a zip it runs ``scf_scaler.main_handler`` (the shim the SCF build writes); from an image, the image must
         answer SCF event invocations on port 9000 when ``LLMFN_ROLE=scaler``.
         """
         scaler_code = dict(code)

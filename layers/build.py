@@ -35,7 +35,12 @@ MANIFEST_NAME = "manifest.json"
 LAYER_PYTHON_DIR = "python/"
 DEFAULT_PACKAGES = ("functions", "preload", "scaling")
 DEFAULT_SCF_WEB_COMMAND = "python3 -m functions.entry.scf_web"
+DEFAULT_SCF_SCALER_HANDLER = "functions.scaler.handler.main_handler"
 SCF_BOOTSTRAP_NAME = "scf_bootstrap"
+# SCF handlers are "file.method" with no package path, so a top-level module re-exports the scaler's.
+SCF_SCALER_MODULE = "scf_scaler"
+# The newest Python each platform runs (SCF: Python3.10 in its CreateFunction Runtime list).
+RUNTIME_PYTHON = {"aws": "3.11", "scf": "3.10"}
 # pip's --target also writes console scripts whose shebang names this machine's Python: not shipped.
 _HOST_SPECIFIC_DIRS = frozenset({"bin"})
 
@@ -55,9 +60,11 @@ class BuildRequest:
     requirements: a pip requirements file for the runtime layer, or None.
     site_packages: a prepared directory of installed packages to use instead of pip, or None.
     pip_args: extra pip arguments (e.g. ``--no-index --find-links DIR`` for an offline build).
-    python_version: the function runtime's Python (``3.11``) whose wheels pip selects.
+    python_version: the function runtime's Python whose wheels pip selects; None: the platform's
+        newest (:data:`RUNTIME_PYTHON`).
     pip_platform: the wheel platform tag pip selects; None builds for this machine.
     scf_web_command: the command ``scf_bootstrap`` runs to serve on port 9000 (SCF only).
+    scf_scaler_handler: the scaler's entry point ``scf_scaler.main_handler`` re-exports (SCF only).
     """
 
     cloud: Cloud
@@ -67,9 +74,10 @@ class BuildRequest:
     requirements: Path | None = None
     site_packages: Path | None = None
     pip_args: tuple[str, ...] = ()
-    python_version: str = "3.11"
+    python_version: str | None = None
     pip_platform: str | None = "manylinux2014_x86_64"
     scf_web_command: str = DEFAULT_SCF_WEB_COMMAND
+    scf_scaler_handler: str = DEFAULT_SCF_SCALER_HANDLER
 
 
 @dataclass(frozen=True)
@@ -124,7 +132,8 @@ def pip_install_command(request: BuildRequest, target: Path) -> list[str]:
     command += ["--no-input", "--quiet"]
     if request.pip_platform is not None:
         command += ["--platform", request.pip_platform, "--implementation", "cp"]
-        command += ["--python-version", request.python_version, "--only-binary=:all:"]
+        python_version = request.python_version or RUNTIME_PYTHON[request.cloud]
+        command += ["--python-version", python_version, "--only-binary=:all:"]
     return command + list(request.pip_args)
 
 
@@ -165,6 +174,13 @@ def _function_entries(request: BuildRequest, staging: Path) -> list[ZipEntry]:
         )
         bootstrap.chmod(0o755)
         entries.append(ZipEntry(SCF_BOOTSTRAP_NAME, bootstrap))
+        module, _, function = request.scf_scaler_handler.rpartition(".")
+        shim = staging / f"{SCF_SCALER_MODULE}.py"
+        shim.write_text(
+            '"""SCF handler shim: SCF handlers are `file.method`, so the scaler entry point is re-exported."""\n\n'
+            f'from {module} import {function} as main_handler\n\n__all__ = ["main_handler"]\n'
+        )
+        entries.append(ZipEntry(shim.name, shim))
     return entries
 
 

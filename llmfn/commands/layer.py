@@ -31,7 +31,9 @@ def register(app: typer.Typer) -> None:
         pip_arg: list[str] = typer.Option(
             [], "--pip-arg", help="Extra pip argument, e.g. --pip-arg=--no-index (repeatable)."
         ),
-        python_version: str = typer.Option("3.11", "--python-version", help="The function runtime's Python."),
+        python_version: str | None = typer.Option(
+            None, "--python-version", help="The runtime's Python [default: aws 3.11, scf 3.10]."
+        ),
         native: bool = typer.Option(
             False, "--native", help="Install wheels for this machine instead of manylinux x86_64."
         ),

@@ -21,6 +21,11 @@ def test_config_keys_are_what_users_type() -> None:
     assert config_key("cloud") == "llmfn:cloud"
 
 
+def test_keys_of_other_namespaces_are_left_to_their_providers() -> None:
+    config = example_config(AWS) | {"aws:region": "eu-west-1", "pulumi:template": "x"}
+    assert parse_stack_config(config).region == "us-east-1"
+
+
 def test_examples_parse_with_their_own_values() -> None:
     tencent = parse_stack_config(example_config(TENCENT))
     assert (tencent.cloud, tencent.memory_mb, tencent.utilization_target) == ("tencentcloud", 16384, 0.7)

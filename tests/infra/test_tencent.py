@@ -216,7 +216,7 @@ def test_zip_package_with_runtime_layer(tmp_path: Path) -> None:
     assert function["layers"] == [{"layerName": "qwen3-4b-runtime", "layerVersion": 2}]
     assert "imageConfigs" not in function
     assert function["environment"]["PYTHONPATH"].startswith("/opt/python")
-    assert _function(run, "llmfn-scaler")["handler"] == "functions.scaler.handler.main_handler"
+    assert _function(run, "llmfn-scaler")["handler"] == "scf_scaler.main_handler"
 
 
 def test_a_build_for_the_other_cloud_is_refused(tmp_path: Path) -> None:

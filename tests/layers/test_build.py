@@ -82,7 +82,11 @@ def test_each_cloud_layout_and_fixed_metadata(cloud: str, tmp_path: Path) -> Non
     with zipfile.ZipFile(tmp_path / "out" / f"llmfn-function-{cloud}.zip") as function:
         names = function.namelist()
         assert names == sorted(names)
-        assert {n.split("/")[0] for n in names} - {"scf_bootstrap"} == {"functions", "preload", "scaling"}
+        assert {n.split("/")[0] for n in names} - {"scf_bootstrap", "scf_scaler.py"} == {
+            "functions",
+            "preload",
+            "scaling",
+        }
         assert "scaling/plan.py" in names
         assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
         if cloud == "scf":
@@ -90,8 +94,10 @@ def test_each_cloud_layout_and_fixed_metadata(cloud: str, tmp_path: Path) -> Non
             assert (bootstrap.external_attr >> 16) & 0o777 == 0o755
             script = function.read("scf_bootstrap").decode()
             assert script.startswith("#!/bin/bash") and "LLMFN_PORT=9000" in script
+            shim = function.read("scf_scaler.py").decode()
+            assert "from functions.scaler.handler import main_handler as main_handler" in shim
         else:
-            assert "scf_bootstrap" not in names
+            assert "scf_bootstrap" not in names and "scf_scaler.py" not in names
     assert manifest.cloud == cloud
 
 
@@ -260,3 +266,29 @@ def test_cli_builds_and_reports(tmp_path: Path) -> None:
     bad = _llmfn("layer", "build", "--cloud", "gcp", cwd=tmp_path)
     assert bad.returncode == 2
     assert "error: cloud must be one of aws, scf, got 'gcp'" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("cloud", "imports"),
+    [
+        (
+            "aws",
+            "from functions.entry.aws_lambda import handler; from functions.scaler.handler import lambda_handler",
+        ),
+        ("scf", "import functions.entry.scf_web; from scf_scaler import main_handler"),
+    ],
+)
+def test_function_package_holds_what_the_handlers_import(cloud: str, imports: str, tmp_path: Path) -> None:
+    _build(cloud, tmp_path / "out", None)
+    unpacked = tmp_path / "unpacked"
+    with zipfile.ZipFile(tmp_path / "out" / f"llmfn-function-{cloud}.zip") as function:
+        function.extractall(unpacked)
+    done = subprocess.run(
+        [sys.executable, "-c", f"{imports}; import functions; print(functions.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=unpacked,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(unpacked / "functions" / "__init__.py")  # not the checkout's
