@@ -7,7 +7,8 @@ MinCapacity = MaxCapacity = desired; its readiness is read back with ``GetProvis
 botocore's own retries are off (one attempt per call); :class:`functions.cloud.retry.RetryPolicy` retries
 throttling, 5xx and timeouts with jittered backoff, so every client backs off the same way.
 
-CloudWatch (namespace ``AWS/Lambda``, dimensions ``FunctionName`` + ``Resource`` = ``<name>:<qualifier>``):
+CloudWatch (namespace ``AWS/Lambda``, dimensions ``FunctionName`` + ``Resource`` = ``<name>:<alias>``,
+plus ``ExecutedVersion`` for one version behind it):
 ``Invocations`` / ``Errors`` (Sum), ``ConcurrentExecutions`` (Average, Maximum),
 ``ProvisionedConcurrencyUtilization`` (Average), ``Duration`` (p95, ms; Maximum where a backend returns
 no percentile, as moto does).
@@ -177,6 +178,9 @@ class LambdaControl:
         )
         return str(answer["Version"])
 
+    def scaling_qualifier(self, routing: AliasRouting) -> str:
+        return self.alias_name
+
     def capacity(self, version: str) -> Capacity:
         try:
             answer = _call(
@@ -237,14 +241,32 @@ class LambdaControl:
 
 @dataclass
 class CloudWatchMetrics:
-    """Lambda metrics from CloudWatch (the AWS metric source). ``window_s`` must be a multiple of 60."""
+    """Lambda metrics from CloudWatch (the AWS metric source). ``window_s`` must be a multiple of 60.
+
+    A version number as qualifier reads the traffic the alias sent to that version (dimension
+    ``ExecutedVersion`` under ``Resource`` = ``<name>:<alias>``), which is what a canary gate needs.
+    """
 
     endpoint: AwsEndpoint
     function: str
+    alias: str
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def __post_init__(self) -> None:
         self._cloudwatch = self.endpoint.client("cloudwatch")
+
+    def dimensions(self, qualifier: str) -> list[dict[str, str]]:
+        """CloudWatch dimensions of an alias (``Resource``) or of a version behind the alias."""
+        if qualifier.isdigit():
+            return [
+                {"Name": "FunctionName", "Value": self.function},
+                {"Name": "Resource", "Value": f"{self.function}:{self.alias}"},
+                {"Name": "ExecutedVersion", "Value": qualifier},
+            ]
+        return [
+            {"Name": "FunctionName", "Value": self.function},
+            {"Name": "Resource", "Value": f"{self.function}:{qualifier}"},
+        ]
 
     def _datapoints(
         self, metric: str, qualifier: str, end: datetime, window_s: float, **stats: Any
@@ -255,10 +277,7 @@ class CloudWatchMetrics:
             self._cloudwatch.get_metric_statistics,
             Namespace="AWS/Lambda",
             MetricName=metric,
-            Dimensions=[
-                {"Name": "FunctionName", "Value": self.function},
-                {"Name": "Resource", "Value": f"{self.function}:{qualifier}"},
-            ],
+            Dimensions=self.dimensions(qualifier),
             StartTime=end - timedelta(seconds=window_s),
             EndTime=end,
             Period=60,

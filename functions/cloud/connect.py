@@ -15,6 +15,23 @@ Cloud = Literal["aws", "tencent"]
 CLOUDS: tuple[str, ...] = ("aws", "tencent")
 
 
+_CLOUD_NAMES = {
+    "aws": "aws",
+    "lambda": "aws",
+    "tencent": "tencent",
+    "tencentcloud": "tencent",
+    "scf": "tencent",
+}
+
+
+def cloud_name(text: str) -> str:
+    """ "aws" or "tencent" from any name the toolkit uses for them (aws, lambda, tencent, tencentcloud, scf)."""
+    name = _CLOUD_NAMES.get(text.strip().lower())
+    if name is None:
+        raise TargetError(f"--cloud must be one of {', '.join(sorted(_CLOUD_NAMES))}, got {text!r}")
+    return name
+
+
 class TargetError(ValueError):
     """A setting that names the cloud target is missing or wrong (the message names it)."""
 
@@ -95,9 +112,8 @@ class CloudTarget:
         if self.cloud == "aws":
             from functions.cloud.aws import AwsEndpoint, CloudWatchMetrics
 
-            return CloudWatchMetrics(
-                AwsEndpoint(self.region, self.endpoint, self.timeout_s), self.function, retry
-            )
+            endpoint = AwsEndpoint(self.region, self.endpoint, self.timeout_s)
+            return CloudWatchMetrics(endpoint, function=self.function, alias=self.alias, retry=retry)
         from functions.cloud.tencent import CloudMonitorMetrics
 
         return CloudMonitorMetrics(self._tencent(), self.function, self.namespace, retry)

@@ -126,6 +126,9 @@ class ScfControl:
     def publish_version(self, description: str) -> str:
         return str(self._call("PublishVersion", Description=description)["FunctionVersion"])
 
+    def scaling_qualifier(self, routing: AliasRouting) -> str:
+        return routing.primary
+
     def capacity(self, version: str) -> Capacity:
         answer = self._call("GetProvisionedConcurrencyConfig", Qualifier=version)
         for entry in answer.get("Allocated") or []:

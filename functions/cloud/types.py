@@ -125,6 +125,11 @@ class CloudControl(Protocol):
         """Publish ``$LATEST`` as a new version; returns its number."""
         ...
 
+    def scaling_qualifier(self, routing: AliasRouting) -> str:
+        """The qualifier whose provisioned capacity the scaler sets: the alias itself on AWS (its
+        Application Auto Scaling target), the alias's version on SCF (no alias-level configs there)."""
+        ...
+
     def capacity(self, version: str) -> Capacity: ...
 
     def set_capacity(self, version: str, instances: int) -> None:

@@ -36,7 +36,7 @@ def observation_from(
     """The policy's view of one window of cloud metrics.
 
     arrival rate = invocations / window; in flight = mean concurrent executions; reserved = the
-    provisioned instances requested for the alias's version; on-demand = instances the peak
+    provisioned instances requested for the scaling qualifier; on-demand = instances the peak
     concurrency needed beyond them (ceil(max concurrency / c) - reserved); reserved utilisation =
     the cloud's figure, else mean concurrency / (reserved x c); P95 = the Duration P95 (seconds).
     """
@@ -68,7 +68,7 @@ class TickOutcome:
 
     action: str
     tick_end_s: float
-    version: str | None = None
+    qualifier: str | None = None
     observation: dict[str, Any] | None = None
     decision: dict[str, Any] | None = None
     reason: str = ""
@@ -132,8 +132,8 @@ class Scaler:
                 return self._outcome(
                     "skipped", tick_end_s, reason=f"promotion in progress: {routing.as_dict()}"
                 )
-            version = routing.primary
-            capacity = self.control.capacity(version)
+            qualifier = self.control.scaling_qualifier(routing)
+            capacity = self.control.capacity(qualifier)
             end = datetime.fromtimestamp(tick_end_s, UTC)
             obs = observation_from(
                 self.metrics.window(self.alias, end, self.window_s),
@@ -145,7 +145,7 @@ class Scaler:
             state = doc["state"] if doc.get("policy") == self.policy.name else self.policy.initial_state()
             decision, new_state = self.policy.decide(obs, state)
             if dry_run:
-                return self._outcome("dry-run", tick_end_s, version, obs, decision)
+                return self._outcome("dry-run", tick_end_s, qualifier, obs, decision)
             generation = int(doc.get("generation", 0)) + 1
             new_doc = {
                 "format": STATE_FORMAT,
@@ -154,7 +154,7 @@ class Scaler:
                 "tick_end_s": tick_end_s,
                 "generation": generation,
                 "run_id": run_id,
-                "version": version,
+                "qualifier": qualifier,
                 "observation": asdict(obs),
                 "decision": asdict(decision),
             }
@@ -167,17 +167,17 @@ class Scaler:
 
     def _actuate(self, doc: dict[str, Any], tick_end_s: float) -> TickOutcome:
         decision = Decision(**doc["decision"])
-        self.control.set_capacity(doc["version"], decision.reserved)
+        self.control.set_capacity(doc["qualifier"], decision.reserved)
         for _ in range(decision.prewarm):
             self.control.invoke(self.alias, PREWARM_PAYLOAD, asynchronous=True)
         obs = Observation(**doc["observation"])
-        return self._outcome("scaled", tick_end_s, doc["version"], obs, decision, doc["generation"])
+        return self._outcome("scaled", tick_end_s, doc["qualifier"], obs, decision, doc["generation"])
 
     def _outcome(
         self,
         action: str,
         tick_end_s: float,
-        version: str | None = None,
+        qualifier: str | None = None,
         obs: Observation | None = None,
         decision: Decision | None = None,
         generation: int | None = None,
@@ -186,7 +186,7 @@ class Scaler:
         return TickOutcome(
             action=action,
             tick_end_s=tick_end_s,
-            version=version,
+            qualifier=qualifier,
             observation=asdict(obs) if obs else None,
             decision=asdict(decision) if decision else None,
             reason=reason,

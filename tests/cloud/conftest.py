@@ -3,6 +3,7 @@ of it, the SCF emulator, and ``stand_in``: each test that takes it runs once per
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -28,6 +29,7 @@ def moto_url() -> Iterator[str]:
     """moto's ThreadedMotoServer on 127.0.0.1 (Lambda without docker)."""
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -73,10 +73,7 @@ class StandIn:
                 self.scf.put_metric(FUNCTION, qualifier, "Duration", int(stamp), duration_ms)
             return
         cloudwatch = boto3.client("cloudwatch", region_name=REGION_AWS, endpoint_url=self.state_endpoint)
-        dims = [
-            {"Name": "FunctionName", "Value": FUNCTION},
-            {"Name": "Resource", "Value": f"{FUNCTION}:{qualifier}"},
-        ]
+        dims = self.target.metrics(fast_retry()).dimensions(qualifier)  # type: ignore[attr-defined]
         when = datetime.fromtimestamp(stamp, UTC)
         data = [
             {"MetricName": "Invocations", "Value": invocations, "Unit": "Count"},
@@ -99,7 +96,7 @@ def _zip() -> bytes:
 
 def aws_stand_in(moto_url: str, proxy: AwsProxy) -> StandIn:
     """moto (through ``proxy``) with the stack set up through plain boto3."""
-    kw = {"region_name": REGION_AWS, "endpoint_url": moto_url}
+    kw = {"region_name": REGION_AWS, "endpoint_url": proxy.url}
     role = boto3.client("iam", **kw).create_role(RoleName="llm-role", AssumeRolePolicyDocument="{}")["Role"][
         "Arn"
     ]

@@ -1,0 +1,231 @@
+"""``llmfn promote`` against both stand-ins: clean promotion, rollback, faults, resumption, warm capacity."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from functions.cloud.types import CloudControl
+from functions.promote.gates import GateThresholds, SmokeCheck
+from functions.promote.promotion import Promotion, PromotionPlan, parse_steps
+from llmfn.cli import app
+from tests.cloud.standins import ALIAS, FUNCTION, INITIAL_CAPACITY, StandIn, fast_retry
+from tests.functions.helpers import running, wait_ready
+
+NEW_VERSION = "2"  # the stand-ins hold version 1; the promotion publishes 2
+
+
+@pytest.fixture(scope="module")
+def inference_endpoint() -> Iterator[str]:
+    """The real inference app (null engine) on 127.0.0.1: what the smoke request goes through."""
+    from functions.app import create_app
+    from functions.settings import ServeSettings
+
+    with running(create_app(ServeSettings(engine="null", model_name="tiny"))) as url:
+        wait_ready(url)
+        yield url
+
+
+DEAD_ENDPOINT = "http://127.0.0.1:9"  # discard port: nothing answers
+
+
+class JobKilled(BaseException):
+    """Stands for the CI runner killing the job."""
+
+
+class KillAfterRouting:
+    """Delegates to a control but 'kills the job' right after its ``n``-th successful alias change."""
+
+    def __init__(self, control: CloudControl, n: int) -> None:
+        self._control, self._left = control, n
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._control, name)
+
+    def set_routing(self, primary: str, weights: Any) -> None:
+        self._control.set_routing(primary, weights)
+        self._left -= 1
+        if self._left == 0:
+            raise JobKilled
+
+
+def publish_canary_metrics(stand_in: StandIn, errors: float = 0.0, duration_ms: float = 400.0) -> None:
+    """One minute of the new version's traffic, inside every gate's 5-minute window."""
+    minute = datetime.now(UTC) - timedelta(seconds=120)
+    stand_in.put_minute(
+        NEW_VERSION, minute, invocations=100, errors=errors, concurrency=1, duration_ms=duration_ms
+    )
+
+
+def promotion(stand_in: StandIn, endpoint: str | None, control: Any = None, **plan: Any) -> Promotion:
+    retry = fast_retry()
+    defaults: dict[str, Any] = {
+        "model_revision": "rev-2",
+        "interval_s": 0.0,
+        "metrics_window_s": 300.0,
+        "poll_s": 0.005,
+        "warm_timeout_s": 5.0,
+        "thresholds": GateThresholds(max_error_rate=0.05, max_p95_s=2.0),
+    }
+    return Promotion(
+        control=control or stand_in.target.control(retry),
+        metrics=stand_in.target.metrics(retry),
+        plan=PromotionPlan(**(defaults | plan)),
+        smoke=SmokeCheck(endpoint_url=endpoint, timeout_s=5.0),
+    )
+
+
+def test_clean_promotion(stand_in: StandIn, inference_endpoint: str) -> None:
+    publish_canary_metrics(stand_in)
+    report = promotion(stand_in, inference_endpoint).run()
+
+    assert report.status == "promoted", report.reason
+    assert (report.previous_version, report.new_version, report.resumed) == ("1", NEW_VERSION, False)
+    assert [s["percent"] for s in report.steps] == [10, 50, 100]
+    assert all(s["gate"]["passed"] and s["gate"]["smoke"]["via"] == "http" for s in report.steps)
+    assert all(s["gate"]["invocations"] == 100 for s in report.steps)
+    assert report.alias_after == {"primary": NEW_VERSION, "weights": {}, "description": "production"}
+    control = stand_in.target.control(fast_retry())
+    assert control.capacity(NEW_VERSION).warm and control.capacity(NEW_VERSION).requested == INITIAL_CAPACITY
+    assert control.capacity("1").requested == 0  # the old version's capacity is released
+    assert control.versions()[NEW_VERSION] == "llmfn model-revision=rev-2 previous=1"
+    shares = [u["routing"].get(NEW_VERSION, 0.0) for u in stand_in.alias_updates()[1:]]
+    assert shares == pytest.approx([0.1, 0.5, 1.0])
+    assert stand_in.unwarmed_routes() == []
+
+
+def test_failing_canary_rolls_back_and_leaves_the_alias_as_before(
+    stand_in: StandIn, inference_endpoint: str, tmp_path: Path
+) -> None:
+    publish_canary_metrics(stand_in, errors=30)
+    before = stand_in.target.control(fast_retry()).alias()
+    outputs = tmp_path / "prod.json"
+    outputs.write_text(
+        json.dumps({"functionName": FUNCTION, "aliasName": ALIAS, "endpointUrl": inference_endpoint})
+    )
+    args = [
+        "promote", "--stack", "prod", "--outputs", str(outputs), "--model-revision", "rev-2",
+        "--cloud", stand_in.target.cloud, "--region", stand_in.target.region,
+        "--api-endpoint", str(stand_in.target.endpoint), "--interval", "0", "--poll", "0.005",
+        "--max-error-rate", "0.05", "--report", str(tmp_path / "report.json"),
+    ]  # fmt: skip
+    env = {
+        "TENCENTCLOUD_SECRETID": stand_in.target.secret_id or "",
+        "TENCENTCLOUD_SECRETKEY": stand_in.target.secret_key or "",
+    }
+    result = CliRunner().invoke(app, args, env=env)
+
+    assert result.exit_code == 1, result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["status"] == "rolled-back"
+    assert "error rate 0.3000 > 0.05" in report["reason"]
+    assert [s["percent"] for s in report["steps"]] == [10]
+    control = stand_in.target.control(fast_retry())
+    assert control.alias() == before
+    assert control.capacity(NEW_VERSION).requested == 0
+    assert control.capacity("1").warm and control.capacity("1").requested == INITIAL_CAPACITY
+    assert stand_in.unwarmed_routes() == []
+
+
+def test_failing_smoke_request_rolls_back(stand_in: StandIn) -> None:
+    publish_canary_metrics(stand_in)
+    report = promotion(stand_in, DEAD_ENDPOINT).run()
+    assert report.status == "rolled-back"
+    assert "smoke request failed (http)" in report.reason
+    assert report.alias_after == report.alias_before
+
+
+def test_slow_canary_rolls_back_on_p95(stand_in: StandIn, inference_endpoint: str) -> None:
+    publish_canary_metrics(stand_in, duration_ms=3500)
+    report = promotion(stand_in, inference_endpoint).run()
+    assert report.status == "rolled-back"
+    assert "P95 3.500 s > 2.0 s" in report.reason
+
+
+def test_throttling_and_5xx_mid_promotion_are_retried(stand_in: StandIn, inference_endpoint: str) -> None:
+    publish_canary_metrics(stand_in)
+    provision = "RegisterScalableTarget" if stand_in.cloud == "aws" else "PutProvisionedConcurrencyConfig"
+    stand_in.faults.inject("UpdateAlias", "throttle", times=2)
+    stand_in.faults.inject(provision, "5xx")
+    stand_in.faults.inject("PublishVersion", "throttle")
+    stand_in.faults.inject("GetAlias", "timeout")
+    report = promotion(stand_in, inference_endpoint).run()
+    assert report.status == "promoted", report.reason
+    assert len(report.retries) == 5
+    assert stand_in.faults.pending() == 0
+    assert stand_in.unwarmed_routes() == []
+
+
+@pytest.mark.parametrize("killed_after_shift", [2, 3])
+def test_killed_job_resumes_from_the_alias_state(
+    stand_in: StandIn, inference_endpoint: str, killed_after_shift: int
+) -> None:
+    """Killed right after the 50 % shift (2) or after the alias moved to the new version (3)."""
+    publish_canary_metrics(stand_in)
+    control = KillAfterRouting(stand_in.target.control(fast_retry()), killed_after_shift)
+    with pytest.raises(JobKilled):
+        promotion(stand_in, inference_endpoint, control=control).run()
+
+    report = promotion(stand_in, inference_endpoint).run()
+    assert report.status == "promoted", report.reason
+    assert report.resumed and report.new_version == NEW_VERSION
+    assert [s["percent"] for s in report.steps] == [50, 100][killed_after_shift - 2 :]
+    control2 = stand_in.target.control(fast_retry())
+    assert sorted(control2.versions()) == ["1", NEW_VERSION]  # nothing published twice
+    assert control2.alias().primary == NEW_VERSION and control2.capacity("1").requested == 0
+    assert stand_in.unwarmed_routes() == []
+
+    again = promotion(stand_in, inference_endpoint).run()
+    assert again.status == "already-promoted" and again.steps == []
+
+
+def test_traffic_waits_for_warm_capacity(stand_in: StandIn, inference_endpoint: str) -> None:
+    publish_canary_metrics(stand_in)
+    warming = stand_in.aws_proxy or stand_in.scf
+    assert warming is not None
+    warming.warmup_s = 0.2  # polled ~40 times before the first shift
+    report = promotion(stand_in, inference_endpoint).run()
+    assert report.status == "promoted", report.reason
+    first_shift = stand_in.alias_updates()[1]
+    assert first_shift["ready"][NEW_VERSION] == INITIAL_CAPACITY
+    assert stand_in.unwarmed_routes() == []
+
+
+def test_capacity_that_never_warms_rolls_back_without_routing(
+    stand_in: StandIn, inference_endpoint: str
+) -> None:
+    warming = stand_in.aws_proxy or stand_in.scf
+    assert warming is not None
+    warming.warmup_s = 3600.0
+    report = promotion(stand_in, inference_endpoint, warm_timeout_s=0.05).run()
+    assert report.status == "rolled-back"
+    assert "not ready" in report.reason
+    assert len(stand_in.alias_updates()) == 2  # the set-up, then the rollback's no-op re-assertion
+    assert stand_in.unwarmed_routes() == []
+    assert stand_in.target.control(fast_retry()).capacity(NEW_VERSION).requested == 0
+
+
+def test_steps_are_validated() -> None:
+    assert parse_steps("5, 25,100") == (5, 25, 100)
+    for bad in ("10,50", "50,10,100", "0,100", "10,x,100"):
+        with pytest.raises(ValueError, match="--steps"):
+            parse_steps(bad)
+
+
+def test_a_promotion_refuses_an_alias_routing_to_versions_it_does_not_own(stand_in: StandIn) -> None:
+    control = stand_in.target.control(fast_retry())
+    control.set_environment({"X": "1"})
+    other = control.publish_version("someone else's canary")
+    control.set_capacity(other, 1)
+    warming = stand_in.aws_proxy or stand_in.scf
+    assert warming is not None
+    warming.prewarm(FUNCTION, other, 1)
+    control.set_routing("1", {other: 0.2})
+    with pytest.raises(ValueError, match="did not create"):
+        promotion(stand_in, None).run()
