@@ -26,13 +26,13 @@ def register(app: typer.Typer) -> None:
             None, "--site-packages", help="Use this prepared directory of installed packages as the layer."
         ),
         out: Path | None = typer.Option(
-            None, "--out", help="Output directory [default: build/layers/CLOUD]."
+            None, "--out", help="Output directory (default: build/layers/CLOUD)."
         ),
         pip_arg: list[str] = typer.Option(
             [], "--pip-arg", help="Extra pip argument, e.g. --pip-arg=--no-index (repeatable)."
         ),
         python_version: str | None = typer.Option(
-            None, "--python-version", help="The runtime's Python [default: aws 3.11, scf 3.10]."
+            None, "--python-version", help="The runtime's Python (default: aws 3.11, scf 3.10)."
         ),
         native: bool = typer.Option(
             False, "--native", help="Install wheels for this machine instead of manylinux x86_64."
