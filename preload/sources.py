@@ -45,7 +45,8 @@ def resolve_source(
     ``source`` is a local directory; ``hf://org/name`` or ``org/name`` (Hugging Face Hub, ``revision``
     a branch, tag or commit, pinned to its commit; ``HF_HUB_OFFLINE=1`` reads only the local cache);
     ``s3://bucket/prefix`` or ``cos://bucket/prefix`` (boto3; ``endpoint_url`` or ``AWS_ENDPOINT_URL``
-    selects the endpoint, for COS ``https://cos.<region>.myqcloud.com``). ``workers`` parallel requests.
+    selects the endpoint, for COS ``https://cos.<region>.myqcloud.com``). ``endpoint_url`` also selects
+    a hub mirror (default ``HF_ENDPOINT``). ``workers`` parallel requests.
     """
     if source.startswith(("s3://", "cos://")):
         if revision is not None:
@@ -65,7 +66,7 @@ def resolve_source(
         return local
     if not _HUB_ID.match(hub_id):
         raise ValueError(f"source {source!r} is not a Hugging Face Hub id of the form org/name")
-    return _fetch_hub(hub_id, revision, cache_dir, workers)
+    return _fetch_hub(hub_id, revision, cache_dir, workers, endpoint_url)
 
 
 def _hub_offline() -> bool:
@@ -80,44 +81,77 @@ def _hub_offline() -> bool:
 
 
 def _fetch_hub(
-    repo_id: str, revision: str | None, cache_dir: str | os.PathLike[str] | None, workers: int
+    repo_id: str,
+    revision: str | None,
+    cache_dir: str | os.PathLike[str] | None,
+    workers: int,
+    endpoint: str | None,
 ) -> Path:
-    """Hub checkpoint: revision pinned to its commit, only the shards the index names."""
+    """Hub checkpoint: revision pinned to its commit, only the shards the index names; offline: the cache."""
     from huggingface_hub import HfApi, hf_hub_download, snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     cache = str(cache_dir) if cache_dir is not None else None
+    offline = _hub_offline()
+    wanted = revision or "main"
     try:
-        if _hub_offline():
-            return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache, local_files_only=True))
-        info = HfApi().model_info(repo_id, revision=revision)
-        commit = info.sha
-        names = {s.rfilename for s in info.siblings or []}
-        if INDEX_FILE in names:
-            index_path = hf_hub_download(repo_id, INDEX_FILE, revision=commit, cache_dir=cache)
-            weight_map = json.loads(Path(index_path).read_text(encoding="utf-8")).get("weight_map", {})
-            shards = sorted(set(weight_map.values()))
-        elif SINGLE_FILE in names:
-            shards = [SINGLE_FILE]
+        if offline:
+            commit, has_index = wanted, True  # snapshot_download resolves the cached ref
         else:
-            raise PreloadError(
-                f"{repo_id}@{commit} has no {INDEX_FILE} or {SINGLE_FILE}", file=f"hf://{repo_id}"
+            info = HfApi(endpoint=endpoint).model_info(repo_id, revision=revision)
+            commit = info.sha or wanted
+            names = {s.rfilename for s in info.siblings or []}
+            if INDEX_FILE not in names and SINGLE_FILE not in names:
+                raise PreloadError(
+                    f"{repo_id}@{commit} has no {INDEX_FILE} or {SINGLE_FILE}", file=f"hf://{repo_id}"
+                )
+            has_index = INDEX_FILE in names
+        shards = [SINGLE_FILE]
+        if has_index:
+            try:
+                index_path = hf_hub_download(
+                    repo_id,
+                    INDEX_FILE,
+                    revision=commit,
+                    cache_dir=cache,
+                    endpoint=endpoint,
+                    local_files_only=offline,
+                )
+                weight_map = json.loads(Path(index_path).read_text(encoding="utf-8")).get("weight_map", {})
+                shards = sorted(set(weight_map.values()))
+            except (LocalEntryNotFoundError, EntryNotFoundError):
+                if not offline:
+                    raise
+        path = Path(
+            snapshot_download(
+                repo_id,
+                revision=commit,
+                cache_dir=cache,
+                allow_patterns=[*METADATA_PATTERNS, *shards],
+                max_workers=workers,
+                endpoint=endpoint,
+                local_files_only=offline,
             )
-        path = snapshot_download(
-            repo_id,
-            revision=commit,
-            cache_dir=cache,
-            allow_patterns=[*METADATA_PATTERNS, *shards],
-            max_workers=workers,
         )
     except LocalEntryNotFoundError as exc:
         raise PreloadError(
-            f"{repo_id}@{revision or 'main'} is not in the local cache and HF_HUB_OFFLINE is set: {exc}",
+            f"{repo_id}@{wanted} is not in the local cache and HF_HUB_OFFLINE is set: {exc}",
             file=f"hf://{repo_id}",
         ) from None
     except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
-        raise PreloadError(f"{repo_id}@{revision or 'main'}: {exc}", file=f"hf://{repo_id}") from None
-    return Path(path)
+        raise PreloadError(f"{repo_id}@{wanted}: {exc}", file=f"hf://{repo_id}") from None
+    if not offline and wanted != commit and "/" not in wanted:
+        ref = (
+            path.parent.parent / "refs" / wanted
+        )  # pinned by commit: record the ref so offline mode finds it
+        ref.parent.mkdir(parents=True, exist_ok=True)
+        ref.write_text(commit)
+    return path
 
 
 def _s3_client(scheme: str, endpoint_url: str | None) -> Any:

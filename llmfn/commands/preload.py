@@ -46,7 +46,8 @@ def register(app: typer.Typer) -> None:
         model_dir = preload.resolve_source(source, revision, cache_dir, workers=max(workers, 8))
         plan = preload.plan_checkpoint(model_dir)
         console.print(
-            f"[bold]{model_dir}[/bold]: {len(plan.files)} file(s), {len(plan.tensors)} tensors, {plan.total_bytes / 1e9:.2f} GB"
+            f"[bold]{model_dir}[/bold]: {len(plan.files)} file(s), {len(plan.tensors)} tensors, "
+            f"{plan.total_bytes:,} B ({plan.total_bytes / 1e9:.2f} GB)"
         )
         progress = Progress(
             TextColumn("{task.description:<10}"),
@@ -80,6 +81,11 @@ def register(app: typer.Typer) -> None:
             elapsed += timing.seconds
             gbps = f"{timing.gb_per_s:.2f}" if timing.bytes else "-"
             table.add_row(timing.stage, f"{timing.bytes:,}", f"{timing.seconds:.3f}", gbps, f"{elapsed:.3f}")
+        moved = sum(t.bytes for t in timings if t.stage != "runtime")
+        table.add_section()
+        table.add_row(
+            "all", f"{moved:,}", f"{elapsed:.3f}", f"{moved / elapsed / 1e9:.2f}" if elapsed else "-", ""
+        )
         console.print(table)
         if verify and not prefetch_only:
             console.print("[green]sha256 verified[/green] for every file")

@@ -1,0 +1,56 @@
+"""``llmfn preload``: progress and per-stage table; bad input is one ``error:`` line with exit status 2."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from typer.testing import CliRunner
+
+from llmfn.cli import app
+from tests.preload.helpers import sample_tensors, write_checkpoint
+
+
+def test_preload_prints_a_table_per_stage(tmp_path: Path) -> None:
+    model_dir = write_checkpoint(tmp_path, sample_tensors(torch.bfloat16, tied=True), shards=2)
+    shards = sorted(model_dir.glob("*.safetensors"))
+    (model_dir / "SHA256SUMS").write_text(
+        "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n" for p in shards)
+    )
+    result = CliRunner().invoke(
+        app, ["preload", str(model_dir), "--workers", "2", "--verify"], terminal_width=120
+    )
+    assert result.exit_code == 0, result.output
+    table = result.output[result.output.index("preload on cpu") :]
+    for stage in ("runtime", "embedding", "blocks", "final"):
+        assert stage in table
+    assert "sha256 verified" in result.output
+    total = sum(t.numel() * t.element_size() for t in sample_tensors(torch.bfloat16, tied=True).values())
+    assert f"{total:,} B" in result.output  # the checkpoint's size, and the table's total row:
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in table.splitlines() if "│" in line]
+    assert [row[:2] for row in rows if row and row[0] == "all"] == [["all", f"{total:,}"]]
+
+
+def test_prefetch_only_reports_the_page_cache_stages(tmp_path: Path) -> None:
+    model_dir = write_checkpoint(tmp_path, sample_tensors(torch.float16, tied=False))
+    result = CliRunner().invoke(app, ["preload", str(model_dir), "--prefetch-only"], terminal_width=120)
+    assert result.exit_code == 0, result.output
+    assert "prefetch into the page cache" in result.output and "blocks" in result.output
+
+
+def test_corrupt_checkpoint_is_one_error_line_with_status_2(tmp_path: Path) -> None:
+    model_dir = write_checkpoint(tmp_path, sample_tensors(torch.float32, tied=True))
+    shard = model_dir / "model.safetensors"
+    shard.write_bytes(shard.read_bytes()[:-7])
+    exe = Path(sys.executable).with_name("llmfn")
+    out = subprocess.run([str(exe), "preload", str(model_dir)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert (
+        out.stderr.startswith("error:")
+        and "truncated" in out.stderr
+        and str(shard) in out.stderr.replace("\n", "")
+    )
+    assert "Traceback" not in out.stderr

@@ -1,0 +1,161 @@
+"""Sources: local directories, the Hugging Face Hub (a local stand-in) and S3 / COS (moto's server)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from preload import PreloadError, load_checkpoint, resolve_source
+from tests.preload.helpers import sample_tensors, write_checkpoint
+from tests.preload.hub_standin import COMMIT, HubStandIn
+
+REPO = "llmfn-test/tiny"
+
+
+@pytest.fixture
+def repo_dir(tmp_path: Path) -> Path:
+    """A sharded checkpoint plus files a loader must not fetch (a stray shard, a pickle)."""
+    model_dir = write_checkpoint(tmp_path / "repo", sample_tensors(torch.bfloat16, tied=True), shards=2)
+    (model_dir / "config.json").write_text(json.dumps({"model_type": "test"}))
+    (model_dir / "pytorch_model.bin").write_bytes(b"pickle bytes nobody should fetch")
+    shutil.copy(model_dir / "model-00001-of-00002.safetensors", model_dir / "model-old.safetensors")
+    return model_dir
+
+
+@pytest.fixture
+def hub(repo_dir: Path) -> Iterator[HubStandIn]:
+    server = HubStandIn(REPO, repo_dir).start()
+    yield server
+    server.stop()
+
+
+def test_local_directory_is_returned_as_is(repo_dir: Path) -> None:
+    assert resolve_source(str(repo_dir)) == repo_dir
+    with pytest.raises(ValueError, match="--revision"):
+        resolve_source(str(repo_dir), revision="main")
+    with pytest.raises(FileNotFoundError, match="not a directory"):
+        resolve_source(str(repo_dir / "missing"))
+
+
+def test_hub_download_is_pinned_and_fetches_only_indexed_shards(hub: HubStandIn, tmp_path: Path) -> None:
+    path = resolve_source(f"hf://{REPO}", revision="main", cache_dir=tmp_path / "hf", endpoint_url=hub.url)
+    assert path.name == COMMIT  # the snapshot of the pinned commit
+    assert sorted(set(hub.downloads)) == [
+        "config.json",
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+        "model.safetensors.index.json",
+    ]
+    assert COMMIT in hub.revisions_asked[1:]  # every request after the first names the commit
+    loaded = load_checkpoint(path, verify=True)  # sha256 from the cache's blob names
+    assert loaded.verified and len(loaded.tensors) == len(sample_tensors(torch.bfloat16, tied=True))
+
+
+def test_hub_offline_mode_reads_only_the_cache(
+    hub: HubStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    online = resolve_source(REPO, cache_dir=tmp_path / "hf", endpoint_url=hub.url)
+    hub.stop()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert resolve_source(REPO, cache_dir=tmp_path / "hf", endpoint_url=hub.url) == online
+    with pytest.raises(PreloadError, match="HF_HUB_OFFLINE"):
+        resolve_source("llmfn-test/other", cache_dir=tmp_path / "hf", endpoint_url=hub.url)
+
+
+def test_hub_unknown_revision_is_a_clear_error(hub: HubStandIn, tmp_path: Path) -> None:
+    with pytest.raises(PreloadError, match="v9") as info:
+        resolve_source(REPO, revision="v9", cache_dir=tmp_path / "hf", endpoint_url=hub.url)
+    assert info.value.file == f"hf://{REPO}"
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    """moto's ThreadedMotoServer on 127.0.0.1."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(moto_url: str, monkeypatch: pytest.MonkeyPatch):  # -> botocore S3 client
+    import boto3
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    client = boto3.client("s3", endpoint_url=moto_url)
+    for bucket in client.list_buckets().get("Buckets", []):
+        for obj in client.list_objects_v2(Bucket=bucket["Name"]).get("Contents", []):
+            client.delete_object(Bucket=bucket["Name"], Key=obj["Key"])
+        client.delete_bucket(Bucket=bucket["Name"])
+    client.create_bucket(Bucket="models")
+    return client
+
+
+def upload(client, repo_dir: Path, prefix: str, *, with_sha256: bool) -> None:
+    for path in sorted(repo_dir.iterdir()):
+        data = path.read_bytes()
+        extra = {"Metadata": {"sha256": hashlib.sha256(data).hexdigest()}} if with_sha256 else {}
+        client.put_object(Bucket="models", Key=f"{prefix}/{path.name}", Body=data, **extra)
+
+
+@pytest.mark.parametrize("scheme", ["s3", "cos"])
+def test_s3_download_with_ranged_reads_is_exact(
+    s3, repo_dir: Path, tmp_path: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch, scheme: str
+) -> None:
+    upload(s3, repo_dir, "qwen/v1", with_sha256=True)
+    monkeypatch.setattr("preload.sources.RANGE_BYTES", 1000)  # several ranged GETs per shard
+    path = resolve_source(f"{scheme}://models/qwen/v1", cache_dir=tmp_path / "cache", endpoint_url=moto_url)
+    assert path == tmp_path / "cache" / scheme / "models" / "qwen" / "v1"
+    fetched = sorted(p.name for p in path.iterdir() if not p.name.startswith("."))
+    assert fetched == [
+        "SHA256SUMS",
+        "config.json",
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+        "model.safetensors.index.json",
+    ]
+    for name in fetched[2:]:
+        assert (path / name).read_bytes() == (repo_dir / name).read_bytes()
+    assert load_checkpoint(path, verify=True).verified
+
+
+def test_s3_unchanged_objects_are_not_fetched_again(
+    s3, repo_dir: Path, tmp_path: Path, moto_url: str
+) -> None:
+    upload(s3, repo_dir, "m", with_sha256=False)
+    path = resolve_source("s3://models/m", cache_dir=tmp_path, endpoint_url=moto_url)
+    shard = path / "model-00001-of-00002.safetensors"
+    before = shard.stat().st_mtime_ns
+    assert resolve_source("s3://models/m/", cache_dir=tmp_path, endpoint_url=moto_url) == path
+    assert shard.stat().st_mtime_ns == before
+    assert not (path / "SHA256SUMS").exists()
+
+
+def test_s3_missing_shard_is_refused_by_name(s3, repo_dir: Path, tmp_path: Path, moto_url: str) -> None:
+    upload(s3, repo_dir, "m", with_sha256=False)
+    s3.delete_object(Bucket="models", Key="m/model-00002-of-00002.safetensors")
+    with pytest.raises(PreloadError, match="missing from the bucket") as info:
+        resolve_source("s3://models/m", cache_dir=tmp_path, endpoint_url=moto_url)
+    assert info.value.file == "s3://models/m/model-00002-of-00002.safetensors"
+
+
+def test_cos_without_endpoint_names_what_to_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("AWS_ENDPOINT_URL", "COS_REGION", "TENCENTCLOUD_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ValueError, match="COS_REGION"):
+        resolve_source("cos://bucket/model", cache_dir=tmp_path)
