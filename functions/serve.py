@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from functions.settings import ServeSettings
 
@@ -89,13 +90,18 @@ def serve(settings: ServeSettings) -> None:
     uvicorn.Server(config).run()
 
 
-def main(argv: list[str] | None = None) -> None:
+def serve_or_exit(settings_factory: Callable[[], ServeSettings]) -> None:
+    """Build the settings and serve; a configuration error is one ``error:`` line and exit status 2."""
     try:
-        settings = parse_settings(argv)
+        settings = settings_factory()
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     serve(settings)
+
+
+def main(argv: list[str] | None = None) -> None:
+    serve_or_exit(lambda: parse_settings(argv))
 
 
 if __name__ == "__main__":

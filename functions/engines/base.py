@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 from preload.events import EventCallback
 
@@ -63,3 +64,26 @@ class Engine(Protocol):
     def generate(self, prompt: Prompt, params: SamplingParams) -> AsyncIterator[Chunk]:
         """Stream the completion; the caller may stop iterating (``aclose``) to cancel."""
         ...
+
+
+class CheckpointEngine:
+    """Shared by the engines that serve a checkpoint directory with its own tokenizer and chat template.
+
+    Subclasses set ``self._tokenizer`` (a transformers tokenizer) in ``load``.
+    """
+
+    def __init__(self, model_dir: Path | None, model_name: str, max_model_len: int | None) -> None:
+        if model_dir is None:
+            raise ValueError("model: a checkpoint directory is required by this engine")
+        self.model_dir = model_dir
+        self.model_name = model_name
+        self.context_len = max_model_len or 0
+        self._tokenizer: Any = None
+
+    def render_chat(self, messages: list[dict[str, str]]) -> Prompt:
+        text = self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return self.render_text(text)
+
+    def render_text(self, text: str) -> Prompt:
+        ids = self._tokenizer(text, add_special_tokens=False)["input_ids"]
+        return Prompt(text, tuple(ids), len(ids))

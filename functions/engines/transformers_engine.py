@@ -14,23 +14,20 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from functions.engines.base import Chunk, Prompt, SamplingParams
+from functions.engines.base import CheckpointEngine, Chunk, Prompt, SamplingParams
 from functions.settings import ServeSettings
 from preload.events import EventCallback
 
 _DONE = object()
 
 
-class TransformersEngine:
+class TransformersEngine(CheckpointEngine):
     """Serves a checkpoint directory with transformers on ``settings.device``."""
 
     def __init__(self, settings: ServeSettings) -> None:
-        assert settings.model is not None
+        super().__init__(settings.model, settings.served_model_name, settings.max_model_len)
         self.settings = settings
-        self.model_name = settings.served_model_name
-        self.context_len = settings.max_model_len or 0
         self._model: Any = None
-        self._tokenizer: Any = None
         self._pool = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="llmfn-generate")
 
     def load(self, on_event: EventCallback) -> None:
@@ -38,7 +35,7 @@ class TransformersEngine:
 
         import preload
 
-        model_dir = self.settings.model
+        model_dir = self.model_dir
         self._tokenizer = AutoTokenizer.from_pretrained(model_dir)
         loaded = preload.load_checkpoint(
             model_dir, device=self.settings.device, workers=self.settings.preload_workers, on_event=on_event
@@ -47,14 +44,6 @@ class TransformersEngine:
         model_max = int(getattr(self._model.config, "max_position_embeddings", 0) or 0)
         wanted = self.settings.max_model_len
         self.context_len = min(wanted, model_max) if wanted and model_max else (wanted or model_max or 2048)
-
-    def render_chat(self, messages: list[dict[str, str]]) -> Prompt:
-        text = self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return self.render_text(text)
-
-    def render_text(self, text: str) -> Prompt:
-        ids = self._tokenizer(text, add_special_tokens=False)["input_ids"]
-        return Prompt(text, tuple(ids), len(ids))
 
     async def generate(self, prompt: Prompt, params: SamplingParams) -> AsyncIterator[Chunk]:
         loop = asyncio.get_running_loop()
@@ -129,25 +118,33 @@ class TransformersEngine:
 
 
 class _IncrementalDecoder:
-    """Turns token ids into text deltas without splitting multi-byte characters; drops special tokens."""
+    """Token ids to text deltas in O(1) per token (vLLM's scheme): decode a short window from
+    ``_prefix`` and emit what the newest tokens add to it; hold back incomplete UTF-8 sequences.
+    Special tokens are dropped."""
 
     def __init__(self, tokenizer: Any) -> None:
         self._tokenizer = tokenizer
         self._ids: list[int] = []
-        self._emitted = 0
+        self._prefix = 0
+        self._read = 0
+
+    def _decode(self, start: int, end: int | None = None) -> str:
+        return self._tokenizer.decode(self._ids[start:end], skip_special_tokens=True)
 
     def push(self, token: int) -> str:
         self._ids.append(token)
-        text = self._tokenizer.decode(self._ids, skip_special_tokens=True)
-        if text.endswith("\ufffd"):
-            return ""  # an incomplete UTF-8 sequence: wait for the next token
-        delta, self._emitted = text[self._emitted :], len(text)
-        return delta
+        before = self._decode(self._prefix, self._read)
+        text = self._decode(self._prefix)
+        if len(text) <= len(before) or text.endswith("\ufffd"):
+            return ""  # nothing new yet, or an incomplete UTF-8 sequence: wait for the next token
+        self._prefix, self._read = self._read, len(self._ids)
+        return text[len(before) :]
 
     def flush(self) -> str:
-        text = self._tokenizer.decode(self._ids, skip_special_tokens=True)
-        delta, self._emitted = text[self._emitted :], len(text)
-        return delta
+        before = self._decode(self._prefix, self._read)
+        text = self._decode(self._prefix)
+        self._prefix = self._read = len(self._ids)
+        return text[len(before) :]
 
     def ended_with(self, eos: int | list[int] | None) -> bool:
         if not self._ids or eos is None:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from functions.engines.base import Chunk, EngineUnavailableError, Prompt, SamplingParams
+from functions.engines.base import CheckpointEngine, Chunk, EngineUnavailableError, Prompt, SamplingParams
 from functions.engines.vllm_args import ModelShape, TrafficProfile, VllmConfig, derive_engine_args
 from functions.settings import ServeSettings
 from preload.events import STAGE_ENGINE, STAGES, EventCallback, StageEvent
@@ -22,16 +22,13 @@ from preload.events import STAGE_ENGINE, STAGES, EventCallback, StageEvent
 MEAN_CONTEXT_SHARE = 0.25
 
 
-class VllmEngine:
+class VllmEngine(CheckpointEngine):
     """AsyncLLMEngine behind the ``Engine`` protocol."""
 
     def __init__(self, settings: ServeSettings) -> None:
-        assert settings.model is not None
+        super().__init__(settings.model, settings.served_model_name, settings.max_model_len)
         self.settings = settings
-        self.model_name = settings.served_model_name
-        self.context_len = settings.max_model_len or 0
         self._engine: Any = None
-        self._tokenizer: Any = None
         self._sampling_params: Any = None
 
     def load(self, on_event: EventCallback) -> None:
@@ -49,7 +46,7 @@ class VllmEngine:
 
         import preload
 
-        model_dir = self.settings.model
+        model_dir = self.model_dir
         preload.prefetch_to_page_cache(model_dir, workers=self.settings.preload_workers, on_event=on_event)
         shape = ModelShape.from_checkpoint(model_dir)
         context = self.settings.max_model_len or shape.max_position_embeddings
@@ -68,14 +65,6 @@ class VllmEngine:
         self._sampling_params = vllm.SamplingParams
         self.context_len = args.max_model_len
         on_event(StageEvent(STAGE_ENGINE, "end", 0, 0, time.perf_counter() - started, index, len(STAGES)))
-
-    def render_chat(self, messages: list[dict[str, str]]) -> Prompt:
-        text = self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return self.render_text(text)
-
-    def render_text(self, text: str) -> Prompt:
-        ids = self._tokenizer(text, add_special_tokens=False)["input_ids"]
-        return Prompt(text, tuple(ids), len(ids))
 
     async def generate(self, prompt: Prompt, params: SamplingParams) -> AsyncIterator[Chunk]:
         sampling = self._sampling_params(

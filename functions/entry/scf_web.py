@@ -8,9 +8,8 @@ start-up limit: the preload runs in the background and ``/readyz`` reports it. C
 from __future__ import annotations
 
 import os
-import sys
 
-from functions.serve import serve
+from functions.serve import serve_or_exit
 from functions.settings import ServeSettings
 
 SCF_HOST = "0.0.0.0"
@@ -26,12 +25,7 @@ def web_settings() -> ServeSettings:
 
 
 def main() -> None:
-    try:
-        settings = web_settings()
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    serve(settings)
+    serve_or_exit(web_settings)
 
 
 if __name__ == "__main__":

@@ -21,16 +21,22 @@ def free_port() -> int:
 
 @contextmanager
 def running(app: Any) -> Iterator[str]:
-    """Serve ``app`` until the block ends; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
+    """Serve ``app`` until the block ends; yields its base URL. A port taken between choosing and
+    binding it (other suites pick free ports too) is retried with another."""
+    for _attempt in range(3):
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not server.started and thread.is_alive():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"uvicorn did not start on port {port} within 60 s")
+            time.sleep(0.01)
+        if server.started:
+            break
+    else:
+        raise RuntimeError("uvicorn could not bind a free port of 127.0.0.1 in 3 attempts")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
