@@ -277,9 +277,10 @@ def drop_cache(paths: list[Path]) -> None:
 
 def warm_cache(paths: list[Path]) -> None:
     """Read every file once so its pages are cached."""
+    buffer = bytearray(64 << 20)
     for path in paths:
         with open(path, "rb") as fh:
-            while fh.readinto(bytearray(64 << 20)):
+            while fh.readinto(buffer):
                 pass
 
 

@@ -23,6 +23,8 @@ imported only inside the functions that need them)::
   :data:`STAGES` and ``total_stages == len(STAGES)``. ``bytes``/``seconds`` are cumulative within the
   stage. A stage's ``end`` is sent only once all its bytes are in place; a failed load sends no further
   ``end`` and raises, so "every stage ended" means ready.
+- :func:`log_stage_event` is an ``on_event`` callback writing one JSON line per start / end event to
+  the ``llmfn.preload`` logger (progress at DEBUG).
 - :class:`PreloadError` (a ``ValueError``) names ``.file``, ``.tensor`` and ``.offset`` (absolute byte
   offset in the file) and says them in its message.
 - :func:`plan_checkpoint` ``(model_dir) -> PreloadPlan``: headers and index parsed and validated.
@@ -48,6 +50,7 @@ from preload.events import (
     STAGES,
     EventCallback,
     StageEvent,
+    log_stage_event,
 )
 from preload.loader import LoadedCheckpoint, StageTiming, load_checkpoint, prefetch_to_page_cache
 from preload.model import build_causal_lm
@@ -71,6 +74,7 @@ __all__ = [
     "TensorEntry",
     "build_causal_lm",
     "load_checkpoint",
+    "log_stage_event",
     "plan_checkpoint",
     "prefetch_to_page_cache",
     "resolve_source",

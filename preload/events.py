@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 STAGE_RUNTIME = "runtime"
@@ -48,3 +50,17 @@ class StageEvent:
 
 EventCallback = Callable[[StageEvent], None]
 """Receives every :class:`StageEvent`; called from the loading thread, so it must be quick."""
+
+
+_log = logging.getLogger("llmfn.preload")
+
+
+def log_stage_event(event: StageEvent) -> None:
+    """An :data:`EventCallback` writing one structured (JSON) line per event to the ``llmfn.preload`` logger.
+
+    ``start`` and ``end`` are logged at INFO, ``progress`` at DEBUG.
+    """
+    level = logging.DEBUG if event.kind == "progress" else logging.INFO
+    if _log.isEnabledFor(level):
+        fields = {**asdict(event), "gb_per_s": round(event.gb_per_s, 3), "seconds": round(event.seconds, 6)}
+        _log.log(level, json.dumps({"event": "preload_stage", **fields}))

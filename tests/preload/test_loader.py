@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
 from pathlib import Path
 
@@ -10,7 +12,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from preload import STAGES, PreloadError, StageEvent, load_checkpoint, plan_checkpoint, prefetch_to_page_cache
+from preload import (
+    STAGES,
+    PreloadError,
+    StageEvent,
+    load_checkpoint,
+    log_stage_event,
+    plan_checkpoint,
+    prefetch_to_page_cache,
+)
 from preload.loader import MappedBackend, run_plan
 from preload.staged import StagedBackend
 from tests.preload.helpers import DeferredTransfer, sample_tensors, write_checkpoint
@@ -179,3 +189,16 @@ def test_prefetch_brings_every_stage_into_the_page_cache(tmp_path: Path) -> None
     timings = prefetch_to_page_cache(model_dir, workers=2, on_event=events.append)
     assert [t.stage for t in timings] == list(STAGES[:4])
     assert sum(t.bytes for t in timings[1:]) == plan_checkpoint(model_dir).total_bytes
+
+
+def test_stage_events_as_structured_log_lines(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    model_dir = write_checkpoint(tmp_path, sample_tensors(torch.bfloat16, tied=True))
+    with caplog.at_level(logging.INFO, logger="llmfn.preload"):
+        load_checkpoint(model_dir, on_event=log_stage_event)
+    lines = [json.loads(record.getMessage()) for record in caplog.records]
+    assert [(line["stage"], line["kind"]) for line in lines] == [
+        (s, k) for s in STAGES[:4] for k in ("start", "end")
+    ]
+    blocks_end = lines[5]
+    assert blocks_end["event"] == "preload_stage" and blocks_end["bytes"] == blocks_end["total_bytes"] > 0
+    assert set(blocks_end) >= {"seconds", "gb_per_s", "index", "total_stages"}
