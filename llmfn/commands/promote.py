@@ -18,7 +18,7 @@ def promote(
     ),
     model_revision: str = typer.Option(..., "--model-revision", help="The model revision to promote."),
     outputs: Path | None = typer.Option(
-        None, "--outputs", help="`pulumi stack output --json` file [default: stack-outputs/STACK.json]."
+        None, "--outputs", help="`pulumi stack output --json` file (default: stack-outputs/STACK.json)."
     ),
     cloud: str | None = typer.Option(None, "--cloud", help="aws or tencent (over the stack outputs)."),
     function: str | None = typer.Option(None, "--function", help="Function name (over the stack outputs)."),
@@ -51,7 +51,9 @@ def promote(
         "LLMFN_API_KEY", "--api-key-env", help="Environment variable holding the endpoint's bearer key."
     ),
     canary_capacity: int | None = typer.Option(
-        None, "--canary-capacity", help="Provisioned instances for the new version [default: the old one's]."
+        None,
+        "--canary-capacity",
+        help="Provisioned instances for the new version (default: as many as the old one).",
     ),
     warm_timeout: float = typer.Option(
         900.0, "--warm-timeout", help="Longest wait for warm capacity, seconds."
