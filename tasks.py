@@ -48,10 +48,99 @@ def ensure_venv(extras: str) -> None:
     stamp.write_text(digest)
 
 
+def _get_json(url: str) -> dict | None:
+    """GET ``url`` as JSON; None while nothing answers there."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.load(response)
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def _port_is_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def demo() -> None:
-    """The main job on the embedded default (see README)."""
+    """The main job on the embedded default (see README): start ``llmfn dev`` with its defaults, send a
+    few requests with ``llmfn invoke``, show the status, stop it and check that no process is left."""
+    import signal
+    import time
+
     ensure_venv("serve")
-    run(BIN / "llmfn", "--version")
+    port = 8080
+    args = [str(BIN / "llmfn"), "dev"]
+    if not _port_is_free(port):
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        print(f"+ port 8080 is taken; using {port}", flush=True)
+        args += ["--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    print("+", " ".join(args), flush=True)
+    dev = subprocess.Popen(args, cwd=ROOT)
+    pids: set[int] = set()
+    try:
+        deadline = time.monotonic() + 600  # the first run builds the tiny model
+        while True:
+            status = _get_json(f"{url}/_llmfn/status")
+            if status and any(w["state"] == "ready" for w in status["pool"]["workers"]):
+                break
+            if dev.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"llmfn dev did not become ready (exit status {dev.poll()})")
+            time.sleep(0.5)
+        for prompt in ("Hello! How can I help you today?", "def add(a, b): return a + b  # explain"):
+            run(BIN / "llmfn", "invoke", prompt, "--url", url, "--max-tokens", "24")
+        run(
+            BIN / "llmfn",
+            "invoke",
+            "Summarise Little's law.",
+            "--url",
+            url,
+            "--max-tokens",
+            "24",
+            "--no-stream",
+        )
+        status = _get_json(f"{url}/_llmfn/status") or {}
+        pool, policy = status.get("pool", {}), status.get("policy", {})
+        print(
+            f"\n+ GET {url}/_llmfn/status  (policy {policy.get('name')}, decision {policy.get('decision')})"
+        )
+        for w in pool.get("workers", []):
+            pids.add(w["pid"])
+            print(
+                f"  worker {w['id']}: {w['kind']} {w['state']} pid {w['pid']} port {w['port']} served {w['served']} "
+                f"ready after {w['cold_start']['ready_s']} s (preload stages {w['cold_start']['preload_s']})"
+            )
+        print(f"  counters {pool.get('counters')}  instance-seconds {pool.get('instance_seconds')}")
+    finally:
+        print("+ stopping llmfn dev (SIGTERM)", flush=True)
+        dev.send_signal(signal.SIGTERM)
+        dev.wait(timeout=60)
+    left = sorted(pid for pid in pids if _alive(pid))
+    if left:
+        sys.exit(f"worker processes left behind: {left}")
+    print(f"demo done: every process stopped (gateway and {len(pids)} worker(s)).")
 
 
 def test() -> None:

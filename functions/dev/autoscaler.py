@@ -46,6 +46,8 @@ class Autoscaler:
         self.config = config
         self.policy: Policy = make_policy(policy_name, config)
         self.pool = pool
+        self.tick_s = pool.config.tick_s or self.policy.interval_s
+        """Seconds between two decisions: ``--tick``, else the policy's own interval (as the simulator)."""
         self.state = self.policy.initial_state()
         self.last_observation: Observation | None = None
         self.last_decision: Decision | None = None
@@ -89,7 +91,7 @@ class Autoscaler:
         """One tick: observe, decide, actuate."""
         obs = self.observe()
         decision, self.state = self.policy.decide(obs, self.state)
-        await self.pool.tick(decision.reserved, decision.prewarm, decision.max_on_demand)
+        await self.pool.apply(decision.reserved, decision.prewarm, decision.max_on_demand)
         self.last_observation, self.last_decision = obs, decision
         self.ticks += 1
         return decision
@@ -99,6 +101,7 @@ class Autoscaler:
         return {
             "name": self.policy.name,
             "config": self.config.to_dict(),
+            "tick_s": self.tick_s,
             "ticks": self.ticks,
             "observation": asdict(self.last_observation) if self.last_observation else None,
             "decision": asdict(self.last_decision) if self.last_decision else None,

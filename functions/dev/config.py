@@ -23,7 +23,8 @@ class DevConfig:
     max_workers: the quota: workers alive at once, reserved and on-demand together.
     slots_per_worker: concurrent requests one worker serves (tier S and M requests take one slot
         each, tier L requests, the heavy ones of ``functions.guards.complexity``, take all of them).
-    tick_s: interval between two policy decisions.
+    tick_s: interval between two policy decisions; None: the policy's own ``interval_s`` (60 s for
+        the cloud policies, 2 s for KPA), which is also what the simulator ticks at.
     idle_timeout_s: an on-demand worker idle this long is reaped (the provider's keep-alive).
     queue_timeout_s: longest a request waits for a free slot (incl. a cold start) before a 503.
     max_queue: requests waiting at once; the next one gets 429 with Retry-After.
@@ -44,7 +45,7 @@ class DevConfig:
     slots_per_worker: int = 1
     host: str = "127.0.0.1"
     port: int = 8080
-    tick_s: float = 1.0
+    tick_s: float | None = None
     idle_timeout_s: float = 60.0
     queue_timeout_s: float = 30.0
     max_queue: int = 64
@@ -71,7 +72,6 @@ class DevConfig:
         if not 1 <= self.port <= 65535:
             raise ValueError(f"--port must be in 1..65535, got {self.port}")
         for name, value in (
-            ("--tick", self.tick_s),
             ("--idle-timeout", self.idle_timeout_s),
             ("--queue-timeout", self.queue_timeout_s),
             ("--cold-start-timeout", self.cold_start_timeout_s),
@@ -80,6 +80,8 @@ class DevConfig:
         ):
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        if self.tick_s is not None and not (self.tick_s > 0 and math.isfinite(self.tick_s)):
+            raise ValueError(f"--tick must be a positive number of seconds, got {self.tick_s!r}")
         if self.engine not in ("transformers", "null"):
             raise ValueError(f"--engine must be 'transformers' or 'null', got {self.engine!r}")
         if self.host not in ("127.0.0.1", "localhost", "::1"):

@@ -39,6 +39,7 @@ from functions.guards.token_bucket import TokenBucket
 log = logging.getLogger("llmfn.dev")
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
+SUPERVISE_S = 1.0
 _NEUTRAL_MAX_TOKENS = 256  # the fingerprint's max_tokens factor is 1 when a request does not say
 
 
@@ -146,16 +147,25 @@ class Gateway:
         self.ticker: asyncio.Task[None] | None = None
 
     # ---- policy ticks ----------------------------------------------------------------------------
+    @property
+    def supervise_s(self) -> float:
+        """Seconds between two supervision steps (heal, reap): at most 1 s, at most one tick."""
+        return min(SUPERVISE_S, self.autoscaler.tick_s)
+
     async def run_ticks(self) -> None:
-        """Every ``tick_s``: the policy decides, the pool actuates; errors are logged, never fatal."""
+        """Supervise the pool every ``supervise_s``; every ``tick_s`` the policy decides and the pool
+        actuates. Errors are logged, never fatal."""
+        next_decision = time.monotonic() + self.autoscaler.tick_s
         while True:
-            await asyncio.sleep(self.config.tick_s)
+            await asyncio.sleep(self.supervise_s)
             try:
-                decision = await self.autoscaler.step()
+                if time.monotonic() >= next_decision:
+                    next_decision += self.autoscaler.tick_s
+                    decision = await self.autoscaler.step()
+                    self._set_admission(decision.admission_rps)
+                await self.pool.supervise()
             except Exception:
-                log.exception("policy tick failed")
-                continue
-            self._set_admission(decision.admission_rps)
+                log.exception("supervision / policy tick failed")
 
     def _set_admission(self, rate_rps: float | None) -> None:
         if rate_rps is None:
@@ -193,7 +203,7 @@ class Gateway:
                 )
             except NoCapacity as exc:
                 self.requests.labels(tier, "503").inc()
-                return openai_error(503, f"{exc}; retry later", "unavailable", self.config.tick_s)
+                return openai_error(503, f"{exc}; retry later", "unavailable", self.supervise_s)
             self.queue_wait.observe(lease.waited_s)
             upstream_request = self.client.build_request(
                 request.method, lease.worker.url + path, content=body, headers=headers
@@ -261,7 +271,7 @@ class Gateway:
                 "model_name": config.served_model_name,
                 "engine": config.engine,
                 "policy": config.policy,
-                "tick_s": config.tick_s,
+                "tick_s": self.autoscaler.tick_s,
                 "idle_timeout_s": config.idle_timeout_s,
                 "queue_timeout_s": config.queue_timeout_s,
                 "max_queue": config.max_queue,

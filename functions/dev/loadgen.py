@@ -56,6 +56,10 @@ def poisson_plan(
     if not (rps > 0 and math.isfinite(rps)):
         raise ValueError(f"--rps must be > 0 requests per second, got {rps!r}")
     _check_duration(duration_s)
+    if rps * duration_s > MAX_REQUESTS:
+        raise ValueError(
+            f"--rps {rps:g} for --duration {duration_s:g} s plans ~{rps * duration_s:.0f} requests; at most {MAX_REQUESTS}"
+        )
     rng = random.Random(seed)
     plan, t = [], rng.expovariate(rps)
     while t < duration_s:

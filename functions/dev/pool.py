@@ -147,7 +147,7 @@ class WorkerPool:
             if worker is None:
                 if self._waiters >= self.config.max_queue:
                     self.counters.rejected_queue_full += 1
-                    raise QueueFull(retry_after_s=max(1.0, self.config.tick_s))
+                    raise QueueFull(retry_after_s=1.0)
                 self.account()
                 self._waiters += 1
                 self._waiting_slots += slots
@@ -282,22 +282,26 @@ class WorkerPool:
                 self.counters.worker_deaths += 1
                 self._retire(worker)
 
-    async def tick(
-        self, reserved_target: int | None = None, prewarm: int = 0, max_on_demand: int | None = None
-    ) -> None:
-        """One supervision step: heal, apply the policy's reserved target, pre-warm and cap on
-        on-demand workers, reap idle on-demand workers."""
+    async def apply(self, reserved: int, prewarm: int = 0, max_on_demand: int | None = None) -> None:
+        """Actuate a policy decision: the reserved count (kept until the next decision), ``prewarm``
+        on-demand workers started now, the cap on on-demand workers (None: only the quota)."""
         async with self._changed:
             self.account()
-            self._check_exits()
-            if reserved_target is not None:
-                self.reserved_target = max(0, min(reserved_target, self.config.max_workers))
+            self.reserved_target = max(0, min(reserved, self.config.max_workers))
             self.max_on_demand = max_on_demand
             self._apply_reserved_target()
             for _ in range(prewarm):
                 if not self._may_start_on_demand():
                     break
                 self._spawn(WorkerKind.ON_DEMAND)
+            self._changed.notify_all()
+
+    async def supervise(self) -> None:
+        """One supervision step: retire dead workers, heal the reserved count, reap idle on-demand ones."""
+        async with self._changed:
+            self.account()
+            self._check_exits()
+            self._apply_reserved_target()
             self._reap_idle()
             self._changed.notify_all()
 

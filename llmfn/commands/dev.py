@@ -21,22 +21,28 @@ NOISE_WARNING = (
 def resolve_model(model: str | None, revision: str | None) -> tuple[Path, str | None]:
     """The checkpoint directory to serve and the name to serve it under.
 
-    None: the cached tiny model (built once, seeded). An existing directory: itself. Anything else
-    is a Hugging Face Hub id fetched through ``preload``'s sources (cached, revision pinned).
+    None: the cached tiny model (built once, seeded). Otherwise ``preload.resolve_source``: a local
+    directory (served under its name), a Hub id such as ``Qwen/Qwen3-0.6B`` (fetched once into the
+    cache, revision pinned, served under the id), or ``s3://`` / ``cos://``.
     """
     if model is None:
         from functions.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
 
         console.print(f"[bold yellow]warning:[/bold yellow] {NOISE_WARNING}", highlight=False)
         return ensure_tiny_model(), TINY_MODEL_NAME
-    path = Path(model).expanduser()
-    if path.is_dir():
-        return path.resolve(), None
-    if path.exists() or model.startswith((".", "/", "~")):
-        raise ValueError(f"--model {model!r}: not a checkpoint directory (give a directory or a Hub id)")
     from preload import resolve_source
 
-    return resolve_source(model, revision=revision).local_dir(), model
+    local = Path(model).expanduser()
+    try:
+        path = resolve_source(model, revision=revision)
+    except (ValueError, OSError):
+        raise
+    except Exception as exc:  # the hub client's network errors: say what to do instead of a traceback
+        raise ValueError(
+            f"--model {model!r}: could not fetch it ({type(exc).__name__}: {exc}); check the network, "
+            "or set HF_HUB_OFFLINE=1 to use a cached copy, or give a local checkpoint directory"
+        ) from exc
+    return path.resolve(), None if local.is_dir() else model
 
 
 def _policy_overrides(path: Path | None) -> dict[str, Any] | None:
@@ -66,7 +72,9 @@ def dev(
     max_workers: int = typer.Option(4, "--max", help="Quota: workers alive at once."),
     slots: int = typer.Option(1, "--slots", help="Concurrent requests per worker (heavy requests take all)."),
     port: int = typer.Option(8080, "--port", help="Gateway port on 127.0.0.1."),
-    tick: float = typer.Option(1.0, "--tick", help="Seconds between two policy decisions."),
+    tick: float | None = typer.Option(
+        None, "--tick", help="Seconds between two policy decisions (default: the policy's own interval)."
+    ),
     idle_timeout: float = typer.Option(
         60.0, "--idle-timeout", help="Seconds before an idle on-demand worker is reaped."
     ),

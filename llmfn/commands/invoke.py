@@ -57,7 +57,9 @@ def invoke(
             result = await chat(client, base, body, headers, on_text=show)
         sys.stdout.write("\n")
         if result.error is not None:
-            console.print(f"[bold red]error {result.status}:[/bold red] {result.error}", highlight=False)
+            console.print(
+                f"[bold red]error {result.status}:[/bold red] {result.error}", highlight=False, soft_wrap=True
+            )
             return 1
         routed = result.headers
         console.print(
@@ -71,10 +73,14 @@ def invoke(
     try:
         code = asyncio.run(run())
     except httpx.TransportError as exc:
-        console.print(f"[bold red]error:[/bold red] cannot reach {base} ({exc!s}); is `llmfn dev` running?")
+        console.print(
+            f"[bold red]error:[/bold red] cannot reach {base} ({exc!s}); is `llmfn dev` running?",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(1) from None
     except RuntimeError as exc:
-        console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     raise typer.Exit(code)
 

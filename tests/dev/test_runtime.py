@@ -148,6 +148,28 @@ def test_worker_killed_mid_request_gives_503_or_retried_answer_and_pool_heals(
     assert server.status()["pool"]["counters"]["worker_deaths"] >= 1
 
 
+def test_worker_killed_mid_stream_ends_the_stream_with_an_error(reserved_runtime: DevServer) -> None:
+    server = reserved_runtime
+    server.wait_ready(1)
+    client = _client(server)
+    model = client.models.list().data[0].id
+    stream = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "Go on"}], max_tokens=1900, stream=True
+    )
+    chunks = iter(stream)
+    next(chunks)  # the stream has started on a worker
+    victim = next(w for w in server.workers() if w["in_flight"])
+    os.kill(victim["pid"], signal.SIGKILL)
+    with pytest.raises(openai.APIError, match="worker failed mid-stream"):
+        for _ in chunks:
+            pass
+    wait_until(
+        lambda: [w for w in server.workers(kind="reserved", state="ready") if w["pid"] != victim["pid"]],
+        90,
+        "a replacement reserved worker",
+    )
+
+
 def test_sigterm_leaves_no_process(reserved_runtime: DevServer) -> None:
     server = reserved_runtime
     live = {w["pid"] for w in server.workers()}
@@ -183,9 +205,11 @@ def test_burst_cold_starts_on_demand_workers_that_serve(on_demand_runtime: DevSe
     assert any(r.headers["x-llmfn-cold-start"] == "1" for r in responses)
     workers = server.workers(kind="on_demand")
     assert 1 <= len(workers) <= 2  # the quota holds
-    for worker in workers:
-        assert worker["cold_start"]["ready_s"] > 0
     assert sum(w["served"] for w in workers) == 3
+    for worker in workers:  # every worker that served went through a whole cold start
+        if worker["served"]:
+            assert 0 < worker["cold_start"]["listening_s"] <= worker["cold_start"]["ready_s"]
+            assert worker["cold_start"]["preload_s"]
     assert server.status()["pool"]["counters"]["cold_starts"] == len(workers)
 
 

@@ -1,0 +1,181 @@
+"""The local runtime's pieces without worker processes: configuration, routing, load plans, the
+calibration fit and the simulator adapter, and the CLI's refusals."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from functions.dev.client import Completion, v1_base
+from functions.dev.config import DevConfig
+from functions.dev.gateway import request_tier
+from functions.dev.loadgen import check_target, percentile, poisson_plan, trace_plan
+from functions.dev.prediction import Calibration, calibrate, predict
+from tests.dev.helpers import REPO_ROOT
+
+
+@pytest.mark.parametrize(
+    ("changes", "flag"),
+    [
+        ({"reserved": 3, "max_workers": 2}, "--reserved 3 exceeds --max 2"),
+        ({"max_workers": 0}, "--max"),
+        ({"slots_per_worker": 0}, "--slots"),
+        ({"tick_s": 0.0}, "--tick"),
+        ({"idle_timeout_s": float("nan")}, "--idle-timeout"),
+        ({"port": 70000}, "--port"),
+        ({"engine": "vllm"}, "--engine"),
+        ({"host": "0.0.0.0"}, "--host"),
+    ],
+)
+def test_config_errors_name_the_flag(changes: dict[str, object], flag: str) -> None:
+    with pytest.raises(ValueError, match=flag):
+        DevConfig(model_dir=Path("m"), **changes)  # type: ignore[arg-type]
+
+
+def test_config_serves_the_directory_name_unless_named() -> None:
+    assert DevConfig(model_dir=Path("/x/tiny")).served_model_name == "tiny"
+    assert DevConfig(model_dir=Path("/x/tiny"), model_name="org/m").served_model_name == "org/m"
+
+
+def test_request_tier_reads_chat_parts_and_completion_prompts() -> None:
+    assert request_tier({"messages": [{"role": "user", "content": "hi"}]})[0] == "S"
+    code = "```python\n" + "def f(x):\n    for i in range(x): pass\n" * 300 + "```"
+    tier, score = request_tier(
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": code}]}], "max_tokens": 512}
+    )
+    assert (tier, score) == ("L", 5.0)
+    assert request_tier({"prompt": ["a " * 4000], "max_tokens": 256})[0] == "M"
+    assert request_tier("not an object") == ("S", 0.0)
+    assert request_tier({"messages": "wrong", "max_tokens": -4}) == ("S", 0.0)
+
+
+def test_v1_base_and_loopback_guard() -> None:
+    assert v1_base("http://127.0.0.1:8080/") == "http://127.0.0.1:8080/v1"
+    assert v1_base("https://api.example.com/v1") == "https://api.example.com/v1"
+    with pytest.raises(ValueError, match="http:// or https://"):
+        v1_base("127.0.0.1:8080")
+    check_target("http://127.0.0.1:8080", allow_remote=False)
+    check_target("http://localhost:8080", allow_remote=False)
+    check_target("http://[::1]:8080", allow_remote=False)
+    with pytest.raises(ValueError, match="--allow-remote"):
+        check_target("https://api.example.com", allow_remote=False)
+    check_target("https://api.example.com", allow_remote=True)
+
+
+def test_trace_plan_slices_scales_and_caps() -> None:
+    arrivals = [0.0, 1.0, 2.5, 4.0, 9.0]
+    plan = trace_plan(
+        arrivals,
+        [100, 2000, 300, 40, 5],
+        [10, 20, 500, 40, 5],
+        1.0,
+        4.0,
+        time_scale=2.0,
+        token_scale=0.5,
+        max_prompt_tokens=512,
+        max_output_tokens=64,
+    )
+    assert [p.at_s for p in plan] == [0.0, 0.75, 1.5]
+    assert [(p.prompt_tokens, p.output_tokens) for p in plan] == [(512, 10), (150, 64), (20, 20)]
+    with pytest.raises(ValueError, match="no request of the trace"):
+        trace_plan(arrivals, [1] * 5, [1] * 5, 100.0, 10.0)
+    with pytest.raises(ValueError, match="--time-scale"):
+        trace_plan(arrivals, [1] * 5, [1] * 5, 0.0, 10.0, time_scale=0)
+
+
+def test_poisson_plan_is_seeded_and_bounded() -> None:
+    first, again = poisson_plan(5.0, 60.0, 32, 8, seed=3), poisson_plan(5.0, 60.0, 32, 8, seed=3)
+    assert first == again and 200 < len(first) < 400
+    assert all(0 <= p.at_s < 60 for p in first)
+    with pytest.raises(ValueError, match="--duration"):
+        poisson_plan(5.0, 1e6, 32, 8)
+    with pytest.raises(ValueError, match="at most 20000"):
+        poisson_plan(1000.0, 3600.0, 32, 8)
+
+
+def test_percentile_interpolates() -> None:
+    assert percentile([], 0.5) is None
+    assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
+    assert percentile([0.0, 10.0], 0.99) == pytest.approx(9.9)
+
+
+def test_calibration_recovers_a_known_service_model() -> None:
+    overhead, prefill, decode = 0.02, 10_000.0, 0.004
+    probes = [
+        Completion(
+            200,
+            ttft_s=overhead + p / prefill,
+            e2e_s=overhead + p / prefill + (o - 1) * decode,
+            prompt_tokens=p,
+            completion_tokens=o,
+        )
+        for p, o in ((16, 8), (512, 8), (1024, 8), (16, 64), (256, 64))
+    ]
+    fit = calibrate(probes)
+    assert fit.overhead_s == pytest.approx(overhead)
+    assert fit.prefill_tokens_per_s == pytest.approx(prefill)
+    assert fit.decode_s_per_token == pytest.approx(decode)
+    with pytest.raises(RuntimeError, match="distinct prompt sizes"):
+        calibrate(probes[:1] * 4)
+
+
+def _status(policy: str, config: dict[str, object]) -> dict[str, object]:
+    return {
+        "gateway": {"idle_timeout_s": 10.0, "tick_s": 1.0},
+        "pool": {"slots_per_worker": 1, "quota": 2, "workers": [], "retired": []},
+        "policy": {"name": policy, "config": config},
+    }
+
+
+def test_prediction_of_a_warm_fixed_pool_has_no_cold_start_and_counts_the_window_only() -> None:
+    calibration = Calibration(overhead_s=0.05, prefill_tokens_per_s=10_000.0, decode_s_per_token=0.01)
+    status = _status("fixed", {"fixed_instances": 1, "concurrency_per_instance": 1, "max_reserved": 2})
+    got = predict(
+        [1.0, 5.0],
+        [100, 100],
+        [10, 10],
+        20.0,
+        warm_reserved=1,
+        status=status,
+        calibration=calibration,
+        cold_start_s=4.0,
+    )
+    assert got.cold_starts == 0 and got.cold_fraction == 0
+    assert got.ttft_p99_s == pytest.approx(0.05 + 0.01)
+    assert got.e2e_p99_s == pytest.approx(0.05 + 0.01 + 10 * 0.01)
+    assert got.instance_seconds == pytest.approx(20.0)
+
+
+def test_prediction_of_on_demand_pays_the_cold_start_and_the_keep_alive() -> None:
+    calibration = Calibration(overhead_s=0.0, prefill_tokens_per_s=10_000.0, decode_s_per_token=0.01)
+    status = _status("on-demand", {"concurrency_per_instance": 1, "max_reserved": 2})
+    got = predict(
+        [0.0], [100], [10], 30.0, warm_reserved=0, status=status, calibration=calibration, cold_start_s=4.0
+    )
+    assert got.cold_starts == 1 and got.cold_fraction == 1
+    assert got.ttft_p99_s == pytest.approx(4.0 + 0.01)
+    assert (
+        4.0 + 0.11 + 10 - 1 <= got.instance_seconds <= 4.0 + 0.11 + 10 + 1
+    )  # cold start + work + keep-alive
+
+
+def _llmfn(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "llmfn", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_load_refuses_a_remote_url_and_ambiguous_input() -> None:
+    remote = _llmfn("load", "--url", "http://10.1.2.3:8080", "--rps", "1", "--duration", "1")
+    assert remote.returncode == 2 and "--allow-remote" in remote.stderr
+    both = _llmfn("load", "--url", "http://127.0.0.1:9", "--rps", "1", "--trace", "x.csv")
+    assert both.returncode == 2 and "exactly one of --trace FILE or --rps R" in both.stderr
+
+
+def test_invoke_says_clearly_when_nothing_listens() -> None:
+    result = _llmfn("invoke", "hi", "--url", "http://127.0.0.1:9")
+    assert result.returncode == 1
+    assert "is `llmfn dev` running?" in result.stderr
