@@ -20,13 +20,12 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.cloud.faults import FaultPlan
+from tests.cloud.warm_capacity import WarmCapacity
 
 _LAMBDA_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     (
@@ -73,24 +72,14 @@ def operation_of(method: str, path: str, headers: Any, body: bytes) -> str:
     )
 
 
-@dataclass
-class _Provisioned:
-    requested: int
-    previous_available: int
-    requested_at: float
-
-
 class AwsProxy:
     """Start in front of a moto server URL; point boto3's ``endpoint_url`` at :attr:`url`."""
 
     def __init__(self, moto_url: str, warmup_s: float = 0.05) -> None:
         parts = urlsplit(moto_url)
         self._moto_host, self._moto_port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.warmup_s = warmup_s
-        self.clock: Callable[[], float] = time.monotonic  # seconds; tests may replace it
+        self.capacity = WarmCapacity(warmup_s)
         self.faults = FaultPlan()
-        self.provisioned: dict[tuple[str, str], _Provisioned] = {}
-        self.alias_updates: list[dict[str, Any]] = []
         self.operations: list[str] = []
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -131,23 +120,15 @@ class AwsProxy:
     def prewarm(self, function: str, qualifier: str, instances: int) -> None:
         """Capacity that is already warm for ``function:qualifier`` (stack state before a test)."""
         with self._lock:
-            self.provisioned[(function, qualifier)] = _Provisioned(
-                instances, instances, self.clock() - self.warmup_s
-            )
-
-    def ready_capacity(self, function: str, qualifier: str) -> int:
-        record = self.provisioned.get((function, qualifier))
-        if record is None:
-            return 0
-        if self.clock() - record.requested_at >= self.warmup_s:
-            return record.requested
-        return min(record.previous_available, record.requested)
+            self.capacity.prewarm(function, qualifier, instances)
 
     def unwarmed_routes(self) -> list[dict[str, Any]]:
         """Alias changes that sent traffic to a version with no warm provisioned instance."""
-        return [
-            u for u in self.alias_updates if any(u["ready"][v] < 1 for v, w in u["routing"].items() if w > 0)
-        ]
+        return self.capacity.unwarmed_routes()
+
+    @property
+    def alias_updates(self) -> list[dict[str, Any]]:
+        return self.capacity.alias_updates
 
     # ----- proxying -----
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
@@ -220,26 +201,17 @@ class AwsProxy:
                 _, function, qualifier = params["ResourceId"].split(":", 2)
                 if operation == "DeregisterScalableTarget":
                     return  # AWS keeps the last capacity; DeleteProvisionedConcurrencyConfig removes it
-                requested = int(params["MinCapacity"])
-                current = self.provisioned.get((function, qualifier))
-                if current is None or current.requested != requested:
-                    available = self.ready_capacity(function, qualifier)
-                    now = self.clock()
-                    self.provisioned[(function, qualifier)] = _Provisioned(
-                        requested, available, now if requested > available else now - self.warmup_s
-                    )
+                self.capacity.request(function, qualifier, int(params["MinCapacity"]))
             elif operation in ("UpdateAlias", "CreateAlias"):
                 function = path.split("/")[3]
                 alias = json.loads(answer)
-                extra = {
-                    v: float(w)
-                    for v, w in (
-                        (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-                    ).items()
-                }
-                routing = {alias["FunctionVersion"]: 1.0 - sum(extra.values()), **extra}
-                ready = {v: self.ready_capacity(function, v) for v in routing}
-                self.alias_updates.append({"alias": alias["Name"], "routing": routing, "ready": ready})
+                weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+                self.capacity.log_alias(
+                    function,
+                    alias["Name"],
+                    alias["FunctionVersion"],
+                    {v: float(w) for v, w in weights.items()},
+                )
 
     def _provisioned_config(
         self, request: BaseHTTPRequestHandler, operation: str, path: str, query: dict[str, list[str]]
@@ -247,13 +219,13 @@ class AwsProxy:
         function = path.split("/")[3]
         qualifier = query.get("Qualifier", [""])[0]
         with self._lock:
-            record = self.provisioned.get((function, qualifier))
+            requested = self.capacity.requested(function, qualifier)
             if operation == "PutProvisionedConcurrencyConfig":
                 self._send_json(request, 400, {"__type": "InvalidParameterValueException",
                                                "message": "drive provisioned concurrency through Application Auto Scaling"},
                                 "InvalidParameterValueException")  # fmt: skip
                 return
-            if record is None:
+            if not requested:
                 self._send_json(
                     request,
                     404,
@@ -262,20 +234,20 @@ class AwsProxy:
                 )
                 return
             if operation == "DeleteProvisionedConcurrencyConfig":
-                del self.provisioned[(function, qualifier)]
+                self.capacity.release(function, qualifier)
                 request.send_response(204)
                 request.send_header("Content-Length", "0")
                 request.end_headers()
                 return
-            available = self.ready_capacity(function, qualifier)
+            available = self.capacity.ready(function, qualifier)
             self._send_json(
                 request,
                 200,
                 {
-                    "RequestedProvisionedConcurrentExecutions": record.requested,
+                    "RequestedProvisionedConcurrentExecutions": requested,
                     "AvailableProvisionedConcurrentExecutions": available,
                     "AllocatedProvisionedConcurrentExecutions": available,
-                    "Status": "READY" if available >= record.requested else "IN_PROGRESS",
+                    "Status": "READY" if available >= requested else "IN_PROGRESS",
                     "LastModified": "2026-01-01T00:00:00.000+0000",
                 },
             )

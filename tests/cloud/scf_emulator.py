@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests.cloud.faults import FaultPlan
+from tests.cloud.warm_capacity import WarmCapacity
 
 SCF_API_VERSION = "2018-04-16"
 MONITOR_API_VERSION = "2018-07-24"
@@ -49,15 +50,6 @@ class ApiError(Exception):
 
 
 @dataclass
-class ProvisionedConfig:
-    """Provisioned concurrency of one version: ``requested`` instances, ready once warmed up."""
-
-    requested: int
-    previous_available: int
-    requested_at: float  # monotonic seconds
-
-
-@dataclass
 class ScfFunction:
     """One function's emulated state: ``$LATEST`` config, published versions, aliases, provisioned."""
 
@@ -67,7 +59,6 @@ class ScfFunction:
     latest: dict[str, Any]
     versions: dict[str, dict[str, Any]] = field(default_factory=dict)
     aliases: dict[str, dict[str, Any]] = field(default_factory=dict)
-    provisioned: dict[str, ProvisionedConfig] = field(default_factory=dict)
     failing_versions: set[str] = field(default_factory=set)
 
 
@@ -93,13 +84,12 @@ class ScfEmulator:
     def __init__(self, secret_id: str = "AKIDtest", secret_key: str = "test-secret", warmup_s: float = 0.05):
         self.secret_id = secret_id
         self.secret_key = secret_key
-        self.warmup_s = warmup_s
         self.clock: Callable[[], float] = time.monotonic  # seconds; tests may replace it
+        self.capacity = WarmCapacity(warmup_s, clock=lambda: self.clock())
         self.faults = FaultPlan()
         self.functions: dict[tuple[str, str], ScfFunction] = {}
         self.metrics: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.alias_updates: list[dict[str, Any]] = []
         self._put_times: deque[float] = deque()
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -160,28 +150,20 @@ class ScfEmulator:
     def prewarm(self, name: str, version: str, instances: int, namespace: str = "default") -> None:
         """Give ``version`` provisioned capacity that is already warm (stack state before a test)."""
         with self._lock:
-            fn = self.functions[(namespace, name)]
-            fn.provisioned[version] = ProvisionedConfig(instances, instances, self.clock() - self.warmup_s)
+            self.capacity.prewarm(name, version, instances)
 
     def put_metric(self, name: str, qualifier: str, metric: str, timestamp: int, value: float) -> None:
         """Record one Cloud Monitor data point (namespace QCE/SCF_V2) for ``name``/``qualifier``."""
         with self._lock:
             self.metrics.setdefault((name, qualifier, metric), []).append((timestamp, value))
 
-    def ready_capacity(self, fn: ScfFunction, version: str) -> int:
-        """Provisioned instances of ``version`` that are warm now."""
-        config = fn.provisioned.get(version)
-        if config is None:
-            return 0
-        if self.clock() - config.requested_at >= self.warmup_s:
-            return config.requested
-        return min(config.previous_available, config.requested)
-
     def unwarmed_routes(self) -> list[dict[str, Any]]:
         """Alias updates that sent traffic to a version with no warm provisioned instance."""
-        return [
-            u for u in self.alias_updates if any(u["ready"][v] < 1 for v, w in u["routing"].items() if w > 0)
-        ]
+        return self.capacity.unwarmed_routes()
+
+    @property
+    def alias_updates(self) -> list[dict[str, Any]]:
+        return self.capacity.alias_updates
 
     # ----- protocol -----
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
@@ -377,10 +359,10 @@ class ScfEmulator:
         return {"AdditionalVersionWeights": copy.deepcopy(weights), "AddtionVersionMatchs": []}
 
     def _record_alias(self, fn: ScfFunction, alias: dict[str, Any]) -> None:
-        extra = {e["Version"]: float(e["Weight"]) for e in alias["RoutingConfig"]["AdditionalVersionWeights"]}
-        routing = {alias["FunctionVersion"]: 1.0 - sum(extra.values()), **extra}
-        ready = {v: self.ready_capacity(fn, v) for v in routing}
-        self.alias_updates.append({"alias": alias["Name"], "routing": routing, "ready": ready})
+        weights = {
+            e["Version"]: float(e["Weight"]) for e in alias["RoutingConfig"]["AdditionalVersionWeights"]
+        }
+        self.capacity.log_alias(fn.name, alias["Name"], alias["FunctionVersion"], weights)
 
     def _create_alias(self, params: dict[str, Any]) -> dict[str, Any]:
         fn = self._function(params)
@@ -416,6 +398,18 @@ class ScfEmulator:
         self._record_alias(fn, alias)
         return {}
 
+    def _provisionable(self, params: dict[str, Any]) -> tuple[ScfFunction, str]:
+        """The function and a qualifier that may hold provisioned concurrency (a published version)."""
+        fn = self._function(params)
+        qualifier = params.get("Qualifier", "")
+        if qualifier == "$LATEST":
+            raise ApiError(
+                "InvalidParameterValue.Qualifier", "$LATEST does not support provisioned concurrency"
+            )
+        if qualifier not in fn.versions:
+            raise ApiError("ResourceNotFound.Version", f"version {qualifier} does not exist")
+        return fn, qualifier
+
     def _put_provisioned(self, params: dict[str, Any]) -> dict[str, Any]:
         now = self.clock()
         while self._put_times and now - self._put_times[0] >= 1.0:
@@ -423,63 +417,50 @@ class ScfEmulator:
         if len(self._put_times) >= PUT_PROVISIONED_MAX_PER_S:
             raise ApiError("RequestLimitExceeded", "PutProvisionedConcurrencyConfig allows 20 requests/s")
         self._put_times.append(now)
-        fn = self._function(params)
-        qualifier = params.get("Qualifier", "")
-        if qualifier == "$LATEST":
-            raise ApiError(
-                "InvalidParameterValue.Qualifier", "$LATEST does not support provisioned concurrency"
-            )
-        if qualifier not in fn.versions:
-            raise ApiError("ResourceNotFound.Version", f"version {qualifier} does not exist")
+        fn, qualifier = self._provisionable(params)
         number = params.get("VersionProvisionedConcurrencyNum")
         if not isinstance(number, int) or number < 0:
             raise ApiError("InvalidParameterValue.VersionProvisionedConcurrencyNum", f"bad number {number}")
-        others = sum(c.requested for v, c in fn.provisioned.items() if v != qualifier)
+        others = sum(
+            self.capacity.requested(fn.name, v) for v in self.capacity.qualifiers(fn.name) if v != qualifier
+        )
         limit = fn.concurrency_quota - RESERVED_CONCURRENCY_MARGIN
         if others + number > limit:
             raise ApiError(
                 "FailedOperation.ProvisionedExceedAvailable",
                 f"provisioned sum {others + number} exceeds concurrency quota - 100 = {limit}",
             )
-        current = fn.provisioned.get(qualifier)
-        if current is None or number != current.requested:
-            available = self.ready_capacity(fn, qualifier)
-            requested_at = now if current is None or number > available else now - self.warmup_s
-            fn.provisioned[qualifier] = ProvisionedConfig(number, available, requested_at)
+        self.capacity.request(fn.name, qualifier, number)
         return {}
 
     def _get_provisioned(self, params: dict[str, Any]) -> dict[str, Any]:
         fn = self._function(params)
         qualifier = params.get("Qualifier")
         allocated = []
-        for version, config in sorted(fn.provisioned.items()):
+        for version in self.capacity.qualifiers(fn.name):
             if qualifier and version != qualifier:
                 continue
-            available = self.ready_capacity(fn, version)
+            requested, available = (
+                self.capacity.requested(fn.name, version),
+                self.capacity.ready(fn.name, version),
+            )
             allocated.append(
                 {
                     "Qualifier": version,
-                    "AllocatedProvisionedConcurrencyNum": config.requested,
+                    "AllocatedProvisionedConcurrencyNum": requested,
                     "AvailableProvisionedConcurrencyNum": available,
-                    "Status": "Done" if available == config.requested else "Doing",
+                    "Status": "Done" if available == requested else "Doing",
                     "StatusReason": "",
                     "TriggerActions": [],
                 }
             )
-        used = sum(c.requested for c in fn.provisioned.values())
+        used = sum(self.capacity.requested(fn.name, v) for v in self.capacity.qualifiers(fn.name))
         unallocated = fn.concurrency_quota - RESERVED_CONCURRENCY_MARGIN - used
         return {"UnallocatedConcurrencyNum": unallocated, "Allocated": allocated}
 
     def _delete_provisioned(self, params: dict[str, Any]) -> dict[str, Any]:
-        fn = self._function(params)
-        qualifier = params.get("Qualifier", "")
-        if qualifier == "$LATEST":
-            raise ApiError(
-                "InvalidParameterValue.Qualifier", "$LATEST does not support provisioned concurrency"
-            )
-        if qualifier not in fn.versions:
-            raise ApiError("ResourceNotFound.Version", f"version {qualifier} does not exist")
-        fn.provisioned.pop(qualifier, None)
+        fn, qualifier = self._provisionable(params)
+        self.capacity.release(fn.name, qualifier)
         return {}
 
     def _invoke(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -189,7 +189,7 @@ def test_traffic_waits_for_warm_capacity(stand_in: StandIn, inference_endpoint: 
     publish_canary_metrics(stand_in)
     warming = stand_in.aws_proxy or stand_in.scf
     assert warming is not None
-    warming.warmup_s = 0.2  # polled ~40 times before the first shift
+    warming.capacity.warmup_s = 0.2  # polled ~40 times before the first shift
     report = promotion(stand_in, inference_endpoint).run()
     assert report.status == "promoted", report.reason
     first_shift = stand_in.alias_updates()[1]
@@ -202,7 +202,7 @@ def test_capacity_that_never_warms_rolls_back_without_routing(
 ) -> None:
     warming = stand_in.aws_proxy or stand_in.scf
     assert warming is not None
-    warming.warmup_s = 3600.0
+    warming.capacity.warmup_s = 3600.0
     report = promotion(stand_in, inference_endpoint, warm_timeout_s=0.05).run()
     assert report.status == "rolled-back"
     assert "not ready" in report.reason

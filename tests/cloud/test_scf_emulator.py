@@ -114,7 +114,7 @@ def test_provisioned_instances_are_ready_after_the_warmup(scf: ScfEmulator) -> N
     client = _published(scf)
     now = [0.0]
     scf.clock = lambda: now[0]
-    scf.warmup_s = 10.0
+    scf.capacity.warmup_s = 10.0
     client.call_json(
         "PutProvisionedConcurrencyConfig",
         {"FunctionName": "llm", "Qualifier": "1", "VersionProvisionedConcurrencyNum": 3},
