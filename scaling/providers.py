@@ -1,0 +1,180 @@
+"""Providers: what the platform does (cold start, keep-alive, quotas, per-instance concurrency) and
+how it bills (SCF, Lambda, a fixed GPU server pool). Prices are configuration; every default
+names its source. Policies never see any of this: it belongs to the platform, not to the user.
+
+Both simulators describe a run as :class:`Usage` (per-second instance counts plus totals), and
+:func:`cost` prices it, so the two fidelities share one billing code path.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+
+Billing = Literal["scf", "lambda", "fixed"]
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD prices. Only the fields of the provider's billing model are used.
+
+    active_per_gb_s / idle_per_gb_s (SCF): no public Tencent GPU price exists, so the defaults are
+        Alibaba Function Compute's Tesla GPU list: 2.1 CU active and 0.5 CU idle per GB-s at
+        USD 0.000020 per CU (DESIGN.md) = 0.000042 / 0.00001 USD per GB-s.
+    provisioned_per_gb_s, provisioned_duration_per_gb_s, on_demand_per_gb_s, per_million_requests
+        (Lambda, us-east-1 x86, DESIGN.md): 0.0000041667, 0.0000097222, 0.0000166667, 0.20.
+    server_per_hour (fixed pool): AWS g5.xlarge (1x A10G) on-demand list price, us-east-1, 1.006.
+    """
+
+    active_per_gb_s: float = 2.1 * 0.000020
+    idle_per_gb_s: float = 0.5 * 0.000020
+    provisioned_per_gb_s: float = 0.0000041667
+    provisioned_duration_per_gb_s: float = 0.0000097222
+    on_demand_per_gb_s: float = 0.0000166667
+    per_million_requests: float = 0.20
+    server_per_hour: float = 1.006
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Platform behaviour and billing.
+
+    concurrency_per_instance: requests one instance serves at once (SCF multi-concurrency 8 =
+        DESIGN.md's batch 8; a Lambda execution environment serves 1).
+    cold_start_s: 2.8 s, the staged preload (seeds/000); 5.4 s without it (seeds/001).
+    keep_alive_s: how long the platform keeps an idle on-demand instance warm (not public for SCF
+        or Lambda; 600 s = seeds/002's "idle 10 min -> zero").
+    max_instances: quota on reserved + on-demand instances (SCF: the function's concurrency quota).
+    on_demand: whether the platform starts instances on demand (False for a server pool).
+    memory_gb: billed memory per instance (16 GB GPU slice: 7.8 GB at batch 8 + KV room; Lambda's
+        maximum is 10 GB).
+    bills_init: whether an on-demand instance's start-up time is billed (AWS bills the INIT phase
+        since 1 Aug 2025; SCF does not publish it, default False).
+    idle_sample_s: SCF samples concurrency every 10 s for idle provisioned billing.
+    provisioned_rounding_s: Lambda rounds provisioned periods up to 5 minutes.
+    """
+
+    name: str
+    billing: Billing
+    concurrency_per_instance: int
+    cold_start_s: float = 2.8
+    keep_alive_s: float = 600.0
+    max_instances: int = 1000
+    on_demand: bool = True
+    memory_gb: float = 16.0
+    bills_init: bool = False
+    idle_sample_s: int = 10
+    provisioned_rounding_s: int = 300
+    prices: Prices = field(default_factory=Prices)
+
+    def __post_init__(self) -> None:
+        if self.concurrency_per_instance < 1:
+            raise ValueError(f"provider concurrency_per_instance must be >= 1, got {self.concurrency_per_instance!r}")
+        if self.cold_start_s < 0 or self.keep_alive_s < 0 or self.memory_gb <= 0 or self.max_instances < 1:
+            raise ValueError("provider cold_start_s / keep_alive_s must be >= 0, memory_gb > 0, max_instances >= 1")
+
+    def busy_price_per_instance_s(self) -> float:
+        """USD per busy instance-second at the normal (on-demand / active) rate."""
+        if self.billing == "scf":
+            return self.prices.active_per_gb_s * self.memory_gb
+        if self.billing == "lambda":
+            return self.prices.on_demand_per_gb_s * self.memory_gb
+        return self.prices.server_per_hour / 3600
+
+    def with_overrides(self, **changes: object) -> Provider:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+
+PROVIDERS: dict[str, Provider] = {
+    "scf": Provider(name="scf", billing="scf", concurrency_per_instance=8),
+    "lambda": Provider(name="lambda", billing="lambda", concurrency_per_instance=1, memory_gb=10.0, bills_init=True),
+    "fixed": Provider(name="fixed", billing="fixed", concurrency_per_instance=8, on_demand=False, memory_gb=24.0),
+}
+
+
+def get_provider(name: str) -> Provider:
+    """The provider called ``name`` (``scf``, ``lambda`` or ``fixed``)."""
+    if name not in PROVIDERS:
+        raise ValueError(f"unknown provider {name!r}; choose one of: {', '.join(PROVIDERS)}")
+    return PROVIDERS[name]
+
+
+@dataclass
+class Usage:
+    """What a run used, per second (index = second from the trace start) and in total.
+
+    reserved_alive: reserved instances existing (warming, ready or draining).
+    reserved_busy / on_demand_busy: instances with at least one request in service.
+    on_demand_alive: on-demand instances existing (warming, busy or idle-warm).
+    on_demand_starts: on-demand cold starts (pre-warms included); requests: admitted requests.
+    """
+
+    reserved_alive: np.ndarray
+    reserved_busy: np.ndarray
+    on_demand_busy: np.ndarray
+    on_demand_alive: np.ndarray
+    on_demand_starts: int
+    requests: int
+
+
+@dataclass(frozen=True)
+class Cost:
+    """USD by component; ``total`` is their sum."""
+
+    busy: float
+    reserved_idle: float
+    init: float
+    on_demand_idle: float
+    requests: float
+
+    @property
+    def total(self) -> float:
+        return self.busy + self.reserved_idle + self.init + self.on_demand_idle + self.requests
+
+
+def cost(usage: Usage, provider: Provider) -> Cost:
+    """Price ``usage`` with ``provider``'s billing model."""
+    p, mem = provider.prices, provider.memory_gb
+    reserved_idle_now = np.maximum(usage.reserved_alive - usage.reserved_busy, 0)
+    init_s = usage.on_demand_starts * provider.cold_start_s if provider.bills_init else 0.0
+    if provider.billing == "scf":
+        sampled = reserved_idle_now[:: provider.idle_sample_s].sum() * provider.idle_sample_s
+        busy_s = usage.reserved_busy.sum() + usage.on_demand_busy.sum()
+        return Cost(
+            busy=busy_s * mem * p.active_per_gb_s,
+            reserved_idle=sampled * mem * p.idle_per_gb_s,
+            init=init_s * mem * p.active_per_gb_s,
+            on_demand_idle=0.0,
+            requests=0.0,
+        )
+    if provider.billing == "lambda":
+        block = provider.provisioned_rounding_s
+        n_blocks = math.ceil(len(usage.reserved_alive) / block)
+        padded = np.zeros(n_blocks * block)
+        padded[: len(usage.reserved_alive)] = usage.reserved_alive
+        provisioned_s = padded.reshape(n_blocks, block).max(axis=1).sum() * block
+        return Cost(
+            busy=(usage.reserved_busy.sum() * p.provisioned_duration_per_gb_s + usage.on_demand_busy.sum() * p.on_demand_per_gb_s)
+            * mem,
+            reserved_idle=provisioned_s * mem * p.provisioned_per_gb_s,
+            init=init_s * mem * p.on_demand_per_gb_s,
+            on_demand_idle=0.0,
+            requests=usage.requests * p.per_million_requests / 1e6,
+        )
+    per_s = p.server_per_hour / 3600
+    return Cost(
+        busy=usage.reserved_busy.sum() * per_s,
+        reserved_idle=reserved_idle_now.sum() * per_s,
+        init=0.0,
+        on_demand_idle=0.0,
+        requests=0.0,
+    )
+
+
+def oracle_cost(total_work_s: float, provider: Provider) -> float:
+    """The lower bound: all service work packed perfectly (work / concurrency) at the busy price."""
+    return total_work_s / provider.concurrency_per_instance * provider.busy_price_per_instance_s()

@@ -1,0 +1,67 @@
+"""What one simulated run produced, and the summary figures both fidelities report the same way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from scaling.providers import Usage
+
+SECONDS_PER_HOUR = 3600
+
+
+def hour_of_day(t_s: float) -> int:
+    """Hour of day (0-23) of ``t_s`` seconds after a midnight."""
+    return int(t_s // SECONDS_PER_HOUR) % 24
+
+
+def weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """The ``q``-th percentile (0-100) of ``values`` where value i counts ``weights[i]`` times
+    (inverted CDF: the smallest value with at least q % of the weight at or below it)."""
+    if len(values) == 0 or weights.sum() <= 0:
+        return float("nan")
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order])
+    k = int(np.searchsorted(cum, q / 100 * cum[-1] - 1e-9 * cum[-1]))
+    return float(values[order][min(k, len(order) - 1)])
+
+
+@dataclass
+class RunRecord:
+    """A run: its usage (for billing) and its latencies.
+
+    ttft_s / e2e_s: time to first token and end-to-end latency of served request groups, seconds.
+    weights: requests in each group (1 per request at request-level fidelity).
+    cold: whether the group waited for a cold start.
+    rejected / offered: requests refused by admission / all requests offered.
+    work_s: service seconds of all served requests (slot-seconds), for the oracle.
+    second: the second (from the trace start) each group arrived in, for latency over time.
+    """
+
+    usage: Usage
+    ttft_s: np.ndarray
+    e2e_s: np.ndarray
+    weights: np.ndarray
+    cold: np.ndarray
+    rejected: int
+    offered: int
+    work_s: float
+    second: np.ndarray
+
+    def percentile_ttft(self, q: float) -> float:
+        return weighted_percentile(self.ttft_s, self.weights, q)
+
+    def percentile_e2e(self, q: float) -> float:
+        return weighted_percentile(self.e2e_s, self.weights, q)
+
+    @property
+    def served(self) -> float:
+        return float(self.weights.sum())
+
+    def cold_fraction(self) -> float:
+        return float(self.weights[self.cold].sum() / self.served) if self.served else 0.0
+
+    def slo_attainment(self, slo_s: float) -> float:
+        """Share of served requests with TTFT <= ``slo_s``."""
+        return float(self.weights[self.ttft_s <= slo_s].sum() / self.served) if self.served else 1.0

@@ -1,0 +1,311 @@
+"""Replay a trace through the policies and price each one: the engine behind ``llmfn simulate``.
+
+For each policy the report gives cost, savings against the fixed pool, cost / oracle with the gap
+split (packing, idle reserved capacity, cold starts, other), P50/P95/P99 time to first token and
+end-to-end latency, cold-start and rejected shares, utilisation and SLO attainment.
+
+- The **fixed pool** is the smallest pool of reserved instances, with no on-demand bursts, whose
+  P99 TTFT meets the SLO on this trace (bisection), so savings compare like with like.
+- The **oracle** is the trace's total service work divided by per-instance concurrency, at the
+  provider's busy price: perfect packing, no idle capacity, no cold starts.
+- **Fidelity**: ``request`` (event simulation, per-request traces up to ~1 M requests) or
+  ``timestep`` (1-second fluid model, any trace); ``auto`` picks request-level when it can.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from scaling.forecasting import Profile, forecast_profile
+from scaling.policies import ORACLE, POLICY_NAMES, HybridConfig, PolicyConfig, make_policy
+from scaling.providers import Cost, Provider, cost, oracle_cost
+from scaling.service import ServiceModel
+from scaling.sim_requests import simulate_requests
+from scaling.sim_result import RunRecord, weighted_percentile
+from scaling.sim_timestep import Demand, simulate_timestep
+from scaling.traces import SECONDS_PER_DAY, Trace
+
+FIDELITIES = ("auto", "request", "timestep")
+REQUEST_LEVEL_MAX_REQUESTS = 1_000_000
+LONG_TRACE_CONTROL_STEP_S = 10.0  # time-step fidelity on traces over a day: policies tick at least every 10 s
+DEFAULT_SLO_P99_S = 2.0  # the seed's SLO: P99 < 2 s
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a simulation needs besides the trace and the policy names.
+
+    slo_p99_s: the P99 time-to-first-token target, seconds (seed: 2 s).
+    fidelity: ``auto``, ``request`` or ``timestep``.
+    control_step_s: time-step fidelity only: seconds between policy decisions; ``None`` = each
+        policy's own interval, raised to 10 s on traces longer than a day (speed).
+    policy_config: overrides merged into the :class:`PolicyConfig` the simulator builds (JSON form).
+    """
+
+    provider: Provider
+    service: ServiceModel = field(default_factory=ServiceModel)
+    slo_p99_s: float = DEFAULT_SLO_P99_S
+    fidelity: str = "auto"
+    control_step_s: float | None = None
+    policy_config: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.fidelity not in FIDELITIES:
+            raise ValueError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {self.fidelity!r}")
+        if not (self.slo_p99_s > 0 and math.isfinite(self.slo_p99_s)):
+            raise ValueError(f"--slo-p99 must be a positive number of seconds, got {self.slo_p99_s!r}")
+
+
+@dataclass
+class PolicyReport:
+    """One policy's figures (costs in USD, latencies in seconds, shares in [0, 1])."""
+
+    name: str
+    cost: Cost | None
+    total_usd: float
+    oracle_usd: float
+    ttft_s: tuple[float, float, float]
+    e2e_s: tuple[float, float, float]
+    cold_share: float
+    rejected_share: float
+    utilisation: float
+    slo_attainment: float
+    meets_slo: bool
+    gap_usd: dict[str, float]
+    savings_vs_fixed: float | None = None
+    fixed_instances: int | None = None
+    wall_s: float = 0.0
+    record: RunRecord | None = field(default=None, repr=False)
+
+    @property
+    def cost_over_oracle(self) -> float:
+        return self.total_usd / self.oracle_usd if self.oracle_usd > 0 else math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "policy": self.name,
+            "cost_usd": self.total_usd,
+            "oracle_usd": self.oracle_usd,
+            "cost_over_oracle": self.cost_over_oracle,
+            "savings_vs_fixed": self.savings_vs_fixed,
+            "gap_usd": self.gap_usd,
+            "cost_components_usd": None if self.cost is None else {**self.cost.__dict__},
+            "ttft_p50_p95_p99_s": list(self.ttft_s),
+            "e2e_p50_p95_p99_s": list(self.e2e_s),
+            "cold_start_share": self.cold_share,
+            "rejected_share": self.rejected_share,
+            "utilisation": self.utilisation,
+            "slo_attainment": self.slo_attainment,
+            "meets_slo": self.meets_slo,
+            "wall_s": self.wall_s,
+        }
+        if self.fixed_instances is not None:
+            out["fixed_instances"] = self.fixed_instances
+        return {k: (float(v) if isinstance(v, np.floating) else v) for k, v in out.items()}
+
+
+@dataclass
+class Report:
+    """A whole simulation: one :class:`PolicyReport` per policy, in the order asked."""
+
+    trace: str
+    requests: int
+    duration_s: int
+    fidelity: str
+    provider: str
+    slo_p99_s: float
+    profile: Profile
+    policies: list[PolicyReport]
+    wall_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "trace": self.trace,
+            "requests": self.requests,
+            "duration_s": self.duration_s,
+            "fidelity": self.fidelity,
+            "provider": self.provider,
+            "slo_p99_s": self.slo_p99_s,
+            "profile": {"method": self.profile.method, "rates_by_hour": list(self.profile.rates_by_hour)},
+            "policies": [p.to_dict() for p in self.policies],
+            "wall_s": self.wall_s,
+        }
+
+
+def parse_policies(spec: str) -> list[str]:
+    """``all`` or comma-separated names -> the list of policy names (validated)."""
+    names = list(POLICY_NAMES) if spec.strip() == "all" else [n.strip() for n in spec.split(",") if n.strip()]
+    bad = [n for n in names if n not in POLICY_NAMES]
+    if bad or not names:
+        raise ValueError(f"--policy: unknown policy {bad or spec!r}; use 'all' or names from: {', '.join(POLICY_NAMES)}")
+    return names
+
+
+def choose_fidelity(trace: Trace, fidelity: str) -> str:
+    """Resolve ``auto``; refuse request-level on a trace without individual requests."""
+    if fidelity == "request" and not trace.per_request:
+        raise ValueError(f"--fidelity request needs a per-request trace; {trace.name!r} gives rates: use timestep")
+    if fidelity != "auto":
+        return fidelity
+    return "request" if trace.per_request and trace.requests <= REQUEST_LEVEL_MAX_REQUESTS else "timestep"
+
+
+class _Runner:
+    """Runs one policy on the trace with the chosen fidelity, sharing the trace's demand."""
+
+    def __init__(self, trace: Trace, settings: Settings, fidelity: str, progress: ProgressFn | None) -> None:
+        self.trace, self.settings, self.fidelity, self.progress = trace, settings, fidelity, progress
+        self.provider = settings.provider
+        self.demand = Demand(trace, settings.service, self.provider.concurrency_per_instance)
+        self.profile = forecast_profile(trace)
+
+    def policy_config(self, fixed_instances: int = 1) -> PolicyConfig:
+        mean_service_s = self.demand.work_s / max(self.trace.requests, 1)
+        base: dict[str, Any] = {
+            "concurrency_per_instance": self.provider.concurrency_per_instance,
+            "cold_start_s": self.provider.cold_start_s,
+            "max_reserved": self.provider.max_instances,
+            "fixed_instances": fixed_instances,
+            "hybrid": {"rates_by_hour": list(self.profile.rates_by_hour), "p95_latency_s": mean_service_s},
+        }
+        overrides = dict(self.settings.policy_config)
+        if "hybrid" in overrides:
+            base["hybrid"] = {**base["hybrid"], **overrides.pop("hybrid")}
+        config = PolicyConfig.from_mapping({**base, **overrides})
+        assert isinstance(config.hybrid, HybridConfig)
+        return config
+
+    def run(self, name: str, config: PolicyConfig, constant: bool = False) -> RunRecord:
+        policy = make_policy(name, config)
+        if self.fidelity == "request":
+            return simulate_requests(self.trace, policy, self.provider, self.settings.service)
+        step = self.settings.control_step_s
+        if constant:
+            step = float(self.trace.duration_s)
+        elif step is None and self.trace.duration_s > SECONDS_PER_DAY:
+            step = max(policy.interval_s, LONG_TRACE_CONTROL_STEP_S)
+        total = self.trace.duration_s
+        on_step = (lambda done: self.progress(name, done, total)) if self.progress else None
+        return simulate_timestep(
+            self.trace, policy, self.provider, self.settings.service, control_step_s=step, on_step=on_step, demand=self.demand
+        )
+
+    def smallest_fixed_pool(self) -> int:
+        """Bisection for the smallest fixed pool whose P99 TTFT meets the SLO."""
+        slo = self.settings.slo_p99_s
+        hi = max(1, min(int(self.demand.busy.max()), self.provider.max_instances))
+        lo = 1
+
+        def meets(n: int) -> bool:
+            record = self.run("fixed", self.policy_config(n), constant=True)
+            return record.percentile_ttft(99) <= slo
+
+        if not meets(hi):
+            return hi
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if meets(mid):
+                hi = mid
+            else:
+                lo = mid + 1
+        return hi
+
+
+def _report(name: str, record: RunRecord, provider: Provider, slo_s: float, wall_s: float) -> PolicyReport:
+    priced = cost(record.usage, provider)
+    oracle = oracle_cost(record.work_s, provider)
+    usage = record.usage
+    busy_s = float(usage.reserved_busy.sum() + usage.on_demand_busy.sum())
+    alive_s = float(usage.reserved_alive.sum() + usage.on_demand_alive.sum())
+    packing = priced.busy - oracle
+    gap = {
+        "packing": packing,
+        "idle_reserved": priced.reserved_idle,
+        "cold_starts": priced.init,
+        "other": priced.on_demand_idle + priced.requests,
+    }
+    p99 = record.percentile_ttft(99)
+    return PolicyReport(
+        name=name,
+        cost=priced,
+        total_usd=priced.total,
+        oracle_usd=oracle,
+        ttft_s=(record.percentile_ttft(50), record.percentile_ttft(95), p99),
+        e2e_s=(record.percentile_e2e(50), record.percentile_e2e(95), record.percentile_e2e(99)),
+        cold_share=record.cold_fraction(),
+        rejected_share=record.rejected / record.offered if record.offered else 0.0,
+        utilisation=busy_s / alive_s if alive_s else 0.0,
+        slo_attainment=record.slo_attainment(slo_s),
+        meets_slo=p99 <= slo_s,
+        gap_usd=gap,
+        wall_s=wall_s,
+        record=record,
+    )
+
+
+def _oracle_report(runner: _Runner, slo_s: float) -> PolicyReport:
+    d = runner.demand
+    weights = runner.trace.count.astype(float)
+    oracle = oracle_cost(d.work_s, runner.provider)
+    pct = lambda values, q: weighted_percentile(values, weights, q)  # noqa: E731
+    ttft = (pct(d.prefill_s, 50), pct(d.prefill_s, 95), pct(d.prefill_s, 99))
+    return PolicyReport(
+        name=ORACLE,
+        cost=None,
+        total_usd=oracle,
+        oracle_usd=oracle,
+        ttft_s=ttft,
+        e2e_s=(pct(d.service_s, 50), pct(d.service_s, 95), pct(d.service_s, 99)),
+        cold_share=0.0,
+        rejected_share=0.0,
+        utilisation=1.0,
+        slo_attainment=float(weights[d.prefill_s <= slo_s].sum() / weights.sum()) if weights.sum() else 1.0,
+        meets_slo=ttft[2] <= slo_s,
+        gap_usd={"packing": 0.0, "idle_reserved": 0.0, "cold_starts": 0.0, "other": 0.0},
+    )
+
+
+def simulate(
+    trace: Trace, policies: Sequence[str], settings: Settings, progress: ProgressFn | None = None
+) -> Report:
+    """Run every policy in ``policies`` (names from ``POLICY_NAMES``) on ``trace``."""
+    started = time.perf_counter()
+    fidelity = choose_fidelity(trace, settings.fidelity)
+    runner = _Runner(trace, settings, fidelity, progress)
+    fixed_n = runner.smallest_fixed_pool()
+    reports: list[PolicyReport] = []
+    for name in policies:
+        t0 = time.perf_counter()
+        if name == ORACLE:
+            reports.append(_oracle_report(runner, settings.slo_p99_s))
+            continue
+        record = runner.run(name, runner.policy_config(fixed_n), constant=name == "fixed")
+        report = _report(name, record, settings.provider, settings.slo_p99_s, time.perf_counter() - t0)
+        if name == "fixed":
+            report.fixed_instances = fixed_n
+        reports.append(report)
+    fixed_cost = next((r.total_usd for r in reports if r.name == "fixed"), None)
+    if fixed_cost is None:
+        fixed_cost = _report(
+            "fixed", runner.run("fixed", runner.policy_config(fixed_n), constant=True), settings.provider, settings.slo_p99_s, 0.0
+        ).total_usd
+    for r in reports:
+        r.savings_vs_fixed = 1 - r.total_usd / fixed_cost if fixed_cost > 0 else None
+    return Report(
+        trace=trace.name,
+        requests=trace.requests,
+        duration_s=trace.duration_s,
+        fidelity=fidelity,
+        provider=settings.provider.name,
+        slo_p99_s=settings.slo_p99_s,
+        profile=runner.profile,
+        policies=reports,
+        wall_s=time.perf_counter() - started,
+    )
