@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import runpy
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
 
 from infra.config import StackConfigError, config_key, parse_stack_config
+from scaling.plan import hourly_schedule
+from scaling.traces import read_trace
 from tests.infra.mocks import REPO_ROOT, example_config, example_with, install
 
 TENCENT = "Pulumi.example-tencent.yaml"
@@ -158,11 +161,25 @@ def test_every_error_is_listed_at_once() -> None:
     assert "llmfn:timeoutS" in str(caught.value) and "llmfn:headroom" in str(caught.value)
 
 
+def test_traffic_from_a_trace_file_uses_its_hourly_profile(traces_dir: Path) -> None:
+    trace = traces_dir / "servegen_m-large_per_10min.csv"
+    config = parse_stack_config(
+        example_with(AWS, ratesByHour=None, trafficTrace=str(trace), maxInstances=1000)
+    )
+    assert config.hourly_rates == read_trace(trace).hourly_profile()
+    assert config.reserved_schedule == hourly_schedule(config.hourly_rates, config.rule)
+    assert max(config.reserved_schedule) > 100  # ~200 req/s x 4 s: the trace's load, not a default
+
+
 @pytest.mark.parametrize(
     ("changes", "fragments"),
     [
         ({"ratesByHour": None}, ["exactly one traffic profile", "llmfn:ratesByHour", "llmfn:trafficTrace"]),
         ({"trafficTrace": "trace.csv"}, ["exactly one traffic profile"]),
+        (
+            {"ratesByHour": None, "trafficTrace": "no/such/trace.csv"},
+            ["llmfn:trafficTrace = 'no/such/trace.csv'", "not found"],
+        ),
     ],
 )
 def test_bad_traffic_profile_is_refused(changes: dict[str, Any], fragments: list[str]) -> None:
