@@ -410,7 +410,11 @@ def prefetch_to_page_cache(
     at the end, the pages stay cached. Returns the stage timings.
     """
     plan = plan_checkpoint(model_dir)
-    _, timings = run_plan(
-        plan, MappedBackend(plan), workers=workers, verify=False, on_event=on_event, make_tensors=False
-    )
+    backend = MappedBackend(plan)
+    try:
+        _, timings = run_plan(
+            plan, backend, workers=workers, verify=False, on_event=on_event, make_tensors=False
+        )
+    finally:
+        backend.close()
     return timings
