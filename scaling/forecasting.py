@@ -42,10 +42,14 @@ def seasonal_naive(history: np.ndarray, horizon: int = SEASON) -> np.ndarray:
     return np.array([last[h % SEASON] for h in range(horizon)])
 
 
-def _holt_winters_run(y: np.ndarray, alpha: float, beta: float, gamma: float) -> tuple[float, float, np.ndarray, float]:
+def _holt_winters_run(
+    y: np.ndarray, alpha: float, beta: float, gamma: float
+) -> tuple[float, float, np.ndarray, float]:
     """One pass of additive Holt-Winters; returns (level, trend, season, one-step SSE)."""
     level = float(y[:SEASON].mean())
-    trend = float((y[SEASON : 2 * SEASON].mean() - y[:SEASON].mean()) / SEASON) if len(y) >= 2 * SEASON else 0.0
+    trend = (
+        float((y[SEASON : 2 * SEASON].mean() - y[:SEASON].mean()) / SEASON) if len(y) >= 2 * SEASON else 0.0
+    )
     season = (y[:SEASON] - level).astype(float)
     sse = 0.0
     for t in range(SEASON, len(y)):
@@ -63,12 +67,17 @@ def holt_winters(history: np.ndarray, horizon: int = SEASON) -> np.ndarray:
     if len(history) < 2 * SEASON:
         raise ValueError(f"Holt-Winters needs at least {2 * SEASON} hourly points, got {len(history)}")
     best = min(
-        (_holt_winters_run(history, a, b, g) + ((a, b, g),) for a, b, g in itertools.product(_GRID, (0.0, 0.1), _GRID)),
+        (
+            _holt_winters_run(history, a, b, g) + ((a, b, g),)
+            for a, b, g in itertools.product(_GRID, (0.0, 0.1), _GRID)
+        ),
         key=lambda run: run[3],
     )
     level, trend, season, _, _ = best
     n = len(history)
-    return np.maximum(0.0, np.array([level + (h + 1) * trend + season[(n + h) % SEASON] for h in range(horizon)]))
+    return np.maximum(
+        0.0, np.array([level + (h + 1) * trend + season[(n + h) % SEASON] for h in range(horizon)])
+    )
 
 
 FORECASTERS = {"seasonal-naive": seasonal_naive, "holt-winters": holt_winters}
@@ -92,7 +101,8 @@ def choose_forecaster(series: Sequence[float], backtest_days: int = 3) -> Backte
     errors: dict[str, float] = {}
     for name, model in FORECASTERS.items():
         errs = [
-            np.abs(model(y[: d * SEASON]) - y[d * SEASON : (d + 1) * SEASON]).mean() for d in range(first, days)
+            np.abs(model(y[: d * SEASON]) - y[d * SEASON : (d + 1) * SEASON]).mean()
+            for d in range(first, days)
         ]
         errors[name] = float(np.mean(errs))
     return Backtest(errors=errors, chosen=min(errors, key=errors.__getitem__))

@@ -72,9 +72,13 @@ class Provider:
 
     def __post_init__(self) -> None:
         if self.concurrency_per_instance < 1:
-            raise ValueError(f"provider concurrency_per_instance must be >= 1, got {self.concurrency_per_instance!r}")
+            raise ValueError(
+                f"provider concurrency_per_instance must be >= 1, got {self.concurrency_per_instance!r}"
+            )
         if self.cold_start_s < 0 or self.keep_alive_s < 0 or self.memory_gb <= 0 or self.max_instances < 1:
-            raise ValueError("provider cold_start_s / keep_alive_s must be >= 0, memory_gb > 0, max_instances >= 1")
+            raise ValueError(
+                "provider cold_start_s / keep_alive_s must be >= 0, memory_gb > 0, max_instances >= 1"
+            )
 
     def busy_price_per_instance_s(self) -> float:
         """USD per busy instance-second at the normal (on-demand / active) rate."""
@@ -91,8 +95,12 @@ class Provider:
 
 PROVIDERS: dict[str, Provider] = {
     "scf": Provider(name="scf", billing="scf", concurrency_per_instance=8),
-    "lambda": Provider(name="lambda", billing="lambda", concurrency_per_instance=1, memory_gb=10.0, bills_init=True),
-    "fixed": Provider(name="fixed", billing="fixed", concurrency_per_instance=8, on_demand=False, memory_gb=24.0),
+    "lambda": Provider(
+        name="lambda", billing="lambda", concurrency_per_instance=1, memory_gb=10.0, bills_init=True
+    ),
+    "fixed": Provider(
+        name="fixed", billing="fixed", concurrency_per_instance=8, on_demand=False, memory_gb=24.0
+    ),
 }
 
 
@@ -158,7 +166,10 @@ def cost(usage: Usage, provider: Provider) -> Cost:
         padded[: len(usage.reserved_alive)] = usage.reserved_alive
         provisioned_s = padded.reshape(n_blocks, block).max(axis=1).sum() * block
         return Cost(
-            busy=(usage.reserved_busy.sum() * p.provisioned_duration_per_gb_s + usage.on_demand_busy.sum() * p.on_demand_per_gb_s)
+            busy=(
+                usage.reserved_busy.sum() * p.provisioned_duration_per_gb_s
+                + usage.on_demand_busy.sum() * p.on_demand_per_gb_s
+            )
             * mem,
             reserved_idle=provisioned_s * mem * p.provisioned_per_gb_s,
             init=init_s * mem * p.on_demand_per_gb_s,

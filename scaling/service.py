@@ -42,7 +42,10 @@ class ServiceModel:
         return input_tokens / self.prefill_tokens_per_s
 
     def service_s(
-        self, input_tokens: np.ndarray | float, output_tokens: np.ndarray | float, batch: np.ndarray | float = 1
+        self,
+        input_tokens: np.ndarray | float,
+        output_tokens: np.ndarray | float,
+        batch: np.ndarray | float = 1,
     ) -> np.ndarray | float:
         """Seconds a request occupies its slot when the instance runs ``batch`` requests (>= 1)."""
         per_token = self.decode_s_per_token * (1 + self.batch_slowdown * (np.maximum(batch, 1) - 1))

@@ -128,7 +128,9 @@ class _EventSim:
         if inst.ready_at > now:
             self.cold[i] = True
         batch = inst.busy
-        service_s = float(self.service.service_s(self.trace.input_tokens[i], self.trace.output_tokens[i], batch))
+        service_s = float(
+            self.service.service_s(self.trace.input_tokens[i], self.trace.output_tokens[i], batch)
+        )
         self.work_s += service_s
         arrival = float(self.trace.arrival_s[i])  # type: ignore[index]
         self.ttft[i] = begin - arrival + self.prefill[i]
@@ -230,7 +232,12 @@ class _EventSim:
         keep = self.provider.keep_alive_s
         kept: list[_Instance] = []
         for inst in self.instances:
-            if not inst.reserved and inst.busy == 0 and inst.ready_at <= now and now - inst.idle_since >= keep:
+            if (
+                not inst.reserved
+                and inst.busy == 0
+                and inst.ready_at <= now
+                and now - inst.idle_since >= keep
+            ):
                 continue
             kept.append(inst)
         self.instances = kept

@@ -58,7 +58,11 @@ def _ideal_packing(trace: Trace, service: ServiceModel, c: int) -> tuple[np.ndar
     assert trace.arrival_s is not None
     arrivals = trace.arrival_s.tolist()
     tin, tout = trace.input_tokens.tolist(), trace.output_tokens.tolist()
-    prefill_rate, decode, slow = service.prefill_tokens_per_s, service.decode_s_per_token, service.batch_slowdown
+    prefill_rate, decode, slow = (
+        service.prefill_tokens_per_s,
+        service.decode_s_per_token,
+        service.batch_slowdown,
+    )
     by_load: list[list[int]] = [[] for _ in range(c)]  # free instance ids by occupancy 0..c-1
     occupancy: list[int] = []
     ends: list[tuple[float, int]] = []
@@ -137,7 +141,8 @@ class Demand:
             batch = np.ones(horizon)
             for _ in range(4):
                 self.service_s = np.asarray(
-                    service.service_s(trace.input_tokens, trace.output_tokens, batch[trace.second]), dtype=float
+                    service.service_s(trace.input_tokens, trace.output_tokens, batch[trace.second]),
+                    dtype=float,
                 )
                 self.concurrency = _occupancy_per_second(start, start + self.service_s, w, horizon)
                 self.busy = np.ceil(self.concurrency / c - _EPS)
@@ -190,7 +195,12 @@ def simulate_timestep(
 
 
 def _run(
-    trace: Trace, demand: Demand, policy: Policy, provider: Provider, step: int, on_step: Callable[[int], None] | None
+    trace: Trace,
+    demand: Demand,
+    policy: Policy,
+    provider: Provider,
+    step: int,
+    on_step: Callable[[int], None] | None,
 ) -> RunRecord:
     c = provider.concurrency_per_instance
     horizon = trace.duration_s
@@ -265,7 +275,9 @@ def _run(
             od_starts_prewarm += p
             end = min(horizon, t0 + cold_steps + keep)
             np.maximum(pw_alive[t0:end], p, out=pw_alive[t0:end])
-            np.maximum(pw_ready[min(end, t0 + cold_steps) : end], p, out=pw_ready[min(end, t0 + cold_steps) : end])
+            np.maximum(
+                pw_ready[min(end, t0 + cold_steps) : end], p, out=pw_ready[min(end, t0 + cold_steps) : end]
+            )
         r_ready = reserved_ready[sl]
         if od_cap:
             np.clip(need[sl] - r_ready, 0, od_cap, out=od_need[sl])
@@ -318,7 +330,12 @@ def _run(
 
 
 def _latencies(
-    trace: Trace, demand: Demand, usage: Usage, cold_req: np.ndarray, cold_wait: np.ndarray, queue_wait: np.ndarray
+    trace: Trace,
+    demand: Demand,
+    usage: Usage,
+    cold_req: np.ndarray,
+    cold_wait: np.ndarray,
+    queue_wait: np.ndarray,
 ) -> RunRecord:
     """Split each group into its part that found a warm slot and its part that waited (the latest
     arrivals of a second are the ones that find the ready slots full)."""

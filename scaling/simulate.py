@@ -144,14 +144,18 @@ def parse_policies(spec: str) -> list[str]:
     names = list(POLICY_NAMES) if spec.strip() == "all" else [n.strip() for n in spec.split(",") if n.strip()]
     bad = [n for n in names if n not in POLICY_NAMES]
     if bad or not names:
-        raise ValueError(f"--policy: unknown policy {bad or spec!r}; use 'all' or names from: {', '.join(POLICY_NAMES)}")
+        raise ValueError(
+            f"--policy: unknown policy {bad or spec!r}; use 'all' or names from: {', '.join(POLICY_NAMES)}"
+        )
     return names
 
 
 def choose_fidelity(trace: Trace, fidelity: str) -> str:
     """Resolve ``auto``; refuse request-level on a trace without individual requests."""
     if fidelity == "request" and not trace.per_request:
-        raise ValueError(f"--fidelity request needs a per-request trace; {trace.name!r} gives rates: use timestep")
+        raise ValueError(
+            f"--fidelity request needs a per-request trace; {trace.name!r} gives rates: use timestep"
+        )
     if fidelity != "auto":
         return fidelity
     return "request" if trace.per_request and trace.requests <= REQUEST_LEVEL_MAX_REQUESTS else "timestep"
@@ -173,7 +177,11 @@ class _Runner:
             "cold_start_s": self.provider.cold_start_s,
             "max_reserved": self.provider.max_instances,
             "fixed_instances": fixed_instances,
-            "hybrid": {"rates_by_hour": list(self.profile.rates_by_hour), "p95_latency_s": mean_service_s},
+            "hybrid": {
+                "rates_by_hour": list(self.profile.rates_by_hour),
+                "p95_latency_s": mean_service_s,
+                "headroom": 0.0,
+            },
         }
         overrides = dict(self.settings.policy_config)
         if "hybrid" in overrides:
@@ -194,7 +202,13 @@ class _Runner:
         total = self.trace.duration_s
         on_step = (lambda done: self.progress(name, done, total)) if self.progress else None
         return simulate_timestep(
-            self.trace, policy, self.provider, self.settings.service, control_step_s=step, on_step=on_step, demand=self.demand
+            self.trace,
+            policy,
+            self.provider,
+            self.settings.service,
+            control_step_s=step,
+            on_step=on_step,
+            demand=self.demand,
         )
 
     def smallest_fixed_pool(self) -> int:
@@ -294,7 +308,11 @@ def simulate(
     fixed_cost = next((r.total_usd for r in reports if r.name == "fixed"), None)
     if fixed_cost is None:
         fixed_cost = _report(
-            "fixed", runner.run("fixed", runner.policy_config(fixed_n), constant=True), settings.provider, settings.slo_p99_s, 0.0
+            "fixed",
+            runner.run("fixed", runner.policy_config(fixed_n), constant=True),
+            settings.provider,
+            settings.slo_p99_s,
+            0.0,
         ).total_usd
     for r in reports:
         r.savings_vs_fixed = 1 - r.total_usd / fixed_cost if fixed_cost > 0 else None

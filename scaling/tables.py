@@ -68,6 +68,8 @@ def format_report(report: Report) -> str:
     for p in report.policies:
         cells = _row(p)
         lines.append("  ".join(cell.rjust(width) for cell, (_, width) in zip(cells, _COLUMNS, strict=True)))
-    lines.append("gap = cost - oracle, USD: packing (busy instance time beyond work / concurrency), idle reserved, "
-                 "billed cold starts, other (request fees, idle on-demand)")
+    lines.append(
+        "gap = cost - oracle, USD: packing (busy instance time beyond work / concurrency), idle reserved, "
+        "billed cold starts, other (request fees, idle on-demand)"
+    )
     return "\n".join(lines)

@@ -116,9 +116,13 @@ def _row_values(path: Path, line: int, ts: object, tin: object, tout: object) ->
         t = _parse_time(ts)  # type: ignore[arg-type]
         i, o = int(float(tin)), int(float(tout))  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
-        raise TraceFormatError(f"{path}:{line}: bad request row ({exc}); want timestamp, input_tokens, output_tokens") from None
+        raise TraceFormatError(
+            f"{path}:{line}: bad request row ({exc}); want timestamp, input_tokens, output_tokens"
+        ) from None
     if not math.isfinite(t) or i < 0 or o < 0:
-        raise TraceFormatError(f"{path}:{line}: timestamp must be finite and token counts >= 0, got {ts!r}, {tin!r}, {tout!r}")
+        raise TraceFormatError(
+            f"{path}:{line}: timestamp must be finite and token counts >= 0, got {ts!r}, {tin!r}, {tout!r}"
+        )
     return t, i, o
 
 
@@ -135,7 +139,9 @@ def read_request_file(path: str | Path) -> Trace:
                     continue
                 try:
                     obj = json.loads(text)
-                    rows.append(_row_values(path, line, obj["timestamp"], obj["input_tokens"], obj["output_tokens"]))
+                    rows.append(
+                        _row_values(path, line, obj["timestamp"], obj["input_tokens"], obj["output_tokens"])
+                    )
                 except (json.JSONDecodeError, KeyError, TypeError) as exc:
                     raise TraceFormatError(f"{path}:{line}: not a JSON request object ({exc!s})") from None
         else:
@@ -171,7 +177,14 @@ def read_servegen(path: str | Path, seed: int = 0) -> Trace:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"trace file not found: {path}")
-    cols = ("t_s", "window_s", "rate_rps", "rate_weighted_client_cv", "mean_input_tokens_est", "mean_output_tokens_est")
+    cols = (
+        "t_s",
+        "window_s",
+        "rate_rps",
+        "rate_weighted_client_cv",
+        "mean_input_tokens_est",
+        "mean_output_tokens_est",
+    )
     windows: list[tuple[float, ...]] = []
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
@@ -235,7 +248,9 @@ def _synthetic(name: str, rate_per_s: np.ndarray, seed: int, tokens_in: float, t
     return Trace(**{**trace.__dict__, "duration_s": len(rate_per_s)})
 
 
-def poisson_trace(rate_rps: float, duration_s: int, seed: int = 0, tokens_in: float = 512, tokens_out: float = 64) -> Trace:
+def poisson_trace(
+    rate_rps: float, duration_s: int, seed: int = 0, tokens_in: float = 512, tokens_out: float = 64
+) -> Trace:
     """Constant-rate Poisson arrivals (req/s) for ``duration_s`` seconds."""
     if rate_rps < 0 or duration_s <= 0:
         raise ValueError(f"need rate_rps >= 0 and duration_s > 0, got {rate_rps!r}, {duration_s!r}")
@@ -243,13 +258,22 @@ def poisson_trace(rate_rps: float, duration_s: int, seed: int = 0, tokens_in: fl
 
 
 def diurnal_trace(
-    mean_rps: float, days: float = 1.0, peak_to_mean: float = 2.0, seed: int = 0, tokens_in: float = 512, tokens_out: float = 64
+    mean_rps: float,
+    days: float = 1.0,
+    peak_to_mean: float = 2.0,
+    seed: int = 0,
+    tokens_in: float = 512,
+    tokens_out: float = 64,
 ) -> Trace:
     """Poisson arrivals whose rate follows a daily sine peaking at 14:00 (peak = mean x peak_to_mean)."""
     if not 1.0 <= peak_to_mean <= 2.0:
-        raise ValueError(f"peak_to_mean must be in [1, 2] (a sine cannot go below zero), got {peak_to_mean!r}")
+        raise ValueError(
+            f"peak_to_mean must be in [1, 2] (a sine cannot go below zero), got {peak_to_mean!r}"
+        )
     t = np.arange(int(days * SECONDS_PER_DAY))
-    rate = mean_rps * (1 + (peak_to_mean - 1) * np.cos(2 * np.pi * (t - 14 * SECONDS_PER_HOUR) / SECONDS_PER_DAY))
+    rate = mean_rps * (
+        1 + (peak_to_mean - 1) * np.cos(2 * np.pi * (t - 14 * SECONDS_PER_HOUR) / SECONDS_PER_DAY)
+    )
     return _synthetic("diurnal", rate, seed, tokens_in, tokens_out)
 
 

@@ -10,7 +10,9 @@ pre-warm + scale to zero when idle; bursts above it go to the platform's on-dema
   follows an EMA of the measured need. Shorter bursts stay on on-demand instances.
 - **Pre-warm**: the arrival rate predicted ``lead`` seconds ahead (the current rate plus its trend,
   and never below the profile's rate for that hour) times the rule's P95 time in system gives the
-  instances needed then (Little's law); the shortfall against live instances is pre-warmed now.
+  instances needed then (Little's law). Bursts shorter than a tick are invisible in mean rates, so
+  the target is also never below the most instances seen live over ``warm_pool_lookback_s``. The
+  shortfall against live instances is pre-warmed now.
 - **Scale to zero**: no arrivals and nothing in flight for ``idle_to_zero_s`` -> reserved 0 and no
   pre-warm, whatever the hour's base, until traffic returns.
 """
@@ -46,6 +48,18 @@ def hybrid_schedule(config: PolicyConfig) -> list[int]:
     return hourly_schedule(rates, hybrid_rule(config))
 
 
+def _recent(samples: list[list[float]], window_s: float) -> list[list[float]]:
+    """The newest ``[interval_s, value]`` samples covering ``window_s`` seconds (at least one)."""
+    kept: list[list[float]] = []
+    covered = 0.0
+    for sample in reversed(samples):
+        if kept and covered >= window_s:
+            break
+        kept.append(sample)
+        covered += sample[0]
+    return kept[::-1]
+
+
 @dataclass(frozen=True)
 class Hybrid:
     """See the module docstring. ``t_s mod 3600`` must be the seconds into the observed hour (true
@@ -66,7 +80,7 @@ class Hybrid:
         return self.config.cold_start_s + self.config.hybrid.prewarm_margin_s
 
     def initial_state(self) -> State:
-        return {"need_ema": 0.0, "over_s": 0.0, "idle_s": 0.0, "prev_rate": None}
+        return {"need_ema": 0.0, "over_s": 0.0, "idle_s": 0.0, "prev_rate": None, "seen": []}
 
     def _instances_for(self, concurrency: float) -> int:
         """Instances for a concurrency (requests) with the rule's headroom."""
@@ -90,11 +104,13 @@ class Hybrid:
         idle = obs.arrival_rate_rps == 0 and obs.in_flight == 0
         idle_s = float(state["idle_s"]) + obs.interval_s if idle else 0.0
         prev_rate = state["prev_rate"]
+        seen = _recent([*state["seen"], [obs.interval_s, obs.total_instances]], hc.warm_pool_lookback_s)
         new_state = {
             "need_ema": need_ema,
             "over_s": over_s,
             "idle_s": idle_s,
             "prev_rate": obs.arrival_rate_rps,
+            "seen": seen,
         }
         if idle_s >= hc.idle_to_zero_s:
             return Decision(reserved=0), new_state
@@ -104,5 +120,8 @@ class Hybrid:
         if hc.rates_by_hour is not None:
             predicted_rps = max(predicted_rps, hc.rates_by_hour[hour_ahead])
         needed_then = self._instances_for(predicted_rps * hc.p95_latency_s)
+        if hc.warm_pool_lookback_s > 0:
+            most_seen = max(n for _, n in seen)
+            needed_then = max(needed_then, math.ceil(most_seen * (1 + hc.warm_pool_headroom) - 1e-9))
         prewarm = max(0, needed_then - max(reserved, obs.reserved_instances) - obs.on_demand_instances)
         return Decision(reserved=reserved, prewarm=prewarm), new_state

@@ -221,6 +221,11 @@ class HybridConfig:
         (seeds/002: "pre-warm 30 s before predicted load").
     idle_to_zero_s: no arrivals for this long -> reserved 0 until traffic returns (seeds/002's
         silent recycle reaches zero after 10 min idle; 300 s is its "minimal" step).
+    warm_pool_lookback_s: pre-warm keeps the live instance count at the largest one observed over
+        this many seconds, so a burst like the last one finds warm instances even after the
+        platform reaped idle ones (free where idle on-demand time is not billed; each re-start
+        bills its initialisation where the provider bills it). 0 disables it.
+    warm_pool_headroom: margin over that largest count (0.2 = +20 %).
     """
 
     rates_by_hour: tuple[float, ...] | None = None
@@ -230,6 +235,8 @@ class HybridConfig:
     correction_after_s: float = 180.0
     prewarm_margin_s: float = 30.0
     idle_to_zero_s: float = 300.0
+    warm_pool_lookback_s: float = 3600.0
+    warm_pool_headroom: float = 0.2
 
 
 @dataclass(frozen=True)
