@@ -68,7 +68,7 @@ def holt_winters(history: np.ndarray, horizon: int = SEASON) -> np.ndarray:
         raise ValueError(f"Holt-Winters needs at least {2 * SEASON} hourly points, got {len(history)}")
     best = min(
         (
-            _holt_winters_run(history, a, b, g) + ((a, b, g),)
+            (*_holt_winters_run(history, a, b, g), (a, b, g))
             for a, b, g in itertools.product(_GRID, (0.0, 0.1), _GRID)
         ),
         key=lambda run: run[3],

@@ -190,7 +190,7 @@ def simulate_timestep(
     """
     if demand is None:
         demand = Demand(trace, service, provider.concurrency_per_instance)
-    step = max(1, int(round(control_step_s if control_step_s is not None else policy.interval_s)))
+    step = max(1, round(control_step_s if control_step_s is not None else policy.interval_s))
     return _run(trace, demand, policy, provider, step, on_step)
 
 
@@ -205,8 +205,8 @@ def _run(
     c = provider.concurrency_per_instance
     horizon = trace.duration_s
     cold_s = provider.cold_start_s
-    cold_steps = int(math.ceil(cold_s))
-    keep = int(round(provider.keep_alive_s))
+    cold_steps = math.ceil(cold_s)
+    keep = round(provider.keep_alive_s)
     need, d = demand.busy, demand.concurrency
     arrivals_cum = np.concatenate(([0.0], np.cumsum(demand.arrivals)))
     d_cum = np.concatenate(([0.0], np.cumsum(d)))
@@ -259,7 +259,7 @@ def _run(
         reserved_ready[sl] = ready_now
         still: list[list[float]] = []
         for ready_at, n in warming:
-            first = max(t0, int(math.ceil(ready_at - _EPS)))
+            first = max(t0, math.ceil(ready_at - _EPS))
             if first < t1:
                 reserved_ready[first:t1] += n
                 ready_now += int(n)
