@@ -4,7 +4,7 @@ configs moto lacks.
 - Faults (:class:`tests.cloud.faults.FaultPlan`, keyed by operation name such as ``UpdateAlias``,
   ``RegisterScalableTarget``, ``GetMetricStatistics``, ``PutObject``): ``throttle`` answers 429
   ``TooManyRequestsException``/``ThrottlingException``, ``5xx`` answers 503, ``timeout`` holds the request
-  and closes the connection unanswered (nothing is applied).
+  and closes the connection unanswered (nothing is applied), ``lost`` does so after moto applied it.
 - Provisioned concurrency: moto implements Application Auto Scaling but not Lambda's provisioned
   concurrency configs. The proxy plays the part AWS plays: a successful ``RegisterScalableTarget`` on
   ``function:<fn>:<qualifier>`` requests MinCapacity instances for that qualifier, which become
@@ -159,6 +159,10 @@ class AwsProxy:
         status, headers, answer = self._forward(request, body)
         if status < 300:
             self._observe(operation, path, body, answer)
+        if fault == "lost":
+            time.sleep(self.faults.timeout_delay_s)
+            request.close_connection = True
+            return
         request.send_response(status)
         for name, value in headers:
             if name.lower() not in _HOP_BY_HOP:

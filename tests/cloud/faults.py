@@ -6,7 +6,7 @@ import threading
 from collections import defaultdict, deque
 from typing import Literal
 
-FaultKind = Literal["throttle", "5xx", "timeout"]
+FaultKind = Literal["throttle", "5xx", "timeout", "lost"]
 
 
 class FaultPlan:
@@ -14,7 +14,8 @@ class FaultPlan:
 
     A ``timeout`` fault makes the stand-in hold the request for ``timeout_delay_s`` seconds and then close
     the connection without answering (the request is not applied), so a client whose read timeout is
-    shorter sees a timeout.
+    shorter sees a timeout. A ``lost`` fault is the same after the request was applied: only its
+    answer is lost (what makes retried writes need to be idempotent).
     """
 
     def __init__(self, timeout_delay_s: float = 0.5) -> None:

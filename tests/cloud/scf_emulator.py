@@ -190,6 +190,10 @@ class ScfEmulator:
             response = {**result, "RequestId": request_id}
         except ApiError as error:
             response = {"Error": {"Code": error.code, "Message": error.message}, "RequestId": request_id}
+        if fault == "lost":
+            time.sleep(self.faults.timeout_delay_s)
+            request.close_connection = True
+            return
         self._send(request, 200, json.dumps({"Response": response}).encode(), "application/json")
 
     @staticmethod

@@ -42,6 +42,7 @@ class StandIn:
     target: CloudTarget
     faults: FaultPlan
     state_endpoint: str
+    state_faults: FaultPlan
     aws_proxy: AwsProxy | None = None
     scf: ScfEmulator | None = None
 
@@ -50,6 +51,13 @@ class StandIn:
 
     def alias_updates(self) -> list[dict[str, Any]]:
         return (self.aws_proxy or self.scf).alias_updates  # type: ignore[union-attr]
+
+    def invocations(self) -> int:
+        """Invoke calls the function received."""
+        if self.scf is not None:
+            return sum(1 for action, _ in self.scf.calls if action == "Invoke")
+        assert self.aws_proxy is not None
+        return self.aws_proxy.operations.count("Invoke")
 
     def put_minute(
         self,
@@ -121,7 +129,7 @@ def aws_stand_in(moto_url: str, proxy: AwsProxy) -> StandIn:
     lam.create_alias(FunctionName=FUNCTION, Name=ALIAS, FunctionVersion=version, Description="production")
     boto3.client("s3", **kw).create_bucket(Bucket=STATE_BUCKET)
     target = CloudTarget("aws", FUNCTION, ALIAS, REGION_AWS, endpoint=proxy.url, timeout_s=0.3)
-    return StandIn("aws", target, proxy.faults, state_endpoint=proxy.url, aws_proxy=proxy)
+    return StandIn("aws", target, proxy.faults, proxy.url, proxy.faults, aws_proxy=proxy)
 
 
 def tencent_stand_in(scf: ScfEmulator, moto_url: str, proxy: AwsProxy) -> StandIn:
@@ -164,4 +172,4 @@ def tencent_stand_in(scf: ScfEmulator, moto_url: str, proxy: AwsProxy) -> StandI
         secret_key=scf.secret_key,
         timeout_s=0.3,
     )
-    return StandIn("tencent", target, scf.faults, state_endpoint=proxy.url, scf=scf)
+    return StandIn("tencent", target, scf.faults, proxy.url, proxy.faults, scf=scf)

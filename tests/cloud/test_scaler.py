@@ -94,6 +94,7 @@ def test_scaler_decisions_equal_the_policy_on_the_same_metric_series(stand_in: S
     assert [o.decision for o in outcomes] == expected
     assert len({d["reserved"] for d in expected}) >= 3  # the series moves capacity up and down
     assert any(d["prewarm"] for d in expected)
+    assert stand_in.invocations() == sum(d["prewarm"] for d in expected)  # pre-warm requests sent
     stored = run.store.load().document
     assert stored is not None and stored["state"] == state and stored["generation"] == len(SERIES)
     control = stand_in.target.control(fast_retry())
@@ -135,6 +136,22 @@ def test_two_concurrent_scaler_runs_never_corrupt_the_state(stand_in: StandIn) -
 
     later = first.run_once(now + timedelta(minutes=1))  # the next tick goes on from B's state
     assert later.action == "scaled" and later.generation == 2
+
+
+def test_a_state_write_whose_answer_is_lost_is_recognised_as_ours(stand_in: StandIn) -> None:
+    """PutObject applied but its answer lost: the retry's condition fails, the re-read finds this
+    run's own write, and the run actuates instead of giving the tick up."""
+    stand_in.put_minute(ALIAS, start_minute(1), 600, 0, 9.0, 900)
+    stand_in.state_faults.inject("PutObject", "lost")
+    run = scaler(stand_in)
+    outcome = run.run_once(start_minute(0) + timedelta(seconds=5))
+    assert outcome.action == "scaled" and outcome.generation == 1
+    assert stand_in.state_faults.injected == [("PutObject", "lost")]
+    control = stand_in.target.control(fast_retry())
+    assert outcome.decision is not None
+    assert (
+        control.capacity(control.scaling_qualifier(control.alias())).requested == outcome.decision["reserved"]
+    )
 
 
 def test_conditional_write_refuses_a_stale_etag(moto_reset: str) -> None:
