@@ -11,9 +11,13 @@ a deployed schedule is exactly the planned one.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 HOURS_PER_DAY = 24
 _EPS = 1e-9  # tolerance so that 2.0000000001 instances does not round up to 3
@@ -112,3 +116,65 @@ def scf_cron(hour: int, utc_offset_hours: int = 0) -> str:
 def aws_cron(hour: int, utc_offset_hours: int = 0) -> str:
     """Application Auto Scaling scheduled-action expression ``cron(min hour dom month dow year)``, UTC."""
     return f"cron(0 {_utc_hour(hour, utc_offset_hours)} * * ? *)"
+
+
+def read_rate_profile(path: str | Path) -> list[float]:
+    """Read 24 hourly mean rates (req/s, hour 0 first) from a rate-profile file.
+
+    Formats: JSON, either a list of 24 numbers or ``{"rates_by_hour": [24 numbers]}``; or CSV with
+    a header ``hour,rate_rps`` and one row per hour 0-23 (any order, each hour exactly once).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"rate profile not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not JSON ({exc})") from None
+        rates = data.get("rates_by_hour") if isinstance(data, dict) else data
+        if not isinstance(rates, list) or not all(isinstance(r, (int, float)) for r in rates):
+            raise ValueError(f'{path}: want a list of 24 numbers or {{"rates_by_hour": [...]}}')
+        values = [float(r) for r in rates]
+    else:
+        rows = list(csv.reader(io.StringIO(text)))
+        if not rows or [h.strip() for h in rows[0]] != ["hour", "rate_rps"]:
+            raise ValueError(f"{path}:1: want the header 'hour,rate_rps'")
+        by_hour: dict[int, float] = {}
+        for line, row in enumerate(rows[1:], start=2):
+            if not row:
+                continue
+            try:
+                hour, rate = int(row[0]), float(row[1])
+            except (ValueError, IndexError):
+                raise ValueError(f"{path}:{line}: want 'hour,rate_rps' with hour 0-23, got {row!r}") from None
+            if not 0 <= hour < HOURS_PER_DAY or hour in by_hour:
+                raise ValueError(f"{path}:{line}: hour must be 0-23 and appear once, got {hour}")
+            by_hour[hour] = rate
+        if len(by_hour) != HOURS_PER_DAY:
+            raise ValueError(f"{path}: need all 24 hours, got {len(by_hour)}")
+        values = [by_hour[h] for h in range(HOURS_PER_DAY)]
+    if len(values) != HOURS_PER_DAY or any(not (v >= 0 and math.isfinite(v)) for v in values):
+        raise ValueError(f"{path}: need 24 finite rates >= 0 (req/s), got {len(values)} values")
+    return values
+
+
+def schedule_plan(rates_by_hour: Sequence[float], rule: ReservedRule, utc_offset_hours: int = 0) -> dict:
+    """The schedule as JSON-able data: per-hour rates and counts, and each change with its crons."""
+    schedule = hourly_schedule(rates_by_hour, rule)
+    return {
+        "rule": asdict(rule),
+        "utc_offset_hours": utc_offset_hours,
+        "rates_by_hour": [float(r) for r in rates_by_hour],
+        "reserved_by_hour": schedule,
+        "changes": [
+            {
+                "hour": change.hour,
+                "instances": change.instances,
+                "scf_cron": scf_cron(change.hour, utc_offset_hours),
+                "aws_cron": aws_cron(change.hour, utc_offset_hours),
+            }
+            for change in schedule_changes(schedule)
+        ],
+    }

@@ -195,7 +195,16 @@ class _EventSim:
                 inst.draining = True
                 if inst.busy == 0:
                     self.instances.remove(inst)
-        for _ in range(decision.prewarm):
+        # pre-warm requests renew idle warm on-demand instances first, then start new ones
+        pending = decision.prewarm
+        for inst in self.instances:
+            if pending == 0:
+                break
+            if not inst.reserved and not inst.draining:
+                if inst.busy == 0:
+                    inst.idle_since = max(inst.idle_since, now)
+                pending -= 1
+        for _ in range(pending):
             if not self._may_start_on_demand():
                 break
             self._new_instance(False, now)

@@ -271,13 +271,14 @@ def _run(
         if decision.max_on_demand is not None:
             od_cap = min(od_cap, decision.max_on_demand)
         if decision.prewarm and od_cap:
+            # pre-warm requests hold p on-demand instances alive (renewing idle ones, starting the rest)
             p = min(decision.prewarm, od_cap)
-            od_starts_prewarm += p
+            od_starts_prewarm += max(0, p - od_now)
             end = min(horizon, t0 + cold_steps + keep)
             np.maximum(pw_alive[t0:end], p, out=pw_alive[t0:end])
-            np.maximum(
-                pw_ready[min(end, t0 + cold_steps) : end], p, out=pw_ready[min(end, t0 + cold_steps) : end]
-            )
+            warm_end = min(end, t0 + cold_steps)
+            np.maximum(pw_ready[t0:warm_end], min(p, od_now), out=pw_ready[t0:warm_end])
+            np.maximum(pw_ready[warm_end:end], p, out=pw_ready[warm_end:end])
         r_ready = reserved_ready[sl]
         if od_cap:
             np.clip(need[sl] - r_ready, 0, od_cap, out=od_need[sl])

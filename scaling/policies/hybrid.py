@@ -11,8 +11,9 @@ pre-warm + scale to zero when idle; bursts above it go to the platform's on-dema
 - **Pre-warm**: the arrival rate predicted ``lead`` seconds ahead (the current rate plus its trend,
   and never below the profile's rate for that hour) times the rule's P95 time in system gives the
   instances needed then (Little's law). Bursts shorter than a tick are invisible in mean rates, so
-  the target is also never below the most instances seen live over ``warm_pool_lookback_s``. The
-  shortfall against live instances is pre-warmed now.
+  the target is also never below the most instances seen live over ``warm_pool_lookback_s`` when
+  the platform had to start them beyond the policy's own target (bursts, not its pre-warms). The
+  on-demand part of that target is held warm with pre-warm requests every tick.
 - **Scale to zero**: no arrivals and nothing in flight for ``idle_to_zero_s`` -> reserved 0 and no
   pre-warm, whatever the hour's base, until traffic returns.
 """
@@ -80,7 +81,7 @@ class Hybrid:
         return self.config.cold_start_s + self.config.hybrid.prewarm_margin_s
 
     def initial_state(self) -> State:
-        return {"need_ema": 0.0, "over_s": 0.0, "idle_s": 0.0, "prev_rate": None, "seen": []}
+        return {"need_ema": 0.0, "over_s": 0.0, "idle_s": 0.0, "prev_rate": None, "seen": [], "target": 0}
 
     def _instances_for(self, concurrency: float) -> int:
         """Instances for a concurrency (requests) with the rule's headroom."""
@@ -104,13 +105,16 @@ class Hybrid:
         idle = obs.arrival_rate_rps == 0 and obs.in_flight == 0
         idle_s = float(state["idle_s"]) + obs.interval_s if idle else 0.0
         prev_rate = state["prev_rate"]
-        seen = _recent([*state["seen"], [obs.interval_s, obs.total_instances]], hc.warm_pool_lookback_s)
+        # live instances beyond the last target were started by the platform for bursts
+        burst = obs.total_instances if obs.total_instances > int(state["target"]) else 0
+        seen = _recent([*state["seen"], [obs.interval_s, burst]], hc.warm_pool_lookback_s)
         new_state = {
             "need_ema": need_ema,
             "over_s": over_s,
             "idle_s": idle_s,
             "prev_rate": obs.arrival_rate_rps,
             "seen": seen,
+            "target": 0,
         }
         if idle_s >= hc.idle_to_zero_s:
             return Decision(reserved=0), new_state
@@ -123,5 +127,8 @@ class Hybrid:
         if hc.warm_pool_lookback_s > 0:
             most_seen = max(n for _, n in seen)
             needed_then = max(needed_then, math.ceil(most_seen * (1 + hc.warm_pool_headroom) - 1e-9))
-        prewarm = max(0, needed_then - max(reserved, obs.reserved_instances) - obs.on_demand_instances)
+        prewarm = max(
+            0, needed_then - max(reserved, obs.reserved_instances)
+        )  # on-demand instances to hold warm
+        new_state["target"] = max(needed_then, reserved)
         return Decision(reserved=reserved, prewarm=prewarm), new_state

@@ -106,7 +106,9 @@ class Decision:
     """What the caller actuates after a tick.
 
     reserved: desired reserved (provisioned) instance count, >= 0.
-    prewarm: on-demand instances to start now ahead of predicted load (pre-warm requests), >= 0.
+    prewarm: pre-warm requests to send now, >= 0; each keeps one on-demand instance warm ahead
+        of predicted load: the platform routes it to an idle warm instance (renewing its keep-alive)
+        or starts a new one. Sending N every tick holds N on-demand instances warm.
     max_on_demand: cap on on-demand instances the function may run (the function's concurrency
         limit a user sets); ``None`` = only the platform quota applies; 0 = no on-demand bursts.
     admission_rps: token-bucket refill rate for admission, req/s; ``None`` = admit everything.

@@ -1,0 +1,77 @@
+"""``llmfn plan``: the reserved-instance schedule per hour of day, as SCF and AWS crons."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plan")(plan)
+
+
+def plan(
+    trace: Path | None = typer.Option(
+        None, "--trace", help="Trace file whose hourly rates make the profile."
+    ),
+    rate_profile: Path | None = typer.Option(
+        None,
+        "--rate-profile",
+        help="24 hourly rates (req/s): JSON list / {\"rates_by_hour\": [...]} or CSV 'hour,rate_rps'.",
+    ),
+    p95: float = typer.Option(
+        0.76, "--p95", help="P95 time in system per request, seconds (Little's law W)."
+    ),
+    concurrency: int = typer.Option(8, "--concurrency", help="Concurrent requests one instance serves."),
+    headroom: float = typer.Option(
+        0.2, "--headroom", help="Margin over Little's-law concurrency (0.2 = +20 %)."
+    ),
+    min_instances: int = typer.Option(0, "--min", help="Fewest reserved instances."),
+    max_instances: int = typer.Option(50, "--max", help="Most reserved instances."),
+    utc_offset: int = typer.Option(
+        0, "--utc-offset", help="Hours east of UTC of the profile's hours (crons are UTC)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed for traces given as rates (ServeGen)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+) -> None:
+    """Reserved instances = ceil(rate x P95 / concurrency x (1 + headroom)) for each hour of day."""
+    from scaling.plan import ReservedRule, read_rate_profile, schedule_plan
+
+    if (trace is None) == (rate_profile is None):
+        raise ValueError("give exactly one of --trace FILE or --rate-profile FILE")
+    if trace is not None:
+        from scaling.forecasting import forecast_profile
+        from scaling.traces import read_trace
+
+        profile = forecast_profile(read_trace(trace, seed=seed))
+        rates, method = list(profile.rates_by_hour), profile.method
+    else:
+        assert rate_profile is not None
+        rates, method = read_rate_profile(rate_profile), "rate-profile file"
+    rule = ReservedRule(
+        p95_latency_s=p95,
+        concurrency_per_instance=concurrency,
+        headroom=headroom,
+        min_instances=min_instances,
+        max_instances=max_instances,
+    )
+    result = {**schedule_plan(rates, rule, utc_offset), "profile_method": method}
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    typer.echo(
+        f"profile: {method}; rule: ceil(rate x {p95:g} s / {concurrency} x {1 + headroom:g}), in [{min_instances}, {max_instances}]"
+    )
+    typer.echo(f"{'hour':>4}  {'rate req/s':>10}  {'reserved':>8}")
+    for hour, (rate, count) in enumerate(
+        zip(result["rates_by_hour"], result["reserved_by_hour"], strict=True)
+    ):
+        typer.echo(f"{hour:>4}  {rate:>10.2f}  {count:>8}")
+    typer.echo(f"changes (crons in UTC, profile at UTC{utc_offset:+d}):")
+    typer.echo(f"{'from hour':>9}  {'instances':>9}  {'SCF TriggerActions cron':<24}  AWS scheduled action")
+    for change in result["changes"]:
+        typer.echo(
+            f"{change['hour']:>9}  {change['instances']:>9}  {change['scf_cron']:<24}  {change['aws_cron']}"
+        )

@@ -1,0 +1,104 @@
+"""``llmfn simulate``: replay a trace through the capacity policies and price each one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("simulate")(simulate)
+
+
+def simulate(
+    trace: Path = typer.Option(
+        ...,
+        "--trace",
+        help="Trace file: Azure LLM CSV, ServeGen rates, or timestamp,input_tokens,output_tokens CSV / JSONL.",
+    ),
+    policy: str = typer.Option(
+        "all",
+        "--policy",
+        help="'all' or comma-separated: fixed,on-demand,reactive,target-tracking,kpa,hybrid,oracle.",
+    ),
+    provider: str = typer.Option("scf", "--provider", help="scf, lambda or fixed (a GPU server pool)."),
+    slo_p99: float = typer.Option(2.0, "--slo-p99", help="SLO on P99 time to first token, seconds."),
+    fidelity: str = typer.Option(
+        "auto", "--fidelity", help="auto, request (event simulation) or timestep (1 s fluid)."
+    ),
+    max_instances: int | None = typer.Option(
+        None, "--max-instances", help="Quota on instances (default: the provider's, 1000)."
+    ),
+    cold_start: float | None = typer.Option(
+        None, "--cold-start", help="Cold start, seconds (default 2.8: staged preload)."
+    ),
+    keep_alive: float | None = typer.Option(
+        None, "--keep-alive", help="Seconds the platform keeps an idle on-demand instance."
+    ),
+    policy_config: Path | None = typer.Option(
+        None, "--policy-config", help="JSON file of PolicyConfig overrides."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed for traces given as rates (ServeGen)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    plot: Path | None = typer.Option(None, "--plot", help="Write a PNG of load, instances and latency."),
+    plot_policies: str = typer.Option(
+        "hybrid,on-demand,fixed", "--plot-policies", help="Policies drawn in --plot."
+    ),
+) -> None:
+    """Cost, savings, cost / oracle and latency of each policy on your own traffic."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from scaling.providers import get_provider
+    from scaling.simulate import Settings, parse_policies
+    from scaling.simulate import simulate as run_simulation
+    from scaling.tables import format_report
+    from scaling.traces import read_trace
+
+    names = parse_policies(policy)
+    chosen = get_provider(provider)
+    overrides = {
+        key: value
+        for key, value in {
+            "max_instances": max_instances,
+            "cold_start_s": cold_start,
+            "keep_alive_s": keep_alive,
+        }.items()
+        if value is not None
+    }
+    if overrides:
+        chosen = chosen.with_overrides(**overrides)
+    config = json.loads(policy_config.read_text(encoding="utf-8")) if policy_config else {}
+    if not isinstance(config, dict):
+        raise ValueError(f"--policy-config {policy_config}: want a JSON object of PolicyConfig fields")
+    settings = Settings(provider=chosen, slo_p99_s=slo_p99, fidelity=fidelity, policy_config=config)
+    loaded = read_trace(trace, seed=seed)
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=as_json or loaded.duration_s <= 86400,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"simulating {name}", total=total)
+            bar.update(tasks[name], completed=done)
+
+        report = run_simulation(loaded, names, settings, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        typer.echo(format_report(report))
+    if plot is not None:
+        from scaling.plot import plot_report
+
+        wanted = [n.strip() for n in plot_policies.split(",") if n.strip()]
+        out = plot_report(report, loaded, plot, wanted)
+        console.print(f"plot written to {out}")

@@ -1,0 +1,72 @@
+"""The ``--plot`` figure: offered load, instances (reserved vs on-demand) and P99 TTFT over time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from scaling.sim_result import weighted_percentile
+from scaling.simulate import Report
+from scaling.traces import Trace
+
+
+def _bins(duration_s: int) -> int:
+    """Seconds per plotted point: about 300 points over the trace, at least 10 s."""
+    return max(10, duration_s // 300)
+
+
+def plot_report(
+    report: Report, trace: Trace, path: str | Path, policies: Sequence[str] | None = None
+) -> Path:
+    """Write a PNG with one panel each for load, instances and latency; returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    chosen = [p for p in report.policies if p.record is not None and (not policies or p.name in policies)]
+    if not chosen:
+        raise ValueError(f"--plot-policies: none of {list(policies or [])} was simulated")
+    width = _bins(trace.duration_s)
+    n_bins = trace.duration_s // width
+    hours = np.arange(n_bins) * width / 3600
+
+    def per_bin(series: np.ndarray) -> np.ndarray:
+        return series[: n_bins * width].reshape(n_bins, width).mean(axis=1)
+
+    fig, (ax_load, ax_inst, ax_lat) = plt.subplots(3, 1, figsize=(12, 9), sharex=True)
+    ax_load.plot(hours, per_bin(trace.arrivals_per_second()), color="black", lw=1)
+    ax_load.set_ylabel("offered load (req/s)")
+    ax_load.set_title(f"{report.trace} on {report.provider}: load, instances and P99 TTFT ({width} s bins)")
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, p in enumerate(chosen):
+        colour = colours[i % len(colours)]
+        usage = p.record.usage  # type: ignore[union-attr]
+        ax_inst.plot(hours, per_bin(usage.reserved_alive), color=colour, lw=1.5, label=f"{p.name} reserved")
+        ax_inst.plot(
+            hours, per_bin(usage.on_demand_alive), color=colour, lw=1, ls="--", label=f"{p.name} on-demand"
+        )
+        rec = p.record
+        assert rec is not None
+        which = np.minimum(rec.second // width, n_bins - 1)
+        p99 = [
+            weighted_percentile(rec.ttft_s[which == b], rec.weights[which == b], 99)
+            if np.any(which == b)
+            else np.nan
+            for b in range(n_bins)
+        ]
+        ax_lat.plot(hours, p99, color=colour, lw=1, label=p.name)
+    ax_inst.set_ylabel("instances (solid reserved, dashed on-demand)")
+    ax_inst.legend(fontsize=7, ncol=3, loc="upper left")
+    ax_lat.axhline(report.slo_p99_s, color="red", ls=":", lw=1, label=f"SLO {report.slo_p99_s:g} s")
+    ax_lat.set_ylabel("P99 TTFT (s)")
+    ax_lat.set_yscale("log")
+    ax_lat.set_xlabel("hours from trace start")
+    ax_lat.legend(fontsize=7, ncol=4, loc="upper left")
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
