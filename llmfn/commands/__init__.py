@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from llmfn.commands import dev, invoke, layer, load, preload, promote, scale, serve
+from llmfn.commands import dev, invoke, layer, load, plan, preload, promote, scale, serve, simulate
 
-COMMAND_MODULES: list[ModuleType] = [layer, dev, invoke, load, scale, promote, preload, serve]
+COMMAND_MODULES: list[ModuleType] = [layer, dev, invoke, load, scale, promote, preload, serve, simulate, plan]
