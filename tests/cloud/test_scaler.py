@@ -59,7 +59,6 @@ def start_minute(minutes_back: int) -> datetime:
     return now - timedelta(minutes=minutes_back)
 
 
-@pytest.mark.slow
 def test_scaler_decisions_equal_the_policy_on_the_same_metric_series(stand_in: StandIn) -> None:
     t0 = start_minute(len(SERIES) + 1)
     for i, (calls, concurrency, duration_ms) in enumerate(SERIES):
