@@ -1,8 +1,8 @@
 """Tencent Cloud: SCF control (versions, aliases, provisioned concurrency) and Cloud Monitor metrics.
 
 Calls go through ``tencentcloud-sdk-python`` (TC3-HMAC-SHA256 signed API 3.0); transient errors
-(``RequestLimitExceeded*``, ``InternalError*``, ``FailedOperation.ProvisionedInProgress``, 5xx answers,
-network timeouts) are retried by :class:`functions.cloud.retry.RetryPolicy`.
+(``RequestLimitExceeded*``, ``InternalError*``, ``FailedOperation.ProvisionedInProgress``,
+``FailedOperation.FunctionStatusError`` while an update deploys, 5xx answers, network timeouts) are retried by :class:`functions.cloud.retry.RetryPolicy`.
 
 Cloud Monitor: namespace ``QCE/SCF_V2``, dimensions ``functionName`` / ``version`` / ``namespace``,
 metrics ``Invocation`` and ``Error`` (counts per period), ``ConcurrentExecutions`` and ``Duration`` (ms).
@@ -22,7 +22,12 @@ from functions.cloud.types import AliasRouting, Capacity, CloudError, InvokeResu
 
 SCF_MONITOR_NAMESPACE = "QCE/SCF_V2"
 MONITOR_PERIOD_S = 60
-_TRANSIENT_CODES = ("ClientNetworkError", "ServerNetworkError", "FailedOperation.ProvisionedInProgress")
+_TRANSIENT_CODES = (
+    "ClientNetworkError",
+    "ServerNetworkError",
+    "FailedOperation.ProvisionedInProgress",
+    "FailedOperation.FunctionStatusError",  # still deploying the last configuration change
+)
 _TRANSIENT_PREFIXES = ("RequestLimitExceeded", "InternalError")
 
 

@@ -6,7 +6,8 @@ Requests are ``POST /`` with a JSON body and the ``X-TC-Action`` / ``X-TC-Versio
 ``{"Response": {"Error": {"Code", "Message"}, "RequestId"}}`` with SCF's documented error codes (the
 SDK's ``scf/v20180416/errorcodes.py``).
 
-SCF rules enforced: provisioned concurrency never on ``$LATEST``; alias routing weights in [0, 1] on
+SCF rules enforced: a function stays "Updating" for ``update_s`` after a configuration change and
+refuses to publish meanwhile; provisioned concurrency never on ``$LATEST``; alias routing weights in [0, 1] on
 existing versions other than the alias's own; the sum of provisioned concurrency over a function's
 versions <= its concurrency quota - 100; PutProvisionedConcurrencyConfig at most 20 requests/s.
 Provisioned instances become available ``warmup_s`` seconds after they are requested. Every alias
@@ -60,6 +61,7 @@ class ScfFunction:
     versions: dict[str, dict[str, Any]] = field(default_factory=dict)
     aliases: dict[str, dict[str, Any]] = field(default_factory=dict)
     failing_versions: set[str] = field(default_factory=set)
+    updating_until: float = 0.0  # clock seconds: "Updating" after a configuration change until then
 
 
 def _now_text() -> str:
@@ -86,6 +88,7 @@ class ScfEmulator:
         self.secret_key = secret_key
         self.clock: Callable[[], float] = time.monotonic  # seconds; tests may replace it
         self.capacity = WarmCapacity(warmup_s, clock=lambda: self.clock())
+        self.update_s = 0.01  # how long $LATEST stays "Updating" after UpdateFunctionConfiguration
         self.faults = FaultPlan()
         self.functions: dict[tuple[str, str], ScfFunction] = {}
         self.metrics: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
@@ -298,21 +301,32 @@ class ScfEmulator:
             "FunctionName": fn.name,
             "Namespace": fn.namespace,
             "Qualifier": qualifier,
-            "Status": "Active",
+            "Status": self._status(fn),
             "Type": "HTTP",
             "UseGpu": "TRUE",
             **copy.deepcopy(config),
         }
 
-    def _update_function_configuration(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _status(self, fn: ScfFunction) -> str:
+        return "Updating" if self.clock() < fn.updating_until else "Active"
+
+    def _settled(self, params: dict[str, Any]) -> ScfFunction:
+        """The function, which must not be in the middle of an update."""
         fn = self._function(params)
+        if self._status(fn) != "Active":
+            raise ApiError("FailedOperation.FunctionStatusError", f"function {fn.name} is being updated")
+        return fn
+
+    def _update_function_configuration(self, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self._settled(params)
         for key in ("Environment", "MemorySize", "Timeout", "Description"):
             if key in params:
                 fn.latest[key] = copy.deepcopy(params[key])
+        fn.updating_until = self.clock() + self.update_s
         return {}
 
     def _publish_version(self, params: dict[str, Any]) -> dict[str, Any]:
-        fn = self._function(params)
+        fn = self._settled(params)
         number = str(max((int(v) for v in fn.versions), default=0) + 1)
         snapshot = copy.deepcopy(fn.latest)
         snapshot["Description"] = params.get("Description", "")

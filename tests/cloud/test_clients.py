@@ -76,3 +76,18 @@ def test_metric_window_sums_counts_and_reads_concurrency(stand_in: StandIn) -> N
     assert metrics.mean_concurrency == pytest.approx(3.0)
     assert metrics.max_concurrency == pytest.approx(4.0)
     assert metrics.p95_duration_s == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("stand_in", ["tencent"], indirect=True)
+def test_scf_publish_waits_for_the_update_to_deploy(stand_in: StandIn) -> None:
+    scf = stand_in.scf
+    assert scf is not None
+    scf.update_s = 3600.0
+    retry = RetryPolicy(attempts=3, initial_s=0.001, max_s=0.001, jitter_s=0.0)
+    control = stand_in.target.control(retry)
+    control.set_environment({"LLMFN_MODEL_REVISION": "rev-2"})
+    with pytest.raises(CloudError, match="FunctionStatusError"):
+        control.publish_version("too early")
+    assert len(retry.retried) == 2
+    scf.functions[("default", "llm")].updating_until = 0.0  # the update has deployed
+    assert control.publish_version("now") == "2"

@@ -152,6 +152,8 @@ def test_throttling_5xx_and_timeouts_mid_promotion_are_retried(
     stand_in: StandIn, inference_endpoint: str
 ) -> None:
     publish_canary_metrics(stand_in)
+    if stand_in.scf is not None:
+        stand_in.scf.update_s = 0.0  # count only the injected faults' retries
     provision = "RegisterScalableTarget" if stand_in.cloud == "aws" else "PutProvisionedConcurrencyConfig"
     stand_in.faults.inject("UpdateAlias", "throttle", times=2)
     stand_in.faults.inject(provision, "5xx")
