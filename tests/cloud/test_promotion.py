@@ -141,6 +141,26 @@ def test_failing_smoke_request_rolls_back(stand_in: StandIn) -> None:
     assert report.alias_after == report.alias_before
 
 
+def test_without_an_endpoint_the_smoke_request_invokes_the_new_version(stand_in: StandIn) -> None:
+    publish_canary_metrics(stand_in)
+    report = promotion(stand_in, None, steps=(50, 100)).run()
+    assert report.status == "promoted", report.reason
+    smoke = report.steps[0]["gate"]["smoke"]
+    assert smoke["ok"] and smoke["via"] == f"invoke {NEW_VERSION}"
+    assert stand_in.invocations() == 2
+
+
+@pytest.mark.parametrize("stand_in", ["tencent"], indirect=True)
+def test_a_new_version_that_fails_when_invoked_rolls_back(stand_in: StandIn) -> None:
+    publish_canary_metrics(stand_in)
+    assert stand_in.scf is not None
+    stand_in.scf.functions[("default", FUNCTION)].failing_versions.add(NEW_VERSION)
+    report = promotion(stand_in, None).run()
+    assert report.status == "rolled-back"
+    assert f"smoke request failed (invoke {NEW_VERSION})" in report.reason
+    assert report.alias_after == report.alias_before
+
+
 def test_slow_canary_rolls_back_on_p95(stand_in: StandIn, inference_endpoint: str) -> None:
     publish_canary_metrics(stand_in, duration_ms=3500)
     report = promotion(stand_in, inference_endpoint).run()
