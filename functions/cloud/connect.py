@@ -15,6 +15,10 @@ Cloud = Literal["aws", "tencent"]
 CLOUDS: tuple[str, ...] = ("aws", "tencent")
 
 
+class TargetError(ValueError):
+    """A setting that names the cloud target is missing or wrong (the message names it)."""
+
+
 _CLOUD_NAMES = {
     "aws": "aws",
     "lambda": "aws",
@@ -25,15 +29,12 @@ _CLOUD_NAMES = {
 
 
 def cloud_name(text: str) -> str:
-    """ "aws" or "tencent" from any name the toolkit uses for them (aws, lambda, tencent, tencentcloud, scf)."""
+    """The canonical cloud ("aws" or "tencent") for any name the toolkit uses: aws, lambda, tencent,
+    tencentcloud (infra's name), scf (the layer builder's)."""
     name = _CLOUD_NAMES.get(text.strip().lower())
     if name is None:
         raise TargetError(f"--cloud must be one of {', '.join(sorted(_CLOUD_NAMES))}, got {text!r}")
     return name
-
-
-class TargetError(ValueError):
-    """A setting that names the cloud target is missing or wrong (the message names it)."""
 
 
 @dataclass(frozen=True)

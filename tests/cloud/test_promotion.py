@@ -254,3 +254,25 @@ def test_a_promotion_refuses_an_alias_routing_to_versions_it_does_not_own(stand_
     control.set_routing("1", {other: 0.2})
     with pytest.raises(ValueError, match="did not create"):
         promotion(stand_in, None).run()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--cloud", "gcp"], "--cloud must be one of"),
+        (["--cloud", "scf", "--steps", "50,10"], "--steps must increase"),
+        (["--cloud", "lambda", "--max-error-rate", "2"], "--max-error-rate must be in [0, 1]"),
+        (["--cloud", "aws"], "no value for --region"),
+    ],
+)
+def test_bad_promote_flags_are_one_error_line(
+    flags: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from llmfn.cli import main
+
+    outputs = tmp_path / "prod.json"
+    outputs.write_text(json.dumps({"functionName": FUNCTION, "aliasName": ALIAS}))
+    with pytest.raises(SystemExit) as info:
+        main(["promote", "--stack", "prod", "--outputs", str(outputs), "--model-revision", "rev-2", *flags])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
