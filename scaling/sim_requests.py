@@ -95,6 +95,7 @@ class _EventSim:
         # accumulators for the next observation
         self.in_system = 0
         self.area_in_system = 0.0
+        self.total_area = 0.0  # request-seconds in the system over the whole run (Little's L x T)
         self.area_reserved_busy_slots = 0.0
         self.area_reserved_slots = 0.0
         self.arrivals_since = 0
@@ -107,6 +108,7 @@ class _EventSim:
         dt = t - self.last_t
         if dt > 0:
             self.area_in_system += self.in_system * dt
+            self.total_area += self.in_system * dt
             busy_slots = ready_slots = 0
             for inst in self.instances:
                 if inst.reserved:
@@ -339,4 +341,5 @@ class _EventSim:
             offered=len(self.rejected),
             work_s=self.work_s,
             second=self.trace.second[served],
+            in_system_area_s=self.total_area,
         )

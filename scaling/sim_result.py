@@ -37,6 +37,8 @@ class RunRecord:
     rejected / offered: requests refused by admission / all requests offered.
     work_s: service seconds of all served requests (slot-seconds), for the oracle.
     second: the second (from the trace start) each group arrived in, for latency over time.
+    in_system_area_s: request-seconds spent in the system (queued or served), integrated over time by
+        the request-level simulator's clock (Little's L x duration); ``None`` from the time-step model.
     """
 
     usage: Usage
@@ -48,6 +50,7 @@ class RunRecord:
     offered: int
     work_s: float
     second: np.ndarray
+    in_system_area_s: float | None = None
 
     def percentile_ttft(self, q: float) -> float:
         return weighted_percentile(self.ttft_s, self.weights, q)

@@ -148,6 +148,7 @@ class Demand:
                 self.busy = np.ceil(self.concurrency / c - _EPS)
                 batch = np.clip(self.concurrency / np.maximum(self.busy, 1), 1, c)
             self.peak = self.concurrency
+        self.start = np.asarray(start, dtype=float)
         self.prefill_s = np.asarray(service.prefill_s(trace.input_tokens), dtype=float)
         self.arrivals = trace.arrivals_per_second()
         self.work_s = float((self.service_s * w).sum())
@@ -215,6 +216,7 @@ def _run(
     od_need = np.zeros(horizon)
     pw_alive = np.zeros(horizon)
     pw_ready = np.zeros(horizon)
+    od_cap_at = np.zeros(horizon)  # on-demand instances allowed (platform quota and policy cap)
 
     state = policy.initial_state()
     ready_now = 0  # reserved instances ready
@@ -279,6 +281,7 @@ def _run(
             warm_end = min(end, t0 + cold_steps)
             np.maximum(pw_ready[t0:warm_end], min(p, od_now), out=pw_ready[t0:warm_end])
             np.maximum(pw_ready[warm_end:end], p, out=pw_ready[warm_end:end])
+        od_cap_at[sl] = od_cap
         r_ready = reserved_ready[sl]
         if od_cap:
             np.clip(need[sl] - r_ready, 0, od_cap, out=od_need[sl])
@@ -307,17 +310,13 @@ def _run(
     prev_alive = np.concatenate(([0.0], od_alive[:-1]))
     starts = np.maximum(od_need - prev_alive, 0)
     od_ready = np.maximum(np.concatenate((np.zeros(cold_steps), od_alive))[:horizon], pw_ready)
-    capacity = c * (reserved_ready + od_need)
+    capacity = c * (reserved_ready + od_cap_at)  # slots that exist or may be started now
     warm_slots = c * (reserved_ready + od_ready)
     excess_warm = np.maximum(np.minimum(demand.peak, capacity) - warm_slots, 0)
     cold_req = np.minimum(demand.arrivals, np.ceil(excess_warm - _EPS))
-    seconds = np.arange(horizon, dtype=float)
-    start_marks = np.where((starts > 0) | (np.diff(pw_alive, prepend=0.0) > 0), seconds, -1e18)
-    last = np.maximum.accumulate(start_marks)
-    cold_wait = np.clip(cold_s - (seconds - last), 0, cold_s)
+    started = (starts > 0) | (np.diff(pw_alive, prepend=0.0) > 0)
     net = np.cumsum(d - capacity)
-    queue = np.maximum(net, net - np.minimum.accumulate(net))
-    queue_wait = np.where(queue > 0, queue / np.maximum(capacity, c), 0.0)
+    backlog_slot_s = np.maximum(net, net - np.minimum.accumulate(net))
 
     usage = Usage(
         reserved_alive=reserved_alive,
@@ -327,29 +326,50 @@ def _run(
         on_demand_starts=int(starts.sum()) + od_starts_prewarm,
         requests=int(arrivals_cum[-1]),
     )
-    return _latencies(trace, demand, usage, cold_req, cold_wait, queue_wait)
+    return _latencies(trace, demand, usage, cold_s, cold_req, started, capacity, backlog_slot_s)
 
 
 def _latencies(
     trace: Trace,
     demand: Demand,
     usage: Usage,
+    cold_s: float,
     cold_req: np.ndarray,
-    cold_wait: np.ndarray,
-    queue_wait: np.ndarray,
+    started: np.ndarray,
+    capacity: np.ndarray,
+    backlog_slot_s: np.ndarray,
 ) -> RunRecord:
-    """Split each group into its part that found a warm slot and its part that waited (the latest
-    arrivals of a second are the ones that find the ready slots full)."""
+    """Latency of every group, split into its part that found a warm slot and its part that waited
+    for a cold start. Within a second the latest arrivals are the ones that find slots full:
+
+    - cold: the last ``cold_req`` arrivals of a second; a cold start begins at the first of them
+      and each waits what is left of it at its own arrival;
+    - queued: arrivals beyond all slots (peak concurrency above capacity) wait their turn, one mean
+      service time per slot-full ahead of them, plus the fluid backlog carried from earlier seconds.
+    """
     sec = trace.second
     n = trace.count.astype(float)
+    horizon = trace.duration_s
     cold_n = np.clip(cold_req[sec] - demand.after, 0, n)
     warm_n = n - cold_n
-    q = queue_wait[sec]
-    ttft_warm = q + demand.prefill_s
-    ttft_cold = q + cold_wait[sec] + demand.prefill_s
+    # when each second's cold start began: the arrival of its first cold request (else the second)
+    first_cold = np.full(horizon, np.inf)
+    has_first = (cold_n > 0) & (demand.after + n >= cold_req[sec])
+    np.minimum.at(first_cold, sec[has_first], demand.start[has_first])
+    seconds = np.arange(horizon, dtype=float)
+    marks = np.where(started, np.where(np.isfinite(first_cold), first_cold, seconds), -1e18)
+    last_start = np.maximum.accumulate(marks)
+    cold_wait = np.clip(cold_s - (demand.start - last_start[sec]), 0, cold_s)
+    # queueing: requests beyond all slots at the second's peak, in arrival order, plus the backlog
+    slots = np.maximum(capacity, 1.0)
+    waiting = np.minimum(demand.arrivals, np.ceil(np.maximum(demand.peak - capacity, 0) - _EPS))
+    position = np.clip(waiting[sec] - demand.after, 0, None)
+    mean_service = demand.work_s / max(float(n.sum()), 1.0)
+    queue_wait = (position * mean_service + backlog_slot_s[sec]) / slots[sec]
+    ttft_warm = queue_wait + demand.prefill_s
+    ttft_cold = queue_wait + cold_wait + demand.prefill_s
     ttft = np.concatenate((ttft_warm, ttft_cold))
-    e2e = np.concatenate((ttft_warm, ttft_cold)) - np.concatenate((demand.prefill_s, demand.prefill_s))
-    e2e = e2e + np.concatenate((demand.service_s, demand.service_s))
+    e2e = ttft + np.concatenate((demand.service_s, demand.service_s)) - np.concatenate((demand.prefill_s, demand.prefill_s))
     weights = np.concatenate((warm_n, cold_n))
     keep = weights > 0
     cold = np.concatenate((np.zeros(len(sec), dtype=bool), np.ones(len(sec), dtype=bool)))

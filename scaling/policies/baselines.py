@@ -91,7 +91,9 @@ class TargetTracking:
     Observations are folded into ``datapoint_s`` datapoints (mean utilisation); after
     ``scale_out_datapoints`` consecutive datapoints above the target (or ``scale_in_datapoints``
     below target x scale_in_ratio) the count becomes ceil(N x utilisation / target).
-    State: ``{"bucket_s", "bucket_util_s", "above", "below"}`` (consecutive datapoint counts).
+    The count asked for stays asked for until the next alarm (so delays in the wrapper can apply).
+    State: ``{"bucket_s", "bucket_util_s", "above", "below"`` (consecutive datapoint counts),
+    ``"desired"}``.
     """
 
     config: PolicyConfig
@@ -99,11 +101,12 @@ class TargetTracking:
     interval_s: float = CLOUD_TICK_S
 
     def initial_state(self) -> State:
-        return {"bucket_s": 0.0, "bucket_util_s": 0.0, "above": 0, "below": 0}
+        return {"bucket_s": 0.0, "bucket_util_s": 0.0, "above": 0, "below": 0, "desired": None}
 
     def decide(self, obs: Observation, state: State) -> tuple[Decision, State]:
         tc = self.config.target_tracking
         n = max(tc.min_capacity, obs.reserved_instances)
+        desired = n if state["desired"] is None else int(state["desired"])
         util_now = (
             min(1.0, obs.reserved_utilisation) if obs.reserved_instances else (1.0 if obs.in_flight else 0.0)
         )
@@ -111,15 +114,17 @@ class TargetTracking:
         bucket_util_s = float(state["bucket_util_s"]) + util_now * obs.interval_s
         above, below = int(state["above"]), int(state["below"])
         if bucket_s + 1e-9 < tc.datapoint_s:
-            return Decision(reserved=n), {**state, "bucket_s": bucket_s, "bucket_util_s": bucket_util_s}
+            new_state = {**state, "bucket_s": bucket_s, "bucket_util_s": bucket_util_s, "desired": desired}
+            return Decision(reserved=desired), new_state
         util = bucket_util_s / bucket_s
         above = above + 1 if util > tc.target_utilisation else 0
         below = below + 1 if util < tc.target_utilisation * tc.scale_in_ratio else 0
         if above >= tc.scale_out_datapoints:
-            n, above = max(n, math.ceil(n * util / tc.target_utilisation)), 0
+            desired, above = max(n, math.ceil(n * util / tc.target_utilisation)), 0
         elif below >= tc.scale_in_datapoints:
-            n, below = max(tc.min_capacity, math.ceil(n * util / tc.target_utilisation)), 0
-        return Decision(reserved=n), {"bucket_s": 0.0, "bucket_util_s": 0.0, "above": above, "below": below}
+            desired, below = max(tc.min_capacity, math.ceil(n * util / tc.target_utilisation)), 0
+        new_state = {"bucket_s": 0.0, "bucket_util_s": 0.0, "above": above, "below": below, "desired": desired}
+        return Decision(reserved=desired), new_state
 
 
 def _window_mean(samples: list[list[float]], window_s: float) -> float:
