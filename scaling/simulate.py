@@ -232,9 +232,9 @@ class _Runner:
         return hi
 
 
-def _report(name: str, record: RunRecord, provider: Provider, slo_s: float, wall_s: float) -> PolicyReport:
+def _report(name: str, record: RunRecord, provider: Provider, oracle: float, slo_s: float, wall_s: float) -> PolicyReport:
+    """Figures of one run; ``oracle`` is the trace's lower bound (the same for every policy)."""
     priced = cost(record.usage, provider)
-    oracle = oracle_cost(record.work_s, provider)
     usage = record.usage
     busy_s = float(usage.reserved_busy.sum() + usage.on_demand_busy.sum())
     alive_s = float(usage.reserved_alive.sum() + usage.on_demand_alive.sum())
@@ -294,6 +294,7 @@ def simulate(
     fidelity = choose_fidelity(trace, settings.fidelity)
     runner = _Runner(trace, settings, fidelity, progress)
     fixed_n = runner.smallest_fixed_pool()
+    oracle = oracle_cost(runner.demand.work_s, settings.provider)
     reports: list[PolicyReport] = []
     for name in policies:
         t0 = time.perf_counter()
@@ -301,19 +302,14 @@ def simulate(
             reports.append(_oracle_report(runner, settings.slo_p99_s))
             continue
         record = runner.run(name, runner.policy_config(fixed_n), constant=name == "fixed")
-        report = _report(name, record, settings.provider, settings.slo_p99_s, time.perf_counter() - t0)
+        report = _report(name, record, settings.provider, oracle, settings.slo_p99_s, time.perf_counter() - t0)
         if name == "fixed":
             report.fixed_instances = fixed_n
         reports.append(report)
     fixed_cost = next((r.total_usd for r in reports if r.name == "fixed"), None)
     if fixed_cost is None:
-        fixed_cost = _report(
-            "fixed",
-            runner.run("fixed", runner.policy_config(fixed_n), constant=True),
-            settings.provider,
-            settings.slo_p99_s,
-            0.0,
-        ).total_usd
+        fixed_record = runner.run("fixed", runner.policy_config(fixed_n), constant=True)
+        fixed_cost = cost(fixed_record.usage, settings.provider).total
     for r in reports:
         r.savings_vs_fixed = 1 - r.total_usd / fixed_cost if fixed_cost > 0 else None
     return Report(

@@ -1,0 +1,81 @@
+"""``llmfn plan`` and ``llmfn simulate`` end to end through the installed console script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scaling.plan import ReservedRule, hourly_schedule
+from scaling.traces import poisson_trace
+
+
+def llmfn(*args: str) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("llmfn")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def small_trace(tmp_path: Path) -> Path:
+    trace = poisson_trace(2.0, 900, seed=5)
+    path = tmp_path / "small.csv"
+    rows = [f"{t:.3f},{int(i)},{int(o)}" for t, i, o in zip(trace.arrival_s, trace.input_tokens, trace.output_tokens, strict=True)]
+    path.write_text("timestamp,input_tokens,output_tokens\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_plan_from_rate_profile_json_and_csv(tmp_path: Path) -> None:
+    rates = [1.0] * 8 + [12.0] * 12 + [1.0] * 4
+    profile = tmp_path / "profile.csv"
+    profile.write_text("hour,rate_rps\n" + "\n".join(f"{h},{r}" for h, r in enumerate(rates)) + "\n")
+    out = llmfn("plan", "--rate-profile", str(profile), "--p95", "0.8", "--concurrency", "2", "--utc-offset", "8", "--json")
+    assert out.returncode == 0, out.stderr
+    plan = json.loads(out.stdout)
+    expected = hourly_schedule(rates, ReservedRule(p95_latency_s=0.8, concurrency_per_instance=2, headroom=0.2))
+    assert plan["reserved_by_hour"] == expected
+    assert plan["changes"] == [
+        {"hour": 8, "instances": expected[8], "scf_cron": "0 0 0 * * * *", "aws_cron": "cron(0 0 * * ? *)"},
+        {"hour": 20, "instances": expected[20], "scf_cron": "0 0 12 * * * *", "aws_cron": "cron(0 12 * * ? *)"},
+    ]
+    as_json = tmp_path / "profile.json"
+    as_json.write_text(json.dumps({"rates_by_hour": rates}))
+    text = llmfn("plan", "--rate-profile", str(as_json), "--p95", "0.8", "--concurrency", "2", "--utc-offset", "8")
+    assert text.returncode == 0 and "0 0 12 * * * *" in text.stdout and "cron(0 12 * * ? *)" in text.stdout
+
+
+def test_plan_errors_are_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "p.csv"
+    bad.write_text("hour,rate_rps\n0,1\n")
+    out = llmfn("plan", "--rate-profile", str(bad))
+    assert out.returncode == 2 and "need all 24 hours" in out.stderr and "Traceback" not in out.stderr
+    out = llmfn("plan")
+    assert out.returncode == 2 and "exactly one of --trace" in out.stderr
+
+
+def test_simulate_json_and_plot(small_trace: Path, tmp_path: Path) -> None:
+    png = tmp_path / "out.png"
+    out = llmfn("simulate", "--trace", str(small_trace), "--policy", "hybrid,on-demand,oracle", "--json", "--plot", str(png))
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert [p["policy"] for p in report["policies"]] == ["hybrid", "on-demand", "oracle"]
+    assert report["fidelity"] == "request" and report["requests"] > 1500
+    hybrid = report["policies"][0]
+    assert hybrid["cost_usd"] >= report["policies"][2]["cost_usd"] > 0
+    assert set(hybrid["gap_usd"]) == {"packing", "idle_reserved", "cold_starts", "other"}
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = llmfn("simulate", "--trace", str(small_trace), "--policy", "fixed,hybrid", "--provider", "lambda")
+    assert table.returncode == 0 and "provider lambda" in table.stdout and "fixed (" in table.stdout
+
+
+def test_simulate_bad_input_names_the_problem(small_trace: Path, tmp_path: Path) -> None:
+    out = llmfn("simulate", "--trace", str(small_trace), "--policy", "hybrid,magic")
+    assert out.returncode == 2 and "magic" in out.stderr
+    out = llmfn("simulate", "--trace", str(small_trace), "--provider", "gcp")
+    assert out.returncode == 2 and "scf, lambda, fixed" in out.stderr
+    broken = tmp_path / "broken.csv"
+    broken.write_text("timestamp,input_tokens,output_tokens\n1.0,5,5\n2.0,five,5\n")
+    out = llmfn("simulate", "--trace", str(broken))
+    assert out.returncode == 2 and "broken.csv:3:" in out.stderr
