@@ -163,9 +163,7 @@ class ServingRuntime:
         except APIError as exc:
             return self._refuse(exc, kind, request_id, arrived)
         if admitted.stream:
-            return StreamingResponse(
-                self._stream(admitted), media_type="text/event-stream", headers=admitted.headers
-            )
+            return await self._open_stream(admitted)
         return await self._complete(admitted)
 
     def authorize(self, request: Request) -> None:
@@ -366,12 +364,7 @@ class ServingRuntime:
                 parts.append(text)
                 finish = reason or finish
         except Exception as exc:
-            job.permit.failure()
-            self._finish(job, "500", tokens)
-            log.exception("engine failure", extra={"fields": {"request_id": job.request_id}})
-            return APIError(
-                500, f"The engine failed: {type(exc).__name__}: {exc}", code="engine_error"
-            ).response(job.request_id)
+            return self._engine_failed(job, exc, tokens).response(job.request_id)
         except BaseException:
             job.permit.abandon()
             self._finish(job, "499", tokens)
@@ -399,7 +392,35 @@ class ServingRuntime:
         }
         return Response(json.dumps(body), 200, job.headers, media_type="application/json")
 
-    async def _stream(self, job: _Admitted) -> AsyncIterator[bytes]:
+    def _engine_failed(self, job: _Admitted, exc: Exception, tokens: int) -> APIError:
+        """Count an engine failure against the breaker, finish the request, say what failed."""
+        job.permit.failure()
+        self._finish(job, "500", tokens)
+        log.exception("engine failure", extra={"fields": {"request_id": job.request_id}})
+        return APIError(500, f"The engine failed: {type(exc).__name__}: {exc}", code="engine_error")
+
+    async def _open_stream(self, job: _Admitted) -> Response:
+        """Wait for the first token before sending headers, so that an engine failing at once is a
+        plain 500 rather than a 200 stream carrying an error."""
+        chunks = self._generate(job)
+        try:
+            first = await anext(chunks, None)
+        except Exception as exc:
+            return self._engine_failed(job, exc, 0).response(job.request_id)
+        except BaseException:
+            job.permit.abandon()
+            self._finish(job, "499", 0)
+            raise
+        return StreamingResponse(
+            self._stream(job, first, chunks), media_type="text/event-stream", headers=job.headers
+        )
+
+    async def _stream(
+        self,
+        job: _Admitted,
+        first: tuple[str, int, str | None] | None,
+        rest: AsyncIterator[tuple[str, int, str | None]],
+    ) -> AsyncIterator[bytes]:
         ident, created = _completion_id(job), int(time.time())
         obj = "chat.completion.chunk" if job.kind == CHAT else "text_completion"
 
@@ -416,6 +437,12 @@ class ServingRuntime:
                 return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
             return {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
 
+        async def items() -> AsyncIterator[tuple[str, int, str | None]]:
+            if first is not None:
+                yield first
+            async for item in rest:
+                yield item
+
         tokens, concluded = 0, False
         try:
             if job.kind == CHAT:
@@ -424,17 +451,14 @@ class ServingRuntime:
                 )
             finish = "stop"
             try:
-                async for text, count, reason in self._generate(job):
+                async for text, count, reason in items():
                     tokens = count
                     if text:
                         yield event([choice(text, None)])
                     finish = reason or finish
             except Exception as exc:
                 concluded = True
-                job.permit.failure()
-                self._finish(job, "500", tokens)
-                log.exception("engine failure", extra={"fields": {"request_id": job.request_id}})
-                error = APIError(500, f"The engine failed: {type(exc).__name__}: {exc}", code="engine_error")
+                error = self._engine_failed(job, exc, tokens)
                 yield b"data: " + json.dumps(error.body()).encode() + b"\n\n"
                 return
             concluded = True
@@ -445,6 +469,7 @@ class ServingRuntime:
                 yield event([], _usage(job.prompt.tokens, tokens))
             yield b"data: [DONE]\n\n"
         finally:
+            await rest.aclose()
             if not concluded:  # the client went away mid-stream
                 job.permit.abandon()
                 self._finish(job, "499", tokens)

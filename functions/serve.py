@@ -14,6 +14,7 @@ Flags (every one also readable from ``LLMFN_<NAME>``; a flag wins over the varia
 --port N                    default 8000
 --api-key KEY               require "Authorization: Bearer KEY" on /v1/* (or LLMFN_API_KEY)
 --preload-workers N         parallel readers of the preload (default 4)
+--cpu-threads N             torch threads on CPU (default: 1 under 256 MB of weights, else torch's)
 --rate-per-s R --burst B    token-bucket admission (default 50 req/s, burst 100)
 --max-concurrency N         requests the engine runs at once (default 8)
 --max-queue N               admitted requests that may wait for a slot (default 64)
@@ -44,6 +45,7 @@ _FLAGS: dict[str, type] = {
     "port": int,
     "api_key": str,
     "preload_workers": int,
+    "cpu_threads": int,
     "rate_per_s": float,
     "burst": int,
     "max_concurrency": int,

@@ -35,6 +35,13 @@ class ServeSettings(BaseModel):
     engine: EngineName = "transformers"
     device: str = Field("cpu", description="torch device for the transformers engine: cpu, cuda, cuda:1.")
     preload_workers: int = Field(4, ge=1, le=64, description="Parallel readers of the preload.")
+    cpu_threads: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="torch intra-op threads on CPU; default: 1 for checkpoints under 256 MB (their "
+        "ops are too small to split, and threads fight on a shared machine), else torch's default.",
+    )
     api_key: SecretStr | None = Field(None, description="Bearer key required on /v1/*; None: open.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body (413 above).")
 

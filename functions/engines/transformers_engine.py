@@ -12,6 +12,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from functions.engines.base import CheckpointEngine, Chunk, Prompt, SamplingParams
@@ -19,6 +20,17 @@ from functions.settings import ServeSettings
 from preload.events import EventCallback
 
 _DONE = object()
+SMALL_CHECKPOINT_BYTES = 256 * 2**20
+"""Below this (256 MiB) the CPU engine runs torch on one thread (see ``ServeSettings.cpu_threads``)."""
+
+
+_BUILD_LOCK = threading.Lock()
+"""``preload.build_causal_lm`` swaps ``torch.nn.Module.register_parameter`` process-wide while it
+builds; two builds at once (several apps in one process, as in tests) could leave it swapped."""
+
+
+def _checkpoint_bytes(model_dir: Path) -> int:
+    return sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))
 
 
 class TransformersEngine(CheckpointEngine):
@@ -36,11 +48,19 @@ class TransformersEngine(CheckpointEngine):
         import preload
 
         model_dir = self.model_dir
+        threads = self.settings.cpu_threads or (
+            1 if _checkpoint_bytes(model_dir) < SMALL_CHECKPOINT_BYTES else None
+        )
+        if threads is not None and not self.settings.device.startswith("cuda"):
+            import torch
+
+            torch.set_num_threads(threads)  # process-wide: one engine per worker process
         self._tokenizer = AutoTokenizer.from_pretrained(model_dir)
         loaded = preload.load_checkpoint(
             model_dir, device=self.settings.device, workers=self.settings.preload_workers, on_event=on_event
         )
-        self._model = preload.build_causal_lm(loaded, on_event=on_event)
+        with _BUILD_LOCK:
+            self._model = preload.build_causal_lm(loaded, on_event=on_event)
         model_max = int(getattr(self._model.config, "max_position_embeddings", 0) or 0)
         wanted = self.settings.max_model_len
         self.context_len = min(wanted, model_max) if wanted and model_max else (wanted or model_max or 2048)

@@ -189,3 +189,37 @@ def test_session_hold_keeps_a_slot_for_the_session(tiny_model_dir: Path) -> None
             assert alice.result().status_code == 200
         assert_openai_error(third, 429)
         assert "llmfn_held_sessions 1.0" in httpx.get(url + "/metrics").text
+
+
+def test_stream_failing_before_the_first_token_is_a_plain_500(tiny_model_dir: Path) -> None:
+    settings = tiny_settings(tiny_model_dir, breaker_failure_threshold=2, breaker_recovery_s=30)
+    engine = ControlledEngine(make_engine(settings))
+    with running(create_app(settings, engine=engine)) as url:
+        wait_ready(url)
+        engine.failing = True
+        streamed = chat(url, {**CHAT_BODY, "stream": True})
+        error = assert_openai_error(streamed, 500)
+        assert "injected" in error["message"]
+        assert_openai_error(chat(url, {**CHAT_BODY, "stream": True}), 500)
+        assert_openai_error(chat(url, {**CHAT_BODY, "stream": True}), 503)  # two failures opened it
+
+
+def test_client_leaving_mid_stream_cancels_the_generation_and_frees_the_slot(tiny_model_dir: Path) -> None:
+    settings = tiny_settings(tiny_model_dir, max_tokens_cap=1900, max_concurrency=1)
+    with running(create_app(settings)) as url:
+        wait_ready(url)
+        body = {"model": "tiny", "prompt": "hello", "max_tokens": 1800, "temperature": 0, "stream": True}
+        with httpx.stream("POST", url + "/v1/completions", json=body, timeout=30) as response:
+            assert next(response.iter_lines()).startswith("data: ")
+        deadline = time.monotonic() + 20
+        while "llmfn_in_flight 0.0" not in (metrics := httpx.get(url + "/metrics").text):
+            assert time.monotonic() < deadline, "the slot was never released"
+            time.sleep(0.05)
+        assert 'llmfn_requests_total{route="completions",status="499"} 1.0' in metrics
+        generated = next(
+            float(line.split()[1])
+            for line in metrics.splitlines()
+            if line.startswith("llmfn_completion_tokens_total")
+        )
+        assert generated < 1800  # the engine stopped when the client left
+        assert chat(url).status_code == 200  # the only slot is free again

@@ -112,3 +112,30 @@ def test_metrics_report_requests_tokens_and_preload(tiny_server: str, client: op
         assert f'llmfn_preload_stage_seconds{{stage="{stage}"}}' in text
     assert "llmfn_ready 1.0" in text
     assert "llmfn_breaker_state 0.0" in text
+
+
+def test_request_log_lines_are_json_with_the_request_id(caplog: pytest.LogCaptureFixture) -> None:
+    import json
+    import logging
+
+    from functions.app import create_app
+    from functions.logs import JsonFormatter
+    from functions.settings import ServeSettings
+    from tests.functions.helpers import running, wait_ready
+
+    app = create_app(ServeSettings.build(engine="null"))
+    with caplog.at_level(logging.INFO, logger="llmfn.serve"), running(app) as url:
+        wait_ready(url)
+        body = {"model": "null", "messages": [{"role": "user", "content": "hi"}]}
+        assert (
+            httpx.post(url + "/v1/chat/completions", json=body, headers={"x-request-id": "abc-1"}).status_code
+            == 200
+        )
+        assert httpx.post(
+            url + "/v1/chat/completions", json={"model": "x"}, headers={"x-request-id": "abc-2"}
+        )
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "llmfn.serve"]
+    served = next(line for line in lines if line.get("request_id") == "abc-1")
+    assert served["status"] == 200 and served["route"] == "/v1/chat/completions" and served["ms"] >= 0
+    refused = next(line for line in lines if line.get("request_id") == "abc-2")
+    assert refused["status"] == 422 and refused["level"] == "info"
