@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import math
 import random
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
@@ -178,6 +180,27 @@ async def replay(
             tasks.append(asyncio.create_task(one(planned)))
         await asyncio.gather(*tasks)
     return outcomes
+
+
+def save_outcomes(outcomes: list[Outcome], path: Path) -> None:
+    """One JSON line per request: planned and sent times, tokens, status, TTFT, end-to-end, routing."""
+    with path.open("w") as out:
+        for o in sorted(outcomes, key=lambda o: o.planned.at_s):
+            c = o.completion
+            record = {
+                "at_s": o.planned.at_s,
+                "sent_at_s": o.sent_at_s,
+                "status": c.status if c else None,
+                "ttft_s": c.ttft_s if c else None,
+                "e2e_s": c.e2e_s if c else None,
+                "prompt_tokens": c.prompt_tokens if c else None,
+                "completion_tokens": c.completion_tokens if c else None,
+                "worker": c.headers.get("x-llmfn-worker") if c else None,
+                "cold_start": c.cold_start if c else None,
+                "queue_s": float(c.headers.get("x-llmfn-queue-seconds", "nan")) if c else None,
+                "error": (c.error if c else None) or o.transport_error,
+            }
+            out.write(json.dumps(record) + "\n")
 
 
 def percentile(values: list[float], q: float) -> float | None:

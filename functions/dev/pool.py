@@ -263,8 +263,11 @@ class WorkerPool:
             self._changed.notify_all()
 
     def _retire(self, worker: Worker) -> None:
-        """Remove a worker from the pool and stop its processes in the background."""
+        """Remove a worker from the pool and stop its processes in the background. Its instance-seconds
+        end now, as a platform stops billing an instance when it reaps it (not when it has exited)."""
         self.account()
+        if worker.stopped_at is None:
+            worker.stopped_at = time.monotonic()
         if worker in self.workers:
             self.workers.remove(worker)
             self.retired.append(worker)

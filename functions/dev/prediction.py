@@ -87,12 +87,13 @@ class Prediction:
     cold_start_s: float
 
 
-def mean_cold_start_s(status: dict[str, Any]) -> float | None:
-    """Mean spawn-to-ready time of every worker the runtime reports (live and retired), seconds."""
+def mean_cold_start_s(status: dict[str, Any], after_worker_id: int = 0) -> float | None:
+    """Mean spawn-to-ready time, seconds, of the workers the runtime reports (live and retired) whose
+    id is above ``after_worker_id`` (those started during a replay), else of all of them."""
     pool = status["pool"]
-    times = [
-        w["cold_start"]["ready_s"] for w in pool["workers"] + pool["retired"] if w["cold_start"]["ready_s"]
-    ]
+    workers = [w for w in pool["workers"] + pool["retired"] if w["cold_start"]["ready_s"]]
+    times = [w["cold_start"]["ready_s"] for w in workers if w["id"] > after_worker_id]
+    times = times or [w["cold_start"]["ready_s"] for w in workers]
     return sum(times) / len(times) if times else None
 
 

@@ -116,7 +116,7 @@ class Worker:
         return f"http://127.0.0.1:{self.port}"
 
     def alive_seconds(self, now: float) -> float:
-        """Instance-seconds this worker has accumulated: from spawn to stop (or now)."""
+        """Instance-seconds this worker has accumulated: from spawn to retirement (or now)."""
         return (self.stopped_at if self.stopped_at is not None else now) - self.spawned_at
 
     def exited(self) -> bool:

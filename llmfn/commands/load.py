@@ -73,6 +73,7 @@ def load(
     ),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback --url."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
+    save: Path | None = typer.Option(None, "--save", help="Write one JSON line per request to this file."),
 ) -> None:
     """Bounded load test with latency percentiles, cold starts and 429s, beside the simulator's prediction."""
     import asyncio
@@ -130,6 +131,8 @@ def load(
             f"replaying {len(plan)} requests over {horizon:.0f} s against {base}...", highlight=False
         )
         before = status["pool"]["instance_seconds"] if status else None
+        known = (status["pool"]["workers"] + status["pool"]["retired"]) if status else []
+        last_worker_id = max((w["id"] for w in known), default=0)
 
         async def run() -> tuple[list[loadgen.Outcome], float | None]:
             async def at_horizon() -> float | None:
@@ -159,7 +162,7 @@ def load(
         from functions.dev.prediction import predict as simulate
 
         answered = [o for o in outcomes if o.completion is not None]
-        cold_start = mean_cold_start_s(final_status) or float(
+        cold_start = mean_cold_start_s(final_status, last_worker_id) or float(
             final_status["policy"]["config"]["cold_start_s"]
         )
         prediction = simulate(
@@ -173,6 +176,8 @@ def load(
             cold_start,
         )
 
+    if save is not None:
+        loadgen.save_outcomes(outcomes, save)
     if as_json:
         print(
             json.dumps(
