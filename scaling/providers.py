@@ -81,11 +81,14 @@ class Provider:
             )
 
     def busy_price_per_instance_s(self) -> float:
-        """USD per busy instance-second at the normal (on-demand / active) rate."""
+        """USD for the cheapest busy instance-second the provider sells: SCF's active rate; on Lambda
+        a fully used provisioned second (provisioned + duration, below the on-demand rate); a server."""
         if self.billing == "scf":
             return self.prices.active_per_gb_s * self.memory_gb
         if self.billing == "lambda":
-            return self.prices.on_demand_per_gb_s * self.memory_gb
+            return (
+                self.prices.provisioned_per_gb_s + self.prices.provisioned_duration_per_gb_s
+            ) * self.memory_gb
         return self.prices.server_per_hour / 3600
 
     def with_overrides(self, **changes: object) -> Provider:
@@ -187,5 +190,5 @@ def cost(usage: Usage, provider: Provider) -> Cost:
 
 
 def oracle_cost(total_work_s: float, provider: Provider) -> float:
-    """The lower bound: all service work packed perfectly (work / concurrency) at the busy price."""
+    """The lower bound: all service work packed perfectly (work / concurrency) at the cheapest busy price."""
     return total_work_s / provider.concurrency_per_instance * provider.busy_price_per_instance_s()

@@ -369,7 +369,11 @@ def _latencies(
     ttft_warm = queue_wait + demand.prefill_s
     ttft_cold = queue_wait + cold_wait + demand.prefill_s
     ttft = np.concatenate((ttft_warm, ttft_cold))
-    e2e = ttft + np.concatenate((demand.service_s, demand.service_s)) - np.concatenate((demand.prefill_s, demand.prefill_s))
+    e2e = (
+        ttft
+        + np.concatenate((demand.service_s, demand.service_s))
+        - np.concatenate((demand.prefill_s, demand.prefill_s))
+    )
     weights = np.concatenate((warm_n, cold_n))
     keep = weights > 0
     cold = np.concatenate((np.zeros(len(sec), dtype=bool), np.ones(len(sec), dtype=bool)))

@@ -232,18 +232,23 @@ class _Runner:
         return hi
 
 
-def _report(name: str, record: RunRecord, provider: Provider, oracle: float, slo_s: float, wall_s: float) -> PolicyReport:
+def _report(
+    name: str, record: RunRecord, provider: Provider, oracle: float, slo_s: float, wall_s: float
+) -> PolicyReport:
     """Figures of one run; ``oracle`` is the trace's lower bound (the same for every policy)."""
     priced = cost(record.usage, provider)
     usage = record.usage
     busy_s = float(usage.reserved_busy.sum() + usage.on_demand_busy.sum())
     alive_s = float(usage.reserved_alive.sum() + usage.on_demand_alive.sum())
-    packing = priced.busy - oracle
+    packing = (
+        max(0.0, busy_s - record.work_s / provider.concurrency_per_instance)
+        * provider.busy_price_per_instance_s()
+    )
     gap = {
         "packing": packing,
         "idle_reserved": priced.reserved_idle,
         "cold_starts": priced.init,
-        "other": priced.on_demand_idle + priced.requests,
+        "other": priced.total - oracle - packing - priced.reserved_idle - priced.init,
     }
     p99 = record.percentile_ttft(99)
     return PolicyReport(
@@ -302,7 +307,9 @@ def simulate(
             reports.append(_oracle_report(runner, settings.slo_p99_s))
             continue
         record = runner.run(name, runner.policy_config(fixed_n), constant=name == "fixed")
-        report = _report(name, record, settings.provider, oracle, settings.slo_p99_s, time.perf_counter() - t0)
+        report = _report(
+            name, record, settings.provider, oracle, settings.slo_p99_s, time.perf_counter() - t0
+        )
         if name == "fixed":
             report.fixed_instances = fixed_n
         reports.append(report)

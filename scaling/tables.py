@@ -70,6 +70,6 @@ def format_report(report: Report) -> str:
         lines.append("  ".join(cell.rjust(width) for cell, (_, width) in zip(cells, _COLUMNS, strict=True)))
     lines.append(
         "gap = cost - oracle, USD: packing (busy instance time beyond work / concurrency), idle reserved, "
-        "billed cold starts, other (request fees, idle on-demand)"
+        "billed cold starts, other (on-demand price premium, request fees, work differences)"
     )
     return "\n".join(lines)

@@ -123,7 +123,13 @@ class TargetTracking:
             desired, above = max(n, math.ceil(n * util / tc.target_utilisation)), 0
         elif below >= tc.scale_in_datapoints:
             desired, below = max(tc.min_capacity, math.ceil(n * util / tc.target_utilisation)), 0
-        new_state = {"bucket_s": 0.0, "bucket_util_s": 0.0, "above": above, "below": below, "desired": desired}
+        new_state = {
+            "bucket_s": 0.0,
+            "bucket_util_s": 0.0,
+            "above": above,
+            "below": below,
+            "desired": desired,
+        }
         return Decision(reserved=desired), new_state
 
 

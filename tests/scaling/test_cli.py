@@ -22,7 +22,10 @@ def llmfn(*args: str) -> subprocess.CompletedProcess[str]:
 def small_trace(tmp_path: Path) -> Path:
     trace = poisson_trace(2.0, 900, seed=5)
     path = tmp_path / "small.csv"
-    rows = [f"{t:.3f},{int(i)},{int(o)}" for t, i, o in zip(trace.arrival_s, trace.input_tokens, trace.output_tokens, strict=True)]
+    rows = [
+        f"{t:.3f},{int(i)},{int(o)}"
+        for t, i, o in zip(trace.arrival_s, trace.input_tokens, trace.output_tokens, strict=True)
+    ]
     path.write_text("timestamp,input_tokens,output_tokens\n" + "\n".join(rows) + "\n")
     return path
 
@@ -31,18 +34,38 @@ def test_plan_from_rate_profile_json_and_csv(tmp_path: Path) -> None:
     rates = [1.0] * 8 + [12.0] * 12 + [1.0] * 4
     profile = tmp_path / "profile.csv"
     profile.write_text("hour,rate_rps\n" + "\n".join(f"{h},{r}" for h, r in enumerate(rates)) + "\n")
-    out = llmfn("plan", "--rate-profile", str(profile), "--p95", "0.8", "--concurrency", "2", "--utc-offset", "8", "--json")
+    out = llmfn(
+        "plan",
+        "--rate-profile",
+        str(profile),
+        "--p95",
+        "0.8",
+        "--concurrency",
+        "2",
+        "--utc-offset",
+        "8",
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     plan = json.loads(out.stdout)
-    expected = hourly_schedule(rates, ReservedRule(p95_latency_s=0.8, concurrency_per_instance=2, headroom=0.2))
+    expected = hourly_schedule(
+        rates, ReservedRule(p95_latency_s=0.8, concurrency_per_instance=2, headroom=0.2)
+    )
     assert plan["reserved_by_hour"] == expected
     assert plan["changes"] == [
         {"hour": 8, "instances": expected[8], "scf_cron": "0 0 0 * * * *", "aws_cron": "cron(0 0 * * ? *)"},
-        {"hour": 20, "instances": expected[20], "scf_cron": "0 0 12 * * * *", "aws_cron": "cron(0 12 * * ? *)"},
+        {
+            "hour": 20,
+            "instances": expected[20],
+            "scf_cron": "0 0 12 * * * *",
+            "aws_cron": "cron(0 12 * * ? *)",
+        },
     ]
     as_json = tmp_path / "profile.json"
     as_json.write_text(json.dumps({"rates_by_hour": rates}))
-    text = llmfn("plan", "--rate-profile", str(as_json), "--p95", "0.8", "--concurrency", "2", "--utc-offset", "8")
+    text = llmfn(
+        "plan", "--rate-profile", str(as_json), "--p95", "0.8", "--concurrency", "2", "--utc-offset", "8"
+    )
     assert text.returncode == 0 and "0 0 12 * * * *" in text.stdout and "cron(0 12 * * ? *)" in text.stdout
 
 
@@ -57,7 +80,16 @@ def test_plan_errors_are_one_line(tmp_path: Path) -> None:
 
 def test_simulate_json_and_plot(small_trace: Path, tmp_path: Path) -> None:
     png = tmp_path / "out.png"
-    out = llmfn("simulate", "--trace", str(small_trace), "--policy", "hybrid,on-demand,oracle", "--json", "--plot", str(png))
+    out = llmfn(
+        "simulate",
+        "--trace",
+        str(small_trace),
+        "--policy",
+        "hybrid,on-demand,oracle",
+        "--json",
+        "--plot",
+        str(png),
+    )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert [p["policy"] for p in report["policies"]] == ["hybrid", "on-demand", "oracle"]

@@ -8,18 +8,29 @@ import pytest
 from scaling.providers import Prices, Usage, cost, get_provider, oracle_cost
 
 
-def usage(reserved_alive, reserved_busy, od_busy, od_alive=None, starts=0, requests=0) -> Usage:  # noqa: ANN001
+def usage(reserved_alive, reserved_busy, od_busy, od_alive=None, starts=0, requests=0) -> Usage:
     arr = lambda x: np.asarray(x, dtype=float)  # noqa: E731
-    return Usage(arr(reserved_alive), arr(reserved_busy), arr(od_busy), arr(od_alive if od_alive is not None else od_busy), starts, requests)
+    return Usage(
+        arr(reserved_alive),
+        arr(reserved_busy),
+        arr(od_busy),
+        arr(od_alive if od_alive is not None else od_busy),
+        starts,
+        requests,
+    )
 
 
 def test_scf_idle_reserved_sampled_every_10_s() -> None:
-    scf = get_provider("scf").with_overrides(memory_gb=1.0, prices=Prices(active_per_gb_s=1.0, idle_per_gb_s=0.1))
+    scf = get_provider("scf").with_overrides(
+        memory_gb=1.0, prices=Prices(active_per_gb_s=1.0, idle_per_gb_s=0.1)
+    )
     # 30 s: 3 reserved; busy 1 at the sample instants 0 and 10, busy 3 at 20 (samples at s = 0, 10, 20)
     busy = np.array([1] * 20 + [3] * 10)
     u = usage([3] * 30, busy, [0] * 30)
     c = cost(u, scf)
-    assert c.reserved_idle == pytest.approx((2 + 2 + 0) * 10 * 0.1)  # idle = provisioned - busy at each sample
+    assert c.reserved_idle == pytest.approx(
+        (2 + 2 + 0) * 10 * 0.1
+    )  # idle = provisioned - busy at each sample
     assert c.busy == pytest.approx(busy.sum() * 1.0)
     # on-demand busy seconds at the active price; idle on-demand and initialisation are free on SCF
     u = usage([0] * 10, [0] * 10, [2] * 10, od_alive=[5] * 10, starts=4)
@@ -35,7 +46,9 @@ def test_lambda_provisioned_rounded_to_5_minutes() -> None:
     u = usage(alive, [1] * 100 + [0] * 800, [3] * 50 + [0] * 850, starts=5, requests=1_000_000)
     c = cost(u, lam)
     assert c.reserved_idle == pytest.approx(2 * 600 * 2.0 * p.provisioned_per_gb_s)  # 2 blocks x 300 s
-    assert c.busy == pytest.approx(100 * 2.0 * p.provisioned_duration_per_gb_s + 150 * 2.0 * p.on_demand_per_gb_s)
+    assert c.busy == pytest.approx(
+        100 * 2.0 * p.provisioned_duration_per_gb_s + 150 * 2.0 * p.on_demand_per_gb_s
+    )
     assert c.init == pytest.approx(5 * 2.8 * 2.0 * p.on_demand_per_gb_s)  # AWS bills INIT
     assert c.requests == pytest.approx(0.20)
     assert (p.provisioned_per_gb_s, p.provisioned_duration_per_gb_s, p.on_demand_per_gb_s) == (
@@ -57,7 +70,9 @@ def test_oracle_is_work_over_concurrency_at_the_busy_price() -> None:
     scf = get_provider("scf")
     assert oracle_cost(8000.0, scf) == pytest.approx(1000 * 16 * 2.1 * 0.000020)
     lam = get_provider("lambda")
-    assert oracle_cost(10.0, lam) == pytest.approx(10 * 10 * 0.0000166667)
+    assert oracle_cost(10.0, lam) == pytest.approx(
+        10 * 10 * (0.0000041667 + 0.0000097222)
+    )  # fully used provisioned
 
 
 def test_unknown_provider_names_the_choices() -> None:

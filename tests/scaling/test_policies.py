@@ -66,8 +66,15 @@ def test_pure_and_json_state(name: str) -> None:
     policy = make_policy(name, config)
     state = policy.initial_state()
     trace = [
-        obs(t_s=60.0 * i, interval_s=policy.interval_s, arrival_rate_rps=float(i % 5) * 3, in_flight=float(i % 5) * 9,
-            reserved_instances=i % 4, on_demand_instances=i % 3, reserved_utilisation=(i % 10) / 10)
+        obs(
+            t_s=60.0 * i,
+            interval_s=policy.interval_s,
+            arrival_rate_rps=float(i % 5) * 3,
+            in_flight=float(i % 5) * 9,
+            reserved_instances=i % 4,
+            on_demand_instances=i % 3,
+            reserved_utilisation=(i % 10) / 10,
+        )
         for i in range(40)
     ]
     for o in trace:
@@ -75,14 +82,16 @@ def test_pure_and_json_state(name: str) -> None:
         d1, s1 = policy.decide(o, state)
         assert state == before
         d2, s2 = policy.decide(o, json.loads(json.dumps(state)))
-        assert (d1, s1) == (d2, json.loads(json.dumps(s1)))
+        assert (d1, json.loads(json.dumps(s1))) == (d2, json.loads(json.dumps(s2)))
         state = json.loads(json.dumps(s1))
 
 
 def test_fixed_and_on_demand() -> None:
     fixed = run("fixed", [obs(), obs(arrival_rate_rps=100, in_flight=500)], PolicyConfig(fixed_instances=7))
     assert all(d.reserved == 7 and d.max_on_demand == 0 for d in fixed)
-    assert all(d.reserved == 0 and d.max_on_demand is None for d in run("on-demand", [obs(in_flight=50.0)] * 3))
+    assert all(
+        d.reserved == 0 and d.max_on_demand is None for d in run("on-demand", [obs(in_flight=50.0)] * 3)
+    )
 
 
 def test_reactive_exact_constants() -> None:
@@ -123,7 +132,9 @@ def test_kpa_panic_and_scale_to_zero() -> None:
     steady = [obs(t_s=2.0 * i, interval_s=2.0, in_flight=14.0, reserved_instances=2) for i in range(30)]
     assert run("kpa", steady, c)[-1].reserved == 2
     # a 6 s burst to 10x: the panic window sees it at once, the 60 s stable window barely does
-    burst = steady + [obs(t_s=60.0 + 2 * i, interval_s=2.0, in_flight=140.0, reserved_instances=2) for i in range(3)]
+    burst = steady + [
+        obs(t_s=60.0 + 2 * i, interval_s=2.0, in_flight=140.0, reserved_instances=2) for i in range(3)
+    ]
     ds = run("kpa", burst, c)
     assert ds[-1].reserved == 20 and all(d.max_on_demand == 0 for d in ds)
     # no traffic: stays at 1 through the 30 s grace after the stable window empties, then 0
@@ -147,7 +158,9 @@ def test_bounds_and_delays_apply_to_every_policy() -> None:
 
 def _hybrid_config(**kw: float) -> PolicyConfig:
     rates = tuple([1.0] * 8 + [20.0] * 12 + [1.0] * 4)
-    return PolicyConfig(concurrency_per_instance=4, cold_start_s=2.8, hybrid=HybridConfig(rates_by_hour=rates, **kw))
+    return PolicyConfig(
+        concurrency_per_instance=4, cold_start_s=2.8, hybrid=HybridConfig(rates_by_hour=rates, **kw)
+    )
 
 
 def test_hybrid_base_is_the_planned_schedule() -> None:
@@ -167,7 +180,9 @@ def test_hybrid_base_is_the_planned_schedule() -> None:
 def test_hybrid_correction_idle_and_prewarm() -> None:
     config = _hybrid_config()
     # measured concurrency far above the 03:00 base: corrected only after 180 s above it
-    surge = [obs(t_s=3 * 3600.0 + 60 * i, hour_of_day=3, arrival_rate_rps=30.0, in_flight=40.0) for i in range(5)]
+    surge = [
+        obs(t_s=3 * 3600.0 + 60 * i, hour_of_day=3, arrival_rate_rps=30.0, in_flight=40.0) for i in range(5)
+    ]
     reserved = [d.reserved for d in run("hybrid", surge, config)]
     assert reserved[:2] == [1, 1] and reserved[3] > 1
     # idle for 300 s: reserved 0 and no pre-warm, even at 10:00 where the base is 5
@@ -176,7 +191,14 @@ def test_hybrid_correction_idle_and_prewarm() -> None:
     assert ds[0].reserved == 5 and ds[-1] == Decision(reserved=0)
     # a burst the platform met with 10 on-demand instances: the next ticks hold 12 (x 1.2) warm
     burst = [
-        obs(t_s=3 * 3600.0, hour_of_day=3, arrival_rate_rps=1.0, in_flight=1.0, reserved_instances=1, on_demand_instances=9),
+        obs(
+            t_s=3 * 3600.0,
+            hour_of_day=3,
+            arrival_rate_rps=1.0,
+            in_flight=1.0,
+            reserved_instances=1,
+            on_demand_instances=9,
+        ),
         obs(t_s=3 * 3600.0 + 60, hour_of_day=3, arrival_rate_rps=1.0, in_flight=1.0, reserved_instances=1),
     ]
     ds = run("hybrid", burst, config)

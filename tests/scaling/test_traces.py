@@ -36,14 +36,18 @@ def test_generic_csv_and_jsonl(tmp_path: Path) -> None:
     csv_path.write_text("timestamp,input_tokens,output_tokens\n10.5,100,20\n10.0,50,5\n12.25,7,8\n")
     trace = read_request_file(csv_path)
     assert trace.arrival_s.tolist() == [0.0, 0.5, 2.25] and trace.input_tokens.tolist() == [50, 100, 7]
-    with pytest.raises(FileNotFoundError, match="missing.csv"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.csv"):
         read_request_file(tmp_path / "missing.csv")
     other = tmp_path / "other.csv"
     other.write_text("when,in,out\n1,2,3\n")
     with pytest.raises(TraceFormatError, match=r"other\.csv:1: unknown header"):
         read_request_file(other)
     jsonl = tmp_path / "t.jsonl"
-    jsonl.write_text("\n".join(json.dumps({"timestamp": t, "input_tokens": 10, "output_tokens": 2}) for t in (5.0, 3.0, 4.5)))
+    jsonl.write_text(
+        "\n".join(
+            json.dumps({"timestamp": t, "input_tokens": 10, "output_tokens": 2}) for t in (5.0, 3.0, 4.5)
+        )
+    )
     trace = read_request_file(jsonl)
     assert trace.arrival_s.tolist() == [0.0, 1.5, 2.0] and trace.duration_s == 3
 
@@ -88,7 +92,10 @@ def test_forecasters() -> None:
     flat = np.tile(day, 5)
     assert np.allclose(seasonal_naive(flat), day)
     trending = np.concatenate([day + 5 * d for d in range(6)])
-    assert np.abs(holt_winters(trending) - (day + 30)).mean() < np.abs(seasonal_naive(trending) - (day + 30)).mean()
+    assert (
+        np.abs(holt_winters(trending) - (day + 30)).mean()
+        < np.abs(seasonal_naive(trending) - (day + 30)).mean()
+    )
     backtest = choose_forecaster(trending)
     assert backtest.chosen == "holt-winters" and set(backtest.errors) == {"seasonal-naive", "holt-winters"}
     with pytest.raises(ValueError, match="3 days"):
