@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,6 +46,36 @@ def running(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextmanager
+def spawned(module: str, args: list[str], env: dict[str, str], port: int) -> Iterator[str]:
+    """Run ``python -m module *args`` from the repo root until the block ends; yields its base URL
+    once it accepts connections."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        env={**os.environ, **env},
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(url + "/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None:
+                    raise RuntimeError(f"{module} exited: {process.stderr.read().decode()}") from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{module} did not listen within 60 s") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def wait_ready(base_url: str, timeout_s: float = 60) -> dict[str, Any]:

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +12,7 @@ import httpx
 import pytest
 
 from functions.entry import aws_lambda, scf_event
-from tests.functions.helpers import free_port, wait_ready
+from tests.functions.helpers import free_port, spawned, wait_ready
 
 KEY = "sk-entry"
 CHAT = {
@@ -161,7 +157,6 @@ def test_scf_event_streaming_request_is_answered_whole(entry_env: None) -> None:
 def scf_web_server(tiny_model_dir: Path) -> Iterator[str]:
     port = free_port()
     env = {
-        **os.environ,
         "LLMFN_MODEL": str(tiny_model_dir),
         "LLMFN_MODEL_NAME": "tiny",
         "LLMFN_API_KEY": KEY,
@@ -169,27 +164,8 @@ def scf_web_server(tiny_model_dir: Path) -> Iterator[str]:
         "LLMFN_PORT": str(port),
         "LLMFN_PRELOAD_WORKERS": "2",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "functions.entry.scf_web"],
-        env=env,
-        cwd=Path(__file__).resolve().parents[2],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                httpx.get(url + "/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None:
-                    raise RuntimeError(process.stderr.read().decode()) from None
-                time.sleep(0.05)
+    with spawned("functions.entry.scf_web", [], env, port) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.mark.slow
@@ -215,3 +191,31 @@ def test_scf_web_defaults_to_port_9000_on_all_interfaces(
     monkeypatch.delenv("LLMFN_PORT", raising=False)
     settings = web_settings()
     assert (settings.host, settings.port) == ("0.0.0.0", 9000)
+
+
+@pytest.mark.slow
+def test_serve_module_is_the_worker_process_llmfn_dev_spawns(tiny_model_dir: Path) -> None:
+    port = free_port()
+    args = [
+        "--model",
+        str(tiny_model_dir),
+        "--model-name",
+        "tiny",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    with spawned("functions.serve", [*args, "--api-key", KEY, "--engine", "transformers"], {}, port) as url:
+        readiness = httpx.get(url + "/readyz")
+        assert readiness.status_code in {200, 503}
+        assert {"ready", "stage", "progress"} <= set(readiness.json())
+        assert wait_ready(url)["stage"] == "ready"
+        headers = {"Authorization": f"Bearer {KEY}"}
+        response = httpx.post(
+            url + "/v1/completions", json={**CHAT, "prompt": "hi"}, headers=headers, timeout=30
+        )
+        assert response.status_code == 200, response.text
+        metrics = httpx.get(url + "/metrics").text
+        assert 'llmfn_requests_total{route="completions",status="200"} 1.0' in metrics
+        assert 'llmfn_preload_stage_seconds{stage="blocks"}' in metrics
