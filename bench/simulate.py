@@ -1,0 +1,124 @@
+"""Benchmark of the simulator: every policy on both Azure LLM traces and the 14-day ServeGen trace.
+
+Prints, per provider, the table ``llmfn simulate`` prints for each trace, the goal checks (hybrid
+within the SLO and cheapest of those that meet it; cost / oracle against 1.25x / 2.0x), the
+agreement of the two fidelities on the Azure traces, and the simulator's own speed: the median of
+``--repeats`` (>= 5) runs of each replay, with the time-step fidelity's speed as a ratio to the
+request-level one on the same traces and the 14-day replay against its 60 s budget.
+
+Run: ``.venv/bin/python bench/simulate.py [--repeats 5] [--providers scf,lambda]``. The machine is
+shared, so wall times move by tens of percent between runs; the spread (min-max) is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from scaling.policies import POLICY_NAMES  # noqa: E402
+from scaling.providers import cost, get_provider  # noqa: E402
+from scaling.simulate import Report, Settings, _Runner, simulate  # noqa: E402
+from scaling.tables import format_report  # noqa: E402
+from scaling.traces import Trace, read_trace  # noqa: E402
+
+TRACES = REPO.parent / "shared" / "data" / "traces"
+AZURE = ("azure_llm_2023_conv.csv", "azure_llm_2023_code.csv")
+SERVEGEN = "servegen_m-large_per_10min.csv"
+ORACLE_TARGET = {"azure_llm_2023_conv": 1.25, "servegen_m-large_per_10min": 1.25, "azure_llm_2023_code": 2.0}
+QUOTA = 20_000  # instances: ServeGen peaks need ~1,700 SCF instances or ~13,000 Lambda ones
+
+
+def goals(report: Report) -> str:
+    by = {p.name: p for p in report.policies}
+    hybrid = by["hybrid"]
+    meeting = [p for p in report.policies if p.meets_slo and p.name != "oracle"]
+    cheapest = min(meeting, key=lambda p: p.total_usd).name if meeting else "none"
+    target = ORACLE_TARGET.get(report.trace)
+    ratio = hybrid.cost_over_oracle
+    return (
+        f"goals: hybrid P99 TTFT {hybrid.ttft_s[2]:.2f} s {'meets' if hybrid.meets_slo else 'MISSES'} the SLO; "
+        f"cheapest meeting it: {cheapest}{' (hybrid)' if cheapest == 'hybrid' else ''}; "
+        f"hybrid cost / oracle {ratio:.2f}x vs goal {target}x: {'met' if target and ratio <= target else 'MISSED'}"
+    )
+
+
+def agreement(trace: Trace, provider_name: str) -> str:
+    provider = get_provider(provider_name).with_overrides(max_instances=QUOTA)
+    settings = Settings(provider=provider)
+    exact, fluid = _Runner(trace, settings, "request", None), _Runner(trace, settings, "timestep", None)
+    n = exact.smallest_fixed_pool()
+    lines = [f"fidelity agreement on {trace.name} ({provider_name}): time-step vs request-level"]
+    for name in POLICY_NAMES[:-1]:
+        a, b = exact.run(name, exact.policy_config(n)), fluid.run(name, fluid.policy_config(n))
+        ca, cb = cost(a.usage, provider).total, cost(b.usage, provider).total
+        pa, pb = a.percentile_ttft(99), b.percentile_ttft(99)
+        lines.append(
+            f"  {name:16s} cost {ca:9.3f} vs {cb:9.3f} ({cb / ca - 1:+6.1%})   P99 TTFT {pa:5.2f} vs {pb:5.2f} s ({pb / pa - 1:+6.1%})"
+        )
+    return "\n".join(lines)
+
+
+def timed(fn, repeats: int) -> tuple[float, float, float]:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), min(times), max(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--providers", default="scf,lambda")
+    args = parser.parse_args()
+    if args.repeats < 5:
+        parser.error("--repeats must be >= 5 (medians of at least 5 runs)")
+    traces = {name: read_trace(TRACES / name, seed=0) for name in (*AZURE, SERVEGEN)}
+    for provider_name in args.providers.split(","):
+        provider = get_provider(provider_name).with_overrides(max_instances=QUOTA)
+        for trace in traces.values():
+            report = simulate(trace, POLICY_NAMES, Settings(provider=provider))
+            print(format_report(report))
+            print(goals(report))
+            print()
+        for name in AZURE:
+            print(agreement(traces[name], provider_name))
+        print()
+
+    print(
+        f"simulator speed (all {len(POLICY_NAMES)} policies incl. the fixed-pool search; median of {args.repeats}, min-max)"
+    )
+    scf = get_provider("scf").with_overrides(max_instances=QUOTA)
+    for name in AZURE:
+        trace = traces[name]
+        req = timed(
+            lambda t=trace: simulate(t, POLICY_NAMES, Settings(provider=scf, fidelity="request")),
+            args.repeats,
+        )
+        ts = timed(
+            lambda t=trace: simulate(t, POLICY_NAMES, Settings(provider=scf, fidelity="timestep")),
+            args.repeats,
+        )
+        print(
+            f"  {trace.name:28s} {trace.requests:>11,} req  request-level {req[0]:6.2f} s ({req[1]:.2f}-{req[2]:.2f})  "
+            f"time-step {ts[0]:6.2f} s ({ts[1]:.2f}-{ts[2]:.2f})  time-step speed-up {req[0] / ts[0]:.1f}x"
+        )
+    trace = traces[SERVEGEN]
+    sg = timed(lambda: simulate(trace, POLICY_NAMES, Settings(provider=scf)), args.repeats)
+    read = timed(lambda: read_trace(TRACES / SERVEGEN, seed=0), args.repeats)
+    print(
+        f"  {trace.name:28s} {trace.requests:>11,} req  14-day time-step replay {sg[0]:6.2f} s ({sg[1]:.2f}-{sg[2]:.2f}) "
+        f"= {sg[0] / 60:.2f} of the 60 s budget; {trace.duration_s * (len(POLICY_NAMES) - 1) / sg[0] / 1e6:.2f} M "
+        f"simulated policy-seconds per second; reading + arrival generation {read[0]:.2f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
