@@ -101,6 +101,10 @@ class ServingRuntime:
         }
         self._latency = {route: self.metrics.latency.labels(route) for route in (CHAT, COMPLETIONS)}
 
+    def count(self, route: str, status: str) -> None:
+        """One answered request in ``llmfn_requests_total`` (200s through a cached child: hot path)."""
+        (self._ok[route] if status == "200" else self.metrics.requests.labels(route, status)).inc()
+
     # -- start-up ---------------------------------------------------------------------------------
     def start(self) -> None:
         """Start the preload in a background thread (idempotent); the app answers meanwhile."""
@@ -241,7 +245,7 @@ class ServingRuntime:
         tier = complexity_tier(score)
         self.metrics.complexity.observe(score)
         self.metrics.complexity_tier.labels(tier).inc()
-        session = request.headers.get(SESSION_HEADER) or None
+        session = request.headers.get(SESSION_HEADER) or req.user or None
         self.metrics.queue_length.set(self.slots.queued + 1)
         try:
             await self.slots.acquire(session)
@@ -332,7 +336,7 @@ class ServingRuntime:
         self.slots.release(job.session)
         self.metrics.in_flight.dec()
         elapsed = time.perf_counter() - job.arrived
-        (self._ok[job.kind] if status == "200" else self.metrics.requests.labels(job.kind, status)).inc()
+        self.count(job.kind, status)
         self._latency[job.kind].observe(elapsed)
         self.metrics.prompt_tokens.inc(job.prompt.tokens)
         self.metrics.completion_tokens.inc(completion_tokens)
@@ -476,7 +480,7 @@ class ServingRuntime:
 
     def _refuse(self, exc: APIError, kind: str, request_id: str, arrived: float) -> Response:
         status = str(exc.status)
-        self.metrics.requests.labels(kind, status).inc()
+        self.count(kind, status)
         self._latency[kind].observe(time.perf_counter() - arrived)
         if self.settings.access_log and log.isEnabledFor(logging.INFO):
             log.info(
@@ -550,9 +554,9 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
         try:
             runtime.authorize(request)
         except APIError as exc:
-            runtime.metrics.requests.labels("models", str(exc.status)).inc()
+            runtime.count("models", str(exc.status))
             return exc.response()
-        runtime._ok["models"].inc()
+        runtime.count("models", "200")
         card = {"id": runtime.engine.model_name, "object": "model", "created": 0, "owned_by": "llmfn"}
         return Response(json.dumps({"object": "list", "data": [card]}), media_type="application/json")
 

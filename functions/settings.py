@@ -55,7 +55,10 @@ class ServeSettings(BaseModel):
         0.0, ge=0, description="How long a request before readiness waits for the preload (then 503)."
     )
     session_hold_s: float = Field(
-        0.0, ge=0, description="Keep a slot for a session (header x-llmfn-session) this long; 0: off."
+        0.0,
+        ge=0,
+        description="Keep a slot for a session (header x-llmfn-session, else the request's "
+        "user field) this long after each of its requests; 0: off.",
     )
     max_held_sessions: int = Field(4, ge=0, description="At most this many slots are held for sessions.")
 

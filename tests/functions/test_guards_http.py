@@ -179,9 +179,7 @@ def test_session_hold_keeps_a_slot_for_the_session(tiny_model_dir: Path) -> None
             while engine.calls < 2:
                 time.sleep(0.01)
             third = chat(url)  # alice's held slot is not for others
-            alice = pool.submit(
-                lambda: httpx.post(url + "/v1/chat/completions", json=CHAT_BODY, headers=session, timeout=30)
-            )
+            alice = pool.submit(chat, url, {**CHAT_BODY, "user": "alice"})  # the user field names it too
             while engine.calls < 3:
                 time.sleep(0.01)
             engine.generate_gate.set()
