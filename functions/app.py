@@ -299,13 +299,17 @@ class ServingRuntime:
             if self.readiness.is_ready:
                 return
         snap = self.readiness.snapshot()
-        reason = (
-            f"failed: {snap['error']}" if snap["error"] else f"stage {snap['stage']}, {snap['progress']:.0%}"
-        )
         self.metrics.rejections.labels("not_ready").inc()
+        if snap["error"]:
+            raise APIError(
+                503,
+                f"The model failed to load: {snap['error']}",
+                code="model_load_failed",
+                headers={"Retry-After": str(NOT_READY_RETRY_AFTER_S)},
+            )
         raise APIError(
             503,
-            f"The model is still loading ({reason}).",
+            f"The model is still loading (stage {snap['stage']}, {snap['progress']:.0%}).",
             code="model_loading",
             headers={"Retry-After": str(NOT_READY_RETRY_AFTER_S)},
         )

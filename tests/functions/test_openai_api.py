@@ -139,3 +139,16 @@ def test_request_log_lines_are_json_with_the_request_id(caplog: pytest.LogCaptur
     assert served["status"] == 200 and served["route"] == "/v1/chat/completions" and served["ms"] >= 0
     refused = next(line for line in lines if line.get("request_id") == "abc-2")
     assert refused["status"] == 422 and refused["level"] == "info"
+
+
+def test_stop_sequence_cuts_the_answer(client: openai.OpenAI) -> None:
+    kwargs = {"model": "tiny", "prompt": "The model loads", "max_tokens": 24, "temperature": 0}
+    full = client.completions.create(**kwargs).choices[0].text
+    assert len(full) > 6, full
+    stop = full[3:6]
+    cut = full[: full.index(stop)]
+    reply = client.completions.create(**kwargs, stop=[stop])
+    assert reply.choices[0].text == cut
+    assert reply.choices[0].finish_reason == "stop"
+    streamed = client.completions.create(**kwargs, stop=stop, stream=True)
+    assert "".join(c.choices[0].text for c in streamed if c.choices) == cut
