@@ -42,15 +42,16 @@ def test_settings_from_env_name_the_variable(tmp_path: Path) -> None:
         ServeSettings.from_env({"LLMFN_ENGINE": "null", "LLMFN_MAX_QUEUE": "lots"})
 
 
-def test_serve_flags_reject_bad_values_with_exit_2() -> None:
+@pytest.mark.parametrize("command", [["functions.serve"], ["llmfn", "serve"]])
+def test_serve_flags_reject_bad_values_with_exit_2(command: list[str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "functions.serve", "--engine", "null", "--burst", "0"],
+        [sys.executable, "-m", *command, "--engine", "null", "--burst", "0"],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 2
-    assert "burst" in result.stderr
+    assert "burst" in result.stderr and "got 0" in result.stderr
 
 
 def profile_of(trace: Path, peak: int, shared: float = 0.0) -> TrafficProfile:
