@@ -168,13 +168,15 @@ def cost(usage: Usage, provider: Provider) -> Cost:
         padded = np.zeros(n_blocks * block)
         padded[: len(usage.reserved_alive)] = usage.reserved_alive
         provisioned_s = padded.reshape(n_blocks, block).max(axis=1).sum() * block
+        reserved_busy_s = usage.reserved_busy.sum()
+        # the provisioned fee of busy seconds counts as busy cost; the rest (idle, rounding) as idle
         return Cost(
             busy=(
-                usage.reserved_busy.sum() * p.provisioned_duration_per_gb_s
+                reserved_busy_s * (p.provisioned_per_gb_s + p.provisioned_duration_per_gb_s)
                 + usage.on_demand_busy.sum() * p.on_demand_per_gb_s
             )
             * mem,
-            reserved_idle=provisioned_s * mem * p.provisioned_per_gb_s,
+            reserved_idle=(provisioned_s - reserved_busy_s) * mem * p.provisioned_per_gb_s,
             init=init_s * mem * p.on_demand_per_gb_s,
             on_demand_idle=0.0,
             requests=usage.requests * p.per_million_requests / 1e6,

@@ -213,7 +213,9 @@ def _run(
     d_cum = np.concatenate(([0.0], np.cumsum(d)))
     reserved_alive = np.zeros(horizon)
     reserved_ready = np.zeros(horizon)
-    od_need = np.zeros(horizon)
+    od_need = np.zeros(horizon)  # busy on-demand instances (sampled each second, billed)
+    od_peak = np.zeros(horizon)  # on-demand instances the second's peak concurrency needed (started)
+    peak_need = np.ceil(demand.peak / c - _EPS)
     pw_alive = np.zeros(horizon)
     pw_ready = np.zeros(horizon)
     od_cap_at = np.zeros(horizon)  # on-demand instances allowed (platform quota and policy cap)
@@ -285,7 +287,8 @@ def _run(
         r_ready = reserved_ready[sl]
         if od_cap:
             np.clip(need[sl] - r_ready, 0, od_cap, out=od_need[sl])
-            od_now = int(max(od_need[max(0, t1 - 1 - keep) : t1].max(), pw_alive[t1 - 1]))
+            np.clip(np.maximum(peak_need[sl], need[sl]) - r_ready, 0, od_cap, out=od_peak[sl])
+            od_now = int(max(od_peak[max(0, t1 - 1 - keep) : t1].max(), pw_alive[t1 - 1]))
         else:
             od_now = 0
         # observation for the next decision
@@ -306,9 +309,9 @@ def _run(
         t0 = t1
 
     # what follows from the reserved and on-demand timelines, vectorised over the whole trace
-    od_alive = np.maximum(_sliding_max(od_need, keep + 1), pw_alive)
+    od_alive = np.maximum(_sliding_max(od_peak, keep + 1), pw_alive)
     prev_alive = np.concatenate(([0.0], od_alive[:-1]))
-    starts = np.maximum(od_need - prev_alive, 0)
+    starts = np.maximum(od_peak - prev_alive, 0)
     od_ready = np.maximum(np.concatenate((np.zeros(cold_steps), od_alive))[:horizon], pw_ready)
     capacity = c * (reserved_ready + od_cap_at)  # slots that exist or may be started now
     warm_slots = c * (reserved_ready + od_ready)

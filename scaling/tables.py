@@ -8,13 +8,13 @@ from scaling.simulate import PolicyReport, Report
 
 _COLUMNS = (
     ("policy", 15),
-    ("cost $", 10),
+    ("cost $", 11),
     ("vs fixed", 8),
     ("/oracle", 7),
-    ("gap: pack", 9),
-    ("idle-res", 8),
-    ("cold", 6),
-    ("other", 6),
+    ("gap: pack", 10),
+    ("idle-res", 10),
+    ("cold", 8),
+    ("other", 10),
     ("TTFT p50", 8),
     ("p95", 6),
     ("p99", 6),

@@ -133,6 +133,18 @@ class TargetTracking:
         return Decision(reserved=desired), new_state
 
 
+def recent_samples(samples: list[list[float]], window_s: float) -> list[list[float]]:
+    """The newest ``[interval_s, value]`` samples covering ``window_s`` seconds (at least one)."""
+    kept: list[list[float]] = []
+    covered = 0.0
+    for sample in reversed(samples):
+        if kept and covered >= window_s:
+            break
+        kept.append(sample)
+        covered += sample[0]
+    return kept[::-1]
+
+
 def _window_mean(samples: list[list[float]], window_s: float) -> float:
     """Time-weighted mean of the newest ``[interval_s, value]`` samples covering ``window_s``."""
     covered = total = 0.0
@@ -167,14 +179,7 @@ class KnativeKpa:
     def decide(self, obs: Observation, state: State) -> tuple[Decision, State]:
         kc = self.config.kpa
         per_pod = self.config.concurrency_per_instance * kc.target_utilisation
-        samples = [*state["samples"], [obs.interval_s, obs.in_flight]]
-        kept, covered = [], 0.0
-        for sample in reversed(samples):  # keep just enough history for the stable window
-            if covered >= kc.stable_window_s:
-                break
-            kept.append(sample)
-            covered += sample[0]
-        samples = kept[::-1]
+        samples = recent_samples([*state["samples"], [obs.interval_s, obs.in_flight]], kc.stable_window_s)
         ready = max(1, obs.reserved_instances)
         desired_stable = math.ceil(_window_mean(samples, kc.stable_window_s) / per_pod - 1e-9)
         desired_panic = math.ceil(_window_mean(samples, kc.panic_window_s) / per_pod - 1e-9)

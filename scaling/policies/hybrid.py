@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass, field
 
 from scaling.plan import HOURS_PER_DAY, ReservedRule, hourly_schedule
-from scaling.policies.baselines import CLOUD_TICK_S
+from scaling.policies.baselines import CLOUD_TICK_S, recent_samples
 from scaling.policies.types import Decision, Observation, PolicyConfig, State
 
 SECONDS_PER_HOUR = 3600.0
@@ -47,18 +47,6 @@ def hybrid_schedule(config: PolicyConfig) -> list[int]:
     if rates is None:
         return [config.min_reserved] * HOURS_PER_DAY
     return hourly_schedule(rates, hybrid_rule(config))
-
-
-def _recent(samples: list[list[float]], window_s: float) -> list[list[float]]:
-    """The newest ``[interval_s, value]`` samples covering ``window_s`` seconds (at least one)."""
-    kept: list[list[float]] = []
-    covered = 0.0
-    for sample in reversed(samples):
-        if kept and covered >= window_s:
-            break
-        kept.append(sample)
-        covered += sample[0]
-    return kept[::-1]
 
 
 @dataclass(frozen=True)
@@ -107,7 +95,7 @@ class Hybrid:
         prev_rate = state["prev_rate"]
         # live instances beyond the last target were started by the platform for bursts
         burst = obs.total_instances if obs.total_instances > int(state["target"]) else 0
-        seen = _recent([*state["seen"], [obs.interval_s, burst]], hc.warm_pool_lookback_s)
+        seen = recent_samples([*state["seen"], [obs.interval_s, burst]], hc.warm_pool_lookback_s)
         new_state = {
             "need_ema": need_ema,
             "over_s": over_s,

@@ -28,9 +28,8 @@ def test_scf_idle_reserved_sampled_every_10_s() -> None:
     busy = np.array([1] * 20 + [3] * 10)
     u = usage([3] * 30, busy, [0] * 30)
     c = cost(u, scf)
-    assert c.reserved_idle == pytest.approx(
-        (2 + 2 + 0) * 10 * 0.1
-    )  # idle = provisioned - busy at each sample
+    # idle = provisioned - busy at each sample
+    assert c.reserved_idle == pytest.approx((2 + 2 + 0) * 10 * 0.1)
     assert c.busy == pytest.approx(busy.sum() * 1.0)
     # on-demand busy seconds at the active price; idle on-demand and initialisation are free on SCF
     u = usage([0] * 10, [0] * 10, [2] * 10, od_alive=[5] * 10, starts=4)
@@ -45,10 +44,12 @@ def test_lambda_provisioned_rounded_to_5_minutes() -> None:
     alive = [2] * 301 + [0] * 599
     u = usage(alive, [1] * 100 + [0] * 800, [3] * 50 + [0] * 850, starts=5, requests=1_000_000)
     c = cost(u, lam)
-    assert c.reserved_idle == pytest.approx(2 * 600 * 2.0 * p.provisioned_per_gb_s)  # 2 blocks x 300 s
-    assert c.busy == pytest.approx(
-        100 * 2.0 * p.provisioned_duration_per_gb_s + 150 * 2.0 * p.on_demand_per_gb_s
-    )
+    # 2 blocks x 300 s x 2 instances provisioned; the 100 busy seconds' fee is counted as busy cost
+    assert c.reserved_idle == pytest.approx((2 * 600 - 100) * 2.0 * p.provisioned_per_gb_s)
+    busy_reserved = 100 * 2.0 * (p.provisioned_per_gb_s + p.provisioned_duration_per_gb_s)
+    assert c.busy == pytest.approx(busy_reserved + 150 * 2.0 * p.on_demand_per_gb_s)
+    by_hand = 2 * 600 * 2.0 * p.provisioned_per_gb_s + 100 * 2.0 * p.provisioned_duration_per_gb_s
+    assert c.total == pytest.approx(by_hand + 150 * 2.0 * p.on_demand_per_gb_s + c.init + 0.20)
     assert c.init == pytest.approx(5 * 2.8 * 2.0 * p.on_demand_per_gb_s)  # AWS bills INIT
     assert c.requests == pytest.approx(0.20)
     assert (p.provisioned_per_gb_s, p.provisioned_duration_per_gb_s, p.on_demand_per_gb_s) == (
