@@ -306,16 +306,19 @@ class StackConfig(BaseModel):
 
     @cached_property
     def hourly_rates(self) -> list[float]:
-        """Mean arrival rate (req/s) per hour of day, hour 0 first: configured, or the trace's profile.
+        """Mean arrival rate (req/s) per hour of day, hour 0 first: configured, or the trace's profile
+        exactly as ``llmfn plan --trace`` makes it (a next-day forecast by the backtest's winner for
+        traces of three days or more, else the mean rate per hour of day).
 
         Raises FileNotFoundError / ValueError when the trace cannot be read.
         """
         if self.rates_by_hour is not None:
             return self.rates_by_hour
+        from scaling.forecasting import forecast_profile
         from scaling.traces import read_trace
 
         assert self.traffic_trace is not None
-        return read_trace(self.traffic_trace).hourly_profile()
+        return list(forecast_profile(read_trace(self.traffic_trace)).rates_by_hour)
 
     @property
     def rule(self) -> ReservedRule:

@@ -10,6 +10,7 @@ import pulumi
 import pytest
 
 from infra.config import StackConfigError, config_key, parse_stack_config
+from scaling.forecasting import forecast_profile
 from scaling.plan import hourly_schedule
 from scaling.traces import read_trace
 from tests.infra.mocks import REPO_ROOT, example_config, example_with, install
@@ -166,7 +167,7 @@ def test_traffic_from_a_trace_file_uses_its_hourly_profile(traces_dir: Path) -> 
     config = parse_stack_config(
         example_with(AWS, ratesByHour=None, trafficTrace=str(trace), maxInstances=1000)
     )
-    assert config.hourly_rates == read_trace(trace).hourly_profile()
+    assert config.hourly_rates == list(forecast_profile(read_trace(trace)).rates_by_hour)
     assert config.reserved_schedule == hourly_schedule(config.hourly_rates, config.rule)
     assert max(config.reserved_schedule) > 100  # ~200 req/s x 4 s: the trace's load, not a default
 
