@@ -6,7 +6,10 @@ Listens at once and preloads in the background: ``GET /healthz`` answers 200 imm
 
 Flags (every one also readable from ``LLMFN_<NAME>``; a flag wins over the variable):
 
---model PATH                checkpoint directory (required unless --engine null)
+--model PATH                checkpoint directory (this or --model-source, unless --engine null)
+--model-source SRC          fetched in the background at start-up: org/name, hf://org/name, s3://, cos://
+--model-revision REV        Hub revision of --model-source (pin a commit)
+--model-cache-dir DIR       where --model-source is fetched to
 --model-name NAME           model id clients send (default: the directory name)
 --engine {transformers,null,vllm}   default transformers
 --device DEV                torch device for transformers: cpu (default), cuda, cuda:1
@@ -38,6 +41,9 @@ from functions.settings import ServeSettings
 
 _FLAGS: dict[str, type] = {
     "model": str,
+    "model_source": str,
+    "model_revision": str,
+    "model_cache_dir": str,
     "model_name": str,
     "engine": str,
     "device": str,

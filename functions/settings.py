@@ -29,6 +29,17 @@ class ServeSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: Path | None = Field(None, description="Checkpoint directory (safetensors + config + tokenizer).")
+    model_source: str | None = Field(
+        None,
+        description="Remote checkpoint fetched at start-up, in the background like the preload: a Hub id "
+        "(org/name or hf://org/name), s3://bucket/prefix or cos://bucket/prefix. Set by the cloud stacks.",
+    )
+    model_revision: str | None = Field(
+        None, description="Hub revision of model_source, pinned to a commit (branch, tag or 40-hex sha)."
+    )
+    model_cache_dir: Path | None = Field(
+        None, description="Where model_source is fetched to; default: preload's cache (~/.cache/llmfn)."
+    )
     model_name: str | None = Field(
         None, description="Model id served in /v1/models and accepted in requests; default: the dir name."
     )
@@ -85,17 +96,23 @@ class ServeSettings(BaseModel):
 
     @model_validator(mode="after")
     def _check_model(self) -> ServeSettings:
-        if self.engine != "null" and self.model is None:
-            raise ValueError(f"model: a checkpoint directory is required with engine={self.engine!r}")
+        if self.model is not None and self.model_source is not None:
+            raise ValueError("model: give a checkpoint directory or model_source, not both")
+        if self.engine != "null" and self.model is None and self.model_source is None:
+            raise ValueError(
+                f"model: a checkpoint directory (or model_source) is required with engine={self.engine!r}"
+            )
         if self.model is not None and self.engine != "null" and not self.model.is_dir():
             raise ValueError(f"model: {str(self.model)!r} is not a directory")
         return self
 
     @property
     def served_model_name(self) -> str:
-        """The model id clients send: ``model_name``, else the checkpoint directory's name."""
+        """The model id clients send: ``model_name``, else the checkpoint directory's (or source's) name."""
         if self.model_name:
             return self.model_name
+        if self.model_source is not None:
+            return self.model_source.removeprefix("hf://").rstrip("/")
         return self.model.name if self.model is not None else "null"
 
     @classmethod

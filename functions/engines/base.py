@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from preload.events import EventCallback
+
+if TYPE_CHECKING:
+    from functions.settings import ServeSettings
 
 
 class EngineUnavailableError(RuntimeError):
@@ -72,13 +75,24 @@ class CheckpointEngine:
     Subclasses set ``self._tokenizer`` (a transformers tokenizer) in ``load``.
     """
 
-    def __init__(self, model_dir: Path | None, model_name: str, max_model_len: int | None) -> None:
-        if model_dir is None:
-            raise ValueError("model: a checkpoint directory is required by this engine")
-        self.model_dir = model_dir
-        self.model_name = model_name
-        self.context_len = max_model_len or 0
+    def __init__(self, settings: ServeSettings) -> None:
+        if settings.model is None and settings.model_source is None:
+            raise ValueError("model: a checkpoint directory (or model_source) is required by this engine")
+        self.model_dir: Path | None = settings.model
+        self.model_name = settings.served_model_name
+        self.context_len = settings.max_model_len or 0
+        self._source = settings.model_source
+        self._revision = settings.model_revision
+        self._cache_dir = settings.model_cache_dir
         self._tokenizer: Any = None
+
+    def resolve_model_dir(self) -> Path:
+        """The local checkpoint directory, fetching ``model_source`` first (part of the cold start)."""
+        if self.model_dir is None:
+            import preload
+
+            self.model_dir = preload.resolve_source(self._source or "", self._revision, self._cache_dir)
+        return self.model_dir
 
     def render_chat(self, messages: list[dict[str, str]]) -> Prompt:
         text = self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

@@ -37,7 +37,7 @@ class TransformersEngine(CheckpointEngine):
     """Serves a checkpoint directory with transformers on ``settings.device``."""
 
     def __init__(self, settings: ServeSettings) -> None:
-        super().__init__(settings.model, settings.served_model_name, settings.max_model_len)
+        super().__init__(settings)
         self.settings = settings
         self._model: Any = None
         self._pool = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="llmfn-generate")
@@ -47,7 +47,7 @@ class TransformersEngine(CheckpointEngine):
 
         import preload
 
-        model_dir = self.model_dir
+        model_dir = self.resolve_model_dir()
         threads = self.settings.cpu_threads or (
             1 if _checkpoint_bytes(model_dir) < SMALL_CHECKPOINT_BYTES else None
         )

@@ -26,7 +26,7 @@ class VllmEngine(CheckpointEngine):
     """AsyncLLMEngine behind the ``Engine`` protocol."""
 
     def __init__(self, settings: ServeSettings) -> None:
-        super().__init__(settings.model, settings.served_model_name, settings.max_model_len)
+        super().__init__(settings)
         self.settings = settings
         self._engine: Any = None
         self._sampling_params: Any = None
@@ -46,7 +46,7 @@ class VllmEngine(CheckpointEngine):
 
         import preload
 
-        model_dir = self.model_dir
+        model_dir = self.resolve_model_dir()
         preload.prefetch_to_page_cache(model_dir, workers=self.settings.preload_workers, on_event=on_event)
         shape = ModelShape.from_checkpoint(model_dir)
         context = self.settings.max_model_len or shape.max_position_embeddings

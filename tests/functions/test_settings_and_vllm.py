@@ -24,7 +24,7 @@ QWEN = "Qwen/Qwen3-4B-Instruct-2507"
 def test_settings_errors_name_the_field_and_value(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=r"rate_per_s: .*greater than 0.*got -1"):
         ServeSettings.build(engine="null", rate_per_s=-1)
-    with pytest.raises(SettingsError, match="model: a checkpoint directory is required"):
+    with pytest.raises(SettingsError, match=r"model: a checkpoint directory \(or model_source\) is required"):
         ServeSettings.build(engine="transformers")
     with pytest.raises(SettingsError, match="is not a directory"):
         ServeSettings.build(model=tmp_path / "missing")
