@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from scaling.sim_result import weighted_percentile
 from scaling.simulate import Report
 from scaling.traces import Trace
 
@@ -15,6 +14,21 @@ from scaling.traces import Trace
 def _bins(duration_s: int) -> int:
     """Seconds per plotted point: about 300 points over the trace, at least 10 s."""
     return max(10, duration_s // 300)
+
+
+def _p99_per_bin(values: np.ndarray, weights: np.ndarray, bins: np.ndarray, n_bins: int) -> np.ndarray:
+    """Weighted P99 of ``values`` in each bin (NaN for empty bins), sorted once for all bins."""
+    bins = np.minimum(bins, n_bins - 1)
+    order = np.lexsort((values, bins))
+    v, w, b = values[order], weights[order], bins[order]
+    cum = np.cumsum(w)
+    first = np.searchsorted(b, np.arange(n_bins), side="left")
+    last = np.searchsorted(b, np.arange(n_bins), side="right")
+    before = np.where(first > 0, cum[np.maximum(first - 1, 0)], 0.0)
+    total = np.where(last > first, cum[np.maximum(last - 1, 0)] - before, 0.0)
+    idx = np.searchsorted(cum, before + 0.99 * total - 1e-9, side="left")
+    out = v[np.clip(idx, 0, len(v) - 1)] if len(v) else np.zeros(n_bins)
+    return np.where(total > 0, out, np.nan)
 
 
 def plot_report(
@@ -50,21 +64,21 @@ def plot_report(
         )
         rec = p.record
         assert rec is not None
-        which = np.minimum(rec.second // width, n_bins - 1)
-        p99 = [
-            weighted_percentile(rec.ttft_s[which == b], rec.weights[which == b], 99)
-            if np.any(which == b)
-            else np.nan
-            for b in range(n_bins)
-        ]
-        ax_lat.plot(hours, p99, color=colour, lw=1, label=p.name)
-    ax_inst.set_ylabel("instances (solid reserved, dashed on-demand)")
+        ax_lat.plot(
+            hours,
+            _p99_per_bin(rec.ttft_s, rec.weights, rec.second // width, n_bins),
+            color=colour,
+            lw=1,
+            alpha=0.8,
+        )
+    ax_inst.set_ylabel("instances")
+    ax_inst.set_title("solid: reserved, dashed: on-demand (alive)", fontsize=9)
     ax_inst.legend(fontsize=7, ncol=3, loc="upper left")
     ax_lat.axhline(report.slo_p99_s, color="red", ls=":", lw=1, label=f"SLO {report.slo_p99_s:g} s")
     ax_lat.set_ylabel("P99 TTFT (s)")
     ax_lat.set_yscale("log")
     ax_lat.set_xlabel("hours from trace start")
-    ax_lat.legend(fontsize=7, ncol=4, loc="upper left")
+    ax_lat.legend([*[p.name for p in chosen], "SLO"], fontsize=7, ncol=4, loc="upper left")
     fig.tight_layout()
     out = Path(path)
     fig.savefig(out, dpi=110)
