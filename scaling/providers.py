@@ -27,6 +27,9 @@ class Prices:
     provisioned_per_gb_s, provisioned_duration_per_gb_s, on_demand_per_gb_s, per_million_requests
         (Lambda, us-east-1 x86, DESIGN.md): 0.0000041667, 0.0000097222, 0.0000166667, 0.20.
     server_per_hour (fixed pool): AWS g5.xlarge (1x A10G) on-demand list price, us-east-1, 1.006.
+    on_demand_idle_per_gb_s (SCF billing): idle-but-warm on-demand instances; 0 on SCF and Lambda,
+        where that idle time is free; GPU "idle mode" platforms bill it (Alibaba FC: 0.5 CU x
+        0.000020 = 0.00001 USD per GB-s).
     """
 
     active_per_gb_s: float = 2.1 * 0.000020
@@ -36,6 +39,7 @@ class Prices:
     on_demand_per_gb_s: float = 0.0000166667
     per_million_requests: float = 0.20
     server_per_hour: float = 1.006
+    on_demand_idle_per_gb_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,9 @@ def cost(usage: Usage, provider: Provider) -> Cost:
             busy=busy_s * mem * p.active_per_gb_s,
             reserved_idle=sampled * mem * p.idle_per_gb_s,
             init=init_s * mem * p.active_per_gb_s,
-            on_demand_idle=0.0,
+            on_demand_idle=float(np.maximum(usage.on_demand_alive - usage.on_demand_busy, 0).sum())
+            * mem
+            * p.on_demand_idle_per_gb_s,
             requests=0.0,
         )
     if provider.billing == "lambda":

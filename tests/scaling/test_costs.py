@@ -35,6 +35,9 @@ def test_scf_idle_reserved_sampled_every_10_s() -> None:
     u = usage([0] * 10, [0] * 10, [2] * 10, od_alive=[5] * 10, starts=4)
     c = cost(u, scf)
     assert (c.busy, c.reserved_idle, c.init, c.on_demand_idle) == (pytest.approx(20.0), 0.0, 0.0, 0.0)
+    # a GPU "idle mode" platform bills the 3 idle-warm instances x 10 s at its idle price
+    idle_mode = scf.with_overrides(prices=Prices(active_per_gb_s=1.0, on_demand_idle_per_gb_s=0.25))
+    assert cost(u, idle_mode).on_demand_idle == pytest.approx(3 * 10 * 0.25)
 
 
 def test_lambda_provisioned_rounded_to_5_minutes() -> None:
