@@ -132,7 +132,9 @@ def stack_outputs(
     """The outputs both clouds export, by name."""
     gb_s = reserved_gb_seconds_per_day(config)
     price = config.price_per_gb_s
-    return {
+    outputs: dict[str, Any] = {
+        "cloud": config.cloud,
+        "region": config.region,
         "endpointUrl": endpoint_url,
         "functionName": function_name,
         "aliasName": alias_name,
@@ -144,3 +146,6 @@ def stack_outputs(
         "reservedGbSecondsPerDay": gb_s,
         "estimatedReservedCostPerDay": None if price is None else round(gb_s * price, 4),
     }
+    if config.cloud == "tencentcloud":
+        outputs["namespace"] = config.namespace
+    return outputs

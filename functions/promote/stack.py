@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from functions.cloud.connect import CloudTarget
+from functions.cloud.connect import CloudTarget, cloud_name
 
 DEFAULT_OUTPUTS_DIR = Path("stack-outputs")
 
@@ -76,9 +76,10 @@ def resolve_stack(
         raise StackOutputsError(
             f"stack {stack!r}: no value for {flags} (give the flag or add it to the stack outputs)"
         )
-    credentials = CloudTarget.tencent_credentials() if values["cloud"] == "tencent" else {}
+    cloud_id = cloud_name(str(values["cloud"]))  # infra exports "tencentcloud" / "aws"
+    credentials = CloudTarget.tencent_credentials() if cloud_id == "tencent" else {}
     target = CloudTarget(
-        cloud=values["cloud"],  # type: ignore[arg-type]
+        cloud=cloud_id,  # type: ignore[arg-type]
         function=str(values["function"]),
         alias=str(values["alias"]),
         region=str(values["region"]),

@@ -239,3 +239,17 @@ def test_no_reserved_capacity_means_no_provisioned_config() -> None:
     assert run.of_type(SCHEDULED) and all(  # one action at hour 0 keeps a constant schedule
         r.inputs["scalableTargetAction"]["minCapacity"] == 0 for r in run.of_type(SCHEDULED)
     )
+
+
+def test_outputs_are_what_llmfn_promote_reads(example: StackRun, tmp_path: Path) -> None:
+    """`pulumi stack output --json` of this stack is enough for `llmfn promote --stack NAME`."""
+    import json
+
+    from functions.promote.stack import resolve_stack
+
+    outputs_file = tmp_path / "prod.json"
+    outputs_file.write_text(json.dumps(example.outputs))
+    resolved = resolve_stack("prod", outputs_file)
+    assert (resolved.target.cloud, resolved.target.region) == ("aws", "us-east-1")
+    assert (resolved.target.function, resolved.target.alias) == ("qwen3-small-infer", "live")
+    assert resolved.endpoint_url == example.outputs["endpointUrl"]

@@ -223,3 +223,23 @@ def test_a_build_for_the_other_cloud_is_refused(tmp_path: Path) -> None:
     build_packages(BuildRequest(cloud="aws", out_dir=tmp_path, source_root=REPO_ROOT))
     with pytest.raises(ValueError, match=r"llmfn:buildDir = .* holds a build for 'aws'.*--cloud scf"):
         run_stack(_config(imageUri=None, buildDir=str(tmp_path)))
+
+
+def test_outputs_are_what_llmfn_promote_reads(
+    example: StackRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pulumi stack output --json` of this stack is enough for `llmfn promote --stack NAME`."""
+    import json
+
+    from functions.promote.stack import resolve_stack
+
+    monkeypatch.setenv("TENCENTCLOUD_SECRETID", "AKIDexample")
+    monkeypatch.setenv("TENCENTCLOUD_SECRETKEY", "example-key")
+
+    outputs_file = tmp_path / "prod.json"
+    outputs_file.write_text(json.dumps(example.outputs))
+    resolved = resolve_stack("prod", outputs_file)
+    assert (resolved.target.cloud, resolved.target.region) == ("tencent", example.outputs["region"])
+    assert (resolved.target.function, resolved.target.alias) == ("qwen3-4b-infer", "live")
+    assert resolved.target.namespace == example.outputs["namespace"]
+    assert resolved.endpoint_url == example.outputs["endpointUrl"]
