@@ -267,8 +267,8 @@ class TencentInferenceStack(pulumi.ComponentResource):
     ) -> scf.Function:
         """The scaler: the same package, an event function run every minute by a timer trigger.
 
-        From a zip it runs ``scf_scaler.main_handler`` (the shim the SCF build writes); from an image, the image must
-        answer SCF event invocations on port 9000 when ``LLMFN_ROLE=scaler``.
+        From a zip it runs ``scf_scaler.main_handler`` (the shim the SCF build writes); from an image, the same
+        image's ``functions.entry.scf_web`` answers SCF event invocations on port 9000 when ``LLMFN_ROLE=scaler``.
         """
         scaler_code = dict(code)
         if "image_configs" not in code:

@@ -3,11 +3,18 @@
 Listens on ``0.0.0.0:9000`` (SCF's fixed port; ``LLMFN_HOST`` / ``LLMFN_PORT`` override it) within the
 start-up limit: the preload runs in the background and ``/readyz`` reports it. Configured by
 ``LLMFN_*`` environment variables (``LLMFN_MODEL``, ``LLMFN_API_KEY``, ...).
+
+With ``LLMFN_ROLE=scaler`` the same image is the scaler: an SCF event image function, whose events
+(the timer trigger's ``{"Type": "Timer", "Time": ...}``) arrive as ``POST /event-invoke`` bodies on
+port 9000 and are answered with ``functions.scaler.handler.main_handler``'s result as JSON.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
+from typing import Any
 
 from functions.serve import serve_or_exit
 from functions.settings import ServeSettings
@@ -24,8 +31,48 @@ def web_settings() -> ServeSettings:
     )
 
 
+EVENT_PATH = "/event-invoke"
+EventHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def event_function_app(handler: EventHandler) -> Any:
+    """ASGI app of an SCF event image function: ``POST /event-invoke`` with the event as the body."""
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def invoke(request: Request) -> JSONResponse:
+        raw = await request.body()
+        try:
+            event = json.loads(raw) if raw else {}
+        except json.JSONDecodeError as exc:
+            return JSONResponse({"error": f"event body is not JSON: {exc}"}, status_code=400)
+        if not isinstance(event, dict):
+            return JSONResponse({"error": "event body must be a JSON object"}, status_code=400)
+        context = {"request_id": request.headers.get("x-scf-request-id")}
+        return JSONResponse(await run_in_threadpool(handler, event, context))
+
+    return Starlette(routes=[Route(EVENT_PATH, invoke, methods=["POST"])])
+
+
+def serve_scaler() -> None:
+    """Run the scaler as an SCF event image function on SCF's host and port."""
+    import uvicorn
+
+    from functions.scaler.handler import main_handler
+
+    host = os.environ.get("LLMFN_HOST") or SCF_HOST
+    port = int(os.environ.get("LLMFN_PORT") or SCF_PORT)
+    uvicorn.run(event_function_app(main_handler), host=host, port=port, log_level="info")
+
+
 def main() -> None:
-    serve_or_exit(web_settings)
+    if os.environ.get("LLMFN_ROLE") == "scaler":
+        serve_scaler()
+    else:
+        serve_or_exit(web_settings)
 
 
 if __name__ == "__main__":
