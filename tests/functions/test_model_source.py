@@ -53,4 +53,3 @@ def test_function_serves_a_checkpoint_fetched_from_s3(
 def test_model_dir_and_source_together_are_refused() -> None:
     with pytest.raises(SettingsError, match="not both"):
         ServeSettings.build(model=Path("/tmp"), model_source="s3://b/p")
-
