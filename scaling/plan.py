@@ -31,6 +31,13 @@ class ReservedRule:
     concurrency_per_instance: concurrent requests one instance serves (c >= 1).
     headroom: fractional margin over the Little's-law concurrency (0.2 = +20 %).
     min_instances / max_instances: bounds on the reserved count.
+    min_utilisation: reserve an instance only if its expected busy share exceeds this. With y
+        instances' worth of load (the Little's-law figure above, headroom included) the k-th
+        instance is busy min(1, y - k + 1) of the time, so ceil(y - min_utilisation) instances are
+        reserved. 0 (the default) is plain ceil(y). Set it to the provider's break-even share, where
+        a reserved instance costs what on-demand time would (Lambda: 0.6; SCF, whose busy reserved
+        second costs the on-demand price and whose idle one costs extra: 1.0, reserving only
+        the load that is always there).
     """
 
     p95_latency_s: float
@@ -38,6 +45,7 @@ class ReservedRule:
     headroom: float = 0.2
     min_instances: int = 0
     max_instances: int = 50
+    min_utilisation: float = 0.0
 
     def __post_init__(self) -> None:
         if not (self.p95_latency_s > 0 and math.isfinite(self.p95_latency_s)):
@@ -48,6 +56,10 @@ class ReservedRule:
             raise ValueError(f"concurrency_per_instance must be >= 1, got {self.concurrency_per_instance!r}")
         if not (self.headroom >= 0 and math.isfinite(self.headroom)):
             raise ValueError(f"headroom must be >= 0 (a fraction, 0.2 = 20 %), got {self.headroom!r}")
+        if not 0 <= self.min_utilisation <= 1:
+            raise ValueError(
+                f"min_utilisation must be in [0, 1] (a busy share), got {self.min_utilisation!r}"
+            )
         if self.min_instances < 0 or self.max_instances < self.min_instances:
             raise ValueError(
                 f"need 0 <= min_instances <= max_instances, got {self.min_instances!r}..{self.max_instances!r}"
@@ -61,12 +73,18 @@ def littles_law_concurrency(rate_rps: float, time_in_system_s: float) -> float:
     return rate_rps * time_in_system_s
 
 
+def instances_for_load(load: float, min_utilisation: float = 0.0) -> int:
+    """Instances to reserve for ``load`` instances' worth of concurrency: those whose expected busy
+    share min(1, load - k + 1) exceeds ``min_utilisation`` (0: ceil(load))."""
+    return math.ceil(load - min_utilisation - _EPS) if load > min_utilisation + _EPS else 0
+
+
 def reserved_instances(rate_rps: float, rule: ReservedRule) -> int:
     """Reserved instances for a mean arrival rate (req/s) under ``rule``."""
     if not (rate_rps >= 0 and math.isfinite(rate_rps)):
         raise ValueError(f"rate must be a finite number of requests per second >= 0, got {rate_rps!r}")
     raw = littles_law_concurrency(rate_rps, rule.p95_latency_s) / rule.concurrency_per_instance
-    needed = math.ceil(raw * (1.0 + rule.headroom) - _EPS) if raw > 0 else 0
+    needed = instances_for_load(raw * (1.0 + rule.headroom), rule.min_utilisation)
     return max(rule.min_instances, min(rule.max_instances, needed))
 
 

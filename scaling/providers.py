@@ -95,6 +95,19 @@ class Provider:
             ) * self.memory_gb
         return self.prices.server_per_hour / 3600
 
+    def reserved_break_even(self) -> float:
+        """The busy share above which a reserved instance-second costs no more than buying that busy
+        time on demand: Lambda provisioned / (on-demand - duration) = 0.6; SCF 1.0 (a busy reserved
+        second costs the on-demand price and an idle one extra, so only always-busy capacity breaks
+        even); a server pool 0 (servers are all it has)."""
+        p = self.prices
+        if self.billing == "lambda":
+            return min(
+                1.0,
+                p.provisioned_per_gb_s / max(p.on_demand_per_gb_s - p.provisioned_duration_per_gb_s, 1e-18),
+            )
+        return 1.0 if self.billing == "scf" else 0.0
+
     def with_overrides(self, **changes: object) -> Provider:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)

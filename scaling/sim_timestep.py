@@ -47,12 +47,15 @@ def _occupancy_per_second(start: np.ndarray, end: np.ndarray, weight: np.ndarray
     return np.diff(area)
 
 
-def _ideal_packing(trace: Trace, service: ServiceModel, c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _ideal_packing(
+    trace: Trace, service: ServiceModel, c: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Pack the requests of a per-request trace onto instances the way the platform does (the
     busiest instance with a free slot; a new one when none), with no cold starts or queueing.
 
     Returns each request's service time (its batch = the instance's occupancy when it starts), the
-    busy instances sampled at every whole second, and the peak concurrency within each second. An instance stays busy until its last request
+    busy instances sampled at every whole second, and the peak concurrency and the peak busy
+    instances within each second. An instance stays busy until its last request
     ends, so this counts the draining instances a fluid ceil(D / c) would miss.
     """
     assert trace.arrival_s is not None
@@ -69,6 +72,7 @@ def _ideal_packing(trace: Trace, service: ServiceModel, c: int) -> tuple[np.ndar
     service_s = [0.0] * len(arrivals)
     busy_per_s = np.zeros(trace.duration_s)
     peak_per_s = np.zeros(trace.duration_s)
+    busy_peak_per_s = np.zeros(trace.duration_s)
     busy = in_flight = 0
     next_second = 0
 
@@ -88,7 +92,7 @@ def _ideal_packing(trace: Trace, service: ServiceModel, c: int) -> tuple[np.ndar
     for i, t in enumerate(arrivals):
         while next_second <= t:  # sample whole seconds up to this arrival
             release(next_second)
-            busy_per_s[next_second] = busy
+            busy_per_s[next_second] = busy_peak_per_s[next_second] = busy
             peak_per_s[next_second] = in_flight
             next_second += 1
         release(t)
@@ -107,6 +111,7 @@ def _ideal_packing(trace: Trace, service: ServiceModel, c: int) -> tuple[np.ndar
         occupancy[inst] = k
         if k == 1:
             busy += 1
+            busy_peak_per_s[second] = max(busy_peak_per_s[second], busy)
         if k < c:
             by_load[k].append(inst)
         s = tin[i] / prefill_rate + tout[i] * decode * (1 + slow * (k - 1))
@@ -114,10 +119,10 @@ def _ideal_packing(trace: Trace, service: ServiceModel, c: int) -> tuple[np.ndar
         heapq.heappush(ends, (t + s, inst))
     while next_second < trace.duration_s:
         release(next_second)
-        busy_per_s[next_second] = busy
+        busy_per_s[next_second] = busy_peak_per_s[next_second] = busy
         peak_per_s[next_second] = in_flight
         next_second += 1
-    return np.asarray(service_s), busy_per_s, peak_per_s
+    return np.asarray(service_s), busy_per_s, peak_per_s, busy_peak_per_s
 
 
 class Demand:
@@ -134,7 +139,7 @@ class Demand:
         w = trace.count.astype(float)
         if trace.arrival_s is not None:
             start = trace.arrival_s
-            self.service_s, self.busy, self.peak = _ideal_packing(trace, service, c)
+            self.service_s, self.busy, self.peak, self.busy_peak = _ideal_packing(trace, service, c)
             self.concurrency = _occupancy_per_second(start, start + self.service_s, w, horizon)
         else:
             start = trace.second + 0.5
@@ -148,6 +153,7 @@ class Demand:
                 self.busy = np.ceil(self.concurrency / c - _EPS)
                 batch = np.clip(self.concurrency / np.maximum(self.busy, 1), 1, c)
             self.peak = self.concurrency
+            self.busy_peak = self.busy
         self.start = np.asarray(start, dtype=float)
         self.prefill_s = np.asarray(service.prefill_s(trace.input_tokens), dtype=float)
         self.arrivals = trace.arrivals_per_second()
@@ -215,7 +221,7 @@ def _run(
     reserved_ready = np.zeros(horizon)
     od_need = np.zeros(horizon)  # busy on-demand instances (sampled each second, billed)
     od_peak = np.zeros(horizon)  # on-demand instances the second's peak concurrency needed (started)
-    peak_need = np.ceil(demand.peak / c - _EPS)
+    peak_need = demand.busy_peak
     pw_alive = np.zeros(horizon)
     pw_ready = np.zeros(horizon)
     od_cap_at = np.zeros(horizon)  # on-demand instances allowed (platform quota and policy cap)

@@ -181,6 +181,7 @@ class _Runner:
                 "rates_by_hour": list(self.profile.rates_by_hour),
                 "p95_latency_s": mean_service_s,
                 "headroom": 0.0,
+                "min_utilisation": self.provider.reserved_break_even(),
             },
         }
         overrides = dict(self.settings.policy_config)

@@ -28,6 +28,11 @@ def plan(
     headroom: float = typer.Option(
         0.2, "--headroom", help="Margin over Little's-law concurrency (0.2 = +20 %)."
     ),
+    min_utilisation: float = typer.Option(
+        0.0,
+        "--min-utilisation",
+        help="Reserve an instance only if busier than this share (Lambda break-even 0.6).",
+    ),
     min_instances: int = typer.Option(0, "--min", help="Fewest reserved instances."),
     max_instances: int = typer.Option(50, "--max", help="Most reserved instances."),
     utc_offset: int = typer.Option(
@@ -56,6 +61,7 @@ def plan(
         headroom=headroom,
         min_instances=min_instances,
         max_instances=max_instances,
+        min_utilisation=min_utilisation,
     )
     result = {**schedule_plan(rates, rule, utc_offset), "profile_method": method}
     if as_json:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from scaling.plan import HOURS_PER_DAY, ReservedRule, hourly_schedule
+from scaling.plan import HOURS_PER_DAY, ReservedRule, hourly_schedule, instances_for_load
 from scaling.policies.baselines import CLOUD_TICK_S, recent_samples
 from scaling.policies.types import Decision, Observation, PolicyConfig, State
 
@@ -38,6 +38,7 @@ def hybrid_rule(config: PolicyConfig) -> ReservedRule:
         headroom=config.hybrid.headroom,
         min_instances=config.min_reserved,
         max_instances=config.max_reserved,
+        min_utilisation=config.hybrid.min_utilisation,
     )
 
 
@@ -71,11 +72,13 @@ class Hybrid:
     def initial_state(self) -> State:
         return {"need_ema": 0.0, "over_s": 0.0, "idle_s": 0.0, "prev_rate": None, "seen": [], "target": 0}
 
-    def _instances_for(self, concurrency: float) -> int:
-        """Instances for a concurrency (requests) with the rule's headroom."""
+    def _instances_for(self, concurrency: float, min_utilisation: float = 0.0) -> int:
+        """Instances for a concurrency (requests) with the rule's headroom, counting only those
+        busier than ``min_utilisation`` (see ``ReservedRule``)."""
         hc = self.config.hybrid
-        raw = concurrency * (1 + hc.headroom) / self.config.concurrency_per_instance
-        return math.ceil(raw - 1e-9) if raw > 0 else 0
+        return instances_for_load(
+            concurrency * (1 + hc.headroom) / self.config.concurrency_per_instance, min_utilisation
+        )
 
     def decide(self, obs: Observation, state: State) -> tuple[Decision, State]:
         hc = self.config.hybrid
@@ -85,10 +88,11 @@ class Hybrid:
         )
         base = max(self.schedule[obs.hour_of_day], self.schedule[hour_ahead])
 
-        need_now = self._instances_for(obs.in_flight)
+        need_now = self._instances_for(obs.in_flight, hc.min_utilisation)
         need_ema = hc.correction_alpha * need_now + (1 - hc.correction_alpha) * float(state["need_ema"])
-        over_s = float(state["over_s"]) + obs.interval_s if need_now > base else 0.0
-        reserved = max(base, math.ceil(need_ema - 1e-9)) if over_s >= hc.correction_after_s else base
+        # the measurement disagrees with the hourly base (either way) for long enough: follow it
+        off_s = float(state["over_s"]) + obs.interval_s if need_now != base else 0.0
+        reserved = math.ceil(need_ema - 1e-9) if off_s >= hc.correction_after_s else base
 
         idle = obs.arrival_rate_rps == 0 and obs.in_flight == 0
         idle_s = float(state["idle_s"]) + obs.interval_s if idle else 0.0
@@ -98,7 +102,7 @@ class Hybrid:
         seen = recent_samples([*state["seen"], [obs.interval_s, burst]], hc.warm_pool_lookback_s)
         new_state = {
             "need_ema": need_ema,
-            "over_s": over_s,
+            "over_s": off_s,
             "idle_s": idle_s,
             "prev_rate": obs.arrival_rate_rps,
             "seen": seen,

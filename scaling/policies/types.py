@@ -216,6 +216,9 @@ class HybridConfig:
     p95_latency_s: time in system at P95 for the Little's-law rule, seconds; default 2 x 0.38 s:
         the ~380 ms typical request (DESIGN.md) slowed ~2x by batching.
     headroom: margin over the Little's-law concurrency (plan.py's default 0.2).
+    min_utilisation: reserve an instance only when its expected busy share exceeds this
+        (``ReservedRule.min_utilisation``: 0 = plain ceil; the provider's break-even share, e.g.
+        Lambda 0.6, SCF 1.0, makes reserved capacity pay for itself).
     correction_alpha: EMA weight of the newest in-flight measurement for the reactive correction.
     correction_after_s: the measured concurrency must exceed the hourly base this long before the
         correction raises reserved capacity (bursts shorter than this go to on-demand instances).
@@ -233,6 +236,7 @@ class HybridConfig:
     rates_by_hour: tuple[float, ...] | None = None
     p95_latency_s: float = 0.76
     headroom: float = 0.2
+    min_utilisation: float = 0.0
     correction_alpha: float = 0.3
     correction_after_s: float = 180.0
     prewarm_margin_s: float = 30.0

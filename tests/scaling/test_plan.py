@@ -69,3 +69,14 @@ def test_crons() -> None:
     assert aws_cron(20) == "cron(0 20 * * ? *)"
     assert scf_cron(8, utc_offset_hours=8) == "0 0 0 * * * *"  # 08:00 Beijing = 00:00 UTC
     assert aws_cron(2, utc_offset_hours=8) == "cron(0 18 * * ? *)"
+
+
+def test_min_utilisation_reserves_only_instances_busy_enough() -> None:
+    # 10 req/s x 0.5 s / 1 = 5.0 instances of load; 5.5 with +10 %
+    plain = ReservedRule(p95_latency_s=0.5, headroom=0.1)
+    assert reserved_instances(10.0, plain) == 6  # the 6th is busy half the time
+    assert reserved_instances(10.0, ReservedRule(p95_latency_s=0.5, headroom=0.1, min_utilisation=0.6)) == 5
+    assert reserved_instances(10.0, ReservedRule(p95_latency_s=0.5, headroom=0.1, min_utilisation=1.0)) == 5
+    assert reserved_instances(1.0, ReservedRule(p95_latency_s=0.5, headroom=0.1, min_utilisation=0.6)) == 0
+    with pytest.raises(ValueError, match="min_utilisation"):
+        ReservedRule(p95_latency_s=0.5, min_utilisation=1.5)
