@@ -315,14 +315,23 @@ def _run(
         t0 = t1
 
     # what follows from the reserved and on-demand timelines, vectorised over the whole trace
-    od_alive = np.maximum(_sliding_max(od_peak, keep + 1), pw_alive)
-    prev_alive = np.concatenate(([0.0], od_alive[:-1]))
-    starts = np.maximum(od_peak - prev_alive, 0)
-    od_ready = np.maximum(np.concatenate((np.zeros(cold_steps), od_alive))[:horizon], pw_ready)
     capacity = c * (reserved_ready + od_cap_at)  # slots that exist or may be started now
-    warm_slots = c * (reserved_ready + od_ready)
-    excess_warm = np.maximum(np.minimum(demand.peak, capacity) - warm_slots, 0)
-    cold_req = np.minimum(demand.arrivals, np.ceil(excess_warm - _EPS))
+    cold_req = np.zeros(horizon)
+    # a cold request from j seconds ago holds a slot the ideal packing had freed if its service
+    # would have ended by now: weight j by the share of service times shorter than j seconds
+    held = np.array([0.0, *(float(np.mean(demand.service_s < j)) for j in range(1, cold_steps))])
+    for _ in range(2):
+        # requests still waiting for a cold start make the platform start more instances in a
+        # burst than the ideal packing needs: one correcting pass
+        waiting = np.convolve(cold_req, held)[:horizon]
+        od_started = np.minimum(od_peak + np.ceil(waiting / c - _EPS), od_cap_at)
+        od_alive = np.maximum(_sliding_max(od_started, keep + 1), pw_alive)
+        prev_alive = np.concatenate(([0.0], od_alive[:-1]))
+        starts = np.maximum(od_started - prev_alive, 0)
+        od_ready = np.maximum(np.concatenate((np.zeros(cold_steps), od_alive))[:horizon], pw_ready)
+        warm_slots = c * (reserved_ready + od_ready)
+        excess_warm = np.maximum(np.minimum(demand.peak, capacity) - warm_slots, 0)
+        cold_req = np.minimum(demand.arrivals, np.ceil(excess_warm - _EPS))
     started = (starts > 0) | (np.diff(pw_alive, prepend=0.0) > 0)
     net = np.cumsum(d - capacity)
     backlog_slot_s = np.maximum(net, net - np.minimum.accumulate(net))

@@ -5,9 +5,11 @@ pre-warm + scale to zero when idle; bursts above it go to the platform's on-dema
   very schedule ``llmfn plan`` prints and ``infra/`` deploys as crons. It is raised ``lead`` seconds
   before an hour whose count is higher (lead = cold start + pre-warm margin), so reserved instances
   are warm when the hour starts; it is lowered at the hour.
-- **Reactive correction**: when the measured concurrency needs more instances than the base for
-  ``correction_after_s`` seconds in a row (the profile underestimates today's traffic), reserved
-  follows an EMA of the measured need. Shorter bursts stay on on-demand instances.
+- **Reactive correction**: when the measured concurrency needs a different number of reserved
+  instances than the base (more or fewer) for ``correction_after_s`` seconds in a row, the
+  profile is off today: reserved follows an EMA of the measured need instead. Shorter bursts stay
+  on on-demand instances. Only instances busier than ``min_utilisation`` count (the provider's
+  break-even share), so reserved capacity is bought only where it pays for itself.
 - **Pre-warm**: the arrival rate predicted ``lead`` seconds ahead (the current rate plus its trend,
   and never below the profile's rate for that hour) times the rule's P95 time in system gives the
   instances needed then (Little's law). Bursts shorter than a tick are invisible in mean rates, so

@@ -220,8 +220,8 @@ class HybridConfig:
         (``ReservedRule.min_utilisation``: 0 = plain ceil; the provider's break-even share, e.g.
         Lambda 0.6, SCF 1.0, makes reserved capacity pay for itself).
     correction_alpha: EMA weight of the newest in-flight measurement for the reactive correction.
-    correction_after_s: the measured concurrency must exceed the hourly base this long before the
-        correction raises reserved capacity (bursts shorter than this go to on-demand instances).
+    correction_after_s: the measured need must differ from the hourly base this long before the
+        correction replaces it (bursts shorter than this go to on-demand instances).
     prewarm_margin_s: pre-warm this long before the predicted load on top of the cold start
         (seeds/002: "pre-warm 30 s before predicted load").
     idle_to_zero_s: no arrivals for this long -> reserved 0 until traffic returns (seeds/002's

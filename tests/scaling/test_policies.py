@@ -185,6 +185,11 @@ def test_hybrid_correction_idle_and_prewarm() -> None:
     ]
     reserved = [d.reserved for d in run("hybrid", surge, config)]
     assert reserved[:2] == [1, 1] and reserved[3] > 1
+    # far below the 10:00 base of 5 for 180 s: the measurement wins, reserved drops to its need
+    lull = [
+        obs(t_s=10 * 3600.0 + 60 * i, hour_of_day=10, arrival_rate_rps=1.0, in_flight=2.0) for i in range(5)
+    ]
+    assert [d.reserved for d in run("hybrid", lull, config)] == [5, 5, 1, 1, 1]
     # idle for 300 s: reserved 0 and no pre-warm, even at 10:00 where the base is 5
     idle = [obs(t_s=10 * 3600.0 + 60 * i, hour_of_day=10) for i in range(6)]
     ds = run("hybrid", idle, config)

@@ -93,24 +93,39 @@ def test_rejected_requests_are_counted() -> None:
     assert record.rejected == pytest.approx(trace.requests - 600, rel=0.05)  # ~1 admitted per second
 
 
-AGREEING_P99 = {  # policies whose P99 TTFT the time-step model reproduces within 10 % (see README)
-    "azure_llm_2023_conv": ("on-demand", "reactive", "target-tracking", "hybrid"),
-    "azure_llm_2023_code": ("on-demand",),
+ALL = ("fixed", "on-demand", "reactive", "target-tracking", "kpa", "hybrid")
+# (provider, trace) -> (policies whose cost agrees within 5 %, whose P99 TTFT agrees within 10 %);
+# the exceptions and their reasons are in scaling/README.md ("Known limits of the time-step fidelity")
+AGREEING = {
+    ("scf", "azure_llm_2023_conv"): (ALL, ("on-demand", "reactive", "target-tracking", "hybrid")),
+    ("scf", "azure_llm_2023_code"): (
+        ("fixed", "on-demand", "reactive", "target-tracking", "hybrid"),
+        ("hybrid",),
+    ),
+    ("lambda", "azure_llm_2023_conv"): (ALL, ALL),
+    ("lambda", "azure_llm_2023_code"): (
+        ("fixed", "on-demand", "reactive", "target-tracking", "kpa"),
+        ("fixed", "on-demand", "reactive", "target-tracking", "hybrid"),
+    ),
 }
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("trace_name", sorted(AGREEING_P99))
-def test_fidelities_agree_on_the_azure_traces(traces_dir: Path, trace_name: str) -> None:
+@pytest.mark.parametrize("provider_name, trace_name", sorted(AGREEING))
+def test_fidelities_agree_on_the_azure_traces(traces_dir: Path, provider_name: str, trace_name: str) -> None:
+    provider = get_provider(provider_name)
     trace = read_trace(traces_dir / f"{trace_name}.csv")
-    settings = Settings(provider=SCF)
+    settings = Settings(provider=provider)
     exact = _Runner(trace, settings, "request", None)
     fluid = _Runner(trace, settings, "timestep", None)
     n = exact.smallest_fixed_pool()
-    for name in ("fixed", "on-demand", "reactive", "target-tracking", "kpa", "hybrid"):
+    same_cost, same_p99 = AGREEING[(provider_name, trace_name)]
+    for name in sorted(set(same_cost) | set(same_p99)):
         a = exact.run(name, exact.policy_config(n))
         b = fluid.run(name, fluid.policy_config(n))
-        cost_a, cost_b = cost(a.usage, SCF).total, cost(b.usage, SCF).total
-        assert cost_b == pytest.approx(cost_a, rel=0.05 if name != "kpa" else 0.08), name
-        if name in AGREEING_P99[trace_name]:
+        if name in same_cost:
+            assert cost(b.usage, provider).total == pytest.approx(cost(a.usage, provider).total, rel=0.05), (
+                name
+            )
+        if name in same_p99:
             assert b.percentile_ttft(99) == pytest.approx(a.percentile_ttft(99), rel=0.10), name
