@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console()
+UNQUEUED_S = 0.005
+"""A request that waited less than this for a worker slot measures the service time alone, seconds."""
 err_console = Console(stderr=True)
 
 
@@ -116,13 +118,15 @@ def load(
 
     with httpx.Client(headers=headers) as sync_client:
         status = _status(sync_client, root)
-        model_id = model or asyncio.run(_first_model(first_model, base, headers))
-        calibration = None
-        if predict and status is not None:
-            err_console.print("calibrating the service model on a warm worker...", highlight=False)
-            calibration = _calibrate(base, model_id, headers)
-            _wait_back_to(sync_client, root, status)
-            status = _status(sync_client, root) or status
+        try:
+            model_id = model or asyncio.run(_first_model(first_model, base, headers))
+        except (httpx.TransportError, RuntimeError) as exc:
+            err_console.print(
+                f"[bold red]error:[/bold red] cannot list the models at {base} ({exc!s}); is `llmfn dev` running?",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
         warm_reserved = sum(
             w["kind"] == "reserved" and w["state"] == "ready"
             for w in (status or {}).get("pool", {}).get("workers", [])
@@ -148,6 +152,9 @@ def load(
         outcomes, after = asyncio.run(run())
         wall = time.perf_counter() - started
         final_status = _status(sync_client, root)
+        calibration, calibrated_on = None, ""
+        if predict and final_status is not None:
+            calibration, calibrated_on = _calibrate(outcomes, base, model_id, headers)
     summary = loadgen.summarize(outcomes)
     measured_instance_s = after - before if after is not None and before is not None else None
     cold_starts = (
@@ -189,13 +196,15 @@ def load(
                         "wall_s": wall,
                     },
                     "predicted": asdict(prediction) if prediction else None,
-                    "calibration": asdict(calibration) if calibration else None,
+                    "calibration": asdict(calibration) | {"fitted_on": calibrated_on}
+                    if calibration
+                    else None,
                 },
                 indent=2,
             )
         )
         return
-    _print_table(summary, measured_instance_s, cold_starts, prediction, calibration)
+    _print_table(summary, measured_instance_s, cold_starts, prediction, calibration, calibrated_on)
 
 
 async def _first_model(first_model: Any, base: str, headers: dict[str, str]) -> str:
@@ -205,8 +214,9 @@ async def _first_model(first_model: Any, base: str, headers: dict[str, str]) -> 
         return await first_model(client, base, headers)
 
 
-def _calibrate(base: str, model_id: str, headers: dict[str, str]) -> Any:
-    """Warm a worker, then send the probe shapes one at a time and fit the service model."""
+def _calibrate(outcomes: list[Any], base: str, model_id: str, headers: dict[str, str]) -> tuple[Any, str]:
+    """The service model fitted on the run's requests that waited for nothing (same machine, same
+    moment, so the same background load); when too few, on probe requests sent now."""
     import asyncio
 
     import httpx
@@ -214,6 +224,21 @@ def _calibrate(base: str, model_id: str, headers: dict[str, str]) -> Any:
     from functions.dev.client import chat
     from functions.dev.loadgen import prompt_of
     from functions.dev.prediction import PROBE_SHAPES, calibrate
+
+    unqueued = [
+        o.completion
+        for o in outcomes
+        if o.completion is not None
+        and o.completion.status == 200
+        and not o.completion.cold_start
+        and float(o.completion.headers.get("x-llmfn-queue-seconds", "1")) < UNQUEUED_S
+    ]
+    try:
+        return calibrate(unqueued), f"the {len(unqueued)} requests of this run that waited for no worker"
+    except RuntimeError:
+        err_console.print(
+            "too few unqueued requests to fit the service model: sending probes...", highlight=False
+        )
 
     async def probe() -> list[Any]:
         async with httpx.AsyncClient(timeout=300) as client:
@@ -230,28 +255,16 @@ def _calibrate(base: str, model_id: str, headers: dict[str, str]) -> Any:
                 results.append(await chat(client, base, body, headers))
             return results[1:]
 
-    return calibrate(asyncio.run(probe()))
-
-
-def _wait_back_to(client: Any, root: str, before: dict[str, Any]) -> None:
-    """Wait until the workers the probes started are reaped (the replay starts from the same pool)."""
-    import time
-
-    gateway = before["gateway"]
-    wanted = len(before["pool"]["workers"])
-    deadline = time.monotonic() + float(gateway["idle_timeout_s"]) + 3 * float(gateway["tick_s"]) + 10
-    while time.monotonic() < deadline:
-        status = _status(client, root)
-        if status is None or len(status["pool"]["workers"]) <= wanted:
-            return
-        time.sleep(0.2)
-    err_console.print(
-        "[yellow]warning:[/yellow] the probes' workers were not reaped; the replay starts warmer"
-    )
+    return calibrate(asyncio.run(probe())), f"{len(PROBE_SHAPES)} probe requests sent after the run"
 
 
 def _print_table(
-    summary: Any, instance_s: float | None, cold_starts: int | None, prediction: Any, calibration: Any
+    summary: Any,
+    instance_s: float | None,
+    cold_starts: int | None,
+    prediction: Any,
+    calibration: Any,
+    calibrated_on: str,
 ) -> None:
     table = Table(title="llmfn load: measured vs simulated")
     for column in ("metric", "measured", "simulator", "difference"):
@@ -289,12 +302,11 @@ def _print_table(
     )
     console.print(table)
     if calibration is not None:
+        cold = f"; simulated cold start {p.cold_start_s:.2f} s (mean measured)" if p else ""
         console.print(
-            f"service model (measured on this machine): overhead {calibration.overhead_s * 1000:.1f} ms, "
-            f"prefill {calibration.prefill_tokens_per_s:,.0f} tok/s, decode {calibration.decode_s_per_token * 1000:.2f} ms/token; "
-            f"simulated cold start {p.cold_start_s:.2f} s"
-            if p
-            else "",
+            f"service model fitted on {calibrated_on}: overhead {calibration.overhead_s * 1000:.1f} ms, "
+            f"prefill {calibration.prefill_tokens_per_s:,.0f} tok/s, "
+            f"decode {calibration.decode_s_per_token * 1000:.2f} ms/token{cold}",
             highlight=False,
         )
 
