@@ -8,8 +8,11 @@ workers, idle ones are reaped to zero, Ctrl-C).
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,6 +112,36 @@ def test_status_and_metrics_show_workers_and_stage_timings(reserved_runtime: Dev
     assert 'llmfn_dev_workers{kind="reserved",state="ready"} 1.0' in metrics
     assert "llmfn_dev_worker_cold_start_seconds" in metrics
     assert "llmfn_dev_gateway_requests_total" in metrics
+
+
+def test_load_measures_and_puts_the_simulator_beside(reserved_runtime: DevServer) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llmfn",
+            "load",
+            "--url",
+            reserved_runtime.url,
+            "--rps",
+            "3",
+            "--duration",
+            "3",
+        ]
+        + ["--output-tokens", "8", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    measured, predicted = report["measured"], report["predicted"]
+    assert measured["planned"] >= 1 and measured["answered"] == measured["planned"]
+    assert measured["rejected_429"] == measured["server_errors"] == measured["transport_errors"] == 0
+    assert 0 < measured["ttft_p50_s"] <= measured["ttft_p99_s"] <= measured["e2e_p99_s"]
+    assert measured["instance_seconds"] == pytest.approx(3.0, abs=0.5)  # one reserved worker for 3 s
+    assert predicted["instance_seconds"] == 3.0 and predicted["cold_starts"] == 0
+    assert report["calibration"]["decode_s_per_token"] > 0  # fitted from probes: every prompt was alike
 
 
 def test_worker_killed_mid_request_gives_503_or_retried_answer_and_pool_heals(
