@@ -115,20 +115,9 @@ def test_status_and_metrics_show_workers_and_stage_timings(reserved_runtime: Dev
 
 
 def test_load_measures_and_puts_the_simulator_beside(reserved_runtime: DevServer) -> None:
+    args = ["load", "--url", reserved_runtime.url, "--rps", "3", "--duration", "3", "--output-tokens", "8"]
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "llmfn",
-            "load",
-            "--url",
-            reserved_runtime.url,
-            "--rps",
-            "3",
-            "--duration",
-            "3",
-        ]
-        + ["--output-tokens", "8", "--json"],
+        [sys.executable, "-m", "llmfn", *args, "--json"],
         capture_output=True,
         text=True,
         timeout=120,
