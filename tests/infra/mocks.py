@@ -6,6 +6,7 @@ None. ``set_mocks`` is process-global, so every run installs its own mocks and c
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -113,7 +114,12 @@ def _as_config_strings(config: Mapping[str, Any]) -> dict[str, str]:
 
 
 def install(config: Mapping[str, Any], secret_keys: Collection[str] = ()) -> RecordingMocks:
-    """Install fresh mocks and this stack config for the process."""
+    """Install fresh mocks and this stack config for the process.
+
+    Pulumi registers resources on the main thread's current event loop; an ``asyncio.run`` elsewhere
+    in the test run leaves none set, so each install starts from a fresh loop.
+    """
+    asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project="llmfn", stack="test", preview=False)
     pulumi.runtime.set_all_config(_as_config_strings(config), list(secret_keys))
