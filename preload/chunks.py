@@ -68,3 +68,18 @@ def stage_chunks(
             chunks.append(Chunk(shard, start, end, pieces))
             start = end
     return chunks
+
+
+def lanes(chunks: list[Chunk], *, per_file: bool) -> list[list[Chunk]]:
+    """Group chunks into lanes, each read in order by one worker; lanes run in parallel.
+
+    ``per_file``: one lane per file (its chunks in file-offset order), so each file is one sequential
+    stream and the kernel's readahead stays effective (for mappings, whose readahead state is per
+    file); otherwise every chunk is its own lane and workers share the stage chunk by chunk.
+    """
+    if not per_file:
+        return [[chunk] for chunk in chunks]
+    by_file: dict[object, list[Chunk]] = {}
+    for chunk in chunks:
+        by_file.setdefault(chunk.file.path, []).append(chunk)
+    return list(by_file.values())

@@ -1,14 +1,16 @@
 """The staged parallel loader: runs a :class:`~preload.plan.PreloadPlan` with N worker threads.
 
-Stages run in order (``runtime``, ``embedding``, ``blocks``, ``final``); inside a stage, workers take
-16 MiB chunks from the front of the stage's list, so reads stay in file-offset order and the layers
-arrive in order. Three ways to bring bytes in, all with the GIL released during I/O:
+Stages run in order (``runtime``, ``embedding``, ``blocks``, ``final``); a stage is cut into 16 MiB
+chunks in reading order (layers in order, file-offset order within a layer). Three ways to bring bytes
+in, all with the GIL released during I/O:
 
 - ``mmap`` (CPU default, measured fastest here warm and cold): a private writable mapping of each file,
   every page faulted in with ``madvise(MADV_POPULATE_READ)``. Zero-copy: tensors share the page cache
-  until written (copy-on-write), every byte is resident when the stage ends.
+  until written (copy-on-write), every byte is resident when the stage ends. One worker walks each
+  file of the stage in order and files run in parallel: the kernel's readahead does the I/O, and
+  threads interleaving inside one file measured 10-25 % slower cold here (its readahead is per file).
 - ``read`` (CPU): tensors own anonymous memory, pre-faulted (huge pages where allowed) in the ``runtime``
-  stage, filled with ``os.preadv`` straight from the file.
+  stage, filled with ``os.preadv`` straight from the file; workers share the chunks of a stage.
 - ``staged`` (CUDA): ``os.preadv`` into pinned staging buffers, async copies to the device overlapped
   with the next reads (see :mod:`preload.staged`).
 
@@ -20,15 +22,17 @@ from __future__ import annotations
 
 import mmap
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from preload.chunks import DEFAULT_CHUNK_BYTES, Chunk, stage_chunks
+from preload.chunks import DEFAULT_CHUNK_BYTES, Chunk, lanes, stage_chunks
 from preload.errors import PreloadError
 from preload.events import STAGE_FINAL, STAGE_RUNTIME, STAGES, EventCallback, StageEvent
 from preload.integrity import FileHasher, expected_digest, read_sums
@@ -75,7 +79,6 @@ class LoadedCheckpoint:
     device: str
     method: str
     verified: bool
-    engine_timing: StageTiming | None = field(default=None)
 
     def seconds_until(self, stage: str) -> float:
         """Seconds from the start of the load to the end of ``stage`` (stages run one after another)."""
@@ -107,20 +110,40 @@ class StageReporter:
         self._send(name, "end", total_bytes, total_bytes, seconds)
 
 
-def run_chunks(
+def run_lanes(
     pool: ThreadPoolExecutor,
-    chunks: list[Chunk],
+    chunk_lanes: list[list[Chunk]],
     process: Callable[[Chunk], int],
     progress: Callable[[int], None],
 ) -> None:
-    """Run ``process`` on every chunk with the pool; report bytes done; on the first error stop and raise."""
-    futures = [pool.submit(process, chunk) for chunk in chunks]
+    """Read every lane with the pool, each lane's chunks in order; report bytes done after every chunk.
+
+    Progress is reported from the calling thread. The first error (of a worker or of ``progress``)
+    stops every lane at its next chunk and is raised once the workers are idle.
+    """
+    finished: queue.SimpleQueue[int | BaseException] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def read_lane(lane: list[Chunk]) -> None:
+        try:
+            for chunk in lane:
+                if stop.is_set():
+                    return
+                finished.put(process(chunk))
+        except BaseException as exc:
+            finished.put(exc)
+
+    futures = [pool.submit(read_lane, lane) for lane in chunk_lanes]
     done = 0
     try:
-        for future in as_completed(futures):
-            done += future.result()
+        for _ in range(sum(len(lane) for lane in chunk_lanes)):
+            item = finished.get()
+            if isinstance(item, BaseException):
+                raise item
+            done += item
             progress(done)
     except BaseException:
+        stop.set()
         for future in futures:
             future.cancel()
         wait(futures)
@@ -132,6 +155,8 @@ class LoadBackend(Protocol):
 
     runtime_bytes: int
     """Bytes of destination memory the ``runtime`` stage allocates and pre-faults."""
+    lane_per_file: bool
+    """Read each file as one sequential stream (see :func:`preload.chunks.lanes`)."""
 
     def prepare(self, pool: ThreadPoolExecutor) -> None:
         """The ``runtime`` stage's work: open, map, allocate and pre-fault ``runtime_bytes``."""
@@ -195,6 +220,7 @@ class MappedBackend:
         self._maps: dict[Path, tuple[mmap.mmap, int]] = {}
         self._fds: dict[Path, int] = {}
         self.runtime_bytes = 0
+        self.lane_per_file = True
 
     def prepare(self, pool: ThreadPoolExecutor) -> None:
         for shard in self.plan.files:
@@ -263,6 +289,7 @@ class ReadBackend:
             position += -(-entry.nbytes // TENSOR_ALIGN_BYTES) * TENSOR_ALIGN_BYTES
         self._arena_bytes = max(position, 1)
         self.runtime_bytes = self._arena_bytes
+        self.lane_per_file = False
         self._arena: mmap.mmap | None = None
         self._view: memoryview | None = None
 
@@ -339,7 +366,8 @@ def run_plan(
         hashers = [FileHasher(shard, expected[shard.path]) for shard in plan.files] if verify else []
         for stage in plan.stages:
             with reporter.stage(stage.name, stage.nbytes) as progress:
-                run_chunks(pool, stage_chunks(stage, plan.files, chunk_bytes), backend.read_chunk, progress)
+                chunks = stage_chunks(stage, plan.files, chunk_bytes)
+                run_lanes(pool, lanes(chunks, per_file=backend.lane_per_file), backend.read_chunk, progress)
                 backend.finish_stage()
                 if stage.name == STAGE_FINAL:
                     for hasher in hashers:

@@ -136,6 +136,7 @@ class StagedBackend:
         self.plan = plan
         self.transfer = transfer
         self.runtime_bytes = plan.total_bytes
+        self.lane_per_file = False
         self._workers = workers
         self._chunk_bytes = chunk_bytes
         self._fds: dict[Path, int] = {}
