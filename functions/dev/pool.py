@@ -22,6 +22,9 @@ import httpx
 from functions.dev.config import DevConfig
 from functions.dev.worker import Worker, WorkerKind, WorkerState, spawn_worker, terminate, watch_cold_start
 
+KEPT_RETIRED = 100
+"""Stopped workers kept for ``/_llmfn/status`` (a long-running runtime must not grow without bound)."""
+
 
 class QueueFull(Exception):
     """Too many requests already wait for capacity: answer 429 with Retry-After."""
@@ -88,6 +91,8 @@ class WorkerPool:
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="llmfn-dev-"))
         self.workers: list[Worker] = []
         self.retired: list[Worker] = []
+        """The latest ``KEPT_RETIRED`` stopped workers; older ones only add to ``_forgotten_seconds``."""
+        self._forgotten_seconds = 0.0
         self.counters = PoolCounters()
         self.reserved_target = config.reserved
         self.max_on_demand: int | None = None
@@ -271,6 +276,9 @@ class WorkerPool:
         if worker in self.workers:
             self.workers.remove(worker)
             self.retired.append(worker)
+            while len(self.retired) > KEPT_RETIRED:
+                old = self.retired.pop(0)
+                self._forgotten_seconds += old.alive_seconds(time.monotonic())
         if not self._closed:
             task = asyncio.get_running_loop().create_task(asyncio.to_thread(terminate, worker))
             self._tasks.add(task)  # type: ignore[arg-type]
@@ -344,7 +352,7 @@ class WorkerPool:
     def instance_seconds(self) -> float:
         """Worker-seconds accumulated by every worker ever started (spawn to stop), seconds."""
         now = time.monotonic()
-        return sum(w.alive_seconds(now) for w in self.workers + self.retired)
+        return self._forgotten_seconds + sum(w.alive_seconds(now) for w in self.workers + self.retired)
 
     def state_counts(self) -> dict[str, int]:
         """Live workers by ``kind/state``."""
