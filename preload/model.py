@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,23 +15,21 @@ if TYPE_CHECKING:
     import torch
 
 
-@contextmanager
-def _parameters_on_meta() -> Iterator[None]:
-    """Create every ``nn.Parameter`` on the meta device (no memory, no init); buffers stay real."""
+def _materialize_meta_buffers(model: torch.nn.Module, device: torch.device) -> None:
+    """Give buffers left on meta (non-persistent ones such as rotary ``inv_freq``) real memory and values.
+
+    Recomputed the way transformers itself does after a meta-device load: the model's ``_init_weights``
+    on each module that owns such a buffer and no parameter (so loaded weights are never re-initialised;
+    any other meta buffer is left for the caller to refuse).
+    """
     import torch
 
-    original = torch.nn.Module.register_parameter
-
-    def register_on_meta(module: torch.nn.Module, name: str, param: torch.nn.Parameter | None) -> None:
-        if param is not None and param.device.type != "meta":
-            param = torch.nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
-        original(module, name, param)
-
-    torch.nn.Module.register_parameter = register_on_meta  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        torch.nn.Module.register_parameter = original  # type: ignore[method-assign]
+    for module in model.modules():
+        names = [name for name, buffer in module.named_buffers(recurse=False) if buffer.is_meta]
+        if names and not any(True for _ in module.parameters(recurse=False)):  # never re-init loaded weights
+            for name in names:
+                module._buffers[name] = torch.empty_like(module._buffers[name], device=device)
+            model._init_weights(module)
 
 
 def build_causal_lm(
@@ -45,15 +41,15 @@ def build_causal_lm(
 ) -> Any:
     """Build the transformers causal LM of ``model_dir`` (default: the loaded one) from ``loaded``'s tensors.
 
-    Parameters are created on the meta device and replaced by the loaded tensors (``assign=True``: no
-    copy); tied weights are re-tied; the model is put in eval mode on the tensors' device and, with
+    The model is created on the meta device (a thread-local context: safe beside other threads) and its
+    parameters replaced by the loaded tensors (``assign=True``: no copy); tied weights are re-tied,
+    non-persistent buffers (rotary frequencies) computed; the model is put in eval mode on the tensors' device and, with
     ``warmup``, runs one forward pass. This is the ``engine`` stage: its events go to ``on_event`` and
     its timing is appended to ``loaded.timings``. Raises :class:`PreloadError` when the tensors do not
     match the model's parameters.
     """
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
-    from transformers.initialization import no_init_weights
 
     source = Path(model_dir) if model_dir is not None else loaded.plan.model_dir
     index = STAGES.index(STAGE_ENGINE)
@@ -63,22 +59,27 @@ def build_causal_lm(
     config = AutoConfig.from_pretrained(source)
     dtypes = {t.dtype for t in loaded.tensors.values() if t.is_floating_point()}
     dtype = next(iter(dtypes)) if len(dtypes) == 1 else None
-    with _parameters_on_meta(), no_init_weights():
+    with torch.device("meta"):  # thread-local: no memory, no initialisation cost, nothing patched
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     result = model.load_state_dict(loaded.tensors, strict=False, assign=True)
     model.tie_weights()
+    device = torch.device(loaded.device)
+    _materialize_meta_buffers(model, device)
     if result.unexpected_keys:
         raise PreloadError(
             f"checkpoint holds {len(result.unexpected_keys)} tensors the model does not use",
             file=source,
             tensor=result.unexpected_keys[0],
         )
-    still_meta = [name for name, param in model.named_parameters() if param.device.type == "meta"]
+    still_meta = [
+        name for name, tensor in [*model.named_parameters(), *model.named_buffers()] if tensor.is_meta
+    ]
     if still_meta:
         raise PreloadError(
-            f"checkpoint lacks {len(still_meta)} parameters of the model", file=source, tensor=still_meta[0]
+            f"checkpoint lacks {len(still_meta)} parameters or buffers of the model",
+            file=source,
+            tensor=still_meta[0],
         )
-    device = torch.device(loaded.device)
     model.to(device).eval()
     if warmup:
         with torch.inference_mode():

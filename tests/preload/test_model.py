@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ def test_logits_equal_from_pretrained(tiny_model_dir: Path, method: str) -> None
 def test_checkpoint_missing_a_parameter_is_refused(tiny_model_dir: Path) -> None:
     loaded = load_checkpoint(tiny_model_dir)
     del loaded.tensors["model.layers.1.mlp.up_proj.weight"]
-    with pytest.raises(PreloadError, match="lacks 1 parameters") as info:
+    with pytest.raises(PreloadError, match="lacks 1 parameters or buffers") as info:
         build_causal_lm(loaded)
     assert info.value.tensor == "model.layers.1.mlp.up_proj.weight"
 
@@ -43,3 +44,20 @@ def test_checkpoint_with_foreign_tensors_is_refused(tiny_model_dir: Path) -> Non
     with pytest.raises(PreloadError, match="does not use") as info:
         build_causal_lm(loaded, tiny_model_dir, warmup=False)
     assert info.value.tensor == "vision_tower.weight"
+
+
+def test_building_leaves_other_threads_modules_alone(tiny_model_dir: Path) -> None:
+    loaded = load_checkpoint(tiny_model_dir)
+    built = threading.Event()
+    devices: list[str] = []
+
+    def build() -> None:
+        build_causal_lm(loaded, warmup=False)
+        built.set()
+
+    builder = threading.Thread(target=build)
+    builder.start()
+    while not built.is_set():  # modules made here while the other thread builds stay real
+        devices.append(torch.nn.Linear(4, 4).weight.device.type)
+    builder.join()
+    assert devices and set(devices) == {"cpu"}
