@@ -124,7 +124,8 @@ def demo() -> None:
         status = _get_json(f"{url}/_llmfn/status") or {}
         pool, policy = status.get("pool", {}), status.get("policy", {})
         print(
-            f"\n+ GET {url}/_llmfn/status  (policy {policy.get('name')}, decision {policy.get('decision')})"
+            f"\n+ GET {url}/_llmfn/status  (policy {policy.get('name')} decides every {policy.get('tick_s')} s; "
+            f"last decision {policy.get('decision') or 'none yet'})"
         )
         for w in pool.get("workers", []):
             pids.add(w["pid"])
