@@ -38,6 +38,21 @@ class NoCapacity(Exception):
     """No slot became free within the queue timeout: answer 503 with Retry-After."""
 
 
+def prewarm_targets(workers: list[Worker], prewarm: int) -> tuple[list[Worker], int]:
+    """How ``prewarm`` pre-warm requests land, as on the platform (``Decision.prewarm``): each goes to
+    an idle on-demand worker that is alive (renewing its keep-alive) or else starts a new one.
+    Returns the workers renewed and the number of workers to start."""
+    idle = [
+        w
+        for w in workers
+        if w.kind is WorkerKind.ON_DEMAND
+        and w.state in (WorkerState.STARTING, WorkerState.READY)
+        and w.in_flight == 0
+    ]
+    renewed = idle[: max(prewarm, 0)]
+    return renewed, max(prewarm, 0) - len(renewed)
+
+
 @dataclass
 class Lease:
     """Slots held on one worker by one request. ``cold``: the worker became ready after the request
@@ -301,7 +316,12 @@ class WorkerPool:
             self.reserved_target = max(0, min(reserved, self.config.max_workers))
             self.max_on_demand = max_on_demand
             self._apply_reserved_target()
-            for _ in range(prewarm):
+            renew, spawn = prewarm_targets(self.workers, prewarm)
+            now = time.monotonic()
+            for worker in renew:  # a pre-warm request lands on an idle warm instance: its keep-alive restarts
+                if worker.idle_since is not None:
+                    worker.idle_since = now
+            for _ in range(spawn):
                 if not self._may_start_on_demand():
                     break
                 self._spawn(WorkerKind.ON_DEMAND)

@@ -179,3 +179,25 @@ def test_invoke_says_clearly_when_nothing_listens() -> None:
     result = _llmfn("invoke", "hi", "--url", "http://127.0.0.1:9")
     assert result.returncode == 1
     assert "is `llmfn dev` running?" in result.stderr
+
+
+def test_prewarm_renews_idle_on_demand_workers_before_starting_new_ones() -> None:
+    """Decision.prewarm = N holds N on-demand workers warm: sent every tick, it must not start N more."""
+    from pathlib import Path
+
+    from functions.dev.pool import prewarm_targets
+    from functions.dev.worker import Worker, WorkerKind, WorkerState
+
+    def worker(worker_id: int, kind: WorkerKind, state: WorkerState, in_flight: int = 0) -> Worker:
+        return Worker(worker_id, kind, 0, None, Path("log"), 0.0, state=state, in_flight=in_flight)  # type: ignore[arg-type]
+
+    idle = worker(1, WorkerKind.ON_DEMAND, WorkerState.READY)
+    starting = worker(2, WorkerKind.ON_DEMAND, WorkerState.STARTING)
+    busy = worker(3, WorkerKind.ON_DEMAND, WorkerState.READY, in_flight=1)
+    reserved = worker(4, WorkerKind.RESERVED, WorkerState.READY)
+    dead = worker(5, WorkerKind.ON_DEMAND, WorkerState.FAILED)
+    pool = [idle, starting, busy, reserved, dead]
+    assert prewarm_targets(pool, 0) == ([], 0)
+    assert prewarm_targets(pool, 1) == ([idle], 0)
+    assert prewarm_targets(pool, 2) == ([idle, starting], 0)
+    assert prewarm_targets(pool, 4) == ([idle, starting], 2)
