@@ -30,7 +30,8 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def moto_server_url() -> Iterator[str]:
-    """moto's ThreadedMotoServer on 127.0.0.1 (a free port), shared by the suites that need AWS."""
+    """moto's ThreadedMotoServer on 127.0.0.1 (a free port), shared by the suites that need AWS; tests that
+    need a clean state reset it (``/moto-api/reset``)."""
     import logging
 
     from moto.server import ThreadedMotoServer
@@ -39,5 +40,16 @@ def moto_server_url() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    url = f"http://{host}:{port}"
+    configure_moto(url)
+    yield url
     server.stop()
+
+
+def configure_moto(url: str) -> None:
+    """moto's Lambda runs functions without docker (none here); set again after each reset."""
+    import requests
+
+    requests.post(
+        f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10
+    ).raise_for_status()

@@ -3,7 +3,6 @@ of it, the SCF emulator, and ``stand_in``: each test that takes it runs once per
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +11,7 @@ import requests
 from tests.cloud.aws_proxy import AwsProxy
 from tests.cloud.scf_emulator import ScfEmulator
 from tests.cloud.standins import StandIn, aws_stand_in, tencent_stand_in
+from tests.conftest import configure_moto
 
 
 @pytest.fixture(autouse=True)
@@ -24,31 +24,12 @@ def _aws_test_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
 
 
-@pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    """moto's ThreadedMotoServer on 127.0.0.1 (Lambda without docker)."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    requests.post(
-        f"{url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10
-    ).raise_for_status()
-    yield url
-    server.stop()
-
-
 @pytest.fixture
-def moto_reset(moto_url: str) -> str:
+def moto_reset(moto_server_url: str) -> str:
     """moto's URL, its state wiped for this test."""
-    requests.post(f"{moto_url}/moto-api/reset", timeout=10).raise_for_status()
-    requests.post(
-        f"{moto_url}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10
-    ).raise_for_status()
-    return moto_url
+    requests.post(f"{moto_server_url}/moto-api/reset", timeout=10).raise_for_status()
+    configure_moto(moto_server_url)
+    return moto_server_url
 
 
 @pytest.fixture
