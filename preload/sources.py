@@ -262,6 +262,9 @@ def _fetch_s3(source: str, cache_root: Path, workers: int, endpoint_url: str | N
                 digest = _object_sha256(client, bucket, obj["Key"])
                 if digest:
                     digests[name] = digest
+    sums_path = target_dir / SUMS_FILE
     if digests:
-        (target_dir / SUMS_FILE).write_text("".join(f"{d}  {n}\n" for n, d in sorted(digests.items())))
+        sums_path.write_text("".join(f"{d}  {n}\n" for n, d in sorted(digests.items())))
+    else:
+        sums_path.unlink(missing_ok=True)  # never keep digests of objects that may have changed
     return target_dir
