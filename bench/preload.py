@@ -245,11 +245,15 @@ def run_child(variant: str, model_dir: Path) -> dict[str, float]:
             madvise(buffer_address(mapping), len(mapping), MADV_POPULATE_READ)
             maps.append(mapping)
 
-        threads = [threading.Thread(target=populate, args=(p,)) for p in shards]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        if arg == "1":  # one stream: the files one after another
+            for path in shards:
+                populate(path)
+        else:  # one thread per file
+            threads = [threading.Thread(target=populate, args=(p,)) for p in shards]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
         total_s, embedding_s = time.perf_counter() - start, float("nan")
     else:
         raise SystemExit(f"unknown variant {variant}")
@@ -317,8 +321,10 @@ def main() -> None:
     parser.add_argument("--modes", default="warm,cold", help="comma-separated: warm, cold")
     parser.add_argument(
         "--variants",
-        default="llmfn:1,llmfn:2,llmfn:4,llmfn:8,llmfn-read:4,load_file,safe_open,from_pretrained,raw-preadv:4,raw-mmap",
-        help="comma-separated variants",
+        default="llmfn:1,llmfn:2,llmfn:4,llmfn:8,llmfn-read:4,load_file,safe_open,from_pretrained,"
+        "raw-preadv:4,raw-mmap,raw-mmap:1",
+        help="comma-separated; llmfn:N / llmfn-read:N (N workers; mmap / owned memory), raw-preadv:N "
+        "(N threads into fresh memory), raw-mmap (a thread per file) / raw-mmap:1 (files in turn)",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
