@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from tests.preload.helpers import sample_tensors, write_checkpoint
 from tests.preload.hub_standin import COMMIT, HubStandIn
 
 REPO = "llmfn-test/tiny"
+BUCKET = "llmfn-preload-models"
 
 
 @pytest.fixture
@@ -75,21 +75,9 @@ def test_hub_unknown_revision_is_a_clear_error(hub: HubStandIn, tmp_path: Path) 
     assert info.value.file == f"hf://{REPO}"
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    """moto's ThreadedMotoServer on 127.0.0.1."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def s3(moto_url: str, monkeypatch: pytest.MonkeyPatch):  # -> botocore S3 client
+def s3(moto_server_url: str, monkeypatch: pytest.MonkeyPatch):  # -> botocore S3 client
+    """An S3 client on the shared moto server with an empty ``llmfn-preload-models`` bucket."""
     import boto3
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -97,12 +85,12 @@ def s3(moto_url: str, monkeypatch: pytest.MonkeyPatch):  # -> botocore S3 client
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    client = boto3.client("s3", endpoint_url=moto_url)
-    for bucket in client.list_buckets().get("Buckets", []):
-        for obj in client.list_objects_v2(Bucket=bucket["Name"]).get("Contents", []):
-            client.delete_object(Bucket=bucket["Name"], Key=obj["Key"])
-        client.delete_bucket(Bucket=bucket["Name"])
-    client.create_bucket(Bucket="models")
+    client = boto3.client("s3", endpoint_url=moto_server_url)
+    if any(b["Name"] == BUCKET for b in client.list_buckets().get("Buckets", [])):  # only this suite's bucket
+        for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+            client.delete_object(Bucket=BUCKET, Key=obj["Key"])
+        client.delete_bucket(Bucket=BUCKET)
+    client.create_bucket(Bucket=BUCKET)
     return client
 
 
@@ -110,17 +98,19 @@ def upload(client, repo_dir: Path, prefix: str, *, with_sha256: bool) -> None:
     for path in sorted(repo_dir.iterdir()):
         data = path.read_bytes()
         extra = {"Metadata": {"sha256": hashlib.sha256(data).hexdigest()}} if with_sha256 else {}
-        client.put_object(Bucket="models", Key=f"{prefix}/{path.name}", Body=data, **extra)
+        client.put_object(Bucket=BUCKET, Key=f"{prefix}/{path.name}", Body=data, **extra)
 
 
 @pytest.mark.parametrize("scheme", ["s3", "cos"])
 def test_s3_download_with_ranged_reads_is_exact(
-    s3, repo_dir: Path, tmp_path: Path, moto_url: str, monkeypatch: pytest.MonkeyPatch, scheme: str
+    s3, repo_dir: Path, tmp_path: Path, moto_server_url: str, monkeypatch: pytest.MonkeyPatch, scheme: str
 ) -> None:
     upload(s3, repo_dir, "qwen/v1", with_sha256=True)
     monkeypatch.setattr("preload.sources.RANGE_BYTES", 1000)  # several ranged GETs per shard
-    path = resolve_source(f"{scheme}://models/qwen/v1", cache_dir=tmp_path / "cache", endpoint_url=moto_url)
-    assert path == tmp_path / "cache" / scheme / "models" / "qwen" / "v1"
+    path = resolve_source(
+        f"{scheme}://{BUCKET}/qwen/v1", cache_dir=tmp_path / "cache", endpoint_url=moto_server_url
+    )
+    assert path == tmp_path / "cache" / scheme / BUCKET / "qwen" / "v1"
     fetched = sorted(p.name for p in path.iterdir() if not p.name.startswith("."))
     assert fetched == [
         "SHA256SUMS",
@@ -135,23 +125,25 @@ def test_s3_download_with_ranged_reads_is_exact(
 
 
 def test_s3_unchanged_objects_are_not_fetched_again(
-    s3, repo_dir: Path, tmp_path: Path, moto_url: str
+    s3, repo_dir: Path, tmp_path: Path, moto_server_url: str
 ) -> None:
     upload(s3, repo_dir, "m", with_sha256=False)
-    path = resolve_source("s3://models/m", cache_dir=tmp_path, endpoint_url=moto_url)
+    path = resolve_source(f"s3://{BUCKET}/m", cache_dir=tmp_path, endpoint_url=moto_server_url)
     shard = path / "model-00001-of-00002.safetensors"
     before = shard.stat().st_mtime_ns
-    assert resolve_source("s3://models/m/", cache_dir=tmp_path, endpoint_url=moto_url) == path
+    assert resolve_source(f"s3://{BUCKET}/m/", cache_dir=tmp_path, endpoint_url=moto_server_url) == path
     assert shard.stat().st_mtime_ns == before
     assert not (path / "SHA256SUMS").exists()
 
 
-def test_s3_missing_shard_is_refused_by_name(s3, repo_dir: Path, tmp_path: Path, moto_url: str) -> None:
+def test_s3_missing_shard_is_refused_by_name(
+    s3, repo_dir: Path, tmp_path: Path, moto_server_url: str
+) -> None:
     upload(s3, repo_dir, "m", with_sha256=False)
-    s3.delete_object(Bucket="models", Key="m/model-00002-of-00002.safetensors")
+    s3.delete_object(Bucket=BUCKET, Key="m/model-00002-of-00002.safetensors")
     with pytest.raises(PreloadError, match="missing from the bucket") as info:
-        resolve_source("s3://models/m", cache_dir=tmp_path, endpoint_url=moto_url)
-    assert info.value.file == "s3://models/m/model-00002-of-00002.safetensors"
+        resolve_source(f"s3://{BUCKET}/m", cache_dir=tmp_path, endpoint_url=moto_server_url)
+    assert info.value.file == f"s3://{BUCKET}/m/model-00002-of-00002.safetensors"
 
 
 def test_cos_without_endpoint_names_what_to_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
