@@ -24,11 +24,6 @@ SMALL_CHECKPOINT_BYTES = 256 * 2**20
 """Below this (256 MiB) the CPU engine runs torch on one thread (see ``ServeSettings.cpu_threads``)."""
 
 
-_BUILD_LOCK = threading.Lock()
-"""``preload.build_causal_lm`` swaps ``torch.nn.Module.register_parameter`` process-wide while it
-builds; two builds at once (several apps in one process, as in tests) could leave it swapped."""
-
-
 def _checkpoint_bytes(model_dir: Path) -> int:
     return sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))
 
@@ -59,8 +54,7 @@ class TransformersEngine(CheckpointEngine):
         loaded = preload.load_checkpoint(
             model_dir, device=self.settings.device, workers=self.settings.preload_workers, on_event=on_event
         )
-        with _BUILD_LOCK:
-            self._model = preload.build_causal_lm(loaded, on_event=on_event)
+        self._model = preload.build_causal_lm(loaded, on_event=on_event)
         model_max = int(getattr(self._model.config, "max_position_embeddings", 0) or 0)
         wanted = self.settings.max_model_len
         self.context_len = min(wanted, model_max) if wanted and model_max else (wanted or model_max or 2048)
