@@ -20,12 +20,13 @@ import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.cloud.faults import FaultPlan
 from tests.cloud.warm_capacity import WarmCapacity
+from tests.loopback_server import LoopbackServer
 
 _LAMBDA_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     (
@@ -82,40 +83,22 @@ class AwsProxy:
         self.faults = FaultPlan()
         self.operations: list[str] = []
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackServer | None = None
 
     # ----- lifecycle -----
     def start(self) -> AwsProxy:
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out as separate writes
-
-            def _any(self) -> None:
-                proxy._handle(self)
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self._server = LoopbackServer(self._handle, ("GET", "PUT", "POST", "DELETE", "HEAD")).start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
 
     @property
     def url(self) -> str:
         assert self._server is not None, "start() the proxy first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     # ----- test-side setup and checks -----
     def prewarm(self, function: str, qualifier: str, instances: int) -> None:

@@ -28,11 +28,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tests.cloud.faults import FaultPlan
 from tests.cloud.warm_capacity import WarmCapacity
+from tests.loopback_server import LoopbackServer
 
 SCF_API_VERSION = "2018-04-16"
 MONITOR_API_VERSION = "2018-07-24"
@@ -95,41 +96,23 @@ class ScfEmulator:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._put_times: deque[float] = deque()
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
 
     # ----- lifecycle -----
     def start(self) -> ScfEmulator:
-        emulator = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out as separate writes
-
-            def do_POST(self) -> None:
-                emulator._handle(self)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
+        self._server = LoopbackServer(self._handle, ("POST",)).start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
 
     @property
     def endpoint(self) -> str:
         """``host:port`` for ``HttpProfile(endpoint=..., protocol="http")``."""
         assert self._server is not None, "start() the emulator first"
-        host, port = self._server.server_address[:2]
-        return f"{host}:{port}"
+        return self._server.host_port
 
     # ----- test-side setup -----
     def add_function(

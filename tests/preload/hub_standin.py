@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote
+
+from tests.loopback_server import LoopbackServer
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -27,33 +28,18 @@ class HubStandIn:
         self.files = {p.name: p.read_bytes() for p in sorted(repo_dir.iterdir()) if p.is_file()}
         self.downloads: list[str] = []
         self.revisions_asked: list[str] = []
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                return None
-
-            def do_HEAD(self) -> None:
-                stand_in._serve(self, with_body=False)
-
-            def do_GET(self) -> None:
-                stand_in._serve(self, with_body=True)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = LoopbackServer(self._serve, ("GET", "HEAD"))
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def start(self) -> HubStandIn:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def _etag(self, name: str) -> str:
         data = self.files[name]
@@ -73,7 +59,8 @@ class HubStandIn:
         self.revisions_asked.append(revision)
         return revision in ("main", COMMIT)
 
-    def _serve(self, handler: BaseHTTPRequestHandler, *, with_body: bool) -> None:
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        with_body = handler.command != "HEAD"
         path = unquote(handler.path.split("?")[0])
         api_prefix, resolve_prefix = f"/api/models/{self.repo_id}", f"/{self.repo_id}/resolve/"
         if path in (api_prefix, f"{api_prefix}/revision/main") or path.startswith(f"{api_prefix}/revision/"):
