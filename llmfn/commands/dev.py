@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
+
+from llmfn.commands.options import read_policy_config
 
 console = Console(stderr=True)
 
@@ -43,18 +43,6 @@ def resolve_model(model: str | None, revision: str | None) -> tuple[Path, str | 
             "or set HF_HUB_OFFLINE=1 to use a cached copy, or give a local checkpoint directory"
         ) from exc
     return path.resolve(), None if local.is_dir() else model
-
-
-def _policy_overrides(path: Path | None) -> dict[str, Any] | None:
-    if path is None:
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--policy-config {str(path)!r}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"--policy-config {str(path)!r}: must hold a JSON object of PolicyConfig fields")
-    return data
 
 
 def dev(
@@ -98,7 +86,7 @@ def dev(
     from functions.dev.config import DevConfig
     from functions.dev.runner import build_gateway, serve
 
-    overrides = _policy_overrides(policy_config)
+    overrides = read_policy_config(policy_config) or None
     model_dir, model_name = resolve_model(model, revision)
     config = DevConfig(
         model_dir=model_dir,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from llmfn.commands.options import read_policy_config
+
 
 def register(app: typer.Typer) -> None:
     app.command("scale")(scale)
@@ -54,7 +56,7 @@ def scale(
         endpoint=api_endpoint,
         **(CloudTarget.tencent_credentials() if name == "tencent" else {}),  # type: ignore[arg-type]
     )
-    config = json.loads(policy_config.read_text()) if policy_config else {}
+    config = read_policy_config(policy_config)
     settings = ScalerSettings(
         target=target,
         state_bucket=state_bucket,

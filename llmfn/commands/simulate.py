@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from llmfn.commands.options import read_policy_config
+
 
 def register(app: typer.Typer) -> None:
     app.command("simulate")(simulate)
@@ -70,9 +72,7 @@ def simulate(
     }
     if overrides:
         chosen = chosen.with_overrides(**overrides)
-    config = json.loads(policy_config.read_text(encoding="utf-8")) if policy_config else {}
-    if not isinstance(config, dict):
-        raise ValueError(f"--policy-config {policy_config}: want a JSON object of PolicyConfig fields")
+    config = read_policy_config(policy_config)
     settings = Settings(provider=chosen, slo_p99_s=slo_p99, fidelity=fidelity, policy_config=config)
     loaded = read_trace(trace, seed=seed)
     console = Console(stderr=True)
