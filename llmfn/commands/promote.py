@@ -61,9 +61,11 @@ def promote(
     poll: float = typer.Option(5.0, "--poll", help="Seconds between readiness checks."),
     report: Path | None = typer.Option(None, "--report", help="Also write the JSON report to this file."),
 ) -> None:
-    """Publish a version with the new revision, warm it, shift traffic step by step behind gates, then
-    promote or roll back. Prints a JSON report; exits 1 on rollback. Re-run with the same arguments to
-    resume an interrupted promotion."""
+    """Publish the new revision, warm it, shift traffic behind gates, then promote or roll back.
+
+    Prints a JSON report; exits 1 on rollback. Re-run with the same arguments to resume an interrupted
+    promotion.
+    """
     import os
 
     from functions.cloud.connect import cloud_name
