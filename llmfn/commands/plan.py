@@ -12,6 +12,16 @@ def register(app: typer.Typer) -> None:
     app.command("plan")(plan)
 
 
+_RULE_FLAGS = {
+    "p95_latency_s": "--p95",
+    "concurrency_per_instance": "--concurrency",
+    "min_utilisation": "--min-utilisation",
+    "min_instances": "--min",
+    "max_instances": "--max",
+    "headroom": "--headroom",
+}
+
+
 def plan(
     trace: Path | None = typer.Option(
         None, "--trace", help="Trace file whose hourly rates make the profile."
@@ -46,6 +56,20 @@ def plan(
 
     if (trace is None) == (rate_profile is None):
         raise ValueError("give exactly one of --trace FILE or --rate-profile FILE")
+    try:
+        rule = ReservedRule(
+            p95_latency_s=p95,
+            concurrency_per_instance=concurrency,
+            headroom=headroom,
+            min_instances=min_instances,
+            max_instances=max_instances,
+            min_utilisation=min_utilisation,
+        )
+    except ValueError as exc:  # name the flags the user typed, not the rule's fields
+        message = str(exc)
+        for field, flag in _RULE_FLAGS.items():
+            message = message.replace(field, flag)
+        raise ValueError(message) from None
     if trace is not None:
         from scaling.forecasting import forecast_profile
         from scaling.traces import read_trace
@@ -55,14 +79,6 @@ def plan(
     else:
         assert rate_profile is not None
         rates, method = read_rate_profile(rate_profile), "rate-profile file"
-    rule = ReservedRule(
-        p95_latency_s=p95,
-        concurrency_per_instance=concurrency,
-        headroom=headroom,
-        min_instances=min_instances,
-        max_instances=max_instances,
-        min_utilisation=min_utilisation,
-    )
     result = {**schedule_plan(rates, rule, utc_offset), "profile_method": method}
     if as_json:
         typer.echo(json.dumps(result, indent=2))

@@ -76,6 +76,8 @@ def test_plan_errors_are_one_line(tmp_path: Path) -> None:
     assert out.returncode == 2 and "need all 24 hours" in out.stderr and "Traceback" not in out.stderr
     out = llmfn("plan")
     assert out.returncode == 2 and "exactly one of --trace" in out.stderr
+    out = llmfn("plan", "--rate-profile", str(bad), "--p95", "0")  # the rule is checked before the file
+    assert out.returncode == 2 and "--p95 must be a positive number of seconds" in out.stderr
 
 
 def test_simulate_json_and_plot(small_trace: Path, tmp_path: Path) -> None:
