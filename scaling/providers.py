@@ -59,6 +59,9 @@ class Provider:
         since 1 Aug 2025; SCF does not publish it, default False).
     idle_sample_s: SCF samples concurrency every 10 s for idle provisioned billing.
     provisioned_rounding_s: Lambda rounds provisioned periods up to 5 minutes.
+    released_stay_warm: whether an instance whose reserved capacity is released stays on as a warm
+        on-demand instance until its keep-alive ends (``llmfn dev``'s pool demotes it so) instead
+        of stopping at once. Only the request-level simulator models it.
     """
 
     name: str
@@ -72,6 +75,7 @@ class Provider:
     bills_init: bool = False
     idle_sample_s: int = 10
     provisioned_rounding_s: int = 300
+    released_stay_warm: bool = False
     prices: Prices = field(default_factory=Prices)
 
     def __post_init__(self) -> None:

@@ -57,12 +57,21 @@ class _Bucket:
 
 
 def simulate_requests(
-    trace: Trace, policy: Policy, provider: Provider, service: ServiceModel, progress: bool = False
+    trace: Trace,
+    policy: Policy,
+    provider: Provider,
+    service: ServiceModel,
+    progress: bool = False,
+    warm_reserved: int = 0,
 ) -> RunRecord:
-    """Replay ``trace`` request by request under ``policy`` on ``provider``."""
+    """Replay ``trace`` request by request under ``policy`` on ``provider``.
+
+    warm_reserved: reserved instances already warm at t = 0 (a running deployment; default none).
+    """
     if trace.arrival_s is None:
         raise ValueError(f"trace {trace.name!r} has rates, not requests: use the time-step fidelity")
     sim = _EventSim(trace, policy, provider, service)
+    sim.instances.extend(_Instance(reserved=True, ready_at=0.0) for _ in range(max(warm_reserved, 0)))
     sim.run()
     return sim.record()
 
@@ -194,6 +203,10 @@ class _EventSim:
             # remove warming first, then idle, then the least busy (drained when they go idle)
             reserved.sort(key=lambda inst: (inst.ready_at <= now, inst.busy))
             for inst in reserved[: len(reserved) - decision.reserved]:
+                if self.provider.released_stay_warm and inst.ready_at <= now:
+                    inst.reserved = False  # warm on-demand now, reaped after its keep-alive
+                    inst.idle_since = now if inst.busy == 0 else inst.idle_since
+                    continue
                 inst.draining = True
                 if inst.busy == 0:
                     self.instances.remove(inst)

@@ -109,15 +109,14 @@ def predict(
 ) -> Prediction:
     """Simulate the replayed requests (actual token counts) on a platform configured like ``status``.
 
-    warm_reserved: reserved workers already warm when the replay started. The simulator starts
-    its reserved instances at t = 0 with a cold start, so the trace is shifted by a lead-in of
-    ceil(cold start) + 1 empty seconds that is left out of every figure.
+    warm_reserved: reserved workers already warm when the replay started; the simulator starts
+    with as many warm reserved instances, and (as the pool does) a reserved worker the policy
+    releases stays on as a warm on-demand worker until its idle timeout.
     """
     pool, gateway, policy_status = status["pool"], status["gateway"], status["policy"]
-    lead = float(math.ceil(cold_start_s) + 1) if warm_reserved else 0.0
-    arrival = np.asarray(arrivals_s, dtype=float) + lead
+    arrival = np.asarray(arrivals_s, dtype=float)
     order = np.argsort(arrival, kind="stable")
-    duration = math.ceil(horizon_s + lead)
+    duration = math.ceil(horizon_s)
     trace = Trace(
         name="llmfn-load",
         second=np.floor(arrival[order]).astype(np.int64),
@@ -133,12 +132,14 @@ def predict(
         cold_start_s=cold_start_s,
         keep_alive_s=float(gateway["idle_timeout_s"]),
         max_instances=int(pool["quota"]),
+        released_stay_warm=True,
     )
     policy = make_policy(policy_status["name"], PolicyConfig.from_mapping(policy_status["config"]))
-    record = simulate_requests(trace, policy, provider, calibration.service_model())
+    record = simulate_requests(
+        trace, policy, provider, calibration.service_model(), warm_reserved=warm_reserved
+    )
     usage = record.usage
-    start = int(lead)
-    alive = np.asarray(usage.reserved_alive)[start:] + np.asarray(usage.on_demand_alive)[start:]
+    alive = np.asarray(usage.reserved_alive) + np.asarray(usage.on_demand_alive)
     return Prediction(
         ttft_p50_s=record.percentile_ttft(50),
         ttft_p99_s=record.percentile_ttft(99),

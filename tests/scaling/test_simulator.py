@@ -129,3 +129,24 @@ def test_fidelities_agree_on_the_azure_traces(traces_dir: Path, provider_name: s
             )
         if name in same_p99:
             assert b.percentile_ttft(99) == pytest.approx(a.percentile_ttft(99), rel=0.10), name
+
+
+def test_warm_reserved_at_start_and_released_instances_staying_warm() -> None:
+    """A running deployment (warm_reserved) answers its first request warm; when the policy releases
+    that capacity, the instance stops at once unless the platform keeps it warm (``llmfn dev``)."""
+    trace = poisson_trace(0.5, 120, seed=3, tokens_in=100, tokens_out=10)
+    fixed = make_policy("fixed", PolicyConfig(concurrency_per_instance=8, fixed_instances=1))
+    on_demand = make_policy("on-demand", PolicyConfig(concurrency_per_instance=8))
+    service = ServiceModel()
+
+    # the pool's own start at t = 0 delays the first request by most of a cold start; a warm one does not
+    assert simulate_requests(trace, fixed, SCF, service).percentile_ttft(100) > SCF.cold_start_s / 2
+    assert simulate_requests(trace, fixed, SCF, service, warm_reserved=1).percentile_ttft(100) < 0.5
+
+    released = simulate_requests(trace, on_demand, SCF, service, warm_reserved=1)
+    assert released.cold_fraction() > 0 and released.usage.on_demand_starts == 1
+    kept = simulate_requests(
+        trace, on_demand, SCF.with_overrides(released_stay_warm=True), service, warm_reserved=1
+    )
+    assert kept.cold_fraction() == 0 and kept.usage.on_demand_starts == 0
+    assert kept.usage.reserved_alive.sum() == 0 and kept.usage.on_demand_alive.sum() == trace.duration_s
