@@ -205,7 +205,8 @@ class _EventSim:
             for inst in reserved[: len(reserved) - decision.reserved]:
                 if self.provider.released_stay_warm and inst.ready_at <= now:
                     inst.reserved = False  # warm on-demand now, reaped after its keep-alive
-                    inst.idle_since = now if inst.busy == 0 else inst.idle_since
+                    if inst.busy == 0:
+                        inst.idle_since = now
                     continue
                 inst.draining = True
                 if inst.busy == 0:
