@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.cloud.types import CloudControl, MetricSource
+from functions.cloud.types import CloudControl, CloudError, MetricSource
 from functions.promote.gates import GateResult, GateThresholds, SmokeCheck, evaluate
 
 REVISION_VARIABLE = "LLMFN_MODEL_REVISION"
@@ -154,6 +154,8 @@ class Promotion:
         found = self._find_version()
         if found is not None:
             new, previous = found
+            if previous is None and routing.primary != new:
+                previous = routing.primary  # published by the stack (no "previous=" in its description)
             report.resumed = True
         else:
             new, previous = None, routing.primary
@@ -190,10 +192,12 @@ class Promotion:
                 report.steps.append({"percent": percent, "gate": gate.as_dict()})
                 if not gate.passed:
                     raise _Rollback(f"gate at {percent} % failed: {'; '.join(gate.reasons)}")
-        except _Rollback as rollback:
+        except (_Rollback, CloudError) as failure:
+            # a cloud call refused mid-way (metrics, capacity) must not leave the canary routed either
+            reason = failure.reason if isinstance(failure, _Rollback) else f"cloud call failed: {failure}"
             self.control.set_routing(previous, {})
             self.control.set_capacity(new, 0)
-            report.status, report.reason = "rolled-back", rollback.reason
+            report.status, report.reason = "rolled-back", reason
             return self._finish(report)
         self.control.set_capacity(previous, 0)
         return self._finish(report)
