@@ -36,10 +36,8 @@ AWS_PROVISIONED_PRICE_PER_GB_S = 0.0000041667
 
 # Entry points in the packages of functions/ (overridable per stack, e.g. for a custom image).
 DEFAULT_LAMBDA_HANDLER = "functions.entry.aws_lambda.handler"
-DEFAULT_SCALER_HANDLERS = {
-    "aws": "functions.scaler.handler.lambda_handler",
-    "tencentcloud": "scf_scaler.main_handler",  # the shim `llmfn layer build --cloud scf` writes
-}
+# AWS only: on SCF the scaler is the image itself, run with LLMFN_ROLE=scaler (functions.entry.scf_web).
+DEFAULT_SCALER_HANDLERS = {"aws": "functions.scaler.handler.lambda_handler"}
 SCF_IMAGE_PORT = 9000
 MAX_TIMEOUT_S = 900  # both SCF and Lambda stop a request at 900 s
 MAX_INSTANCES = 10_000  # above every account's concurrency quota on either cloud
@@ -309,6 +307,11 @@ class StackConfig(BaseModel):
                 "llmfn:scalerStateBucket is required on tencentcloud: a COS bucket (name-appid) for the "
                 "scaler's state"
             )
+        if self.cloud == "tencentcloud" and self.scaler_handler is not None:
+            problems.append(
+                f"llmfn:scalerHandler = {self.scaler_handler!r}: on tencentcloud the scaler is the image "
+                "itself (run with LLMFN_ROLE=scaler); remove llmfn:scalerHandler"
+            )
         if self.cloud == "tencentcloud" and self.reserved_control == "schedule":
             problems.append(
                 "llmfn:reservedControl = 'schedule' is AWS only: SCF keeps provisioned concurrency per "
@@ -378,7 +381,7 @@ class StackConfig(BaseModel):
     @property
     def scaler_entry_point(self) -> str:
         """The scaler's handler: configured, else this cloud's entry point in functions.scaler.handler."""
-        return self.scaler_handler or DEFAULT_SCALER_HANDLERS[self.cloud]
+        return self.scaler_handler or DEFAULT_SCALER_HANDLERS.get(self.cloud, "")
 
     @property
     def model_source(self) -> str:

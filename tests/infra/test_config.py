@@ -105,6 +105,10 @@ BAD_CONFIGS = {
         example_with(TENCENT, imageUri=None, buildDir="build/layers/scf"),
         ["llmfn:buildDir = 'build/layers/scf'", "3.10", "llmfn:imageUri"],
     ),
+    "scaler handler on scf": (
+        example_with(TENCENT, scalerHandler="x.main_handler"),
+        ["llmfn:scalerHandler = 'x.main_handler'", "LLMFN_ROLE=scaler"],
+    ),
     "reserved control": (
         example_with(AWS, reservedControl="both"),
         ["llmfn:reservedControl", "'both'", "'scaler' or 'schedule'"],
