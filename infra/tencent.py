@@ -38,8 +38,10 @@ from scaling.plan import scf_cron
 
 SCALER_TIMER_CRON = "0 */1 * * * * *"  # every minute; SCF timer crons have 7 fields
 GATEWAY_ENVIRONMENT = "release"
-# Public routes: the OpenAI-compatible API under /v1 and the liveness probe; nothing else.
-GATEWAY_ROUTES = (("v1", "/v1", "ANY"), ("healthz", "/healthz", "GET"))
+# Public routes: the OpenAI-compatible API under /v1/ and the liveness probe; nothing else.
+# API gateway paths (https://cloud.tencent.com/document/product/628/52201): "/user: 表示完全匹配或前缀匹配"
+# (a plain path also matches by prefix, so "/v1" would take "/v1x" too: hence "/v1/"); "=/user: 代表精确匹配".
+GATEWAY_ROUTES = (("v1", "/v1/", "ANY"), ("healthz", "=/healthz", "GET"))
 SCALER_MEMORY_MB = 256
 SCALER_TIMEOUT_S = 60
 

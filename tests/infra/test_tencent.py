@@ -107,8 +107,8 @@ def test_gateway_routes_only_v1_and_healthz_to_the_alias(example: StackRun) -> N
         r.inputs["requestConfigPath"]: r.inputs for r in example.of_type("tencentcloud:ApiGateway/api:Api")
     }
     assert {path: api["requestConfigMethod"] for path, api in apis.items()} == {
-        "/v1": "ANY",
-        "/healthz": "GET",
+        "/v1/": "ANY",
+        "=/healthz": "GET",
     }
     for api in apis.values():
         assert api["serviceId"] == "llmfn-gateway-id"
