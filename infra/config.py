@@ -41,6 +41,7 @@ DEFAULT_SCALER_HANDLERS = {"aws": "functions.scaler.handler.lambda_handler"}
 SCF_IMAGE_PORT = 9000
 MAX_TIMEOUT_S = 900  # both SCF and Lambda stop a request at 900 s
 MAX_INSTANCES = 10_000  # above every account's concurrency quota on either cloud
+MAX_MODEL_URI_CHARS = 200  # + "llmfn model-revision=" stays within Lambda's 256-character Description
 MAX_RATE_RPS = 1e6  # far above any function quota; larger values are typos (and overflow the plan)  # SCF image/web functions must listen on 0.0.0.0:9000
 
 _HUB_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -151,6 +152,11 @@ class StackConfig(BaseModel):
     def _model_uri(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^(s3|cos)://[a-z0-9][a-z0-9.-]+/.+", value):
             raise ValueError("must be s3://bucket/prefix or cos://bucket-appid/prefix")
+        if value is not None and len(value) > MAX_MODEL_URI_CHARS:
+            raise ValueError(
+                f"must be at most {MAX_MODEL_URI_CHARS} characters (it names the published versions, "
+                "whose description Lambda caps at 256)"
+            )
         return value
 
     @field_validator("timeout_s")

@@ -87,6 +87,7 @@ class AwsProxy:
         self.faults = FaultPlan()
         self.operations: list[str] = []
         self.refused: list[tuple[str, aws_rules.Violation]] = []
+        self.requests: list[aws_rules.DecodedRequest] = []  # every checked request, decoded
         self._lock = threading.RLock()
         self._server: LoopbackServer | None = None
 
@@ -143,6 +144,9 @@ class AwsProxy:
             return
         decoded = aws_rules.decode(request.command, path, split.query, request.headers, body)
         violation = aws_rules.check(decoded) if decoded is not None else None
+        if decoded is not None:
+            with self._lock:
+                self.requests.append(decoded)
         if decoded is not None and violation is not None:
             with self._lock:
                 self.refused.append((decoded.operation, violation))

@@ -136,6 +136,9 @@ def test_aws_scaler_moves_min_capacity_only_and_never_pins_max(moto_reset: str, 
     control.set_capacity(ALIAS, 0)
     assert control.floor() == (0, ALIAS_MAX_CAPACITY)
     assert "DeregisterScalableTarget" not in aws_proxy.operations  # the stack's target stays
+    registered = [r.params for r in aws_proxy.requests if r.operation == "RegisterScalableTarget"]
+    ours = [p for p in registered if p["ResourceId"] == f"function:{FUNCTION}:{ALIAS}"][1:]  # after setup
+    assert ours and all("MaxCapacity" not in p for p in ours)  # MaxCapacity is the stack's alone
 
 
 def test_aws_scaler_without_the_stacks_target_says_so(aws_proxy: AwsProxy) -> None:

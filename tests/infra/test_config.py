@@ -54,6 +54,10 @@ BAD_CONFIGS = {
         ["llmfn:modelRevision", "'main'", "40-character"],
     ),
     "model uri": (example_with(AWS, modelUri="http://x/y"), ["llmfn:modelUri", "'http://x/y'", "s3://"]),
+    "long model uri": (
+        example_with(AWS, modelRepo=None, modelRevision=None, modelUri="s3://bucket/" + "m" * 200),
+        ["llmfn:modelUri", "at most 200 characters"],
+    ),
     "no model source": (
         example_with(AWS, modelRepo=None, modelRevision=None),
         ["llmfn:modelRepo", "llmfn:modelUri", "model source is required"],
