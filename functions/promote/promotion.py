@@ -158,9 +158,9 @@ class Promotion:
         found = self._find_version()
         if found is not None:
             new, previous = found
+            report.resumed = previous is not None  # ours from an earlier run (the stack's has no previous=)
             if previous is None and routing.primary != new:
-                previous = routing.primary  # published by the stack (no "previous=" in its description)
-            report.resumed = True
+                previous = routing.primary  # published by `pulumi up`: it replaces what the alias serves
         else:
             new, previous = None, routing.primary
         stray = [v for v in routing.weights if v != new]

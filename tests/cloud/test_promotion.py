@@ -307,3 +307,20 @@ def test_bad_promote_flags_are_one_error_line(
         main(["promote", "--stack", "prod", "--outputs", str(outputs), "--model-revision", "rev-2", *flags])
     assert info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_promote_moves_the_alias_to_the_version_the_stack_published(
+    stand_in: StandIn, inference_endpoint: str
+) -> None:
+    """One owner: `pulumi up` with a new revision publishes `llmfn model-revision=REV` (infra/common.py)
+    and leaves the alias; promote finds that version, publishes nothing, and moves the alias to it."""
+    control = stand_in.target.control(fast_retry())
+    control.set_environment({"LLMFN_MODEL_REVISION": "rev-2"})  # what the stack's update does
+    published = control.publish_version("llmfn model-revision=rev-2 code=0123456789ab")
+    publish_canary_metrics(stand_in)
+    report = promotion(stand_in, inference_endpoint).run()
+    assert report.status == "promoted", report.reason
+    assert (report.previous_version, report.new_version, report.resumed) == ("1", published, False)
+    assert sorted(control.versions()) == ["1", published]  # nothing else published
+    assert control.alias().primary == published and not control.alias().weights
+    assert stand_in.unwarmed_routes() == []
