@@ -492,6 +492,23 @@ class ScfEmulator:
         number = params.get("VersionProvisionedConcurrencyNum")
         if not isinstance(number, int) or number < 0:
             raise ApiError("InvalidParameterValue.VersionProvisionedConcurrencyNum", f"bad number {number}")
+        if params.get("ProvisionedType") == "ConcurrencyUtilizationTracking":
+            # PutProvisionedConcurrencyConfigRequest (SDK model): TrackingTarget "设置范围(0,1)",
+            # MinCapacity "缩容时的最小值, 最小值为1", MaxCapacity "扩容时的最大值"
+            target, low, high = (
+                params.get("TrackingTarget"),
+                params.get("MinCapacity"),
+                params.get("MaxCapacity"),
+            )
+            if not isinstance(target, int | float) or not 0 < target < 1:
+                raise ApiError(
+                    "InvalidParameterValue.TrackingTarget", f"TrackingTarget {target} is not in (0, 1)"
+                )
+            if not isinstance(low, int) or low < 1 or not isinstance(high, int) or high < low:
+                raise ApiError(
+                    "InvalidParameterValue.MinCapacity",
+                    f"need 1 <= MinCapacity <= MaxCapacity, got {low}, {high}",
+                )
         others = sum(
             self.capacity.requested(fn.name, v) for v in self.capacity.qualifiers(fn.name) if v != qualifier
         )

@@ -257,3 +257,26 @@ def test_cloudwatch_window_reads_p95_from_one_call_and_maximum_from_another(aws_
     metrics.window(ALIAS, _minute_ago(), 60)
     assert aws_proxy.operations.count("GetMetricStatistics") >= 5
     assert aws_proxy.refused == []
+
+
+def test_scf_emulator_checks_tracking_bounds_as_the_sdk_model_documents(scf: ScfEmulator) -> None:
+    from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+
+    from functions.cloud.tencent import TencentEndpoint
+
+    scf.add_function(FUNCTION)
+    endpoint = TencentEndpoint("ap-guangzhou", scf.secret_id, scf.secret_key, scf.endpoint, "http", 0.3)
+    version = ScfControl(endpoint, FUNCTION, ALIAS, retry=fast_retry()).publish_version("v1")
+    client = endpoint.client("scf", "2018-04-16")
+    base = {"FunctionName": FUNCTION, "Qualifier": version, "VersionProvisionedConcurrencyNum": 0,
+            "ProvisionedType": "ConcurrencyUtilizationTracking"}  # fmt: skip
+    for bad, code in (
+        ({"TrackingTarget": 1.0, "MinCapacity": 1, "MaxCapacity": 2}, "InvalidParameterValue.TrackingTarget"),
+        ({"TrackingTarget": 0.7, "MinCapacity": 0, "MaxCapacity": 2}, "InvalidParameterValue.MinCapacity"),
+    ):
+        with pytest.raises(TencentCloudSDKException) as refused:
+            client.call_json("PutProvisionedConcurrencyConfig", base | bad)
+        assert refused.value.get_code() == code
+    client.call_json(
+        "PutProvisionedConcurrencyConfig", base | {"TrackingTarget": 0.7, "MinCapacity": 1, "MaxCapacity": 2}
+    )
