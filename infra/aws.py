@@ -2,12 +2,14 @@
 
 Resources (``pulumi-aws``): execution roles; the runtime layer (zip packages only); the inference
 ``lambda_.Function`` (container image, or our zip plus the layer), published; the alias ``live``
-(optional canary weight); ``lambda_.ProvisionedConcurrencyConfig`` on the alias; an Application Auto
-Scaling target (``lambda:function:ProvisionedConcurrency``, resource ``function:<fn>:<alias>``) with
-a target-tracking policy on ``LambdaProvisionedConcurrencyUtilization`` and one scheduled action per
-change of the hybrid schedule; an ``apigatewayv2`` HTTP API + Lambda proxy integration + routes +
-``$default`` stage + invoke permission; the scaler function on an EventBridge one-minute schedule
-with an S3 bucket for its state; CloudWatch alarms on errors and P95 duration.
+(created on that version; ``llmfn promote`` moves it afterwards); ``lambda_.ProvisionedConcurrencyConfig``
+on the alias; an Application Auto Scaling target (``lambda:function:ProvisionedConcurrency``, resource
+``function:<fn>:<alias>``) with a target-tracking policy on ``LambdaProvisionedConcurrencyUtilization``;
+the floor (the target's MinCapacity) moved either by the scaler function on an EventBridge one-minute
+schedule (``llmfn:reservedControl`` = scaler, with an S3 bucket for its state) or by one scheduled
+action per change of the hybrid schedule (= schedule), never both; an ``apigatewayv2`` HTTP API +
+Lambda proxy integration + ``/v1`` and ``/healthz`` routes + ``$default`` stage + invoke permission;
+CloudWatch alarms on errors and P95 duration.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from pulumi_aws import apigatewayv2, appautoscaling, cloudwatch, iam, lambda_, s
 from infra.common import (
     ALIAS_DESCRIPTION,
     ALIAS_NAME,
+    ALIAS_PROMOTE_OWNED,
     cron_actions,
     load_build,
     model_environment,
+    published_description,
     scaler_environment,
     stack_outputs,
     with_api_key,
@@ -39,7 +43,7 @@ DEFAULT_UTILIZATION_TARGET = 0.7  # AWS's own example target for provisioned-con
 SCALABLE_DIMENSION = "lambda:function:ProvisionedConcurrency"
 UTILIZATION_METRIC = "LambdaProvisionedConcurrencyUtilization"
 HTTP_API_MAX_TIMEOUT_MS = 30_000  # API Gateway HTTP APIs cut integrations at 30 s
-API_ROUTES = ("ANY /v1/{proxy+}", "GET /healthz", "GET /readyz")
+API_ROUTES = ("ANY /v1/{proxy+}", "GET /healthz")  # nothing else is public
 SCALER_SCHEDULE = "rate(1 minute)"
 SCALER_MEMORY_MB = 256
 SCALER_TIMEOUT_S = 60
@@ -76,7 +80,8 @@ class AwsInferenceStack(pulumi.ComponentResource):
         function = lambda_.Function(
             f"{name}-function",
             name=config.function_name,
-            description=f"llmfn inference: {config.model_source}",
+            # every version Lambda publishes carries this: `llmfn promote` finds it by revision
+            description=published_description(config),
             role=role.arn,
             memory_size=config.memory_mb,
             timeout=config.timeout_s,
@@ -95,12 +100,14 @@ class AwsInferenceStack(pulumi.ComponentResource):
             function_name=function.name,
             function_version=function.version,
             description=ALIAS_DESCRIPTION,
-            routing_config=self._routing(config),
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(ignore_changes=ALIAS_PROMOTE_OWNED)
+            ),
         )
         self._autoscaling(name, config, function, alias, child)
         endpoint_url = self._http_api(name, config, function, alias, child)
-        self._scaler(name, config, function, code, child)
+        if config.reserved_control == "scaler":
+            self._scaler(name, config, function, code, child)
         self._alarms(name, config, function, alias, child)
 
         self.outputs = stack_outputs(
@@ -150,12 +157,6 @@ class AwsInferenceStack(pulumi.ComponentResource):
         return code
 
     @staticmethod
-    def _routing(config: StackConfig) -> dict[str, Any] | None:
-        if config.canary_version is None:
-            return None
-        return {"additional_version_weights": {config.canary_version: config.canary_weight}}
-
-    @staticmethod
     def _autoscaling(
         name: str,
         config: StackConfig,
@@ -165,10 +166,12 @@ class AwsInferenceStack(pulumi.ComponentResource):
     ) -> None:
         """Provisioned concurrency on the alias, driven by Application Auto Scaling.
 
-        Scheduled actions move the floor (min capacity) to the hybrid schedule's count at each change;
-        target tracking adds capacity above it when utilisation passes the target. The provisioned
-        amount starts at the smallest scheduled count (at least 1, Lambda's minimum) and is owned by
-        Application Auto Scaling afterwards, so Pulumi ignores later changes to it.
+        The floor (the target's MinCapacity) is moved by exactly one writer: the scaler function
+        (``llmfn:reservedControl`` = scaler) or one scheduled action per change of the hybrid schedule
+        (= schedule); Pulumi sets it at creation and ignores it afterwards. Target tracking adds capacity
+        above the floor up to MaxCapacity, which only the stack sets. The provisioned amount starts at
+        the smallest scheduled count (at least 1, Lambda's minimum) and is owned by Application Auto
+        Scaling afterwards, so Pulumi ignores later changes to it.
         """
         schedule = config.reserved_schedule
         depends_on: list[pulumi.Resource] = []
@@ -191,7 +194,9 @@ class AwsInferenceStack(pulumi.ComponentResource):
             resource_id=pulumi.Output.concat("function:", function.name, ":", alias.name),
             min_capacity=min(schedule),
             max_capacity=config.max_instances,
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=depends_on)),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=depends_on, ignore_changes=["minCapacity"])
+            ),
         )
         appautoscaling.Policy(
             f"{name}-utilization",
@@ -206,6 +211,8 @@ class AwsInferenceStack(pulumi.ComponentResource):
             },
             opts=child,
         )
+        if config.reserved_control != "schedule":
+            return
         for action in cron_actions(config, aws_cron):
             appautoscaling.ScheduledAction(
                 f"{name}-schedule-h{action.hour:02d}",
@@ -214,10 +221,7 @@ class AwsInferenceStack(pulumi.ComponentResource):
                 scalable_dimension=target.scalable_dimension,
                 resource_id=target.resource_id,
                 schedule=action.cron,
-                scalable_target_action={
-                    "min_capacity": action.instances,
-                    "max_capacity": config.max_instances,
-                },
+                scalable_target_action={"min_capacity": action.instances},  # MaxCapacity: the stack's
                 opts=child,
             )
 
@@ -283,7 +287,7 @@ class AwsInferenceStack(pulumi.ComponentResource):
         iam.RolePolicy(
             f"{name}-scaler-policy",
             role=role.id,
-            policy=pulumi.Output.from_input(bucket_name).apply(_scaler_policy),
+            policy=pulumi.Output.all(bucket_name, function.arn).apply(lambda parts: _scaler_policy(*parts)),
             opts=child,
         )
         scaler_code = dict(code)
@@ -363,8 +367,9 @@ class AwsInferenceStack(pulumi.ComponentResource):
         )
 
 
-def _scaler_policy(bucket: str) -> str:
-    """What the scaler may do: read metrics, drive Application Auto Scaling, keep state in its bucket."""
+def _scaler_policy(bucket: str, function_arn: str) -> str:
+    """What the scaler may do: read metrics, move the scalable target's floor, pre-warm the function
+    (``lambda:InvokeFunction`` on it and its qualifiers), keep state in its bucket."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -374,13 +379,20 @@ def _scaler_policy(bucket: str) -> str:
                     "Action": [
                         "cloudwatch:GetMetricData",
                         "cloudwatch:GetMetricStatistics",
-                        "application-autoscaling:*",
+                        "application-autoscaling:DescribeScalableTargets",
+                        "application-autoscaling:RegisterScalableTarget",
                         "lambda:GetAlias",
+                        # Application Auto Scaling acts on the function with the caller's permissions too
                         "lambda:GetProvisionedConcurrencyConfig",
                         "lambda:PutProvisionedConcurrencyConfig",
                         "lambda:DeleteProvisionedConcurrencyConfig",
                     ],
                     "Resource": "*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": ["lambda:InvokeFunction"],
+                    "Resource": [function_arn, f"{function_arn}:*"],
                 },
                 {
                     "Effect": "Allow",

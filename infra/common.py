@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,12 +10,15 @@ from typing import Any
 
 import pulumi
 
+from functions.promote.promotion import DESCRIPTION_PREFIX
 from infra.config import StackConfig
 from layers import Artifact, BuildManifest, artifact_sizes, check_sizes, read_manifest
 from layers.limits import PlatformLimits
 
 ALIAS_NAME = "live"
-ALIAS_DESCRIPTION = "traffic entry point; llmfn promote shifts its weights"
+ALIAS_DESCRIPTION = "traffic entry point; llmfn promote moves its version and weights"
+# Alias properties `llmfn promote` owns after creation (infra/README.md, "One owner per setting").
+ALIAS_PROMOTE_OWNED = ["functionVersion", "routingConfig"]
 SECONDS_PER_HOUR = 3600
 MB_PER_GB = 1024
 
@@ -34,6 +38,17 @@ def cron_actions(config: StackConfig, cron: Callable[[int, int], str]) -> list[C
         CronAction(change.hour, change.instances, cron(change.hour, config.utc_offset_hours))
         for change in config.schedule_changes
     ]
+
+
+def published_description(config: StackConfig, code: str | None = None) -> str:
+    """The description of a version the stack publishes, in the form ``llmfn promote`` finds by revision:
+    ``llmfn model-revision=REV`` (plus ``code=<12 hex of sha256(code id)>`` when ``code`` is given, so a
+    new image publishes a new version)."""
+    revision = config.model_revision or config.model_uri
+    text = f"{DESCRIPTION_PREFIX}{revision}"
+    if code is not None:
+        text += f" code={hashlib.sha256(code.encode()).hexdigest()[:12]}"
+    return text
 
 
 def model_environment(config: StackConfig) -> dict[str, str]:

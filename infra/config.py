@@ -36,11 +36,13 @@ AWS_PROVISIONED_PRICE_PER_GB_S = 0.0000041667
 
 # Entry points in the packages of functions/ (overridable per stack, e.g. for a custom image).
 DEFAULT_LAMBDA_HANDLER = "functions.entry.aws_lambda.handler"
-DEFAULT_SCALER_HANDLERS = {
-    "aws": "functions.scaler.handler.lambda_handler",
-    "tencentcloud": "scf_scaler.main_handler",  # the shim `llmfn layer build --cloud scf` writes
-}
-SCF_IMAGE_PORT = 9000  # SCF image/web functions must listen on 0.0.0.0:9000
+# AWS only: on SCF the scaler is the image itself, run with LLMFN_ROLE=scaler (functions.entry.scf_web).
+DEFAULT_SCALER_HANDLERS = {"aws": "functions.scaler.handler.lambda_handler"}
+SCF_IMAGE_PORT = 9000
+MAX_TIMEOUT_S = 900  # both SCF and Lambda stop a request at 900 s
+MAX_INSTANCES = 10_000  # above every account's concurrency quota on either cloud
+MAX_MODEL_URI_CHARS = 200  # + "llmfn model-revision=" stays within Lambda's 256-character Description
+MAX_RATE_RPS = 1e6  # far above any function quota; larger values are typos (and overflow the plan)  # SCF image/web functions must listen on 0.0.0.0:9000
 
 _HUB_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -103,9 +105,11 @@ class StackConfig(BaseModel):
     max_instances: int = 50
     utilization_target: float | None = None
 
-    # Canary routing on the alias: extra weight to another published version.
-    canary_version: str | None = None
-    canary_weight: float | None = None
+    # Who moves the reserved floor: "scaler" (the scaler function, every minute) or "schedule" (native
+    # scheduled actions, AWS only). Never both on one target: see infra/README.md, "One owner per setting".
+    reserved_control: Literal["scaler", "schedule"] = "scaler"
+    # Serve /v1/* without an API key (the function then accepts any caller): must be said explicitly.
+    public: bool = False
 
     provisioned_price_per_gb_s: float | None = None
     error_alarm_threshold: int = 5
@@ -148,12 +152,17 @@ class StackConfig(BaseModel):
     def _model_uri(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^(s3|cos)://[a-z0-9][a-z0-9.-]+/.+", value):
             raise ValueError("must be s3://bucket/prefix or cos://bucket-appid/prefix")
+        if value is not None and len(value) > MAX_MODEL_URI_CHARS:
+            raise ValueError(
+                f"must be at most {MAX_MODEL_URI_CHARS} characters (it names the published versions, "
+                "whose description Lambda caps at 256)"
+            )
         return value
 
     @field_validator("timeout_s")
     @classmethod
     def _timeout(cls, value: int) -> int:
-        if not 1 <= value <= 900:
+        if not 1 <= value <= MAX_TIMEOUT_S:
             raise ValueError("must be between 1 and 900 seconds (both SCF and Lambda stop at 900 s)")
         return value
 
@@ -167,8 +176,11 @@ class StackConfig(BaseModel):
     @field_validator("p95_latency_s")
     @classmethod
     def _p95(cls, value: float) -> float:
-        if not (value > 0 and math.isfinite(value)):
-            raise ValueError("must be a positive number of seconds (the P95 time in system)")
+        if not (0 < value <= MAX_TIMEOUT_S and math.isfinite(value)):
+            raise ValueError(
+                f"must be a number of seconds in (0, {MAX_TIMEOUT_S}] (the P95 time in system; "
+                "no function runs longer)"
+            )
         return value
 
     @field_validator("rates_by_hour")
@@ -178,8 +190,10 @@ class StackConfig(BaseModel):
             return value
         if len(value) != HOURS_PER_DAY:
             raise ValueError(f"must list exactly 24 hourly rates (req/s, hour 0 first), got {len(value)}")
-        if not all(r >= 0 and math.isfinite(r) for r in value):
-            raise ValueError("every hourly rate must be a finite number of requests per second >= 0")
+        if not all(0 <= r <= MAX_RATE_RPS and math.isfinite(r) for r in value):
+            raise ValueError(
+                f"every hourly rate must be a number of requests per second in [0, {MAX_RATE_RPS:g}]"
+            )
         return value
 
     @field_validator("utc_offset_hours")
@@ -201,13 +215,6 @@ class StackConfig(BaseModel):
     def _utilization(cls, value: float | None) -> float | None:
         if value is not None and not 0 < value < 1:
             raise ValueError("must be strictly between 0 and 1 (0.7 = keep 70 % of reserved capacity busy)")
-        return value
-
-    @field_validator("canary_weight")
-    @classmethod
-    def _weight(cls, value: float | None) -> float | None:
-        if value is not None and not 0 <= value <= 1:
-            raise ValueError("must be a routing weight between 0 and 1")
         return value
 
     @field_validator("provisioned_price_per_gb_s")
@@ -251,6 +258,12 @@ class StackConfig(BaseModel):
         return []
 
     def _package_problems(self) -> list[str]:
+        if self.cloud == "tencentcloud" and self.build_dir is not None:
+            return [
+                f"llmfn:buildDir = {str(self.build_dir)!r}: SCF's newest Python runtime is 3.10 and llmfn "
+                "needs >= 3.11, so zip packages cannot run there; deploy an image (llmfn:imageUri), which "
+                "also runs the scaler"
+            ]
         if (self.image_uri is None) == (self.build_dir is None):
             return [
                 "give exactly one package: llmfn:imageUri (a container image) or llmfn:buildDir "
@@ -290,18 +303,38 @@ class StackConfig(BaseModel):
                 "give exactly one traffic profile: llmfn:ratesByHour (24 req/s values, hour 0 first) or "
                 "llmfn:trafficTrace (a trace file, see `llmfn simulate`)"
             )
-        if not 0 <= self.min_instances <= self.max_instances:
+        if not 0 <= self.min_instances <= self.max_instances <= MAX_INSTANCES:
             problems.append(
                 f"llmfn:minInstances = {self.min_instances}, llmfn:maxInstances = {self.max_instances}: "
-                "need 0 <= minInstances <= maxInstances"
+                f"need 0 <= minInstances <= maxInstances <= {MAX_INSTANCES}"
             )
         if self.cloud == "tencentcloud" and self.scaler_state_bucket is None:
             problems.append(
                 "llmfn:scalerStateBucket is required on tencentcloud: a COS bucket (name-appid) for the "
                 "scaler's state"
             )
-        if (self.canary_version is None) != (self.canary_weight is None):
-            problems.append("llmfn:canaryVersion and llmfn:canaryWeight go together: set both or neither")
+        if self.cloud == "tencentcloud" and self.scaler_handler is not None:
+            problems.append(
+                f"llmfn:scalerHandler = {self.scaler_handler!r}: on tencentcloud the scaler is the image "
+                "itself (run with LLMFN_ROLE=scaler); remove llmfn:scalerHandler"
+            )
+        if self.cloud == "tencentcloud" and self.reserved_control == "schedule":
+            problems.append(
+                "llmfn:reservedControl = 'schedule' is AWS only: SCF keeps provisioned concurrency per "
+                "version and every field of the provider's config forces a replacement, so on tencentcloud "
+                "the scaler owns it and follows the alias's version; set 'scaler'"
+            )
+        if self.cloud == "tencentcloud" and self.utilization_target is not None:
+            problems.append(
+                f"llmfn:utilizationTarget = {self.utilization_target}: on tencentcloud the scaler owns the "
+                "version's provisioned config, and SCF does not document utilisation tracking mixed with a "
+                "config another writer sets; remove llmfn:utilizationTarget"
+            )
+        if self.api_key is None and not self.public:
+            problems.append(
+                "no API key: set one with `pulumi config set --secret llmfn:apiKey <key>`, or serve "
+                "without one on purpose with `pulumi config set llmfn:public true`"
+            )
         return problems
 
     @cached_property
@@ -354,7 +387,7 @@ class StackConfig(BaseModel):
     @property
     def scaler_entry_point(self) -> str:
         """The scaler's handler: configured, else this cloud's entry point in functions.scaler.handler."""
-        return self.scaler_handler or DEFAULT_SCALER_HANDLERS[self.cloud]
+        return self.scaler_handler or DEFAULT_SCALER_HANDLERS.get(self.cloud, "")
 
     @property
     def model_source(self) -> str:

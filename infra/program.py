@@ -24,15 +24,15 @@ def current_raw_config() -> tuple[dict[str, Any], set[str]]:
     return values, secret_keys
 
 
-def build_stack(config: StackConfig) -> pulumi.ComponentResource:
+def build_stack(config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> pulumi.ComponentResource:
     """The component for ``config.cloud``; its ``outputs`` are what the stack exports."""
     if config.cloud == "aws":
         from infra.aws import AwsInferenceStack
 
-        return AwsInferenceStack(COMPONENT_NAME, config)
+        return AwsInferenceStack(COMPONENT_NAME, config, opts)
     from infra.tencent import TencentInferenceStack
 
-    return TencentInferenceStack(COMPONENT_NAME, config)
+    return TencentInferenceStack(COMPONENT_NAME, config, opts)
 
 
 def main() -> None:

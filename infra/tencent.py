@@ -1,12 +1,15 @@
-"""The Tencent Cloud component: an SCF web function behind API gateway, scaled by schedule and utilisation.
+"""The Tencent Cloud component: an SCF web (image) function behind API gateway, scaled by the scaler.
 
-Resources (``tencentcloud-iac-pulumi``): the runtime layer (zip packages only), the inference
-``scf.Function`` (an HTTP/web function: an image listening on 0.0.0.0:9000, or our zip with its
-``scf_bootstrap``), a published ``scf.FunctionVersion``, the alias ``live`` (optional canary weight),
-``scf.ProvisionedConcurrencyConfig`` on the alias's version (never ``$LATEST``) with the hybrid
-rule's hourly schedule as 7-field-cron ``trigger_actions`` and, when ``llmfn:utilizationTarget`` is
-set, concurrency-utilisation tracking between min and max; an API gateway service, API and release
-in front of the alias; and the scaler function on a one-minute timer trigger.
+Resources (``tencentcloud-iac-pulumi``): the inference ``scf.Function`` (an HTTP/web function: an image
+listening on 0.0.0.0:9000), a published ``scf.FunctionVersion`` (replaced, i.e. published anew, when
+the model revision, image or memory changes), the alias ``live`` (created on that version; ``llmfn
+promote`` moves it afterwards), an API gateway service with two APIs (``/v1`` and ``/healthz``) and
+a release in front of the alias, and the scaler function (the same image) on a one-minute timer.
+
+Only images: SCF's newest Python runtime is 3.10 and llmfn needs 3.11 (``infra.config`` refuses
+``llmfn:buildDir`` here). No provisioned-concurrency resource: SCF keeps provisioned concurrency per
+version, the alias's version moves with each promotion, and the provider replaces the config on any
+change; the scaler owns it and follows the alias (infra/README.md, "One owner per setting").
 
 GPU is not requested here: SCF enables GPU functions per account, and the API only reports
 ``UseGpu``. ``llmfn:gpu`` is recorded as a tag so the deployed function says what it expects.
@@ -23,20 +26,22 @@ from tencentcloud_iac_pulumi import apigateway, scf
 from infra.common import (
     ALIAS_DESCRIPTION,
     ALIAS_NAME,
-    cron_actions,
-    load_build,
+    ALIAS_PROMOTE_OWNED,
     model_environment,
+    published_description,
     scaler_environment,
     stack_outputs,
     with_api_key,
 )
 from infra.config import SCF_IMAGE_PORT, StackConfig
-from layers.limits import SCF_LIMITS
 from scaling.plan import scf_cron
 
-SCF_PYTHON_RUNTIME = "Python3.10"
 SCALER_TIMER_CRON = "0 */1 * * * * *"  # every minute; SCF timer crons have 7 fields
 GATEWAY_ENVIRONMENT = "release"
+# Public routes: the OpenAI-compatible API under /v1/ and the liveness probe; nothing else.
+# API gateway paths (https://cloud.tencent.com/document/product/628/52201): "/user: 表示完全匹配或前缀匹配"
+# (a plain path also matches by prefix, so "/v1" would take "/v1x" too: hence "/v1/"); "=/user: 代表精确匹配".
+GATEWAY_ROUTES = (("v1", "/v1/", "ANY"), ("healthz", "=/healthz", "GET"))
 SCALER_MEMORY_MB = 256
 SCALER_TIMEOUT_S = 60
 
@@ -53,7 +58,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
         )
         child = pulumi.ResourceOptions(parent=self, provider=provider)
 
-        code, code_id = self._code(name, config, child)
+        code = self._code(config)
         function = scf.Function(
             f"{name}-function",
             name=config.function_name,
@@ -72,8 +77,9 @@ class TencentInferenceStack(pulumi.ComponentResource):
             f"{name}-version",
             function_name=function.name,
             namespace=config.namespace,
-            # what the version freezes; a change publishes a new version (the alias then moves to it)
-            description=f"model {config.model_revision or config.model_uri}; code {code_id}; {config.memory_mb} MB",
+            # What the version freezes. The provider cannot update a version, so a change replaces it
+            # (a new version is published); `llmfn promote` finds it by revision and moves the alias.
+            description=published_description(config, f"{config.image_uri} {config.memory_mb}MB"),
             opts=pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(replace_on_changes=["description"])
             ),
@@ -85,10 +91,11 @@ class TencentInferenceStack(pulumi.ComponentResource):
             function_version=version.function_version,
             namespace=config.namespace,
             description=ALIAS_DESCRIPTION,
-            routing_config=self._routing(config),
-            opts=child,
+            # the provider's update drops a new function_version anyway; promote owns both after creation
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(ignore_changes=ALIAS_PROMOTE_OWNED)
+            ),
         )
-        self._provisioned_concurrency(name, config, function, alias, child)
         endpoint_url = self._gateway(name, config, function, alias, child)
         self._scaler(name, config, function, code, child)
 
@@ -107,8 +114,6 @@ class TencentInferenceStack(pulumi.ComponentResource):
         env = model_environment(config)
         env["LLMFN_HOST"] = "0.0.0.0"
         env["LLMFN_PORT"] = str(SCF_IMAGE_PORT)
-        if config.build_dir is not None:
-            env["PYTHONPATH"] = "/opt/python:/var/user"  # the runtime layer's python/ dir, then our code
         return env
 
     @staticmethod
@@ -118,100 +123,19 @@ class TencentInferenceStack(pulumi.ComponentResource):
             tags["llmfn-gpu"] = config.gpu
         return tags
 
-    def _code(
-        self, name: str, config: StackConfig, child: pulumi.ResourceOptions
-    ) -> tuple[dict[str, Any], str]:
-        """The function's code arguments (an image on port 9000, or our zip plus the runtime layer)
-        and what identifies that code (the image URI, or the zip's sha256)."""
-        if config.image_uri is not None:
-            image = {
-                "image_type": config.image_type,
-                "image_uri": config.image_uri,
-                "image_port": SCF_IMAGE_PORT,
-                "container_image_accelerate": True,
-            }
-            if config.registry_id is not None:
-                image["registry_id"] = config.registry_id
-            return {"image_configs": [image]}, config.image_uri
-        pulumi.log.warn(
-            f"llmfn:buildDir on SCF runs on {SCF_PYTHON_RUNTIME}, SCF's newest Python, while llmfn's packages "
-            "need Python >= 3.11: deploy an image (llmfn:imageUri) unless your code runs on 3.10"
-        )
-        package, runtime_layer = load_build(config, SCF_LIMITS)
-        assert config.build_dir is not None
-        code: dict[str, Any] = {
-            "runtime": SCF_PYTHON_RUNTIME,
-            "zip_file": str(config.build_dir / package.file),
-        }
-        if runtime_layer is not None:
-            layer = scf.Layer(
-                f"{name}-runtime-layer",
-                layer_name=f"{config.name}-runtime",
-                description=f"llmfn runtime dependencies, sha256 {runtime_layer.sha256}",
-                compatible_runtimes=[SCF_PYTHON_RUNTIME],
-                content={"zip_file": str(config.build_dir / runtime_layer.file)},
-                opts=child,
-            )
-            code["layers"] = [{"layer_name": layer.layer_name, "layer_version": layer.layer_version}]
-        return code, f"sha256 {package.sha256[:16]}"
-
     @staticmethod
-    def _routing(config: StackConfig) -> dict[str, Any] | None:
-        if config.canary_version is None:
-            return None
-        return {
-            "additional_version_weights": [{"version": config.canary_version, "weight": config.canary_weight}]
+    def _code(config: StackConfig) -> dict[str, Any]:
+        """The function's code arguments: the image on port 9000 (the only package SCF can run for us)."""
+        assert config.image_uri is not None  # infra.config refuses llmfn:buildDir on tencentcloud
+        image: dict[str, Any] = {
+            "image_type": config.image_type,
+            "image_uri": config.image_uri,
+            "image_port": SCF_IMAGE_PORT,
+            "container_image_accelerate": True,
         }
-
-    @staticmethod
-    def _provisioned_concurrency(
-        name: str,
-        config: StackConfig,
-        function: scf.Function,
-        alias: scf.FunctionAlias,
-        child: pulumi.ResourceOptions,
-    ) -> scf.ProvisionedConcurrencyConfig | None:
-        """Reserved instances on the alias's version: the hourly schedule, plus tracking when chosen.
-
-        Until the first trigger fires, the smallest scheduled count is kept (at least 1, SCF's
-        minimum); with nothing ever scheduled and no tracking, no configuration is created.
-        """
-        schedule = config.reserved_schedule
-        if max(schedule) == 0 and config.utilization_target is None:
-            return None
-        trigger_actions = [
-            {
-                "trigger_name": f"llmfn-h{action.hour:02d}",
-                "trigger_provisioned_concurrency_num": action.instances,
-                "trigger_cron_config": action.cron,
-                "provisioned_type": "Default",
-            }
-            for action in cron_actions(config, scf_cron)
-        ]
-        tracking: dict[str, Any] = {"provisioned_type": "Default"}
-        initial = max(1, min(schedule))
-        if config.utilization_target is not None:
-            # SCF: with ConcurrencyUtilizationTracking, the static amount must be 0 and min >= 1.
-            tracking = {
-                "provisioned_type": "ConcurrencyUtilizationTracking",
-                "tracking_target": round(config.utilization_target, 2),
-                "min_capacity": max(1, config.min_instances),
-                "max_capacity": config.max_instances,
-            }
-            initial = 0
-        return scf.ProvisionedConcurrencyConfig(
-            f"{name}-provisioned",
-            function_name=function.name,
-            namespace=config.namespace,
-            qualifier=alias.function_version,
-            version_provisioned_concurrency_num=initial,
-            trigger_actions=trigger_actions,
-            **tracking,
-            # the trigger actions move the amount every day; Pulumi owns only the rules
-            opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(ignore_changes=["versionProvisionedConcurrencyNum"])
-            ),
-        )
+        if config.registry_id is not None:
+            image["registry_id"] = config.registry_id
+        return {"image_configs": [image]}
 
     @staticmethod
     def _gateway(
@@ -221,7 +145,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
         alias: scf.FunctionAlias,
         child: pulumi.ResourceOptions,
     ) -> pulumi.Output[str]:
-        """API gateway service + API (any method, any path under /) to the alias + release; the URL."""
+        """API gateway service + APIs (:data:`GATEWAY_ROUTES`) to the alias + release; the URL."""
         service = apigateway.Service(
             f"{name}-gateway",
             service_name=config.name.replace("-", "_"),
@@ -230,30 +154,33 @@ class TencentInferenceStack(pulumi.ComponentResource):
             net_types=["OUTER"],
             opts=child,
         )
-        api = apigateway.Api(
-            f"{name}-api",
-            service_id=service.id,
-            api_name=f"{config.name.replace('-', '_')}_v1",
-            api_desc="all routes of the inference function",
-            auth_type="NONE",  # the function checks the bearer API key itself
-            protocol="HTTP",
-            request_config_path="/",
-            request_config_method="ANY",
-            service_config_type="SCF",
-            service_config_scf_function_name=function.name,
-            service_config_scf_function_namespace=config.namespace,
-            service_config_scf_function_qualifier=alias.name,
-            service_config_scf_function_type="HTTP",
-            service_config_timeout=config.timeout_s,  # the gateway's default 5 s is too short for LLMs
-            response_type="JSON",
-            opts=child,
-        )
+        apis = [
+            apigateway.Api(
+                f"{name}-api-{slug}",
+                service_id=service.id,
+                api_name=f"{config.name.replace('-', '_')}_{slug}",
+                api_desc=f"{method} {path} to the inference function's alias",
+                auth_type="NONE",  # the function checks the bearer API key itself
+                protocol="HTTP",
+                request_config_path=path,
+                request_config_method=method,
+                service_config_type="SCF",
+                service_config_scf_function_name=function.name,
+                service_config_scf_function_namespace=config.namespace,
+                service_config_scf_function_qualifier=alias.name,
+                service_config_scf_function_type="HTTP",
+                service_config_timeout=config.timeout_s,  # the gateway's default 5 s is too short for LLMs
+                response_type="JSON",
+                opts=child,
+            )
+            for slug, path, method in GATEWAY_ROUTES
+        ]
         apigateway.ServiceRelease(
             f"{name}-release",
             service_id=service.id,
             environment_name=GATEWAY_ENVIRONMENT,
             release_desc="llmfn",
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[api])),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=apis)),
         )
         return pulumi.Output.concat("https://", service.outer_sub_domain, "/", GATEWAY_ENVIRONMENT)
 
@@ -265,14 +192,15 @@ class TencentInferenceStack(pulumi.ComponentResource):
         code: dict[str, Any],
         child: pulumi.ResourceOptions,
     ) -> scf.Function:
-        """The scaler: the same package, an event function run every minute by a timer trigger.
+        """The scaler: the same image, an event function run every minute by a timer trigger; the
+        image's ``functions.entry.scf_web`` answers SCF event invocations on port 9000 when
+        ``LLMFN_ROLE=scaler``.
 
-        From a zip it runs ``scf_scaler.main_handler`` (the shim the SCF build writes); from an image, the same
-        image's ``functions.entry.scf_web`` answers SCF event invocations on port 9000 when ``LLMFN_ROLE=scaler``.
+        Network: public access on, explicitly (the provider's default is off). The scaler calls
+        ``scf.tencentcloudapi.com``, ``monitor.tencentcloudapi.com`` and ``cos.<region>.myqcloud.com``,
+        all public endpoints; a function in no VPC reaches them only through the public network.
         """
         scaler_code = dict(code)
-        if "image_configs" not in code:
-            scaler_code["handler"] = config.scaler_entry_point
         if config.scaler_role is not None:
             scaler_code["role"] = config.scaler_role
         env = scaler_environment(config, function.name, config.scaler_state_bucket)
@@ -282,6 +210,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
             namespace=config.namespace,
             description="llmfn scaler: the hybrid policy every minute",
             func_type="Event",
+            enable_public_net=True,
             mem_size=SCALER_MEMORY_MB,
             timeout=SCALER_TIMEOUT_S,
             environment=env,

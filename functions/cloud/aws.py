@@ -1,9 +1,12 @@
 """AWS: Lambda control (versions, aliases), provisioned concurrency through Application Auto Scaling,
 and CloudWatch metrics.
 
-Provisioned concurrency of a version is driven the way AWS recommends: a scalable target
-``function:<name>:<version>`` (dimension ``lambda:function:ProvisionedConcurrency``) registered with
-MinCapacity = MaxCapacity = desired; its readiness is read back with ``GetProvisionedConcurrencyConfig``.
+Provisioned concurrency is driven the way AWS recommends, through Application Auto Scaling (dimension
+``lambda:function:ProvisionedConcurrency``). On the alias (the scaler) only the floor moves: the
+stack's target ``function:<name>:<alias>`` gets a new MinCapacity, its MaxCapacity and tracking stay
+the stack's. On a version (``llmfn promote`` warming a canary) a target ``function:<name>:<version>``
+of promote's own is registered with MinCapacity = MaxCapacity = desired. Readiness is read back with
+``GetProvisionedConcurrencyConfig``.
 botocore's own retries are off (one attempt per call); :class:`functions.cloud.retry.RetryPolicy` retries
 throttling, 5xx and timeouts with jittered backoff, so every client backs off the same way.
 
@@ -11,7 +14,9 @@ CloudWatch (namespace ``AWS/Lambda``, dimensions ``FunctionName`` + ``Resource``
 plus ``ExecutedVersion`` for one version behind it):
 ``Invocations`` / ``Errors`` (Sum), ``ConcurrentExecutions`` (Average, Maximum),
 ``ProvisionedConcurrencyUtilization`` (Average), ``Duration`` (p95, ms; Maximum where a backend returns
-no percentile, as moto does).
+no percentile, as moto does). ``GetMetricStatistics`` takes ``Statistics`` or ``ExtendedStatistics``,
+never both ("you must specify either Statistics or ExtendedStatistics, but not both"), so Duration
+is read with two calls.
 """
 
 from __future__ import annotations
@@ -196,7 +201,47 @@ class LambdaControl:
             ready=int(answer.get("AvailableProvisionedConcurrentExecutions") or 0),
         )
 
+    def _target(self, qualifier: str) -> dict[str, Any]:
+        return {
+            "ServiceNamespace": "lambda",
+            "ResourceId": self._resource(qualifier),
+            "ScalableDimension": PROVISIONED_DIMENSION,
+        }
+
+    def floor(self) -> tuple[int, int]:
+        """(MinCapacity, MaxCapacity) of the stack's scalable target on the alias.
+
+        Raises CloudError ``ObjectNotFoundException`` when the stack has not registered it."""
+        target = self._target(self.alias_name)
+        answer = _call(
+            self.retry, "DescribeScalableTargets", self._scaling.describe_scalable_targets,
+            ServiceNamespace="lambda", ResourceIds=[target["ResourceId"]],
+            ScalableDimension=PROVISIONED_DIMENSION,
+        )  # fmt: skip
+        for found in answer.get("ScalableTargets", []):
+            if found["ResourceId"] == target["ResourceId"]:
+                return int(found["MinCapacity"]), int(found["MaxCapacity"])
+        raise CloudError(
+            "DescribeScalableTargets",
+            "ObjectNotFoundException",
+            f"no scalable target {target['ResourceId']}: deploy the stack first (it registers the target)",
+        )
+
+    def _set_floor(self, instances: int) -> None:
+        """Move only the alias target's MinCapacity (clamped to its MaxCapacity); tracking acts above."""
+        current_min, current_max = self.floor()
+        wanted = min(instances, current_max)
+        if wanted == current_min:
+            return
+        _call(
+            self.retry, "RegisterScalableTarget", self._scaling.register_scalable_target,
+            MinCapacity=wanted, **self._target(self.alias_name),
+        )  # fmt: skip
+
     def set_capacity(self, version: str, instances: int) -> None:
+        if version == self.alias_name:
+            self._set_floor(instances)
+            return
         if self.capacity(version).requested == instances:
             return
         target = {
@@ -299,15 +344,16 @@ class CloudWatchMetrics:
         utilisation = self._datapoints(
             "ProvisionedConcurrencyUtilization", qualifier, end, window_s, Statistics=["Average"]
         )
-        durations = self._datapoints(
-            "Duration", qualifier, end, window_s, Statistics=["Maximum"], ExtendedStatistics=["p95"]
-        )
+        percentiles = self._datapoints("Duration", qualifier, end, window_s, ExtendedStatistics=["p95"])
         p95s = [
             float(p["ExtendedStatistics"]["p95"])
-            for p in durations
+            for p in percentiles
             if "p95" in p.get("ExtendedStatistics", {})
         ]
-        maxima = [float(p["Maximum"]) for p in durations if "Maximum" in p]
+        maxima = []
+        if not p95s:  # a backend without percentiles (moto): the largest duration instead
+            durations = self._datapoints("Duration", qualifier, end, window_s, Statistics=["Maximum"])
+            maxima = [float(p["Maximum"]) for p in durations if "Maximum" in p]
         p95_ms = max(p95s) if p95s else max(maxima, default=None)
         return WindowMetrics(
             window_s=window_s,

@@ -4,9 +4,11 @@ Calls go through ``tencentcloud-sdk-python`` (TC3-HMAC-SHA256 signed API 3.0); t
 (``RequestLimitExceeded*``, ``InternalError*``, ``FailedOperation.ProvisionedInProgress``,
 ``FailedOperation.FunctionStatusError`` while an update deploys, 5xx answers, network timeouts) are retried by :class:`functions.cloud.retry.RetryPolicy`.
 
-Cloud Monitor: namespace ``QCE/SCF_V2``, dimensions ``functionName`` / ``version`` / ``namespace``,
-metrics ``Invocation`` and ``Error`` (counts per period), ``ConcurrentExecutions`` and ``Duration`` (ms).
-It publishes no percentile, so ``p95_duration_s`` is the largest per-period ``Duration`` in the window.
+Cloud Monitor: namespace ``QCE/SCF_V2``, dimensions ``functionName`` / ``namespace`` plus ``version``
+for a version or ``alias`` for an alias (https://cloud.tencent.com/document/product/248/37207: every SCF
+metric's dimensions are "functionName、version、namespace、alias"), metrics ``Invocation`` and ``Error``
+(counts per period), ``ConcurrentExecutions`` and ``Duration`` (ms, a per-period average). It
+publishes no percentile, so ``p95_duration_s`` is the largest per-period ``Duration`` in the window.
 """
 
 from __future__ import annotations
@@ -163,9 +165,17 @@ class ScfControl:
             InvocationType="Event" if asynchronous else "RequestResponse",
             ClientContext=json.dumps(dict(payload)),
         )
+        # Result.InvokeResult is "no longer maintained" (SDK model); a function error fills ErrMsg.
+        # An asynchronous call returns neither: accepted without an API error is success.
         result = answer.get("Result") or {}
-        ok = int(result.get("InvokeResult", -1)) == 0
-        return InvokeResult(ok=ok, body=str(result.get("RetMsg") if ok else result.get("ErrMsg")))
+        error = result.get("ErrMsg") or ""
+        return InvokeResult(ok=not error, body=str(error or result.get("RetMsg") or ""))
+
+
+def qualifier_dimension(qualifier: str) -> str:
+    """Cloud Monitor's dimension for an SCF qualifier: ``version`` for a version number or ``$LATEST``,
+    ``alias`` for an alias name."""
+    return "version" if qualifier.isdigit() or qualifier == "$LATEST" else "alias"
 
 
 @dataclass
@@ -183,7 +193,7 @@ class CloudMonitorMetrics:
     def _values(self, metric: str, qualifier: str, end: datetime, window_s: float) -> list[float]:
         dims = [
             {"Name": "functionName", "Value": self.function},
-            {"Name": "version", "Value": qualifier},
+            {"Name": qualifier_dimension(qualifier), "Value": qualifier},
             {"Name": "namespace", "Value": self.namespace},
         ]
         params = {

@@ -133,7 +133,9 @@ class CloudControl(Protocol):
     def capacity(self, version: str) -> Capacity: ...
 
     def set_capacity(self, version: str, instances: int) -> None:
-        """Provisioned instances for ``version`` (0 releases them); a no-op when already so."""
+        """Reserved instances for a qualifier; a no-op when already so. On a version: exactly that many
+        (0 releases them). On AWS's alias (the scaler's qualifier): the floor only, i.e. the stack's
+        scalable target's MinCapacity, clamped to its MaxCapacity; tracking may add capacity above."""
         ...
 
     def invoke(

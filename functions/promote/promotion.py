@@ -7,9 +7,13 @@
 3. For each step (percent of traffic): shift the alias weight, wait ``interval_s``, then gate on the
    new version's error rate and P95 and on a smoke request. The 100 % step points the alias at the
    new version with no weights; its gate runs while the old version is still warm.
-4. All gates passed: release the old version's capacity (promoted). A gate failed, or the capacity
-   never became ready: point the alias back at the old version with no weights and release the new
-   version's capacity (rolled back; the alias is exactly as before).
+4. All gates passed: release the old version's capacity (promoted) and hand the new version's over
+   to the scaler, its owner from now on (infra/README.md, "One owner per setting"): on SCF the scaler
+   takes over this very config (it scales the alias's version); on AWS the scaler owns the alias's
+   capacity, so promote releases its own version-level capacity once the alias's is warm. A gate
+   failed, a cloud call was refused, or the capacity never became ready: point the alias back at the
+   old version with no weights and release the new version's capacity (rolled back; the alias is
+   exactly as before).
 
 Nothing is kept outside the cloud: a re-run with the same revision finds its version by description,
 reads where the alias is, and continues from there (a step whose weight the alias already has is
@@ -25,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.cloud.types import CloudControl, MetricSource
+from functions.cloud.types import CloudControl, CloudError, MetricSource
 from functions.promote.gates import GateResult, GateThresholds, SmokeCheck, evaluate
 
 REVISION_VARIABLE = "LLMFN_MODEL_REVISION"
@@ -154,7 +158,9 @@ class Promotion:
         found = self._find_version()
         if found is not None:
             new, previous = found
-            report.resumed = True
+            report.resumed = previous is not None  # ours from an earlier run (the stack's has no previous=)
+            if previous is None and routing.primary != new:
+                previous = routing.primary  # published by `pulumi up`: it replaces what the alias serves
         else:
             new, previous = None, routing.primary
         stray = [v for v in routing.weights if v != new]
@@ -190,13 +196,29 @@ class Promotion:
                 report.steps.append({"percent": percent, "gate": gate.as_dict()})
                 if not gate.passed:
                     raise _Rollback(f"gate at {percent} % failed: {'; '.join(gate.reasons)}")
-        except _Rollback as rollback:
+        except (_Rollback, CloudError) as failure:
+            # a cloud call refused mid-way (metrics, capacity) must not leave the canary routed either
+            reason = failure.reason if isinstance(failure, _Rollback) else f"cloud call failed: {failure}"
             self.control.set_routing(previous, {})
             self.control.set_capacity(new, 0)
-            report.status, report.reason = "rolled-back", rollback.reason
+            report.status, report.reason = "rolled-back", reason
             return self._finish(report)
         self.control.set_capacity(previous, 0)
+        self._hand_over(new)
         return self._finish(report)
+
+    def _hand_over(self, new: str) -> None:
+        """Leave the new version's reserved capacity to the scaler's qualifier (see step 4)."""
+        qualifier = self.control.scaling_qualifier(self.control.alias())
+        if qualifier == new:
+            return  # the scaler scales this version's own config from now on
+        polls = max(1, math.ceil(self.plan.warm_timeout_s / max(self.plan.poll_s, 1e-6)))
+        for _ in range(polls):
+            owned = self.control.capacity(qualifier)
+            if owned.requested == 0 or owned.warm:
+                break
+            self.sleep(self.plan.poll_s)
+        self.control.set_capacity(new, 0)
 
     def _warm(self, version: str, previous: str) -> None:
         """Provision ``version`` and wait until every instance is warm (rollback on timeout)."""

@@ -11,6 +11,9 @@ configs moto lacks.
   available ``warmup_s`` later; ``GetProvisionedConcurrencyConfig`` / ``DeleteProvisionedConcurrencyConfig``
   are answered from that record (READY / IN_PROGRESS, 404 when absent).
 - Every successful alias change is recorded with the ready capacity of each routed version.
+- Strict: each Application Auto Scaling, CloudWatch and Lambda request is checked against botocore's
+  service model and the documented cross-field rules (:mod:`tests.cloud.aws_rules`) before moto sees
+  it, and refused with AWS's error code; :attr:`AwsProxy.refused` lists what was refused.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.cloud import aws_rules
 from tests.cloud.faults import FaultPlan
 from tests.cloud.warm_capacity import WarmCapacity
 from tests.loopback_server import LoopbackServer
@@ -82,6 +86,8 @@ class AwsProxy:
         self.capacity = WarmCapacity(warmup_s)
         self.faults = FaultPlan()
         self.operations: list[str] = []
+        self.refused: list[tuple[str, aws_rules.Violation]] = []
+        self.requests: list[aws_rules.DecodedRequest] = []  # every checked request, decoded
         self._lock = threading.RLock()
         self._server: LoopbackServer | None = None
 
@@ -136,6 +142,22 @@ class AwsProxy:
                 request, 503, {"__type": "ServiceUnavailable", "message": "try later"}, "ServiceUnavailable"
             )
             return
+        decoded = aws_rules.decode(request.command, path, split.query, request.headers, body)
+        violation = aws_rules.check(decoded) if decoded is not None else None
+        if decoded is not None:
+            with self._lock:
+                self.requests.append(decoded)
+        if decoded is not None and violation is not None:
+            with self._lock:
+                self.refused.append((decoded.operation, violation))
+            status, headers, answer = aws_rules.error_answer(decoded, violation)
+            request.send_response(status)
+            for name, value in headers.items():
+                request.send_header(name, value)
+            request.send_header("Content-Length", str(len(answer)))
+            request.end_headers()
+            request.wfile.write(answer)
+            return
         query = parse_qs(split.query)
         if operation.endswith("ProvisionedConcurrencyConfig"):
             self._provisioned_config(request, operation, path, query)
@@ -187,7 +209,7 @@ class AwsProxy:
             if operation in ("RegisterScalableTarget", "DeregisterScalableTarget"):
                 params = json.loads(body)
                 _, function, qualifier = params["ResourceId"].split(":", 2)
-                if operation == "DeregisterScalableTarget":
+                if operation == "DeregisterScalableTarget" or params.get("MinCapacity") is None:
                     return  # AWS keeps the last capacity; DeleteProvisionedConcurrencyConfig removes it
                 self.capacity.request(function, qualifier, int(params["MinCapacity"]))
             elif operation in ("UpdateAlias", "CreateAlias"):

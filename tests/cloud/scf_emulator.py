@@ -13,6 +13,18 @@ versions <= its concurrency quota - 100; PutProvisionedConcurrencyConfig at most
 Provisioned instances become available ``warmup_s`` seconds after they are requested. Every alias
 update is recorded with the ready capacity of each routed version, so tests can check that traffic
 never reached a version without warm capacity.
+
+Documented rules enforced (each constant below cites its source):
+
+- API 3.0: a signed request body larger than 10 MB is refused (``RequestSizeLimitExceeded``);
+- Cloud Monitor ``GetMonitorData``: namespace ``QCE/SCF_V2`` only, the documented metric names and
+  periods, dimensions ``functionName`` + ``namespace`` + exactly one of ``version`` / ``alias``; a
+  version's data is under ``version``, an alias's under ``alias`` (nothing is found under the other);
+- ``CreateFunction``: the runtime must be in SCF's documented list (newest Python: 3.10); an inline
+  ``Code.ZipFile`` rides in the signed request (so above 10 MB it cannot be sent; COS instead);
+- layers: SCF unpacks a layer under ``/opt`` and its runtimes put ``/var/user:/opt`` on
+  ``PYTHONPATH`` (:func:`scf_python_path`), so a package a layer holds under ``python/`` is not
+  importable unless the function adds ``/opt/python`` itself.
 """
 
 from __future__ import annotations
@@ -40,6 +52,37 @@ MONITOR_API_VERSION = "2018-07-24"
 PUT_PROVISIONED_MAX_PER_S = 20
 SIGNATURE_MAX_SKEW_S = 300
 RESERVED_CONCURRENCY_MARGIN = 100  # the sum over versions must stay <= quota - 100
+# "POST 请求包大小不得超过 10 MB" (API 3.0 signature v3, https://cloud.tencent.com/document/api/583/17238)
+SIGNED_REQUEST_MAX_BYTES = 10 * 1024 * 1024
+# Cloud Monitor's SCF metrics (https://cloud.tencent.com/document/product/248/37207): namespace,
+# metric names, statistic periods, and dimensions "functionName、version、namespace、alias".
+MONITOR_NAMESPACE = "QCE/SCF_V2"
+MONITOR_METRICS = frozenset(
+    {
+        "Invocation", "Error", "Throttle", "ConcurrentExecutions", "DlqFailedNum", "Duration",
+        "BillDuration", "Mem", "MemDuration", "ConfigMem", "OutFlow", "Http2xx", "Http432", "Http433",
+        "Http434", "Http4xx", "FunctionErrorPercentage", "ServerErrorPercentage",
+    }
+)  # fmt: skip
+MONITOR_PERIODS_S = frozenset({60, 300, 3600, 86400})
+MONITOR_DIMENSIONS = frozenset({"functionName", "namespace", "version", "alias"})
+# CreateFunction Runtime, as listed in tencentcloud/scf/v20180416/models.py (CreateFunctionRequest):
+# the newest Python is Python3.10.
+SCF_RUNTIMES = frozenset(
+    {
+        "Python2.7", "Python3.6", "Python3.7", "Python3.9", "Python3.10", "Nodejs8.9", "Nodejs10.15",
+        "Nodejs12.16", "Nodejs14.18", "Nodejs16.13", "Nodejs18.15", "Php5.6", "Php7.2", "Php7.4",
+        "Php8.0", "Go1", "Java8", "Java11", "CustomRuntime",
+    }
+)  # fmt: skip
+SCF_DEFAULT_PYTHONPATH = ("/var/user", "/opt")  # SCF's Python runtimes; layers unpack under /opt
+
+
+def scf_python_path(environment: dict[str, str] | None = None) -> list[str]:
+    """Where an SCF Python function imports from: ``PYTHONPATH`` from its environment (when set),
+    then SCF's default ``/var/user:/opt``. A layer's files land under ``/opt`` as they are in its zip."""
+    own = [p for p in (environment or {}).get("PYTHONPATH", "").split(":") if p]
+    return own + [p for p in SCF_DEFAULT_PYTHONPATH if p not in own]
 
 
 class ApiError(Exception):
@@ -92,7 +135,8 @@ class ScfEmulator:
         self.update_s = 0.01  # how long $LATEST stays "Updating" after UpdateFunctionConfiguration
         self.faults = FaultPlan()
         self.functions: dict[tuple[str, str], ScfFunction] = {}
-        self.metrics: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
+        # (function, "version" | "alias", qualifier, metric) -> [(epoch s, value)]
+        self.metrics: dict[tuple[str, str, str, str], list[tuple[int, float]]] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._put_times: deque[float] = deque()
         self._lock = threading.RLock()
@@ -140,9 +184,12 @@ class ScfEmulator:
             self.capacity.prewarm(name, version, instances)
 
     def put_metric(self, name: str, qualifier: str, metric: str, timestamp: int, value: float) -> None:
-        """Record one Cloud Monitor data point (namespace QCE/SCF_V2) for ``name``/``qualifier``."""
+        """Record one Cloud Monitor data point (namespace QCE/SCF_V2) for ``name``/``qualifier``: under
+        the ``alias`` dimension when the function has an alias of that name, else under ``version``."""
         with self._lock:
-            self.metrics.setdefault((name, qualifier, metric), []).append((timestamp, value))
+            fn = next((f for f in self.functions.values() if f.name == name), None)
+            kind = "alias" if fn is not None and qualifier in fn.aliases else "version"
+            self.metrics.setdefault((name, kind, qualifier, metric), []).append((timestamp, value))
 
     def unwarmed_routes(self) -> list[dict[str, Any]]:
         """Alias updates that sent traffic to a version with no warm provisioned instance."""
@@ -167,6 +214,11 @@ class ScfEmulator:
             return
         request_id = str(uuid.uuid4())
         try:
+            if len(body) > SIGNED_REQUEST_MAX_BYTES:
+                raise ApiError(
+                    "RequestSizeLimitExceeded",
+                    f"request body of {len(body)} bytes exceeds {SIGNED_REQUEST_MAX_BYTES}",
+                )
             if fault == "throttle":
                 raise ApiError("RequestLimitExceeded", "request frequency exceeds the limit")
             service = self._verify(request, body)
@@ -246,6 +298,7 @@ class ScfEmulator:
     # ----- SCF actions -----
     def _scf_actions(self) -> dict[str, Any]:
         return {
+            "CreateFunction": self._create_function,
             "GetFunction": self._get_function,
             "UpdateFunctionConfiguration": self._update_function_configuration,
             "PublishVersion": self._publish_version,
@@ -275,6 +328,22 @@ class ScfEmulator:
         if qualifier in fn.aliases:
             return fn.aliases[qualifier]["FunctionVersion"]
         raise ApiError("ResourceNotFound.Qualifier", f"qualifier {qualifier} does not exist")
+
+    def _create_function(self, params: dict[str, Any]) -> dict[str, Any]:
+        name, namespace = params.get("FunctionName", ""), params.get("Namespace") or "default"
+        if (namespace, name) in self.functions:
+            raise ApiError("ResourceInUse.Function", f"function {name} already exists")
+        code = params.get("Code") or {}
+        if not code.get("ImageConfig"):
+            runtime = params.get("Runtime") or "Python2.7"  # the documented default
+            if runtime not in SCF_RUNTIMES:
+                raise ApiError(
+                    "InvalidParameterValue.Runtime",
+                    f"Runtime {runtime} is not supported; supported: {', '.join(sorted(SCF_RUNTIMES))}",
+                )
+        env = {v["Key"]: v["Value"] for v in (params.get("Environment") or {}).get("Variables") or []}
+        self.add_function(name, namespace, env)
+        return {}
 
     def _get_function(self, params: dict[str, Any]) -> dict[str, Any]:
         fn = self._function(params)
@@ -423,6 +492,23 @@ class ScfEmulator:
         number = params.get("VersionProvisionedConcurrencyNum")
         if not isinstance(number, int) or number < 0:
             raise ApiError("InvalidParameterValue.VersionProvisionedConcurrencyNum", f"bad number {number}")
+        if params.get("ProvisionedType") == "ConcurrencyUtilizationTracking":
+            # PutProvisionedConcurrencyConfigRequest (SDK model): TrackingTarget "设置范围(0,1)",
+            # MinCapacity "缩容时的最小值, 最小值为1", MaxCapacity "扩容时的最大值"
+            target, low, high = (
+                params.get("TrackingTarget"),
+                params.get("MinCapacity"),
+                params.get("MaxCapacity"),
+            )
+            if not isinstance(target, int | float) or not 0 < target < 1:
+                raise ApiError(
+                    "InvalidParameterValue.TrackingTarget", f"TrackingTarget {target} is not in (0, 1)"
+                )
+            if not isinstance(low, int) or low < 1 or not isinstance(high, int) or high < low:
+                raise ApiError(
+                    "InvalidParameterValue.MinCapacity",
+                    f"need 1 <= MinCapacity <= MaxCapacity, got {low}, {high}",
+                )
         others = sum(
             self.capacity.requested(fn.name, v) for v in self.capacity.qualifiers(fn.name) if v != qualifier
         )
@@ -472,9 +558,10 @@ class ScfEmulator:
         env = {v["Key"]: v["Value"] for v in config["Environment"]["Variables"]}
         failing = version in fn.failing_versions
         body = json.dumps({"version": version, "environment": env, "ok": not failing})
+        # No "InvokeResult": the SDK model marks it "该参数不再维护" (no longer maintained), so nothing
+        # may rely on it; a function error fills ErrMsg.
         return {
             "Result": {
-                "InvokeResult": -1 if failing else 0,
                 "RetMsg": "" if failing else body,
                 "ErrMsg": body if failing else "",
                 "Duration": 12.0,
@@ -487,17 +574,30 @@ class ScfEmulator:
 
     # ----- Cloud Monitor -----
     def _get_monitor_data(self, params: dict[str, Any]) -> dict[str, Any]:
-        if params.get("Namespace") != "QCE/SCF_V2":
+        if params.get("Namespace") != MONITOR_NAMESPACE:
             raise ApiError("InvalidParameterValue", f"namespace {params.get('Namespace')} is not supported")
         metric = params.get("MetricName", "")
+        if metric not in MONITOR_METRICS:
+            raise ApiError("InvalidParameterValue", f"metric {metric} does not exist in {MONITOR_NAMESPACE}")
+        if int(params.get("Period", 300)) not in MONITOR_PERIODS_S:
+            raise ApiError("InvalidParameterValue", f"period {params.get('Period')} is not supported")
         start = int(datetime.fromisoformat(params["StartTime"]).timestamp())
         end = int(datetime.fromisoformat(params["EndTime"]).timestamp())
         points = []
         for instance in params.get("Instances", []):
             dims = {d["Name"]: d["Value"] for d in instance["Dimensions"]}
-            series = sorted(
-                self.metrics.get((dims.get("functionName", ""), dims.get("version", ""), metric), [])
-            )
+            unknown = set(dims) - MONITOR_DIMENSIONS
+            if (
+                unknown
+                or not {"functionName", "namespace"} <= set(dims)
+                or ("version" in dims) == ("alias" in dims)
+            ):
+                raise ApiError(
+                    "InvalidParameterValue",
+                    f"dimensions {sorted(dims)}: SCF metrics take functionName, namespace and one of version / alias",
+                )
+            kind = "alias" if "alias" in dims else "version"
+            series = sorted(self.metrics.get((dims["functionName"], kind, dims[kind], metric), []))
             window = [(t, v) for t, v in series if start <= t <= end]
             points.append(
                 {

@@ -27,6 +27,7 @@ REGION_AWS = "us-east-1"
 REGION_TENCENT = "ap-guangzhou"
 STATE_BUCKET = "llmfn-state"
 INITIAL_CAPACITY = 2
+ALIAS_MAX_CAPACITY = 30  # the stack's MaxCapacity on the alias's scalable target (AWS)
 
 
 def fast_retry() -> RetryPolicy:
@@ -127,6 +128,14 @@ def aws_stand_in(moto_url: str, proxy: AwsProxy) -> StandIn:
     )
     proxy.prewarm(FUNCTION, version, INITIAL_CAPACITY)
     lam.create_alias(FunctionName=FUNCTION, Name=ALIAS, FunctionVersion=version, Description="production")
+    # as infra/aws.py registers it: the alias's target, whose floor (MinCapacity) the scaler moves
+    boto3.client("application-autoscaling", **kw).register_scalable_target(
+        ServiceNamespace="lambda",
+        ResourceId=f"function:{FUNCTION}:{ALIAS}",
+        ScalableDimension="lambda:function:ProvisionedConcurrency",
+        MinCapacity=0,
+        MaxCapacity=ALIAS_MAX_CAPACITY,
+    )
     boto3.client("s3", **kw).create_bucket(Bucket=STATE_BUCKET)
     target = CloudTarget("aws", FUNCTION, ALIAS, REGION_AWS, endpoint=proxy.url, timeout_s=0.3)
     return StandIn("aws", target, proxy.faults, proxy.url, proxy.faults, aws_proxy=proxy)

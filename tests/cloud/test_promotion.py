@@ -15,7 +15,16 @@ from functions.cloud.types import CloudControl
 from functions.promote.gates import GateThresholds, SmokeCheck
 from functions.promote.promotion import Promotion, PromotionPlan, parse_steps
 from llmfn.cli import app
-from tests.cloud.standins import ALIAS, FUNCTION, INITIAL_CAPACITY, StandIn, fast_retry
+from tests.cloud.aws_proxy import AwsProxy
+from tests.cloud.standins import (
+    ALIAS,
+    ALIAS_MAX_CAPACITY,
+    FUNCTION,
+    INITIAL_CAPACITY,
+    StandIn,
+    aws_stand_in,
+    fast_retry,
+)
 from tests.functions.helpers import running, wait_ready
 
 NEW_VERSION = "2"  # the stand-ins hold version 1; the promotion publishes 2
@@ -92,12 +101,34 @@ def test_clean_promotion(stand_in: StandIn, inference_endpoint: str) -> None:
     assert all(s["gate"]["invocations"] == 100 for s in report.steps)
     assert report.alias_after == {"primary": NEW_VERSION, "weights": {}, "description": "production"}
     control = stand_in.target.control(fast_retry())
-    assert control.capacity(NEW_VERSION).warm and control.capacity(NEW_VERSION).requested == INITIAL_CAPACITY
+    if stand_in.cloud == "tencent":  # the scaler takes this very config over (it scales the alias's version)
+        assert (
+            control.capacity(NEW_VERSION).warm and control.capacity(NEW_VERSION).requested == INITIAL_CAPACITY
+        )
+    else:  # AWS: the alias's capacity is the scaler's; promote released its own version-level one
+        assert control.capacity(NEW_VERSION).requested == 0
     assert control.capacity("1").requested == 0  # the old version's capacity is released
     assert control.versions()[NEW_VERSION] == "llmfn model-revision=rev-2 previous=1"
     shares = [u["routing"].get(NEW_VERSION, 0.0) for u in stand_in.alias_updates()[1:]]
     assert shares == pytest.approx([0.1, 0.5, 1.0])
     assert stand_in.unwarmed_routes() == []
+
+
+def test_aws_promotion_hands_capacity_to_the_alias_once_it_is_warm(
+    moto_reset: str, aws_proxy: AwsProxy, inference_endpoint: str
+) -> None:
+    """One owner: after a promotion the alias's capacity (the scaler's floor) serves the new version;
+    promote's own version-level capacity is released only once the alias's is warm."""
+    stand_in = aws_stand_in(moto_reset, aws_proxy)
+    control = stand_in.target.control(fast_retry())
+    control.set_capacity(ALIAS, 3)  # the scaler's floor on the alias
+    publish_canary_metrics(stand_in)
+    report = promotion(stand_in, inference_endpoint).run()
+    assert report.status == "promoted", report.reason
+    assert control.capacity(ALIAS).warm and control.capacity(ALIAS).requested == 3
+    assert control.capacity(NEW_VERSION).requested == 0
+    assert "DeregisterScalableTarget" in aws_proxy.operations  # promote's own version target only
+    assert control.floor() == (3, ALIAS_MAX_CAPACITY)  # the alias's target is untouched
 
 
 def test_failing_canary_rolls_back_and_leaves_the_alias_as_before(
@@ -276,3 +307,20 @@ def test_bad_promote_flags_are_one_error_line(
         main(["promote", "--stack", "prod", "--outputs", str(outputs), "--model-revision", "rev-2", *flags])
     assert info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_promote_moves_the_alias_to_the_version_the_stack_published(
+    stand_in: StandIn, inference_endpoint: str
+) -> None:
+    """One owner: `pulumi up` with a new revision publishes `llmfn model-revision=REV` (infra/common.py)
+    and leaves the alias; promote finds that version, publishes nothing, and moves the alias to it."""
+    control = stand_in.target.control(fast_retry())
+    control.set_environment({"LLMFN_MODEL_REVISION": "rev-2"})  # what the stack's update does
+    published = control.publish_version("llmfn model-revision=rev-2 code=0123456789ab")
+    publish_canary_metrics(stand_in)
+    report = promotion(stand_in, inference_endpoint).run()
+    assert report.status == "promoted", report.reason
+    assert (report.previous_version, report.new_version, report.resumed) == ("1", published, False)
+    assert sorted(control.versions()) == ["1", published]  # nothing else published
+    assert control.alias().primary == published and not control.alias().weights
+    assert stand_in.unwarmed_routes() == []

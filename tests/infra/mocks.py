@@ -7,6 +7,7 @@ None. ``set_mocks`` is process-global, so every run installs its own mocks and c
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -22,8 +23,9 @@ from layers import BuildManifest, BuildRequest, build_packages
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
-SCF_VERSION = "7"
-LAMBDA_VERSION = "3"
+# The shipped examples leave the API key to `pulumi config set --secret`; the tests set it so.
+EXAMPLE_API_KEY = "sk-example-key"
+EXAMPLE_SECRETS = frozenset({"llmfn:apiKey"})
 TENCENT_SUBDOMAIN = "service-abcd1234-1250000000.gz.apigw.tencentcs.com"
 
 
@@ -31,18 +33,37 @@ def _aws_arn(service: str, kind: str, name: str) -> str:
     return f"arn:aws:{service}:us-east-1:{ACCOUNT}:{kind}:{name}"
 
 
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the engine marks a secret value in inputs
+
+
+def plain(value: Any) -> Any:
+    """An input value with the engine's secret marking removed (the value itself)."""
+    if isinstance(value, dict) and SECRET_SIG in value:
+        return value["value"]
+    return value
+
+
+def published_version(inputs: Mapping[str, Any]) -> str:
+    """The version number a provider publishes for these inputs: a new number for new inputs (as a
+    new publication gets), the same for the same inputs (the mocks of two runs agree)."""
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+    return str(2 + int(digest[:6], 16) % 9000)
+
+
 def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
     """The outputs a provider would compute for this resource (camelCase, as the engine returns them)."""
     name = args.inputs.get("name", args.name)
     computed: dict[str, Callable[[], dict[str, Any]]] = {
-        "tencentcloud:Scf/functionVersion:FunctionVersion": lambda: {"functionVersion": SCF_VERSION},
+        "tencentcloud:Scf/functionVersion:FunctionVersion": lambda: {
+            "functionVersion": published_version(args.inputs)
+        },
         "tencentcloud:Scf/layer:Layer": lambda: {"layerVersion": 2},
         "tencentcloud:ApiGateway/service:Service": lambda: {"outerSubDomain": TENCENT_SUBDOMAIN},
         "aws:lambda/function:Function": lambda: {
             "name": name,
             "arn": _aws_arn("lambda", "function", name),
             "invokeArn": f"arn:aws:apigateway:us-east-1:lambda:path/functions/{name}/invocations",
-            "version": LAMBDA_VERSION,
+            "version": published_version(args.inputs),
         },
         "aws:lambda/alias:Alias": lambda: {
             "arn": _aws_arn("lambda", "function", f"{args.inputs['functionName']}:{name}"),
@@ -69,11 +90,15 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Registered:
-    """One resource the program registered: type token, logical name, inputs (camelCase keys)."""
+    """One resource the program registered: type token, logical name, inputs (camelCase keys), and
+    the options that decide how an update reaches the cloud (recorded by a transformation)."""
 
     typ: str
     name: str
     inputs: dict[str, Any]
+    ignore_changes: frozenset[str] = frozenset()
+    replace_on_changes: frozenset[str] = frozenset()
+    delete_before_replace: bool = False
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -81,9 +106,24 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def __init__(self) -> None:
         self.registered: list[Registered] = []
+        self.options: dict[tuple[str, str], pulumi.ResourceOptions] = {}
+
+    def record_options(self, args: pulumi.ResourceTransformationArgs) -> None:
+        """A transformation: keep each resource's options (mocks do not see them)."""
+        self.options[(args.type_, args.name)] = args.opts
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.registered.append(Registered(args.typ, args.name, dict(args.inputs)))
+        opts = self.options.get((args.typ, args.name)) or pulumi.ResourceOptions()
+        self.registered.append(
+            Registered(
+                args.typ,
+                args.name,
+                dict(args.inputs),
+                frozenset(opts.ignore_changes or ()),
+                frozenset(opts.replace_on_changes or ()),
+                bool(opts.delete_before_replace),
+            )
+        )
         return f"{args.name}-id", {**args.inputs, **_computed(args)}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
@@ -126,14 +166,23 @@ def install(config: Mapping[str, Any], secret_keys: Collection[str] = ()) -> Rec
     return mocks
 
 
-def run_stack(config: Mapping[str, Any], secret_keys: Collection[str] = ()) -> StackRun:
-    """Validate ``config`` and build the stack exactly as ``infra/__main__.py`` does; wait for everything."""
+def run_stack(config: Mapping[str, Any], secret_keys: Collection[str] | None = None) -> StackRun:
+    """Validate ``config`` and build the stack exactly as ``infra/__main__.py`` does; wait for everything.
+
+    ``secret_keys`` default: ``llmfn:apiKey`` when the config has it (as `pulumi config set --secret`)."""
+    if secret_keys is None:
+        secret_keys = EXAMPLE_SECRETS & set(config)
     mocks = install(config, secret_keys)
     exported: dict[str, Any] = {}
 
+    def record(args: pulumi.ResourceTransformationArgs) -> None:
+        mocks.record_options(args)
+
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
-        stack = build_stack(parse_stack_config(*current_raw_config()))
+        stack = build_stack(
+            parse_stack_config(*current_raw_config()), pulumi.ResourceOptions(transformations=[record])
+        )
         return pulumi.Output.from_input(stack.outputs).apply(exported.update)  # type: ignore[attr-defined]
 
     program()
@@ -141,8 +190,9 @@ def run_stack(config: Mapping[str, Any], secret_keys: Collection[str] = ()) -> S
 
 
 def example_config(file_name: str) -> dict[str, Any]:
-    """The ``config:`` of a shipped example stack file, unchanged."""
-    return yaml.safe_load((REPO_ROOT / file_name).read_text())["config"]
+    """The ``config:`` of a shipped example stack file, with the API key a user sets as a secret."""
+    config = yaml.safe_load((REPO_ROOT / file_name).read_text())["config"]
+    return config | {"llmfn:apiKey": EXAMPLE_API_KEY}
 
 
 def example_with(file_name: str, **changes: Any) -> dict[str, Any]:
@@ -154,6 +204,11 @@ def example_with(file_name: str, **changes: Any) -> dict[str, Any]:
         else:
             config[f"llmfn:{key}"] = value
     return config
+
+
+def parse_example(config: Mapping[str, Any]) -> Any:
+    """``parse_stack_config`` with the example's API key held as a secret."""
+    return parse_stack_config(config, EXAMPLE_SECRETS & set(config))
 
 
 def build_with_layer(cloud: str, build_dir: Path) -> BuildManifest:

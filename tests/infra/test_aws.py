@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 
 from functions.scaler.settings import ScalerSettings
-from infra.config import parse_stack_config
 from scaling.plan import aws_cron, hourly_schedule
 from scaling.policies import PolicyConfig
 from tests.infra.mocks import (
-    LAMBDA_VERSION,
     StackRun,
     build_with_layer,
     example_config,
     example_with,
+    parse_example,
+    plain,
     run_stack,
 )
 
@@ -45,13 +45,11 @@ def _named(run: StackRun, typ: str, name: str) -> dict[str, Any]:
 
 
 def _schedule() -> list[int]:
-    config = parse_stack_config(example_config(EXAMPLE))
+    config = parse_example(example_config(EXAMPLE))
     return hourly_schedule(config.rates_by_hour, config.rule)
 
 
 def test_full_resource_graph(example: StackRun) -> None:
-    schedule = _schedule()
-    changes = [h for h in range(24) if schedule[h] != schedule[h - 1]]
     expected = Counter(
         {
             "llmfn:aws:InferenceStack": 1,
@@ -64,10 +62,9 @@ def test_full_resource_graph(example: StackRun) -> None:
             "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig": 1,
             TARGET: 1,
             "aws:appautoscaling/policy:Policy": 1,
-            SCHEDULED: len(changes),
             "aws:apigatewayv2/api:Api": 1,
             "aws:apigatewayv2/integration:Integration": 1,
-            "aws:apigatewayv2/route:Route": 3,
+            "aws:apigatewayv2/route:Route": 2,
             "aws:apigatewayv2/stage:Stage": 1,
             PERMISSION: 2,
             "aws:s3/bucket:Bucket": 1,
@@ -88,7 +85,9 @@ def test_image_function_published_with_the_model_revision(example: StackRun) -> 
     assert (function["memorySize"], function["timeout"]) == (10240, 120)
     assert function["ephemeralStorage"] == {"size": 10240}
     assert function["publish"] is True
-    env = function["environment"]["variables"]
+    # every version Lambda publishes says which revision it serves: what `llmfn promote` looks for
+    assert function["description"] == f"llmfn model-revision={config['llmfn:modelRevision']}"
+    env = plain(function["environment"])["variables"]
     assert env["LLMFN_MODEL_REVISION"] == config["llmfn:modelRevision"]
     assert env["LLMFN_MODEL_SOURCE"] == "Qwen/Qwen3-0.6B"
     assert function["role"].endswith(":role/llmfn-function-role")
@@ -98,21 +97,25 @@ def test_alias_and_provisioned_concurrency(example: StackRun) -> None:
     alias = example.one(ALIAS).inputs
     assert (alias["name"], alias["functionVersion"], alias["functionName"]) == (
         "live",
-        LAMBDA_VERSION,
+        example.outputs["version"],
         "qwen3-small-infer",
     )
+    assert "routingConfig" not in alias
+    # created on the stack's first version; llmfn promote moves it afterwards
+    assert example.one(ALIAS).ignore_changes == {"functionVersion", "routingConfig"}
     provisioned = example.one("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig").inputs
     assert provisioned["qualifier"] == "live" != "$LATEST"
     assert provisioned["provisionedConcurrentExecutions"] == max(1, min(_schedule()))
 
 
-def test_autoscaling_target_tracking_and_schedule(example: StackRun) -> None:
+def test_autoscaling_target_and_tracking_with_the_scaler_owning_the_floor(example: StackRun) -> None:
     schedule = _schedule()
-    target = example.one(TARGET).inputs
-    assert target["serviceNamespace"] == "lambda"
-    assert target["scalableDimension"] == "lambda:function:ProvisionedConcurrency"
-    assert target["resourceId"] == "function:qwen3-small-infer:live"
-    assert (target["minCapacity"], target["maxCapacity"]) == (min(schedule), 30)
+    target = example.one(TARGET)
+    assert target.inputs["serviceNamespace"] == "lambda"
+    assert target.inputs["scalableDimension"] == "lambda:function:ProvisionedConcurrency"
+    assert target.inputs["resourceId"] == "function:qwen3-small-infer:live"
+    assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == (min(schedule), 30)
+    assert target.ignore_changes == {"minCapacity"}  # the scaler moves it; MaxCapacity stays the stack's
 
     policy = example.one("aws:appautoscaling/policy:Policy").inputs
     assert policy["policyType"] == "TargetTrackingScaling"
@@ -123,14 +126,21 @@ def test_autoscaling_target_tracking_and_schedule(example: StackRun) -> None:
         == "LambdaProvisionedConcurrencyUtilization"
     )
     assert policy["resourceId"] == "function:qwen3-small-infer:live"
+    assert example.of_type(SCHEDULED) == []  # reservedControl = scaler: no second writer
 
-    actions = {int(r.name[-2:]): r.inputs for r in example.of_type(SCHEDULED)}
+
+def test_schedule_mode_uses_native_scheduled_actions_and_no_scaler() -> None:
+    run = run_stack(_config(reservedControl="schedule"))
+    schedule = _schedule()
+    actions = {int(r.name[-2:]): r.inputs for r in run.of_type(SCHEDULED)}
     assert set(actions) == {h for h in range(24) if schedule[h] != schedule[h - 1]}
     for hour, action in actions.items():
         assert action["schedule"] == aws_cron(hour, -5)
-        assert action["scalableTargetAction"] == {"minCapacity": schedule[hour], "maxCapacity": 30}
+        assert action["scalableTargetAction"] == {"minCapacity": schedule[hour]}  # never the maximum
         assert action["resourceId"] == "function:qwen3-small-infer:live"
     assert actions[0]["schedule"] == "cron(0 5 * * ? *)"  # local midnight at UTC-5
+    assert [r.name for r in run.of_type(FUNCTION)] == ["llmfn-function"]  # no scaler function
+    assert run.of_type("aws:cloudwatch/eventRule:EventRule") == []
 
 
 def test_http_api_to_the_alias(example: StackRun) -> None:
@@ -140,7 +150,7 @@ def test_http_api_to_the_alias(example: StackRun) -> None:
     assert integration["payloadFormatVersion"] == "2.0"
     assert integration["timeoutMilliseconds"] == 30_000  # HTTP APIs stop at 30 s
     routes = {r.inputs["routeKey"]: r.inputs for r in example.of_type("aws:apigatewayv2/route:Route")}
-    assert set(routes) == {"ANY /v1/{proxy+}", "GET /healthz", "GET /readyz"}
+    assert set(routes) == {"ANY /v1/{proxy+}", "GET /healthz"}  # nothing else is public
     assert all(r["target"] == "integrations/llmfn-integration-id" for r in routes.values())
     stage = example.one("aws:apigatewayv2/stage:Stage").inputs
     assert (stage["name"], stage["autoDeploy"]) == ("$default", True)
@@ -158,7 +168,7 @@ def test_scaler_on_an_eventbridge_schedule(example: StackRun) -> None:
     assert scaler["name"] == "qwen3-small-scaler"
     assert scaler["imageConfig"] == {"commands": ["functions.scaler.handler.lambda_handler"]}
     # the scaler reads exactly this environment (functions.scaler.settings)
-    settings = ScalerSettings.from_env(scaler["environment"]["variables"])
+    settings = ScalerSettings.from_env(plain(scaler["environment"])["variables"])
     assert (settings.target.cloud, settings.target.function, settings.target.alias) == (
         "aws",
         "qwen3-small-infer",
@@ -179,7 +189,18 @@ def test_scaler_on_an_eventbridge_schedule(example: StackRun) -> None:
     assert invoke["sourceArn"].endswith(":rule:llmfn-scaler-schedule")
     policy = json.loads(example.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
     actions = {a for s in policy["Statement"] for a in s["Action"]}
-    assert {"application-autoscaling:*", "cloudwatch:GetMetricData", "s3:PutObject"} <= actions
+    assert {
+        "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:DescribeScalableTargets",
+        "cloudwatch:GetMetricStatistics",
+        "s3:PutObject",
+    } <= actions
+    # defect 4: pre-warm invokes the function (every qualifier of it)
+    (invoke_statement,) = [s for s in policy["Statement"] if s["Action"] == ["lambda:InvokeFunction"]]
+    assert invoke_statement["Resource"] == [
+        "arn:aws:lambda:us-east-1:123456789012:function:qwen3-small-infer",
+        "arn:aws:lambda:us-east-1:123456789012:function:qwen3-small-infer:*",
+    ]
 
 
 def test_alarms_on_errors_and_p95_duration(example: StackRun) -> None:
@@ -196,23 +217,13 @@ def test_alarms_on_errors_and_p95_duration(example: StackRun) -> None:
 def test_outputs(example: StackRun) -> None:
     outputs = example.outputs
     assert outputs["endpointUrl"] == "https://abc123.execute-api.us-east-1.amazonaws.com/"
-    assert (outputs["functionName"], outputs["aliasName"], outputs["version"]) == (
-        "qwen3-small-infer",
-        "live",
-        "3",
-    )
+    assert (outputs["functionName"], outputs["aliasName"]) == ("qwen3-small-infer", "live")
+    assert outputs["version"] == example.one(ALIAS).inputs["functionVersion"]
     assert outputs["reservedSchedule"] == _schedule()
     assert outputs["scheduleActions"][0] == {"hour": 0, "instances": 1, "cron": "cron(0 5 * * ? *)"}
     # Lambda's provisioned price: 10 GB x instance-hours x 3600 s x $0.0000041667
     expected = 10 * sum(_schedule()) * 3600 * 0.0000041667
     assert outputs["estimatedReservedCostPerDay"] == pytest.approx(expected, abs=1e-4)
-
-
-def test_canary_weight_on_the_alias() -> None:
-    run = run_stack(_config(canaryVersion="2", canaryWeight=0.25))
-    weights = run.one(ALIAS).inputs["routingConfig"]["additionalVersionWeights"]
-    assert weights == {"2": 0.25}
-    assert all(0 <= w <= 1 for w in weights.values())
 
 
 def test_zip_package_with_runtime_layer(tmp_path: Path) -> None:
@@ -236,9 +247,6 @@ def test_no_reserved_capacity_means_no_provisioned_config() -> None:
     run = run_stack(_config(ratesByHour=[0.0] * 24))
     assert run.of_type("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig") == []
     assert run.one(TARGET).inputs["minCapacity"] == 0
-    assert run.of_type(SCHEDULED) and all(  # one action at hour 0 keeps a constant schedule
-        r.inputs["scalableTargetAction"]["minCapacity"] == 0 for r in run.of_type(SCHEDULED)
-    )
 
 
 def test_outputs_are_what_llmfn_promote_reads(example: StackRun, tmp_path: Path) -> None:

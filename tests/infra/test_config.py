@@ -13,7 +13,7 @@ from infra.config import StackConfigError, config_key, parse_stack_config
 from scaling.forecasting import forecast_profile
 from scaling.plan import hourly_schedule
 from scaling.traces import read_trace
-from tests.infra.mocks import REPO_ROOT, example_config, example_with, install
+from tests.infra.mocks import EXAMPLE_SECRETS, REPO_ROOT, example_config, example_with, install, parse_example
 
 TENCENT = "Pulumi.example-tencent.yaml"
 AWS = "Pulumi.example-aws.yaml"
@@ -27,14 +27,14 @@ def test_config_keys_are_what_users_type() -> None:
 
 def test_keys_of_other_namespaces_are_left_to_their_providers() -> None:
     config = example_config(AWS) | {"aws:region": "eu-west-1", "pulumi:template": "x"}
-    assert parse_stack_config(config).region == "us-east-1"
+    assert parse_example(config).region == "us-east-1"
 
 
 def test_examples_parse_with_their_own_values() -> None:
-    tencent = parse_stack_config(example_config(TENCENT))
-    assert (tencent.cloud, tencent.memory_mb, tencent.utilization_target) == ("tencentcloud", 16384, 0.7)
+    tencent = parse_example(example_config(TENCENT))
+    assert (tencent.cloud, tencent.memory_mb, tencent.reserved_control) == ("tencentcloud", 16384, "scaler")
     assert tencent.rates_by_hour[15] == 12.0 and tencent.utc_offset_hours == 8
-    aws = parse_stack_config(example_config(AWS))
+    aws = parse_example(example_config(AWS))
     assert (aws.cloud, aws.timeout_s, aws.concurrency_per_instance) == ("aws", 120, 1)
 
 
@@ -54,6 +54,10 @@ BAD_CONFIGS = {
         ["llmfn:modelRevision", "'main'", "40-character"],
     ),
     "model uri": (example_with(AWS, modelUri="http://x/y"), ["llmfn:modelUri", "'http://x/y'", "s3://"]),
+    "long model uri": (
+        example_with(AWS, modelRepo=None, modelRevision=None, modelUri="s3://bucket/" + "m" * 200),
+        ["llmfn:modelUri", "at most 200 characters"],
+    ),
     "no model source": (
         example_with(AWS, modelRepo=None, modelRevision=None),
         ["llmfn:modelRepo", "llmfn:modelUri", "model source is required"],
@@ -83,14 +87,43 @@ BAD_CONFIGS = {
         ["llmfn:ephemeralStorageMb = 100", "512-10240"],
     ),
     "timeout": (example_with(AWS, timeoutS=901), ["llmfn:timeoutS", "901", "between 1 and 900"]),
-    "p95": (example_with(AWS, p95LatencyS=0), ["llmfn:p95LatencyS", "0", "positive number of seconds"]),
+    "p95": (example_with(AWS, p95LatencyS=0), ["llmfn:p95LatencyS", "0", "number of seconds in (0, 900]"]),
+    "absurd p95": (example_with(AWS, p95LatencyS=1e308), ["llmfn:p95LatencyS", "1e+308", "(0, 900]"]),
+    "absurd rate": (
+        example_with(AWS, ratesByHour=[1e308] * 24),
+        ["llmfn:ratesByHour", "requests per second in [0, 1e+06]"],
+    ),
+    "no api key": (
+        example_with(AWS, apiKey=None),
+        ["no API key", "pulumi config set --secret llmfn:apiKey", "llmfn:public true"],
+    ),
+    "schedule on scf": (
+        example_with(TENCENT, reservedControl="schedule"),
+        ["llmfn:reservedControl = 'schedule' is AWS only", "set 'scaler'"],
+    ),
+    "tracking on scf": (
+        example_with(TENCENT, utilizationTarget=0.7),
+        ["llmfn:utilizationTarget = 0.7", "remove llmfn:utilizationTarget"],
+    ),
+    "zip on scf": (
+        example_with(TENCENT, imageUri=None, buildDir="build/layers/scf"),
+        ["llmfn:buildDir = 'build/layers/scf'", "3.10", "llmfn:imageUri"],
+    ),
+    "scaler handler on scf": (
+        example_with(TENCENT, scalerHandler="x.main_handler"),
+        ["llmfn:scalerHandler = 'x.main_handler'", "LLMFN_ROLE=scaler"],
+    ),
+    "reserved control": (
+        example_with(AWS, reservedControl="both"),
+        ["llmfn:reservedControl", "'both'", "'scaler' or 'schedule'"],
+    ),
     "rates length": (
         example_with(AWS, ratesByHour=[1.0] * 23),
         ["llmfn:ratesByHour", "exactly 24", "got 23"],
     ),
     "negative rate": (
         example_with(AWS, ratesByHour=[1.0] * 23 + [-1.0]),
-        ["llmfn:ratesByHour", "-1.0", ">= 0"],
+        ["llmfn:ratesByHour", "-1.0", "in [0, "],
     ),
     "utc offset": (
         example_with(AWS, utcOffsetHours=15),
@@ -98,20 +131,16 @@ BAD_CONFIGS = {
     ),
     "headroom": (example_with(AWS, headroom=-0.1), ["llmfn:headroom", "-0.1", "between 0 and 10"]),
     "utilization target": (
-        example_with(TENCENT, utilizationTarget=1.0),
+        example_with(AWS, utilizationTarget=1.0),
         ["llmfn:utilizationTarget", "1.0", "between 0 and 1"],
-    ),
-    "canary weight": (
-        example_with(TENCENT, canaryVersion="3", canaryWeight=1.5),
-        ["llmfn:canaryWeight", "1.5", "between 0 and 1"],
     ),
     "tencent scaler state": (
         example_with(TENCENT, scalerStateBucket=None),
         ["llmfn:scalerStateBucket is required on tencentcloud"],
     ),
-    "canary half set": (
-        example_with(TENCENT, canaryVersion="3"),
-        ["llmfn:canaryVersion and llmfn:canaryWeight"],
+    "canary keys are promote's": (
+        example_with(AWS, canaryVersion="3"),
+        ["llmfn:canaryVersion", "unknown"],
     ),
     "min above max": (
         example_with(AWS, minInstances=5, maxInstances=2),
@@ -126,8 +155,9 @@ BAD_CONFIGS = {
 @pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
 def test_bad_config_is_refused_by_name(case: str) -> None:
     config, fragments = BAD_CONFIGS[case]
+    secrets = set() if case == "plain-text api key" else EXAMPLE_SECRETS
     with pytest.raises(StackConfigError) as caught:
-        parse_stack_config(config)
+        parse_stack_config(config, secrets)
     message = str(caught.value)
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} missing from: {message}"
@@ -139,7 +169,7 @@ def test_bad_config_is_a_value_error_the_cli_prints_as_one_line() -> None:
 
 
 def test_bad_config_builds_no_resource() -> None:
-    mocks = install(example_with(AWS, timeoutS=0))
+    mocks = install(example_with(AWS, timeoutS=0), EXAMPLE_SECRETS)
 
     @pulumi.runtime.test
     def program() -> None:
@@ -158,15 +188,13 @@ def test_secret_api_key_is_accepted() -> None:
 
 def test_every_error_is_listed_at_once() -> None:
     with pytest.raises(StackConfigError) as caught:
-        parse_stack_config(example_with(AWS, timeoutS=0, headroom=-1))
+        parse_example(example_with(AWS, timeoutS=0, headroom=-1))
     assert "llmfn:timeoutS" in str(caught.value) and "llmfn:headroom" in str(caught.value)
 
 
 def test_traffic_from_a_trace_file_uses_its_hourly_profile(traces_dir: Path) -> None:
     trace = traces_dir / "servegen_m-large_per_10min.csv"
-    config = parse_stack_config(
-        example_with(AWS, ratesByHour=None, trafficTrace=str(trace), maxInstances=1000)
-    )
+    config = parse_example(example_with(AWS, ratesByHour=None, trafficTrace=str(trace), maxInstances=1000))
     assert config.hourly_rates == list(forecast_profile(read_trace(trace)).rates_by_hour)
     assert config.reserved_schedule == hourly_schedule(config.hourly_rates, config.rule)
     assert max(config.reserved_schedule) > 100  # ~200 req/s x 4 s: the trace's load, not a default
@@ -185,6 +213,53 @@ def test_traffic_from_a_trace_file_uses_its_hourly_profile(traces_dir: Path) -> 
 )
 def test_bad_traffic_profile_is_refused(changes: dict[str, Any], fragments: list[str]) -> None:
     with pytest.raises(StackConfigError) as caught:
-        parse_stack_config(example_with(AWS, **changes))
+        parse_example(example_with(AWS, **changes))
     for fragment in fragments:
         assert fragment in str(caught.value)
+
+
+# ----- property: any bad value is a clear error naming its key, never a traceback -----
+from hypothesis import example as hypothesis_example  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from infra.common import reserved_gb_seconds_per_day  # noqa: E402
+from infra.config import StackConfig  # noqa: E402
+
+_KEYS = sorted(StackConfig.model_fields)
+_VALUES = st.one_of(
+    st.none(),  # None removes the key
+    st.booleans(),
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(["aws", "tencentcloud", "scaler", "schedule", "true", "1e308", "-1", "[1,2]", "{}"]),
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=25),
+    st.lists(st.floats(min_value=0, max_value=1e308), min_size=24, max_size=24),
+    st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@hypothesis_example(example=AWS, key="rates_by_hour", value=[1e308] * 24)  # issue 13.9: OverflowError
+@hypothesis_example(example=AWS, key="p95_latency_s", value=1e308)
+@hypothesis_example(example=TENCENT, key="max_instances", value=10**12)
+@given(
+    example=st.sampled_from([AWS, TENCENT]),
+    key=st.sampled_from(_KEYS),
+    value=_VALUES,
+)
+def test_any_bad_value_is_a_clear_error_naming_its_key(example: str, key: str, value: Any) -> None:
+    typed = config_key(key)
+    config = example_with(example, **{typed.split(":", 1)[1]: value})
+    try:
+        parsed = parse_stack_config(config, EXAMPLE_SECRETS)
+    except StackConfigError as error:
+        message = str(error)
+        assert message.startswith("invalid stack configuration:")
+        assert typed in message, f"{typed} not named in: {message}"
+        return
+    # accepted: everything the stack derives from it must compute (no OverflowError later)
+    schedule = parsed.reserved_schedule
+    assert len(schedule) == 24 and all(0 <= n <= parsed.max_instances for n in schedule)
+    assert reserved_gb_seconds_per_day(parsed) >= 0

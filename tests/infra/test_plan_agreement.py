@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from infra.config import parse_stack_config
-from tests.infra.mocks import REPO_ROOT, StackRun, example_config, example_with, run_stack
+from tests.infra.mocks import REPO_ROOT, StackRun, example_config, example_with, parse_example, run_stack
 
 TENCENT = "Pulumi.example-tencent.yaml"
 AWS = "Pulumi.example-aws.yaml"
@@ -19,7 +18,7 @@ AWS = "Pulumi.example-aws.yaml"
 
 def _llmfn_plan(config: dict[str, Any], source: list[str]) -> dict[str, Any]:
     """``llmfn plan --json`` for the stack's rule, run as users run it."""
-    stack = parse_stack_config(config)
+    stack = parse_example(config)
     rule = [
         "--p95", str(stack.p95_latency_s),
         "--concurrency", str(stack.concurrency_per_instance),

@@ -10,13 +10,13 @@ import pytest
 
 from infra.config import parse_stack_config
 from infra.program import current_raw_config
-from tests.infra.mocks import REPO_ROOT, example_config, install, run_stack
+from tests.infra.mocks import EXAMPLE_SECRETS, REPO_ROOT, example_config, install, run_stack
 
 AWS = "Pulumi.example-aws.yaml"
 
 
 def test_running_the_infra_directory_builds_the_same_graph_as_the_tests() -> None:
-    mocks = install(example_config(AWS))
+    mocks = install(example_config(AWS), EXAMPLE_SECRETS)
 
     @pulumi.runtime.test
     def program() -> None:

@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -241,6 +242,19 @@ def test_requirements_from_pyproject_extras_expand_self_references() -> None:
     assert serve == sorted(set(serve))
     with pytest.raises(LayerBuildError, match="extra 'gpu' is not declared"):
         requirements_from_pyproject(REPO_ROOT / "pyproject.toml", ["gpu"])
+
+
+def test_cloud_layer_takes_the_per_product_tencent_packages_not_the_whole_sdk() -> None:
+    """Issue 11 defect 10: the whole tencentcloud-sdk-python is 167 MB unpacked (18.7 MB zipped); the
+    scaler and promote use only the common, SCF and Cloud Monitor packages."""
+    cloud = requirements_from_pyproject(REPO_ROOT / "pyproject.toml", ["cloud"])
+    names = {re.split(r"[<>=!~; ]", r, maxsplit=1)[0] for r in cloud}
+    assert {
+        "tencentcloud-sdk-python-common",
+        "tencentcloud-sdk-python-scf",
+        "tencentcloud-sdk-python-monitor",
+    } <= names
+    assert "tencentcloud-sdk-python" not in names
 
 
 def _llmfn(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

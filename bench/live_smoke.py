@@ -1,0 +1,267 @@
+"""A real-cloud smoke of the whole promise: deploy, call over HTTP, one scaler tick, promote, destroy.
+
+Not a test (it needs an account, the Pulumi CLI and a pushed image, and it costs a little money):
+
+    python bench/live_smoke.py --cloud aws --region us-east-1 \\
+        --image-uri 123456789012.dkr.ecr.us-east-1.amazonaws.com/llmfn-serve:0.1.0 \\
+        --model-repo Qwen/Qwen3-0.6B --model-revision <sha> --new-model-revision <another sha>
+
+    python bench/live_smoke.py --cloud tencentcloud --region ap-guangzhou \\
+        --image-uri ccr.ccs.tencentyun.com/<ns>/llmfn-serve:0.1.0 --state-bucket <name-appid> \\
+        --scaler-role <CAM role> --model-repo ... --model-revision ... --new-model-revision ...
+
+Credentials come from the environment, as for ``pulumi up``: the AWS chain (``AWS_PROFILE`` or
+``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``), or ``TENCENTCLOUD_SECRET_ID`` /
+``TENCENTCLOUD_SECRET_KEY`` (the provider) plus ``TENCENTCLOUD_SECRETID`` / ``TENCENTCLOUD_SECRETKEY``
+(llmfn's own clients; set both spellings). The stack is a tiny CPU one: the smallest memory that runs
+the image, no reserved hours (rates 0) but a floor of one instance (``minInstances`` 1) so the
+scaler has something to hold, and a random API key.
+
+Steps (each printed with its wall time): ``pulumi up`` (Automation API, this repository's program),
+wait for ``GET /healthz`` through the gateway, one chat completion over HTTP with the key, one tick
+of the deployed scaler (invoked directly with a timer event, synchronously), ``pulumi up`` with the
+new model revision (publishes a version; the alias stays), ``llmfn promote`` of that revision in two
+steps with a short interval, then ``pulumi destroy`` and removal of the stack (``--keep`` skips both).
+Any step's failure is printed and the stack is still destroyed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+
+def _args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cloud", choices=["aws", "tencentcloud"], required=True)
+    parser.add_argument("--region", required=True)
+    parser.add_argument("--image-uri", required=True, help="a pushed llmfn serve image (CPU is enough)")
+    parser.add_argument("--model-repo", required=True)
+    parser.add_argument("--model-revision", required=True, help="40-character commit sha")
+    parser.add_argument("--new-model-revision", required=True, help="the revision to promote")
+    parser.add_argument("--state-bucket", help="tencentcloud: COS bucket (name-appid) for the scaler state")
+    parser.add_argument("--scaler-role", help="tencentcloud: CAM role the scaler runs as")
+    parser.add_argument("--memory-mb", type=int, default=3072)
+    parser.add_argument("--stack", default=f"llmfn-smoke-{secrets.token_hex(3)}")
+    parser.add_argument("--keep", action="store_true", help="leave the stack deployed")
+    parser.add_argument("--http-timeout-s", type=float, default=600.0, help="wait for /healthz this long")
+    return parser.parse_args()
+
+
+class Steps:
+    """Runs named steps, printing each one's wall time; remembers the first failure."""
+
+    def __init__(self) -> None:
+        self.timings: list[tuple[str, float, str]] = []
+        self.failed: str | None = None
+
+    def run(self, name: str, fn: Callable[[], Any]) -> Any:
+        if self.failed is not None:
+            print(f"-- {name}: skipped (an earlier step failed)")
+            return None
+        print(f"-> {name} ...", flush=True)
+        start = time.perf_counter()
+        try:
+            result = fn()
+        except Exception as exc:  # a smoke reports every failure and goes on to destroy
+            elapsed = time.perf_counter() - start
+            self.failed = f"{name}: {type(exc).__name__}: {exc}"
+            self.timings.append((name, elapsed, "FAILED"))
+            print(f"   FAILED after {elapsed:.1f} s: {exc}", flush=True)
+            return None
+        elapsed = time.perf_counter() - start
+        self.timings.append((name, elapsed, "ok"))
+        print(f"   ok in {elapsed:.1f} s", flush=True)
+        return result
+
+    def table(self) -> str:
+        lines = [f"{'step':<34} {'seconds':>8}  result"]
+        lines += [f"{name:<34} {seconds:>8.1f}  {result}" for name, seconds, result in self.timings]
+        return "\n".join(lines)
+
+
+def stack_config(args: argparse.Namespace, api_key: str) -> dict[str, Any]:
+    """The smoke stack's ``llmfn:*`` config (values as Pulumi stores them; lists as JSON)."""
+    from pulumi import automation as auto
+
+    values: dict[str, Any] = {
+        "cloud": args.cloud,
+        "region": args.region,
+        "name": args.stack[:40],
+        "modelRepo": args.model_repo,
+        "modelRevision": args.model_revision,
+        "imageUri": args.image_uri,
+        "memoryMb": str(args.memory_mb),
+        "timeoutS": "120",
+        "p95LatencyS": "10",
+        "ratesByHour": json.dumps([0.0] * 24),
+        "minInstances": "1",
+        "maxInstances": "2",
+    }
+    if args.cloud == "aws":
+        values["ephemeralStorageMb"] = "2048"
+    else:
+        values["scalerStateBucket"] = args.state_bucket or ""
+        if args.scaler_role:
+            values["scalerRole"] = args.scaler_role
+    config = {f"llmfn:{k}": auto.ConfigValue(value=str(v)) for k, v in values.items()}
+    config["llmfn:apiKey"] = auto.ConfigValue(value=api_key, secret=True)
+    return config
+
+
+def wait_healthy(url: str, timeout_s: float) -> int:
+    """Poll ``GET {url}/healthz`` until it answers 200; returns the number of polls."""
+    deadline, polls = time.monotonic() + timeout_s, 0
+    while True:
+        polls += 1
+        try:
+            with urllib.request.urlopen(url.rstrip("/") + "/healthz", timeout=30) as answer:
+                if answer.status == 200:
+                    return polls
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url}/healthz not healthy after {timeout_s} s: {exc}") from exc
+        time.sleep(5)
+
+
+def chat(url: str, api_key: str) -> str:
+    """One chat completion through the gateway with the bearer key; the answer's text."""
+    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+    models = urllib.request.Request(url.rstrip("/") + "/v1/models", headers=headers)
+    with urllib.request.urlopen(models, timeout=60) as answer:
+        model = json.load(answer)["data"][0]["id"]
+    body = {"model": model, "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 8}
+    request = urllib.request.Request(
+        url.rstrip("/") + "/v1/chat/completions", json.dumps(body).encode(), headers, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=120) as answer:
+        return str(json.load(answer)["choices"][0]["message"]["content"])
+
+
+def scaler_tick(args: argparse.Namespace, scaler_name: str) -> dict[str, Any]:
+    """Invoke the deployed scaler once, synchronously, with a timer event of now; its tick outcome."""
+    now = datetime.now(UTC).isoformat()
+    if args.cloud == "aws":
+        import boto3
+
+        answer = boto3.client("lambda", region_name=args.region).invoke(
+            FunctionName=scaler_name, InvocationType="RequestResponse", Payload=json.dumps({"time": now})
+        )
+        payload = answer["Payload"].read().decode()
+        if "FunctionError" in answer:
+            raise RuntimeError(f"scaler failed: {payload[:500]}")
+        return json.loads(payload)
+    from functions.cloud.connect import CloudTarget
+    from functions.cloud.tencent import ScfControl, TencentEndpoint
+
+    keys = CloudTarget.tencent_credentials()
+    endpoint = TencentEndpoint(
+        args.region, keys["secret_id"] or "", keys["secret_key"] or "", session_token=keys["session_token"]
+    )
+    control = ScfControl(endpoint, scaler_name, alias_name="unused")
+    result = control.invoke("$LATEST", {"Type": "Timer", "Time": now})
+    if not result.ok:
+        raise RuntimeError(f"scaler failed: {result.body[:500]}")
+    return json.loads(result.body)
+
+
+def promote(outputs: dict[str, Any], revision: str, api_key: str) -> dict[str, Any]:
+    """``llmfn promote`` of ``revision`` in two steps (50, 100) with a 60 s interval; the report."""
+    from functions.cloud.retry import RetryPolicy
+    from functions.promote.gates import GateThresholds, SmokeCheck
+    from functions.promote.promotion import Promotion, PromotionPlan
+    from functions.promote.stack import resolve_stack
+
+    outputs_file = REPO_ROOT / "stack-outputs" / "live-smoke.json"
+    outputs_file.parent.mkdir(exist_ok=True)
+    outputs_file.write_text(json.dumps(outputs))
+    stack = resolve_stack("live-smoke", outputs_file)
+    retry = RetryPolicy()
+    report = Promotion(
+        control=stack.target.control(retry),
+        metrics=stack.target.metrics(retry),
+        plan=PromotionPlan(
+            model_revision=revision,
+            steps=(50, 100),
+            interval_s=60,
+            metrics_window_s=120,
+            thresholds=GateThresholds(max_error_rate=0.5, max_p95_s=60.0),
+            warm_timeout_s=900,
+        ),
+        smoke=SmokeCheck(endpoint_url=stack.endpoint_url, api_key=api_key, timeout_s=120),
+    ).run()
+    if not report.succeeded:
+        raise RuntimeError(f"promotion rolled back: {report.reason}")
+    return report.as_dict()
+
+
+def main() -> int:
+    args = _args()
+    if args.cloud == "tencentcloud" and not args.state_bucket:
+        print(
+            "--state-bucket is required with --cloud tencentcloud (a COS bucket name-appid)", file=sys.stderr
+        )
+        return 2
+    from pulumi import automation as auto
+
+    api_key = secrets.token_hex(24)
+    steps = Steps()
+    stack = steps.run(
+        "select stack", lambda: auto.create_or_select_stack(stack_name=args.stack, work_dir=str(REPO_ROOT))
+    )
+    if stack is None:
+        print(steps.table())
+        return 1
+    outputs: dict[str, Any] = {}
+    try:
+        steps.run("set config", lambda: stack.set_all_config(stack_config(args, api_key)))
+        up = steps.run("pulumi up", lambda: stack.up(on_output=lambda line: None))
+        if up is not None:
+            outputs = {k: v.value for k, v in up.outputs.items()}
+            print(f"   endpoint {outputs.get('endpointUrl')}, version {outputs.get('version')}")
+        url = str(outputs.get("endpointUrl") or "")
+        steps.run("GET /healthz through the gateway", lambda: wait_healthy(url, args.http_timeout_s))
+        text = steps.run("POST /v1/chat/completions", lambda: chat(url, api_key))
+        if text is not None:
+            print(f"   answer: {text!r}")
+        scaler_name = f"{args.stack[:40]}-scaler"
+        tick = steps.run("one scaler tick", lambda: scaler_tick(args, scaler_name))
+        if tick is not None:
+            print(f"   {tick.get('action')}: {json.dumps(tick.get('decision'))}")
+        steps.run(
+            "pulumi up (new model revision)",
+            lambda: (
+                stack.set_config("llmfn:modelRevision", auto.ConfigValue(value=args.new_model_revision)),
+                stack.up(on_output=lambda line: None),
+            ),
+        )
+        report = steps.run("llmfn promote", lambda: promote(outputs, args.new_model_revision, api_key))
+        if report is not None:
+            print(f"   {report['status']}: {report['previous_version']} -> {report['new_version']}")
+    finally:
+        if not args.keep:
+            failed, steps.failed = steps.failed, None  # destroy even after a failure
+            steps.run("pulumi destroy", lambda: stack.destroy(on_output=lambda line: None))
+            steps.run("remove stack", lambda: stack.workspace.remove_stack(args.stack))
+            steps.failed = steps.failed or failed
+    print()
+    print(steps.table())
+    if steps.failed:
+        print(f"\nFAILED: {steps.failed}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

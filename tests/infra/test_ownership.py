@@ -1,0 +1,65 @@
+"""One owner per setting, in both stacks: what another writer moves, Pulumi ignores; what the stack
+owns, it never ignores; the schedule and the scaler never both drive one target."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.ownership import SETTINGS, ignored_by_stack, markdown_table
+from tests.infra.mocks import REPO_ROOT, StackRun, example_with, run_stack
+
+EXAMPLES = {
+    ("aws", "scaler"): ("Pulumi.example-aws.yaml", {}),
+    ("aws", "schedule"): ("Pulumi.example-aws.yaml", {"reservedControl": "schedule"}),
+    ("tencentcloud", "scaler"): ("Pulumi.example-tencent.yaml", {}),
+}
+
+
+def _run(cloud: str, mode: str) -> StackRun:
+    file_name, changes = EXAMPLES[(cloud, mode)]
+    return run_stack(example_with(file_name, **changes))
+
+
+@pytest.mark.parametrize(("cloud", "mode"), sorted(EXAMPLES))
+def test_no_two_writers_on_one_setting(cloud: str, mode: str) -> None:
+    run = _run(cloud, mode)
+    must_ignore = ignored_by_stack(cloud, mode)
+    stack_owned = {
+        (s.resource, s.property)
+        for s in SETTINGS
+        if s.cloud in (cloud, "both") and s.writer == "stack" and s.resource
+    }
+    for resource in run.registered:
+        expected = must_ignore.get(resource.typ, set())
+        assert expected <= resource.ignore_changes, f"{resource.name}: another writer moves {expected}"
+        for prop in resource.ignore_changes:
+            assert (resource.typ, prop) not in stack_owned, f"{resource.name}.{prop} is the stack's own"
+            assert prop in expected, f"{resource.name} ignores {prop}, which no other writer owns"
+
+    functions = [r.name for r in run.registered if r.typ.endswith("function:Function")]
+    scheduled = [r for r in run.registered if r.typ == "aws:appautoscaling/scheduledAction:ScheduledAction"]
+    scaler = "llmfn-scaler" in functions
+    assert scaler == (mode == "scaler") and not (scaler and scheduled)  # never both on one target
+    for action in scheduled:  # a scheduled action moves the floor only; MaxCapacity is the stack's
+        assert set(action.inputs["scalableTargetAction"]) == {"minCapacity"}
+    if cloud == "tencentcloud":  # the scaler owns each version's provisioned config
+        assert not [r for r in run.registered if "provisionedConcurrencyConfig" in r.typ]
+
+
+def test_the_scaler_may_do_what_it_owns_and_no_more() -> None:
+    """AWS scaler role: the floor (RegisterScalableTarget) and pre-warm invokes; nothing that deletes."""
+    run = _run("aws", "scaler")
+    policy = json.loads(
+        next(r for r in run.registered if r.typ == "aws:iam/rolePolicy:RolePolicy").inputs["policy"]
+    )
+    actions = {a for s in policy["Statement"] for a in s["Action"]}
+    assert "lambda:InvokeFunction" in actions
+    assert not {a for a in actions if a.startswith("application-autoscaling:") and "Deregister" in a}
+    assert "application-autoscaling:*" not in actions
+
+
+def test_the_readme_shows_the_ownership_table() -> None:
+    readme = (REPO_ROOT / "infra" / "README.md").read_text()
+    assert markdown_table() in readme
