@@ -85,6 +85,8 @@ def scaler_environment(
         "LLMFN_UTC_OFFSET_HOURS": str(config.utc_offset_hours),
         "LLMFN_WINDOW_S": "60",
     }
+    if config.aws_gpu is not None:  # Lambda Managed Instances: the floor is MinExecutionEnvironments
+        static["LLMFN_RESERVED_CAPACITY"] = "execution-environments"
     if config.cloud == "tencentcloud":
         static["LLMFN_NAMESPACE"] = config.namespace
         # COS speaks the S3 API at this endpoint; the scaler keeps its state there.

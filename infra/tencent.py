@@ -73,7 +73,11 @@ class TencentInferenceStack(pulumi.ComponentResource):
             function_name=function.name,
             namespace=config.namespace,
             # what the version freezes; a change publishes a new version (the alias then moves to it)
-            description=f"model {config.model_revision or config.model_uri}; code {code_id}; {config.memory_mb} MB",
+            description=pulumi.Output.concat(
+                f"model {config.model_revision or config.model_uri}; code ",
+                code_id,
+                f"; {config.memory_mb} MB",
+            ),
             opts=pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(replace_on_changes=["description"])
             ),
@@ -120,19 +124,25 @@ class TencentInferenceStack(pulumi.ComponentResource):
 
     def _code(
         self, name: str, config: StackConfig, child: pulumi.ResourceOptions
-    ) -> tuple[dict[str, Any], str]:
+    ) -> tuple[dict[str, Any], pulumi.Input[str]]:
         """The function's code arguments (an image on port 9000, or our zip plus the runtime layer)
         and what identifies that code (the image URI, or the zip's sha256)."""
-        if config.image_uri is not None:
+        image_uri: pulumi.Input[str] | None = config.image_uri
+        if config.image_build is not None:  # built and pushed to the TCR instance llmfn:registryId
+            from infra.image import tcr_image
+
+            assert config.registry_id is not None
+            image_uri = tcr_image(name, config.name, config.registry_id, config.image_build, child)
+        if image_uri is not None:
             image = {
                 "image_type": config.image_type,
-                "image_uri": config.image_uri,
+                "image_uri": image_uri,
                 "image_port": SCF_IMAGE_PORT,
                 "container_image_accelerate": True,
             }
             if config.registry_id is not None:
                 image["registry_id"] = config.registry_id
-            return {"image_configs": [image]}, config.image_uri
+            return {"image_configs": [image]}, image_uri
         pulumi.log.warn(
             f"llmfn:buildDir on SCF runs on {SCF_PYTHON_RUNTIME}, SCF's newest Python, while llmfn's packages "
             "need Python >= 3.11: deploy an image (llmfn:imageUri) unless your code runs on 3.10"

@@ -11,6 +11,9 @@ configs moto lacks.
   available ``warmup_s`` later; ``GetProvisionedConcurrencyConfig`` / ``DeleteProvisionedConcurrencyConfig``
   are answered from that record (READY / IN_PROGRESS, 404 when absent).
 - Every successful alias change is recorded with the ready capacity of each routed version.
+- Lambda Managed Instances (GPU functions): capacity providers, function scaling configs and the GPU
+  fields of CreateFunction / UpdateFunctionConfiguration, checked against botocore's model and the
+  documented rules (:class:`tests.cloud.aws_gpu_standin.ManagedInstancesStandIn`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.cloud import aws_gpu_standin
+from tests.cloud.aws_gpu_standin import ManagedInstancesStandIn
 from tests.cloud.faults import FaultPlan
 from tests.cloud.warm_capacity import WarmCapacity
 from tests.loopback_server import LoopbackServer
@@ -52,6 +57,7 @@ _LAMBDA_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("PUT", re.compile(r"^/2015-03-31/functions/([^/]+)/configuration$"), "UpdateFunctionConfiguration"),
     ("GET", re.compile(r"^/2015-03-31/functions/([^/]+)/configuration$"), "GetFunctionConfiguration"),
     ("POST", re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$"), "Invoke"),
+    *aws_gpu_standin.ROUTES,
 ]
 _HOP_BY_HOP = {"transfer-encoding", "connection", "content-length", "keep-alive"}
 
@@ -81,6 +87,7 @@ class AwsProxy:
         self._moto_host, self._moto_port = parts.hostname or "127.0.0.1", parts.port or 80
         self.capacity = WarmCapacity(warmup_s)
         self.faults = FaultPlan()
+        self.managed_instances = ManagedInstancesStandIn(apply_s=warmup_s)
         self.operations: list[str] = []
         self._lock = threading.RLock()
         self._server: LoopbackServer | None = None
@@ -140,9 +147,14 @@ class AwsProxy:
         if operation.endswith("ProvisionedConcurrencyConfig"):
             self._provisioned_config(request, operation, path, query)
             return
+        owned = self.managed_instances.intercept(operation, path, query, body)
+        if owned is not None:
+            self._send_json(request, *owned)
+            return
         status, headers, answer = self._forward(request, body)
         if status < 300:
             self._observe(operation, path, body, answer)
+            self.managed_instances.observe(operation, path, answer)
         if fault == "lost":
             time.sleep(self.faults.timeout_delay_s)
             request.close_connection = True

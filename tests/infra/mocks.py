@@ -25,6 +25,8 @@ ACCOUNT = "123456789012"
 SCF_VERSION = "7"
 LAMBDA_VERSION = "3"
 TENCENT_SUBDOMAIN = "service-abcd1234-1250000000.gz.apigw.tencentcs.com"
+IMAGE_DIGEST = "sha256:" + "ab" * 32
+ECR_PASSWORD = "ecr-password-from-token"
 
 
 def _aws_arn(service: str, kind: str, name: str) -> str:
@@ -63,6 +65,20 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         "aws:iam/role:Role": lambda: {"name": name, "arn": f"arn:aws:iam::{ACCOUNT}:role/{name}"},
         "aws:s3/bucket:Bucket": lambda: {"bucket": f"{args.inputs.get('bucketPrefix', '')}0001"},
         "aws:cloudwatch/eventRule:EventRule": lambda: {"name": name, "arn": _aws_arn("events", "rule", name)},
+        "aws:lambda/capacityProvider:CapacityProvider": lambda: {
+            "arn": _aws_arn("lambda", "capacity-provider", name)
+        },
+        # infra.gpu.accelerator.LambdaAcceleratorConfig publishes the version
+        "pulumi-python:dynamic:Resource": lambda: {"version": LAMBDA_VERSION},
+        "aws:ecr/repository:Repository": lambda: {
+            "registryId": ACCOUNT,
+            "repositoryUrl": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{name}",
+        },
+        "docker-build:index:Image": lambda: {
+            "digest": IMAGE_DIGEST,
+            "ref": f"{args.inputs['tags'][0]}@{IMAGE_DIGEST}",
+        },
+        "tencentcloud:Tcr/token:Token": lambda: {"userName": "100012345678", "token": "tcr-token"},
     }
     return computed.get(args.typ, dict)()
 
@@ -81,13 +97,25 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def __init__(self) -> None:
         self.registered: list[Registered] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.registered.append(Registered(args.typ, args.name, dict(args.inputs)))
         return f"{args.name}-id", {**args.inputs, **_computed(args)}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        self.calls.append((args.token, dict(args.args)))
+        if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            registry = args.args.get("registryId", ACCOUNT)
+            return {
+                "authorizationToken": "QVdTOnNlY3JldA==",
+                "userName": "AWS",
+                "password": ECR_PASSWORD,
+                "proxyEndpoint": f"https://{registry}.dkr.ecr.us-east-1.amazonaws.com",
+                "expiresAt": "2026-12-01T00:00:00Z",
+                "id": "us-east-1",
+            }, []
+        return {}, []
 
 
 @dataclass(frozen=True)
