@@ -66,8 +66,12 @@ def test_capacity_provider_with_operator_role_vpc_and_gpu_instances(example: Sta
         {"architectures": ["x86_64"], "allowedInstanceTypes": ["g6.xlarge", "g6.2xlarge"]}
     ]
     assert provider["capacityProviderScalingConfigs"] == [{"scalingMode": "Auto", "maxVcpuCount": 64}]
-    assert provider["permissionsConfig"]["capacityProviderOperatorRoleArn"].endswith(":role/llmfn-operator-role")
-    attached = _named(example, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "llmfn-operator-role-policy")
+    assert provider["permissionsConfig"]["capacityProviderOperatorRoleArn"].endswith(
+        ":role/llmfn-operator-role"
+    )
+    attached = _named(
+        example, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "llmfn-operator-role-policy"
+    )
     assert attached["policyArn"] == "arn:aws:iam::aws:policy/AWSLambdaManagedEC2ResourceOperator"
 
 
