@@ -148,6 +148,14 @@ def stack_outputs(
         "reservedGbSecondsPerDay": gb_s,
         "estimatedReservedCostPerDay": None if price is None else round(gb_s * price, 4),
     }
+    if config.aws_gpu is not None:  # Managed Instances bill environments (instances), not GB-s
+        from scaling.providers import get_provider
+
+        env_s = sum(config.reserved_schedule) * SECONDS_PER_HOUR
+        outputs["reservedEnvironmentHoursPerDay"] = env_s / SECONDS_PER_HOUR
+        outputs["estimatedReservedCostPerDay"] = round(
+            env_s * get_provider("lambda-gpu").prices.environment_per_s(), 4
+        )
     if config.cloud == "tencentcloud":
         outputs["namespace"] = config.namespace
     return outputs

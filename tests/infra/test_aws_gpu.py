@@ -104,6 +104,11 @@ def test_accelerator_publishes_the_version_the_alias_and_floor_use(example: Stac
         "maxExecutionEnvironments": 8,
     }
     assert example.outputs["version"] == LAMBDA_VERSION
+    # the floor's cost at the instance price plus Lambda's management fee (scaling.providers "lambda-gpu")
+    assert example.outputs["reservedEnvironmentHoursPerDay"] == sum(schedule)
+    assert example.outputs["estimatedReservedCostPerDay"] == pytest.approx(
+        sum(schedule) * 0.8048 * 1.15, abs=1e-3
+    )
 
 
 def test_the_scaler_owns_the_floor(monkeypatch: pytest.MonkeyPatch) -> None:

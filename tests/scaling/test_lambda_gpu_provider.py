@@ -1,0 +1,55 @@
+"""The Lambda GPU provider (Managed Instances): every execution-environment-second alive is billed at
+the instance's price plus Lambda's 15 % management fee, plus $0.20 per million requests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scaling.providers import Provider, Usage, cost, get_provider, oracle_cost
+from scaling.simulate import Settings, simulate
+from scaling.traces import diurnal_trace
+
+ENV_PER_S = 0.8048 * 1.15 / 3600  # g6.xlarge us-east-1 + management fee, per environment-second
+
+
+def _usage(
+    reserved_alive: int, reserved_busy: int, od_alive: int, od_busy: int, seconds: int, requests: int
+) -> Usage:
+    full = lambda n: np.full(seconds, float(n))  # noqa: E731
+    return Usage(full(reserved_alive), full(reserved_busy), full(od_busy), full(od_alive), 3, requests)
+
+
+def test_every_alive_environment_second_is_billed_with_the_fee() -> None:
+    gpu = get_provider("lambda-gpu")
+    priced = cost(_usage(2, 1, 1, 0, 3600, 1_000_000), gpu)
+    assert priced.busy == pytest.approx(3600 * ENV_PER_S)
+    assert priced.reserved_idle == pytest.approx(3600 * ENV_PER_S)
+    assert priced.on_demand_idle == pytest.approx(
+        3600 * ENV_PER_S
+    )  # idle on-demand environments run on instances
+    assert priced.init == 0.0  # start-up is alive time
+    assert priced.requests == pytest.approx(0.20)
+    assert priced.total == pytest.approx(3 * 3600 * ENV_PER_S + 0.20)
+
+
+def test_instance_price_fee_and_packing_are_configuration() -> None:
+    gpu = get_provider("lambda-gpu")
+    two_per_instance = gpu.with_overrides(
+        prices=type(gpu.prices)(instance_per_hour=1.3232, environments_per_instance=2)
+    )
+    assert two_per_instance.busy_price_per_instance_s() == pytest.approx(1.3232 * 1.15 / 2 / 3600)
+    assert oracle_cost(8 * 3600.0, gpu) == pytest.approx(3600 * ENV_PER_S)  # 8 requests per environment
+    assert gpu.reserved_break_even() == 0.0  # reserved costs what on-demand does: only cold starts differ
+
+
+def test_simulator_prices_lambda_gpu_runs() -> None:
+    gpu: Provider = get_provider("lambda-gpu")
+    trace = diurnal_trace(0.5, days=0.25, seed=5)
+    report = simulate(trace, ["fixed", "hybrid", "on-demand"], Settings(provider=gpu))
+    by_name = {p.name: p for p in report.policies}
+    assert {"hybrid", "on-demand"} <= set(by_name)
+    for policy in report.policies:
+        assert policy.total_usd > 0
+    # on demand pays the same per second but waits 60 s per new environment: TTFT is worse than hybrid's
+    assert by_name["on-demand"].ttft_s[2] > by_name["hybrid"].ttft_s[2]  # P99
