@@ -153,6 +153,7 @@ def stack_outputs(
 
         env_s = sum(config.reserved_schedule) * SECONDS_PER_HOUR
         outputs["reservedEnvironmentHoursPerDay"] = env_s / SECONDS_PER_HOUR
+        outputs["reservedCapacity"] = "execution-environments"  # what `llmfn promote --stack` moves
         outputs["estimatedReservedCostPerDay"] = round(
             env_s * get_provider("lambda-gpu").prices.environment_per_s(), 4
         )

@@ -19,7 +19,8 @@ from functions.scaler.settings import ScalerSettings
 from infra.gpu.accelerator import AcceleratorConfigProvider
 from scaling.policies import Observation, PolicyConfig, make_policy
 from tests.cloud.aws_proxy import AwsProxy
-from tests.cloud.standins import ALIAS, REGION_AWS, STATE_BUCKET, fast_retry
+from tests.cloud.standins import ALIAS, REGION_AWS, STATE_BUCKET, StandIn, fast_retry
+from tests.cloud.test_promotion import inference_endpoint, promotion, publish_canary_metrics  # noqa: F401
 from tests.cloud.test_scaler import start_minute
 
 FUNCTION = "llm-gpu"
@@ -219,8 +220,6 @@ def test_scaler_moves_min_execution_environments(aws_proxy: AwsProxy) -> None:
     run = Scaler.from_settings(settings, fast_retry())
     assert isinstance(run.control, ManagedInstancesControl)
 
-    from tests.cloud.standins import StandIn
-
     stand_in = StandIn(
         "aws", settings.target, aws_proxy.faults, aws_proxy.url, aws_proxy.faults, aws_proxy=aws_proxy
     )
@@ -253,3 +252,37 @@ def test_scaler_moves_min_execution_environments(aws_proxy: AwsProxy) -> None:
     assert (
         scaling["RequestedFunctionScalingConfig"]["MaxExecutionEnvironments"] == MAX_ENVIRONMENTS
     )  # the stack's
+
+
+def test_promote_on_a_gpu_stack_moves_execution_environments(tmp_path: Any) -> None:
+    from functions.promote.stack import resolve_stack
+
+    outputs = {"cloud": "aws", "region": REGION_AWS, "functionName": FUNCTION, "aliasName": ALIAS,
+               "endpointUrl": "https://abc.execute-api.us-east-1.amazonaws.com/",
+               "reservedCapacity": "execution-environments"}  # fmt: skip
+    path = tmp_path / "gpu.json"
+    path.write_text(__import__("json").dumps(outputs))
+    target = resolve_stack("gpu", path).target
+    assert target.reserved_capacity == "execution-environments"
+    assert isinstance(target.control(fast_retry()), ManagedInstancesControl)
+
+
+def _gpu_stand_in(proxy: AwsProxy) -> StandIn:
+    target = CloudTarget("aws", FUNCTION, ALIAS, REGION_AWS, endpoint=proxy.url, timeout_s=2.0,
+                         reserved_capacity="execution-environments")  # fmt: skip
+    return StandIn("aws", target, proxy.faults, proxy.url, proxy.faults, aws_proxy=proxy)
+
+
+def test_promotion_moves_the_floor_to_the_new_version(aws_proxy: AwsProxy, inference_endpoint: str) -> None:  # noqa: F811
+    old = _published_gpu_function(aws_proxy, floor=2)
+    stand_in = _gpu_stand_in(aws_proxy)
+    publish_canary_metrics(stand_in)
+    report = promotion(stand_in, inference_endpoint).run()
+    assert report.status == "promoted", report.reason
+    new = report.new_version
+    gpu = aws_proxy.managed_instances
+    assert gpu.versions[FUNCTION][new][
+        "CapacityProviderConfig"
+    ]  # the new version runs on the capacity provider
+    assert (gpu.floor(FUNCTION, new), gpu.floor(FUNCTION, old)) == (2, 0)  # floor moved, old one released
+    assert gpu.refused == []

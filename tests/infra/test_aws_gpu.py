@@ -106,6 +106,7 @@ def test_accelerator_publishes_the_version_the_alias_and_floor_use(example: Stac
     assert example.outputs["version"] == LAMBDA_VERSION
     # the floor's cost at the instance price plus Lambda's management fee (scaling.providers "lambda-gpu")
     assert example.outputs["reservedEnvironmentHoursPerDay"] == sum(schedule)
+    assert example.outputs["reservedCapacity"] == "execution-environments"  # read by llmfn promote --stack
     assert example.outputs["estimatedReservedCostPerDay"] == pytest.approx(
         sum(schedule) * 0.8048 * 1.15, abs=1e-3
     )
