@@ -103,29 +103,22 @@ def test_accelerator_memory_outside_the_documented_sizes_is_refused(aws_proxy: A
     )
 
 
-@pytest.mark.parametrize(
-    ("overrides", "fragment"),
-    [
-        ({"CapacityProviderConfig": None}, "must also have a capacity provider configuration"),
-        ({"Architectures": ["arm64"]}, "Image package type on x86_64"),
-    ],
-)
-def test_accelerator_needs_managed_instances_image_x86(
-    aws_proxy: AwsProxy, overrides: dict[str, Any], fragment: str
-) -> None:
-    overrides = {k: v for k, v in overrides.items() if v is not None} | {
-        "AcceleratorConfig": {"AcceleratorMemorySize": 24}
-    }
-    if "CapacityProviderConfig" not in overrides and fragment.startswith("must also"):
-        role = _role(aws_proxy)
-        with pytest.raises(ClientError) as raised:
-            _lambda(aws_proxy).create_function(FunctionName=FUNCTION, Role=role, PackageType="Image",
-                                               Code={"ImageUri": IMAGE}, **overrides)  # fmt: skip
-    else:
-        with pytest.raises(ClientError) as raised:
-            _gpu_function(aws_proxy, **overrides)
+def test_accelerator_needs_a_capacity_provider(aws_proxy: AwsProxy) -> None:
+    with pytest.raises(ClientError) as raised:
+        _lambda(aws_proxy).create_function(
+            FunctionName=FUNCTION, Role=_role(aws_proxy), PackageType="Image", Code={"ImageUri": IMAGE},
+            AcceleratorConfig={"AcceleratorMemorySize": 24},
+        )  # fmt: skip
     code, message = _error(raised)
-    assert code == "InvalidParameterValueException" and fragment in message
+    assert code == "InvalidParameterValueException"
+    assert "must also have a capacity provider configuration" in message
+
+
+def test_accelerator_needs_x86_64(aws_proxy: AwsProxy) -> None:
+    with pytest.raises(ClientError) as raised:
+        _gpu_function(aws_proxy, Architectures=["arm64"], AcceleratorConfig={"AcceleratorMemorySize": 24})
+    code, message = _error(raised)
+    assert code == "InvalidParameterValueException" and "Image package type on x86_64" in message
 
 
 def test_botocore_model_limits_are_enforced(aws_proxy: AwsProxy) -> None:
@@ -286,3 +279,16 @@ def test_promotion_moves_the_floor_to_the_new_version(aws_proxy: AwsProxy, infer
     ]  # the new version runs on the capacity provider
     assert (gpu.floor(FUNCTION, new), gpu.floor(FUNCTION, old)) == (2, 0)  # floor moved, old one released
     assert gpu.refused == []
+
+
+def test_throttled_and_lost_floor_changes_are_retried(aws_proxy: AwsProxy) -> None:
+    version = _published_gpu_function(aws_proxy, floor=1)
+    control = _gpu_stand_in(aws_proxy).target.control(fast_retry())
+    aws_proxy.faults.inject("PutFunctionScalingConfig", "throttle")
+    aws_proxy.faults.inject("GetFunctionScalingConfig", "5xx")
+    control.set_capacity(version, 3)
+    assert aws_proxy.managed_instances.floor(FUNCTION, version) == 3
+    assert aws_proxy.faults.pending() == 0
+    assert (
+        aws_proxy.operations.count("PutFunctionScalingConfig") == 3
+    )  # the stack's, the throttled one, the retry
