@@ -2,7 +2,7 @@
 
 Resources: the capacity provider's operator role (trusts ``lambda.amazonaws.com``, AWS managed policy
 ``AWSLambdaManagedEC2ResourceOperator``); ``lambda_.CapacityProvider`` (VPC subnets and security
-groups, x86_64, the allowed GPU instance types, scaling mode Auto with an optional vCPU ceiling);
+groups, x86_64, the allowed GPU instance types; scaling mode Auto, with a vCPU ceiling when given);
 the image function on x86_64 with ``capacity_provider_config`` (capacity provider ARN,
 ``PerExecutionEnvironmentMaxConcurrency`` = ``llmfn:concurrencyPerInstance``: one execution
 environment serves that many requests at once); :class:`infra.gpu.accelerator.LambdaAcceleratorConfig`
@@ -53,9 +53,11 @@ def capacity_provider(
     attachment = iam.RolePolicyAttachment(
         f"{name}-operator-role-policy", role=role.name, policy_arn=OPERATOR_POLICY, opts=child
     )
-    scaling: dict[str, Any] = {"scaling_mode": SCALING_MODE}
+    scaling: list[dict[str, Any]] = []  # none: Lambda's default, scaling mode Auto
     if gpu.max_vcpu_count is not None:
-        scaling["max_vcpu_count"] = gpu.max_vcpu_count
+        # no scaling policies: "Only required if scaling_mode is set to Manual" (pulumi-aws), and the
+        # API takes 1-10 of them when given (CapacityProviderScalingConfig.ScalingPolicies)
+        scaling.append({"scaling_mode": SCALING_MODE, "max_vcpu_count": gpu.max_vcpu_count})
     return lambda_.CapacityProvider(
         f"{name}-capacity-provider",
         name=f"{config.name}-gpu",
@@ -64,7 +66,7 @@ def capacity_provider(
         instance_requirements=[
             {"architectures": [ARCHITECTURE], "allowed_instance_types": gpu.instance_types}
         ],
-        capacity_provider_scaling_configs=[scaling],
+        capacity_provider_scaling_configs=scaling,
         opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[attachment])),
     )
 

@@ -34,6 +34,7 @@ from infra.submap import camel, parse_submap
 ACCELERATOR_MEMORY_SIZES_GB = (3, 6, 12, 16, 24, 48)
 MAX_CONCURRENCY_PER_ENVIRONMENT = 1600  # PerExecutionEnvironmentMaxConcurrency max (botocore)
 MEMORY_GIB_PER_VCPU_RANGE = (2.0, 8.0)  # ExecutionEnvironmentMemoryGiBPerVCpu min/max (botocore)
+MAX_VCPU_RANGE = (2, 15000)  # CapacityProviderScalingConfig.MaxVCpuCount: "Valid Range: ... 2 ... 15000"
 GPU_KEY = "llmfn:gpu"
 
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
@@ -101,8 +102,9 @@ class AwsGpuConfig(BaseModel):
     @field_validator("max_vcpu_count")
     @classmethod
     def _max_vcpu(cls, value: int | None) -> int | None:
-        if value is not None and value < 1:
-            raise ValueError("must be a positive number of vCPUs")
+        low, high = MAX_VCPU_RANGE
+        if value is not None and not low <= value <= high:
+            raise ValueError(f"MaxVCpuCount must be between {low} and {high} vCPUs")
         return value
 
     @field_validator("memory_gib_per_vcpu")

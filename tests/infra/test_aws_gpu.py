@@ -184,6 +184,10 @@ BAD_GPU_CONFIGS = {
         example_with(EXAMPLE, gpu=_gpu(memoryGibPerVcpu=16)),
         ["llmfn:gpu.memoryGibPerVcpu = 16", "between 2 and 8"],
     ),
+    "vcpu ceiling": (
+        example_with(EXAMPLE, gpu=_gpu(maxVcpuCount=1)),
+        ["llmfn:gpu.maxVcpuCount = 1", "between 2 and 15000"],
+    ),
     "unknown gpu key": (
         example_with(EXAMPLE, gpu=_gpu(gpuCount=2)),
         ["llmfn:gpu.gpuCount is not a known key", "acceleratorMemoryGb"],
