@@ -52,6 +52,9 @@ def test_function_runs_the_pushed_digest_on_port_9000(built: StackRun) -> None:
     (image,) = function["imageConfigs"]
     assert image["imageUri"] == f"{SERVER}/qwen3-4b/serve:0.1.0@{IMAGE_DIGEST}"
     assert (image["imageType"], image["registryId"], image["imagePort"]) == ("enterprise", REGISTRY, 9000)
+    env = function["environment"]
+    assert (env["LLMFN_ENGINE"], env["LLMFN_MODEL_SOURCE"]) == ("vllm", "Qwen/Qwen3-4B-Instruct-2507")
+    assert function["tags"]["llmfn-gpu"] == "A10"
     version = built.one("tencentcloud:Scf/functionVersion:FunctionVersion").inputs
     assert IMAGE_DIGEST in version["description"]  # a new digest publishes a new version
 
