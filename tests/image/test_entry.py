@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -47,17 +48,16 @@ def test_scf_mode_listens_and_answers() -> None:
 
 
 class RuntimeApiStandIn:
-    """Lambda's runtime API (2018-06-01) for one invocation: hands out ``event``, records the answer,
-    then holds further ``/next`` polls until stopped, as Lambda does between invocations."""
+    """Lambda's runtime API (2018-06-01): hands out ``events`` one per ``/next`` poll (request ids
+    req-0, req-1, ...), records each answer, then holds further polls until stopped, as Lambda does
+    between invocations."""
 
-    REQUEST_ID = "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
-
-    def __init__(self, event: dict[str, Any]) -> None:
-        self.event = event
-        self.answers: list[tuple[str, Any]] = []
-        self.answered = threading.Event()
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = list(events)
+        self.answers: dict[str, tuple[str, Any]] = {}
+        self.all_answered = threading.Event()
         self._stop = threading.Event()
-        self._handed_out = False
+        self._next = 0
         self._lock = threading.Lock()
         self.server = LoopbackServer(self._handle, ("GET", "POST"))
 
@@ -65,17 +65,16 @@ class RuntimeApiStandIn:
         body = request.rfile.read(int(request.headers.get("Content-Length", "0") or 0))
         if request.command == "GET" and request.path == "/2018-06-01/runtime/invocation/next":
             with self._lock:
-                first, self._handed_out = not self._handed_out, True
-            if not first:
-                self._stop.wait(30)
+                index, self._next = self._next, self._next + 1
+            if index >= len(self.events):
+                self._stop.wait(60)
                 request.close_connection = True
                 return
-            data = json.dumps(self.event).encode()
+            data = json.dumps(self.events[index]).encode()
             request.send_response(200)
-            deadline_ms = int((time.time() + 60) * 1000)
             for name, value in (
-                ("Lambda-Runtime-Aws-Request-Id", self.REQUEST_ID),
-                ("Lambda-Runtime-Deadline-Ms", str(deadline_ms)),
+                ("Lambda-Runtime-Aws-Request-Id", f"req-{index}"),
+                ("Lambda-Runtime-Deadline-Ms", str(int((time.time() + 60) * 1000))),
                 (
                     "Lambda-Runtime-Invoked-Function-Arn",
                     "arn:aws:lambda:us-east-1:123456789012:function:llm:live",
@@ -91,42 +90,72 @@ class RuntimeApiStandIn:
             request.end_headers()
             request.wfile.write(data)
             return
-        kind = request.path.rsplit("/", 1)[-1]  # response | error (invocation) or init/error
-        self.answers.append(
-            (kind if "invocation" in request.path else "init-error", json.loads(body or b"null"))
-        )
+        parts = request.path.split("/")  # /2018-06-01/runtime/invocation/<id>/<response|error> or init/error
+        key, kind = (parts[4], parts[5]) if parts[3] == "invocation" else ("init", "error")
+        with self._lock:
+            self.answers[key] = (kind, json.loads(body or b"null"))
+            if len(self.answers) >= len(self.events):
+                self.all_answered.set()
         request.send_response(202)
         request.send_header("Content-Length", "0")
         request.end_headers()
-        self.answered.set()
 
     def stop(self) -> None:
         self._stop.set()
         self.server.stop()
 
 
-def test_lambda_mode_answers_through_the_runtime_api() -> None:
-    runtime = RuntimeApiStandIn(http_api_v2_event("POST", "/v1/chat/completions", json.dumps(CHAT)))
-    runtime.event["headers"]["authorization"] = f"Bearer {KEY}"
+def _chat_event() -> dict[str, Any]:
+    event = http_api_v2_event("POST", "/v1/chat/completions", json.dumps(CHAT))
+    event["headers"]["authorization"] = f"Bearer {KEY}"
+    return event
+
+
+def run_entry(runtime: RuntimeApiStandIn, extra_env: dict[str, str]) -> None:
+    """Run the image's entry command under ``runtime`` until every event is answered."""
     runtime.server.start()
     env = {**os.environ, **NULL_ENV, "AWS_LAMBDA_RUNTIME_API": runtime.server.host_port,
            "AWS_LAMBDA_FUNCTION_NAME": "llm", "AWS_LAMBDA_FUNCTION_VERSION": "3",
-           "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "8192", "_HANDLER": "functions.entry.aws_lambda.handler",
-           "PYTHONPATH": str(ROOT)}  # fmt: skip
+           "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "8192", "PYTHONPATH": str(ROOT), **extra_env}  # fmt: skip
     process = subprocess.Popen([sys.executable, "-m", "functions.image.entry"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
     try:
-        answered = runtime.answered.wait(60)
-        assert answered, f"no answer posted; entry exited {process.poll()}: {_stderr(process)}"
+        answered = runtime.all_answered.wait(90)
+        assert answered, f"answers {runtime.answers}; entry exited {process.poll()}: {_stderr(process)}"
     finally:
         runtime.stop()
-        process.terminate()
+        os.killpg(process.pid, signal.SIGTERM)  # the runtime client, its workers and the local server
         process.wait(10)
-    kind, response = runtime.answers[0]
-    assert kind == "response", runtime.answers
+
+
+def _assert_chat_answer(answer: tuple[str, Any]) -> None:
+    kind, response = answer
+    assert kind == "response", answer
     assert response["statusCode"] == 200, response
     body = json.loads(response["body"])
     assert body["object"] == "chat.completion" and body["choices"][0]["message"]["content"].startswith("ok")
+
+
+def test_lambda_mode_answers_through_the_runtime_api() -> None:
+    runtime = RuntimeApiStandIn([_chat_event()])
+    run_entry(runtime, {})
+    _assert_chat_answer(runtime.answers["req-0"])
+
+
+def test_managed_instances_workers_share_one_inference_server() -> None:
+    """AWS_LAMBDA_MAX_CONCURRENCY=2: the client forks two workers; both forward to the one server."""
+    port = free_port()
+    runtime = RuntimeApiStandIn([_chat_event(), _chat_event(), _chat_event()])
+    run_entry(runtime, {"AWS_LAMBDA_MAX_CONCURRENCY": "2", "LLMFN_LOCAL_PORT": str(port)})
+    for key in ("req-0", "req-1", "req-2"):
+        _assert_chat_answer(runtime.answers[key])
+
+
+def test_forwarding_workers_load_no_engine() -> None:
+    probe = "import sys, functions.image.forward; print(sorted(m for m in sys.modules if m.startswith(('functions.app', 'functions.engines', 'torch', 'vllm'))))"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
 
 
 def _stderr(process: subprocess.Popen[bytes]) -> str:
