@@ -2,7 +2,8 @@
 
 Resources: the capacity provider's operator role (trusts ``lambda.amazonaws.com``, AWS managed policy
 ``AWSLambdaManagedEC2ResourceOperator``); ``lambda_.CapacityProvider`` (VPC subnets and security
-groups, x86_64, the allowed GPU instance types; scaling mode Auto, with a vCPU ceiling when given);
+groups, x86_64, the allowed GPU instance types; scaling mode Auto, or Manual tracking average GPU
+utilisation when ``gpuUtilizationTarget`` is given, with a vCPU ceiling when given);
 the image function on x86_64 with ``capacity_provider_config`` (capacity provider ARN,
 ``PerExecutionEnvironmentMaxConcurrency`` = ``llmfn:concurrencyPerInstance``: one execution
 environment serves that many requests at once); :class:`infra.gpu.accelerator.LambdaAcceleratorConfig`
@@ -32,6 +33,9 @@ from infra.gpu.accelerator import LambdaAcceleratorConfig
 OPERATOR_POLICY = "arn:aws:iam::aws:policy/AWSLambdaManagedEC2ResourceOperator"
 ARCHITECTURE = "x86_64"  # "Lambda supports accelerator configuration only for ... x86_64" (AWS SAM)
 SCALING_MODE = "Auto"
+# botocore's CapacityProviderPredefinedMetricType; pulumi-aws 7.51.1's docs list only the CPU metric,
+# so this opt-in (llmfn:gpu.gpuUtilizationTarget) is unverified against the provider's validation
+GPU_UTILIZATION_METRIC = "LambdaCapacityProviderAverageGPUUtilization"
 FLOOR_FIELD = "functionScalingConfig.minExecutionEnvironments"  # the scaler's; Pulumi ignores it
 _LAMBDA_TRUST = json.dumps(
     {
@@ -54,10 +58,16 @@ def capacity_provider(
         f"{name}-operator-role-policy", role=role.name, policy_arn=OPERATOR_POLICY, opts=child
     )
     scaling: list[dict[str, Any]] = []  # none: Lambda's default, scaling mode Auto
-    if gpu.max_vcpu_count is not None:
+    if gpu.gpu_utilization_target is not None:  # the pattern of CDK's GPU capacity provider example
+        scaling.append({"scaling_mode": "Manual", "scaling_policies": [
+            {"predefined_metric_type": GPU_UTILIZATION_METRIC, "target_value": gpu.gpu_utilization_target}
+        ]})  # fmt: skip
+    elif gpu.max_vcpu_count is not None:
         # no scaling policies: "Only required if scaling_mode is set to Manual" (pulumi-aws), and the
         # API takes 1-10 of them when given (CapacityProviderScalingConfig.ScalingPolicies)
-        scaling.append({"scaling_mode": SCALING_MODE, "max_vcpu_count": gpu.max_vcpu_count})
+        scaling.append({"scaling_mode": SCALING_MODE})
+    if scaling and gpu.max_vcpu_count is not None:
+        scaling[0]["max_vcpu_count"] = gpu.max_vcpu_count
     return lambda_.CapacityProvider(
         f"{name}-capacity-provider",
         name=f"{config.name}-gpu",

@@ -9,6 +9,7 @@ On Tencent Cloud ``llmfn:gpu`` is a GPU type string (SCF enables GPU per account
       securityGroupIds: [sg-0abc...]
       maxVcpuCount: 64                   # optional: the capacity provider's vCPU ceiling
       memoryGibPerVcpu: 4                # optional: ExecutionEnvironmentMemoryGiBPerVCpu (2-8)
+      gpuUtilizationTarget: 60           # optional: scale instances on GPU utilisation (Manual mode)
 
 Rules, each with the sentence it comes from:
 
@@ -44,7 +45,7 @@ _SECURITY_GROUP = re.compile(r"^sg-[0-9a-f]{8,17}$")
 
 _WHAT = (
     "on aws, acceleratorMemoryGb, instanceTypes, subnetIds, securityGroupIds and optional maxVcpuCount, "
-    "memoryGibPerVcpu (Lambda Managed Instances)"
+    "memoryGibPerVcpu, gpuUtilizationTarget (Lambda Managed Instances)"
 )
 
 
@@ -60,6 +61,9 @@ class AwsGpuConfig(BaseModel):
     architecture: Literal["x86_64", "arm64"] = "x86_64"
     max_vcpu_count: int | None = Field(None, description="vCPU ceiling of the capacity provider.")
     memory_gib_per_vcpu: float | None = Field(None, description="Execution environment GiB per vCPU.")
+    gpu_utilization_target: float | None = Field(
+        None, description="Percent: the capacity provider tracks average GPU utilisation (Manual mode)."
+    )
 
     @field_validator("accelerator_memory_gb")
     @classmethod
@@ -105,6 +109,13 @@ class AwsGpuConfig(BaseModel):
         low, high = MAX_VCPU_RANGE
         if value is not None and not low <= value <= high:
             raise ValueError(f"MaxVCpuCount must be between {low} and {high} vCPUs")
+        return value
+
+    @field_validator("gpu_utilization_target")
+    @classmethod
+    def _gpu_target(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value <= 100:
+            raise ValueError("must be a percentage in (0, 100] (TargetTrackingScalingPolicy.TargetValue)")
         return value
 
     @field_validator("memory_gib_per_vcpu")

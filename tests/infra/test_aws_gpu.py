@@ -75,6 +75,20 @@ def test_capacity_provider_with_operator_role_vpc_and_gpu_instances(example: Sta
     assert attached["policyArn"] == "arn:aws:iam::aws:policy/AWSLambdaManagedEC2ResourceOperator"
 
 
+def test_gpu_utilisation_target_scales_instances_on_gpu_use() -> None:
+    run = run_stack(example_with(EXAMPLE, gpu=_gpu(gpuUtilizationTarget=60)))
+    provider = run.one("aws:lambda/capacityProvider:CapacityProvider").inputs
+    assert provider["capacityProviderScalingConfigs"] == [
+        {
+            "scalingMode": "Manual",
+            "maxVcpuCount": 64,
+            "scalingPolicies": [
+                {"predefinedMetricType": "LambdaCapacityProviderAverageGPUUtilization", "targetValue": 60}
+            ],
+        }
+    ]
+
+
 def test_image_function_on_the_capacity_provider(example: StackRun) -> None:
     function = _named(example, FUNCTION, "llmfn-function")
     assert (function["packageType"], function["architectures"]) == ("Image", ["x86_64"])
@@ -187,6 +201,10 @@ BAD_GPU_CONFIGS = {
     "vcpu ceiling": (
         example_with(EXAMPLE, gpu=_gpu(maxVcpuCount=1)),
         ["llmfn:gpu.maxVcpuCount = 1", "between 2 and 15000"],
+    ),
+    "gpu utilisation target": (
+        example_with(EXAMPLE, gpu=_gpu(gpuUtilizationTarget=0)),
+        ["llmfn:gpu.gpuUtilizationTarget = 0", "percentage"],
     ),
     "unknown gpu key": (
         example_with(EXAMPLE, gpu=_gpu(gpuCount=2)),
