@@ -59,16 +59,20 @@ class ManagedInstancesControl(LambdaControl):
         return Capacity(requested=environments.requested_min, ready=environments.applied_min)
 
     def set_capacity(self, version: str, instances: int) -> None:
-        """Move ``MinExecutionEnvironments`` to ``instances``; the maximum (the stack's) is kept, raised
-        only when the new floor is above it."""
+        """Move ``MinExecutionEnvironments`` to ``instances``. The maximum is the stack's: it is sent back
+        unchanged (clamping the floor to it), or for a version without a config yet (one ``llmfn
+        promote`` published) copied from the alias's primary version."""
         current = self.execution_environments(version)
-        if current.requested_min == instances:
+        maximum = current.requested_max
+        if maximum is None:
+            primary = self.alias().primary
+            maximum = self.execution_environments(primary).requested_max if primary != version else None
+        floor = instances if maximum is None else min(instances, int(maximum))
+        if current.requested_min == floor and current.requested_max is not None:
             return
-        maximum = max(
-            instances, int(current.requested_max if current.requested_max is not None else instances)
-        )
         _call(
             self.retry, "PutFunctionScalingConfig", self._lambda.put_function_scaling_config,
             FunctionName=self.function, Qualifier=version,
-            FunctionScalingConfig={"MinExecutionEnvironments": instances, "MaxExecutionEnvironments": maximum},
+            FunctionScalingConfig={"MinExecutionEnvironments": floor,
+                                   "MaxExecutionEnvironments": int(maximum if maximum is not None else floor)},
         )  # fmt: skip

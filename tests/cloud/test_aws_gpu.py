@@ -278,6 +278,9 @@ def test_promotion_moves_the_floor_to_the_new_version(aws_proxy: AwsProxy, infer
         "CapacityProviderConfig"
     ]  # the new version runs on the capacity provider
     assert (gpu.floor(FUNCTION, new), gpu.floor(FUNCTION, old)) == (2, 0)  # floor moved, old one released
+    assert (
+        gpu.scaling[(FUNCTION, new)]["requested"]["MaxExecutionEnvironments"] == MAX_ENVIRONMENTS
+    )  # the stack's
     assert gpu.refused == []
 
 
@@ -292,3 +295,14 @@ def test_throttled_and_lost_floor_changes_are_retried(aws_proxy: AwsProxy) -> No
     assert (
         aws_proxy.operations.count("PutFunctionScalingConfig") == 3
     )  # the stack's, the throttled one, the retry
+
+
+def test_the_floor_never_moves_the_stacks_ceiling(aws_proxy: AwsProxy) -> None:
+    version = _published_gpu_function(aws_proxy, floor=1)
+    control = _gpu_stand_in(aws_proxy).target.control(fast_retry())
+    control.set_capacity(version, MAX_ENVIRONMENTS + 5)
+    requested = aws_proxy.managed_instances.scaling[(FUNCTION, version)]["requested"]
+    assert requested == {
+        "MinExecutionEnvironments": MAX_ENVIRONMENTS,
+        "MaxExecutionEnvironments": MAX_ENVIRONMENTS,
+    }
