@@ -76,6 +76,25 @@ def forwarding_app(base_url: str, connect_wait_s: float = CONNECT_WAIT_S) -> Any
 _handler = Mangum(forwarding_app(f"http://{LOCAL_HOST}:{local_port()}"), lifespan="off")
 
 
+PREWARM_EVENT = {"llmfn": "prewarm"}  # what the scaler invokes to start an environment early
+
+
+def prewarm(base_url: str, connect_wait_s: float = CONNECT_WAIT_S) -> dict[str, Any]:
+    """The scaler's pre-warm: wait until the environment's server listens; report its readiness."""
+    deadline = time.monotonic() + connect_wait_s
+    while True:
+        try:
+            ready = httpx.get(base_url + "/readyz", timeout=5.0)
+            return {"llmfn": "prewarmed", "ready": ready.status_code == 200}
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                return {"llmfn": "prewarmed", "ready": False, "error": "inference server not listening"}
+            time.sleep(0.1)
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda handler of a Managed Instances worker: the event, answered by the environment's server."""
+    """Lambda handler of a Managed Instances worker: the event, answered by the environment's server
+    (a pre-warm event only waits for that server to listen)."""
+    if event == PREWARM_EVENT:
+        return prewarm(f"http://{LOCAL_HOST}:{local_port()}")
     return _handler(event, context)

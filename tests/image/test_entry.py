@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from functions.scaler.run import PREWARM_PAYLOAD
 from tests.functions.helpers import free_port, spawned, wait_ready
 from tests.functions.test_entry_points import http_api_v2_event
 from tests.loopback_server import LoopbackServer
@@ -145,10 +146,12 @@ def test_lambda_mode_answers_through_the_runtime_api() -> None:
 def test_managed_instances_workers_share_one_inference_server() -> None:
     """AWS_LAMBDA_MAX_CONCURRENCY=2: the client forks two workers; both forward to the one server."""
     port = free_port()
-    runtime = RuntimeApiStandIn([_chat_event(), _chat_event(), _chat_event()])
+    runtime = RuntimeApiStandIn([_chat_event(), _chat_event(), _chat_event(), PREWARM_PAYLOAD])
     run_entry(runtime, {"AWS_LAMBDA_MAX_CONCURRENCY": "2", "LLMFN_LOCAL_PORT": str(port)})
     for key in ("req-0", "req-1", "req-2"):
         _assert_chat_answer(runtime.answers[key])
+    kind, prewarmed = runtime.answers["req-3"]  # the scaler's pre-warm invocation
+    assert kind == "response" and prewarmed["llmfn"] == "prewarmed" and prewarmed["ready"] is True
 
 
 def test_forwarding_workers_load_no_engine() -> None:
