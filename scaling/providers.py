@@ -118,8 +118,8 @@ class Provider:
         """The busy share above which a reserved instance-second costs no more than buying that busy
         time on demand: Lambda provisioned / (on-demand - duration) = 0.6; SCF 1.0 (a busy reserved
         second costs the on-demand price and an idle one extra, so only always-busy capacity breaks
-        even); a server pool and Lambda GPU 0 (an execution environment costs its instance-second
-        whether reserved or on demand, busy or idle: reserved ones only save the cold starts)."""
+        even); a server pool and Lambda GPU 0 (the floor is all they have: Managed Instances start
+        no execution environment for a request)."""
         p = self.prices
         if self.billing == "lambda":
             return min(
@@ -143,14 +143,20 @@ PROVIDERS: dict[str, Provider] = {
     ),
     # Lambda GPU functions on Managed Instances: an execution environment serves many requests
     # (PerExecutionEnvironmentMaxConcurrency; 8 = DESIGN.md's batch 8); the reserved floor is
-    # MinExecutionEnvironments. A new environment above the floor may need a new instance: the 60 s
-    # cold start is an assumption (instance launch + image pull + preload; AWS publishes none), and
-    # Lambda documents scaling that absorbs "traffic doubling within five minutes".
+    # MinExecutionEnvironments. "Lambda Managed Instances don't scale when invocations arrive and
+    # don't support cold starts. Instead, they scale asynchronously using resource consumption
+    # signals" (AWS Lambda docs, "Lambda Managed Instances scaling"): no environment starts for a
+    # request, so on_demand=False and the capacity is the floor the policy keeps. Lambda's own
+    # asynchronous scale-out above the floor (CPU use, concurrency saturation; throttling "if traffic
+    # more than doubles within 5 minutes") is not modelled: requests beyond the floor queue here.
+    # cold_start_s: how long a raised floor takes to serve (60 s assumed: instance launch, image
+    # pull, preload; AWS publishes no figure).
     "lambda-gpu": Provider(
         name="lambda-gpu",
         billing="lambda-gpu",
         concurrency_per_instance=8,
         cold_start_s=60.0,
+        on_demand=False,
         memory_gb=24.0,
     ),
 }
