@@ -77,6 +77,12 @@ class AwsInferenceStack(pulumi.ComponentResource):
 
         role = self._role(f"{name}-function-role", child)
         code = self._code(name, config, child)
+        managed: dict[str, Any] = {}
+        if config.aws_gpu is not None:  # a GPU function on Lambda Managed Instances (infra/gpu/aws.py)
+            from infra.gpu import aws as gpu
+
+            capacity_provider = gpu.capacity_provider(name, config, child)
+            managed["capacity_provider_config"] = gpu.managed_instances_config(config, capacity_provider)
         function = lambda_.Function(
             f"{name}-function",
             name=config.function_name,
@@ -90,21 +96,28 @@ class AwsInferenceStack(pulumi.ComponentResource):
                 lambda env: {"variables": env}
             ),
             architectures=["x86_64"],
-            publish=True,
+            publish=config.aws_gpu is None,  # GPU: published with its AcceleratorConfig below
             **code,
+            **managed,
             opts=child,
         )
+        version = function.version
+        if config.aws_gpu is not None:
+            version = gpu.accelerated_version(name, config, function, code["image_uri"], child)
         alias = lambda_.Alias(
             f"{name}-alias",
             name=ALIAS_NAME,
             function_name=function.name,
-            function_version=function.version,
+            function_version=version,
             description=ALIAS_DESCRIPTION,
             opts=pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(ignore_changes=ALIAS_PROMOTE_OWNED)
             ),
         )
-        self._autoscaling(name, config, function, alias, child)
+        if config.aws_gpu is None:
+            self._autoscaling(name, config, function, alias, child)
+        else:  # the floor is MinExecutionEnvironments of the version, moved by the scaler only
+            gpu.execution_environment_floor(name, config, function, version, child)
         endpoint_url = self._http_api(name, config, function, alias, child)
         if config.reserved_control == "scaler":
             self._scaler(name, config, function, code, child)
@@ -115,7 +128,7 @@ class AwsInferenceStack(pulumi.ComponentResource):
             endpoint_url=endpoint_url,
             function_name=function.name,
             alias_name=alias.name,
-            version=function.version,
+            version=version,
             cron=aws_cron,
         )
         self.register_outputs(self.outputs)
@@ -133,6 +146,13 @@ class AwsInferenceStack(pulumi.ComponentResource):
         """The function's code arguments: a container image, or our zip plus the runtime layer."""
         if config.image_uri is not None:
             return {"package_type": "Image", "image_uri": config.image_uri}
+        if config.image_build is not None:
+            from infra.image import ecr_image
+
+            return {
+                "package_type": "Image",
+                "image_uri": ecr_image(name, config.name, config.image_build, child),
+            }
         package, runtime_layer = load_build(config, LAMBDA_LIMITS)
         assert config.build_dir is not None
         code: dict[str, Any] = {
@@ -291,7 +311,7 @@ class AwsInferenceStack(pulumi.ComponentResource):
             opts=child,
         )
         scaler_code = dict(code)
-        if config.image_uri is not None:
+        if scaler_code["package_type"] == "Image":
             scaler_code["image_config"] = {"commands": [config.scaler_entry_point]}
         else:
             scaler_code["handler"] = config.scaler_entry_point
@@ -386,6 +406,8 @@ def _scaler_policy(bucket: str, function_arn: str) -> str:
                         "lambda:GetProvisionedConcurrencyConfig",
                         "lambda:PutProvisionedConcurrencyConfig",
                         "lambda:DeleteProvisionedConcurrencyConfig",
+                        "lambda:GetFunctionScalingConfig",  # GPU (Managed Instances): the floor
+                        "lambda:PutFunctionScalingConfig",
                     ],
                     "Resource": "*",
                 },

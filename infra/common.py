@@ -100,6 +100,8 @@ def scaler_environment(
         "LLMFN_UTC_OFFSET_HOURS": str(config.utc_offset_hours),
         "LLMFN_WINDOW_S": "60",
     }
+    if config.aws_gpu is not None:  # Lambda Managed Instances: the floor is MinExecutionEnvironments
+        static["LLMFN_RESERVED_CAPACITY"] = "execution-environments"
     if config.cloud == "tencentcloud":
         static["LLMFN_NAMESPACE"] = config.namespace
         # COS speaks the S3 API at this endpoint; the scaler keeps its state there.
@@ -161,6 +163,15 @@ def stack_outputs(
         "reservedGbSecondsPerDay": gb_s,
         "estimatedReservedCostPerDay": None if price is None else round(gb_s * price, 4),
     }
+    if config.aws_gpu is not None:  # Managed Instances bill environments (instances), not GB-s
+        from scaling.providers import get_provider
+
+        env_s = sum(config.reserved_schedule) * SECONDS_PER_HOUR
+        outputs["reservedEnvironmentHoursPerDay"] = env_s / SECONDS_PER_HOUR
+        outputs["reservedCapacity"] = "execution-environments"  # what `llmfn promote --stack` moves
+        outputs["estimatedReservedCostPerDay"] = round(
+            env_s * get_provider("lambda-gpu").prices.environment_per_s(), 4
+        )
     if config.cloud == "tencentcloud":
         outputs["namespace"] = config.namespace
     return outputs

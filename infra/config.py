@@ -25,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+from infra.gpu.config import MAX_CONCURRENCY_PER_ENVIRONMENT, AwsGpuConfig, parse_aws_gpu
+from infra.image import ImageBuild, parse_image_build
 from scaling.plan import HOURS_PER_DAY, ReservedRule, ScheduleChange, hourly_schedule, schedule_changes
 
 CONFIG_NAMESPACE = "llmfn"
@@ -82,6 +84,7 @@ class StackConfig(BaseModel):
 
     # Package: a container image, or the zips built by `llmfn layer build` (a build directory).
     image_uri: str | None = None
+    image: dict[str, Any] | None = Field(None, description="Build and push the image (infra.image).")
     image_type: Literal["personal", "enterprise"] = "personal"
     registry_id: str | None = None
     build_dir: Path | None = None
@@ -90,7 +93,10 @@ class StackConfig(BaseModel):
 
     # Instance shape.
     memory_mb: int
-    gpu: str | None = Field(None, description="SCF GPU type (enabled per account, not by the API).")
+    gpu: str | dict[str, Any] | None = Field(
+        None,
+        description="SCF: GPU type (enabled per account). AWS: Lambda Managed Instances (infra.gpu.config).",
+    )
     timeout_s: int = 300
     ephemeral_storage_mb: int = 10240
     concurrency_per_instance: int = 1
@@ -169,8 +175,10 @@ class StackConfig(BaseModel):
     @field_validator("concurrency_per_instance")
     @classmethod
     def _concurrency(cls, value: int) -> int:
-        if not 1 <= value <= 100:
-            raise ValueError("must be between 1 and 100 concurrent requests per instance")
+        if not 1 <= value <= MAX_CONCURRENCY_PER_ENVIRONMENT:
+            raise ValueError(
+                f"must be between 1 and {MAX_CONCURRENCY_PER_ENVIRONMENT} concurrent requests per instance"
+            )
         return value
 
     @field_validator("p95_latency_s")
@@ -260,15 +268,24 @@ class StackConfig(BaseModel):
     def _package_problems(self) -> list[str]:
         if self.cloud == "tencentcloud" and self.build_dir is not None:
             return [
-                f"llmfn:buildDir = {str(self.build_dir)!r}: SCF's newest Python runtime is 3.10 and llmfn "
+                f"llmfn:buildDir = {str(self.build_dir)!r} with llmfn:cloud = tencentcloud: SCF's newest Python runtime is 3.10 and llmfn "
                 "needs >= 3.11, so zip packages cannot run there; deploy an image (llmfn:imageUri), which "
                 "also runs the scaler"
             ]
-        if (self.image_uri is None) == (self.build_dir is None):
+        if sum(x is not None for x in (self.image_uri, self.image, self.build_dir)) != 1:
             return [
-                "give exactly one package: llmfn:imageUri (a container image) or llmfn:buildDir "
-                "(the output directory of `llmfn layer build`)"
+                "give exactly one package: llmfn:imageUri (a container image), llmfn:image (build and push "
+                "one) or llmfn:buildDir (the output directory of `llmfn layer build`)"
             ]
+        if self.image is not None:
+            problems = parse_image_build(self.image, self.cloud)[1]
+            if self.cloud == "tencentcloud" and (self.image_type != "enterprise" or self.registry_id is None):
+                problems.append(
+                    "llmfn:image with llmfn:cloud = tencentcloud pushes to a TCR Enterprise instance the stack adds a namespace "
+                    "to: set llmfn:imageType = enterprise and llmfn:registryId (the instance id)"
+                )
+            if problems:
+                return problems
         if self.cloud == "tencentcloud" and self.image_type == "enterprise" and self.registry_id is None:
             return ["llmfn:registryId is required with llmfn:imageType = 'enterprise' (a TCR instance id)"]
         return []
@@ -279,11 +296,8 @@ class StackConfig(BaseModel):
             if not 128 <= self.memory_mb <= 10240:
                 problems.append(f"llmfn:memoryMb = {self.memory_mb}: Lambda allows 128-10240 MB")
             if self.gpu is not None:
-                problems.append(
-                    f"llmfn:gpu = {self.gpu!r}: Lambda functions have no GPU (only Lambda Managed "
-                    "Instances, which pulumi-aws does not support yet); remove llmfn:gpu"
-                )
-            if self.concurrency_per_instance != 1:
+                problems.extend(self._aws_gpu_problems())
+            elif self.concurrency_per_instance != 1:
                 problems.append(
                     f"llmfn:concurrencyPerInstance = {self.concurrency_per_instance}: a Lambda instance "
                     "serves exactly 1 request at a time; set 1"
@@ -292,8 +306,30 @@ class StackConfig(BaseModel):
                 problems.append(
                     f"llmfn:ephemeralStorageMb = {self.ephemeral_storage_mb}: Lambda allows 512-10240 MB"
                 )
-        elif self.memory_mb % 128 != 0 or not 128 <= self.memory_mb <= 65536:
-            problems.append(f"llmfn:memoryMb = {self.memory_mb}: SCF needs a multiple of 128 MB, 128-65536")
+        else:
+            if self.memory_mb % 128 != 0 or not 128 <= self.memory_mb <= 65536:
+                problems.append(
+                    f"llmfn:memoryMb = {self.memory_mb}: SCF needs a multiple of 128 MB, 128-65536"
+                )
+            if self.concurrency_per_instance > 100:
+                problems.append(
+                    f"llmfn:concurrencyPerInstance = {self.concurrency_per_instance}: SCF allows 1-100"
+                )
+            if self.gpu is not None and not isinstance(self.gpu, str):
+                problems.append(
+                    f"llmfn:gpu = {self.gpu!r}: with llmfn:cloud = tencentcloud it is the GPU type, e.g. A10 (a string)"
+                )
+        return problems
+
+    def _aws_gpu_problems(self) -> list[str]:
+        """A GPU function on Lambda Managed Instances: "Lambda supports accelerator configuration only
+        for functions that use the Image package type and the x86_64 architecture" (AWS SAM)."""
+        problems = parse_aws_gpu(self.gpu)[1]
+        if self.build_dir is not None:
+            problems.append(
+                f"llmfn:buildDir = {str(self.build_dir)!r}: a GPU function (llmfn:gpu) on Lambda must be a "
+                "container image (package type Image, not Zip): set llmfn:imageUri or llmfn:image"
+            )
         return problems
 
     def _scaling_problems(self) -> list[str]:
@@ -310,23 +346,23 @@ class StackConfig(BaseModel):
             )
         if self.cloud == "tencentcloud" and self.scaler_state_bucket is None:
             problems.append(
-                "llmfn:scalerStateBucket is required on tencentcloud: a COS bucket (name-appid) for the "
+                "llmfn:scalerStateBucket is required with llmfn:cloud = tencentcloud: a COS bucket (name-appid) for the "
                 "scaler's state"
             )
         if self.cloud == "tencentcloud" and self.scaler_handler is not None:
             problems.append(
-                f"llmfn:scalerHandler = {self.scaler_handler!r}: on tencentcloud the scaler is the image "
+                f"llmfn:scalerHandler = {self.scaler_handler!r}: with llmfn:cloud = tencentcloud the scaler is the image "
                 "itself (run with LLMFN_ROLE=scaler); remove llmfn:scalerHandler"
             )
         if self.cloud == "tencentcloud" and self.reserved_control == "schedule":
             problems.append(
                 "llmfn:reservedControl = 'schedule' is AWS only: SCF keeps provisioned concurrency per "
-                "version and every field of the provider's config forces a replacement, so on tencentcloud "
+                "version and every field of the provider's config forces a replacement, so with llmfn:cloud = tencentcloud "
                 "the scaler owns it and follows the alias's version; set 'scaler'"
             )
         if self.cloud == "tencentcloud" and self.utilization_target is not None:
             problems.append(
-                f"llmfn:utilizationTarget = {self.utilization_target}: on tencentcloud the scaler owns the "
+                f"llmfn:utilizationTarget = {self.utilization_target}: with llmfn:cloud = tencentcloud the scaler owns the "
                 "version's provisioned config, and SCF does not document utilisation tracking mixed with a "
                 "config another writer sets; remove llmfn:utilizationTarget"
             )
@@ -352,6 +388,18 @@ class StackConfig(BaseModel):
 
         assert self.traffic_trace is not None
         return list(forecast_profile(read_trace(self.traffic_trace)).rates_by_hour)
+
+    @cached_property
+    def aws_gpu(self) -> AwsGpuConfig | None:
+        """The Lambda Managed Instances GPU settings (``llmfn:gpu`` on AWS), None elsewhere."""
+        if self.cloud != "aws" or self.gpu is None:
+            return None
+        return parse_aws_gpu(self.gpu)[0]
+
+    @cached_property
+    def image_build(self) -> ImageBuild | None:
+        """How the stack builds and pushes the function image (``llmfn:image``), None when not asked."""
+        return None if self.image is None else parse_image_build(self.image, self.cloud)[0]
 
     @property
     def rule(self) -> ReservedRule:

@@ -58,7 +58,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
         )
         child = pulumi.ResourceOptions(parent=self, provider=provider)
 
-        code = self._code(config)
+        code, code_id = self._code(name, config, child)
         function = scf.Function(
             f"{name}-function",
             name=config.function_name,
@@ -79,7 +79,9 @@ class TencentInferenceStack(pulumi.ComponentResource):
             namespace=config.namespace,
             # What the version freezes. The provider cannot update a version, so a change replaces it
             # (a new version is published); `llmfn promote` finds it by revision and moves the alias.
-            description=published_description(config, f"{config.image_uri} {config.memory_mb}MB"),
+            description=pulumi.Output.from_input(code_id).apply(
+                lambda code_ref: published_description(config, f"{code_ref} {config.memory_mb}MB")
+            ),
             opts=pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(replace_on_changes=["description"])
             ),
@@ -124,18 +126,27 @@ class TencentInferenceStack(pulumi.ComponentResource):
         return tags
 
     @staticmethod
-    def _code(config: StackConfig) -> dict[str, Any]:
-        """The function's code arguments: the image on port 9000 (the only package SCF can run for us)."""
-        assert config.image_uri is not None  # infra.config refuses llmfn:buildDir on tencentcloud
+    def _code(
+        name: str, config: StackConfig, child: pulumi.ResourceOptions
+    ) -> tuple[dict[str, Any], pulumi.Input[str]]:
+        """The function's code arguments (the image on port 9000: the only package SCF can run for us)
+        and what identifies that code (the image URI, the pushed digest when the stack builds it)."""
+        image_uri: pulumi.Input[str] | None = config.image_uri
+        if config.image_build is not None:  # built and pushed to the TCR instance llmfn:registryId
+            from infra.image import tcr_image
+
+            assert config.registry_id is not None
+            image_uri = tcr_image(name, config.name, config.registry_id, config.image_build, child)
+        assert image_uri is not None  # infra.config refuses llmfn:buildDir on tencentcloud
         image: dict[str, Any] = {
             "image_type": config.image_type,
-            "image_uri": config.image_uri,
+            "image_uri": image_uri,
             "image_port": SCF_IMAGE_PORT,
             "container_image_accelerate": True,
         }
         if config.registry_id is not None:
             image["registry_id"] = config.registry_id
-        return {"image_configs": [image]}
+        return {"image_configs": [image]}, image_uri
 
     @staticmethod
     def _gateway(

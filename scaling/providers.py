@@ -1,5 +1,5 @@
 """Providers: what the platform does (cold start, keep-alive, quotas, per-instance concurrency) and
-how it bills (SCF, Lambda, a fixed GPU server pool). Prices are configuration; every default
+how it bills (SCF, Lambda, Lambda GPU functions on Managed Instances, a fixed GPU server pool). Prices are configuration; every default
 names its source. Policies never see any of this: it belongs to the platform, not to the user.
 
 Both simulators describe a run as :class:`Usage` (per-second instance counts plus totals), and
@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-Billing = Literal["scf", "lambda", "fixed"]
+Billing = Literal["scf", "lambda", "lambda-gpu", "fixed"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,12 @@ class Prices:
     on_demand_idle_per_gb_s (SCF billing): idle-but-warm on-demand instances; 0 on SCF and Lambda,
         where that idle time is free; GPU "idle mode" platforms bill it (Alibaba FC: 0.5 CU x
         0.000020 = 0.00001 USD per GB-s).
+    instance_per_hour, management_fee, environments_per_instance (Lambda GPU on Managed Instances):
+        Lambda bills the EC2 instances of the capacity provider at EC2 prices plus a management fee
+        of 15 % of the instance's on-demand price, and $0.20 per million requests (AWS Lambda pricing,
+        "Lambda Managed Instances"; AWS News Blog, 30 Nov 2025). Default instance: g6.xlarge (1x NVIDIA
+        L4, 24 GB), us-east-1 on-demand list price 0.8048 USD/h; one 24 GiB-accelerator execution
+        environment per instance. Savings Plans / Reserved Instances lower instance_per_hour.
     """
 
     active_per_gb_s: float = 2.1 * 0.000020
@@ -40,6 +46,13 @@ class Prices:
     per_million_requests: float = 0.20
     server_per_hour: float = 1.006
     on_demand_idle_per_gb_s: float = 0.0
+    instance_per_hour: float = 0.8048
+    management_fee: float = 0.15
+    environments_per_instance: int = 1
+
+    def environment_per_s(self) -> float:
+        """Lambda GPU: USD per execution-environment-second (instance share + management fee)."""
+        return self.instance_per_hour * (1 + self.management_fee) / self.environments_per_instance / 3600
 
 
 @dataclass(frozen=True)
@@ -97,20 +110,23 @@ class Provider:
             return (
                 self.prices.provisioned_per_gb_s + self.prices.provisioned_duration_per_gb_s
             ) * self.memory_gb
+        if self.billing == "lambda-gpu":
+            return self.prices.environment_per_s()
         return self.prices.server_per_hour / 3600
 
     def reserved_break_even(self) -> float:
         """The busy share above which a reserved instance-second costs no more than buying that busy
         time on demand: Lambda provisioned / (on-demand - duration) = 0.6; SCF 1.0 (a busy reserved
         second costs the on-demand price and an idle one extra, so only always-busy capacity breaks
-        even); a server pool 0 (servers are all it has)."""
+        even); a server pool and Lambda GPU 0 (the floor is all they have: Managed Instances start
+        no execution environment for a request)."""
         p = self.prices
         if self.billing == "lambda":
             return min(
                 1.0,
                 p.provisioned_per_gb_s / max(p.on_demand_per_gb_s - p.provisioned_duration_per_gb_s, 1e-18),
             )
-        return 1.0 if self.billing == "scf" else 0.0
+        return 1.0 if self.billing == "scf" else 0.0  # fixed, lambda-gpu
 
     def with_overrides(self, **changes: object) -> Provider:
         """A copy with some fields changed (validated again)."""
@@ -125,11 +141,29 @@ PROVIDERS: dict[str, Provider] = {
     "fixed": Provider(
         name="fixed", billing="fixed", concurrency_per_instance=8, on_demand=False, memory_gb=24.0
     ),
+    # Lambda GPU functions on Managed Instances: an execution environment serves many requests
+    # (PerExecutionEnvironmentMaxConcurrency; 8 = DESIGN.md's batch 8); the reserved floor is
+    # MinExecutionEnvironments. "Lambda Managed Instances don't scale when invocations arrive and
+    # don't support cold starts. Instead, they scale asynchronously using resource consumption
+    # signals" (AWS Lambda docs, "Lambda Managed Instances scaling"): no environment starts for a
+    # request, so on_demand=False and the capacity is the floor the policy keeps. Lambda's own
+    # asynchronous scale-out above the floor (CPU use, concurrency saturation; throttling "if traffic
+    # more than doubles within 5 minutes") is not modelled: requests beyond the floor queue here.
+    # cold_start_s: how long a raised floor takes to serve (60 s assumed: instance launch, image
+    # pull, preload; AWS publishes no figure).
+    "lambda-gpu": Provider(
+        name="lambda-gpu",
+        billing="lambda-gpu",
+        concurrency_per_instance=8,
+        cold_start_s=60.0,
+        on_demand=False,
+        memory_gb=24.0,
+    ),
 }
 
 
 def get_provider(name: str) -> Provider:
-    """The provider called ``name`` (``scf``, ``lambda`` or ``fixed``)."""
+    """The provider called ``name`` (``scf``, ``lambda``, ``fixed`` or ``lambda-gpu``)."""
     if name not in PROVIDERS:
         raise ValueError(f"unknown provider {name!r}; choose one of: {', '.join(PROVIDERS)}")
     return PROVIDERS[name]
@@ -202,6 +236,17 @@ def cost(usage: Usage, provider: Provider) -> Cost:
             reserved_idle=(provisioned_s - reserved_busy_s) * mem * p.provisioned_per_gb_s,
             init=init_s * mem * p.on_demand_per_gb_s,
             on_demand_idle=0.0,
+            requests=usage.requests * p.per_million_requests / 1e6,
+        )
+    if provider.billing == "lambda-gpu":
+        # every environment-second alive is an instance share billed, busy or idle, reserved or not
+        per_env_s = p.environment_per_s()
+        on_demand_idle_s = float(np.maximum(usage.on_demand_alive - usage.on_demand_busy, 0).sum())
+        return Cost(
+            busy=float(usage.reserved_busy.sum() + usage.on_demand_busy.sum()) * per_env_s,
+            reserved_idle=float(reserved_idle_now.sum()) * per_env_s,
+            init=0.0,  # start-up time is alive time, already billed
+            on_demand_idle=on_demand_idle_s * per_env_s,
             requests=usage.requests * p.per_million_requests / 1e6,
         )
     per_s = p.server_per_hour / 3600

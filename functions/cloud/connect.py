@@ -13,6 +13,8 @@ from functions.cloud.types import CloudControl, MetricSource
 
 Cloud = Literal["aws", "tencent"]
 CLOUDS: tuple[str, ...] = ("aws", "tencent")
+ReservedCapacity = Literal["provisioned-concurrency", "execution-environments"]
+RESERVED_CAPACITIES: tuple[str, ...] = ("provisioned-concurrency", "execution-environments")
 
 
 class TargetError(ValueError):
@@ -44,7 +46,9 @@ class CloudTarget:
     cloud: "aws" or "tencent". function / alias: names; namespace: SCF namespace (Tencent only).
     region: cloud region. endpoint: API endpoint override URL (tests: the stand-ins), None = the
     cloud's own. secret_id / secret_key / session_token: Tencent credentials (AWS uses boto3's
-    credential chain). timeout_s: per-request timeout, seconds.
+    credential chain). timeout_s: per-request timeout, seconds. reserved_capacity: what the reserved
+    floor is: provisioned concurrency, or on Lambda Managed Instances (AWS GPU functions) the
+    version's ``MinExecutionEnvironments``.
     """
 
     cloud: Cloud
@@ -57,10 +61,18 @@ class CloudTarget:
     secret_key: str | None = None
     session_token: str | None = None
     timeout_s: float = 10.0
+    reserved_capacity: ReservedCapacity = "provisioned-concurrency"
 
     def __post_init__(self) -> None:
         if self.cloud not in CLOUDS:
             raise TargetError(f"--cloud must be one of {', '.join(CLOUDS)}, got {self.cloud!r}")
+        if self.reserved_capacity not in RESERVED_CAPACITIES or (
+            self.reserved_capacity == "execution-environments" and self.cloud != "aws"
+        ):
+            raise TargetError(
+                f"reserved capacity (LLMFN_RESERVED_CAPACITY) must be one of {', '.join(RESERVED_CAPACITIES)}"
+                f" (execution-environments on aws only), got {self.reserved_capacity!r}"
+            )
         for name in ("function", "alias", "region"):
             if not getattr(self, name):
                 raise TargetError(f"{name!r} is required (flag --{name}, or the stack outputs)")
@@ -98,6 +110,13 @@ class CloudTarget:
 
     def control(self, retry: RetryPolicy) -> CloudControl:
         """The actuator: versions, alias routing, provisioned capacity."""
+        if self.cloud == "aws" and self.reserved_capacity == "execution-environments":
+            from functions.cloud.aws import AwsEndpoint
+            from functions.cloud.aws_gpu import ManagedInstancesControl
+
+            return ManagedInstancesControl(
+                AwsEndpoint(self.region, self.endpoint, self.timeout_s), self.function, self.alias, retry
+            )
         if self.cloud == "aws":
             from functions.cloud.aws import AwsEndpoint, LambdaControl
 

@@ -3,7 +3,8 @@
 Save them once per deploy with ``pulumi stack output --json --stack NAME > stack-outputs/NAME.json``
 (the default path; ``--outputs FILE`` names another). Keys read (the ones ``infra/`` exports, plus
 two it may not): ``functionName``, ``aliasName``, ``endpointUrl``, and optionally ``cloud``
-("aws" / "tencent"), ``region`` and ``namespace`` (SCF). A flag given on the command line wins over
+("aws" / "tencent"), ``region``, ``namespace`` (SCF) and ``reservedCapacity`` (AWS GPU stacks:
+"execution-environments", the floor being ``MinExecutionEnvironments``). A flag given on the command line wins over
 the file; without a file, the flags alone must name the function, alias, cloud and region.
 """
 
@@ -86,6 +87,7 @@ def resolve_stack(
         namespace=namespace or outputs.get("namespace") or "default",
         endpoint=api_endpoint,
         timeout_s=timeout_s,
+        reserved_capacity=outputs.get("reservedCapacity") or "provisioned-concurrency",
         **credentials,  # type: ignore[arg-type]
     )
     return StackTarget(target, endpoint_url or outputs.get("endpointUrl") or None)

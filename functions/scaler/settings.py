@@ -47,7 +47,7 @@ class ScalerSettings:
         """Settings from ``LLMFN_*`` variables (the deployed scaler function's environment):
         LLMFN_CLOUD, LLMFN_FUNCTION, LLMFN_ALIAS, LLMFN_REGION, LLMFN_NAMESPACE, LLMFN_CLOUD_ENDPOINT,
         LLMFN_STATE_BUCKET, LLMFN_STATE_KEY, LLMFN_STATE_ENDPOINT, LLMFN_POLICY, LLMFN_POLICY_CONFIG
-        (JSON), LLMFN_WINDOW_S, LLMFN_UTC_OFFSET_HOURS; Tencent keys from TENCENTCLOUD_SECRETID /
+        (JSON), LLMFN_WINDOW_S, LLMFN_UTC_OFFSET_HOURS, LLMFN_RESERVED_CAPACITY; Tencent keys from TENCENTCLOUD_SECRETID /
         TENCENTCLOUD_SECRETKEY / TENCENTCLOUD_SESSIONTOKEN."""
         env = os.environ if env is None else env
         try:
@@ -61,6 +61,7 @@ class ScalerSettings:
             region=env.get("LLMFN_REGION") or env.get("AWS_REGION") or env.get("TENCENTCLOUD_REGION", ""),
             namespace=env.get("LLMFN_NAMESPACE") or "default",
             endpoint=env.get("LLMFN_CLOUD_ENDPOINT") or None,
+            reserved_capacity=env.get("LLMFN_RESERVED_CAPACITY") or "provisioned-concurrency",  # type: ignore[arg-type]
             **CloudTarget.tencent_credentials(env),  # type: ignore[arg-type]
         )
         return cls(

@@ -8,6 +8,18 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from llmfn.commands import dev, invoke, layer, load, plan, preload, promote, scale, serve, simulate
+from llmfn.commands import dev, image, invoke, layer, load, plan, preload, promote, scale, serve, simulate
 
-COMMAND_MODULES: list[ModuleType] = [layer, dev, invoke, load, scale, promote, preload, serve, simulate, plan]
+COMMAND_MODULES: list[ModuleType] = [
+    layer,
+    image,
+    dev,
+    invoke,
+    load,
+    scale,
+    promote,
+    preload,
+    serve,
+    simulate,
+    plan,
+]

@@ -14,6 +14,9 @@ configs moto lacks.
 - Strict: each Application Auto Scaling, CloudWatch and Lambda request is checked against botocore's
   service model and the documented cross-field rules (:mod:`tests.cloud.aws_rules`) before moto sees
   it, and refused with AWS's error code; :attr:`AwsProxy.refused` lists what was refused.
+- Lambda Managed Instances (GPU functions): capacity providers, function scaling configs and the GPU
+  fields of CreateFunction / UpdateFunctionConfiguration, checked against botocore's model and the
+  documented rules (:class:`tests.cloud.aws_gpu_standin.ManagedInstancesStandIn`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.cloud import aws_rules
+from tests.cloud import aws_gpu_standin, aws_rules
+from tests.cloud.aws_gpu_standin import ManagedInstancesStandIn
 from tests.cloud.faults import FaultPlan
 from tests.cloud.warm_capacity import WarmCapacity
 from tests.loopback_server import LoopbackServer
@@ -56,6 +60,7 @@ _LAMBDA_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("PUT", re.compile(r"^/2015-03-31/functions/([^/]+)/configuration$"), "UpdateFunctionConfiguration"),
     ("GET", re.compile(r"^/2015-03-31/functions/([^/]+)/configuration$"), "GetFunctionConfiguration"),
     ("POST", re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$"), "Invoke"),
+    *aws_gpu_standin.ROUTES,
 ]
 _HOP_BY_HOP = {"transfer-encoding", "connection", "content-length", "keep-alive"}
 
@@ -85,6 +90,7 @@ class AwsProxy:
         self._moto_host, self._moto_port = parts.hostname or "127.0.0.1", parts.port or 80
         self.capacity = WarmCapacity(warmup_s)
         self.faults = FaultPlan()
+        self.managed_instances = ManagedInstancesStandIn(apply_s=warmup_s)
         self.operations: list[str] = []
         self.refused: list[tuple[str, aws_rules.Violation]] = []
         self.requests: list[aws_rules.DecodedRequest] = []  # every checked request, decoded
@@ -162,9 +168,14 @@ class AwsProxy:
         if operation.endswith("ProvisionedConcurrencyConfig"):
             self._provisioned_config(request, operation, path, query)
             return
+        owned = self.managed_instances.intercept(operation, path, query, body)
+        if owned is not None:
+            self._send_json(request, *owned)
+            return
         status, headers, answer = self._forward(request, body)
         if status < 300:
             self._observe(operation, path, body, answer)
+            self.managed_instances.observe(operation, path, answer)
         if fault == "lost":
             time.sleep(self.faults.timeout_delay_s)
             request.close_connection = True

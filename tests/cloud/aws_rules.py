@@ -176,7 +176,9 @@ RULES: list[Rule] = [
 MODEL_ERROR_CODES = {
     "application-autoscaling": "ValidationException",
     "monitoring": "InvalidParameterValue",
-    "lambda": "InvalidParameterValueException",
+    # Lambda answers a constraint violation of its model with "ValidationException: 1 validation error
+    # detected: Value ... failed to satisfy constraint" (its semantic checks: InvalidParameterValueException)
+    "lambda": "ValidationException",
 }
 
 

@@ -27,6 +27,8 @@ ACCOUNT = "123456789012"
 EXAMPLE_API_KEY = "sk-example-key"
 EXAMPLE_SECRETS = frozenset({"llmfn:apiKey"})
 TENCENT_SUBDOMAIN = "service-abcd1234-1250000000.gz.apigw.tencentcs.com"
+IMAGE_DIGEST = "sha256:" + "ab" * 32
+ECR_PASSWORD = "ecr-password-from-token"
 
 
 def _aws_arn(service: str, kind: str, name: str) -> str:
@@ -84,6 +86,20 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         "aws:iam/role:Role": lambda: {"name": name, "arn": f"arn:aws:iam::{ACCOUNT}:role/{name}"},
         "aws:s3/bucket:Bucket": lambda: {"bucket": f"{args.inputs.get('bucketPrefix', '')}0001"},
         "aws:cloudwatch/eventRule:EventRule": lambda: {"name": name, "arn": _aws_arn("events", "rule", name)},
+        "aws:lambda/capacityProvider:CapacityProvider": lambda: {
+            "arn": _aws_arn("lambda", "capacity-provider", name)
+        },
+        # infra.gpu.accelerator.LambdaAcceleratorConfig publishes the version
+        "pulumi-python:dynamic:Resource": lambda: {"version": published_version(args.inputs)},
+        "aws:ecr/repository:Repository": lambda: {
+            "registryId": ACCOUNT,
+            "repositoryUrl": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{name}",
+        },
+        "docker-build:index:Image": lambda: {
+            "digest": IMAGE_DIGEST,
+            "ref": f"{args.inputs['tags'][0]}@{IMAGE_DIGEST}",
+        },
+        "tencentcloud:Tcr/token:Token": lambda: {"userName": "100012345678", "token": "tcr-token"},
     }
     return computed.get(args.typ, dict)()
 
@@ -111,6 +127,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def record_options(self, args: pulumi.ResourceTransformationArgs) -> None:
         """A transformation: keep each resource's options (mocks do not see them)."""
         self.options[(args.type_, args.name)] = args.opts
+        self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         opts = self.options.get((args.typ, args.name)) or pulumi.ResourceOptions()
@@ -126,8 +143,19 @@ class RecordingMocks(pulumi.runtime.Mocks):
         )
         return f"{args.name}-id", {**args.inputs, **_computed(args)}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        self.calls.append((args.token, dict(args.args)))
+        if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            registry = args.args.get("registryId", ACCOUNT)
+            return {
+                "authorizationToken": "QVdTOnNlY3JldA==",
+                "userName": "AWS",
+                "password": ECR_PASSWORD,
+                "proxyEndpoint": f"https://{registry}.dkr.ecr.us-east-1.amazonaws.com",
+                "expiresAt": "2026-12-01T00:00:00Z",
+                "id": "us-east-1",
+            }, []
+        return {}, []
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,10 @@ BAD_CONFIGS = {
     ),
     "lambda memory": (example_with(AWS, memoryMb=20480), ["llmfn:memoryMb = 20480", "128-10240 MB"]),
     "scf memory step": (example_with(TENCENT, memoryMb=1000), ["llmfn:memoryMb = 1000", "multiple of 128"]),
-    "gpu on lambda": (example_with(AWS, gpu="A10"), ["llmfn:gpu = 'A10'", "no GPU"]),
+    "gpu type on lambda": (
+        example_with(AWS, gpu="A10"),
+        ["llmfn:gpu = 'A10'", "must be a map", "Lambda Managed Instances"],
+    ),
     "lambda concurrency": (
         example_with(AWS, concurrencyPerInstance=4),
         ["llmfn:concurrencyPerInstance = 4", "exactly 1 request"],
@@ -136,7 +139,7 @@ BAD_CONFIGS = {
     ),
     "tencent scaler state": (
         example_with(TENCENT, scalerStateBucket=None),
-        ["llmfn:scalerStateBucket is required on tencentcloud"],
+        ["llmfn:scalerStateBucket is required with llmfn:cloud = tencentcloud"],
     ),
     "canary keys are promote's": (
         example_with(AWS, canaryVersion="3"),

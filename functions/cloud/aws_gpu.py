@@ -1,0 +1,78 @@
+"""AWS GPU functions on Lambda Managed Instances: the reserved floor is the version's
+``MinExecutionEnvironments`` (``PutFunctionScalingConfig``), not provisioned concurrency.
+
+An execution environment serves up to ``PerExecutionEnvironmentMaxConcurrency`` requests at once, so
+the policy's "reserved instances" are execution environments. Scaling configs exist per published
+version only: the Qualifier is ``$LATEST.PUBLISHED`` or a version number (botocore's
+``PublishedFunctionQualifier`` pattern; "This configuration applies to both $LATEST.PUBLISHED and numeric
+function versions", AWS SAM), so the scaling qualifier is the alias's primary version, not the alias.
+``GetFunctionScalingConfig`` answers the requested and the applied config; ``ready`` is the applied
+minimum ("the actual scaling settings in effect").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from functions.cloud.aws import LambdaControl, _call
+from functions.cloud.types import AliasRouting, Capacity, CloudError
+
+
+@dataclass(frozen=True)
+class ExecutionEnvironments:
+    """A version's scaling config: requested and applied minimum, and the requested maximum."""
+
+    requested_min: int
+    applied_min: int
+    requested_max: int | None
+
+
+@dataclass
+class ManagedInstancesControl(LambdaControl):
+    """The AWS actuator for a GPU function on Lambda Managed Instances (versions, alias and invoke as
+    :class:`LambdaControl`; capacity through the function scaling config)."""
+
+    def scaling_qualifier(self, routing: AliasRouting) -> str:
+        return routing.primary
+
+    def execution_environments(self, version: str) -> ExecutionEnvironments:
+        """The version's scaling config (all zero when it has none)."""
+        try:
+            answer = _call(
+                self.retry, "GetFunctionScalingConfig", self._lambda.get_function_scaling_config,
+                FunctionName=self.function, Qualifier=version,
+            )  # fmt: skip
+        except CloudError as error:
+            if error.code == "ResourceNotFoundException":
+                return ExecutionEnvironments(0, 0, None)
+            raise
+        requested = answer.get("RequestedFunctionScalingConfig") or {}
+        applied = answer.get("AppliedFunctionScalingConfig") or {}
+        return ExecutionEnvironments(
+            requested_min=int(requested.get("MinExecutionEnvironments") or 0),
+            applied_min=int(applied.get("MinExecutionEnvironments") or 0),
+            requested_max=requested.get("MaxExecutionEnvironments"),
+        )
+
+    def capacity(self, version: str) -> Capacity:
+        environments = self.execution_environments(version)
+        return Capacity(requested=environments.requested_min, ready=environments.applied_min)
+
+    def set_capacity(self, version: str, instances: int) -> None:
+        """Move ``MinExecutionEnvironments`` to ``instances``. The maximum is the stack's: it is sent back
+        unchanged (clamping the floor to it), or for a version without a config yet (one ``llmfn
+        promote`` published) copied from the alias's primary version."""
+        current = self.execution_environments(version)
+        maximum = current.requested_max
+        if maximum is None:
+            primary = self.alias().primary
+            maximum = self.execution_environments(primary).requested_max if primary != version else None
+        floor = instances if maximum is None else min(instances, int(maximum))
+        if current.requested_min == floor and current.requested_max is not None:
+            return
+        _call(
+            self.retry, "PutFunctionScalingConfig", self._lambda.put_function_scaling_config,
+            FunctionName=self.function, Qualifier=version,
+            FunctionScalingConfig={"MinExecutionEnvironments": floor,
+                                   "MaxExecutionEnvironments": int(maximum if maximum is not None else floor)},
+        )  # fmt: skip

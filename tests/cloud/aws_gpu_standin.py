@@ -1,0 +1,325 @@
+"""Lambda Managed Instances in the AWS stand-in: capacity providers, function scaling configs and the
+GPU fields of functions, which moto does not implement.
+
+Every request of these operations is checked against botocore's lambda service model (types, required
+members, min/max, patterns, enums: what AWS's servers enforce and botocore's client does not), then
+against the documented cross-field rules below, each with the sentence it comes from:
+
+| rule | source |
+|---|---|
+| ``AcceleratorMemorySize`` in {3, 6, 12, 16, 24, 48} | "Valid values: 3, 6, 12, 16, 24, 48." (Lambda API reference, AcceleratorConfig) |
+| ``AcceleratorConfig`` needs ``CapacityProviderConfig`` | "To use an accelerator, the function must also have a capacity provider configuration (CapacityProviderConfig) for Lambda Managed Instances." (API reference, AcceleratorConfig) |
+| ... and package type Image on x86_64 | "Lambda supports accelerator configuration only for functions that use the Image package type and the x86_64 architecture." (AWS SAM, AcceleratorConfig) |
+| scaling config on a version, never an alias | ``PublishedFunctionQualifier`` pattern ``$LATEST.PUBLISHED|[0-9]+`` (botocore); "This configuration applies to both $LATEST.PUBLISHED and numeric function versions." (AWS SAM, FunctionScalingConfig) |
+| scaling config only for Managed Instances functions | "Configuration that defines the scaling behavior for a Lambda Managed Instances function" (API reference, FunctionScalingConfig) |
+| a function's capacity provider must exist | (assumed: an unknown ARN cannot be launched on) |
+| Min <= Max execution environments | (assumed: no sentence found; a floor above the ceiling cannot be kept) |
+
+A requested scaling config becomes the applied one ``apply_s`` seconds later (Lambda answers 202 and
+applies asynchronously; ``GetFunctionScalingConfig`` reports both).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+ACCELERATOR_MEMORY_SIZES_GB = (3, 6, 12, 16, 24, 48)
+ACCOUNT = "123456789012"
+
+ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    ("POST", re.compile(r"^/2025-11-30/capacity-providers$"), "CreateCapacityProvider"),
+    ("GET", re.compile(r"^/2025-11-30/capacity-providers$"), "ListCapacityProviders"),
+    ("GET", re.compile(r"^/2025-11-30/capacity-providers/([^/]+)$"), "GetCapacityProvider"),
+    ("PUT", re.compile(r"^/2025-11-30/capacity-providers/([^/]+)$"), "UpdateCapacityProvider"),
+    ("DELETE", re.compile(r"^/2025-11-30/capacity-providers/([^/]+)$"), "DeleteCapacityProvider"),
+    (
+        "GET",
+        re.compile(r"^/2025-11-30/functions/([^/]+)/function-scaling-config$"),
+        "GetFunctionScalingConfig",
+    ),
+    (
+        "PUT",
+        re.compile(r"^/2025-11-30/functions/([^/]+)/function-scaling-config$"),
+        "PutFunctionScalingConfig",
+    ),
+    ("POST", re.compile(r"^/2015-03-31/functions$"), "CreateFunction"),
+]
+_CHECKED = {name for _, _, name in ROUTES} | {"UpdateFunctionConfiguration"}
+Answer = tuple[int, dict[str, Any], str]  # status, JSON body, error type ("" on success)
+
+
+def _lambda_model() -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("lambda")
+
+
+def _check(shape: Any, value: Any, where: str, problems: list[str]) -> None:
+    """Constraints of ``shape`` on ``value`` as AWS's server checks them (messages in AWS's words)."""
+    kind = shape.type_name
+    meta = shape.metadata
+    if kind == "structure":
+        if not isinstance(value, Mapping):
+            problems.append(f"Value at '{where}' failed to satisfy constraint: Member must be a structure")
+            return
+        for name in shape.required_members:
+            if name not in value:
+                problems.append(
+                    f"Value null at '{where}{name}' failed to satisfy constraint: Member must not be null"
+                )
+        for name, member in value.items():
+            if name not in shape.members:
+                problems.append(f"'{where}{name}' is not a member of {shape.name}")
+            else:
+                _check(shape.members[name], member, f"{where}{name}.", problems)
+        return
+    label = where.rstrip(".")
+    if kind == "list":
+        if not isinstance(value, list):
+            problems.append(f"Value at '{label}' failed to satisfy constraint: Member must be a list")
+            return
+        if len(value) < meta.get("min", 0) or len(value) > meta.get("max", len(value)):
+            problems.append(f"Value at '{label}' failed to satisfy constraint: Member must have length "
+                            f"between {meta.get('min', 0)} and {meta.get('max')}")  # fmt: skip
+        for i, item in enumerate(value):
+            _check(shape.member, item, f"{label}.{i + 1}.", problems)
+        return
+    if kind == "string":
+        if not isinstance(value, str):
+            problems.append(f"Value at '{label}' failed to satisfy constraint: Member must be a string")
+            return
+        if not meta.get("min", 0) <= len(value) <= meta.get("max", len(value)):
+            problems.append(f"Value '{value}' at '{label}' failed to satisfy constraint: Member must have "
+                            f"length between {meta.get('min', 0)} and {meta.get('max')}")  # fmt: skip
+        if "pattern" in meta and not re.fullmatch(meta["pattern"], value):
+            problems.append(f"Value '{value}' at '{label}' failed to satisfy constraint: Member must satisfy "
+                            f"regular expression pattern: {meta['pattern']}")  # fmt: skip
+        if shape.enum and value not in shape.enum:
+            problems.append(f"Value '{value}' at '{label}' failed to satisfy constraint: Member must satisfy "
+                            f"enum value set: {shape.enum}")  # fmt: skip
+        return
+    if kind in ("integer", "long", "double", "float"):
+        number_types = (int,) if kind in ("integer", "long") else (int, float)
+        if isinstance(value, bool) or not isinstance(value, number_types):
+            problems.append(
+                f"Value at '{label}' failed to satisfy constraint: Member must be a number ({kind})"
+            )
+            return
+        if not meta.get("min", value) <= value <= meta.get("max", value):
+            problems.append(f"Value '{value}' at '{label}' failed to satisfy constraint: Member must have value "
+                            f"between {meta.get('min')} and {meta.get('max')}")  # fmt: skip
+
+
+class ManagedInstancesStandIn:
+    """State and rules of Lambda Managed Instances behind :class:`tests.cloud.aws_proxy.AwsProxy`."""
+
+    def __init__(self, apply_s: float = 0.05, region: str = "us-east-1") -> None:
+        self.apply_s = apply_s
+        self.region = region
+        self.capacity_providers: dict[str, dict[str, Any]] = {}
+        self.functions: dict[str, dict[str, Any]] = {}  # GPU-relevant configuration of $LATEST
+        self.versions: dict[str, dict[str, dict[str, Any]]] = {}  # function -> version -> frozen config
+        self.scaling: dict[tuple[str, str], dict[str, Any]] = {}  # (function, version) -> record
+        self.refused: list[tuple[str, str]] = []  # (operation, message) of every refusal
+        self._model = _lambda_model()
+        self._lock = threading.RLock()
+
+    # ----- the proxy's hooks -----
+    def intercept(
+        self, operation: str, path: str, query: Mapping[str, list[str]], body: bytes
+    ) -> Answer | None:
+        """An answer for a request this stand-in owns or refuses; None lets moto handle it."""
+        if operation not in _CHECKED:
+            return None
+        params = self._params(operation, path, query, body)
+        problems: list[str] = []
+        _check(self._model.operation_model(operation).input_shape, params, "", problems)
+        if problems:
+            return self._refuse(operation, 400, "ValidationException",
+                                f"{len(problems)} validation error(s) detected: " + "; ".join(problems))  # fmt: skip
+        with self._lock:
+            return getattr(self, f"_{operation}")(params)
+
+    def observe(self, operation: str, path: str, answer: bytes) -> None:
+        """Record what moto accepted: published versions freeze the GPU configuration of ``$LATEST``."""
+        if operation != "PublishVersion":
+            return
+        published = json.loads(answer)
+        function = published["FunctionName"]
+        with self._lock:
+            frozen = dict(self.functions.get(function, {}))
+            self.versions.setdefault(function, {})[str(published["Version"])] = frozen
+
+    # ----- helpers -----
+    def _params(
+        self, operation: str, path: str, query: Mapping[str, list[str]], body: bytes
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = json.loads(body) if body else {}
+        shape = self._model.operation_model(operation).input_shape
+        method_path = next((p for m, p, name in ROUTES if name == operation), None)
+        groups = method_path.match(path).groups() if method_path is not None else ()
+        if operation == "UpdateFunctionConfiguration":
+            groups = (path.split("/")[3],)
+        uri_members = [n for n, m in shape.members.items() if m.serialization.get("location") == "uri"]
+        params.update(dict(zip(uri_members, groups, strict=False)))
+        for name, member in shape.members.items():
+            if member.serialization.get("location") == "querystring":
+                wire = member.serialization.get("name", name)
+                if wire in query:
+                    value = query[wire][0]
+                    params[name] = int(value) if member.type_name == "integer" else value
+        return params
+
+    def _refuse(self, operation: str, status: int, code: str, message: str) -> Answer:
+        self.refused.append((operation, message))
+        return status, {"__type": code, "message": message, "Type": "User"}, code
+
+    def _arn(self, name: str) -> str:
+        return f"arn:aws:lambda:{self.region}:{ACCOUNT}:capacity-provider:{name}"
+
+    @staticmethod
+    def _name_of(name_or_arn: str) -> str:
+        return name_or_arn.rsplit(":", 1)[-1]
+
+    # ----- capacity providers -----
+    def _CreateCapacityProvider(self, params: dict[str, Any]) -> Answer:
+        name = params["CapacityProviderName"]
+        if name in self.capacity_providers:
+            return self._refuse("CreateCapacityProvider", 409, "ResourceConflictException",
+                                f"Capacity provider {name} already exists")  # fmt: skip
+        provider = {**params, "CapacityProviderArn": self._arn(name), "State": "Active"}
+        self.capacity_providers[name] = provider
+        return 202, {"CapacityProvider": provider}, ""
+
+    def _GetCapacityProvider(self, params: dict[str, Any]) -> Answer:
+        provider = self.capacity_providers.get(self._name_of(params["CapacityProviderName"]))
+        if provider is None:
+            return self._refuse(
+                "GetCapacityProvider", 404, "ResourceNotFoundException", "Capacity provider not found"
+            )
+        return 200, {"CapacityProvider": provider}, ""
+
+    def _UpdateCapacityProvider(self, params: dict[str, Any]) -> Answer:
+        status, answer, error = self._GetCapacityProvider(params)
+        if error:
+            return status, answer, error
+        answer["CapacityProvider"].update({k: v for k, v in params.items() if k != "CapacityProviderName"})
+        return 202, answer, ""
+
+    def _DeleteCapacityProvider(self, params: dict[str, Any]) -> Answer:
+        name = self._name_of(params["CapacityProviderName"])
+        if name not in self.capacity_providers:
+            return self._refuse(
+                "DeleteCapacityProvider", 404, "ResourceNotFoundException", "Capacity provider not found"
+            )
+        return 202, {"CapacityProvider": self.capacity_providers.pop(name)}, ""
+
+    def _ListCapacityProviders(self, params: dict[str, Any]) -> Answer:
+        return 200, {"CapacityProviders": list(self.capacity_providers.values())}, ""
+
+    # ----- functions (checked here, created by moto) -----
+    def _gpu_problem(self, config: Mapping[str, Any]) -> str | None:
+        managed = (config.get("CapacityProviderConfig") or {}).get(
+            "LambdaManagedInstancesCapacityProviderConfig"
+        )
+        if (
+            managed is not None
+            and self._name_of(managed["CapacityProviderArn"]) not in self.capacity_providers
+        ):
+            return f"Capacity provider {managed['CapacityProviderArn']} does not exist"
+        accelerator = config.get("AcceleratorConfig")
+        if accelerator is None:
+            return None
+        if accelerator["AcceleratorMemorySize"] not in ACCELERATOR_MEMORY_SIZES_GB:
+            return "AcceleratorMemorySize must be one of 3, 6, 12, 16, 24, 48"
+        if managed is None:
+            return "To use an accelerator, the function must also have a capacity provider configuration"
+        if config.get("PackageType") != "Image" or config.get("Architectures", ["x86_64"]) != ["x86_64"]:
+            return "Accelerator configuration is supported only for the Image package type on x86_64"
+        return None
+
+    def _CreateFunction(self, params: dict[str, Any]) -> Answer | None:
+        config = {k: params[k] for k in ("PackageType", "Architectures", "CapacityProviderConfig",
+                                         "AcceleratorConfig") if k in params}  # fmt: skip
+        config.setdefault("PackageType", "Zip")
+        problem = self._gpu_problem(config)
+        if problem:
+            return self._refuse("CreateFunction", 400, "InvalidParameterValueException", problem)
+        self.functions[params["FunctionName"]] = config
+        return None  # moto creates it
+
+    def _UpdateFunctionConfiguration(self, params: dict[str, Any]) -> Answer | None:
+        function = params["FunctionName"]
+        current = self.functions.setdefault(function, {"PackageType": "Zip"})
+        merged = current | {
+            k: params[k] for k in ("CapacityProviderConfig", "AcceleratorConfig") if k in params
+        }
+        problem = self._gpu_problem(merged)
+        if problem:
+            return self._refuse("UpdateFunctionConfiguration", 400, "InvalidParameterValueException", problem)
+        self.functions[function] = merged
+        return None  # moto updates the rest
+
+    # ----- function scaling configs -----
+    def _version_config(self, operation: str, params: dict[str, Any]) -> tuple[str, str, Answer | None]:
+        function, qualifier = params["FunctionName"], params["Qualifier"]
+        versions = self.versions.get(function, {})
+        if qualifier == "$LATEST.PUBLISHED":
+            qualifier = max(versions, key=int) if versions else qualifier
+        if qualifier not in versions:
+            return (
+                function,
+                qualifier,
+                self._refuse(
+                    operation, 404, "ResourceNotFoundException", f"Function not found: {function}:{qualifier}"
+                ),
+            )
+        if "CapacityProviderConfig" not in versions[qualifier]:
+            return function, qualifier, self._refuse(
+                operation, 400, "InvalidParameterValueException",
+                "Function scaling configuration is supported only for Lambda Managed Instances functions",
+            )  # fmt: skip
+        return function, qualifier, None
+
+    def _PutFunctionScalingConfig(self, params: dict[str, Any]) -> Answer:
+        function, version, refused = self._version_config("PutFunctionScalingConfig", params)
+        if refused:
+            return refused
+        wanted = params.get("FunctionScalingConfig") or {}
+        low, high = wanted.get("MinExecutionEnvironments"), wanted.get("MaxExecutionEnvironments")
+        if low is not None and high is not None and low > high:
+            return self._refuse("PutFunctionScalingConfig", 400, "InvalidParameterValueException",
+                                "MinExecutionEnvironments must not exceed MaxExecutionEnvironments")  # fmt: skip
+        record = self.scaling.setdefault((function, version), {"applied": {}, "requested": {}, "at": 0.0})
+        if record["requested"]:
+            record["applied"] = self._applied(record)
+        record["requested"], record["at"] = dict(wanted), time.monotonic()
+        return 202, {"FunctionState": "Active"}, ""
+
+    def _GetFunctionScalingConfig(self, params: dict[str, Any]) -> Answer:
+        function, version, refused = self._version_config("GetFunctionScalingConfig", params)
+        if refused:
+            return refused
+        record = self.scaling.get((function, version))
+        answer: dict[str, Any] = {
+            "FunctionArn": f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{function}:{version}"
+        }
+        if record is not None:
+            answer["RequestedFunctionScalingConfig"] = record["requested"]
+            answer["AppliedFunctionScalingConfig"] = self._applied(record)
+        return 200, answer, ""
+
+    def _applied(self, record: dict[str, Any]) -> dict[str, Any]:
+        return record["requested"] if time.monotonic() - record["at"] >= self.apply_s else record["applied"]
+
+    # ----- test-side checks -----
+    def floor(self, function: str, version: str) -> int | None:
+        """The requested MinExecutionEnvironments of a version (None without a scaling config)."""
+        with self._lock:
+            record = self.scaling.get((function, version))
+            return None if record is None else record["requested"].get("MinExecutionEnvironments")

@@ -1,0 +1,308 @@
+"""Lambda Managed Instances against the AWS stand-in: its documented rules, the accelerator resource
+the stack uses (boto3 through the stand-in), and the scaler moving ``MinExecutionEnvironments``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from functions.cloud.aws_gpu import ManagedInstancesControl
+from functions.cloud.connect import CloudTarget, TargetError
+from functions.scaler.run import Scaler
+from functions.scaler.settings import ScalerSettings
+from infra.gpu.accelerator import AcceleratorConfigProvider
+from scaling.policies import Observation, PolicyConfig, make_policy
+from tests.cloud.aws_proxy import AwsProxy
+from tests.cloud.standins import ALIAS, REGION_AWS, STATE_BUCKET, StandIn, fast_retry
+from tests.cloud.test_promotion import inference_endpoint, promotion, publish_canary_metrics  # noqa: F401
+from tests.cloud.test_scaler import start_minute
+
+FUNCTION = "llm-gpu"
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/llmfn-serve@sha256:" + "ab" * 32
+MAX_ENVIRONMENTS = 8
+CONCURRENCY = 8  # requests one execution environment serves (PerExecutionEnvironmentMaxConcurrency)
+
+
+def _lambda(proxy: AwsProxy) -> Any:
+    return boto3.client("lambda", region_name=REGION_AWS, endpoint_url=proxy.url)
+
+
+def _role(proxy: AwsProxy) -> str:
+    iam = boto3.client("iam", region_name=REGION_AWS, endpoint_url=proxy.url)
+    return iam.create_role(RoleName="gpu-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+
+
+def _capacity_provider(proxy: AwsProxy, role: str) -> str:
+    answer = _lambda(proxy).create_capacity_provider(
+        CapacityProviderName="llmfn-gpu",
+        VpcConfig={"SubnetIds": ["subnet-0123456789abcdef0"], "SecurityGroupIds": ["sg-0123456789abcdef0"]},
+        PermissionsConfig={"CapacityProviderOperatorRoleArn": role},
+        InstanceRequirements={"Architectures": ["x86_64"], "AllowedInstanceTypes": ["g6.xlarge"]},
+    )
+    return answer["CapacityProvider"]["CapacityProviderArn"]
+
+
+def _gpu_function(proxy: AwsProxy, **overrides: Any) -> dict[str, Any]:
+    role = _role(proxy)
+    arn = _capacity_provider(proxy, role)
+    params: dict[str, Any] = {
+        "FunctionName": FUNCTION,
+        "Role": role,
+        "PackageType": "Image",
+        "Code": {"ImageUri": IMAGE},
+        "Architectures": ["x86_64"],
+        "MemorySize": 8192,
+        "CapacityProviderConfig": {
+            "LambdaManagedInstancesCapacityProviderConfig": {
+                "CapacityProviderArn": arn,
+                "PerExecutionEnvironmentMaxConcurrency": CONCURRENCY,
+            }
+        },
+    }
+    params.update(overrides)
+    return _lambda(proxy).create_function(**params)
+
+
+def _error(raised: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
+    return raised.value.response["Error"]["Code"], raised.value.response["Error"]["Message"]
+
+
+def test_accelerator_resource_sets_the_config_and_publishes(aws_proxy: AwsProxy) -> None:
+    _gpu_function(aws_proxy)
+    props = {"function_name": FUNCTION, "accelerator_memory_gb": 24, "region": REGION_AWS,
+             "endpoint_url": aws_proxy.url, "code_ref": IMAGE}  # fmt: skip
+    created = AcceleratorConfigProvider().create(props)
+    version = created.outs["version"]
+    assert created.id == f"{FUNCTION}:{version}"
+    frozen = aws_proxy.managed_instances.versions[FUNCTION][version]
+    assert frozen["AcceleratorConfig"] == {"AcceleratorMemorySize": 24}
+    # a new image (or memory) is an update: configured again and published as a new version
+    assert AcceleratorConfigProvider().diff("id", props, props | {"code_ref": IMAGE[:-2] + "cd"}).changes
+    updated = AcceleratorConfigProvider().update("id", props, props | {"accelerator_memory_gb": 48})
+    assert int(updated.outs["version"]) == int(version) + 1
+    assert aws_proxy.managed_instances.versions[FUNCTION][updated.outs["version"]]["AcceleratorConfig"] == {
+        "AcceleratorMemorySize": 48
+    }
+
+
+def test_accelerator_memory_outside_the_documented_sizes_is_refused(aws_proxy: AwsProxy) -> None:
+    _gpu_function(aws_proxy)
+    props = {"function_name": FUNCTION, "accelerator_memory_gb": 32, "region": REGION_AWS,
+             "endpoint_url": aws_proxy.url, "code_ref": IMAGE}  # fmt: skip
+    with pytest.raises(ClientError) as raised:
+        AcceleratorConfigProvider().create(props)
+    assert _error(raised) == (
+        "InvalidParameterValueException",
+        "AcceleratorMemorySize must be one of 3, 6, 12, 16, 24, 48",
+    )
+
+
+def test_accelerator_needs_a_capacity_provider(aws_proxy: AwsProxy) -> None:
+    with pytest.raises(ClientError) as raised:
+        _lambda(aws_proxy).create_function(
+            FunctionName=FUNCTION, Role=_role(aws_proxy), PackageType="Image", Code={"ImageUri": IMAGE},
+            AcceleratorConfig={"AcceleratorMemorySize": 24},
+        )  # fmt: skip
+    code, message = _error(raised)
+    assert code == "InvalidParameterValueException"
+    assert "must also have a capacity provider configuration" in message
+
+
+def test_accelerator_needs_x86_64(aws_proxy: AwsProxy) -> None:
+    with pytest.raises(ClientError) as raised:
+        _gpu_function(aws_proxy, Architectures=["arm64"], AcceleratorConfig={"AcceleratorMemorySize": 24})
+    code, message = _error(raised)
+    assert code == "InvalidParameterValueException" and "Image package type on x86_64" in message
+
+
+def test_botocore_model_limits_are_enforced(aws_proxy: AwsProxy) -> None:
+    managed = {"CapacityProviderArn": "arn:aws:lambda:us-east-1:123456789012:capacity-provider:x",
+               "PerExecutionEnvironmentMaxConcurrency": 1601}  # fmt: skip
+    with pytest.raises(ClientError) as raised:
+        _gpu_function(
+            aws_proxy, CapacityProviderConfig={"LambdaManagedInstancesCapacityProviderConfig": managed}
+        )
+    code, message = _error(raised)
+    assert (
+        code == "ValidationException"
+        and "PerExecutionEnvironmentMaxConcurrency" in message
+        and "1600" in message
+    )
+
+
+def _published_gpu_function(proxy: AwsProxy, floor: int) -> str:
+    _gpu_function(proxy)
+    version = _lambda(proxy).publish_version(FunctionName=FUNCTION)["Version"]
+    _lambda(proxy).create_alias(FunctionName=FUNCTION, Name=ALIAS, FunctionVersion=version)
+    _lambda(proxy).put_function_scaling_config(  # what the stack's FunctionScalingConfig creates
+        FunctionName=FUNCTION, Qualifier=version,
+        FunctionScalingConfig={"MinExecutionEnvironments": floor, "MaxExecutionEnvironments": MAX_ENVIRONMENTS},
+    )  # fmt: skip
+    return version
+
+
+def test_scaling_config_takes_a_version_never_an_alias(aws_proxy: AwsProxy) -> None:
+    version = _published_gpu_function(aws_proxy, floor=1)
+    lam = _lambda(aws_proxy)
+    with pytest.raises(ClientError) as raised:
+        lam.put_function_scaling_config(FunctionName=FUNCTION, Qualifier=ALIAS,
+                                        FunctionScalingConfig={"MinExecutionEnvironments": 1})  # fmt: skip
+    code, message = _error(raised)
+    assert code == "ValidationException" and "regular expression pattern" in message
+    with pytest.raises(ClientError) as raised:
+        lam.put_function_scaling_config(FunctionName=FUNCTION, Qualifier=version,
+                                        FunctionScalingConfig={"MinExecutionEnvironments": 9,
+                                                               "MaxExecutionEnvironments": 8})  # fmt: skip
+    assert _error(raised)[0] == "InvalidParameterValueException"
+    with pytest.raises(ClientError) as raised:
+        lam.put_function_scaling_config(FunctionName=FUNCTION, Qualifier=version,
+                                        FunctionScalingConfig={"MaxExecutionEnvironments": 15001})  # fmt: skip
+    assert "15000" in _error(raised)[1]
+    answer = lam.get_function_scaling_config(FunctionName=FUNCTION, Qualifier=version)
+    assert answer["RequestedFunctionScalingConfig"] == {
+        "MinExecutionEnvironments": 1,
+        "MaxExecutionEnvironments": 8,
+    }
+
+
+def test_scaling_config_only_on_managed_instances_functions(aws_proxy: AwsProxy) -> None:
+    lam = _lambda(aws_proxy)
+    lam.create_function(
+        FunctionName="plain", Role=_role(aws_proxy), PackageType="Image", Code={"ImageUri": IMAGE}
+    )
+    version = lam.publish_version(FunctionName="plain")["Version"]
+    with pytest.raises(ClientError) as raised:
+        lam.put_function_scaling_config(FunctionName="plain", Qualifier=version,
+                                        FunctionScalingConfig={"MinExecutionEnvironments": 1})  # fmt: skip
+    assert "Lambda Managed Instances" in _error(raised)[1]
+
+
+def test_reserved_capacity_kind_is_checked() -> None:
+    with pytest.raises(TargetError, match="LLMFN_RESERVED_CAPACITY"):
+        CloudTarget("aws", FUNCTION, ALIAS, REGION_AWS, reserved_capacity="gpus")  # type: ignore[arg-type]
+    with pytest.raises(TargetError, match="aws only"):
+        CloudTarget("tencent", FUNCTION, ALIAS, "ap-guangzhou", secret_id="a", secret_key="b",
+                    reserved_capacity="execution-environments")  # fmt: skip
+
+
+POLICY_CONFIG: dict[str, Any] = {
+    "concurrency_per_instance": CONCURRENCY,
+    "max_reserved": MAX_ENVIRONMENTS,
+    "hybrid": {"rates_by_hour": [2.0] * 24, "p95_latency_s": 2.5, "headroom": 0.2, "correction_after_s": 120},
+}
+# Per minute: invocations, mean = max concurrency (requests in flight), Duration (ms).
+SERIES = [(120, 4.0, 2000), (1800, 40.0, 2600), (2400, 50.0, 2800), (1800, 44.0, 2700), (120, 4.0, 1900)]
+
+
+def test_scaler_moves_min_execution_environments(aws_proxy: AwsProxy) -> None:
+    version = _published_gpu_function(aws_proxy, floor=1)
+    boto3.client("s3", region_name=REGION_AWS, endpoint_url=aws_proxy.url).create_bucket(Bucket=STATE_BUCKET)
+    env = {
+        "LLMFN_CLOUD": "aws", "LLMFN_FUNCTION": FUNCTION, "LLMFN_ALIAS": ALIAS, "LLMFN_REGION": REGION_AWS,
+        "LLMFN_CLOUD_ENDPOINT": aws_proxy.url, "LLMFN_STATE_BUCKET": STATE_BUCKET,
+        "LLMFN_STATE_ENDPOINT": aws_proxy.url, "LLMFN_RESERVED_CAPACITY": "execution-environments",
+        "LLMFN_POLICY_CONFIG": __import__("json").dumps(POLICY_CONFIG),
+    }  # fmt: skip
+    settings = ScalerSettings.from_env(env)
+    run = Scaler.from_settings(settings, fast_retry())
+    assert isinstance(run.control, ManagedInstancesControl)
+
+    stand_in = StandIn(
+        "aws", settings.target, aws_proxy.faults, aws_proxy.url, aws_proxy.faults, aws_proxy=aws_proxy
+    )
+    t0 = start_minute(len(SERIES) + 1)
+    for i, (calls, concurrency, duration_ms) in enumerate(SERIES):
+        stand_in.put_minute(ALIAS, t0 + timedelta(minutes=i), calls, 0, concurrency, duration_ms)
+
+    policy = make_policy("hybrid", PolicyConfig.from_mapping(POLICY_CONFIG))
+    state, reserved, floors, expected = policy.initial_state(), 1, [], []
+    for i, (calls, concurrency, duration_ms) in enumerate(SERIES):
+        outcome = run.run_once(t0 + timedelta(minutes=i + 1, seconds=5))
+        assert outcome.action == "scaled", outcome
+        floors.append(aws_proxy.managed_instances.floor(FUNCTION, version))
+        tick_end = (t0 + timedelta(minutes=i + 1)).timestamp()
+        obs = Observation(
+            t_s=tick_end, interval_s=60.0, hour_of_day=int(tick_end // 3600) % 24, arrival_rate_rps=calls / 60,
+            in_flight=concurrency, reserved_instances=reserved,
+            on_demand_instances=max(0, math.ceil(concurrency / CONCURRENCY) - reserved),
+            reserved_utilisation=min(1.0, concurrency / (reserved * CONCURRENCY)) if reserved else 0.0,
+            p95_latency_s=duration_ms / 1000,
+        )  # fmt: skip
+        decision, state = policy.decide(obs, state)
+        expected.append(asdict(decision))
+        reserved = decision.reserved
+        assert outcome.decision == expected[-1]
+    assert floors == [d["reserved"] for d in expected]
+    assert len(set(floors)) >= 2  # the floor moved with the load
+    assert aws_proxy.managed_instances.refused == []
+    scaling = _lambda(aws_proxy).get_function_scaling_config(FunctionName=FUNCTION, Qualifier=version)
+    assert (
+        scaling["RequestedFunctionScalingConfig"]["MaxExecutionEnvironments"] == MAX_ENVIRONMENTS
+    )  # the stack's
+
+
+def test_promote_on_a_gpu_stack_moves_execution_environments(tmp_path: Any) -> None:
+    from functions.promote.stack import resolve_stack
+
+    outputs = {"cloud": "aws", "region": REGION_AWS, "functionName": FUNCTION, "aliasName": ALIAS,
+               "endpointUrl": "https://abc.execute-api.us-east-1.amazonaws.com/",
+               "reservedCapacity": "execution-environments"}  # fmt: skip
+    path = tmp_path / "gpu.json"
+    path.write_text(__import__("json").dumps(outputs))
+    target = resolve_stack("gpu", path).target
+    assert target.reserved_capacity == "execution-environments"
+    assert isinstance(target.control(fast_retry()), ManagedInstancesControl)
+
+
+def _gpu_stand_in(proxy: AwsProxy) -> StandIn:
+    target = CloudTarget("aws", FUNCTION, ALIAS, REGION_AWS, endpoint=proxy.url, timeout_s=2.0,
+                         reserved_capacity="execution-environments")  # fmt: skip
+    return StandIn("aws", target, proxy.faults, proxy.url, proxy.faults, aws_proxy=proxy)
+
+
+def test_promotion_moves_the_floor_to_the_new_version(aws_proxy: AwsProxy, inference_endpoint: str) -> None:  # noqa: F811
+    old = _published_gpu_function(aws_proxy, floor=2)
+    stand_in = _gpu_stand_in(aws_proxy)
+    publish_canary_metrics(stand_in)
+    report = promotion(stand_in, inference_endpoint).run()
+    assert report.status == "promoted", report.reason
+    new = report.new_version
+    gpu = aws_proxy.managed_instances
+    assert gpu.versions[FUNCTION][new][
+        "CapacityProviderConfig"
+    ]  # the new version runs on the capacity provider
+    assert (gpu.floor(FUNCTION, new), gpu.floor(FUNCTION, old)) == (2, 0)  # floor moved, old one released
+    assert (
+        gpu.scaling[(FUNCTION, new)]["requested"]["MaxExecutionEnvironments"] == MAX_ENVIRONMENTS
+    )  # the stack's
+    assert gpu.refused == []
+
+
+def test_throttled_and_lost_floor_changes_are_retried(aws_proxy: AwsProxy) -> None:
+    version = _published_gpu_function(aws_proxy, floor=1)
+    control = _gpu_stand_in(aws_proxy).target.control(fast_retry())
+    aws_proxy.faults.inject("PutFunctionScalingConfig", "throttle")
+    aws_proxy.faults.inject("GetFunctionScalingConfig", "5xx")
+    control.set_capacity(version, 3)
+    assert aws_proxy.managed_instances.floor(FUNCTION, version) == 3
+    assert aws_proxy.faults.pending() == 0
+    assert (
+        aws_proxy.operations.count("PutFunctionScalingConfig") == 3
+    )  # the stack's, the throttled one, the retry
+
+
+def test_the_floor_never_moves_the_stacks_ceiling(aws_proxy: AwsProxy) -> None:
+    version = _published_gpu_function(aws_proxy, floor=1)
+    control = _gpu_stand_in(aws_proxy).target.control(fast_retry())
+    control.set_capacity(version, MAX_ENVIRONMENTS + 5)
+    requested = aws_proxy.managed_instances.scaling[(FUNCTION, version)]["requested"]
+    assert requested == {
+        "MinExecutionEnvironments": MAX_ENVIRONMENTS,
+        "MaxExecutionEnvironments": MAX_ENVIRONMENTS,
+    }

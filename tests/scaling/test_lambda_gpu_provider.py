@@ -1,0 +1,58 @@
+"""The Lambda GPU provider (Managed Instances): every execution-environment-second alive is billed at
+the instance's price plus Lambda's 15 % management fee, plus $0.20 per million requests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scaling.providers import Provider, Usage, cost, get_provider, oracle_cost
+from scaling.simulate import Settings, simulate
+from scaling.traces import diurnal_trace
+
+ENV_PER_S = 0.8048 * 1.15 / 3600  # g6.xlarge us-east-1 + management fee, per environment-second
+
+
+def _usage(
+    reserved_alive: int, reserved_busy: int, od_alive: int, od_busy: int, seconds: int, requests: int
+) -> Usage:
+    full = lambda n: np.full(seconds, float(n))  # noqa: E731
+    return Usage(full(reserved_alive), full(reserved_busy), full(od_busy), full(od_alive), 3, requests)
+
+
+def test_every_alive_environment_second_is_billed_with_the_fee() -> None:
+    gpu = get_provider("lambda-gpu")
+    priced = cost(_usage(2, 1, 1, 0, 3600, 1_000_000), gpu)
+    assert priced.busy == pytest.approx(3600 * ENV_PER_S)
+    assert priced.reserved_idle == pytest.approx(3600 * ENV_PER_S)
+    assert priced.on_demand_idle == pytest.approx(
+        3600 * ENV_PER_S
+    )  # idle on-demand environments run on instances
+    assert priced.init == 0.0  # start-up is alive time
+    assert priced.requests == pytest.approx(0.20)
+    assert priced.total == pytest.approx(3 * 3600 * ENV_PER_S + 0.20)
+
+
+def test_instance_price_fee_and_packing_are_configuration() -> None:
+    gpu = get_provider("lambda-gpu")
+    two_per_instance = gpu.with_overrides(
+        prices=type(gpu.prices)(instance_per_hour=1.3232, environments_per_instance=2)
+    )
+    assert two_per_instance.busy_price_per_instance_s() == pytest.approx(1.3232 * 1.15 / 2 / 3600)
+    assert oracle_cost(8 * 3600.0, gpu) == pytest.approx(3600 * ENV_PER_S)  # 8 requests per environment
+    assert gpu.reserved_break_even() == 0.0  # the floor is all there is: reserve what the load needs
+
+
+def test_simulator_prices_lambda_gpu_runs() -> None:
+    """Managed Instances start no environment for a request: only the floor a policy keeps serves."""
+    gpu: Provider = get_provider("lambda-gpu")
+    assert gpu.on_demand is False
+    trace = diurnal_trace(0.5, days=0.25, seed=5)
+    report = simulate(trace, ["hybrid", "on-demand"], Settings(provider=gpu))
+    by_name = {p.name: p for p in report.policies}
+    hybrid, on_demand = by_name["hybrid"], by_name["on-demand"]
+    assert hybrid.cost is not None and hybrid.total_usd == pytest.approx(hybrid.cost.total)
+    assert hybrid.total_usd > 0 and hybrid.cost.init == 0.0
+    # keeping no floor buys nothing and serves nothing in time: requests wait, none starts an environment
+    assert on_demand.total_usd < 0.01 * hybrid.total_usd
+    assert on_demand.slo_attainment < 0.05 < hybrid.slo_attainment
