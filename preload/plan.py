@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,7 +143,10 @@ def read_header(path: Path) -> tuple[ShardFile, list[TensorEntry]]:
     overlapping or non-contiguous offsets, data that ends before or after the end of the file.
     """
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a directory raises IsADirectoryError, a FIFO blocks
+            raise PreloadError("shard is not a regular file (a directory, FIFO or device?)", file=path)
+        size = info.st_size
         with open(path, "rb") as fh:
             prefix = fh.read(8)
             if len(prefix) < 8:
