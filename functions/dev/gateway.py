@@ -93,6 +93,10 @@ def request_tier(payload: Any) -> tuple[str, float]:
     return complexity_tier(score), score
 
 
+async def _close_response(response: httpx.Response) -> None:
+    await response.aclose()
+
+
 def retry_after(seconds: float) -> dict[str, str]:
     """A ``Retry-After`` header of whole seconds (at least 1)."""
     return {"Retry-After": str(max(1, int(-(-seconds // 1))))}
@@ -299,12 +303,16 @@ class Gateway:
             upstream_request = self.client.build_request(
                 request.method, lease.worker.url + path, content=body, headers=headers
             )
-            try:
-                upstream = await self.client.send(upstream_request, stream=True)
+            upstream: httpx.Response | None = None
+            try:  # a worker sends a non-streamed answer's headers only once it is complete: race both
+                upstream = await self._unless_draining(
+                    self.client.send(upstream_request, stream=True), cleanup=_close_response
+                )
                 if not streaming:
                     content = await self._unless_draining(upstream.aread())
             except Draining:
-                await upstream.aclose()
+                if upstream is not None:
+                    await upstream.aclose()
                 await self.pool.release(lease, ok=False)
                 raise shutting_down() from None
             except httpx.TransportError as exc:

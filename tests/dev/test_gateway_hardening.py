@@ -180,7 +180,12 @@ def test_sigterm_with_requests_open_ends_them_with_errors_quietly(
     try:
         server.wait_ready(1)
         model = httpx.get(server.url + "/v1/models").json()["data"][0]["id"]
-        body = {"model": model, "messages": [{"role": "user", "content": "Go on"}], "max_tokens": 1900}
+        body = {
+            "model": model,
+            "messages": [{"role": "user", "content": "Go on"}],
+            "max_tokens": 1900,
+            "temperature": 0,
+        }
         streamed: list[list[str]] = [[], []]
         buffered: list[httpx.Response] = []
 
@@ -209,7 +214,7 @@ def test_sigterm_with_requests_open_ends_them_with_errors_quietly(
         assert lines[0] == "200"
         error = json.loads(lines[-1].removeprefix("data: "))["error"]
         assert error["code"] == "shutting_down" and error["type"] == "service_unavailable"
-    assert buffered and buffered[0].status_code == 503
+    assert buffered and buffered[0].status_code == 503, buffered[0].text if buffered else None
     assert buffered[0].json()["error"]["code"] == "shutting_down"
     log = server.log_path.read_text()
     assert "Traceback" not in log and "CancelledError" not in log, log
