@@ -44,7 +44,7 @@ from functions.guards.token_bucket import TokenBucket
 from functions.logs import LOGGER_NAME
 from functions.metrics import CONTENT_TYPE, ServeMetrics
 from functions.readiness import Readiness
-from functions.schemas import ChatCompletionRequest, CompletionRequest
+from functions.schemas import ChatCompletionRequest, CompletionRequest, openapi_generation_bodies
 from functions.settings import ServeSettings
 from functions.stop_sequences import StopScanner
 from preload.events import StageEvent
@@ -289,12 +289,21 @@ class ServingRuntime:
         try:
             if isinstance(req, ChatCompletionRequest):
                 messages = [{"role": m.role, "content": m.text()} for m in req.messages]
-                return await asyncio.to_thread(self.engine.render_chat, messages)
-            return await asyncio.to_thread(self.engine.render_text, req.prompt_text)
+                prompt = await asyncio.to_thread(self.engine.render_chat, messages)
+            else:
+                prompt = await asyncio.to_thread(self.engine.render_text, req.prompt_text)
         except Exception as exc:  # the input could not be rendered: the client's, never the engine's fault
             raise APIError(
                 400, f"The prompt could not be tokenised: {type(exc).__name__}: {exc}", code="invalid_prompt"
             ) from None
+        if prompt.tokens == 0:  # nothing for the model to continue: its forward pass would fail
+            raise APIError(
+                400,
+                "The prompt is empty: give at least one token of text.",
+                code="invalid_prompt",
+                param="prompt",
+            )
+        return prompt
 
     async def _wait_ready(self) -> None:
         if self.readiness.is_ready:
@@ -534,17 +543,10 @@ def openapi_schema(app: FastAPI) -> dict[str, Any]:
     ``app.openapi()``; the fuzz tests and ``bench/fuzz.py`` do."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for kind, model in ((CHAT, ChatCompletionRequest), (COMPLETIONS, CompletionRequest)):
-            body = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(body.pop("$defs", {}))
-            components[model.__name__] = body
-            schema["paths"][ROUTES[kind]]["post"]["requestBody"] = {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
-                },
-            }
+        components, bodies = openapi_generation_bodies()
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+        for path, body in bodies.items():
+            schema["paths"][path]["post"]["requestBody"] = body
         app.openapi_schema = schema
     return app.openapi_schema
 

@@ -8,7 +8,7 @@ would count as an engine fault against the circuit breaker).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
@@ -83,3 +83,23 @@ class CompletionRequest(_GenerationRequest):
     @property
     def prompt_text(self) -> str:
         return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
+
+
+GENERATION_BODIES: dict[str, type[_GenerationRequest]] = {
+    "/v1/chat/completions": ChatCompletionRequest,
+    "/v1/completions": CompletionRequest,
+}
+
+
+def openapi_generation_bodies() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """OpenAPI 3.1 component schemas of the request bodies and the ``requestBody`` object of each
+    generation route (``{path: requestBody}``), for the app's and the gateway's OpenAPI documents."""
+    components: dict[str, Any] = {}
+    bodies: dict[str, dict[str, Any]] = {}
+    for path, model in GENERATION_BODIES.items():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(schema.pop("$defs", {}))
+        components[model.__name__] = schema
+        ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+        bodies[path] = {"required": True, "content": {"application/json": {"schema": ref}}}
+    return components, bodies

@@ -45,6 +45,7 @@ from functions.guards.auth import check_bearer
 from functions.guards.body import parse_json_object, read_body
 from functions.guards.complexity import complexity_score, complexity_tier
 from functions.guards.token_bucket import TokenBucket
+from functions.schemas import openapi_generation_bodies
 
 log = logging.getLogger("llmfn.dev")
 
@@ -75,7 +76,8 @@ def request_tier(payload: Any) -> tuple[str, float]:
     if not isinstance(payload, dict):
         return "S", 0.0
     parts: list[str] = []
-    for message in payload.get("messages") or []:
+    messages = payload.get("messages")
+    for message in messages if isinstance(messages, list) else []:
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, str):
             parts.append(content)
@@ -87,7 +89,7 @@ def request_tier(payload: Any) -> tuple[str, float]:
     elif isinstance(prompt, list):
         parts += [p for p in prompt if isinstance(p, str)]
     max_tokens = payload.get("max_tokens") or payload.get("max_completion_tokens") or _NEUTRAL_MAX_TOKENS
-    if not isinstance(max_tokens, int) or max_tokens < 0:
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0:
         max_tokens = _NEUTRAL_MAX_TOKENS
     score = complexity_score("\n".join(parts), max_tokens)
     return complexity_tier(score), score
@@ -265,8 +267,9 @@ class Gateway:
         except APIError as exc:
             self.requests.labels("S", str(exc.status)).inc()
             return exc.response()
-        tier, score = request_tier(payload)
+        tier = "S"
         try:
+            tier, score = request_tier(payload)
             return await self._forward(request, body, payload, tier, score, arrived)
         except APIError as exc:
             self.requests.labels(tier, str(exc.status)).inc()
@@ -427,6 +430,23 @@ class Gateway:
             "pool": self.pool.snapshot(),
             "policy": self.autoscaler.snapshot(),
         }
+
+
+def gateway_openapi() -> dict[str, Any]:
+    """The gateway's OpenAPI 3.1 document (not served: the fuzz tests and ``bench/fuzz.py`` read it)."""
+    components, bodies = openapi_generation_bodies()
+    answered = {"responses": {"200": {"description": "OK"}}}
+    paths: dict[str, Any] = {
+        path: {"post": {"requestBody": body, **answered}} for path, body in bodies.items()
+    }
+    for path in ("/v1/models", "/_llmfn/status", "/metrics", "/healthz"):
+        paths[path] = {"get": answered}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "llmfn dev gateway", "version": "1"},
+        "paths": paths,
+        "components": {"schemas": components},
+    }
 
 
 def create_gateway(

@@ -14,12 +14,15 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from functions.dev.config import DevConfig
-from functions.dev.gateway import Gateway, create_gateway
+from functions.dev.gateway import Gateway, create_gateway, gateway_openapi, request_tier
 from functions.dev.runner import build_gateway
 from tests.dev.helpers import DevServer, wait_until
 from tests.functions.helpers import assert_openai_error, running
+from tests.fuzzing import chat_bodies, completion_bodies, json_values, run_bodies, run_openapi
 
 KEY = "sk-gateway-test"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -219,3 +222,27 @@ def test_sigterm_with_requests_open_ends_them_with_errors_quietly(
     log = server.log_path.read_text()
     assert "Traceback" not in log and "CancelledError" not in log, log
     assert "every worker process has exited" in log
+
+
+def test_fuzzing_the_gateway_finds_no_5xx_and_kills_no_worker(gateway: tuple[str, Gateway]) -> None:
+    """schemathesis from the gateway's OpenAPI document and hypothesis bodies, through to null workers."""
+    url, gw = gateway
+    deaths = gw.pool.counters.worker_deaths
+    for tally in (
+        run_openapi(url, gateway_openapi(), KEY, cases=60, seeded=True),
+        run_bodies(url, "tiny", KEY, cases=250, seeded=True),
+    ):
+        assert tally.problems == [], "\n".join(tally.problems)
+        assert tally.transport_errors == 0
+        assert tally.statuses["2xx"] > 0 and tally.statuses["4xx"] > 0, tally.statuses
+    assert httpx.get(url + "/healthz").status_code == 200
+    assert gw.pool.counters.worker_deaths == deaths
+    assert gw.pool.state_counts().get("reserved/ready") == 1
+
+
+@settings(max_examples=300, derandomize=True, deadline=None, database=None)
+@given(payload=st.one_of(json_values, chat_bodies("tiny"), completion_bodies("tiny")))
+def test_request_tier_takes_any_json_body(payload: Any) -> None:
+    """Found by the fuzz test: ``"messages": 5`` raised in the gateway (a plain-text 500)."""
+    tier, score = request_tier(payload)
+    assert tier in ("S", "M", "L") and score >= 0

@@ -235,3 +235,11 @@ class CountingEngine(ControlledEngine):
     def render_text(self, text: str) -> Prompt:
         self._hold()
         return super().render_text(text)
+
+
+def test_an_empty_prompt_is_400_not_an_engine_failure(tiny_server: str) -> None:
+    """Found by the fuzz tests: an empty completion prompt reached the model and failed its forward pass."""
+    for _ in range(6):
+        response = httpx.post(tiny_server + COMPLETIONS, json={"model": "tiny", "prompt": ""}, headers=AUTH)
+        assert assert_openai_error(response, 400, param="prompt")["code"] == "invalid_prompt"
+    assert breaker_state(tiny_server) == 0.0
