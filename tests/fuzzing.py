@@ -30,13 +30,19 @@ class Tally:
     cases: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    """The first 50 problems, for the report."""
+    bad_errors: int = 0
+    """4xx bodies or error events not in OpenAI's format."""
     transport_errors: int = 0
 
     def record(self, label: str, status: int, content_type: str, content: bytes) -> None:
         self.cases += 1
         self.statuses[f"{status // 100}xx"] += 1
         problem = answer_problem(status, content_type, content)
-        if problem is not None and len(self.problems) < 50:
+        if problem is None:
+            return
+        self.bad_errors += status < 500
+        if len(self.problems) < 50:
             self.problems.append(f"{label}: {problem}")
 
     def transport_error(self, label: str, exc: Exception) -> None:
@@ -157,6 +163,34 @@ def completion_bodies(model: str) -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+VALID_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "max_tokens": st.integers(1, 4),
+    "temperature": st.floats(0, 2),
+    "top_p": st.floats(0.01, 1),
+    "stream": st.booleans(),
+    "stream_options": st.fixed_dictionaries({"include_usage": st.booleans()}),
+    "stop": st.one_of(st.text(max_size=3), st.lists(st.text(max_size=3), max_size=2)),
+    "seed": st.integers(-(2**63), 2**64 - 1),
+    "user": st.text(max_size=10),
+}
+
+
+def plausible_bodies(model: str) -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
+    """Well-formed requests with text of any (encodable) code point: they reach the engine."""
+    text = st.text(max_size=60)
+    chat = st.fixed_dictionaries(
+        {
+            "model": st.just(model),
+            "messages": st.lists(
+                st.fixed_dictionaries({"role": st.just("user"), "content": text}), min_size=1, max_size=2
+            ),
+        },
+        optional=VALID_FIELDS,
+    )
+    completion = st.fixed_dictionaries({"model": st.just(model), "prompt": text}, optional=VALID_FIELDS)
+    return st.one_of(chat.map(lambda body: (CHAT, body)), completion.map(lambda body: (COMPLETIONS, body)))
+
+
 def _nested(depth: int) -> bytes:
     return b'{"model": "m", "messages": ' + b"[" * depth + b"]" * depth + b"}"
 
@@ -176,7 +210,8 @@ def requests_to(model: str) -> st.SearchStrategy[tuple[str, bytes]]:
         chat_bodies(model).map(lambda body: (CHAT, json.dumps(body).encode())),
         completion_bodies(model).map(lambda body: (COMPLETIONS, json.dumps(body).encode())),
     )
-    return st.one_of(encoded, st.tuples(st.sampled_from([CHAT, COMPLETIONS]), raw_bodies))
+    plausible = plausible_bodies(model).map(lambda pair: (pair[0], json.dumps(pair[1]).encode()))
+    return st.one_of(encoded, plausible, st.tuples(st.sampled_from([CHAT, COMPLETIONS]), raw_bodies))
 
 
 def send_body(client: httpx.Client, path: str, body: bytes, tally: Tally) -> None:

@@ -243,3 +243,13 @@ def test_an_empty_prompt_is_400_not_an_engine_failure(tiny_server: str) -> None:
         response = httpx.post(tiny_server + COMPLETIONS, json={"model": "tiny", "prompt": ""}, headers=AUTH)
         assert assert_openai_error(response, 400, param="prompt")["code"] == "invalid_prompt"
     assert breaker_state(tiny_server) == 0.0
+
+
+@pytest.mark.parametrize("temperature", [1e-308, 5e-324, 1e-6])
+def test_a_vanishing_temperature_decodes_greedily(tiny_server: str, temperature: float) -> None:
+    """Found by bench/fuzz.py: logits / 1e-308 overflowed to inf and sampling failed (a 500)."""
+    body = {"model": "tiny", "prompt": "hi", "max_tokens": 3, "temperature": temperature}
+    response = httpx.post(tiny_server + COMPLETIONS, json=body, headers=AUTH, timeout=30)
+    assert response.status_code == 200, response.text
+    greedy = httpx.post(tiny_server + COMPLETIONS, json={**body, "temperature": 0}, headers=AUTH, timeout=30)
+    assert response.json()["choices"][0]["text"] == greedy.json()["choices"][0]["text"]
