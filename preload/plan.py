@@ -208,7 +208,7 @@ def _parse_entry(path: Path, name: str, info: object, data_start: int) -> Tensor
     if not isinstance(info, dict):
         raise PreloadError("header entry is not an object", file=path, tensor=name, offset=8)
     dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-    if dtype not in DTYPE_SIZES:
+    if not isinstance(dtype, str) or dtype not in DTYPE_SIZES:
         raise PreloadError(
             f"unknown dtype {dtype!r}; known: {', '.join(DTYPE_SIZES)}", file=path, tensor=name, offset=8
         )
