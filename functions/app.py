@@ -3,13 +3,16 @@
 Routes: ``POST /v1/chat/completions``, ``POST /v1/completions`` (JSON or SSE streaming, ``usage``
 filled in, also in a last stream chunk with ``stream_options.include_usage``), ``GET /v1/models``,
 ``GET /healthz`` (live), ``GET /readyz`` (200 once the preload's last stage finished, else 503 with
-stage and progress), ``GET /metrics`` (Prometheus). Errors use OpenAI's format.
+stage and progress), ``GET /metrics`` (Prometheus). Errors use OpenAI's format. With an API key every
+route but ``/healthz`` requires it. The OpenAPI document is not served: ``app.openapi()`` builds it.
 
-A generation request passes, in order: Bearer key (401) -> body size (413) -> JSON (400) -> schema
-(422) -> model id (404) -> readiness (waits ``ready_wait_s``, then 503 + Retry-After) -> token bucket
-(429 + Retry-After) -> shaping (400 when max_tokens cannot fit the context) -> a concurrency slot from
-the bounded queue (429 when full or too slow) -> the circuit breaker (503 + Retry-After while open)
--> the engine. Responses carry ``x-request-id`` and ``x-llmfn-complexity`` / ``x-llmfn-tier``.
+A generation request passes, in order: Bearer key (401) -> body size (413) -> JSON (400: also too
+deeply nested, NaN, lone surrogates) -> schema (422, strict types, bounded integers) -> model id (404)
+-> readiness (waits ``ready_wait_s``, then 503 + Retry-After) -> token bucket (429 + Retry-After) ->
+prompt bytes (400 when they alone cannot fit the context) -> rendering and tokenising in a thread (400
+when it fails or the prompt is empty) -> shaping (400 when max_tokens cannot fit the context) -> a
+concurrency slot from the bounded queue (429 when full or too slow) -> the circuit breaker (503 +
+Retry-After while open) -> the engine. Only the engine's own failures count against the breaker. Responses carry ``x-request-id`` and ``x-llmfn-complexity`` / ``x-llmfn-tier``.
 """
 
 from __future__ import annotations
