@@ -246,3 +246,16 @@ def test_request_tier_takes_any_json_body(payload: Any) -> None:
     """Found by the fuzz test: ``"messages": 5`` raised in the gateway (a plain-text 500)."""
     tier, score = request_tier(payload)
     assert tier in ("S", "M", "L") and score >= 0
+
+
+def test_alternating_surrogate_and_normal_requests_kill_no_worker(gateway: tuple[str, Gateway]) -> None:
+    """The repro as the issue gives it, end to end: 15 x ("\\ud800", a normal request)."""
+    url, gw = gateway
+    deaths = gw.pool.counters.worker_deaths
+    bad = b'{"model": "tiny", "messages": [{"role": "user", "content": "\\ud800"}]}'
+    with httpx.Client(base_url=url, headers=AUTH, timeout=30) as client:
+        for _ in range(15):
+            response = client.post(CHAT, content=bad, headers={"content-type": "application/json"})
+            assert assert_openai_error(response, 400)["code"] == "invalid_json"
+            assert chat(url).status_code == 200
+    assert gw.pool.counters.worker_deaths == deaths
