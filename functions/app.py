@@ -3,37 +3,42 @@
 Routes: ``POST /v1/chat/completions``, ``POST /v1/completions`` (JSON or SSE streaming, ``usage``
 filled in, also in a last stream chunk with ``stream_options.include_usage``), ``GET /v1/models``,
 ``GET /healthz`` (live), ``GET /readyz`` (200 once the preload's last stage finished, else 503 with
-stage and progress), ``GET /metrics`` (Prometheus). Errors use OpenAI's format.
+stage and progress), ``GET /metrics`` (Prometheus). Errors use OpenAI's format. With an API key every
+route but ``/healthz`` requires it. The OpenAPI document is not served: ``app.openapi()`` builds it.
 
-A generation request passes, in order: Bearer key (401) -> body size (413) -> JSON (400) -> schema
-(422) -> model id (404) -> readiness (waits ``ready_wait_s``, then 503 + Retry-After) -> token bucket
-(429 + Retry-After) -> shaping (400 when max_tokens cannot fit the context) -> a concurrency slot from
-the bounded queue (429 when full or too slow) -> the circuit breaker (503 + Retry-After while open)
--> the engine. Responses carry ``x-request-id`` and ``x-llmfn-complexity`` / ``x-llmfn-tier``.
+A generation request passes, in order: Bearer key (401) -> body size (413) -> JSON (400: also too
+deeply nested, NaN, lone surrogates) -> schema (422, strict types, bounded integers) -> model id (404)
+-> readiness (waits ``ready_wait_s``, then 503 + Retry-After) -> token bucket (429 + Retry-After) ->
+prompt bytes (400 when they alone cannot fit the context) -> rendering and tokenising in a thread (400
+when it fails or the prompt is empty) -> shaping (400 when max_tokens cannot fit the context) -> a
+concurrency slot from the bounded queue (429 when full or too slow) -> the circuit breaker (503 +
+Retry-After while open) -> the engine. Only the engine's own failures count against the breaker. Responses carry ``x-request-id`` and ``x-llmfn-complexity`` / ``x-llmfn-tier``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import math
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response, StreamingResponse
 
 from functions.engines import Engine, Prompt, SamplingParams, make_engine
-from functions.errors import APIError
+from functions.errors import APIError, http_error
+from functions.guards.auth import check_bearer
+from functions.guards.body import parse_json_object, read_body
 from functions.guards.breaker import BreakerOpenError, BreakerPermit, CircuitBreaker
 from functions.guards.complexity import complexity_score, complexity_tier
 from functions.guards.shaping import ShapedRequest, ShapingError, ShapingPolicy, shape_request
@@ -42,7 +47,7 @@ from functions.guards.token_bucket import TokenBucket
 from functions.logs import LOGGER_NAME
 from functions.metrics import CONTENT_TYPE, ServeMetrics
 from functions.readiness import Readiness
-from functions.schemas import ChatCompletionRequest, CompletionRequest
+from functions.schemas import ChatCompletionRequest, CompletionRequest, openapi_generation_bodies
 from functions.settings import ServeSettings
 from functions.stop_sequences import StopScanner
 from preload.events import StageEvent
@@ -166,48 +171,26 @@ class ServingRuntime:
             admitted = await self._admit(request, kind, request_id, arrived)
         except APIError as exc:
             return self._refuse(exc, kind, request_id, arrived)
+        except Exception as exc:  # a bug of ours before the engine: a JSON 500, never the breaker's business
+            log.error(
+                "request failed before the engine: %s: %s",
+                type(exc).__name__,
+                exc,
+                extra={"fields": {"request_id": request_id}},
+            )
+            error = APIError(500, f"Internal error: {type(exc).__name__}", code="internal_error")
+            return self._refuse(error, kind, request_id, arrived)
         if admitted.stream:
             return await self._open_stream(admitted)
         return await self._complete(admitted)
 
     def authorize(self, request: Request) -> None:
-        if self._api_key is None:
-            return
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._api_key):
-            raise APIError(
-                401,
-                "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.",
-                code="invalid_api_key",
-            )
-
-    async def _read_body(self, request: Request) -> bytes:
-        limit = self.settings.max_body_bytes
-        too_large = APIError(
-            413, f"Request body exceeds {limit} bytes.", code="request_too_large", param="body"
-        )
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise too_large
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise too_large
-            chunks.append(chunk)
-        return b"".join(chunks)
+        """401 unless the request carries the API key (when one is set)."""
+        check_bearer(request.headers, self._api_key)
 
     async def _admit(self, request: Request, kind: str, request_id: str, arrived: float) -> _Admitted:
         self.authorize(request)
-        raw = await self._read_body(request)
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise APIError(400, f"Could not parse the JSON body: {exc}", code="invalid_json") from None
-        if not isinstance(body, dict):
-            raise APIError(400, "The JSON body must be an object.", code="invalid_json")
+        body = parse_json_object(await read_body(request, self.settings.max_body_bytes))
         schema = ChatCompletionRequest if kind == CHAT else CompletionRequest
         try:
             req = schema.model_validate(body)
@@ -230,11 +213,8 @@ class ServingRuntime:
                 code="rate_limit_exceeded",
                 headers={"Retry-After": admission.retry_after_header},
             )
-        if isinstance(req, ChatCompletionRequest):
-            prompt = self.engine.render_chat([{"role": m.role, "content": m.text()} for m in req.messages])
-        else:
-            prompt = self.engine.render_text(req.prompt_text)
         assert self.shaping is not None
+        prompt = await self._render(req)
         try:
             shaped: ShapedRequest = shape_request(
                 self.shaping, prompt.text, prompt.tokens, req.requested_max_tokens, req.temperature
@@ -290,6 +270,43 @@ class ServingRuntime:
                 "x-llmfn-tier": tier,
             },
         )
+
+    async def _render(self, req: ChatCompletionRequest | CompletionRequest) -> Prompt:
+        """Render and tokenise the prompt in a thread (the event loop keeps answering), after refusing
+        one whose UTF-8 bytes alone show that it cannot fit the context (tokenising it would cost
+        seconds of CPU for nothing)."""
+        assert self.shaping is not None
+        texts = (
+            [m.text() for m in req.messages] if isinstance(req, ChatCompletionRequest) else [req.prompt_text]
+        )
+        limit = self.shaping.context_len * self.settings.prompt_bytes_per_token
+        size = sum(len(text.encode("utf-8")) for text in texts)
+        if size > limit:
+            raise APIError(
+                400,
+                f"The prompt is {size} bytes; this model's context of {self.shaping.context_len} tokens "
+                f"takes at most {limit} bytes of prompt ({self.settings.prompt_bytes_per_token} per token).",
+                code="context_length_exceeded",
+                param="messages" if isinstance(req, ChatCompletionRequest) else "prompt",
+            )
+        try:
+            if isinstance(req, ChatCompletionRequest):
+                messages = [{"role": m.role, "content": m.text()} for m in req.messages]
+                prompt = await asyncio.to_thread(self.engine.render_chat, messages)
+            else:
+                prompt = await asyncio.to_thread(self.engine.render_text, req.prompt_text)
+        except Exception as exc:  # the input could not be rendered: the client's, never the engine's fault
+            raise APIError(
+                400, f"The prompt could not be tokenised: {type(exc).__name__}: {exc}", code="invalid_prompt"
+            ) from None
+        if prompt.tokens == 0:  # nothing for the model to continue: its forward pass would fail
+            raise APIError(
+                400,
+                "The prompt is empty: give at least one token of text.",
+                code="invalid_prompt",
+                param="prompt",
+            )
+        return prompt
 
     async def _wait_ready(self) -> None:
         if self.readiness.is_ready:
@@ -523,6 +540,20 @@ def _schema_error(exc: ValidationError) -> APIError:
     return APIError(422, message, code="invalid_value", param=param)
 
 
+def openapi_schema(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI document with the request bodies of the generation routes (read from the raw
+    request, so FastAPI cannot see them). Not served (with a key only ``/healthz`` is open): call
+    ``app.openapi()``; the fuzz tests and ``bench/fuzz.py`` do."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        components, bodies = openapi_generation_bodies()
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+        for path, body in bodies.items():
+            schema["paths"][path]["post"]["requestBody"] = body
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
 def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI:
     """The app for ``settings``; ``engine`` replaces the one ``settings.engine`` names (tests, embedding).
 
@@ -536,14 +567,13 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
         runtime.start()
         yield
 
-    app = FastAPI(title="llmfn inference", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app = FastAPI(title="llmfn inference", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.runtime = runtime
+    app.openapi = lambda: openapi_schema(app)  # type: ignore[method-assign]
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return APIError(
-            exc.status_code, str(exc.detail), code="not_found" if exc.status_code == 404 else None
-        ).response()
+        return http_error(exc.status_code, str(exc.detail)).response()
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
@@ -553,32 +583,51 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
     async def completions(request: Request) -> Response:
         return await runtime.handle_generation(request, COMPLETIONS)
 
-    @app.get("/v1/models")
-    async def models(request: Request) -> Response:
-        try:
-            runtime.authorize(request)
-        except APIError as exc:
-            runtime.count("models", str(exc.status))
-            return exc.response()
-        runtime.count("models", "200")
+    def guarded(
+        route: str | None,
+    ) -> Callable[[Callable[[], Response]], Callable[[Request], Awaitable[Response]]]:
+        """A GET endpoint behind the API key (when one is set); ``route`` labels its requests metric."""
+
+        def wrap(answer: Callable[[], Response]) -> Callable[[Request], Awaitable[Response]]:
+            async def endpoint(request: Request) -> Response:
+                try:
+                    runtime.authorize(request)
+                except APIError as exc:
+                    if route is not None:
+                        runtime.count(route, str(exc.status))
+                    return exc.response()
+                if route is not None:
+                    runtime.count(route, "200")
+                return answer()
+
+            return endpoint
+
+        return wrap
+
+    @guarded("models")
+    def models() -> Response:
         card = {"id": runtime.engine.model_name, "object": "model", "created": 0, "owned_by": "llmfn"}
         return Response(json.dumps({"object": "list", "data": [card]}), media_type="application/json")
 
-    @app.get("/healthz")
-    async def healthz() -> Response:
-        return Response(b'{"status":"ok"}', media_type="application/json")
-
-    @app.get("/readyz")
-    async def readyz() -> Response:
+    @guarded(None)
+    def readyz() -> Response:
         snap = runtime.readiness.snapshot()
         if snap["ready"]:
             return Response(json.dumps(snap), 200, media_type="application/json")
         headers = {"Retry-After": str(NOT_READY_RETRY_AFTER_S)}
         return Response(json.dumps(snap), 503, headers, media_type="application/json")
 
-    @app.get("/metrics")
-    async def metrics() -> Response:
+    @guarded(None)
+    def metrics() -> Response:
         runtime.metrics.queue_length.set(runtime.slots.queued)
         return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
 
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        """Liveness: the only route open without the API key."""
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    app.add_api_route("/v1/models", models, methods=["GET"])
+    app.add_api_route("/readyz", readyz, methods=["GET"])
+    app.add_api_route("/metrics", metrics, methods=["GET"])
     return app

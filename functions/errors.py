@@ -53,3 +53,11 @@ class APIError(Exception):
         if request_id:
             headers["x-request-id"] = request_id
         return Response(json.dumps(self.body()), self.status, headers, media_type="application/json")
+
+
+HTTP_ERROR_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+def http_error(status: int, detail: str) -> APIError:
+    """A routing error of the framework (unknown path, wrong method) in OpenAI's format."""
+    return APIError(status, detail, code=HTTP_ERROR_CODES.get(status, f"http_{status}"))

@@ -1,13 +1,24 @@
-"""Request bodies of the OpenAI API subset served here (unknown fields are ignored, as OpenAI does)."""
+"""Request bodies of the OpenAI API subset served here (unknown fields are ignored, as OpenAI does).
+
+Types are strict where OpenAI's API is: an integer field refuses ``"5"``, ``true`` and ``5.0``, a
+number field refuses strings and booleans, a boolean field refuses ``1``. Every integer is bounded
+to what the engine can take, so a client's value can never reach the engine and fail there (which
+would count as an engine fault against the circuit breaker).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 MAX_TOKENS_LIMIT = 1_000_000
 """Above this a ``max_tokens`` is a type of error, not a shaping decision."""
+SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1
+"""``torch.manual_seed``: "Value must be within the inclusive range [-0x8000_0000_0000_0000,
+0xffff_ffff_ffff_ffff]. Otherwise, a RuntimeError is raised." (torch.random docs)."""
+
+TokenCount = Annotated[StrictInt, Field(ge=1, le=MAX_TOKENS_LIMIT)]
 
 
 class StreamOptions(BaseModel):
@@ -35,15 +46,15 @@ class ChatMessage(BaseModel):
 class _GenerationRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     model: StrictStr
-    max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS_LIMIT)] | None = None
-    max_completion_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS_LIMIT)] | None = None
-    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    top_p: Annotated[float, Field(gt=0, le=1)] = 1.0
-    n: Annotated[int, Field(ge=1, le=1)] = 1
+    max_tokens: TokenCount | None = None
+    max_completion_tokens: TokenCount | None = None
+    temperature: Annotated[StrictFloat, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[StrictFloat, Field(gt=0, le=1)] = 1.0
+    n: Annotated[StrictInt, Field(ge=1, le=1)] = 1
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
     stop: StrictStr | list[StrictStr] | None = None
-    seed: int | None = None
+    seed: Annotated[StrictInt, Field(ge=SEED_MIN, le=SEED_MAX)] | None = None
     user: StrictStr | None = None
 
     @property
@@ -72,3 +83,23 @@ class CompletionRequest(_GenerationRequest):
     @property
     def prompt_text(self) -> str:
         return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
+
+
+GENERATION_BODIES: dict[str, type[_GenerationRequest]] = {
+    "/v1/chat/completions": ChatCompletionRequest,
+    "/v1/completions": CompletionRequest,
+}
+
+
+def openapi_generation_bodies() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """OpenAPI 3.1 component schemas of the request bodies and the ``requestBody`` object of each
+    generation route (``{path: requestBody}``), for the app's and the gateway's OpenAPI documents."""
+    components: dict[str, Any] = {}
+    bodies: dict[str, dict[str, Any]] = {}
+    for path, model in GENERATION_BODIES.items():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(schema.pop("$defs", {}))
+        components[model.__name__] = schema
+        ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+        bodies[path] = {"required": True, "content": {"application/json": {"schema": ref}}}
+    return components, bodies

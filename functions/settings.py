@@ -8,6 +8,7 @@ the bad value and what is allowed, as a ``SettingsError`` (a ``ValueError``).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -53,7 +54,15 @@ class ServeSettings(BaseModel):
         description="torch intra-op threads on CPU; default: 1 for checkpoints under 256 MB (their "
         "ops are too small to split, and threads fight on a shared machine), else torch's default.",
     )
-    api_key: SecretStr | None = Field(None, description="Bearer key required on /v1/*; None: open.")
+    api_key: SecretStr | None = Field(
+        None,
+        description="Bearer key required on every route but /healthz (/v1/*, /readyz, /metrics); None: open.",
+    )
+    public: bool = Field(
+        False,
+        description="Serve without api_key on a non-loopback host or in a cloud entry point (LLMFN_PUBLIC=1, "
+        "--no-auth): anyone who reaches the address may use the model. Without it such a start is refused.",
+    )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body (413 above).")
 
     # Admission: token bucket in front of a bounded queue in front of the engine's concurrency.
@@ -83,6 +92,14 @@ class ServeSettings(BaseModel):
     )
     max_tokens_cap: int = Field(4096, ge=1, description="Largest max_tokens ever generated.")
     long_prompt_chars: int = Field(500, ge=1, description="Prompts at least this long get the long default.")
+    prompt_bytes_per_token: int = Field(
+        16,
+        ge=1,
+        le=1024,
+        description="A prompt over context length x this many UTF-8 bytes is refused (400) before it is "
+        "tokenised: tokenising it would cost CPU time for an answer that must be a refusal anyway. BPE "
+        "tokenizers average 3-5 bytes per token on text; 16 leaves room for long runs of spaces or symbols.",
+    )
     default_max_tokens_short: int = Field(1024, ge=1, description="max_tokens when unset, short prompts.")
     default_max_tokens_long: int = Field(2048, ge=1, description="max_tokens when unset, long prompts.")
 
@@ -104,7 +121,17 @@ class ServeSettings(BaseModel):
             )
         if self.model is not None and self.engine != "null" and not self.model.is_dir():
             raise ValueError(f"model: {str(self.model)!r} is not a directory")
+        if not is_loopback(self.host):
+            self.require_key_unless_public(f"host {self.host!r} is not a loopback address")
         return self
+
+    def require_key_unless_public(self, reason: str) -> None:
+        """Refuse to serve without ``api_key`` (``reason`` says why it would be exposed) unless ``public``."""
+        if self.api_key is None and not self.public:
+            raise SettingsError(
+                f"api_key: required because {reason}, so anyone who reaches it could use the model; set "
+                f"{ENV_PREFIX}API_KEY (--api-key), or {ENV_PREFIX}PUBLIC=1 (--no-auth) to serve it open"
+            )
 
     @property
     def served_model_name(self) -> str:
@@ -139,6 +166,17 @@ class ServeSettings(BaseModel):
             raise SettingsError(_describe(exc, env_names=True)) from None
 
 
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1); False for anything else,
+    ``0.0.0.0`` and ``::`` (every interface) included."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _describe(exc: ValidationError, env_names: bool = False) -> str:
     """One line per error: the field (or its env var), the bad value and what is allowed."""
     parts = []
@@ -149,5 +187,8 @@ def _describe(exc: ValidationError, env_names: bool = False) -> str:
         message = err["msg"].removeprefix("Value error, ")
         if "input" in err and err["type"] != "value_error":
             message = f"{message}, got {err['input']!r}"
-        parts.append(f"{field}: {message}" if not message.startswith(field.split(" ")[0] + ":") else message)
+        if not err["loc"] or message.startswith(field.split(" ")[0] + ":"):
+            parts.append(message)  # a model-level check names its own field
+        else:
+            parts.append(f"{field}: {message}")
     return "invalid settings: " + "; ".join(parts)

@@ -61,6 +61,8 @@ def model_environment(config: StackConfig) -> dict[str, str]:
     }
     if config.model_revision is not None:
         env["LLMFN_MODEL_REVISION"] = config.model_revision
+    if config.public:  # llmfn:public: the entry points refuse to serve without a key unless told so
+        env["LLMFN_PUBLIC"] = "1"
     return env
 
 

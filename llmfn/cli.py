@@ -11,6 +11,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from llmfn import __version__
 
@@ -65,5 +66,6 @@ def main(argv: list[str] | None = None) -> None:
     except USER_ERRORS as exc:
         if os.environ.get("LLMFN_DEBUG"):
             raise
-        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        # the message is the user's data (paths, JSON, "[-8, 49152]"), never rich markup
+        err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)

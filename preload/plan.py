@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,7 +143,10 @@ def read_header(path: Path) -> tuple[ShardFile, list[TensorEntry]]:
     overlapping or non-contiguous offsets, data that ends before or after the end of the file.
     """
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a directory raises IsADirectoryError, a FIFO blocks
+            raise PreloadError("shard is not a regular file (a directory, FIFO or device?)", file=path)
+        size = info.st_size
         with open(path, "rb") as fh:
             prefix = fh.read(8)
             if len(prefix) < 8:
@@ -204,7 +208,7 @@ def _parse_entry(path: Path, name: str, info: object, data_start: int) -> Tensor
     if not isinstance(info, dict):
         raise PreloadError("header entry is not an object", file=path, tensor=name, offset=8)
     dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-    if dtype not in DTYPE_SIZES:
+    if not isinstance(dtype, str) or dtype not in DTYPE_SIZES:
         raise PreloadError(
             f"unknown dtype {dtype!r}; known: {', '.join(DTYPE_SIZES)}", file=path, tensor=name, offset=8
         )

@@ -35,6 +35,9 @@ class DevConfig:
     engine: the worker's engine (``transformers`` or ``null``).
     worker_threads: torch threads per worker (``OMP_NUM_THREADS``).
     worker_args: extra arguments passed through to ``python -m functions.serve``.
+    api_key: Bearer key required on every route of the gateway and its workers but ``/healthz``
+        (``None``: open; the gateway listens on loopback only).
+    max_body_bytes: largest request body, bytes (413 above), at the gateway and at each worker.
     """
 
     model_dir: Path
@@ -55,6 +58,8 @@ class DevConfig:
     engine: str = "transformers"
     worker_threads: int = 1
     worker_args: tuple[str, ...] = field(default_factory=tuple)
+    api_key: str | None = field(default=None, repr=False)
+    max_body_bytes: int = 1_048_576
 
     @property
     def served_model_name(self) -> str:
@@ -67,6 +72,9 @@ class DevConfig:
         _check_int("--slots", self.slots_per_worker, 1)
         _check_int("--max-queue", self.max_queue, 0)
         _check_int("--worker-threads", self.worker_threads, 1)
+        _check_int("--max-body-bytes", self.max_body_bytes, 1024)
+        if self.api_key is not None and not self.api_key.strip():
+            raise ValueError("--api-key (LLMFN_API_KEY) must not be empty or blank")
         if self.reserved > self.max_workers:
             raise ValueError(f"--reserved {self.reserved} exceeds --max {self.max_workers}: reserved <= max")
         if not 1 <= self.port <= 65535:

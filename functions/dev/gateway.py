@@ -6,6 +6,13 @@ slot on a ready worker (a cold start when none is free) and proxied: non-streami
 buffered, so a worker that dies mid-request is retried once on another worker; SSE streams pass
 through chunk by chunk, and a worker dying mid-stream ends the stream with an OpenAI error event.
 ``/_llmfn/status`` is the pool as JSON, ``/metrics`` Prometheus text.
+
+With an API key (``--api-key`` / ``LLMFN_API_KEY``) every route but ``/healthz`` requires it. Bodies
+over ``max_body_bytes`` get 413 before they are read in full; bodies that are not a JSON object 400,
+both from the gateway itself (no worker is leased for them). Every error the gateway answers, routing
+errors included, is in OpenAI's format with a string ``code``. On SIGTERM / Ctrl-C the gateway drains:
+open streams end with an error event (``shutting_down``), waiting and buffered requests get 503, then
+the workers stop.
 """
 
 from __future__ import annotations
@@ -14,11 +21,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import httpx
@@ -26,6 +32,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -33,14 +40,35 @@ from starlette.routing import Route
 from functions.dev.autoscaler import Autoscaler
 from functions.dev.config import DevConfig
 from functions.dev.pool import Lease, NoCapacity, QueueFull, WorkerPool
+from functions.errors import APIError, http_error
+from functions.guards.auth import check_bearer
+from functions.guards.body import parse_json_object, read_body
 from functions.guards.complexity import complexity_score, complexity_tier
 from functions.guards.token_bucket import TokenBucket
+from functions.schemas import openapi_generation_bodies
 
 log = logging.getLogger("llmfn.dev")
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
 SUPERVISE_S = 1.0
 _NEUTRAL_MAX_TOKENS = 256  # the fingerprint's max_tokens factor is 1 when a request does not say
+HEALTH_PROBE_TIMEOUT_S = 2.0
+_T = TypeVar("_T")
+
+
+class Draining(Exception):
+    """The gateway began shutting down while a request waited."""
+
+
+def shutting_down() -> APIError:
+    return APIError(
+        503, "The gateway is shutting down; retry.", code="shutting_down", headers={"Retry-After": "1"}
+    )
+
+
+def sse_error(error: APIError) -> bytes:
+    """An OpenAI error as one server-sent event (how a stream that has started reports a failure)."""
+    return f"data: {json.dumps(error.body())}\n\n".encode()
 
 
 def request_tier(payload: Any) -> tuple[str, float]:
@@ -48,7 +76,8 @@ def request_tier(payload: Any) -> tuple[str, float]:
     if not isinstance(payload, dict):
         return "S", 0.0
     parts: list[str] = []
-    for message in payload.get("messages") or []:
+    messages = payload.get("messages")
+    for message in messages if isinstance(messages, list) else []:
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, str):
             parts.append(content)
@@ -60,17 +89,19 @@ def request_tier(payload: Any) -> tuple[str, float]:
     elif isinstance(prompt, list):
         parts += [p for p in prompt if isinstance(p, str)]
     max_tokens = payload.get("max_tokens") or payload.get("max_completion_tokens") or _NEUTRAL_MAX_TOKENS
-    if not isinstance(max_tokens, int) or max_tokens < 0:
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0:
         max_tokens = _NEUTRAL_MAX_TOKENS
     score = complexity_score("\n".join(parts), max_tokens)
     return complexity_tier(score), score
 
 
-def openai_error(status: int, message: str, kind: str, retry_after_s: float | None = None) -> JSONResponse:
-    """An error in OpenAI's format, with ``Retry-After`` (whole seconds) when given."""
-    headers = {"retry-after": str(max(1, math.ceil(retry_after_s)))} if retry_after_s is not None else None
-    body = {"error": {"message": message, "type": kind, "param": None, "code": status}}
-    return JSONResponse(body, status_code=status, headers=headers)
+async def _close_response(response: httpx.Response) -> None:
+    await response.aclose()
+
+
+def retry_after(seconds: float) -> dict[str, str]:
+    """A ``Retry-After`` header of whole seconds (at least 1)."""
+    return {"Retry-After": str(max(1, int(-(-seconds // 1))))}
 
 
 class _PoolCollector(Collector):
@@ -145,6 +176,9 @@ class Gateway:
             "llmfn_dev_gateway_queue_wait_seconds", "Time waiting for a worker slot.", registry=self.registry
         )
         self.ticker: asyncio.Task[None] | None = None
+        self._api_key = config.api_key.encode() if config.api_key else None
+        self._drain: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # ---- policy ticks ----------------------------------------------------------------------------
     @property
@@ -173,66 +207,180 @@ class Gateway:
         elif self.bucket is None or self.bucket.rate_per_s != rate_rps:
             self.bucket = TokenBucket(rate_rps, capacity=max(1.0, rate_rps))
 
+    # ---- draining ------------------------------------------------------------------------------
+    def begin_drain(self) -> None:
+        """Shutdown began: end open streams with an error event, answer waiting requests 503 (idempotent;
+        call it on the event loop's thread)."""
+        if self._drain is None:
+            self._drain = asyncio.get_running_loop().create_future()
+        if not self._drain.done():
+            self._drain.set_result(None)
+
+    def begin_drain_threadsafe(self) -> None:
+        """``begin_drain`` from a signal handler or another thread (no-op before the lifespan started)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.begin_drain)
+
+    @property
+    def draining(self) -> bool:
+        return self._drain is not None and self._drain.done()
+
+    async def _unless_draining(
+        self, awaitable: Awaitable[_T], cleanup: Callable[[_T], Awaitable[None]] | None = None
+    ) -> _T:
+        """The result of ``awaitable``, or ``Draining`` once shutdown begins first (``awaitable`` is
+        then cancelled, and ``cleanup`` given a result that arrived anyway)."""
+        task = asyncio.ensure_future(awaitable)
+        if self._drain is None:
+            self._drain = asyncio.get_running_loop().create_future()
+        try:
+            if not self._drain.done():
+                await asyncio.wait({task, self._drain}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # this request was cancelled (client gone): so is what it waited for
+            task.cancel()
+            raise
+        if task.done():
+            return task.result()
+        task.cancel()
+        try:
+            late = await task
+        except (asyncio.CancelledError, Exception):
+            raise Draining from None
+        if cleanup is not None:
+            await cleanup(late)
+        raise Draining
+
     # ---- proxying --------------------------------------------------------------------------------
+    def authorize(self, request: Request) -> None:
+        """401 unless the request carries the API key (when one is configured)."""
+        check_bearer(request.headers, self._api_key)
+
     async def proxy(self, request: Request) -> Response:
         """Admit, route and forward one ``/v1/*`` request; retries once if its worker breaks."""
         arrived = time.monotonic()
-        body = await request.body()
         try:
-            payload = json.loads(body) if body else None
-        except ValueError:
-            payload = None  # the worker answers malformed JSON with its own 400
-        tier, score = request_tier(payload)
+            self.authorize(request)
+            if self.draining:
+                raise shutting_down()
+            body = await read_body(request, self.config.max_body_bytes)
+            payload = parse_json_object(body) if body else None
+        except APIError as exc:
+            self.requests.labels("S", str(exc.status)).inc()
+            return exc.response()
+        tier = "S"
+        try:
+            tier, score = request_tier(payload)
+            return await self._forward(request, body, payload, tier, score, arrived)
+        except APIError as exc:
+            self.requests.labels(tier, str(exc.status)).inc()
+            return exc.response()
+        except Exception as exc:  # a bug of ours: a JSON 500 and one log line, the connection survives
+            log.error("gateway failed a request: %s: %s", type(exc).__name__, exc)
+            self.requests.labels(tier, "500").inc()
+            return APIError(500, f"Gateway error: {type(exc).__name__}", code="internal_error").response()
+
+    async def _forward(
+        self,
+        request: Request,
+        body: bytes,
+        payload: dict[str, Any] | None,
+        tier: str,
+        score: float,
+        arrived: float,
+    ) -> Response:
         if self.bucket is not None:
             admission = self.bucket.try_acquire()
             if not admission.admitted:
-                self.requests.labels(tier, "429").inc()
-                return openai_error(
-                    429, "rate limited by the scaling policy", "rate_limit", admission.retry_after_s
+                raise APIError(
+                    429,
+                    "Rate limited by the scaling policy; retry after the Retry-After seconds.",
+                    code="rate_limit_exceeded",
+                    headers=retry_after(admission.retry_after_s),
                 )
         streaming = isinstance(payload, dict) and payload.get("stream") is True
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         for _attempt in range(2):
-            try:
-                lease = await self.pool.acquire(tier)
-            except QueueFull as exc:
-                self.requests.labels(tier, "429").inc()
-                return openai_error(
-                    429, "too many requests waiting for a worker", "rate_limit", exc.retry_after_s
-                )
-            except NoCapacity as exc:
-                self.requests.labels(tier, "503").inc()
-                return openai_error(503, f"{exc}; retry later", "unavailable", self.supervise_s)
+            lease = await self._lease(tier)
             self.queue_wait.observe(lease.waited_s)
             upstream_request = self.client.build_request(
                 request.method, lease.worker.url + path, content=body, headers=headers
             )
-            try:
-                upstream = await self.client.send(upstream_request, stream=True)
-                if not streaming:
-                    content = await upstream.aread()
-            except httpx.TransportError as exc:
-                log.warning(
-                    "worker %s failed a request (%s); retrying elsewhere", lease.worker.worker_id, exc
+            upstream: httpx.Response | None = None
+            try:  # a worker sends a non-streamed answer's headers only once it is complete: race both
+                upstream = await self._unless_draining(
+                    self.client.send(upstream_request, stream=True), cleanup=_close_response
                 )
-                await self.pool.release(lease, ok=False, broken=True)
+                if not streaming:
+                    content = await self._unless_draining(upstream.aread())
+            except Draining:
+                if upstream is not None:
+                    await upstream.aclose()
+                await self.pool.release(lease, ok=False)
+                raise shutting_down() from None
+            except httpx.TransportError as exc:
+                broken = await self._worker_broken(lease)
+                log.warning(
+                    "request to worker %s failed (%s: %s); worker %s; retrying",
+                    lease.worker.worker_id,
+                    type(exc).__name__,
+                    exc,
+                    "broken" if broken else "healthy",
+                )
+                await self.pool.release(lease, ok=False, broken=broken)
                 continue
             self.ttft.labels(tier).observe(time.monotonic() - arrived)
             self.autoscaler.record_ttft(time.monotonic() - arrived)
             out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
             out_headers.update(self._route_headers(lease, tier, score))
+            self.requests.labels(tier, str(upstream.status_code)).inc()
             if not streaming:
                 await upstream.aclose()
                 await self.pool.release(lease, ok=upstream.status_code < 500)
-                self.requests.labels(tier, str(upstream.status_code)).inc()
                 return Response(content, status_code=upstream.status_code, headers=out_headers)
-            self.requests.labels(tier, str(upstream.status_code)).inc()
             return StreamingResponse(
                 self._relay(upstream, lease), status_code=upstream.status_code, headers=out_headers
             )
-        self.requests.labels(tier, "503").inc()
-        return openai_error(503, "the worker failed twice during this request; retry", "unavailable", 1.0)
+        raise APIError(
+            503,
+            "The worker failed twice during this request; retry.",
+            code="worker_failed",
+            headers=retry_after(1),
+        )
+
+    async def _lease(self, tier: str) -> Lease:
+        """A slot on a ready worker, or the APIError to answer (429 queue full, 503 none in time or
+        shutting down)."""
+        try:
+            return await self._unless_draining(self.pool.acquire(tier), cleanup=self._give_back)
+        except Draining:
+            raise shutting_down() from None
+        except QueueFull as exc:
+            raise APIError(
+                429,
+                "Too many requests are waiting for a worker; retry after the Retry-After seconds.",
+                code="queue_full",
+                headers=retry_after(exc.retry_after_s),
+            ) from None
+        except NoCapacity as exc:
+            raise APIError(
+                503, f"{exc}; retry later.", code="no_capacity", headers=retry_after(self.supervise_s)
+            ) from None
+
+    async def _give_back(self, lease: Lease) -> None:
+        await self.pool.release(lease, ok=False)
+
+    async def _worker_broken(self, lease: Lease) -> bool:
+        """After a transport error: is the worker gone (exited, or not answering ``/healthz``)? A worker
+        that closed an idle keep-alive connection (it may, after an error) is healthy and kept."""
+        worker = lease.worker
+        if worker.exited():
+            return True
+        try:
+            probe = await self.client.get(f"{worker.url}/healthz", timeout=HEALTH_PROBE_TIMEOUT_S)
+        except httpx.TransportError:
+            return True
+        return probe.status_code != 200
 
     @staticmethod
     def _route_headers(lease: Lease, tier: str, score: float) -> dict[str, str]:
@@ -245,17 +393,19 @@ class Gateway:
         }
 
     async def _relay(self, upstream: httpx.Response, lease: Lease) -> AsyncIterator[bytes]:
-        """Pass an SSE stream through; a broken worker ends it with an OpenAI error event."""
+        """Pass an SSE stream through; a broken worker or the gateway's shutdown ends it with an OpenAI
+        error event."""
         ok, broken = upstream.status_code < 500, False
+        chunks = upstream.aiter_raw()
         try:
-            async for chunk in upstream.aiter_raw():
+            while (chunk := await self._unless_draining(anext(chunks, None))) is not None:
                 yield chunk
+        except Draining:
+            ok = False
+            yield sse_error(shutting_down())
         except httpx.TransportError as exc:
-            ok, broken = False, True
-            error = {
-                "error": {"message": f"worker failed mid-stream: {exc!s}", "type": "unavailable", "code": 503}
-            }
-            yield f"data: {json.dumps(error)}\n\n".encode()
+            ok, broken = False, await self._worker_broken(lease)
+            yield sse_error(APIError(503, f"worker failed mid-stream: {exc!s}", code="worker_failed"))
         finally:
             with anyio.CancelScope(shield=True):
                 await upstream.aclose()
@@ -280,6 +430,23 @@ class Gateway:
             "pool": self.pool.snapshot(),
             "policy": self.autoscaler.snapshot(),
         }
+
+
+def gateway_openapi() -> dict[str, Any]:
+    """The gateway's OpenAPI 3.1 document (not served: the fuzz tests and ``bench/fuzz.py`` read it)."""
+    components, bodies = openapi_generation_bodies()
+    answered = {"responses": {"200": {"description": "OK"}}}
+    paths: dict[str, Any] = {
+        path: {"post": {"requestBody": body, **answered}} for path, body in bodies.items()
+    }
+    for path in ("/v1/models", "/_llmfn/status", "/metrics", "/healthz"):
+        paths[path] = {"get": answered}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "llmfn dev gateway", "version": "1"},
+        "paths": paths,
+        "components": {"schemas": components},
+    }
 
 
 def create_gateway(
@@ -307,12 +474,13 @@ def create_gateway(
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await gateway.pool.start()
-        loop = asyncio.get_running_loop()
+        loop = gateway._loop = asyncio.get_running_loop()
         gateway.ticker = loop.create_task(gateway.run_ticks())
         announcer = loop.create_task(announce())
         try:
             yield
         finally:
+            gateway.begin_drain()
             for task in (announcer, gateway.ticker):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -322,27 +490,44 @@ def create_gateway(
             if on_stopped is not None:
                 on_stopped(gateway)
 
-    async def status(_request: Request) -> Response:
+    def guarded(answer: Callable[[], Response]) -> Callable[[Request], Awaitable[Response]]:
+        """An endpoint behind the API key (when one is configured)."""
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                gateway.authorize(request)
+            except APIError as exc:
+                return exc.response()
+            return answer()
+
+        return endpoint
+
+    def status() -> Response:
         return JSONResponse(gateway.status())
 
-    async def metrics(_request: Request) -> Response:
+    def metrics() -> Response:
         return Response(
             generate_latest(gateway.registry), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
-    async def healthz(_request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def models(_request: Request) -> Response:
+    def models() -> Response:
         """Answered by the gateway itself: listing the model must not cold-start a worker."""
         model = {"id": gateway.config.served_model_name, "object": "model", "created": 0, "owned_by": "llmfn"}
         return JSONResponse({"object": "list", "data": [model]})
 
+    async def healthz(_request: Request) -> Response:
+        """Liveness: the only route open without the API key."""
+        return JSONResponse({"status": "ok"})
+
+    async def routing_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return http_error(exc.status_code, str(exc.detail)).response()
+
     routes = [
-        Route("/v1/models", models),
+        Route("/v1/models", guarded(models)),
         Route("/v1/{path:path}", gateway.proxy, methods=["GET", "POST"]),
-        Route("/_llmfn/status", status),
-        Route("/metrics", metrics),
+        Route("/_llmfn/status", guarded(status)),
+        Route("/metrics", guarded(metrics)),
         Route("/healthz", healthz),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: routing_error})

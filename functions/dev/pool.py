@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from functions.dev.client import auth_headers
 from functions.dev.config import DevConfig
 from functions.dev.worker import Worker, WorkerKind, WorkerState, spawn_worker, terminate, watch_cold_start
 
@@ -118,7 +119,7 @@ class WorkerPool:
         self._waiters = 0
         self._in_service = 0
         self._changed = asyncio.Condition()
-        self._client = httpx.AsyncClient()
+        self._client = httpx.AsyncClient(headers=auth_headers(config.api_key))
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 

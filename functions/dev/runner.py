@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -20,6 +21,19 @@ def build_gateway(config: DevConfig, policy_overrides: dict[str, Any] | None = N
     return Gateway(config, pool, Autoscaler(config.policy, policy_config(config, policy_overrides), pool))
 
 
+class _DrainingServer(uvicorn.Server):
+    """uvicorn's server that tells the gateway to drain as soon as a shutdown signal arrives, so that
+    open streams end with an error event at once rather than being cancelled at the graceful timeout."""
+
+    def __init__(self, config: uvicorn.Config, gateway: Gateway) -> None:
+        super().__init__(config)
+        self.gateway = gateway
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.gateway.begin_drain_threadsafe()
+        super().handle_exit(sig, frame)
+
+
 def serve(
     gateway: Gateway,
     on_ready: Callable[[Gateway], None] | None = None,
@@ -34,7 +48,7 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per proxied request is too many
     config = gateway.config
-    server = uvicorn.Server(
+    server = _DrainingServer(
         uvicorn.Config(
             create_gateway(gateway, on_ready, on_stopped),
             host=config.host,
@@ -42,6 +56,7 @@ def serve(
             log_level=log_level,
             timeout_graceful_shutdown=5,
             lifespan="on",
-        )
+        ),
+        gateway,
     )
     server.run()

@@ -149,6 +149,7 @@ def worker_command(config: DevConfig, port: int) -> list[str]:
     """The command line of one worker process."""
     cmd = [sys.executable, "-m", "functions.serve", "--model", str(config.model_dir)]
     cmd += ["--model-name", config.served_model_name, "--engine", config.engine]
+    cmd += ["--max-body-bytes", str(config.max_body_bytes)]
     return [*cmd, "--host", "127.0.0.1", "--port", str(port), *config.worker_args]
 
 
@@ -157,6 +158,9 @@ def spawn_worker(config: DevConfig, worker_id: int, kind: WorkerKind, log_dir: P
     port = free_port()
     log_path = log_dir / f"worker-{worker_id}.log"
     env = dict(os.environ, OMP_NUM_THREADS=str(config.worker_threads), PYTHONUNBUFFERED="1")
+    env.pop("LLMFN_API_KEY", None)
+    if config.api_key is not None:
+        env["LLMFN_API_KEY"] = config.api_key  # the environment keeps it out of `ps`
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             worker_command(config, port),

@@ -20,6 +20,10 @@ from functions.settings import ServeSettings
 from preload.events import EventCallback
 
 _DONE = object()
+GREEDY_BELOW_TEMPERATURE = 1e-5
+"""A temperature below this decodes greedily (its limit), as vLLM does (``_SAMPLING_EPS = 1e-5`` in
+``vllm/sampling_params.py``): dividing logits by a temperature such as 1e-308 overflows them to inf, and
+sampling then fails on a request that asked for nothing wrong."""
 SMALL_CHECKPOINT_BYTES = 256 * 2**20
 """Below this (256 MiB) the CPU engine runs torch on one thread (see ``ServeSettings.cpu_threads``)."""
 
@@ -115,7 +119,7 @@ class TransformersEngine(CheckpointEngine):
         try:
             input_ids = torch.tensor([list(prompt.token_ids)], dtype=torch.long, device=self._model.device)
             sampling: dict[str, Any] = {"do_sample": False}
-            if params.temperature > 0:
+            if params.temperature >= GREEDY_BELOW_TEMPERATURE:
                 sampling = {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
             if params.seed is not None:
                 torch.manual_seed(params.seed)

@@ -29,6 +29,7 @@ def make_event_handler(settings: ServeSettings, custom_handlers: list[type] | No
 def settings_from_env() -> ServeSettings:
     """``LLMFN_*`` settings; a request waits up to ``EVENT_READY_WAIT_S`` for readiness unless set."""
     settings = ServeSettings.from_env()
+    settings.require_key_unless_public("a cloud entry point answers whoever reaches the function's URL")
     if "ready_wait_s" not in settings.model_fields_set:
         settings = settings.model_copy(update={"ready_wait_s": EVENT_READY_WAIT_S})
     return settings

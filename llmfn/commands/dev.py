@@ -81,6 +81,15 @@ def dev(
     worker_arg: list[str] = typer.Option(
         [], "--worker-arg", help="Extra argument for `python -m functions.serve` (repeatable)."
     ),
+    api_key: str | None = typer.Option(
+        None,
+        "--api-key",
+        envvar="LLMFN_API_KEY",
+        help="Require 'Authorization: Bearer KEY' on every route but /healthz (gateway and workers).",
+    ),
+    max_body_bytes: int = typer.Option(
+        1_048_576, "--max-body-bytes", help="Largest request body, bytes (413 above)."
+    ),
 ) -> None:
     """Serve a model locally behind a gateway with reserved and on-demand workers, scaled by a policy."""
     from functions.dev.config import DevConfig
@@ -105,6 +114,8 @@ def dev(
         engine=engine,
         worker_threads=worker_threads,
         worker_args=tuple(worker_arg),
+        api_key=api_key,
+        max_body_bytes=max_body_bytes,
     )
     gateway = build_gateway(config, overrides)
     url = f"http://{config.host}:{config.port}"

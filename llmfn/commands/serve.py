@@ -15,7 +15,16 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
     api_key: str | None = typer.Option(
-        None, "--api-key", envvar="LLMFN_API_KEY", help="Require 'Authorization: Bearer KEY' on /v1/*."
+        None,
+        "--api-key",
+        envvar="LLMFN_API_KEY",
+        help="Require 'Authorization: Bearer KEY' on every route but /healthz.",
+    ),
+    no_auth: bool = typer.Option(
+        False,
+        "--no-auth",
+        envvar="LLMFN_PUBLIC",
+        help="Serve without --api-key on a non-loopback --host (anyone who reaches it may use the model).",
     ),
     rate_per_s: float = typer.Option(50.0, "--rate-per-s", help="Token-bucket admission rate, req/s."),
     burst: int = typer.Option(100, "--burst", help="Token-bucket burst, requests."),
@@ -38,6 +47,7 @@ def serve(
         host=host,
         port=port,
         api_key=api_key,
+        public=no_auth or None,
         rate_per_s=rate_per_s,
         burst=burst,
         max_concurrency=max_concurrency,

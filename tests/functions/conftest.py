@@ -28,5 +28,5 @@ def tiny_server(tiny_model_dir: Path) -> Iterator[str]:
         access_log=False,
     )
     with running(create_app(settings)) as url:
-        wait_ready(url)
+        wait_ready(url, api_key=API_KEY)
         yield url

@@ -78,11 +78,12 @@ def spawned(module: str, args: list[str], env: dict[str, str], port: int) -> Ite
         process.wait(10)
 
 
-def wait_ready(base_url: str, timeout_s: float = 60) -> dict[str, Any]:
-    """Poll ``/readyz`` until it answers 200; return its body."""
+def wait_ready(base_url: str, timeout_s: float = 60, api_key: str | None = None) -> dict[str, Any]:
+    """Poll ``/readyz`` (with ``api_key`` when the server has one) until it answers 200; return its body."""
     deadline = time.monotonic() + timeout_s
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     while True:
-        response = httpx.get(base_url + "/readyz")
+        response = httpx.get(base_url + "/readyz", headers=headers)
         if response.status_code == 200:
             return response.json()
         if response.json().get("error"):

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,7 +173,7 @@ def scf_web_server(tiny_model_dir: Path) -> Iterator[str]:
 
 @pytest.mark.slow
 def test_scf_web_function_serves_over_http(scf_web_server: str) -> None:
-    wait_ready(scf_web_server)
+    wait_ready(scf_web_server, api_key=KEY)
     response = httpx.post(
         scf_web_server + "/v1/chat/completions",
         json=CHAT,
@@ -187,10 +190,42 @@ def test_scf_web_defaults_to_port_9000_on_all_interfaces(
     from functions.entry.scf_web import web_settings
 
     monkeypatch.setenv("LLMFN_MODEL", str(tiny_model_dir))
+    monkeypatch.setenv("LLMFN_API_KEY", KEY)
     monkeypatch.delenv("LLMFN_HOST", raising=False)
     monkeypatch.delenv("LLMFN_PORT", raising=False)
     settings = web_settings()
     assert (settings.host, settings.port) == ("0.0.0.0", 9000)
+
+
+def test_entry_points_refuse_to_start_without_a_key_unless_public(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.entry.events import settings_from_env
+    from functions.entry.scf_web import web_settings
+    from functions.settings import SettingsError
+
+    monkeypatch.setenv("LLMFN_MODEL", str(tiny_model_dir))
+    for name in ("LLMFN_API_KEY", "LLMFN_PUBLIC", "LLMFN_HOST", "LLMFN_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for build in (web_settings, settings_from_env):
+        with pytest.raises(SettingsError, match=r"api_key: required .*LLMFN_API_KEY.*LLMFN_PUBLIC=1"):
+            build()
+    monkeypatch.setenv("LLMFN_PUBLIC", "1")
+    assert web_settings().public and settings_from_env().api_key is None
+
+
+def test_scf_web_without_a_key_exits_with_one_line(tiny_model_dir: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("LLMFN_API_KEY", "LLMFN_PUBLIC", "LLMFN_HOST")}
+    done = subprocess.run(
+        [sys.executable, "-m", "functions.entry.scf_web"],
+        env={**env, "LLMFN_MODEL": str(tiny_model_dir), "LLMFN_PORT": str(free_port())},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: invalid settings: api_key: required because host '0.0.0.0'")
+    assert "Traceback" not in done.stderr
 
 
 @pytest.mark.slow
@@ -207,15 +242,15 @@ def test_serve_module_is_the_worker_process_llmfn_dev_spawns(tiny_model_dir: Pat
         str(port),
     ]
     with spawned("functions.serve", [*args, "--api-key", KEY, "--engine", "transformers"], {}, port) as url:
-        readiness = httpx.get(url + "/readyz")
+        headers = {"Authorization": f"Bearer {KEY}"}
+        readiness = httpx.get(url + "/readyz", headers=headers)
         assert readiness.status_code in {200, 503}
         assert {"ready", "stage", "progress"} <= set(readiness.json())
-        assert wait_ready(url)["stage"] == "ready"
-        headers = {"Authorization": f"Bearer {KEY}"}
+        assert wait_ready(url, api_key=KEY)["stage"] == "ready"
         response = httpx.post(
             url + "/v1/completions", json={**CHAT, "prompt": "hi"}, headers=headers, timeout=30
         )
         assert response.status_code == 200, response.text
-        metrics = httpx.get(url + "/metrics").text
+        metrics = httpx.get(url + "/metrics", headers=headers).text
         assert 'llmfn_requests_total{route="completions",status="200"} 1.0' in metrics
         assert 'llmfn_preload_stage_seconds{stage="blocks"}' in metrics

@@ -104,7 +104,7 @@ def test_response_headers_carry_complexity_and_request_id(tiny_server: str) -> N
 
 def test_metrics_report_requests_tokens_and_preload(tiny_server: str, client: openai.OpenAI) -> None:
     client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}], max_tokens=2)
-    text = httpx.get(tiny_server + "/metrics").text
+    text = httpx.get(tiny_server + "/metrics", headers={"Authorization": f"Bearer {API_KEY}"}).text
     assert 'llmfn_requests_total{route="chat",status="200"}' in text
     assert "llmfn_completion_tokens_total" in text
     assert "llmfn_complexity_score_bucket" in text

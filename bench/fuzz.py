@@ -1,0 +1,180 @@
+"""Fuzz the serving surfaces with a large budget and count what comes back.
+
+    .venv/bin/python bench/fuzz.py [--cases 10000]
+
+Two surfaces, each a real process on 127.0.0.1 with an API key:
+
+- **serve**: the inference app that ``llmfn serve`` runs (``python -m functions.serve``) on the embedded
+  tiny model, answers capped at one token (fuzzing is about input, not generation), admission limits
+  out of the way.
+- **gateway**: ``llmfn dev --engine null`` (the gateway in front of a null-engine worker process).
+
+Each gets ``--cases`` cases: half schemathesis cases of its OpenAPI document (positive and negative),
+half hypothesis request bodies (hostile integers, lone surrogates, deep nesting, NaN, non-UTF-8 bytes,
+wrong shapes; ``tests/fuzzing.py``). Printed per surface and generator: cases, answers by class, 5xx,
+error bodies not in OpenAI's format, transport errors (a dropped or refused connection), and after the
+run whether the process is alive, the breaker closed (serve) and how many workers died (gateway).
+A clean run shows 0 in every failure column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from functions.dev.gateway import gateway_openapi  # noqa: E402
+from functions.dev.worker import free_port  # noqa: E402
+from functions.tiny_model import ensure_tiny_model  # noqa: E402
+from tests.fuzzing import Tally, run_bodies, run_openapi  # noqa: E402
+
+KEY = "sk-fuzz-bench"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+@contextmanager
+def process(
+    cmd: list[str], env: dict[str, str], url: str, ready_path: str, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``cmd`` until the block ends; yields once ``url + ready_path`` answers 200 with the key."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{cmd[:4]} exited with {proc.returncode}; see {log}")
+            try:
+                if httpx.get(url + ready_path, headers=AUTH, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} not ready within 180 s; see {log}")
+            time.sleep(0.2)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def fuzz(url: str, document: dict[str, object], model: str, cases: int) -> list[tuple[str, Tally, float]]:
+    rows = []
+    for name, run in (
+        ("schemathesis", lambda: run_openapi(url, document, KEY, cases=cases // 2, seeded=False)),
+        ("hypothesis bodies", lambda: run_bodies(url, model, KEY, cases=cases - cases // 2, seeded=False)),
+    ):
+        started = time.perf_counter()
+        tally = run()
+        rows.append((name, tally, time.perf_counter() - started))
+    return rows
+
+
+def serve_surface(model_dir: Path, cases: int, logs: Path) -> tuple[list[tuple[str, Tally, float]], str]:
+    from functions.app import create_app
+    from functions.settings import ServeSettings
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        "LLMFN_API_KEY": KEY,
+        "LLMFN_MAX_TOKENS_CAP": "1",
+        "LLMFN_RATE_PER_S": "1000000",
+        "LLMFN_BURST": "1000000",
+        "LLMFN_ACCESS_LOG": "false",
+        "LLMFN_LOG_LEVEL": "warning",
+    }
+    cmd = [sys.executable, "-m", "functions.serve", "--model", str(model_dir), "--model-name", "tiny"]
+    cmd += ["--port", str(port), "--preload-workers", "2"]
+    document = create_app(ServeSettings.build(engine="null")).openapi()
+    with process(cmd, env, url, "/readyz", logs / "serve.log") as proc:
+        rows = fuzz(url, document, "tiny", cases)
+        alive = proc.poll() is None
+        metrics = httpx.get(url + "/metrics", headers=AUTH, timeout=10).text if alive else ""
+    breaker = "closed" if "llmfn_breaker_state 0.0" in metrics else "OPEN or unknown"
+    return rows, f"process alive: {alive}; breaker: {breaker}"
+
+
+def gateway_surface(model_dir: Path, cases: int, logs: Path) -> tuple[list[tuple[str, Tally, float]], str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [
+        sys.executable,
+        "-m",
+        "llmfn",
+        "dev",
+        "--model",
+        str(model_dir),
+        "--engine",
+        "null",
+        "--port",
+        str(port),
+    ]
+    cmd += ["--policy", "fixed", "--reserved", "1", "--max", "2", "--slots", "4", "--api-key", KEY]
+    with process(cmd, {}, url, "/v1/models", logs / "gateway.log") as proc:
+        model = httpx.get(url + "/v1/models", headers=AUTH).json()["data"][0]["id"]
+        deadline = time.monotonic() + 120
+        while not httpx.get(url + "/_llmfn/status", headers=AUTH).json()["pool"]["counters"]["completed"]:
+            httpx.post(
+                url + "/v1/completions",
+                json={"model": model, "prompt": "hi"},
+                headers=AUTH,
+                timeout=60,
+            )
+            if time.monotonic() > deadline:
+                raise RuntimeError("the gateway's worker never answered")
+        rows = fuzz(url, gateway_openapi(), model, cases)
+        alive = proc.poll() is None
+        status = httpx.get(url + "/_llmfn/status", headers=AUTH, timeout=10).json() if alive else {}
+    deaths = status.get("pool", {}).get("counters", {}).get("worker_deaths", "?")
+    return rows, f"process alive: {alive}; worker deaths: {deaths}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=10_000, help="cases per surface (half per generator)")
+    args = parser.parse_args()
+    model_dir = ensure_tiny_model()
+    logs = Path(os.environ.get("TMPDIR", "/tmp")) / f"llmfn-fuzz-{os.getpid()}"
+    logs.mkdir(parents=True, exist_ok=True)
+    print(f"cases per surface: {args.cases}; server logs in {logs}\n")
+    print(
+        "| surface | generator | cases | 2xx | 4xx | 5xx | non-OpenAI errors | transport errors | seconds |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    notes, problems = [], []
+    for surface, run in (("serve", serve_surface), ("gateway", gateway_surface)):
+        rows, after = run(model_dir, args.cases, logs)
+        for name, tally, seconds in rows:
+            s = tally.statuses
+            print(
+                f"| {surface} | {name} | {tally.cases} | {s['2xx']} | {s['4xx']} | {s['5xx']} | "
+                f"{tally.bad_errors} | {tally.transport_errors} | {seconds:.0f} |",
+                flush=True,
+            )
+            problems += [f"{surface}/{name}: {p}" for p in tally.problems[:5]]
+        notes.append(f"{surface}: {after}")
+    print()
+    for line in notes + problems:
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Property-based fuzzing of ``llmfn serve``'s app over real HTTP (issue 13, "keep it fixed"): schemathesis
+from its OpenAPI document and hypothesis request bodies against the tiny model. No answer is a 5xx, every
+error is in OpenAI's format, and afterwards the server is alive and its breaker closed. Bounded budgets
+(seeded); ``bench/fuzz.py`` runs 10k+ cases per surface."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from functions.app import create_app
+from functions.settings import ServeSettings
+from tests.functions.helpers import running, wait_ready
+from tests.fuzzing import Tally, run_bodies, run_openapi
+
+KEY = "sk-fuzz"
+
+
+@pytest.fixture(scope="module")
+def fuzzed_app(tiny_model_dir: Path) -> Iterator[tuple[str, object]]:
+    """The tiny model with one-token answers (fuzzing is about input, not generation) and admission
+    limits out of the way, so that every answer is about the request itself."""
+    settings = ServeSettings.build(
+        model=tiny_model_dir,
+        model_name="tiny",
+        api_key=KEY,
+        preload_workers=2,
+        max_tokens_cap=1,
+        rate_per_s=1e6,
+        burst=1_000_000,
+        access_log=False,
+    )
+    app = create_app(settings)
+    with running(app) as url:
+        wait_ready(url, api_key=KEY)
+        yield url, app
+
+
+def assert_clean(tally: Tally, url: str) -> None:
+    assert tally.problems == [], "\n".join(tally.problems)
+    assert tally.transport_errors == 0
+    assert tally.statuses["2xx"] > 0 and tally.statuses["4xx"] > 0, tally.statuses  # both kinds were reached
+    auth = {"Authorization": f"Bearer {KEY}"}
+    assert httpx.get(url + "/healthz").status_code == 200
+    assert "llmfn_breaker_state 0.0" in httpx.get(url + "/metrics", headers=auth).text
+
+
+def test_schemathesis_against_the_openapi_document(fuzzed_app: tuple[str, object]) -> None:
+    url, app = fuzzed_app
+    tally = run_openapi(url, app.openapi(), KEY, cases=80, seeded=True)  # type: ignore[attr-defined]
+    assert tally.cases >= 60
+    assert_clean(tally, url)
+
+
+def test_hypothesis_request_bodies(fuzzed_app: tuple[str, object]) -> None:
+    url, _ = fuzzed_app
+    tally = run_bodies(url, "tiny", KEY, cases=300, seeded=True)
+    assert tally.cases >= 250
+    assert_clean(tally, url)

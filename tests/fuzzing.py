@@ -1,0 +1,273 @@
+"""Fuzzing of the serving surfaces (``llmfn serve``'s app, the ``llmfn dev`` gateway), shared by the test
+suite (a bounded budget) and ``bench/fuzz.py`` (10k+ cases per surface).
+
+Two generators: schemathesis from each surface's OpenAPI document (positive and negative cases of every
+operation), and hypothesis request bodies aimed at what broke before (huge and wrongly typed integers,
+lone surrogates, deep nesting, ``NaN``, bytes that are not UTF-8, wrong shapes). Every answer is checked:
+no 5xx, and every error (a 4xx body, an error event in a stream) in OpenAI's format with a string code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import requests
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+CHAT, COMPLETIONS = "/v1/chat/completions", "/v1/completions"
+ERROR_KEYS = {"message", "type", "param", "code"}
+
+
+@dataclass
+class Tally:
+    """What a fuzz run saw: cases sent, answers by status class, and every problem found."""
+
+    cases: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    """The first 50 problems, for the report."""
+    bad_errors: int = 0
+    """4xx bodies or error events not in OpenAI's format."""
+    transport_errors: int = 0
+
+    def record(self, label: str, status: int, content_type: str, content: bytes) -> None:
+        self.cases += 1
+        self.statuses[f"{status // 100}xx"] += 1
+        problem = answer_problem(status, content_type, content)
+        if problem is None:
+            return
+        self.bad_errors += status < 500
+        if len(self.problems) < 50:
+            self.problems.append(f"{label}: {problem}")
+
+    def transport_error(self, label: str, exc: Exception) -> None:
+        """The connection failed: the server died, hung or dropped the connection."""
+        self.cases += 1
+        self.transport_errors += 1
+        if len(self.problems) < 50:
+            self.problems.append(f"{label}: {type(exc).__name__}: {exc}")
+
+
+def openai_error_problem(payload: Any) -> str | None:
+    """What is wrong with an error body (None when it is OpenAI's format with a string or null code)."""
+    if not isinstance(payload, dict) or set(payload) != {"error"}:
+        return f"not an OpenAI error body: {str(payload)[:200]}"
+    error = payload["error"]
+    if not isinstance(error, dict) or set(error) != ERROR_KEYS:
+        return f"error object has keys {sorted(error) if isinstance(error, dict) else error!r}"
+    if not isinstance(error["message"], str) or not error["message"]:
+        return "error message is empty"
+    if not isinstance(error["type"], str) or not isinstance(error["code"], str | None):
+        return f"error type / code not strings: {error['type']!r}, {error['code']!r}"
+    return None
+
+
+def answer_problem(status: int, content_type: str, content: bytes) -> str | None:
+    """What is wrong with one answer: a 5xx, an error that is not OpenAI's format, a bad stream event."""
+    if status >= 500:
+        return f"{status}: {content[:300]!r}"
+    if status >= 400:
+        try:
+            return openai_error_problem(json.loads(content))
+        except ValueError:
+            return f"{status} with a body that is not JSON: {content[:200]!r}"
+    if content_type.startswith("text/event-stream"):
+        for line in content.decode("utf-8", "replace").splitlines():
+            if line.startswith("data: {") and '"error"' in line:
+                return "error event mid-stream: " + (openai_error_problem(json.loads(line[6:])) or line[:300])
+    return None
+
+
+# ---- schemathesis: the surfaces' OpenAPI documents ---------------------------------------------------
+def openapi_cases(document: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """Positive and negative schemathesis cases of every operation of ``document``."""
+    import schemathesis
+    from schemathesis.generation import GenerationMode
+
+    schema = schemathesis.openapi.from_dict(document)
+    return st.one_of(schema.as_strategy(GenerationMode.POSITIVE), schema.as_strategy(GenerationMode.NEGATIVE))
+
+
+def send_openapi_case(
+    session: requests.Session, base_url: str, case: Any, headers: dict[str, str], tally: Tally
+) -> None:
+    label = f"{case.method} {case.path}"
+    try:
+        response = case.call(base_url=base_url, session=session, headers=headers, timeout=60)
+    except requests.RequestException as exc:
+        tally.transport_error(label, exc)
+        return
+    content_type = (response.headers.get("content-type") or [""])[0]
+    tally.record(label, response.status_code, content_type, response.content)
+
+
+# ---- hypothesis: hostile request bodies ---------------------------------------------------------------
+any_text = st.text(st.characters(exclude_categories=()), max_size=40)
+"""Text with every code point, lone surrogates included (JSON carries them as ``\\ud800`` escapes)."""
+edge_ints = st.sampled_from(
+    [0, -1, 1, 2**31, 2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63) - 1, 10**30, -(10**30)]
+)
+numbers = st.one_of(st.integers(), edge_ints, st.floats(allow_nan=False, allow_infinity=False))
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), numbers, any_text),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(any_text, children, max_size=3)
+    ),
+    max_leaves=8,
+)
+content = st.one_of(
+    any_text,
+    st.lists(st.fixed_dictionaries({"type": st.just("text"), "text": any_text}), max_size=2),
+    json_values,
+)
+message = st.fixed_dictionaries(
+    {"role": st.one_of(st.sampled_from(["system", "user", "assistant"]), any_text), "content": content}
+)
+OPTIONAL_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "max_tokens": st.one_of(st.integers(1, 4), numbers, json_values),
+    "max_completion_tokens": st.one_of(st.integers(1, 4), json_values),
+    "temperature": st.one_of(st.floats(0, 2), numbers, json_values),
+    "top_p": st.one_of(st.floats(0.01, 1), json_values),
+    "n": st.one_of(st.just(1), json_values),
+    "stream": st.one_of(st.booleans(), json_values),
+    "stream_options": st.one_of(st.fixed_dictionaries({"include_usage": st.booleans()}), json_values),
+    "stop": st.one_of(any_text, st.lists(any_text, max_size=3), json_values),
+    "seed": st.one_of(numbers, json_values),
+    "user": st.one_of(any_text, json_values),
+    "echo": json_values,
+}
+
+
+def chat_bodies(model: str) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "model": st.one_of(st.just(model), any_text, json_values),
+            "messages": st.one_of(st.lists(message, min_size=1, max_size=3), json_values),
+        },
+        optional=OPTIONAL_FIELDS,
+    )
+
+
+def completion_bodies(model: str) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "model": st.one_of(st.just(model), any_text),
+            "prompt": st.one_of(any_text, st.lists(any_text, min_size=1, max_size=2), json_values),
+        },
+        optional=OPTIONAL_FIELDS,
+    )
+
+
+VALID_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "max_tokens": st.integers(1, 4),
+    "temperature": st.floats(0, 2),
+    "top_p": st.floats(0.01, 1),
+    "stream": st.booleans(),
+    "stream_options": st.fixed_dictionaries({"include_usage": st.booleans()}),
+    "stop": st.one_of(st.text(max_size=3), st.lists(st.text(max_size=3), max_size=2)),
+    "seed": st.integers(-(2**63), 2**64 - 1),
+    "user": st.text(max_size=10),
+}
+
+
+def plausible_bodies(model: str) -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
+    """Well-formed requests with text of any (encodable) code point: they reach the engine."""
+    text = st.text(max_size=60)
+    chat = st.fixed_dictionaries(
+        {
+            "model": st.just(model),
+            "messages": st.lists(
+                st.fixed_dictionaries({"role": st.just("user"), "content": text}), min_size=1, max_size=2
+            ),
+        },
+        optional=VALID_FIELDS,
+    )
+    completion = st.fixed_dictionaries({"model": st.just(model), "prompt": text}, optional=VALID_FIELDS)
+    return st.one_of(chat.map(lambda body: (CHAT, body)), completion.map(lambda body: (COMPLETIONS, body)))
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"model": "m", "messages": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+raw_bodies = st.one_of(
+    st.binary(max_size=300),
+    st.integers(50, 20_000).map(_nested),
+    st.sampled_from(
+        [b'{"temperature": NaN}', b'{"seed": Infinity}', b"", b"null", b"[]", b'"x"', b'{"model": "\\ud800"}']
+    ),
+)
+
+
+def requests_to(model: str) -> st.SearchStrategy[tuple[str, bytes]]:
+    """(route, raw body) pairs: JSON bodies of both routes with hostile fields, and raw hostile bytes."""
+    encoded = st.one_of(
+        chat_bodies(model).map(lambda body: (CHAT, json.dumps(body).encode())),
+        completion_bodies(model).map(lambda body: (COMPLETIONS, json.dumps(body).encode())),
+    )
+    plausible = plausible_bodies(model).map(lambda pair: (pair[0], json.dumps(pair[1]).encode()))
+    return st.one_of(encoded, plausible, st.tuples(st.sampled_from([CHAT, COMPLETIONS]), raw_bodies))
+
+
+def send_body(client: httpx.Client, path: str, body: bytes, tally: Tally) -> None:
+    headers = {"content-type": "application/json"}
+    try:
+        response = client.post(path, content=body, headers=headers)
+    except httpx.TransportError as exc:
+        tally.transport_error(f"POST {path}", exc)
+        return
+    tally.record(
+        f"POST {path} {body[:120]!r}",
+        response.status_code,
+        response.headers.get("content-type", ""),
+        response.content,
+    )
+
+
+# ---- running a budget --------------------------------------------------------------------------------
+def run_openapi(
+    base_url: str, document: dict[str, Any], api_key: str | None, cases: int, seeded: bool
+) -> Tally:
+    """Send ``cases`` schemathesis cases of ``document`` to ``base_url`` (with the key when given)."""
+    tally = Tally()
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    session = requests.Session()
+
+    @settings(max_examples=cases, derandomize=seeded, **_settings())
+    @given(case=openapi_cases(document))
+    def run(case: Any) -> None:
+        send_openapi_case(session, base_url, case, headers, tally)
+
+    run()
+    session.close()
+    return tally
+
+
+def run_bodies(base_url: str, model: str, api_key: str | None, cases: int, seeded: bool) -> Tally:
+    """Send ``cases`` hypothesis request bodies to ``base_url``'s generation routes."""
+    tally = Tally()
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
+
+        @settings(max_examples=cases, derandomize=seeded, **_settings())
+        @given(request=requests_to(model))
+        def run(request: tuple[str, bytes]) -> None:
+            send_body(client, request[0], request[1], tally)
+
+        run()
+    return tally
+
+
+def _settings() -> dict[str, Any]:
+    """No example database, no deadline, no shrinking: a fuzz run counts every answer, it does not stop."""
+    return {
+        "deadline": None,
+        "database": None,
+        "suppress_health_check": list(HealthCheck),
+        "phases": [Phase.explicit, Phase.generate],
+    }
