@@ -39,8 +39,10 @@ from scaling.plan import scf_cron
 SCALER_TIMER_CRON = "0 */1 * * * * *"  # every minute; SCF timer crons have 7 fields
 GATEWAY_ENVIRONMENT = "release"
 # Public routes: the OpenAI-compatible API under /v1/ and the liveness probe; nothing else.
-# API gateway paths (https://cloud.tencent.com/document/product/628/52201): "/user: 表示完全匹配或前缀匹配"
-# (a plain path also matches by prefix, so "/v1" would take "/v1x" too: hence "/v1/"); "=/user: 代表精确匹配".
+# API gateway path matching (https://cloud.tencent.com/document/product/628/11939, "API 命中优先级如何确定"):
+# "如果 API path 以 = 开始,代表精确匹配,优先级最高" (so "=/healthz" is exact) and "如果 API path 为普通串,
+# 字符串最长的优先级高,满足最长匹配" (a plain path matches by prefix, so "/v1" would take "/v1x" too: hence
+# "/v1/"). The provider passes request_config_path to CreateApi unchanged (resource_tc_api_gateway_api.go).
 GATEWAY_ROUTES = (("v1", "/v1/", "ANY"), ("healthz", "=/healthz", "GET"))
 SCALER_MEMORY_MB = 256
 SCALER_TIMEOUT_S = 60
@@ -80,8 +82,11 @@ class TencentInferenceStack(pulumi.ComponentResource):
             # What the version freezes. The provider cannot update a version, so a change replaces it
             # (a new version is published); `llmfn promote` finds it by revision and moves the alias.
             description=published_description(config, f"{config.image_uri} {config.memory_mb}MB"),
+            # Replacing would then delete the old version (the provider's Delete sends DeleteFunction
+            # with that Qualifier), the one the alias still serves until promote moves it and promote's
+            # rollback target: the old version stays (it goes with the function on `pulumi destroy`).
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(replace_on_changes=["description"])
+                child, pulumi.ResourceOptions(replace_on_changes=["description"], retain_on_delete=True)
             ),
         )
         alias = scf.FunctionAlias(

@@ -99,6 +99,7 @@ class Registered:
     ignore_changes: frozenset[str] = frozenset()
     replace_on_changes: frozenset[str] = frozenset()
     delete_before_replace: bool = False
+    retain_on_delete: bool = False
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -122,6 +123,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 frozenset(opts.ignore_changes or ()),
                 frozenset(opts.replace_on_changes or ()),
                 bool(opts.delete_before_replace),
+                bool(opts.retain_on_delete),
             )
         )
         return f"{args.name}-id", {**args.inputs, **_computed(args)}
