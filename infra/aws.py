@@ -369,7 +369,8 @@ class AwsInferenceStack(pulumi.ComponentResource):
 
 def _scaler_policy(bucket: str, function_arn: str) -> str:
     """What the scaler may do: read metrics, move the scalable target's floor, pre-warm the function
-    (``lambda:InvokeFunction`` on it and its qualifiers), keep state in its bucket."""
+    (``lambda:InvokeFunction`` on it and its qualifiers), keep state in its bucket (and list it, so a
+    missing state object reads as 404, not 403)."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -398,6 +399,14 @@ def _scaler_policy(bucket: str, function_arn: str) -> str:
                     "Effect": "Allow",
                     "Action": ["s3:GetObject", "s3:PutObject"],
                     "Resource": f"arn:aws:s3:::{bucket}/*",
+                },
+                {
+                    # S3 GetObject: "If you don't have the s3:ListBucket permission, Amazon S3 returns an
+                    # HTTP status code 403 Access Denied error" for a missing key: without it the first
+                    # tick (no state yet) fails instead of starting fresh, and so does every later one
+                    "Effect": "Allow",
+                    "Action": ["s3:ListBucket"],
+                    "Resource": f"arn:aws:s3:::{bucket}",
                 },
             ],
         }

@@ -203,6 +203,22 @@ def test_scaler_on_an_eventbridge_schedule(example: StackRun) -> None:
     ]
 
 
+def test_scaler_may_list_its_bucket_so_a_missing_state_reads_as_absent(example: StackRun) -> None:
+    """S3 GetObject (API reference): "If you don't have the s3:ListBucket permission, Amazon S3 returns
+    an HTTP status code 403 Access Denied error" for a key that does not exist. The scaler's first tick
+    reads a state object that does not exist yet; only a 404 (NoSuchKey) means "start fresh"
+    (functions/cloud/state.py), so without s3:ListBucket on the bucket every tick fails."""
+    policy = json.loads(example.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    (objects,) = [s for s in policy["Statement"] if "s3:GetObject" in s["Action"]]
+    bucket_arn = objects["Resource"].removesuffix("/*")
+    assert (
+        bucket_arn.startswith("arn:aws:s3:::qwen3-small-scaler-") and objects["Resource"] == bucket_arn + "/*"
+    )
+    listing = [s for s in policy["Statement"] if "s3:ListBucket" in s["Action"]]
+    # ListBucket is a bucket action: its resource is the bucket's ARN, not the objects'
+    assert [s["Resource"] for s in listing] == [bucket_arn]
+
+
 def test_alarms_on_errors_and_p95_duration(example: StackRun) -> None:
     alarms = {r.name: r.inputs for r in example.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
     errors, p95 = alarms["llmfn-errors"], alarms["llmfn-p95-duration"]
