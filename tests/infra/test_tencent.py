@@ -188,7 +188,7 @@ def test_api_key_reaches_the_function_only_as_a_secret() -> None:
 def test_zip_packages_are_refused_on_scf(tmp_path: Path) -> None:
     """Defect 3: SCF's newest Python is 3.10; a zip deploy would break at import, so validation refuses it."""
     build_dir = tmp_path / "build"
-    build_with_layer("scf", build_dir)
+    build_with_layer("aws", build_dir)  # any build: SCF refuses zips (`llmfn layer build` too)
     with pytest.raises(StackConfigError, match=r"llmfn:buildDir .*Python runtime is 3.10.*llmfn:imageUri"):
         run_stack(_config(imageUri=None, buildDir=str(build_dir)))
 
