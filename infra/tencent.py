@@ -2,8 +2,8 @@
 
 Resources (``tencentcloud-iac-pulumi``): the inference ``scf.Function`` (an HTTP/web function: an image
 listening on 0.0.0.0:9000), a published ``scf.FunctionVersion`` (replaced, i.e. published anew, when
-the model revision, image or memory changes), the alias ``live`` (created on that version; ``llmfn
-promote`` moves it afterwards), an API gateway service with two APIs (``/v1`` and ``/healthz``) and
+the model revision, image, memory, timeout or environment changes), the alias ``live`` (created on
+that version; ``llmfn promote`` moves it afterwards), an API gateway service with two APIs (``/v1`` and ``/healthz``) and
 a release in front of the alias, and the scaler function (the same image) on a one-minute timer.
 
 Only images: SCF's newest Python runtime is 3.10 and llmfn needs 3.11 (``infra.config`` refuses
@@ -17,6 +17,7 @@ GPU is not requested here: SCF enables GPU functions per account, and the API on
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pulumi
@@ -81,7 +82,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
             namespace=config.namespace,
             # What the version freezes. The provider cannot update a version, so a change replaces it
             # (a new version is published); `llmfn promote` finds it by revision and moves the alias.
-            description=published_description(config, f"{config.image_uri} {config.memory_mb}MB"),
+            description=published_description(config, self._frozen(config)),
             # Replacing would then delete the old version (the provider's Delete sends DeleteFunction
             # with that Qualifier), the one the alias still serves until promote moves it and promote's
             # rollback target: the old version stays (it goes with the function on `pulumi destroy`).
@@ -120,6 +121,22 @@ class TencentInferenceStack(pulumi.ComponentResource):
         env["LLMFN_HOST"] = "0.0.0.0"
         env["LLMFN_PORT"] = str(SCF_IMAGE_PORT)
         return env
+
+    @classmethod
+    def _frozen(cls, config: StackConfig) -> str:
+        """What a published version freezes besides the model revision: image, memory, timeout and the
+        environment (all but the API key, a secret a description must not carry). Its hash goes into
+        the version's description, so a change to any of them publishes a new version: SCF serves
+        the alias's version, not $LATEST, so a change without one would never be served."""
+        return json.dumps(
+            {
+                "image": config.image_uri,
+                "memory_mb": config.memory_mb,
+                "timeout_s": config.timeout_s,
+                "environment": cls._environment(config),
+            },
+            sort_keys=True,
+        )
 
     @staticmethod
     def _tags(config: StackConfig) -> dict[str, str]:

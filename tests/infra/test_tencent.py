@@ -95,6 +95,27 @@ def test_version_and_alias(example: StackRun) -> None:
     assert alias.ignore_changes == {"functionVersion", "routingConfig"}
 
 
+def test_every_setting_a_version_freezes_publishes_a_new_one(example: StackRun) -> None:
+    """SCF serves the alias's version, never $LATEST: a change `pulumi up` makes to the function but
+    not to the version's description would update $LATEST only, and no version would ever serve it.
+    So the description hashes everything the version freezes: a new timeout, engine setting or
+    environment publishes a new version (for `llmfn promote`); the API key (a secret) stays out."""
+
+    def description(run: StackRun) -> str:
+        return str(run.one(VERSION).inputs["description"])
+
+    before = description(example)
+    for change in ({"timeoutS": 120}, {"concurrencyPerInstance": 4}, {"engine": "transformers"}):
+        after = description(run_stack(_config(**change)))
+        assert after != before, f"{change} would never be served"
+        assert after.startswith(before.split(" code=")[0] + " code="), (
+            after
+        )  # same revision: promote finds it
+    rotated = run_stack(_config(apiKey="another-key-0123456789abcdef"))
+    assert description(rotated) == before
+    assert example_config(EXAMPLE)["llmfn:apiKey"] not in before
+
+
 def test_no_provisioned_config_in_the_stack_the_scaler_owns_it(example: StackRun) -> None:
     """SCF keeps provisioned concurrency per version and the alias's version moves with promotions:
     the scaler, which follows the alias, is its one writer (defects 5 and 8)."""
