@@ -18,6 +18,7 @@ GPU is not requested here: SCF enables GPU functions per account, and the API on
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pulumi
@@ -49,6 +50,19 @@ SCALER_MEMORY_MB = 256
 SCALER_TIMEOUT_S = 60
 
 
+# CreateFunction's Description (SDK model): "最大支持 1000 个英文字母、数字、空格、逗号、换行符和英文句号，支持中文".
+_SCF_DESCRIPTION_CHAR = re.compile(r"[A-Za-z0-9 ,.\n\u4e00-\u9fff]")
+SCF_DESCRIPTION_MAX_CHARS = 1000
+
+
+def scf_function_description(text: str) -> str:
+    """``text`` as SCF takes a function's description: any character but English letters, digits,
+    spaces, commas, newlines, periods and Chinese becomes a space (``Qwen/Qwen3-4B`` reads
+    ``Qwen Qwen3 4B``), runs of spaces collapse, at most 1000 characters."""
+    kept = "".join(c if _SCF_DESCRIPTION_CHAR.fullmatch(c) else " " for c in text)
+    return re.sub(" +", " ", kept).strip()[:SCF_DESCRIPTION_MAX_CHARS]
+
+
 class TencentInferenceStack(pulumi.ComponentResource):
     """Everything one Tencent stack deploys; ``outputs`` holds what the program exports."""
 
@@ -66,7 +80,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
             f"{name}-function",
             name=config.function_name,
             namespace=config.namespace,
-            description=f"llmfn inference: {config.model_source}",
+            description=scf_function_description(f"llmfn inference, {config.model_source}"),
             func_type="HTTP",
             mem_size=config.memory_mb,
             timeout=config.timeout_s,
@@ -230,7 +244,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
             f"{name}-scaler",
             name=config.scaler_name,
             namespace=config.namespace,
-            description="llmfn scaler: the hybrid policy every minute",
+            description=scf_function_description("llmfn scaler, the hybrid policy every minute"),
             func_type="Event",
             enable_public_net=True,
             mem_size=SCALER_MEMORY_MB,

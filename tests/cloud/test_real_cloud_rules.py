@@ -272,6 +272,13 @@ def test_scf_emulator_knows_the_runtime_list_and_layer_paths(scf: ScfEmulator) -
         client.call_json("CreateFunction", {"FunctionName": "py311", "Runtime": "Python3.11"})
     assert refused.value.get_code() == "InvalidParameterValue.Runtime"
     client.call_json("CreateFunction", {"FunctionName": "py310", "Runtime": "Python3.10"})
+    # Description: letters, digits, spaces, commas, newlines, periods and Chinese only (SDK model)
+    with pytest.raises(TencentCloudSDKException) as described:
+        client.call_json("CreateFunction", {"FunctionName": "d1", "Description": "llmfn: Qwen/Qwen3-4B"})
+    assert described.value.get_code() == "InvalidParameterValue.Description"
+    client.call_json(
+        "CreateFunction", {"FunctionName": "d2", "Description": "llmfn inference, Qwen Qwen3 4B."}
+    )
     # a layer's python/ dir is under /opt/python: not on SCF's default path
     assert "/opt/python" not in scf_python_path({})
     assert scf_python_path({"PYTHONPATH": "/opt/python"})[0] == "/opt/python"

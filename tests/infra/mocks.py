@@ -20,6 +20,7 @@ import yaml
 from infra.config import parse_stack_config
 from infra.program import build_stack, current_raw_config
 from layers import BuildManifest, BuildRequest, build_packages
+from tests.cloud.scf_emulator import function_description_problem
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
@@ -114,6 +115,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.options[(args.type_, args.name)] = args.opts
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        if args.typ == "tencentcloud:Scf/function:Function":
+            # the provider sends description to CreateFunction as is: SCF's rule, as the emulator has it
+            problem = function_description_problem(str(args.inputs.get("description") or ""))
+            if problem:
+                raise ValueError(f"{args.name}: InvalidParameterValue.Description: {problem}")
         opts = self.options.get((args.typ, args.name)) or pulumi.ResourceOptions()
         self.registered.append(
             Registered(

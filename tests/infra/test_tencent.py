@@ -11,6 +11,7 @@ from functions.scaler.settings import ScalerSettings
 from infra.config import StackConfigError
 from scaling.plan import hourly_schedule
 from scaling.policies import PolicyConfig
+from tests.cloud.scf_emulator import function_description_problem
 from tests.infra.mocks import (
     SECRET_SIG,
     TENCENT_SUBDOMAIN,
@@ -93,6 +94,19 @@ def test_version_and_alias(example: StackRun) -> None:
     assert "routingConfig" not in alias.inputs
     # the provider drops a new function_version on update; promote owns version and weights anyway
     assert alias.ignore_changes == {"functionVersion", "routingConfig"}
+
+
+def test_function_descriptions_are_what_create_function_accepts(example: StackRun) -> None:
+    """SCF's CreateFunction takes a Description of English letters, digits, spaces, commas, newlines,
+    periods and Chinese only (SDK model; the mocks refuse anything else, as the emulator does): the
+    model source's '/', '-' and ':' must not reach it."""
+    descriptions = {r.name: r.inputs["description"] for r in example.of_type(FUNCTION)}
+    assert set(descriptions) == {"llmfn-function", "llmfn-scaler"}
+    for text in descriptions.values():
+        assert function_description_problem(text) is None, text
+    assert "Qwen Qwen3 4B Instruct 2507" in descriptions["llmfn-function"]
+    cos = run_stack(_config(modelRepo=None, modelRevision=None, modelUri="cos://models-1250000000/qwen/3"))
+    assert function_description_problem(_function(cos)["description"]) is None
 
 
 def test_every_setting_a_version_freezes_publishes_a_new_one(example: StackRun) -> None:
