@@ -281,7 +281,7 @@ class AwsInferenceStack(pulumi.ComponentResource):
             bucket_name: pulumi.Input[str] = config.scaler_state_bucket
         else:
             bucket_name = s3.Bucket(
-                f"{name}-scaler-state", bucket_prefix=f"{config.name}-scaler-", opts=child
+                f"{name}-scaler-state", bucket_prefix=_bucket_prefix(config.name), opts=child
             ).bucket
         role = self._role(f"{name}-scaler-role", child)
         iam.RolePolicy(
@@ -365,6 +365,16 @@ class AwsInferenceStack(pulumi.ComponentResource):
             comparison_operator="GreaterThanThreshold",
             **per_minute,
         )
+
+
+S3_BUCKET_PREFIX_MAX_CHARS = 37  # pulumi-aws s3.Bucket bucket_prefix: "less than or equal to 37 characters"
+
+
+def _bucket_prefix(stack_name: str) -> str:
+    """``<name>-scaler-``, the name cut so the prefix fits :data:`S3_BUCKET_PREFIX_MAX_CHARS`
+    (llmfn:name may have 40 characters)."""
+    suffix = "-scaler-"
+    return stack_name[: S3_BUCKET_PREFIX_MAX_CHARS - len(suffix)].rstrip("-") + suffix
 
 
 def _scaler_policy(bucket: str, function_arn: str) -> str:

@@ -89,6 +89,9 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
     return computed.get(args.typ, dict)()
 
 
+S3_BUCKET_PREFIX_MAX_CHARS = 37
+
+
 @dataclass(frozen=True)
 class Registered:
     """One resource the program registered: type token, logical name, inputs (camelCase keys), and
@@ -120,6 +123,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
             problem = function_description_problem(str(args.inputs.get("description") or ""))
             if problem:
                 raise ValueError(f"{args.name}: InvalidParameterValue.Description: {problem}")
+        prefix = str(args.inputs.get("bucketPrefix") or "") if args.typ == "aws:s3/bucket:Bucket" else ""
+        if len(prefix) > S3_BUCKET_PREFIX_MAX_CHARS:
+            # pulumi-aws s3.Bucket bucket_prefix: "Must be lowercase and less than or equal to 37
+            # characters in length" (the provider refuses a longer one before any call)
+            raise ValueError(
+                f"{args.name}: bucket_prefix {prefix!r} is over {S3_BUCKET_PREFIX_MAX_CHARS} characters"
+            )
         opts = self.options.get((args.typ, args.name)) or pulumi.ResourceOptions()
         self.registered.append(
             Registered(

@@ -277,3 +277,12 @@ def test_outputs_are_what_llmfn_promote_reads(example: StackRun, tmp_path: Path)
     assert (resolved.target.cloud, resolved.target.region) == ("aws", "us-east-1")
     assert (resolved.target.function, resolved.target.alias) == ("qwen3-small-infer", "live")
     assert resolved.endpoint_url == example.outputs["endpointUrl"]
+
+
+def test_the_longest_stack_name_still_deploys_the_scaler_bucket() -> None:
+    """pulumi-aws s3.Bucket: bucket_prefix "Must be lowercase and less than or equal to 37 characters in
+    length" (the mocks refuse a longer one, as the provider does); llmfn:name may be 40 characters."""
+    name = "a" * 39 + "z"
+    run = run_stack(example_with(EXAMPLE, name=name))
+    prefix = run.one("aws:s3/bucket:Bucket").inputs["bucketPrefix"]
+    assert len(prefix) <= 37 and prefix.startswith("a" * 20) and prefix.endswith("-scaler-")
