@@ -51,7 +51,7 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--model-revision", required=True, help="40-character commit sha")
     parser.add_argument("--new-model-revision", required=True, help="the revision to promote")
     parser.add_argument("--state-bucket", help="tencentcloud: COS bucket (name-appid) for the scaler state")
-    parser.add_argument("--scaler-role", help="tencentcloud: CAM role the scaler runs as")
+    parser.add_argument("--scaler-role", help="tencentcloud: CAM role the scaler runs as (required there)")
     parser.add_argument("--memory-mb", type=int, default=3072)
     parser.add_argument("--stack", default=f"llmfn-smoke-{secrets.token_hex(3)}")
     parser.add_argument("--keep", action="store_true", help="leave the stack deployed")
@@ -113,8 +113,7 @@ def stack_config(args: argparse.Namespace, api_key: str) -> dict[str, Any]:
         values["ephemeralStorageMb"] = "2048"
     else:
         values["scalerStateBucket"] = args.state_bucket or ""
-        if args.scaler_role:
-            values["scalerRole"] = args.scaler_role
+        values["scalerRole"] = args.scaler_role or ""
     config = {f"llmfn:{k}": auto.ConfigValue(value=str(v)) for k, v in values.items()}
     config["llmfn:apiKey"] = auto.ConfigValue(value=api_key, secret=True)
     return config
@@ -208,9 +207,11 @@ def promote(outputs: dict[str, Any], revision: str, api_key: str) -> dict[str, A
 
 def main() -> int:
     args = _args()
-    if args.cloud == "tencentcloud" and not args.state_bucket:
+    if args.cloud == "tencentcloud" and not (args.state_bucket and args.scaler_role):
         print(
-            "--state-bucket is required with --cloud tencentcloud (a COS bucket name-appid)", file=sys.stderr
+            "--state-bucket and --scaler-role are required with --cloud tencentcloud (a COS bucket "
+            "name-appid, and the CAM role the scaler runs as: SCF gives it API keys only through one)",
+            file=sys.stderr,
         )
         return 2
     from pulumi import automation as auto

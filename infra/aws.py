@@ -301,7 +301,7 @@ class AwsInferenceStack(pulumi.ComponentResource):
             bucket_name: pulumi.Input[str] = config.scaler_state_bucket
         else:
             bucket_name = s3.Bucket(
-                f"{name}-scaler-state", bucket_prefix=f"{config.name}-scaler-", opts=child
+                f"{name}-scaler-state", bucket_prefix=_bucket_prefix(config.name), opts=child
             ).bucket
         role = self._role(f"{name}-scaler-role", child)
         iam.RolePolicy(
@@ -387,9 +387,20 @@ class AwsInferenceStack(pulumi.ComponentResource):
         )
 
 
+S3_BUCKET_PREFIX_MAX_CHARS = 37  # pulumi-aws s3.Bucket bucket_prefix: "less than or equal to 37 characters"
+
+
+def _bucket_prefix(stack_name: str) -> str:
+    """``<name>-scaler-``, the name cut so the prefix fits :data:`S3_BUCKET_PREFIX_MAX_CHARS`
+    (llmfn:name may have 40 characters)."""
+    suffix = "-scaler-"
+    return stack_name[: S3_BUCKET_PREFIX_MAX_CHARS - len(suffix)].rstrip("-") + suffix
+
+
 def _scaler_policy(bucket: str, function_arn: str) -> str:
     """What the scaler may do: read metrics, move the scalable target's floor, pre-warm the function
-    (``lambda:InvokeFunction`` on it and its qualifiers), keep state in its bucket."""
+    (``lambda:InvokeFunction`` on it and its qualifiers), keep state in its bucket (and list it, so a
+    missing state object reads as 404, not 403)."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -420,6 +431,14 @@ def _scaler_policy(bucket: str, function_arn: str) -> str:
                     "Effect": "Allow",
                     "Action": ["s3:GetObject", "s3:PutObject"],
                     "Resource": f"arn:aws:s3:::{bucket}/*",
+                },
+                {
+                    # S3 GetObject: "If you don't have the s3:ListBucket permission, Amazon S3 returns an
+                    # HTTP status code 403 Access Denied error" for a missing key: without it the first
+                    # tick (no state yet) fails instead of starting fresh, and so does every later one
+                    "Effect": "Allow",
+                    "Action": ["s3:ListBucket"],
+                    "Resource": f"arn:aws:s3:::{bucket}",
                 },
             ],
         }

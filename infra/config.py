@@ -349,6 +349,14 @@ class StackConfig(BaseModel):
                 "llmfn:scalerStateBucket is required with llmfn:cloud = tencentcloud: a COS bucket (name-appid) for the "
                 "scaler's state"
             )
+        if self.cloud == "tencentcloud" and self.scaler_role is None:
+            # SCF hands a function API keys (TENCENTCLOUD_SECRETID / _SECRETKEY / _SESSIONTOKEN, read by
+            # functions.cloud.connect) only for its run role: without one every scaler tick is unsigned
+            problems.append(
+                "llmfn:scalerRole is required on tencentcloud: the CAM role the scaler runs as (SCF gives a "
+                "function API keys only through its role; it needs SCF, Cloud Monitor read and COS on "
+                "llmfn:scalerStateBucket)"
+            )
         if self.cloud == "tencentcloud" and self.scaler_handler is not None:
             problems.append(
                 f"llmfn:scalerHandler = {self.scaler_handler!r}: with llmfn:cloud = tencentcloud the scaler is the image "

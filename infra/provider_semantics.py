@@ -59,7 +59,10 @@ RULES: tuple[ProviderRule, ...] = (
         "tencentcloud:Scf/functionVersion:FunctionVersion",
         "*",
         Update.REPLACED,
-        SCF + "resource_tc_scf_function_version.go: every argument ForceNew, no Update function",
+        SCF + "resource_tc_scf_function_version.go: every argument ForceNew, no Update function; "
+        "its Delete (resourceTencentCloudScfFunctionVersionDelete -> service_tencentcloud_scf.go "
+        "DeleteScfFunctionVersionById) sends DeleteFunction with Qualifier = the old version, so the "
+        "stack retains it (retain_on_delete): the alias serves it until promote moves",
     ),
     ProviderRule(
         "tencentcloud:Scf/function:Function",

@@ -2,8 +2,8 @@
 
 Resources (``tencentcloud-iac-pulumi``): the inference ``scf.Function`` (an HTTP/web function: an image
 listening on 0.0.0.0:9000), a published ``scf.FunctionVersion`` (replaced, i.e. published anew, when
-the model revision, image or memory changes), the alias ``live`` (created on that version; ``llmfn
-promote`` moves it afterwards), an API gateway service with two APIs (``/v1`` and ``/healthz``) and
+the model revision, image, memory, timeout or environment changes), the alias ``live`` (created on
+that version; ``llmfn promote`` moves it afterwards), an API gateway service with two APIs (``/v1`` and ``/healthz``) and
 a release in front of the alias, and the scaler function (the same image) on a one-minute timer.
 
 Only images: SCF's newest Python runtime is 3.10 and llmfn needs 3.11 (``infra.config`` refuses
@@ -17,6 +17,8 @@ GPU is not requested here: SCF enables GPU functions per account, and the API on
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pulumi
@@ -39,11 +41,26 @@ from scaling.plan import scf_cron
 SCALER_TIMER_CRON = "0 */1 * * * * *"  # every minute; SCF timer crons have 7 fields
 GATEWAY_ENVIRONMENT = "release"
 # Public routes: the OpenAI-compatible API under /v1/ and the liveness probe; nothing else.
-# API gateway paths (https://cloud.tencent.com/document/product/628/52201): "/user: 表示完全匹配或前缀匹配"
-# (a plain path also matches by prefix, so "/v1" would take "/v1x" too: hence "/v1/"); "=/user: 代表精确匹配".
+# API gateway path matching (https://cloud.tencent.com/document/product/628/11939, "API 命中优先级如何确定"):
+# "如果 API path 以 = 开始,代表精确匹配,优先级最高" (so "=/healthz" is exact) and "如果 API path 为普通串,
+# 字符串最长的优先级高,满足最长匹配" (a plain path matches by prefix, so "/v1" would take "/v1x" too: hence
+# "/v1/"). The provider passes request_config_path to CreateApi unchanged (resource_tc_api_gateway_api.go).
 GATEWAY_ROUTES = (("v1", "/v1/", "ANY"), ("healthz", "=/healthz", "GET"))
 SCALER_MEMORY_MB = 256
 SCALER_TIMEOUT_S = 60
+
+
+# CreateFunction's Description (SDK model): "最大支持 1000 个英文字母、数字、空格、逗号、换行符和英文句号，支持中文".
+_SCF_DESCRIPTION_CHAR = re.compile(r"[A-Za-z0-9 ,.\n\u4e00-\u9fff]")
+SCF_DESCRIPTION_MAX_CHARS = 1000
+
+
+def scf_function_description(text: str) -> str:
+    """``text`` as SCF takes a function's description: any character but English letters, digits,
+    spaces, commas, newlines, periods and Chinese becomes a space (``Qwen/Qwen3-4B`` reads
+    ``Qwen Qwen3 4B``), runs of spaces collapse, at most 1000 characters."""
+    kept = "".join(c if _SCF_DESCRIPTION_CHAR.fullmatch(c) else " " for c in text)
+    return re.sub(" +", " ", kept).strip()[:SCF_DESCRIPTION_MAX_CHARS]
 
 
 class TencentInferenceStack(pulumi.ComponentResource):
@@ -63,7 +80,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
             f"{name}-function",
             name=config.function_name,
             namespace=config.namespace,
-            description=f"llmfn inference: {config.model_source}",
+            description=scf_function_description(f"llmfn inference, {config.model_source}"),
             func_type="HTTP",
             mem_size=config.memory_mb,
             timeout=config.timeout_s,
@@ -80,10 +97,13 @@ class TencentInferenceStack(pulumi.ComponentResource):
             # What the version freezes. The provider cannot update a version, so a change replaces it
             # (a new version is published); `llmfn promote` finds it by revision and moves the alias.
             description=pulumi.Output.from_input(code_id).apply(
-                lambda code_ref: published_description(config, f"{code_ref} {config.memory_mb}MB")
+                lambda code_ref: published_description(config, self._frozen(config, code_ref))
             ),
+            # Replacing would then delete the old version (the provider's Delete sends DeleteFunction
+            # with that Qualifier), the one the alias still serves until promote moves it and promote's
+            # rollback target: the old version stays (it goes with the function on `pulumi destroy`).
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(replace_on_changes=["description"])
+                child, pulumi.ResourceOptions(replace_on_changes=["description"], retain_on_delete=True)
             ),
         )
         alias = scf.FunctionAlias(
@@ -117,6 +137,23 @@ class TencentInferenceStack(pulumi.ComponentResource):
         env["LLMFN_HOST"] = "0.0.0.0"
         env["LLMFN_PORT"] = str(SCF_IMAGE_PORT)
         return env
+
+    @classmethod
+    def _frozen(cls, config: StackConfig, image: str) -> str:
+        """What a published version freezes besides the model revision: ``image`` (the URI, or the pushed
+        digest when the stack builds it), memory, timeout and the
+        environment (all but the API key, a secret a description must not carry). Its hash goes into
+        the version's description, so a change to any of them publishes a new version: SCF serves
+        the alias's version, not $LATEST, so a change without one would never be served."""
+        return json.dumps(
+            {
+                "image": image,
+                "memory_mb": config.memory_mb,
+                "timeout_s": config.timeout_s,
+                "environment": cls._environment(config),
+            },
+            sort_keys=True,
+        )
 
     @staticmethod
     def _tags(config: StackConfig) -> dict[str, str]:
@@ -219,7 +256,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
             f"{name}-scaler",
             name=config.scaler_name,
             namespace=config.namespace,
-            description="llmfn scaler: the hybrid policy every minute",
+            description=scf_function_description("llmfn scaler, the hybrid policy every minute"),
             func_type="Event",
             enable_public_net=True,
             mem_size=SCALER_MEMORY_MB,

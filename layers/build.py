@@ -3,12 +3,12 @@
 Two artifacts per cloud, written to ``out_dir``:
 
 - ``llmfn-runtime-layer-<cloud>.zip``: third-party dependencies under ``python/``. Lambda adds
-  ``/opt/python`` to ``sys.path``; SCF unpacks layers under ``/opt`` as well and its Python runtimes
-  search ``/opt/python`` too (the function's environment also sets ``PYTHONPATH`` to be sure).
-  Built from a requirements file (``pip install --target``, for the platform's Linux x86_64 wheels)
-  or from a prepared site-packages directory.
-- ``llmfn-function-<cloud>.zip``: our own packages at the zip root (the handler's import path);
-  on SCF also the executable ``scf_bootstrap`` that starts the web function on port 9000.
+  ``/opt/python`` to ``sys.path``. Built from a requirements file (``pip install --target``, for the
+  platform's Linux x86_64 wheels) or from a prepared site-packages directory.
+- ``llmfn-function-<cloud>.zip``: our own packages at the zip root (the handler's import path).
+
+Lambda only. SCF runs llmfn as an image, never a zip (:data:`SCF_ZIP_REFUSAL` says why; the stack
+refuses ``llmfn:buildDir`` on tencentcloud for the same reason), so ``scf`` is refused here.
 
 ``manifest.json`` lists each artifact's sha256, zipped and unzipped bytes and every file's sha256.
 Building the same inputs twice gives byte-identical zips and manifest. The sizes are checked against
@@ -29,18 +29,20 @@ from typing import Literal
 from layers.limits import LIMITS_BY_CLOUD, ArtifactSize, check_sizes
 from layers.zipfiles import ManifestEntry, ZipEntry, collect_tree, file_sha256, write_reproducible_zip
 
-Cloud = Literal["aws", "scf"]
-CLOUDS: tuple[Cloud, ...] = ("aws", "scf")
+Cloud = Literal["aws"]
+CLOUDS: tuple[Cloud, ...] = ("aws",)
 MANIFEST_NAME = "manifest.json"
 LAYER_PYTHON_DIR = "python/"
 DEFAULT_PACKAGES = ("functions", "preload", "scaling")
-DEFAULT_SCF_WEB_COMMAND = "python3 -m functions.entry.scf_web"
-DEFAULT_SCF_SCALER_HANDLER = "functions.scaler.handler.main_handler"
-SCF_BOOTSTRAP_NAME = "scf_bootstrap"
-# SCF handlers are "file.method" with no package path, so a top-level module re-exports the scaler's.
-SCF_SCALER_MODULE = "scf_scaler"
-# The newest Python each platform runs (SCF: Python3.10 in its CreateFunction Runtime list).
-RUNTIME_PYTHON = {"aws": "3.11", "scf": "3.10"}
+# The Python each platform's runtime runs.
+RUNTIME_PYTHON = {"aws": "3.11"}
+# Why there is no SCF zip: SCF's newest Python runtime is Python3.10 (CreateFunction's Runtime list in
+# tencentcloud-sdk-python's scf models.py) and llmfn needs >= 3.11; its default PYTHONPATH
+# (/var/user:/opt) does not reach a layer's /opt/python either. Inference and scaler run from the image.
+SCF_ZIP_REFUSAL = (
+    "SCF runs llmfn only as an image: its newest Python runtime is 3.10 and llmfn needs >= 3.11, so a "
+    "zip package cannot run there; build the image (llmfn:imageUri) instead"
+)
 # pip's --target also writes console scripts whose shebang names this machine's Python: not shipped.
 _HOST_SPECIFIC_DIRS = frozenset({"bin"})
 
@@ -53,7 +55,7 @@ class LayerBuildError(ValueError):
 class BuildRequest:
     """What to build.
 
-    cloud: ``aws`` (Lambda) or ``scf`` (Tencent Cloud SCF).
+    cloud: ``aws`` (Lambda); SCF takes an image, not a zip (:data:`SCF_ZIP_REFUSAL`).
     out_dir: where the zips and ``manifest.json`` go.
     source_root: the directory holding our packages (the repository root).
     packages: our package directories (relative to ``source_root``) put in the function package.
@@ -63,8 +65,6 @@ class BuildRequest:
     python_version: the function runtime's Python whose wheels pip selects; None: the platform's
         newest (:data:`RUNTIME_PYTHON`).
     pip_platform: the wheel platform tag pip selects; None builds for this machine.
-    scf_web_command: the command ``scf_bootstrap`` runs to serve on port 9000 (SCF only).
-    scf_scaler_handler: the scaler's entry point ``scf_scaler.main_handler`` re-exports (SCF only).
     """
 
     cloud: Cloud
@@ -76,8 +76,6 @@ class BuildRequest:
     pip_args: tuple[str, ...] = ()
     python_version: str | None = None
     pip_platform: str | None = "manylinux2014_x86_64"
-    scf_web_command: str = DEFAULT_SCF_WEB_COMMAND
-    scf_scaler_handler: str = DEFAULT_SCF_SCALER_HANDLER
 
 
 @dataclass(frozen=True)
@@ -109,6 +107,8 @@ class BuildManifest:
 
 
 def _check_request(request: BuildRequest) -> None:
+    if request.cloud == "scf":
+        raise LayerBuildError(f"cloud 'scf': {SCF_ZIP_REFUSAL}")
     if request.cloud not in CLOUDS:
         raise LayerBuildError(f"cloud must be one of {', '.join(CLOUDS)}, got {request.cloud!r}")
     if request.requirements is not None and request.site_packages is not None:
@@ -161,26 +161,10 @@ def _layer_entries(site_packages: Path) -> list[ZipEntry]:
     ]
 
 
-def _function_entries(request: BuildRequest, staging: Path) -> list[ZipEntry]:
+def _function_entries(request: BuildRequest) -> list[ZipEntry]:
     entries = []
     for package in request.packages:
         entries += collect_tree(request.source_root / package, prefix=f"{package}/")
-    if request.cloud == "scf":
-        bootstrap = staging / SCF_BOOTSTRAP_NAME
-        bootstrap.write_text(
-            "#!/bin/bash\n# SCF web function: serve on 0.0.0.0:9000, the port SCF forwards to.\n"
-            "export LLMFN_HOST=0.0.0.0 LLMFN_PORT=9000 PYTHONPATH=/opt/python:/var/user:$PYTHONPATH\n"
-            f"exec {request.scf_web_command}\n"
-        )
-        bootstrap.chmod(0o755)
-        entries.append(ZipEntry(SCF_BOOTSTRAP_NAME, bootstrap))
-        module, _, function = request.scf_scaler_handler.rpartition(".")
-        shim = staging / f"{SCF_SCALER_MODULE}.py"
-        shim.write_text(
-            '"""SCF handler shim: SCF handlers are `file.method`, so the scaler entry point is re-exported."""\n\n'
-            f'from {module} import {function} as main_handler\n\n__all__ = ["main_handler"]\n'
-        )
-        entries.append(ZipEntry(shim.name, shim))
     return entries
 
 
@@ -212,7 +196,7 @@ def build_packages(request: BuildRequest, check_limits: bool = True) -> BuildMan
             _write_artifact(
                 "function",
                 f"llmfn-function-{request.cloud}.zip",
-                _function_entries(request, staging),
+                _function_entries(request),
                 request.out_dir,
             )
         ]

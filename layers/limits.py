@@ -6,11 +6,8 @@ Sources:
 - AWS Lambda (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html): a .zip
   uploaded directly is at most 50 MB; function code plus all its layers, unzipped, at most 250 MB;
   a container image at most 10 GB (uncompressed); at most 5 layers per function.
-- Tencent Cloud SCF: ``Code.ZipFile`` "zip包大小上限为 50MB" (tencentcloud-sdk-python,
-  ``tencentcloud/scf/v20180416/models.py``, class ``Code``); "Maximum code size (including bound
-  layers) per function (version) before compression: 500MB" and "Number of layer versions bound to
-  one function version: 5" (https://cloud.tencent.com/document/product/583/11637, Quota Limits).
-  Layers are unpacked under /opt (https://cloud.tencent.com/document/product/583/40159).
+
+Tencent Cloud SCF has no entry: llmfn deploys it as an image only (``layers.build.SCF_ZIP_REFUSAL``).
 """
 
 from __future__ import annotations
@@ -42,15 +39,7 @@ LAMBDA_LIMITS = PlatformLimits(
     max_layers=5,
     upload_hint="upload larger zips through S3, or deploy a container image (up to 10 GB)",
 )
-SCF_LIMITS = PlatformLimits(
-    cloud="scf",
-    display_name="Tencent Cloud SCF",
-    direct_upload_zip_bytes=50 * MB,
-    unzipped_total_bytes=500 * MB,
-    max_layers=5,
-    upload_hint="upload larger zips through COS, or deploy an image function",
-)
-LIMITS_BY_CLOUD: dict[str, PlatformLimits] = {"aws": LAMBDA_LIMITS, "scf": SCF_LIMITS}
+LIMITS_BY_CLOUD: dict[str, PlatformLimits] = {"aws": LAMBDA_LIMITS}
 
 
 class PackageTooLargeError(ValueError):

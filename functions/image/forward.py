@@ -82,9 +82,13 @@ PREWARM_EVENT = {"llmfn": "prewarm"}  # what the scaler invokes to start an envi
 def prewarm(base_url: str, connect_wait_s: float = CONNECT_WAIT_S) -> dict[str, Any]:
     """The scaler's pre-warm: wait until the environment's server listens; report its readiness."""
     deadline = time.monotonic() + connect_wait_s
+    key = os.environ.get(
+        "LLMFN_API_KEY"
+    )  # with a key, /readyz answers only with it (as every route but /healthz)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
     while True:
         try:
-            ready = httpx.get(base_url + "/readyz", timeout=5.0)
+            ready = httpx.get(base_url + "/readyz", headers=headers, timeout=5.0)
             return {"llmfn": "prewarmed", "ready": ready.status_code == 200}
         except httpx.TransportError:
             if time.monotonic() > deadline:

@@ -1,4 +1,7 @@
-"""``llmfn layer build``: the function package and runtime layer for SCF or Lambda, reproducibly."""
+"""``llmfn layer build``: the function package and runtime layer for Lambda, reproducibly.
+
+SCF takes an image, never a zip: ``--cloud scf`` is refused with the reason (``layers.build.SCF_ZIP_REFUSAL``).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +12,14 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Attach the ``layer`` command group to the ``llmfn`` app."""
-    layer_app = typer.Typer(help="Build function packages and layers for the clouds.", no_args_is_help=True)
+    layer_app = typer.Typer(
+        help="Build function packages and layers for Lambda (SCF deploys an image).", no_args_is_help=True
+    )
 
     @layer_app.command("build")
     def build(
         cloud: str = typer.Option(
-            ..., "--cloud", help="Target platform: scf (Tencent Cloud) or aws (Lambda)."
+            ..., "--cloud", help="Target platform: aws (Lambda). SCF runs an image, not a zip."
         ),
         requirements: Path | None = typer.Option(
             None, "--requirements", help="pip requirements file for the runtime layer."
@@ -32,7 +37,7 @@ def register(app: typer.Typer) -> None:
             [], "--pip-arg", help="Extra pip argument, e.g. --pip-arg=--no-index (repeatable)."
         ),
         python_version: str | None = typer.Option(
-            None, "--python-version", help="The runtime's Python (default: aws 3.11, scf 3.10)."
+            None, "--python-version", help="The runtime's Python (default: aws 3.11)."
         ),
         native: bool = typer.Option(
             False, "--native", help="Install wheels for this machine instead of manylinux x86_64."
@@ -43,9 +48,14 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         import layers
+        from layers.build import SCF_ZIP_REFUSAL
         from layers.limits import format_mb
         from layers.requirements import requirements_from_pyproject
 
+        if cloud == "scf":
+            raise ValueError(f"--cloud scf: {SCF_ZIP_REFUSAL}")
+        if cloud not in layers.CLOUDS:
+            raise ValueError(f"--cloud must be one of {', '.join(layers.CLOUDS)}, got {cloud!r}")
         source_root = Path(layers.__file__).resolve().parent.parent
         out_dir = out if out is not None else Path("build") / "layers" / cloud
         if extra:

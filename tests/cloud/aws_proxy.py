@@ -13,7 +13,9 @@ configs moto lacks.
 - Every successful alias change is recorded with the ready capacity of each routed version.
 - Strict: each Application Auto Scaling, CloudWatch and Lambda request is checked against botocore's
   service model and the documented cross-field rules (:mod:`tests.cloud.aws_rules`) before moto sees
-  it, and refused with AWS's error code; :attr:`AwsProxy.refused` lists what was refused.
+  it, and refused with AWS's error code; :attr:`AwsProxy.refused` lists what was refused. A
+  ``RegisterScalableTarget`` is also checked against the target moto already holds (a new one needs
+  both capacities, an update keeps what it leaves out: :func:`tests.cloud.aws_rules.register_against_existing`).
 - Lambda Managed Instances (GPU functions): capacity providers, function scaling configs and the GPU
   fields of CreateFunction / UpdateFunctionConfiguration, checked against botocore's model and the
   documented rules (:class:`tests.cloud.aws_gpu_standin.ManagedInstancesStandIn`).
@@ -150,6 +152,10 @@ class AwsProxy:
             return
         decoded = aws_rules.decode(request.command, path, split.query, request.headers, body)
         violation = aws_rules.check(decoded) if decoded is not None else None
+        if decoded is not None and violation is None and decoded.operation == "RegisterScalableTarget":
+            existing = self._scalable_target(request, decoded.params)
+            message = aws_rules.register_against_existing(decoded.params, existing)
+            violation = aws_rules.Violation("ValidationException", message) if message else None
         if decoded is not None:
             with self._lock:
                 self.requests.append(decoded)
@@ -200,6 +206,29 @@ class AwsProxy:
             return response.status, response.getheaders(), response.read()
         finally:
             connection.close()
+
+    def _scalable_target(
+        self, request: BaseHTTPRequestHandler, params: dict[str, Any]
+    ) -> tuple[int, int] | None:
+        """(MinCapacity, MaxCapacity) of the target a RegisterScalableTarget names, as moto holds it
+        (asked with the caller's headers, so the same account and region); None when there is none."""
+        query = {
+            "ServiceNamespace": params.get("ServiceNamespace"),
+            "ResourceIds": [params.get("ResourceId")],
+            "ScalableDimension": params.get("ScalableDimension"),
+        }
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        headers["X-Amz-Target"] = "AnyScaleFrontendService.DescribeScalableTargets"
+        connection = http.client.HTTPConnection(self._moto_host, self._moto_port, timeout=30)
+        try:
+            connection.request("POST", "/", body=json.dumps(query).encode(), headers=headers)
+            answer = json.loads(connection.getresponse().read() or b"{}")
+        finally:
+            connection.close()
+        for target in answer.get("ScalableTargets", []):
+            if target.get("ResourceId") == params.get("ResourceId"):
+                return int(target["MinCapacity"]), int(target["MaxCapacity"])
+        return None
 
     @staticmethod
     def _send_json(

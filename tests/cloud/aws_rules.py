@@ -172,6 +172,30 @@ RULES: list[Rule] = [
         _one_additional_version,
     ),
 ]
+# Rules that depend on what already exists (the proxy looks the target up in moto, then asks these).
+REGISTER_TARGET_DOC = (
+    'RegisterScalableTarget MinCapacity / MaxCapacity: "This property is required when registering a new '
+    'scalable target." and, for an existing one, "Any parameters that you don\'t specify are not changed by '
+    'this update request." (https://docs.aws.amazon.com/autoscaling/application/APIReference/'
+    "API_RegisterScalableTarget.html)"
+)
+
+
+def register_against_existing(params: Mapping[str, Any], existing: tuple[int, int] | None) -> str | None:
+    """What AWS refuses in a RegisterScalableTarget given the target's current (MinCapacity,
+    MaxCapacity), or None when it does not exist yet (:data:`REGISTER_TARGET_DOC`)."""
+    if existing is None:
+        missing = [name for name in ("MinCapacity", "MaxCapacity") if params.get(name) is None]
+        if missing:
+            return f"{' and '.join(missing)} must be specified when registering a new scalable target."
+        return None
+    low = params.get("MinCapacity", existing[0])
+    high = params.get("MaxCapacity", existing[1])
+    if low > high:
+        return f"Minimum capacity {low} cannot be greater than maximum capacity {high}."
+    return None
+
+
 # the model check's error code per service (AWS's own for a malformed parameter)
 MODEL_ERROR_CODES = {
     "application-autoscaling": "ValidationException",

@@ -20,6 +20,8 @@ Documented rules enforced (each constant below cites its source):
 - Cloud Monitor ``GetMonitorData``: namespace ``QCE/SCF_V2`` only, the documented metric names and
   periods, dimensions ``functionName`` + ``namespace`` + exactly one of ``version`` / ``alias``; a
   version's data is under ``version``, an alias's under ``alias`` (nothing is found under the other);
+- ``CreateFunction`` / ``UpdateFunctionConfiguration``: a Description of letters, digits, spaces, commas,
+  newlines, periods and Chinese only (:func:`function_description_problem`);
 - ``CreateFunction``: the runtime must be in SCF's documented list (newest Python: 3.10); an inline
   ``Code.ZipFile`` rides in the signed request (so above 10 MB it cannot be sent; COS instead);
 - layers: SCF unpacks a layer under ``/opt`` and its runtimes put ``/var/user:/opt`` on
@@ -33,6 +35,7 @@ import copy
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 import uuid
@@ -76,6 +79,27 @@ SCF_RUNTIMES = frozenset(
     }
 )  # fmt: skip
 SCF_DEFAULT_PYTHONPATH = ("/var/user", "/opt")  # SCF's Python runtimes; layers unpack under /opt
+
+
+# CreateFunctionRequest.Description (SDK model, tencentcloud/scf/v20180416/models.py): "函数描述,最大支持
+# 1000 个英文字母、数字、空格、逗号、换行符和英文句号，支持中文"; the provider's schema says the same ("Description
+# supports English letters, numbers, spaces, commas, newlines, periods and Chinese"); a breach is
+# InvalidParameterValue.Description ("Description传入错误", the SDK's errorcodes.py).
+FUNCTION_DESCRIPTION_MAX_CHARS = 1000
+_FUNCTION_DESCRIPTION = re.compile(r"[A-Za-z0-9 ,.\n\u4e00-\u9fff]*")
+
+
+def function_description_problem(text: str) -> str | None:
+    """Why SCF refuses ``text`` as a function's Description, or None when it accepts it."""
+    if len(text) > FUNCTION_DESCRIPTION_MAX_CHARS:
+        return f"Description is {len(text)} characters, over {FUNCTION_DESCRIPTION_MAX_CHARS}"
+    if not _FUNCTION_DESCRIPTION.fullmatch(text):
+        bad = sorted({c for c in text if not _FUNCTION_DESCRIPTION.fullmatch(c)})
+        return (
+            f"Description {text!r} holds {''.join(bad)!r}: only English letters, digits, spaces, commas, "
+            "newlines, periods and Chinese are allowed"
+        )
+    return None
 
 
 def scf_python_path(environment: dict[str, str] | None = None) -> list[str]:
@@ -333,6 +357,9 @@ class ScfEmulator:
         name, namespace = params.get("FunctionName", ""), params.get("Namespace") or "default"
         if (namespace, name) in self.functions:
             raise ApiError("ResourceInUse.Function", f"function {name} already exists")
+        problem = function_description_problem(params.get("Description") or "")
+        if problem:
+            raise ApiError("InvalidParameterValue.Description", problem)
         code = params.get("Code") or {}
         if not code.get("ImageConfig"):
             runtime = params.get("Runtime") or "Python2.7"  # the documented default
@@ -371,6 +398,9 @@ class ScfEmulator:
 
     def _update_function_configuration(self, params: dict[str, Any]) -> dict[str, Any]:
         fn = self._settled(params)
+        problem = function_description_problem(params["Description"]) if "Description" in params else None
+        if problem:
+            raise ApiError("InvalidParameterValue.Description", problem)
         for key in ("Environment", "MemorySize", "Timeout", "Description"):
             if key in params:
                 fn.latest[key] = copy.deepcopy(params[key])

@@ -64,6 +64,31 @@ def test_defect_1_metric_window_and_gate_pass_the_strict_proxy(stand_in: StandIn
         assert stand_in.aws_proxy.refused == []
 
 
+def test_proxy_checks_a_registration_against_the_existing_target(aws_proxy: AwsProxy) -> None:
+    """AWS: both capacities "required when registering a new scalable target"; an update changes only
+    what it names, and the merged range must still have min <= max (moto checks neither)."""
+    scaling = boto3.client("application-autoscaling", region_name=REGION_AWS, endpoint_url=aws_proxy.url)
+    target = {
+        "ServiceNamespace": "lambda",
+        "ResourceId": "function:registered:live",
+        "ScalableDimension": "lambda:function:ProvisionedConcurrency",
+    }
+    with pytest.raises(ClientError) as refused:
+        scaling.register_scalable_target(MinCapacity=1, **target)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "MaxCapacity must be specified when registering a new scalable target" in str(refused.value)
+    scaling.register_scalable_target(MinCapacity=1, MaxCapacity=4, **target)
+    scaling.register_scalable_target(MinCapacity=3, **target)  # an update: MaxCapacity stays 4
+    (found,) = scaling.describe_scalable_targets(
+        ServiceNamespace="lambda", ResourceIds=[target["ResourceId"]]
+    )["ScalableTargets"]
+    assert (found["MinCapacity"], found["MaxCapacity"]) == (3, 4)
+    with pytest.raises(ClientError) as above:
+        scaling.register_scalable_target(MinCapacity=5, **target)  # above the kept MaxCapacity
+    assert "cannot be greater than maximum capacity 4" in str(above.value)
+    assert [operation for operation, _ in aws_proxy.refused] == ["RegisterScalableTarget"] * 2
+
+
 def test_proxy_checks_the_model_and_names_the_parameter(aws_proxy: AwsProxy) -> None:
     scaling = boto3.client("application-autoscaling", region_name=REGION_AWS, endpoint_url=aws_proxy.url)
     with pytest.raises(ClientError) as refused:
@@ -247,6 +272,13 @@ def test_scf_emulator_knows_the_runtime_list_and_layer_paths(scf: ScfEmulator) -
         client.call_json("CreateFunction", {"FunctionName": "py311", "Runtime": "Python3.11"})
     assert refused.value.get_code() == "InvalidParameterValue.Runtime"
     client.call_json("CreateFunction", {"FunctionName": "py310", "Runtime": "Python3.10"})
+    # Description: letters, digits, spaces, commas, newlines, periods and Chinese only (SDK model)
+    with pytest.raises(TencentCloudSDKException) as described:
+        client.call_json("CreateFunction", {"FunctionName": "d1", "Description": "llmfn: Qwen/Qwen3-4B"})
+    assert described.value.get_code() == "InvalidParameterValue.Description"
+    client.call_json(
+        "CreateFunction", {"FunctionName": "d2", "Description": "llmfn inference, Qwen Qwen3 4B."}
+    )
     # a layer's python/ dir is under /opt/python: not on SCF's default path
     assert "/opt/python" not in scf_python_path({})
     assert scf_python_path({"PYTHONPATH": "/opt/python"})[0] == "/opt/python"

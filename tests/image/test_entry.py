@@ -40,7 +40,7 @@ def test_scf_mode_listens_and_answers() -> None:
     # the image's ENTRYPOINT + CMD: the Lambda handler argument is ignored outside Lambda
     with spawned("functions.image.entry", ["functions.entry.aws_lambda.handler"], env, port) as url:
         assert httpx.get(url + "/healthz").status_code == 200
-        wait_ready(url)
+        wait_ready(url, api_key=KEY)
         answer = httpx.post(
             url + "/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {KEY}"}
         )

@@ -10,6 +10,7 @@ import pytest
 
 from infra.common import published_description
 from infra.config import StackConfigError
+from infra.tencent import TencentInferenceStack
 from tests.infra.mocks import IMAGE_DIGEST, StackRun, example_with, parse_example, plain, run_stack
 
 TENCENT = "Pulumi.example-tencent.yaml"
@@ -59,8 +60,8 @@ def test_function_runs_the_pushed_digest_on_port_9000(built: StackRun) -> None:
     version = built.one("tencentcloud:Scf/functionVersion:FunctionVersion").inputs
     # the version's description carries the pushed digest's hash: a new digest publishes a new version
     config = parse_example(_tencent())
-    code = f"{image['imageUri']} {config.memory_mb}MB"
-    assert version["description"] == published_description(config, code)
+    frozen = TencentInferenceStack._frozen(config, image["imageUri"])
+    assert version["description"] == published_description(config, frozen)
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ import yaml
 from infra.config import parse_stack_config
 from infra.program import build_stack, current_raw_config
 from layers import BuildManifest, BuildRequest, build_packages
+from tests.cloud.scf_emulator import function_description_problem
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
@@ -104,6 +105,9 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
     return computed.get(args.typ, dict)()
 
 
+S3_BUCKET_PREFIX_MAX_CHARS = 37
+
+
 @dataclass(frozen=True)
 class Registered:
     """One resource the program registered: type token, logical name, inputs (camelCase keys), and
@@ -115,6 +119,7 @@ class Registered:
     ignore_changes: frozenset[str] = frozenset()
     replace_on_changes: frozenset[str] = frozenset()
     delete_before_replace: bool = False
+    retain_on_delete: bool = False
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -130,6 +135,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        if args.typ == "tencentcloud:Scf/function:Function":
+            # the provider sends description to CreateFunction as is: SCF's rule, as the emulator has it
+            problem = function_description_problem(str(args.inputs.get("description") or ""))
+            if problem:
+                raise ValueError(f"{args.name}: InvalidParameterValue.Description: {problem}")
+        prefix = str(args.inputs.get("bucketPrefix") or "") if args.typ == "aws:s3/bucket:Bucket" else ""
+        if len(prefix) > S3_BUCKET_PREFIX_MAX_CHARS:
+            # pulumi-aws s3.Bucket bucket_prefix: "Must be lowercase and less than or equal to 37
+            # characters in length" (the provider refuses a longer one before any call)
+            raise ValueError(
+                f"{args.name}: bucket_prefix {prefix!r} is over {S3_BUCKET_PREFIX_MAX_CHARS} characters"
+            )
         opts = self.options.get((args.typ, args.name)) or pulumi.ResourceOptions()
         self.registered.append(
             Registered(
@@ -139,6 +156,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 frozenset(opts.ignore_changes or ()),
                 frozenset(opts.replace_on_changes or ()),
                 bool(opts.delete_before_replace),
+                bool(opts.retain_on_delete),
             )
         )
         return f"{args.name}-id", {**args.inputs, **_computed(args)}

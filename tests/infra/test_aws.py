@@ -203,6 +203,22 @@ def test_scaler_on_an_eventbridge_schedule(example: StackRun) -> None:
     ]
 
 
+def test_scaler_may_list_its_bucket_so_a_missing_state_reads_as_absent(example: StackRun) -> None:
+    """S3 GetObject (API reference): "If you don't have the s3:ListBucket permission, Amazon S3 returns
+    an HTTP status code 403 Access Denied error" for a key that does not exist. The scaler's first tick
+    reads a state object that does not exist yet; only a 404 (NoSuchKey) means "start fresh"
+    (functions/cloud/state.py), so without s3:ListBucket on the bucket every tick fails."""
+    policy = json.loads(example.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    (objects,) = [s for s in policy["Statement"] if "s3:GetObject" in s["Action"]]
+    bucket_arn = objects["Resource"].removesuffix("/*")
+    assert (
+        bucket_arn.startswith("arn:aws:s3:::qwen3-small-scaler-") and objects["Resource"] == bucket_arn + "/*"
+    )
+    listing = [s for s in policy["Statement"] if "s3:ListBucket" in s["Action"]]
+    # ListBucket is a bucket action: its resource is the bucket's ARN, not the objects'
+    assert [s["Resource"] for s in listing] == [bucket_arn]
+
+
 def test_alarms_on_errors_and_p95_duration(example: StackRun) -> None:
     alarms = {r.name: r.inputs for r in example.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
     errors, p95 = alarms["llmfn-errors"], alarms["llmfn-p95-duration"]
@@ -261,3 +277,12 @@ def test_outputs_are_what_llmfn_promote_reads(example: StackRun, tmp_path: Path)
     assert (resolved.target.cloud, resolved.target.region) == ("aws", "us-east-1")
     assert (resolved.target.function, resolved.target.alias) == ("qwen3-small-infer", "live")
     assert resolved.endpoint_url == example.outputs["endpointUrl"]
+
+
+def test_the_longest_stack_name_still_deploys_the_scaler_bucket() -> None:
+    """pulumi-aws s3.Bucket: bucket_prefix "Must be lowercase and less than or equal to 37 characters in
+    length" (the mocks refuse a longer one, as the provider does); llmfn:name may be 40 characters."""
+    name = "a" * 39 + "z"
+    run = run_stack(example_with(EXAMPLE, name=name))
+    prefix = run.one("aws:s3/bucket:Bucket").inputs["bucketPrefix"]
+    assert len(prefix) <= 37 and prefix.startswith("a" * 20) and prefix.endswith("-scaler-")

@@ -141,6 +141,11 @@ BAD_CONFIGS = {
         example_with(TENCENT, scalerStateBucket=None),
         ["llmfn:scalerStateBucket is required with llmfn:cloud = tencentcloud"],
     ),
+    # SCF gives a function API keys only through its run role: a scaler without one cannot sign a call
+    "tencent scaler role": (
+        example_with(TENCENT, scalerRole=None),
+        ["llmfn:scalerRole is required on tencentcloud", "CAM role"],
+    ),
     "canary keys are promote's": (
         example_with(AWS, canaryVersion="3"),
         ["llmfn:canaryVersion", "unknown"],

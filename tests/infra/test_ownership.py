@@ -63,3 +63,50 @@ def test_the_scaler_may_do_what_it_owns_and_no_more() -> None:
 def test_the_readme_shows_the_ownership_table() -> None:
     readme = (REPO_ROOT / "infra" / "README.md").read_text()
     assert markdown_table() in readme
+
+
+def _input_names() -> dict[str, set[str]]:
+    """Per resource type token: the input property names (camelCase) its installed SDK declares."""
+    from pulumi import _types
+    from pulumi_aws import apigatewayv2, appautoscaling, lambda_
+    from tencentcloud_iac_pulumi import apigateway, scf
+
+    args = {
+        "aws:lambda/function:Function": lambda_.FunctionArgs,
+        "aws:lambda/alias:Alias": lambda_.AliasArgs,
+        "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig": (
+            lambda_.ProvisionedConcurrencyConfigArgs
+        ),
+        "aws:appautoscaling/target:Target": appautoscaling.TargetArgs,
+        "aws:appautoscaling/policy:Policy": appautoscaling.PolicyArgs,
+        "aws:appautoscaling/scheduledAction:ScheduledAction": appautoscaling.ScheduledActionArgs,
+        "aws:apigatewayv2/route:Route": apigatewayv2.RouteArgs,
+        "tencentcloud:Scf/function:Function": scf.FunctionArgs,
+        "tencentcloud:Scf/functionVersion:FunctionVersion": scf.FunctionVersionArgs,
+        "tencentcloud:Scf/functionAlias:FunctionAlias": scf.FunctionAliasArgs,
+        "tencentcloud:Scf/layer:Layer": scf.LayerArgs,
+        "tencentcloud:Scf/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig": (
+            scf.ProvisionedConcurrencyConfigArgs
+        ),
+        "tencentcloud:ApiGateway/api:Api": apigateway.ApiArgs,
+    }
+    return {typ: set(_types.input_type_py_to_pulumi_names(cls).values()) for typ, cls in args.items()}
+
+
+def test_every_named_property_exists_in_the_provider_sdk() -> None:
+    """Pulumi silently ignores an ``ignore_changes`` path that names no property, so a misspelt one
+    (``min_capacity`` vs ``minCapacity`` is fine, ``minCapacities`` is not) would let the stack fight
+    the setting's owner without any test noticing. Every property the stacks ignore, the ownership
+    table names, or the provider-semantics table cites must be an input of that resource type in the
+    installed SDK (pulumi-aws, tencentcloud-iac-pulumi)."""
+    from infra.provider_semantics import RULES
+
+    names = _input_names()
+    named: set[tuple[str, str]] = {(s.resource, s.property) for s in SETTINGS if s.resource}
+    named |= {(r.resource, r.property) for r in RULES if r.property != "*"}
+    for cloud, mode in sorted(EXAMPLES):
+        for resource in _run(cloud, mode).registered:
+            named |= {(resource.typ, prop) for prop in resource.ignore_changes}
+    for typ, prop in sorted(named):
+        assert typ in names, f"{typ}: add its Args class to _input_names"
+        assert prop in names[typ], f"{typ} has no input {prop!r}: {sorted(names[typ])}"

@@ -57,6 +57,11 @@ def test_a_new_revision_and_new_code_reach_the_cloud(example: str) -> None:
             dropped.append(f"{resource.typ}.{key}: {rule.source}")
         if rule is not None and rule.update is Update.REPLACED:
             assert resource.typ.endswith("FunctionVersion") or resource.delete_before_replace, resource
+            if resource.typ.endswith("FunctionVersion"):
+                # the replaced (old) version is what the alias still serves until `llmfn promote` moves
+                # it, and promote's rollback target: Pulumi must not delete it (provider: Delete calls
+                # DeleteFunction with that Qualifier)
+                assert resource.retain_on_delete, "a new revision would delete the version the alias serves"
     assert dropped == [], "changes the provider would silently drop"
 
     # the new code and revision reach the function itself ...

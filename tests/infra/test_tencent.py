@@ -11,6 +11,7 @@ from functions.scaler.settings import ScalerSettings
 from infra.config import StackConfigError
 from scaling.plan import hourly_schedule
 from scaling.policies import PolicyConfig
+from tests.cloud.scf_emulator import function_description_problem
 from tests.infra.mocks import (
     SECRET_SIG,
     TENCENT_SUBDOMAIN,
@@ -93,6 +94,40 @@ def test_version_and_alias(example: StackRun) -> None:
     assert "routingConfig" not in alias.inputs
     # the provider drops a new function_version on update; promote owns version and weights anyway
     assert alias.ignore_changes == {"functionVersion", "routingConfig"}
+
+
+def test_function_descriptions_are_what_create_function_accepts(example: StackRun) -> None:
+    """SCF's CreateFunction takes a Description of English letters, digits, spaces, commas, newlines,
+    periods and Chinese only (SDK model; the mocks refuse anything else, as the emulator does): the
+    model source's '/', '-' and ':' must not reach it."""
+    descriptions = {r.name: r.inputs["description"] for r in example.of_type(FUNCTION)}
+    assert set(descriptions) == {"llmfn-function", "llmfn-scaler"}
+    for text in descriptions.values():
+        assert function_description_problem(text) is None, text
+    assert "Qwen Qwen3 4B Instruct 2507" in descriptions["llmfn-function"]
+    cos = run_stack(_config(modelRepo=None, modelRevision=None, modelUri="cos://models-1250000000/qwen/3"))
+    assert function_description_problem(_function(cos)["description"]) is None
+
+
+def test_every_setting_a_version_freezes_publishes_a_new_one(example: StackRun) -> None:
+    """SCF serves the alias's version, never $LATEST: a change `pulumi up` makes to the function but
+    not to the version's description would update $LATEST only, and no version would ever serve it.
+    So the description hashes everything the version freezes: a new timeout, engine setting or
+    environment publishes a new version (for `llmfn promote`); the API key (a secret) stays out."""
+
+    def description(run: StackRun) -> str:
+        return str(run.one(VERSION).inputs["description"])
+
+    before = description(example)
+    for change in ({"timeoutS": 120}, {"concurrencyPerInstance": 4}, {"engine": "transformers"}):
+        after = description(run_stack(_config(**change)))
+        assert after != before, f"{change} would never be served"
+        assert after.startswith(before.split(" code=")[0] + " code="), (
+            after
+        )  # same revision: promote finds it
+    rotated = run_stack(_config(apiKey="another-key-0123456789abcdef"))
+    assert description(rotated) == before
+    assert example_config(EXAMPLE)["llmfn:apiKey"] not in before
 
 
 def test_no_provisioned_config_in_the_stack_the_scaler_owns_it(example: StackRun) -> None:
@@ -188,7 +223,7 @@ def test_api_key_reaches_the_function_only_as_a_secret() -> None:
 def test_zip_packages_are_refused_on_scf(tmp_path: Path) -> None:
     """Defect 3: SCF's newest Python is 3.10; a zip deploy would break at import, so validation refuses it."""
     build_dir = tmp_path / "build"
-    build_with_layer("scf", build_dir)
+    build_with_layer("aws", build_dir)  # any build: SCF refuses zips (`llmfn layer build` too)
     with pytest.raises(StackConfigError, match=r"llmfn:buildDir .*Python runtime is 3.10.*llmfn:imageUri"):
         run_stack(_config(imageUri=None, buildDir=str(build_dir)))
 

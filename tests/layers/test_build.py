@@ -24,7 +24,7 @@ from layers import (
     read_manifest,
     size_problems,
 )
-from layers.limits import LAMBDA_LIMITS, MB, SCF_LIMITS, ArtifactSize
+from layers.limits import LAMBDA_LIMITS, MB, ArtifactSize
 from layers.requirements import requirements_from_pyproject
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -51,7 +51,7 @@ def _build(cloud: str, out_dir: Path, site: Path | None) -> layers.build.BuildMa
     )  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("cloud", ["aws", "scf"])
+@pytest.mark.parametrize("cloud", ["aws"])
 def test_built_twice_gives_the_same_sha256(cloud: str, tmp_path: Path) -> None:
     site = _site_packages(tmp_path)
     first = _build(cloud, tmp_path / "one", site)
@@ -70,7 +70,7 @@ def test_built_twice_gives_the_same_sha256(cloud: str, tmp_path: Path) -> None:
         ).read_bytes()
 
 
-@pytest.mark.parametrize("cloud", ["aws", "scf"])
+@pytest.mark.parametrize("cloud", ["aws"])
 def test_each_cloud_layout_and_fixed_metadata(cloud: str, tmp_path: Path) -> None:
     manifest = _build(cloud, tmp_path / "out", _site_packages(tmp_path))
     with zipfile.ZipFile(tmp_path / "out" / f"llmfn-runtime-layer-{cloud}.zip") as layer:
@@ -83,22 +83,13 @@ def test_each_cloud_layout_and_fixed_metadata(cloud: str, tmp_path: Path) -> Non
     with zipfile.ZipFile(tmp_path / "out" / f"llmfn-function-{cloud}.zip") as function:
         names = function.namelist()
         assert names == sorted(names)
-        assert {n.split("/")[0] for n in names} - {"scf_bootstrap", "scf_scaler.py"} == {
+        assert {n.split("/")[0] for n in names} == {
             "functions",
             "preload",
             "scaling",
         }
         assert "scaling/plan.py" in names
         assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
-        if cloud == "scf":
-            bootstrap = function.getinfo("scf_bootstrap")
-            assert (bootstrap.external_attr >> 16) & 0o777 == 0o755
-            script = function.read("scf_bootstrap").decode()
-            assert script.startswith("#!/bin/bash") and "LLMFN_PORT=9000" in script
-            shim = function.read("scf_scaler.py").decode()
-            assert "from functions.scaler.handler import main_handler as main_handler" in shim
-        else:
-            assert "scf_bootstrap" not in names and "scf_scaler.py" not in names
     assert manifest.cloud == cloud
 
 
@@ -139,18 +130,9 @@ def test_size_limits_are_reported_with_sizes_and_the_way_out() -> None:
         "(upload larger zips through S3, or deploy a container image (up to 10 GB))"
     )
     assert "unzip to 260.0 MB, over AWS Lambda's 250.0 MB limit" in problems[1]
-    # the same 260 MB fits SCF's 500 MB, but not its 50 MB upload limit
-    assert size_problems([over_zip, function], SCF_LIMITS) == [
-        problems[0]
-        .replace("AWS Lambda", "Tencent Cloud SCF")
-        .replace(
-            "through S3, or deploy a container image (up to 10 GB)",
-            "through COS, or deploy an image function",
-        )
-    ]
     with pytest.raises(PackageTooLargeError, match=r"60\.0 MB zipped"):
         check_sizes([over_zip], LAMBDA_LIMITS)
-    check_sizes([function], SCF_LIMITS)  # fits: no error
+    check_sizes([dataclasses.replace(function, unzipped_bytes=100 * MB)], LAMBDA_LIMITS)  # fits: no error
 
 
 def test_a_build_over_the_limit_fails_after_writing_its_manifest(
@@ -166,7 +148,7 @@ def test_a_build_over_the_limit_fails_after_writing_its_manifest(
 
 
 def test_bad_inputs_are_named(tmp_path: Path) -> None:
-    with pytest.raises(LayerBuildError, match="cloud must be one of aws, scf, got 'gcp'"):
+    with pytest.raises(LayerBuildError, match="cloud must be one of aws, got 'gcp'"):
         _build("gcp", tmp_path, None)
     with pytest.raises(LayerBuildError, match=r"requirements file '.*nope\.txt' does not exist"):
         build_packages(
@@ -225,7 +207,7 @@ def test_pip_failure_is_reported(tmp_path: Path) -> None:
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("surely-not-a-package-llmfn==9.9\n")
     request = BuildRequest(
-        cloud="scf",
+        cloud="aws",
         out_dir=tmp_path,
         source_root=REPO_ROOT,
         requirements=requirements,
@@ -270,16 +252,32 @@ def _llmfn(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_cli_builds_and_reports(tmp_path: Path) -> None:
     site = _site_packages(tmp_path)
     done = _llmfn(
-        "layer", "build", "--cloud", "scf", "--site-packages", str(site), "--out", "out", cwd=tmp_path
+        "layer", "build", "--cloud", "aws", "--site-packages", str(site), "--out", "out", cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
-    assert "llmfn-runtime-layer-scf.zip" in done.stdout and "llmfn-function-scf.zip" in done.stdout
-    assert "500.0 MB unzipped with layers" in done.stdout
+    assert "llmfn-runtime-layer-aws.zip" in done.stdout and "llmfn-function-aws.zip" in done.stdout
+    assert "250.0 MB unzipped with layers" in done.stdout
     manifest = read_manifest(tmp_path / "out")
     assert manifest.artifact("runtime_layer").sha256[:16] in done.stdout  # type: ignore[union-attr]
     bad = _llmfn("layer", "build", "--cloud", "gcp", cwd=tmp_path)
     assert bad.returncode == 2
-    assert "error: cloud must be one of aws, scf, got 'gcp'" in bad.stderr
+    assert "error: --cloud must be one of aws, got 'gcp'" in bad.stderr
+
+
+def test_scf_zip_builds_are_refused_with_the_reason(tmp_path: Path) -> None:
+    """SCF is image-only (its newest Python runtime is 3.10, llmfn needs 3.11; the stack refuses
+    llmfn:buildDir there): the CLI and the library refuse an SCF zip instead of writing one the stack
+    cannot deploy, and write nothing."""
+    done = _llmfn("layer", "build", "--cloud", "scf", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in done.stderr
+    assert lines[0].startswith("error: --cloud scf: SCF runs llmfn only as an image")
+    assert "3.10" in lines[0] and "llmfn:imageUri" in lines[0]
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(LayerBuildError, match="cloud 'scf': SCF runs llmfn only as an image"):
+        _build("scf", tmp_path / "lib", None)
+    assert not (tmp_path / "lib").exists()
 
 
 @pytest.mark.parametrize(
@@ -289,7 +287,6 @@ def test_cli_builds_and_reports(tmp_path: Path) -> None:
             "aws",
             "from functions.entry.aws_lambda import handler; from functions.scaler.handler import lambda_handler",
         ),
-        ("scf", "import functions.entry.scf_web; from scf_scaler import main_handler"),
     ],
 )
 def test_function_package_holds_what_the_handlers_import(cloud: str, imports: str, tmp_path: Path) -> None:
