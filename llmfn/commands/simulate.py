@@ -14,6 +14,19 @@ def register(app: typer.Typer) -> None:
     app.command("simulate")(simulate)
 
 
+def _check_flags(
+    max_instances: int | None, cold_start: float | None, keep_alive: float | None, seed: int
+) -> None:
+    """Refuse flag values no platform has, naming the flag (before any file is read)."""
+    if max_instances is not None and max_instances < 1:
+        raise ValueError(f"--max-instances must be >= 1 (an instance quota), got {max_instances}")
+    for flag, value in (("--cold-start", cold_start), ("--keep-alive", keep_alive)):
+        if value is not None and not (0 <= value <= 86400):
+            raise ValueError(f"{flag} must be a number of seconds in [0, 86400], got {value:g}")
+    if seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {seed}")
+
+
 def simulate(
     trace: Path = typer.Option(
         ...,
@@ -61,6 +74,7 @@ def simulate(
 
     names = parse_policies(policy)
     chosen = get_provider(provider)
+    _check_flags(max_instances, cold_start, keep_alive, seed)
     overrides = {
         key: value
         for key, value in {
