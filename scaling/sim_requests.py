@@ -94,6 +94,9 @@ class _EventSim:
         self.bucket = _Bucket()
         self.max_on_demand: int | None = None
         self.od_starts = 0
+        self.unfinished = 0
+        self.unfinished_work_s = 0.0
+        self.queue_peak = 0
         horizon = trace.duration_s
         self.reserved_alive = np.zeros(horizon)
         self.reserved_busy = np.zeros(horizon)
@@ -143,6 +146,9 @@ class _EventSim:
             self.service.service_s(self.trace.input_tokens[i], self.trace.output_tokens[i], batch)
         )
         self.work_s += service_s
+        if begin >= self.trace.duration_s:  # waited past the trace's end: its work is not billed
+            self.unfinished += 1
+            self.unfinished_work_s += service_s
         arrival = float(self.trace.arrival_s[i])  # type: ignore[index]
         self.ttft[i] = begin - arrival + self.prefill[i]
         self.e2e[i] = begin - arrival + service_s
@@ -183,6 +189,7 @@ class _EventSim:
             target = self._new_instance(False, now)
         if target is None:
             self.queue.append(i)
+            self.queue_peak = max(self.queue_peak, len(self.queue))
         else:
             self._start(i, target, now)
 
@@ -345,6 +352,8 @@ class _EventSim:
         never = served & np.isnan(self.ttft)  # still queued when no capacity could ever come
         waited = self.end_t - self.trace.arrival_s[never]  # type: ignore[index]
         self.ttft[never] = self.e2e[never] = waited
+        never_work = self.service.service_s(self.trace.input_tokens[never], self.trace.output_tokens[never])
+        unfinished_work_s = self.unfinished_work_s + float(np.sum(never_work))
         return RunRecord(
             usage=usage,
             ttft_s=self.ttft[served],
@@ -356,4 +365,9 @@ class _EventSim:
             work_s=self.work_s,
             second=self.trace.second[served],
             in_system_area_s=self.total_area,
+            input_tokens=self.trace.input_tokens[served],
+            output_tokens=self.trace.output_tokens[served],
+            unfinished_requests=float(self.unfinished + never.sum()),
+            unfinished_work_s=unfinished_work_s,
+            backlog_peak=float(self.queue_peak),
         )

@@ -40,6 +40,14 @@ def simulate(
     ),
     provider: str = typer.Option("scf", "--provider", help="scf, lambda or fixed (a GPU server pool)."),
     slo_p99: float = typer.Option(2.0, "--slo-p99", help="SLO on P99 time to first token, seconds."),
+    slo_per_1k_tokens: float = typer.Option(
+        0.25,
+        "--slo-per-1k-tokens",
+        help="b of the length-scaled SLO TTFT <= --slo-p99 + b x input tokens / 1000, seconds.",
+    ),
+    slo_tpot: float = typer.Option(
+        0.1, "--slo-tpot", help="Time-per-output-token target of the goodput, seconds (DistServe)."
+    ),
     fidelity: str = typer.Option(
         "auto", "--fidelity", help="auto, request (event simulation) or timestep (1 s fluid)."
     ),
@@ -87,7 +95,14 @@ def simulate(
     if overrides:
         chosen = chosen.with_overrides(**overrides)
     config = read_policy_config(policy_config)
-    settings = Settings(provider=chosen, slo_p99_s=slo_p99, fidelity=fidelity, policy_config=config)
+    settings = Settings(
+        provider=chosen,
+        slo_p99_s=slo_p99,
+        fidelity=fidelity,
+        policy_config=config,
+        slo_per_1k_tokens_s=slo_per_1k_tokens,
+        slo_tpot_s=slo_tpot,
+    )
     loaded = read_trace(trace, seed=seed)
     console = Console(stderr=True)
     with Progress(

@@ -1,0 +1,112 @@
+"""What no policy can change: whether the SLO is reachable at all, and how far the trace's demand
+exceeds the instance quota. The simulation report states both before any policy's figures, so an
+SLO nothing can meet reads as one explained line, not as a column of "NO"s.
+
+- **SLO feasibility**: the least P99 time to first token any capacity can give is the oracle's: each
+  request's prefill alone (no queueing, no cold start). When that exceeds the SLO, the report
+  gives the share of requests whose prefill alone is too long, the prefill rate that would meet
+  the SLO, and the length-scaled SLO (TTFT <= a + b x input tokens) beside it.
+- **Quota pressure**: the instances the trace asks for at its peak (ideal packing, every request
+  served at once) against the quota, and for how many seconds the need is above it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from scaling.service import ServiceModel
+from scaling.sim_result import weighted_percentile
+from scaling.traces import Trace
+
+
+@dataclass(frozen=True)
+class SloFeasibility:
+    """Whether P99 TTFT <= ``slo_s`` is reachable with unlimited, always-warm capacity.
+
+    min_p99_ttft_s: the oracle's P99 TTFT (prefill alone), seconds.
+    prefill_over_slo_share: share of requests whose prefill alone exceeds the SLO.
+    p99_input_tokens: input tokens of the request at the P99 of prefill time.
+    prefill_tokens_per_s_needed: prefill rate at which that request's prefill takes ``slo_s``.
+    """
+
+    slo_s: float
+    min_p99_ttft_s: float
+    prefill_over_slo_share: float
+    p99_input_tokens: float
+    prefill_tokens_per_s: float
+    prefill_tokens_per_s_needed: float
+
+    @property
+    def feasible(self) -> bool:
+        return self.min_p99_ttft_s <= self.slo_s
+
+    def to_dict(self) -> dict[str, float | bool]:
+        return {**asdict(self), "feasible": self.feasible}
+
+
+def slo_feasibility(trace: Trace, service: ServiceModel, slo_s: float) -> SloFeasibility:
+    """The SLO's feasibility on ``trace`` with ``service`` (see :class:`SloFeasibility`)."""
+    weights = trace.count.astype(float)
+    prefill = np.asarray(service.prefill_s(trace.input_tokens), dtype=float)
+    p99 = weighted_percentile(prefill, weights, 99) if len(prefill) else 0.0
+    over = float(weights[prefill > slo_s].sum() / weights.sum()) if weights.sum() else 0.0
+    p99_tokens = p99 * service.prefill_tokens_per_s
+    return SloFeasibility(
+        slo_s=slo_s,
+        min_p99_ttft_s=p99,
+        prefill_over_slo_share=over,
+        p99_input_tokens=p99_tokens,
+        prefill_tokens_per_s=service.prefill_tokens_per_s,
+        prefill_tokens_per_s_needed=p99_tokens / slo_s,
+    )
+
+
+def feasibility_line(f: SloFeasibility, per_1k_tokens_s: float) -> str | None:
+    """One line when the SLO is infeasible (else None): why, and what would change it."""
+    if f.feasible:
+        return None
+    return (
+        f"SLO infeasible: no capacity meets P99 TTFT <= {f.slo_s:g} s: prefill alone takes "
+        f"{f.min_p99_ttft_s:.2f} s at the P99 ({f.p99_input_tokens:,.0f} input tokens at "
+        f"{f.prefill_tokens_per_s:,.0f} tok/s) and exceeds {f.slo_s:g} s for {f.prefill_over_slo_share:.2%} "
+        f"of requests. It would take prefill >= {f.prefill_tokens_per_s_needed:,.0f} tok/s (a faster GPU, "
+        f"tensor parallelism; chunked prefill only keeps long prompts from delaying others), or an SLO "
+        f"that scales with the prompt: see 'len-SLO' (TTFT <= {f.slo_s:g} s + {per_1k_tokens_s:g} s per "
+        f"1k input tokens) and 'goodput'."
+    )
+
+
+@dataclass(frozen=True)
+class QuotaPressure:
+    """The trace's demand against the instance quota.
+
+    peak_instances: the most instances the trace needs at once (ideal packing, no queueing).
+    quota: the provider's instance quota.
+    seconds_over_quota: seconds in which the need exceeds the quota.
+    """
+
+    peak_instances: int
+    quota: int
+    seconds_over_quota: int
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def quota_pressure(busy_peak_per_s: np.ndarray, quota: int) -> QuotaPressure:
+    """From the per-second peak busy instances of the ideal packing."""
+    peak = int(busy_peak_per_s.max()) if len(busy_peak_per_s) else 0
+    return QuotaPressure(peak, quota, int((busy_peak_per_s > quota).sum()))
+
+
+def quota_line(q: QuotaPressure) -> str | None:
+    """One line when the trace asks for more instances than the quota (else None)."""
+    if q.seconds_over_quota == 0:
+        return None
+    return (
+        f"demand above the quota: the trace needs up to {q.peak_instances:,} instances at once, the quota "
+        f"is {q.quota:,}; over it for {q.seconds_over_quota:,} s. Requests queue there; a policy that "
+        "leaves work queued at the trace's end has no cost ratio or saving printed (it did less work)."
+    )
