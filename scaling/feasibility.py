@@ -110,3 +110,21 @@ def quota_line(q: QuotaPressure) -> str | None:
         f"is {q.quota:,}; over it for {q.seconds_over_quota:,} s. Requests queue there; a policy that "
         "leaves work queued at the trace's end has no cost ratio or saving printed (it did less work)."
     )
+
+
+def no_wait_instance_seconds(start_s: np.ndarray, service_s: np.ndarray, weight: np.ndarray, c: int) -> float:
+    """Least busy instance-seconds of serving every request the moment it arrives: the integral of
+    ceil(n(t) / c) over time, n(t) being the requests in service (sweep over start and end times).
+
+    The oracle divides the work by c as if every instance were always full; at low concurrency that
+    needs requests to wait for company, which an SLO on time to first token forbids. No dispatch
+    (tiers included) can bill less busy time than this without delaying requests.
+    """
+    if len(start_s) == 0:
+        return 0.0
+    times = np.concatenate((start_s, start_s + service_s))
+    steps = np.concatenate((weight, -weight))
+    order = np.argsort(times, kind="stable")
+    times, steps = times[order], steps[order]
+    in_service = np.cumsum(steps)
+    return float((np.ceil(np.maximum(in_service[:-1], 0) / c - 1e-9) * np.diff(times)).sum())

@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,7 @@ class _Instance:
     busy: int = 0
     idle_since: float = 0.0
     draining: bool = False
+    tier: int = -1  # the length tier of the requests it runs now (-1: any, while idle)
 
 
 class _Bucket:
@@ -63,22 +65,39 @@ def simulate_requests(
     service: ServiceModel,
     progress: bool = False,
     warm_reserved: int = 0,
+    tier_bounds_tokens: Sequence[float] = (),
 ) -> RunRecord:
     """Replay ``trace`` request by request under ``policy`` on ``provider``.
 
     warm_reserved: reserved instances already warm at t = 0 (a running deployment; default none).
+    tier_bounds_tokens: tiered dispatch by expected length: increasing output-token bounds that cut
+        requests into tiers (``(100, 400)``: < 100, 100-399, >= 400 tokens). A busy instance runs
+        requests of one tier only, so the requests sharing it finish close together and it goes
+        idle sooner; an idle instance takes any tier. Empty: no tiers. The expected length is the
+        trace's output tokens (a perfect estimate: the most tiers can give).
     """
     if trace.arrival_s is None:
         raise ValueError(f"trace {trace.name!r} has rates, not requests: use the time-step fidelity")
-    sim = _EventSim(trace, policy, provider, service)
+    sim = _EventSim(trace, policy, provider, service, length_tiers(trace.output_tokens, tier_bounds_tokens))
     sim.instances.extend(_Instance(reserved=True, ready_at=0.0) for _ in range(max(warm_reserved, 0)))
     sim.run()
     return sim.record()
 
 
+def length_tiers(output_tokens: np.ndarray, bounds: Sequence[float]) -> np.ndarray:
+    """Tier of each request (0 = shortest) from increasing output-token ``bounds``."""
+    edges = np.asarray(bounds, dtype=float)
+    if len(edges) and (np.any(np.diff(edges) <= 0) or edges[0] <= 0 or not np.all(np.isfinite(edges))):
+        raise ValueError(f"tier bounds must be increasing positive token counts, got {list(bounds)}")
+    return np.searchsorted(edges, np.asarray(output_tokens, dtype=float), side="right")
+
+
 class _EventSim:
-    def __init__(self, trace: Trace, policy: Policy, provider: Provider, service: ServiceModel) -> None:
+    def __init__(
+        self, trace: Trace, policy: Policy, provider: Provider, service: ServiceModel, tiers: np.ndarray
+    ) -> None:
         self.trace, self.policy, self.provider, self.service = trace, policy, provider, service
+        self.tiers = tiers
         self.c = provider.concurrency_per_instance
         n = len(trace.arrival_s)  # type: ignore[arg-type]
         self.prefill = np.asarray(service.prefill_s(trace.input_tokens), dtype=float)
@@ -139,6 +158,7 @@ class _EventSim:
         """Run request ``i`` on ``inst`` (at ``now``, or when it is ready)."""
         begin = max(now, inst.ready_at)
         inst.busy += 1
+        inst.tier = int(self.tiers[i])
         if inst.ready_at > now:
             self.cold[i] = True
         batch = inst.busy
@@ -175,8 +195,9 @@ class _EventSim:
         best: _Instance | None = None
         best_key = (-1, -1)
         warming: _Instance | None = None
+        tier = self.tiers[i]
         for inst in self.instances:
-            if inst.draining or inst.busy >= self.c:
+            if inst.draining or inst.busy >= self.c or (inst.busy and inst.tier != tier):
                 continue
             if inst.ready_at <= now:
                 key = (1 if inst.reserved else 0, inst.busy)
@@ -195,6 +216,8 @@ class _EventSim:
 
     def _fill_from_queue(self, inst: _Instance, now: float) -> None:
         while self.queue and not inst.draining and inst.busy < self.c and inst.ready_at <= now:
+            if inst.busy and self.tiers[self.queue[0]] != inst.tier:
+                break  # the head of the queue is of another tier: it waits for an idle instance
             self._start(self.queue.popleft(), inst, now)
 
     def _apply(self, decision: Decision, now: float) -> None:

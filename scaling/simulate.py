@@ -26,6 +26,7 @@ from scaling.feasibility import (
     QuotaPressure,
     SloFeasibility,
     feasibility_line,
+    no_wait_instance_seconds,
     quota_line,
     quota_pressure,
     slo_feasibility,
@@ -66,6 +67,8 @@ class Settings:
     policy_config: overrides merged into the :class:`PolicyConfig` the simulator builds (JSON form).
     slo_per_1k_tokens_s: b of the length-scaled SLO TTFT <= slo_p99_s + b x input tokens / 1000.
     slo_tpot_s: time-per-output-token target of the goodput (DistServe: TTFT and TPOT both met).
+    tier_bounds_tokens: tiered dispatch by expected output length (request-level fidelity only; see
+        :func:`scaling.sim_requests.simulate_requests`); empty = none.
     """
 
     provider: Provider
@@ -76,6 +79,7 @@ class Settings:
     policy_config: Mapping[str, Any] = field(default_factory=dict)
     slo_per_1k_tokens_s: float = DEFAULT_SLO_PER_1K_TOKENS_S
     slo_tpot_s: float = DEFAULT_SLO_TPOT_S
+    tier_bounds_tokens: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.fidelity not in FIDELITIES:
@@ -193,6 +197,9 @@ class Report:
     quota: QuotaPressure | None = None
     slo_per_1k_tokens_s: float = DEFAULT_SLO_PER_1K_TOKENS_S
     slo_tpot_s: float = DEFAULT_SLO_TPOT_S
+    oracle_usd: float = 0.0
+    no_wait_floor_usd: float = 0.0
+    tier_bounds_tokens: tuple[float, ...] = ()
 
     def findings(self) -> list[str]:
         """One line per thing no policy can change (an infeasible SLO, demand above the quota) and per
@@ -218,6 +225,9 @@ class Report:
             "quota": None if self.quota is None else self.quota.to_dict(),
             "scaled_slo": {"base_s": self.slo_p99_s, "per_1k_input_tokens_s": self.slo_per_1k_tokens_s},
             "slo_tpot_s": self.slo_tpot_s,
+            "oracle_usd": self.oracle_usd,
+            "no_wait_floor_usd": self.no_wait_floor_usd,
+            "tier_bounds_tokens": list(self.tier_bounds_tokens),
             "trace": self.trace,
             "requests": self.requests,
             "duration_s": self.duration_s,
@@ -285,7 +295,15 @@ class _Runner:
     def run(self, name: str, config: PolicyConfig, constant: bool = False) -> RunRecord:
         policy = make_policy(name, config)
         if self.fidelity == "request":
-            return simulate_requests(self.trace, policy, self.provider, self.settings.service)
+            return simulate_requests(
+                self.trace,
+                policy,
+                self.provider,
+                self.settings.service,
+                tier_bounds_tokens=self.settings.tier_bounds_tokens,
+            )
+        if self.settings.tier_bounds_tokens:
+            raise ValueError("--tiers needs the request-level fidelity (a per-request trace)")
         step = self.settings.control_step_s
         if constant:
             step = float(self.trace.duration_s)
@@ -449,4 +467,13 @@ def simulate(
         quota=quota_pressure(runner.demand.busy_peak, settings.provider.max_instances),
         slo_per_1k_tokens_s=settings.slo_per_1k_tokens_s,
         slo_tpot_s=settings.slo_tpot_s,
+        oracle_usd=oracle,
+        no_wait_floor_usd=no_wait_instance_seconds(
+            runner.demand.start,
+            runner.demand.service_s,
+            trace.count.astype(float),
+            settings.provider.concurrency_per_instance,
+        )
+        * settings.provider.busy_price_per_instance_s(),
+        tier_bounds_tokens=settings.tier_bounds_tokens,
     )

@@ -78,4 +78,11 @@ def format_report(report: Report) -> str:
         f"len-SLO = share with TTFT <= {report.slo_p99_s:g} s + {report.slo_per_1k_tokens_s:g} s per 1k input "
         f"tokens; goodput = share meeting len-SLO and TPOT <= {report.slo_tpot_s:g} s (DistServe)"
     )
+    if report.oracle_usd > 0:
+        tiers = ",".join(f"{b:g}" for b in report.tier_bounds_tokens) or "none"
+        lines.append(
+            f"no-wait floor {_money(report.no_wait_floor_usd)} USD = {report.no_wait_floor_usd / report.oracle_usd:.2f}x "
+            "oracle: the busy time of serving each request on arrival, ceil(in service / concurrency); "
+            f"packing below it needs requests to wait. Tiers (output-token bounds): {tiers}"
+        )
     return "\n".join(lines)

@@ -27,6 +27,21 @@ def _check_flags(
         raise ValueError(f"--seed must be >= 0, got {seed}")
 
 
+def _tier_bounds(spec: str) -> tuple[float, ...]:
+    """``--tiers '50,400'`` -> (50.0, 400.0), validated (increasing positive token counts)."""
+    if not spec.strip():
+        return ()
+    try:
+        bounds = tuple(float(part) for part in spec.split(","))
+    except ValueError:
+        raise ValueError(
+            f"--tiers must be comma-separated token counts like '100' or '50,400', got {spec!r}"
+        ) from None
+    if any(not (0 < b <= 1e7) for b in bounds) or list(bounds) != sorted(set(bounds)):
+        raise ValueError(f"--tiers must be increasing token counts in (0, 10,000,000], got {spec!r}")
+    return bounds
+
+
 def simulate(
     trace: Path = typer.Option(
         ...,
@@ -62,6 +77,11 @@ def simulate(
     ),
     policy_config: Path | None = typer.Option(
         None, "--policy-config", help="JSON file of PolicyConfig overrides."
+    ),
+    tiers: str = typer.Option(
+        "",
+        "--tiers",
+        help="Tiered dispatch: increasing output-token bounds, e.g. '100' or '50,400' (request-level).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed for traces given as rates (ServeGen)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
@@ -102,6 +122,7 @@ def simulate(
         policy_config=config,
         slo_per_1k_tokens_s=slo_per_1k_tokens,
         slo_tpot_s=slo_tpot,
+        tier_bounds_tokens=_tier_bounds(tiers),
     )
     loaded = read_trace(trace, seed=seed)
     console = Console(stderr=True)
