@@ -117,8 +117,10 @@ def no_wait_instance_seconds(start_s: np.ndarray, service_s: np.ndarray, weight:
     ceil(n(t) / c) over time, n(t) being the requests in service (sweep over start and end times).
 
     The oracle divides the work by c as if every instance were always full; at low concurrency that
-    needs requests to wait for company, which an SLO on time to first token forbids. No dispatch
-    (tiers included) can bill less busy time than this without delaying requests.
+    needs requests to wait for company, which an SLO on time to first token forbids. With the
+    service times the oracle counts (the untiered packing's batches), no dispatch bills less busy
+    time without delaying requests; a dispatch that runs smaller batches (tiers) shortens the
+    service times themselves and can go below it.
     """
     if len(start_s) == 0:
         return 0.0
