@@ -26,6 +26,7 @@ from scaling.sim_result import RunRecord, hour_of_day
 from scaling.traces import Trace
 
 _DONE, _READY = 0, 1
+DISPATCHES = ("pack", "fit")
 
 
 @dataclass(eq=False)
@@ -36,6 +37,7 @@ class _Instance:
     idle_since: float = 0.0
     draining: bool = False
     tier: int = -1  # the length tier of the requests it runs now (-1: any, while idle)
+    busy_until: float = 0.0  # when its last running request ends, seconds
 
 
 class _Bucket:
@@ -66,6 +68,7 @@ def simulate_requests(
     progress: bool = False,
     warm_reserved: int = 0,
     tier_bounds_tokens: Sequence[float] = (),
+    dispatch: str = "pack",
 ) -> RunRecord:
     """Replay ``trace`` request by request under ``policy`` on ``provider``.
 
@@ -75,10 +78,16 @@ def simulate_requests(
         requests of one tier only, so the requests sharing it finish close together and it goes
         idle sooner; an idle instance takes any tier. Empty: no tiers. The expected length is the
         trace's output tokens (a perfect estimate: the most tiers can give).
+    dispatch: ``pack`` (the platform's way: the busiest ready instance with a free slot) or ``fit``
+        (length-aware: the instance whose busy time the request extends least, so a short request
+        rides along with a long one already running; then the busiest), from the expected length.
     """
+    if dispatch not in DISPATCHES:
+        raise ValueError(f"--dispatch must be one of {', '.join(DISPATCHES)}, got {dispatch!r}")
     if trace.arrival_s is None:
         raise ValueError(f"trace {trace.name!r} has rates, not requests: use the time-step fidelity")
-    sim = _EventSim(trace, policy, provider, service, length_tiers(trace.output_tokens, tier_bounds_tokens))
+    tiers = length_tiers(trace.output_tokens, tier_bounds_tokens)
+    sim = _EventSim(trace, policy, provider, service, tiers, fit=dispatch == "fit")
     sim.instances.extend(_Instance(reserved=True, ready_at=0.0) for _ in range(max(warm_reserved, 0)))
     sim.run()
     return sim.record()
@@ -94,10 +103,18 @@ def length_tiers(output_tokens: np.ndarray, bounds: Sequence[float]) -> np.ndarr
 
 class _EventSim:
     def __init__(
-        self, trace: Trace, policy: Policy, provider: Provider, service: ServiceModel, tiers: np.ndarray
+        self,
+        trace: Trace,
+        policy: Policy,
+        provider: Provider,
+        service: ServiceModel,
+        tiers: np.ndarray,
+        fit: bool = False,
     ) -> None:
         self.trace, self.policy, self.provider, self.service = trace, policy, provider, service
         self.tiers = tiers
+        self.fit = fit
+        self.solo_s = np.asarray(service.service_s(trace.input_tokens, trace.output_tokens), dtype=float)
         self.c = provider.concurrency_per_instance
         n = len(trace.arrival_s)  # type: ignore[arg-type]
         self.prefill = np.asarray(service.prefill_s(trace.input_tokens), dtype=float)
@@ -173,6 +190,7 @@ class _EventSim:
         self.ttft[i] = begin - arrival + self.prefill[i]
         self.e2e[i] = begin - arrival + service_s
         self.ttft_since.append(self.ttft[i])
+        inst.busy_until = max(inst.busy_until, begin + service_s)
         self._push(begin + service_s, _DONE, inst)
 
     def _on_demand_count(self) -> int:
@@ -193,14 +211,19 @@ class _EventSim:
 
     def _dispatch(self, i: int, now: float) -> None:
         best: _Instance | None = None
-        best_key = (-1, -1)
+        best_key: tuple[float, ...] = (-1, -math.inf, -1)
         warming: _Instance | None = None
         tier = self.tiers[i]
+        end = now + self.solo_s[i] if self.fit else 0.0
         for inst in self.instances:
             if inst.draining or inst.busy >= self.c or (inst.busy and inst.tier != tier):
                 continue
             if inst.ready_at <= now:
-                key = (1 if inst.reserved else 0, inst.busy)
+                if self.fit:  # the busy time this request adds to the instance, least first
+                    added = end - (max(inst.busy_until, now) if inst.busy else now)
+                    key = (1 if inst.reserved else 0, -max(added, 0.0), inst.busy)
+                else:
+                    key = (1 if inst.reserved else 0, inst.busy)
                 if key > best_key:
                     best, best_key = inst, key
             elif not inst.reserved and warming is None:

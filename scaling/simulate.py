@@ -35,7 +35,7 @@ from scaling.forecasting import Profile, forecast_profile
 from scaling.policies import ORACLE, POLICY_NAMES, HybridConfig, PolicyConfig, make_policy
 from scaling.providers import Cost, Provider, cost, oracle_cost
 from scaling.service import ServiceModel
-from scaling.sim_requests import simulate_requests
+from scaling.sim_requests import DISPATCHES, simulate_requests
 from scaling.sim_result import RunRecord, weighted_percentile
 from scaling.sim_timestep import Demand, simulate_timestep
 from scaling.traces import SECONDS_PER_DAY, Trace
@@ -69,6 +69,7 @@ class Settings:
     slo_tpot_s: time-per-output-token target of the goodput (DistServe: TTFT and TPOT both met).
     tier_bounds_tokens: tiered dispatch by expected output length (request-level fidelity only; see
         :func:`scaling.sim_requests.simulate_requests`); empty = none.
+    dispatch: ``pack`` (the platform's) or ``fit`` (length-aware), request-level fidelity only.
     """
 
     provider: Provider
@@ -80,6 +81,7 @@ class Settings:
     slo_per_1k_tokens_s: float = DEFAULT_SLO_PER_1K_TOKENS_S
     slo_tpot_s: float = DEFAULT_SLO_TPOT_S
     tier_bounds_tokens: tuple[float, ...] = ()
+    dispatch: str = "pack"
 
     def __post_init__(self) -> None:
         if self.fidelity not in FIDELITIES:
@@ -90,6 +92,8 @@ class Settings:
             raise ValueError(
                 f"--slo-per-1k-tokens must be in [0, 3600] seconds, got {self.slo_per_1k_tokens_s!r}"
             )
+        if self.dispatch not in DISPATCHES:
+            raise ValueError(f"--dispatch must be one of {', '.join(DISPATCHES)}, got {self.dispatch!r}")
         if not (0 < self.slo_tpot_s <= 3600):
             raise ValueError(f"--slo-tpot must be in (0, 3600] seconds, got {self.slo_tpot_s!r}")
 
@@ -301,9 +305,12 @@ class _Runner:
                 self.provider,
                 self.settings.service,
                 tier_bounds_tokens=self.settings.tier_bounds_tokens,
+                dispatch=self.settings.dispatch,
             )
-        if self.settings.tier_bounds_tokens:
-            raise ValueError("--tiers needs the request-level fidelity (a per-request trace)")
+        if self.settings.tier_bounds_tokens or self.settings.dispatch != "pack":
+            raise ValueError(
+                "--tiers and --dispatch fit need the request-level fidelity (a per-request trace)"
+            )
         step = self.settings.control_step_s
         if constant:
             step = float(self.trace.duration_s)

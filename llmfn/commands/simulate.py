@@ -83,6 +83,11 @@ def simulate(
         "--tiers",
         help="Tiered dispatch: increasing output-token bounds, e.g. '100' or '50,400' (request-level).",
     ),
+    dispatch: str = typer.Option(
+        "pack",
+        "--dispatch",
+        help="pack (busiest instance with a free slot) or fit (least added busy time; request-level).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed for traces given as rates (ServeGen)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     plot: Path | None = typer.Option(None, "--plot", help="Write a PNG of load, instances and latency."),
@@ -123,6 +128,7 @@ def simulate(
         slo_per_1k_tokens_s=slo_per_1k_tokens,
         slo_tpot_s=slo_tpot,
         tier_bounds_tokens=_tier_bounds(tiers),
+        dispatch=dispatch,
     )
     loaded = read_trace(trace, seed=seed)
     console = Console(stderr=True)

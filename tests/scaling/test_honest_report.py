@@ -106,5 +106,9 @@ def test_tiers_pack_short_and_long_requests_apart_and_cut_the_packing_gap() -> N
     assert plain.oracle_usd <= plain.no_wait_floor_usd <= a.total_usd
     assert tiered.no_wait_floor_usd == pytest.approx(plain.no_wait_floor_usd)
     assert "Tiers (output-token bounds): 100" in format_report(tiered)
-    with pytest.raises(ValueError, match="--tiers needs the request-level fidelity"):
+    fit = simulate(trace, ["on-demand"], Settings(provider=scf, dispatch="fit")).policies[0]
+    assert fit.gap_usd["packing"] < 0.8 * a.gap_usd["packing"]  # length-aware dispatch also packs
+    with pytest.raises(ValueError, match="--dispatch must be one of pack, fit"):
+        Settings(provider=scf, dispatch="random")
+    with pytest.raises(ValueError, match="--tiers and --dispatch fit need the request-level fidelity"):
         simulate(trace, ["on-demand"], Settings(provider=scf, tier_bounds_tokens=(100,), fidelity="timestep"))
