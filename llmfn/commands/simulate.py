@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -43,8 +44,8 @@ def _tier_bounds(spec: str) -> tuple[float, ...]:
 
 
 def simulate(
-    trace: Path = typer.Option(
-        ...,
+    trace: Path | None = typer.Option(
+        None,
         "--trace",
         help="Trace file: Azure LLM CSV, ServeGen rates, or timestamp,input_tokens,output_tokens CSV / JSONL.",
     ),
@@ -88,6 +89,19 @@ def simulate(
         "--dispatch",
         help="pack (busiest instance with a free slot) or fit (least added busy time; request-level).",
     ),
+    profile: Path | None = typer.Option(
+        None,
+        "--profile",
+        help="Deployment profile (JSON or TOML): service model, instance, platform, prices, cold start.",
+    ),
+    cold_start_from: Path | None = typer.Option(
+        None,
+        "--cold-start-from",
+        help="Measured cold start: /readyz JSON (timeline or stages_done_s) or a stages list of {name, seconds}.",
+    ),
+    show_profile: bool = typer.Option(
+        False, "--show-profile", help="Print every figure the simulation uses with its source, and exit."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed for traces given as rates (ServeGen)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     plot: Path | None = typer.Option(None, "--plot", help="Write a PNG of load, instances and latency."),
@@ -99,6 +113,7 @@ def simulate(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from scaling.profile import DeploymentProfile, describe, read_cold_start, read_profile
     from scaling.providers import get_provider
     from scaling.simulate import Settings, parse_policies
     from scaling.simulate import simulate as run_simulation
@@ -106,8 +121,16 @@ def simulate(
     from scaling.traces import read_trace
 
     names = parse_policies(policy)
-    chosen = get_provider(provider)
     _check_flags(max_instances, cold_start, keep_alive, seed)
+    if cold_start is not None and cold_start_from is not None:
+        raise ValueError("give one of --cold-start SECONDS or --cold-start-from FILE")
+    deployment = read_profile(profile) if profile is not None else DeploymentProfile()
+    if cold_start_from is not None:
+        deployment = replace(deployment, cold_start=read_cold_start(cold_start_from))
+    elif cold_start is not None:
+        deployment = replace(deployment, cold_start=None)
+    chosen = deployment.apply(get_provider(provider))
+    service = deployment.service_model()
     overrides = {
         key: value
         for key, value in {
@@ -119,9 +142,16 @@ def simulate(
     }
     if overrides:
         chosen = chosen.with_overrides(**overrides)
+    if show_profile:
+        for key, value, source in describe(chosen, service, deployment, flags=set(overrides)):
+            typer.echo(f"{key:<44} {value:>12}  {source}")
+        return
+    if trace is None:
+        raise ValueError("--trace FILE is required (or --show-profile)")
     config = read_policy_config(policy_config)
     settings = Settings(
         provider=chosen,
+        service=service,
         slo_p99_s=slo_p99,
         fidelity=fidelity,
         policy_config=config,
