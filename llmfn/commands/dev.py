@@ -52,7 +52,9 @@ def dev(
     revision: str | None = typer.Option(None, "--revision", help="Hub revision (commit) for a Hub --model."),
     policy: str = typer.Option("hybrid", "--policy", help="Scaling policy deciding every tick."),
     policy_config: Path | None = typer.Option(
-        None, "--policy-config", help='JSON file of PolicyConfig fields (e.g. {"hybrid": {...}}).'
+        None,
+        "--policy-config",
+        help='JSON of PolicyConfig fields (e.g. {"hybrid": {...}}) or a deployment profile (JSON/TOML).',
     ),
     reserved: int = typer.Option(
         1, "--reserved", help="Reserved workers started at launch (fixed pool size)."
@@ -87,6 +89,12 @@ def dev(
     from functions.dev.runner import build_gateway, serve
 
     overrides = read_policy_config(policy_config) or None
+    planned_slots = (overrides or {}).get("concurrency_per_instance", slots)
+    if planned_slots != slots:
+        raise ValueError(
+            f"--policy-config {str(policy_config)!r} plans with {planned_slots} concurrent requests per "
+            f"instance but --slots is {slots}: make them equal"
+        )
     model_dir, model_name = resolve_model(model, revision)
     config = DevConfig(
         model_dir=model_dir,
