@@ -9,7 +9,9 @@ pre-warm + scale to zero when idle; bursts above it go to the platform's on-dema
   instances than the base (more or fewer) for ``correction_after_s`` seconds in a row, the
   profile is off today: reserved follows an EMA of the measured need instead. Shorter bursts stay
   on on-demand instances. Only instances busier than ``min_utilisation`` count (the provider's
-  break-even share), so reserved capacity is bought only where it pays for itself.
+  break-even share), so reserved capacity is bought only where it pays for itself: with bursty
+  load the mean in flight overstates that, so when the reserved instances' measured busy share
+  is below ``min_utilisation`` the measured need is one fewer than those reserved.
 - **Pre-warm**: the arrival rate predicted ``lead`` seconds ahead (the current rate plus its trend,
   and never below the profile's rate for that hour) times the rule's P95 time in system gives the
   instances needed then (Little's law). Bursts shorter than a tick are invisible in mean rates, so
@@ -91,6 +93,14 @@ class Hybrid:
         base = max(self.schedule[obs.hour_of_day], self.schedule[hour_ahead])
 
         need_now = self._instances_for(obs.in_flight, hc.min_utilisation)
+        if (
+            0 < hc.min_utilisation < 1
+            and obs.reserved_instances > 0
+            and obs.reserved_utilisation < hc.min_utilisation
+        ):
+            # bursty load: the mean in flight says keep them, but the reserved instances were busy
+            # less than their break-even share; the least busy of them does not pay: one fewer
+            need_now = min(need_now, obs.reserved_instances - 1)
         need_ema = hc.correction_alpha * need_now + (1 - hc.correction_alpha) * float(state["need_ema"])
         # the measurement disagrees with the hourly base (either way) for long enough: follow it
         off_s = float(state["over_s"]) + obs.interval_s if need_now != base else 0.0
