@@ -102,6 +102,7 @@ def packing(trace: Trace, provider_name: str) -> str:
                 best = (label, p.cost_over_oracle)
     f = report.feasibility
     floor = report.no_wait_floor_usd / report.oracle_usd
+    price_floor = report.price_floor_usd / report.oracle_usd
     if f is not None and not f.feasible:
         verdict = f"SLO infeasible on this trace (oracle P99 TTFT {f.min_p99_ttft_s:.2f} s > {f.slo_s:g} s)"
     elif best is None:
@@ -110,8 +111,9 @@ def packing(trace: Trace, provider_name: str) -> str:
         met = "met" if best[1] <= PACKING_GOAL else "MISSED"
         verdict = f"best hybrid meeting the SLO: {best[0]} at {best[1]:.2f}x vs goal {PACKING_GOAL}x: {met}"
     lines.append(
-        f"  no-wait floor {floor:.2f}x oracle (every request served on arrival, ceil(in service / c) "
-        f"instances busy; below it requests must wait). {verdict}"
+        f"  price floor {price_floor:.2f}x oracle (best per-second reserved / on-demand split of the "
+        f"platform's packing); no-wait floor {floor:.2f}x oracle (every request served on arrival, "
+        f"ceil(in service / c) instances busy; below it requests must wait). {verdict}"
     )
     return "\n".join(lines)
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from scaling.providers import Provider
 from scaling.service import ServiceModel
 from scaling.sim_result import weighted_percentile
 from scaling.traces import Trace
@@ -130,3 +131,31 @@ def no_wait_instance_seconds(start_s: np.ndarray, service_s: np.ndarray, weight:
     times, steps = times[order], steps[order]
     in_service = np.cumsum(steps)
     return float((np.ceil(np.maximum(in_service[:-1], 0) / c - 1e-9) * np.diff(times)).sum())
+
+
+def price_floor_usd(busy_per_s: np.ndarray, provider: Provider) -> float:
+    """About the least any reserved / on-demand split can cost with the platform's packing, USD.
+
+    ``busy_per_s``: busy instances in each second under the platform's packing with no cold starts
+    or queueing. The k-th instance is busy in the seconds where at least k are; a perfect planner
+    reserves it exactly when that is cheaper than buying its busy seconds on demand. Requests fees,
+    cold starts, Lambda's 5-minute rounding and SCF's 10-second idle sampling are left out, so it is
+    a lower bound up to the per-second sampling: a policy at it has nothing left to gain from better
+    reservation.
+    """
+    if len(busy_per_s) == 0:
+        return 0.0
+    p, mem, horizon = provider.prices, provider.memory_gb, len(busy_per_s)
+    peak = int(busy_per_s.max())
+    busy_k = np.array([(busy_per_s >= k).sum() for k in range(1, peak + 1)], dtype=float)
+    if provider.billing == "fixed":
+        return float(peak * horizon * p.server_per_hour / 3600)
+    if provider.billing == "lambda":
+        on_demand = busy_k * p.on_demand_per_gb_s * mem
+        reserved = (horizon * p.provisioned_per_gb_s + busy_k * p.provisioned_duration_per_gb_s) * mem
+    else:
+        on_demand = busy_k * p.active_per_gb_s * mem
+        reserved = (busy_k * p.active_per_gb_s + (horizon - busy_k) * p.idle_per_gb_s) * mem
+    if not provider.on_demand:
+        return float(reserved.sum())
+    return float(np.minimum(on_demand, reserved).sum())

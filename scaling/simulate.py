@@ -27,6 +27,7 @@ from scaling.feasibility import (
     SloFeasibility,
     feasibility_line,
     no_wait_instance_seconds,
+    price_floor_usd,
     quota_line,
     quota_pressure,
     slo_feasibility,
@@ -203,6 +204,7 @@ class Report:
     slo_tpot_s: float = DEFAULT_SLO_TPOT_S
     oracle_usd: float = 0.0
     no_wait_floor_usd: float = 0.0
+    price_floor_usd: float = 0.0
     tier_bounds_tokens: tuple[float, ...] = ()
 
     def findings(self) -> list[str]:
@@ -231,6 +233,7 @@ class Report:
             "slo_tpot_s": self.slo_tpot_s,
             "oracle_usd": self.oracle_usd,
             "no_wait_floor_usd": self.no_wait_floor_usd,
+            "price_floor_usd": self.price_floor_usd,
             "tier_bounds_tokens": list(self.tier_bounds_tokens),
             "trace": self.trace,
             "requests": self.requests,
@@ -482,5 +485,6 @@ def simulate(
             settings.provider.concurrency_per_instance,
         )
         * settings.provider.busy_price_per_instance_s(),
+        price_floor_usd=price_floor_usd(runner.demand.busy, settings.provider),
         tier_bounds_tokens=settings.tier_bounds_tokens,
     )

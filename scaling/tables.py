@@ -81,6 +81,11 @@ def format_report(report: Report) -> str:
     if report.oracle_usd > 0:
         tiers = ",".join(f"{b:g}" for b in report.tier_bounds_tokens) or "none"
         lines.append(
+            f"price floor {_money(report.price_floor_usd)} USD = {report.price_floor_usd / report.oracle_usd:.2f}x "
+            "oracle: the best reserved / on-demand split of the platform's packing, per second with "
+            "perfect foresight (no policy can do better without changing the packing)"
+        )
+        lines.append(
             f"no-wait floor {_money(report.no_wait_floor_usd)} USD = {report.no_wait_floor_usd / report.oracle_usd:.2f}x "
             "oracle: the busy time of serving each request on arrival, ceil(in service / concurrency); "
             f"packing below it needs requests to wait. Tiers (output-token bounds): {tiers}"

@@ -104,6 +104,7 @@ def test_tiers_pack_short_and_long_requests_apart_and_cut_the_packing_gap() -> N
     assert b.cost_over_oracle < 0.5 * a.cost_over_oracle and b.ttft_s[2] <= a.ttft_s[2] * 1.05
     # the floor counts the oracle's work (the untiered packing's service times) served on arrival
     assert plain.oracle_usd <= plain.no_wait_floor_usd <= a.total_usd
+    assert plain.oracle_usd <= plain.price_floor_usd <= a.total_usd  # on-demand pays the packing in full
     assert tiered.no_wait_floor_usd == pytest.approx(plain.no_wait_floor_usd)
     assert "Tiers (output-token bounds): 100" in format_report(tiered)
     fit = simulate(trace, ["on-demand"], Settings(provider=scf, dispatch="fit")).policies[0]
