@@ -82,8 +82,8 @@ def format_report(report: Report) -> str:
         tiers = ",".join(f"{b:g}" for b in report.tier_bounds_tokens) or "none"
         lines.append(
             f"price floor {_money(report.price_floor_usd)} USD = {report.price_floor_usd / report.oracle_usd:.2f}x "
-            "oracle: the best reserved / on-demand split of the platform's packing, per second with "
-            "perfect foresight (no policy can do better without changing the packing)"
+            "oracle: about the best reserved / on-demand split of the platform's packing, per second with "
+            "perfect foresight (a policy within a few % of it has nothing left to gain from reservation)"
         )
         lines.append(
             f"no-wait floor {_money(report.no_wait_floor_usd)} USD = {report.no_wait_floor_usd / report.oracle_usd:.2f}x "
