@@ -146,8 +146,10 @@ def price_floor_usd(busy_per_s: np.ndarray, provider: Provider) -> float:
     if len(busy_per_s) == 0:
         return 0.0
     p, mem, horizon = provider.prices, provider.memory_gb, len(busy_per_s)
-    peak = int(busy_per_s.max())
-    busy_k = np.array([(busy_per_s >= k).sum() for k in range(1, peak + 1)], dtype=float)
+    levels = np.ceil(np.asarray(busy_per_s, dtype=float) - 1e-9).astype(np.int64)
+    peak = int(levels.max())
+    seconds_at = np.bincount(np.maximum(levels, 0), minlength=peak + 1)
+    busy_k = np.cumsum(seconds_at[::-1])[::-1][1:].astype(float)  # seconds with >= k busy, k = 1..peak
     if provider.billing == "fixed":
         return float(peak * horizon * p.server_per_hour / 3600)
     if provider.billing == "lambda":
