@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from scaling.policies import POLICY_NAMES  # noqa: E402
 from scaling.providers import cost, get_provider  # noqa: E402
+from scaling.sim_requests import FINGERPRINT_BOUNDS  # noqa: E402
 from scaling.simulate import Report, Settings, _Runner, simulate  # noqa: E402
 from scaling.tables import format_report  # noqa: E402
 from scaling.traces import Trace, read_trace  # noqa: E402
@@ -68,10 +69,11 @@ def agreement(trace: Trace, provider_name: str) -> str:
 
 
 PACKING_VARIANTS = (
-    ("pack", (), "pack"),
-    ("pack + tiers 100", (100.0,), "pack"),
-    ("pack + tiers 50,400", (50.0, 400.0), "pack"),
-    ("fit", (), "fit"),
+    ("pack", (), "pack", "output"),
+    ("pack + tiers 100", (100.0,), "pack", "output"),
+    ("pack + tiers 50,400", (50.0, 400.0), "pack", "output"),
+    ("pack + S/M/L tiers", FINGERPRINT_BOUNDS, "pack", "fingerprint"),
+    ("fit", (), "fit", "output"),
 )
 """Dispatch variants of the packing table: the platform's packing, tiers by expected output length
 (the complexity fingerprint's job), and length-aware 'fit' dispatch."""
@@ -89,8 +91,8 @@ def packing(trace: Trace, provider_name: str) -> str:
         f"{'pack/oracle':>11s} {'P99 TTFT':>8s} {'SLO':>4s}",
     ]
     best = None
-    for label, tiers, dispatch in PACKING_VARIANTS:
-        settings = Settings(provider=provider, tier_bounds_tokens=tiers, dispatch=dispatch)
+    for label, tiers, dispatch, tier_by in PACKING_VARIANTS:
+        settings = Settings(provider=provider, tier_bounds_tokens=tiers, dispatch=dispatch, tier_by=tier_by)
         report = simulate(trace, ["hybrid", "on-demand", "oracle"], settings)
         for p in report.policies[:2]:
             lines.append(

@@ -27,6 +27,11 @@ from scaling.traces import Trace
 
 _DONE, _READY = 0, 1
 DISPATCHES = ("pack", "fit")
+TIER_KEYS = ("output", "fingerprint")
+FINGERPRINT_CAP = 5.0
+FINGERPRINT_BOUNDS = (1.2, 3.0)
+"""Seed 002's S / M / L bounds on the fingerprint (as ``functions.guards.complexity``; ``scaling``
+imports nothing of ours, so the two numbers are repeated here)."""
 
 
 @dataclass(eq=False)
@@ -69,6 +74,7 @@ def simulate_requests(
     warm_reserved: int = 0,
     tier_bounds_tokens: Sequence[float] = (),
     dispatch: str = "pack",
+    tier_by: str = "output",
 ) -> RunRecord:
     """Replay ``trace`` request by request under ``policy`` on ``provider``.
 
@@ -78,6 +84,9 @@ def simulate_requests(
         requests of one tier only, so the requests sharing it finish close together and it goes
         idle sooner; an idle instance takes any tier. Empty: no tiers. The expected length is the
         trace's output tokens (a perfect estimate: the most tiers can give).
+    tier_by: ``output`` (the bounds are output tokens) or ``fingerprint``: seed 002's complexity
+        score input / 1000 x output / 256 (content weight 1: a trace has no text), the score
+        ``llmfn dev --tier-exclusive`` routes by (its S / M / L bounds are 1.2 and 3.0).
     dispatch: ``pack`` (the platform's way: the busiest ready instance with a free slot) or ``fit``
         (length-aware: the instance whose busy time the request extends least, so a short request
         rides along with a long one already running; then the busiest), from the expected length.
@@ -86,15 +95,31 @@ def simulate_requests(
         raise ValueError(f"--dispatch must be one of {', '.join(DISPATCHES)}, got {dispatch!r}")
     if trace.arrival_s is None:
         raise ValueError(f"trace {trace.name!r} has rates, not requests: use the time-step fidelity")
-    tiers = length_tiers(trace.output_tokens, tier_bounds_tokens)
+    if tier_by not in TIER_KEYS:
+        raise ValueError(f"tier key must be one of {', '.join(TIER_KEYS)}, got {tier_by!r}")
+    key = (
+        trace.output_tokens
+        if tier_by == "output"
+        else fingerprint_score(trace.input_tokens, trace.output_tokens)
+    )
+    tiers = length_tiers(key, tier_bounds_tokens)
     sim = _EventSim(trace, policy, provider, service, tiers, fit=dispatch == "fit")
     sim.instances.extend(_Instance(reserved=True, ready_at=0.0) for _ in range(max(warm_reserved, 0)))
     sim.run()
     return sim.record()
 
 
+def fingerprint_score(input_tokens: np.ndarray, output_tokens: np.ndarray) -> np.ndarray:
+    """Seed 002's request complexity fingerprint without content weights: input tokens / 1000 x
+    max tokens (here the output tokens) / 256, capped at 5 (``functions.guards.complexity``)."""
+    return np.minimum(
+        FINGERPRINT_CAP, np.asarray(input_tokens, float) / 1000 * np.asarray(output_tokens, float) / 256
+    )
+
+
 def length_tiers(output_tokens: np.ndarray, bounds: Sequence[float]) -> np.ndarray:
-    """Tier of each request (0 = shortest) from increasing output-token ``bounds``."""
+    """Tier of each request (0 = shortest) from increasing ``bounds`` on its key (output tokens,
+    or the fingerprint score)."""
     edges = np.asarray(bounds, dtype=float)
     if len(edges) and (np.any(np.diff(edges) <= 0) or edges[0] <= 0 or not np.all(np.isfinite(edges))):
         raise ValueError(f"tier bounds must be increasing positive token counts, got {list(bounds)}")

@@ -36,7 +36,7 @@ from scaling.forecasting import Profile, forecast_profile
 from scaling.policies import ORACLE, POLICY_NAMES, HybridConfig, PolicyConfig, make_policy
 from scaling.providers import Cost, Provider, cost, oracle_cost
 from scaling.service import ServiceModel
-from scaling.sim_requests import DISPATCHES, simulate_requests
+from scaling.sim_requests import DISPATCHES, TIER_KEYS, simulate_requests
 from scaling.sim_result import RunRecord, weighted_percentile
 from scaling.sim_timestep import Demand, simulate_timestep
 from scaling.traces import SECONDS_PER_DAY, Trace
@@ -71,6 +71,7 @@ class Settings:
     tier_bounds_tokens: tiered dispatch by expected output length (request-level fidelity only; see
         :func:`scaling.sim_requests.simulate_requests`); empty = none.
     dispatch: ``pack`` (the platform's) or ``fit`` (length-aware), request-level fidelity only.
+    tier_by: what the tier bounds cut: ``output`` tokens or the complexity ``fingerprint`` score.
     """
 
     provider: Provider
@@ -83,6 +84,7 @@ class Settings:
     slo_tpot_s: float = DEFAULT_SLO_TPOT_S
     tier_bounds_tokens: tuple[float, ...] = ()
     dispatch: str = "pack"
+    tier_by: str = "output"
 
     def __post_init__(self) -> None:
         if self.fidelity not in FIDELITIES:
@@ -93,6 +95,8 @@ class Settings:
             raise ValueError(
                 f"--slo-per-1k-tokens must be in [0, 3600] seconds, got {self.slo_per_1k_tokens_s!r}"
             )
+        if self.tier_by not in TIER_KEYS:
+            raise ValueError(f"tier_by must be one of {', '.join(TIER_KEYS)}, got {self.tier_by!r}")
         if self.dispatch not in DISPATCHES:
             raise ValueError(f"--dispatch must be one of {', '.join(DISPATCHES)}, got {self.dispatch!r}")
         if not (0 < self.slo_tpot_s <= 3600):
@@ -206,6 +210,7 @@ class Report:
     no_wait_floor_usd: float = 0.0
     price_floor_usd: float = 0.0
     tier_bounds_tokens: tuple[float, ...] = ()
+    tier_by: str = "output"
 
     def findings(self) -> list[str]:
         """One line per thing no policy can change (an infeasible SLO, demand above the quota) and per
@@ -235,6 +240,7 @@ class Report:
             "no_wait_floor_usd": self.no_wait_floor_usd,
             "price_floor_usd": self.price_floor_usd,
             "tier_bounds_tokens": list(self.tier_bounds_tokens),
+            "tier_by": self.tier_by,
             "trace": self.trace,
             "requests": self.requests,
             "duration_s": self.duration_s,
@@ -309,6 +315,7 @@ class _Runner:
                 self.settings.service,
                 tier_bounds_tokens=self.settings.tier_bounds_tokens,
                 dispatch=self.settings.dispatch,
+                tier_by=self.settings.tier_by,
             )
         if self.settings.tier_bounds_tokens or self.settings.dispatch != "pack":
             raise ValueError(
@@ -487,4 +494,5 @@ def simulate(
         * settings.provider.busy_price_per_instance_s(),
         price_floor_usd=price_floor_usd(runner.demand.busy, settings.provider),
         tier_bounds_tokens=settings.tier_bounds_tokens,
+        tier_by=settings.tier_by,
     )

@@ -88,6 +88,6 @@ def format_report(report: Report) -> str:
         lines.append(
             f"no-wait floor {_money(report.no_wait_floor_usd)} USD = {report.no_wait_floor_usd / report.oracle_usd:.2f}x "
             "oracle: the busy time of serving each request on arrival, ceil(in service / concurrency); "
-            f"packing below it needs requests to wait. Tiers (output-token bounds): {tiers}"
+            f"packing below it needs requests to wait. Tiers ({report.tier_by} bounds): {tiers}"
         )
     return "\n".join(lines)

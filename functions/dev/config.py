@@ -35,6 +35,9 @@ class DevConfig:
     engine: the worker's engine (``transformers`` or ``null``).
     worker_threads: torch threads per worker (``OMP_NUM_THREADS``).
     worker_args: extra arguments passed through to ``python -m functions.serve``.
+    tier_exclusive: a busy worker takes requests of its own complexity tier only (an idle one any),
+        so the requests sharing a worker finish close together: the simulator's tiered dispatch
+        (``llmfn simulate --tiers``). Off by default.
     """
 
     model_dir: Path
@@ -55,6 +58,7 @@ class DevConfig:
     engine: str = "transformers"
     worker_threads: int = 1
     worker_args: tuple[str, ...] = field(default_factory=tuple)
+    tier_exclusive: bool = False
 
     @property
     def served_model_name(self) -> str:

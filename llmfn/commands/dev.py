@@ -80,6 +80,11 @@ def dev(
     ),
     engine: str = typer.Option("transformers", "--engine", help="Worker engine: transformers or null."),
     worker_threads: int = typer.Option(1, "--worker-threads", help="torch threads per worker."),
+    tier_exclusive: bool = typer.Option(
+        False,
+        "--tier-exclusive",
+        help="A busy worker takes requests of its own complexity tier only (llmfn simulate --tiers).",
+    ),
     worker_arg: list[str] = typer.Option(
         [], "--worker-arg", help="Extra argument for `python -m functions.serve` (repeatable)."
     ),
@@ -113,6 +118,7 @@ def dev(
         engine=engine,
         worker_threads=worker_threads,
         worker_args=tuple(worker_arg),
+        tier_exclusive=tier_exclusive,
     )
     gateway = build_gateway(config, overrides)
     url = f"http://{config.host}:{config.port}"

@@ -82,7 +82,7 @@ def simulate(
     tiers: str = typer.Option(
         "",
         "--tiers",
-        help="Tiered dispatch: increasing output-token bounds, e.g. '100' or '50,400' (request-level).",
+        help="Tiered dispatch: output-token bounds ('100', '50,400') or 'fingerprint' (the S/M/L complexity tiers of llmfn dev --tier-exclusive).",
     ),
     dispatch: str = typer.Option(
         "pack",
@@ -115,6 +115,7 @@ def simulate(
 
     from scaling.profile import DeploymentProfile, describe, read_cold_start, read_profile
     from scaling.providers import get_provider
+    from scaling.sim_requests import FINGERPRINT_BOUNDS
     from scaling.simulate import Settings, parse_policies
     from scaling.simulate import simulate as run_simulation
     from scaling.tables import format_report
@@ -157,7 +158,8 @@ def simulate(
         policy_config=config,
         slo_per_1k_tokens_s=slo_per_1k_tokens,
         slo_tpot_s=slo_tpot,
-        tier_bounds_tokens=_tier_bounds(tiers),
+        tier_bounds_tokens=FINGERPRINT_BOUNDS if tiers.strip() == "fingerprint" else _tier_bounds(tiers),
+        tier_by="fingerprint" if tiers.strip() == "fingerprint" else "output",
         dispatch=dispatch,
     )
     loaded = read_trace(trace, seed=seed)

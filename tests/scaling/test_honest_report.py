@@ -109,7 +109,11 @@ def test_tiers_pack_short_and_long_requests_apart_and_cut_the_packing_gap() -> N
     assert plain.oracle_usd <= plain.no_wait_floor_usd <= a.total_usd
     assert plain.oracle_usd <= plain.price_floor_usd <= a.total_usd  # on-demand pays the packing in full
     assert tiered.no_wait_floor_usd == pytest.approx(plain.no_wait_floor_usd)
-    assert "Tiers (output-token bounds): 100" in format_report(tiered)
+    assert "Tiers (output bounds): 100" in format_report(tiered)
+    # the S/M/L complexity tiers llmfn dev --tier-exclusive routes by: long prompts x long answers
+    smt = Settings(provider=scf, tier_bounds_tokens=(1.2, 3.0), tier_by="fingerprint")
+    by_fingerprint = simulate(trace, ["on-demand"], smt)
+    assert "Tiers (fingerprint bounds): 1.2,3" in format_report(by_fingerprint)
     fit = simulate(trace, ["on-demand"], Settings(provider=scf, dispatch="fit")).policies[0]
     assert fit.gap_usd["packing"] < 0.8 * a.gap_usd["packing"]  # length-aware dispatch also packs
     with pytest.raises(ValueError, match="--dispatch must be one of pack, fit"):
