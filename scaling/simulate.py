@@ -446,6 +446,10 @@ def simulate(
 ) -> Report:
     """Run every policy in ``policies`` (names from ``POLICY_NAMES``) on ``trace``."""
     started = time.perf_counter()
+    if trace.requests == 0:
+        raise ValueError(
+            f"trace {trace.name!r} has no requests (every window has rate 0): nothing to simulate"
+        )
     fidelity = choose_fidelity(trace, settings.fidelity)
     runner = _Runner(trace, settings, fidelity, progress)
     fixed_n = runner.smallest_fixed_pool()

@@ -49,6 +49,16 @@ def test_servegen_empty_windows_are_quiet_time_and_totals_are_kept(tmp_path: Pat
     assert bursty.std() > 3 * np.sqrt(3.25)  # CV 40 gives far burstier seconds than Poisson
 
 
+def test_a_servegen_file_of_quiet_windows_only_reads_and_is_not_simulated(tmp_path: Path) -> None:
+    from scaling.providers import get_provider
+    from scaling.simulate import Settings, simulate
+
+    trace = read_trace(_servegen(tmp_path, "0,600,0,0,0,,,,", "600,600,0,0,0,,,,"))
+    assert trace.requests == 0 and trace.duration_s == 1200
+    with pytest.raises(ValueError, match=r"has no requests .*nothing to simulate"):
+        simulate(trace, ["hybrid"], Settings(provider=get_provider("scf")))
+
+
 @pytest.mark.parametrize(
     "row, field",
     [
