@@ -80,6 +80,7 @@ def scaler_policy_config(config: StackConfig) -> dict[str, Any]:
         "concurrency_per_instance": config.concurrency_per_instance,
         "min_reserved": config.min_instances,
         "max_reserved": config.max_instances,
+        **({} if config.profile_cold_start_s is None else {"cold_start_s": config.profile_cold_start_s}),
         "hybrid": {
             "rates_by_hour": config.hourly_rates,
             "p95_latency_s": config.p95_latency_s,

@@ -110,6 +110,11 @@ class StackConfig(BaseModel):
     min_instances: int = 0
     max_instances: int = 50
     utilization_target: float | None = None
+    profile: Path | None = Field(
+        None,
+        description="A deployment profile (JSON/TOML, as `llmfn simulate --profile`): its instance "
+        "concurrency and cold start are what the stack plans with.",
+    )
 
     # Who moves the reserved floor: "scaler" (the scaler function, every minute) or "schedule" (native
     # scheduled actions, AWS only). Never both on one target: see infra/README.md, "One owner per setting".
@@ -409,6 +414,16 @@ class StackConfig(BaseModel):
         """How the stack builds and pushes the function image (``llmfn:image``), None when not asked."""
         return None if self.image is None else parse_image_build(self.image, self.cloud)[0]
 
+    @cached_property
+    def profile_cold_start_s(self) -> float | None:
+        """The profile's cold start, seconds (None without a profile or without a cold start in it)."""
+        if self.profile is None:
+            return None
+        from scaling.profile import read_profile
+
+        cold = read_profile(self.profile).cold_start
+        return None if cold is None else cold.total_s
+
     @property
     def rule(self) -> ReservedRule:
         """The hybrid rule's parameters for :func:`scaling.plan.hourly_schedule`."""
@@ -488,6 +503,31 @@ def _describe(exc: ValidationError, values: Mapping[str, Any]) -> str:
     return "invalid stack configuration: " + "; ".join(parts)
 
 
+def _with_profile(config: StackConfig, values: dict[str, Any], prefix: str) -> StackConfig:
+    """Read ``llmfn:profile`` now; its instance concurrency fills ``llmfn:concurrencyPerInstance``."""
+    from scaling.profile import read_profile
+
+    try:
+        profile = read_profile(config.profile)  # type: ignore[arg-type]
+        config.profile_cold_start_s  # noqa: B018
+    except (OSError, ValueError) as exc:
+        raise StackConfigError(
+            f"invalid stack configuration: {prefix}profile = {str(config.profile)!r}: {exc}"
+        ) from None
+    if profile.concurrency is None:
+        return config
+    given = values.get("concurrencyPerInstance")
+    if given is not None and int(given) != profile.concurrency:
+        raise StackConfigError(
+            f"invalid stack configuration: {prefix}concurrencyPerInstance = {given!r} but {prefix}profile "
+            f"sets instance.concurrency = {profile.concurrency}: keep one"
+        )
+    try:
+        return StackConfig.model_validate({**values, "concurrencyPerInstance": profile.concurrency})
+    except ValidationError as exc:
+        raise StackConfigError(_describe(exc, values)) from None
+
+
 def parse_stack_config(raw_config: Mapping[str, Any], secret_keys: Collection[str] = ()) -> StackConfig:
     """Validate ``{"llmfn:key": value}`` (keys of other namespaces are ignored) into a StackConfig.
 
@@ -515,6 +555,8 @@ def parse_stack_config(raw_config: Mapping[str, Any], secret_keys: Collection[st
         config = StackConfig.model_validate(values)
     except ValidationError as exc:
         raise StackConfigError(_describe(exc, values)) from None
+    if config.profile is not None:
+        config = _with_profile(config, values, prefix)
     try:
         config.hourly_rates  # noqa: B018  # read the trace now, before any resource exists
     except (OSError, ValueError) as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,12 @@ from scaling.sim_result import RunRecord, hour_of_day
 from scaling.traces import Trace
 
 _DONE, _READY = 0, 1
+DISPATCHES = ("pack", "fit")
+TIER_KEYS = ("output", "fingerprint")
+FINGERPRINT_CAP = 5.0
+FINGERPRINT_BOUNDS = (1.2, 3.0)
+"""Seed 002's S / M / L bounds on the fingerprint (as ``functions.guards.complexity``; ``scaling``
+imports nothing of ours, so the two numbers are repeated here)."""
 
 
 @dataclass(eq=False)
@@ -34,6 +41,8 @@ class _Instance:
     busy: int = 0
     idle_since: float = 0.0
     draining: bool = False
+    tier: int = -1  # the length tier of the requests it runs now (-1: any, while idle)
+    busy_until: float = 0.0  # when its last running request ends, seconds
 
 
 class _Bucket:
@@ -63,22 +72,74 @@ def simulate_requests(
     service: ServiceModel,
     progress: bool = False,
     warm_reserved: int = 0,
+    tier_bounds_tokens: Sequence[float] = (),
+    dispatch: str = "pack",
+    tier_by: str = "output",
 ) -> RunRecord:
     """Replay ``trace`` request by request under ``policy`` on ``provider``.
 
     warm_reserved: reserved instances already warm at t = 0 (a running deployment; default none).
+    tier_bounds_tokens: tiered dispatch by expected length: increasing output-token bounds that cut
+        requests into tiers (``(100, 400)``: < 100, 100-399, >= 400 tokens). A busy instance runs
+        requests of one tier only, so the requests sharing it finish close together and it goes
+        idle sooner; an idle instance takes any tier. Empty: no tiers. The expected length is the
+        trace's output tokens (a perfect estimate: the most tiers can give).
+    tier_by: ``output`` (the bounds are output tokens) or ``fingerprint``: seed 002's complexity
+        score input / 1000 x output / 256 (content weight 1: a trace has no text), the score
+        ``llmfn dev --tier-exclusive`` routes by (its S / M / L bounds are 1.2 and 3.0).
+    dispatch: ``pack`` (the platform's way: the busiest ready instance with a free slot) or ``fit``
+        (length-aware: the instance whose busy time the request extends least, so a short request
+        rides along with a long one already running; then the busiest), from the expected length.
     """
+    if dispatch not in DISPATCHES:
+        raise ValueError(f"--dispatch must be one of {', '.join(DISPATCHES)}, got {dispatch!r}")
     if trace.arrival_s is None:
         raise ValueError(f"trace {trace.name!r} has rates, not requests: use the time-step fidelity")
-    sim = _EventSim(trace, policy, provider, service)
+    if tier_by not in TIER_KEYS:
+        raise ValueError(f"tier key must be one of {', '.join(TIER_KEYS)}, got {tier_by!r}")
+    key = (
+        trace.output_tokens
+        if tier_by == "output"
+        else fingerprint_score(trace.input_tokens, trace.output_tokens)
+    )
+    tiers = length_tiers(key, tier_bounds_tokens)
+    sim = _EventSim(trace, policy, provider, service, tiers, fit=dispatch == "fit")
     sim.instances.extend(_Instance(reserved=True, ready_at=0.0) for _ in range(max(warm_reserved, 0)))
     sim.run()
     return sim.record()
 
 
+def fingerprint_score(input_tokens: np.ndarray, output_tokens: np.ndarray) -> np.ndarray:
+    """Seed 002's request complexity fingerprint without content weights: input tokens / 1000 x
+    max tokens (here the output tokens) / 256, capped at 5 (``functions.guards.complexity``)."""
+    return np.minimum(
+        FINGERPRINT_CAP, np.asarray(input_tokens, float) / 1000 * np.asarray(output_tokens, float) / 256
+    )
+
+
+def length_tiers(output_tokens: np.ndarray, bounds: Sequence[float]) -> np.ndarray:
+    """Tier of each request (0 = shortest) from increasing ``bounds`` on its key (output tokens,
+    or the fingerprint score)."""
+    edges = np.asarray(bounds, dtype=float)
+    if len(edges) and (np.any(np.diff(edges) <= 0) or edges[0] <= 0 or not np.all(np.isfinite(edges))):
+        raise ValueError(f"tier bounds must be increasing positive token counts, got {list(bounds)}")
+    return np.searchsorted(edges, np.asarray(output_tokens, dtype=float), side="right")
+
+
 class _EventSim:
-    def __init__(self, trace: Trace, policy: Policy, provider: Provider, service: ServiceModel) -> None:
+    def __init__(
+        self,
+        trace: Trace,
+        policy: Policy,
+        provider: Provider,
+        service: ServiceModel,
+        tiers: np.ndarray,
+        fit: bool = False,
+    ) -> None:
         self.trace, self.policy, self.provider, self.service = trace, policy, provider, service
+        self.tiers = tiers
+        self.fit = fit
+        self.solo_s = np.asarray(service.service_s(trace.input_tokens, trace.output_tokens), dtype=float)
         self.c = provider.concurrency_per_instance
         n = len(trace.arrival_s)  # type: ignore[arg-type]
         self.prefill = np.asarray(service.prefill_s(trace.input_tokens), dtype=float)
@@ -94,6 +155,9 @@ class _EventSim:
         self.bucket = _Bucket()
         self.max_on_demand: int | None = None
         self.od_starts = 0
+        self.unfinished = 0
+        self.unfinished_work_s = 0.0
+        self.queue_peak = 0
         horizon = trace.duration_s
         self.reserved_alive = np.zeros(horizon)
         self.reserved_busy = np.zeros(horizon)
@@ -136,6 +200,7 @@ class _EventSim:
         """Run request ``i`` on ``inst`` (at ``now``, or when it is ready)."""
         begin = max(now, inst.ready_at)
         inst.busy += 1
+        inst.tier = int(self.tiers[i])
         if inst.ready_at > now:
             self.cold[i] = True
         batch = inst.busy
@@ -143,10 +208,14 @@ class _EventSim:
             self.service.service_s(self.trace.input_tokens[i], self.trace.output_tokens[i], batch)
         )
         self.work_s += service_s
+        if begin >= self.trace.duration_s:  # waited past the trace's end: its work is not billed
+            self.unfinished += 1
+            self.unfinished_work_s += service_s
         arrival = float(self.trace.arrival_s[i])  # type: ignore[index]
         self.ttft[i] = begin - arrival + self.prefill[i]
         self.e2e[i] = begin - arrival + service_s
         self.ttft_since.append(self.ttft[i])
+        inst.busy_until = max(inst.busy_until, begin + service_s)
         self._push(begin + service_s, _DONE, inst)
 
     def _on_demand_count(self) -> int:
@@ -167,13 +236,19 @@ class _EventSim:
 
     def _dispatch(self, i: int, now: float) -> None:
         best: _Instance | None = None
-        best_key = (-1, -1)
+        best_key: tuple[float, ...] = (-1, -math.inf, -1)
         warming: _Instance | None = None
+        tier = self.tiers[i]
+        end = now + self.solo_s[i] if self.fit else 0.0
         for inst in self.instances:
-            if inst.draining or inst.busy >= self.c:
+            if inst.draining or inst.busy >= self.c or (inst.busy and inst.tier != tier):
                 continue
             if inst.ready_at <= now:
-                key = (1 if inst.reserved else 0, inst.busy)
+                if self.fit:  # the busy time this request adds to the instance, least first
+                    added = end - (max(inst.busy_until, now) if inst.busy else now)
+                    key = (1 if inst.reserved else 0, -max(added, 0.0), inst.busy)
+                else:
+                    key = (1 if inst.reserved else 0, inst.busy)
                 if key > best_key:
                     best, best_key = inst, key
             elif not inst.reserved and warming is None:
@@ -183,11 +258,14 @@ class _EventSim:
             target = self._new_instance(False, now)
         if target is None:
             self.queue.append(i)
+            self.queue_peak = max(self.queue_peak, len(self.queue))
         else:
             self._start(i, target, now)
 
     def _fill_from_queue(self, inst: _Instance, now: float) -> None:
         while self.queue and not inst.draining and inst.busy < self.c and inst.ready_at <= now:
+            if inst.busy and self.tiers[self.queue[0]] != inst.tier:
+                break  # the head of the queue is of another tier: it waits for an idle instance
             self._start(self.queue.popleft(), inst, now)
 
     def _apply(self, decision: Decision, now: float) -> None:
@@ -345,6 +423,8 @@ class _EventSim:
         never = served & np.isnan(self.ttft)  # still queued when no capacity could ever come
         waited = self.end_t - self.trace.arrival_s[never]  # type: ignore[index]
         self.ttft[never] = self.e2e[never] = waited
+        never_work = self.service.service_s(self.trace.input_tokens[never], self.trace.output_tokens[never])
+        unfinished_work_s = self.unfinished_work_s + float(np.sum(never_work))
         return RunRecord(
             usage=usage,
             ttft_s=self.ttft[served],
@@ -356,4 +436,9 @@ class _EventSim:
             work_s=self.work_s,
             second=self.trace.second[served],
             in_system_area_s=self.total_area,
+            input_tokens=self.trace.input_tokens[served],
+            output_tokens=self.trace.output_tokens[served],
+            unfinished_requests=float(self.unfinished + never.sum()),
+            unfinished_work_s=unfinished_work_s,
+            backlog_peak=float(self.queue_peak),
         )

@@ -39,6 +39,10 @@ class RunRecord:
     second: the second (from the trace start) each group arrived in, for latency over time.
     in_system_area_s: request-seconds spent in the system (queued or served), integrated over time by
         the request-level simulator's clock (Little's L x duration); ``None`` from the time-step model.
+    input_tokens / output_tokens: tokens per request of each group (for length-scaled SLOs and TPOT).
+    unfinished_requests / unfinished_work_s: requests (and their slot-seconds of service) still
+        waiting for a slot when the trace ends: the run did not bill that work.
+    backlog_peak: most requests waiting for a slot at once.
     """
 
     usage: Usage
@@ -51,6 +55,11 @@ class RunRecord:
     work_s: float
     second: np.ndarray
     in_system_area_s: float | None = None
+    input_tokens: np.ndarray | None = None
+    output_tokens: np.ndarray | None = None
+    unfinished_requests: float = 0.0
+    unfinished_work_s: float = 0.0
+    backlog_peak: float = 0.0
 
     def percentile_ttft(self, q: float) -> float:
         return weighted_percentile(self.ttft_s, self.weights, q)
@@ -68,3 +77,7 @@ class RunRecord:
     def slo_attainment(self, slo_s: float) -> float:
         """Share of served requests with TTFT <= ``slo_s``."""
         return float(self.weights[self.ttft_s <= slo_s].sum() / self.served) if self.served else 1.0
+
+    def share_within(self, ok: np.ndarray) -> float:
+        """Share of served requests (weighted) for which ``ok`` (one bool per group) holds."""
+        return float(self.weights[ok].sum() / self.served) if self.served else 1.0

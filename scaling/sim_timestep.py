@@ -395,6 +395,9 @@ def _latencies(
     weights = np.concatenate((warm_n, cold_n))
     keep = weights > 0
     cold = np.concatenate((np.zeros(len(sec), dtype=bool), np.ones(len(sec), dtype=bool)))
+    tokens_in = np.concatenate((trace.input_tokens, trace.input_tokens))[keep]
+    tokens_out = np.concatenate((trace.output_tokens, trace.output_tokens))[keep]
+    left = float(backlog_slot_s[-1]) if horizon else 0.0  # slot-seconds still queued at the end
     return RunRecord(
         usage=usage,
         ttft_s=ttft[keep],
@@ -405,4 +408,9 @@ def _latencies(
         offered=int(n.sum()),
         work_s=demand.work_s,
         second=np.concatenate((sec, sec))[keep],
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+        unfinished_requests=left / max(mean_service, _EPS),
+        unfinished_work_s=left,
+        backlog_peak=float(backlog_slot_s.max()) / max(mean_service, _EPS) if horizon else 0.0,
     )

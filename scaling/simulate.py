@@ -22,11 +22,21 @@ from typing import Any
 
 import numpy as np
 
+from scaling.feasibility import (
+    QuotaPressure,
+    SloFeasibility,
+    feasibility_line,
+    no_wait_instance_seconds,
+    price_floor_usd,
+    quota_line,
+    quota_pressure,
+    slo_feasibility,
+)
 from scaling.forecasting import Profile, forecast_profile
 from scaling.policies import ORACLE, POLICY_NAMES, HybridConfig, PolicyConfig, make_policy
 from scaling.providers import Cost, Provider, cost, oracle_cost
 from scaling.service import ServiceModel
-from scaling.sim_requests import simulate_requests
+from scaling.sim_requests import DISPATCHES, TIER_KEYS, simulate_requests
 from scaling.sim_result import RunRecord, weighted_percentile
 from scaling.sim_timestep import Demand, simulate_timestep
 from scaling.traces import SECONDS_PER_DAY, Trace
@@ -35,6 +45,15 @@ FIDELITIES = ("auto", "request", "timestep")
 REQUEST_LEVEL_MAX_REQUESTS = 1_000_000
 LONG_TRACE_CONTROL_STEP_S = 10.0  # time-step fidelity on traces over a day: policies tick at least every 10 s
 DEFAULT_SLO_P99_S = 2.0  # the seed's SLO: P99 < 2 s
+DEFAULT_SLO_PER_1K_TOKENS_S = 0.25
+"""b of the length-scaled SLO TTFT <= a + b x input tokens, seconds per 1,000 input tokens: 4,000
+tok/s, half the default prefill rate, so a long prompt's own prefill fits with room for queueing."""
+DEFAULT_SLO_TPOT_S = 0.1
+"""Time per output token target of the goodput, seconds: DistServe's (OSDI '24) chatbot SLO."""
+UNFINISHED_TOLERANCE = 0.001
+"""Share of the trace's work a run may leave queued at the trace's end and still have its cost
+compared (0.1 %). Even then the comparison adds that work at the oracle's price (the least it
+could cost), so no saving ever comes from work not done."""
 ProgressFn = Callable[[str, int, int], None]
 
 
@@ -47,6 +66,12 @@ class Settings:
     control_step_s: time-step fidelity only: seconds between policy decisions; ``None`` = each
         policy's own interval, raised to 10 s on traces longer than a day (speed).
     policy_config: overrides merged into the :class:`PolicyConfig` the simulator builds (JSON form).
+    slo_per_1k_tokens_s: b of the length-scaled SLO TTFT <= slo_p99_s + b x input tokens / 1000.
+    slo_tpot_s: time-per-output-token target of the goodput (DistServe: TTFT and TPOT both met).
+    tier_bounds_tokens: tiered dispatch by expected output length (request-level fidelity only; see
+        :func:`scaling.sim_requests.simulate_requests`); empty = none.
+    dispatch: ``pack`` (the platform's) or ``fit`` (length-aware), request-level fidelity only.
+    tier_by: what the tier bounds cut: ``output`` tokens or the complexity ``fingerprint`` score.
     """
 
     provider: Provider
@@ -55,12 +80,31 @@ class Settings:
     fidelity: str = "auto"
     control_step_s: float | None = None
     policy_config: Mapping[str, Any] = field(default_factory=dict)
+    slo_per_1k_tokens_s: float = DEFAULT_SLO_PER_1K_TOKENS_S
+    slo_tpot_s: float = DEFAULT_SLO_TPOT_S
+    tier_bounds_tokens: tuple[float, ...] = ()
+    dispatch: str = "pack"
+    tier_by: str = "output"
 
     def __post_init__(self) -> None:
         if self.fidelity not in FIDELITIES:
             raise ValueError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {self.fidelity!r}")
         if not (self.slo_p99_s > 0 and math.isfinite(self.slo_p99_s)):
             raise ValueError(f"--slo-p99 must be a positive number of seconds, got {self.slo_p99_s!r}")
+        if not (0 <= self.slo_per_1k_tokens_s <= 3600):
+            raise ValueError(
+                f"--slo-per-1k-tokens must be in [0, 3600] seconds, got {self.slo_per_1k_tokens_s!r}"
+            )
+        if self.tier_by not in TIER_KEYS:
+            raise ValueError(f"tier_by must be one of {', '.join(TIER_KEYS)}, got {self.tier_by!r}")
+        if self.dispatch not in DISPATCHES:
+            raise ValueError(f"--dispatch must be one of {', '.join(DISPATCHES)}, got {self.dispatch!r}")
+        if not (0 < self.slo_tpot_s <= 3600):
+            raise ValueError(f"--slo-tpot must be in (0, 3600] seconds, got {self.slo_tpot_s!r}")
+
+    def scaled_ttft_target_s(self, input_tokens: np.ndarray) -> np.ndarray:
+        """The length-scaled TTFT target of each request: a + b x input tokens / 1000, seconds."""
+        return self.slo_p99_s + self.slo_per_1k_tokens_s * np.asarray(input_tokens, dtype=float) / 1000
 
 
 @dataclass
@@ -83,10 +127,30 @@ class PolicyReport:
     fixed_instances: int | None = None
     wall_s: float = 0.0
     record: RunRecord | None = field(default=None, repr=False)
+    scaled_slo_attainment: float = 1.0
+    goodput: float = 1.0
+    unfinished_requests: float = 0.0
+    unfinished_work_s: float = 0.0
+    backlog_peak: float = 0.0
+    unfinished_usd: float = 0.0
+
+    @property
+    def comparable(self) -> bool:
+        """Whether the run did (nearly) all the trace's work by its end, so its cost may be compared."""
+        work = self.record.work_s if self.record is not None else 0.0
+        return self.unfinished_work_s <= UNFINISHED_TOLERANCE * work + 1e-6
+
+    @property
+    def completed_usd(self) -> float:
+        """Cost with the work left queued at the end added at the oracle's price (USD)."""
+        return self.total_usd + self.unfinished_usd
 
     @property
     def cost_over_oracle(self) -> float:
-        return self.total_usd / self.oracle_usd if self.oracle_usd > 0 else math.nan
+        """Cost of all the work / oracle; NaN when the run left work undone (it did less work)."""
+        if not self.comparable or self.oracle_usd <= 0:
+            return math.nan
+        return self.completed_usd / self.oracle_usd
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -104,11 +168,25 @@ class PolicyReport:
             "utilisation": self.utilisation,
             "slo_attainment": self.slo_attainment,
             "meets_slo": self.meets_slo,
+            "scaled_slo_attainment": self.scaled_slo_attainment,
+            "goodput": self.goodput,
+            "unfinished_requests": self.unfinished_requests,
+            "unfinished_work_s": self.unfinished_work_s,
+            "backlog_peak_requests": self.backlog_peak,
+            "cost_comparable": self.comparable,
+            "cost_with_unfinished_work_usd": self.completed_usd,
             "wall_s": self.wall_s,
         }
         if self.fixed_instances is not None:
             out["fixed_instances"] = self.fixed_instances
-        return {k: (float(v) if isinstance(v, np.floating) else v) for k, v in out.items()}
+        return {k: _json_number(v) for k, v in out.items()}
+
+
+def _json_number(value: Any) -> Any:
+    """numpy floats as floats, NaN as None (JSON has no NaN)."""
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    return value
 
 
 @dataclass
@@ -124,9 +202,45 @@ class Report:
     profile: Profile
     policies: list[PolicyReport]
     wall_s: float
+    feasibility: SloFeasibility | None = None
+    quota: QuotaPressure | None = None
+    slo_per_1k_tokens_s: float = DEFAULT_SLO_PER_1K_TOKENS_S
+    slo_tpot_s: float = DEFAULT_SLO_TPOT_S
+    oracle_usd: float = 0.0
+    no_wait_floor_usd: float = 0.0
+    price_floor_usd: float = 0.0
+    tier_bounds_tokens: tuple[float, ...] = ()
+    tier_by: str = "output"
+
+    def findings(self) -> list[str]:
+        """One line per thing no policy can change (an infeasible SLO, demand above the quota) and per
+        policy that left work undone at the trace's end."""
+        lines = []
+        if self.feasibility is not None:
+            lines.append(feasibility_line(self.feasibility, self.slo_per_1k_tokens_s))
+        if self.quota is not None:
+            lines.append(quota_line(self.quota))
+        for p in self.policies:
+            if not p.comparable:
+                lines.append(
+                    f"{p.name}: backlog peak {p.backlog_peak:,.0f} requests; {p.unfinished_requests:,.0f} "
+                    f"requests ({p.unfinished_work_s:,.0f} slot-s of work) still queued at the trace's end: "
+                    "its cost covers less work, so no ratio or saving is shown"
+                )
+        return [line for line in lines if line]
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "findings": self.findings(),
+            "slo_feasibility": None if self.feasibility is None else self.feasibility.to_dict(),
+            "quota": None if self.quota is None else self.quota.to_dict(),
+            "scaled_slo": {"base_s": self.slo_p99_s, "per_1k_input_tokens_s": self.slo_per_1k_tokens_s},
+            "slo_tpot_s": self.slo_tpot_s,
+            "oracle_usd": self.oracle_usd,
+            "no_wait_floor_usd": self.no_wait_floor_usd,
+            "price_floor_usd": self.price_floor_usd,
+            "tier_bounds_tokens": list(self.tier_bounds_tokens),
+            "tier_by": self.tier_by,
             "trace": self.trace,
             "requests": self.requests,
             "duration_s": self.duration_s,
@@ -194,7 +308,19 @@ class _Runner:
     def run(self, name: str, config: PolicyConfig, constant: bool = False) -> RunRecord:
         policy = make_policy(name, config)
         if self.fidelity == "request":
-            return simulate_requests(self.trace, policy, self.provider, self.settings.service)
+            return simulate_requests(
+                self.trace,
+                policy,
+                self.provider,
+                self.settings.service,
+                tier_bounds_tokens=self.settings.tier_bounds_tokens,
+                dispatch=self.settings.dispatch,
+                tier_by=self.settings.tier_by,
+            )
+        if self.settings.tier_bounds_tokens or self.settings.dispatch != "pack":
+            raise ValueError(
+                "--tiers and --dispatch fit need the request-level fidelity (a per-request trace)"
+            )
         step = self.settings.control_step_s
         if constant:
             step = float(self.trace.duration_s)
@@ -233,10 +359,18 @@ class _Runner:
         return hi
 
 
-def _report(
-    name: str, record: RunRecord, provider: Provider, oracle: float, slo_s: float, wall_s: float
-) -> PolicyReport:
+def _goodput(
+    settings: Settings, ttft: np.ndarray, e2e: np.ndarray, tokens_in: np.ndarray, tokens_out: np.ndarray
+):
+    """(share within the length-scaled TTFT target, share within it and the TPOT target) as bool masks."""
+    scaled_ok = ttft <= settings.scaled_ttft_target_s(tokens_in) + 1e-12
+    tpot = (e2e - ttft) / np.maximum(np.asarray(tokens_out, dtype=float) - 1, 1)
+    return scaled_ok, scaled_ok & (tpot <= settings.slo_tpot_s + 1e-12)
+
+
+def _report(name: str, record: RunRecord, settings: Settings, oracle: float, wall_s: float) -> PolicyReport:
     """Figures of one run; ``oracle`` is the trace's lower bound (the same for every policy)."""
+    provider, slo_s = settings.provider, settings.slo_p99_s
     priced = cost(record.usage, provider)
     usage = record.usage
     busy_s = float(usage.reserved_busy.sum() + usage.on_demand_busy.sum())
@@ -252,6 +386,10 @@ def _report(
         "other": priced.total - oracle - packing - priced.reserved_idle - priced.init,
     }
     p99 = record.percentile_ttft(99)
+    assert record.input_tokens is not None and record.output_tokens is not None
+    scaled_ok, good = _goodput(
+        settings, record.ttft_s, record.e2e_s, record.input_tokens, record.output_tokens
+    )
     return PolicyReport(
         name=name,
         cost=priced,
@@ -267,11 +405,20 @@ def _report(
         gap_usd=gap,
         wall_s=wall_s,
         record=record,
+        scaled_slo_attainment=record.share_within(scaled_ok),
+        goodput=record.share_within(good),
+        unfinished_requests=record.unfinished_requests,
+        unfinished_work_s=record.unfinished_work_s,
+        backlog_peak=record.backlog_peak,
+        unfinished_usd=oracle_cost(record.unfinished_work_s, provider),
     )
 
 
-def _oracle_report(runner: _Runner, slo_s: float) -> PolicyReport:
+def _oracle_report(runner: _Runner, settings: Settings) -> PolicyReport:
+    slo_s = settings.slo_p99_s
     d = runner.demand
+    t = runner.trace
+    scaled_ok, good = _goodput(settings, d.prefill_s, d.service_s, t.input_tokens, t.output_tokens)
     weights = runner.trace.count.astype(float)
     oracle = oracle_cost(d.work_s, runner.provider)
     pct = lambda values, q: weighted_percentile(values, weights, q)  # noqa: E731
@@ -289,6 +436,8 @@ def _oracle_report(runner: _Runner, slo_s: float) -> PolicyReport:
         slo_attainment=float(weights[d.prefill_s <= slo_s].sum() / weights.sum()) if weights.sum() else 1.0,
         meets_slo=ttft[2] <= slo_s,
         gap_usd={"packing": 0.0, "idle_reserved": 0.0, "cold_starts": 0.0, "other": 0.0},
+        scaled_slo_attainment=float(weights[scaled_ok].sum() / weights.sum()) if weights.sum() else 1.0,
+        goodput=float(weights[good].sum() / weights.sum()) if weights.sum() else 1.0,
     )
 
 
@@ -297,6 +446,10 @@ def simulate(
 ) -> Report:
     """Run every policy in ``policies`` (names from ``POLICY_NAMES``) on ``trace``."""
     started = time.perf_counter()
+    if trace.requests == 0:
+        raise ValueError(
+            f"trace {trace.name!r} has no requests (every window has rate 0): nothing to simulate"
+        )
     fidelity = choose_fidelity(trace, settings.fidelity)
     runner = _Runner(trace, settings, fidelity, progress)
     fixed_n = runner.smallest_fixed_pool()
@@ -305,21 +458,22 @@ def simulate(
     for name in policies:
         t0 = time.perf_counter()
         if name == ORACLE:
-            reports.append(_oracle_report(runner, settings.slo_p99_s))
+            reports.append(_oracle_report(runner, settings))
             continue
         record = runner.run(name, runner.policy_config(fixed_n), constant=name == "fixed")
-        report = _report(
-            name, record, settings.provider, oracle, settings.slo_p99_s, time.perf_counter() - t0
-        )
+        report = _report(name, record, settings, oracle, time.perf_counter() - t0)
         if name == "fixed":
             report.fixed_instances = fixed_n
         reports.append(report)
-    fixed_cost = next((r.total_usd for r in reports if r.name == "fixed"), None)
-    if fixed_cost is None:
+    fixed = next((r for r in reports if r.name == "fixed"), None)
+    if fixed is None:
         fixed_record = runner.run("fixed", runner.policy_config(fixed_n), constant=True)
-        fixed_cost = cost(fixed_record.usage, settings.provider).total
-    for r in reports:
-        r.savings_vs_fixed = 1 - r.total_usd / fixed_cost if fixed_cost > 0 else None
+        fixed = _report("fixed", fixed_record, settings, oracle, 0.0)
+    for r in reports:  # savings only between runs that did all the work
+        both_done = r.comparable and fixed.comparable
+        r.savings_vs_fixed = (
+            1 - r.completed_usd / fixed.completed_usd if both_done and fixed.completed_usd > 0 else None
+        )
     return Report(
         trace=trace.name,
         requests=trace.requests,
@@ -330,4 +484,19 @@ def simulate(
         profile=runner.profile,
         policies=reports,
         wall_s=time.perf_counter() - started,
+        feasibility=slo_feasibility(trace, settings.service, settings.slo_p99_s),
+        quota=quota_pressure(runner.demand.busy_peak, settings.provider.max_instances),
+        slo_per_1k_tokens_s=settings.slo_per_1k_tokens_s,
+        slo_tpot_s=settings.slo_tpot_s,
+        oracle_usd=oracle,
+        no_wait_floor_usd=no_wait_instance_seconds(
+            runner.demand.start,
+            runner.demand.service_s,
+            trace.count.astype(float),
+            settings.provider.concurrency_per_instance,
+        )
+        * settings.provider.busy_price_per_instance_s(),
+        price_floor_usd=price_floor_usd(runner.demand.busy, settings.provider),
+        tier_bounds_tokens=settings.tier_bounds_tokens,
+        tier_by=settings.tier_by,
     )

@@ -78,3 +78,31 @@ def test_serve_on_a_public_address_needs_a_key_or_no_auth() -> None:
     line = _one_error_line(_llmfn("serve", "--engine", "null", "--host", "0.0.0.0", "--port", "1"))
     assert "api_key: required because host '0.0.0.0' is not a loopback address" in line
     assert "--no-auth" in line and "LLMFN_API_KEY" in line
+
+
+def test_a_deployment_profile_is_a_policy_config_too(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    profile = tmp_path / "measured.toml"
+    profile.write_text(
+        "[instance]\nconcurrency = 4\n[cold_start]\nweights_gb = 8\nstorage_gb_per_s = 2\nload_s = 1\n"
+    )
+    assert read_policy_config(profile) == {"concurrency_per_instance": 4, "cold_start_s": 5.0}
+    as_json = tmp_path / "measured.json"
+    as_json.write_text('{"_note": "from llmfn load", "cold_start": {"total_s": 2.5}}')
+    assert read_policy_config(as_json) == {"cold_start_s": 2.5}
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[instance]\nslots = 4\n")
+    with pytest.raises(ValueError, match=r"--policy-config: .*bad\.toml: unknown key"):
+        read_policy_config(bad)
+    exe = Path(sys.executable).with_name("llmfn")
+    out = subprocess.run(
+        [str(exe), "dev", "--policy-config", str(profile), "--slots", "1", "--engine", "null"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (
+        out.returncode == 2 and "plans with 4 concurrent requests per instance but --slots is 1" in out.stderr
+    )

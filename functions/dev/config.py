@@ -38,6 +38,9 @@ class DevConfig:
     api_key: Bearer key required on every route of the gateway and its workers but ``/healthz``
         (``None``: open; the gateway listens on loopback only).
     max_body_bytes: largest request body, bytes (413 above), at the gateway and at each worker.
+    tier_exclusive: a busy worker takes requests of its own complexity tier only (an idle one any),
+        so the requests sharing a worker finish close together: the simulator's tiered dispatch
+        (``llmfn simulate --tiers``). Off by default.
     """
 
     model_dir: Path
@@ -60,6 +63,7 @@ class DevConfig:
     worker_args: tuple[str, ...] = field(default_factory=tuple)
     api_key: str | None = field(default=None, repr=False)
     max_body_bytes: int = 1_048_576
+    tier_exclusive: bool = False
 
     @property
     def served_model_name(self) -> str:

@@ -99,6 +99,23 @@ class PoolCounters:
     worker_deaths: int = 0
 
 
+def pick_worker(
+    workers: list[Worker], slots_per_worker: int, slots: int, tier: str, tier_exclusive: bool
+) -> Worker | None:
+    """The ready worker with room for ``slots``: reserved first, then the busiest (packing). With
+    ``tier_exclusive`` a busy worker takes only requests of the tier it serves now."""
+    fits = [
+        w
+        for w in workers
+        if w.state is WorkerState.READY
+        and slots_per_worker - w.in_flight >= slots
+        and not (tier_exclusive and w.in_flight and w.tier != tier)
+    ]
+    if not fits:
+        return None
+    return min(fits, key=lambda w: (w.kind is not WorkerKind.RESERVED, -w.in_flight, w.worker_id))
+
+
 class WorkerPool:
     """Owns every worker process; call ``start`` once, then ``acquire``/``release``, ``tick``, ``close``."""
 
@@ -164,7 +181,7 @@ class WorkerPool:
         deadline = arrived + self.config.queue_timeout_s
         async with self._changed:
             self.counters.arrivals += 1
-            worker = self._pick(slots)
+            worker = self._pick(slots, tier)
             if worker is None:
                 if self._waiters >= self.config.max_queue:
                     self.counters.rejected_queue_full += 1
@@ -173,22 +190,24 @@ class WorkerPool:
                 self._waiters += 1
                 self._waiting_slots += slots
                 try:
-                    worker = await self._wait_for_slot(slots, deadline)
+                    worker = await self._wait_for_slot(slots, deadline, tier)
                 finally:
                     self.account()
                     self._waiters -= 1
                     self._waiting_slots -= slots
             self.account()
             self._in_service += 1
+            if worker.in_flight == 0:
+                worker.tier = tier
             worker.in_flight += slots
             worker.idle_since = None
             cold = worker.ready_at is not None and worker.ready_at > arrived  # it waited for the cold start
             self.counters.cold_waits += cold
             return Lease(worker, slots, cold, waited_s=time.monotonic() - arrived)
 
-    async def _wait_for_slot(self, slots: int, deadline: float) -> Worker:
+    async def _wait_for_slot(self, slots: int, deadline: float, tier: str) -> Worker:
         while True:
-            worker = self._pick(slots)
+            worker = self._pick(slots, tier)
             if worker is not None:
                 return worker
             self._scale_out_for_waiters()
@@ -221,16 +240,10 @@ class WorkerPool:
                 worker.idle_since = time.monotonic()
             self._changed.notify_all()
 
-    def _pick(self, slots: int) -> Worker | None:
-        """The ready worker with room for ``slots``: reserved first, then the busiest (packing)."""
-        fits = [
-            w
-            for w in self.workers
-            if w.state is WorkerState.READY and self.config.slots_per_worker - w.in_flight >= slots
-        ]
-        if not fits:
-            return None
-        return min(fits, key=lambda w: (w.kind is not WorkerKind.RESERVED, -w.in_flight, w.worker_id))
+    def _pick(self, slots: int, tier: str) -> Worker | None:
+        return pick_worker(
+            self.workers, self.config.slots_per_worker, slots, tier, self.config.tier_exclusive
+        )
 
     def _scale_out_for_waiters(self) -> None:
         """Start on-demand workers while waiting demand exceeds the capacity already on its way."""

@@ -106,6 +106,7 @@ class Worker:
     ready_at: float | None = None
     stopped_at: float | None = None
     failure: str | None = None
+    tier: str | None = None  # the complexity tier of the requests it serves now (tier-exclusive pools)
 
     @property
     def pid(self) -> int:

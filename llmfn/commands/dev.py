@@ -52,7 +52,9 @@ def dev(
     revision: str | None = typer.Option(None, "--revision", help="Hub revision (commit) for a Hub --model."),
     policy: str = typer.Option("hybrid", "--policy", help="Scaling policy deciding every tick."),
     policy_config: Path | None = typer.Option(
-        None, "--policy-config", help='JSON file of PolicyConfig fields (e.g. {"hybrid": {...}}).'
+        None,
+        "--policy-config",
+        help='JSON of PolicyConfig fields (e.g. {"hybrid": {...}}) or a deployment profile (JSON/TOML).',
     ),
     reserved: int = typer.Option(
         1, "--reserved", help="Reserved workers started at launch (fixed pool size)."
@@ -78,6 +80,11 @@ def dev(
     ),
     engine: str = typer.Option("transformers", "--engine", help="Worker engine: transformers or null."),
     worker_threads: int = typer.Option(1, "--worker-threads", help="torch threads per worker."),
+    tier_exclusive: bool = typer.Option(
+        False,
+        "--tier-exclusive",
+        help="A busy worker takes requests of its own complexity tier only (llmfn simulate --tiers).",
+    ),
     worker_arg: list[str] = typer.Option(
         [], "--worker-arg", help="Extra argument for `python -m functions.serve` (repeatable)."
     ),
@@ -96,6 +103,12 @@ def dev(
     from functions.dev.runner import build_gateway, serve
 
     overrides = read_policy_config(policy_config) or None
+    planned_slots = (overrides or {}).get("concurrency_per_instance", slots)
+    if planned_slots != slots:
+        raise ValueError(
+            f"--policy-config {str(policy_config)!r} plans with {planned_slots} concurrent requests per "
+            f"instance but --slots is {slots}: make them equal"
+        )
     model_dir, model_name = resolve_model(model, revision)
     config = DevConfig(
         model_dir=model_dir,
@@ -116,6 +129,7 @@ def dev(
         worker_args=tuple(worker_arg),
         api_key=api_key,
         max_body_bytes=max_body_bytes,
+        tier_exclusive=tier_exclusive,
     )
     gateway = build_gateway(config, overrides)
     url = f"http://{config.host}:{config.port}"

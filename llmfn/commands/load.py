@@ -76,6 +76,11 @@ def load(
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback --url."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
     save: Path | None = typer.Option(None, "--save", help="Write one JSON line per request to this file."),
+    write_profile: Path | None = typer.Option(
+        None,
+        "--write-profile",
+        help="Write the measured service model, slots per worker and cold start as a deployment profile (JSON).",
+    ),
 ) -> None:
     """Bounded load test with latency percentiles, cold starts and 429s, beside the simulator's prediction."""
     import asyncio
@@ -185,6 +190,8 @@ def load(
 
     if save is not None:
         loadgen.save_outcomes(outcomes, save)
+    if write_profile is not None:
+        _write_profile(write_profile, calibration, calibrated_on, final_status, prediction, url)
     if as_json:
         print(
             json.dumps(
@@ -205,6 +212,28 @@ def load(
         )
         return
     _print_table(summary, measured_instance_s, cold_starts, prediction, calibration, calibrated_on)
+
+
+def _write_profile(
+    path: Path, calibration: Any, calibrated_on: str, status: dict[str, Any] | None, prediction: Any, url: str
+) -> None:
+    """The measurement as a deployment profile ``llmfn simulate/plan --profile`` read back."""
+    from scaling.profile import write_profile
+
+    if calibration is None:
+        raise ValueError(
+            "--write-profile needs the fitted service model: target `llmfn dev` and keep --predict"
+        )
+    slots = int(status["pool"]["slots_per_worker"]) if status else None
+    written = write_profile(
+        path,
+        calibration.service_model(),
+        slots,
+        prediction.cold_start_s if prediction is not None else None,
+        f"measured by llmfn load against {url}: service model fitted on {calibrated_on}; "
+        "batch_slowdown is the default (not measured); cold start = mean measured worker start",
+    )
+    err_console.print(f"profile written to {written}", highlight=False)
 
 
 async def _first_model(first_model: Any, base: str, headers: dict[str, str]) -> str:

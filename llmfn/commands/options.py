@@ -6,20 +6,47 @@ import json
 from pathlib import Path
 from typing import Any
 
+PROFILE_SECTIONS = frozenset({"service", "instance", "platform", "prices", "cold_start"})
+
 
 def read_policy_config(path: Path | None) -> dict[str, Any]:
-    """The ``--policy-config`` JSON object of ``PolicyConfig`` fields ({} without the flag).
+    """The ``--policy-config`` object of ``PolicyConfig`` fields ({} without the flag).
 
-    Raises ValueError naming the flag and the file when it is missing, not JSON or not an object.
+    The file is either JSON of ``PolicyConfig`` fields or a deployment profile (JSON or TOML, see
+    :mod:`scaling.profile`), whose instance concurrency and cold start become
+    ``concurrency_per_instance`` and ``cold_start_s``. Raises ValueError naming the flag and the file
+    when it is missing, unreadable or not an object.
     """
     if path is None:
         return {}
+    if path.suffix == ".toml":
+        return _profile_overrides(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"--policy-config {str(path)!r}: no such file") from None
+    except IsADirectoryError:
+        raise ValueError(f"--policy-config {str(path)!r} is a directory; give a JSON or TOML file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"--policy-config {str(path)!r}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ValueError(f"--policy-config {str(path)!r}: must hold a JSON object of PolicyConfig fields")
+    if data and {k for k in data if not str(k).startswith("_")} <= PROFILE_SECTIONS:
+        return _profile_overrides(path)
     return data
+
+
+def _profile_overrides(path: Path) -> dict[str, Any]:
+    """A deployment profile as ``PolicyConfig`` overrides (what a policy plans with)."""
+    from scaling.profile import read_profile
+
+    try:
+        profile = read_profile(path)
+    except ValueError as exc:
+        raise ValueError(f"--policy-config: {exc}") from None
+    overrides: dict[str, Any] = {}
+    if profile.concurrency is not None:
+        overrides["concurrency_per_instance"] = profile.concurrency
+    if profile.cold_start is not None:
+        overrides["cold_start_s"] = profile.cold_start.total_s
+    return overrides

@@ -34,7 +34,12 @@ def plan(
     p95: float = typer.Option(
         0.76, "--p95", help="P95 time in system per request, seconds (Little's law W)."
     ),
-    concurrency: int = typer.Option(8, "--concurrency", help="Concurrent requests one instance serves."),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", help="Concurrent requests one instance serves (default: --profile's, else 8)."
+    ),
+    profile: Path | None = typer.Option(
+        None, "--profile", help="Deployment profile (JSON or TOML); its instance.concurrency is used."
+    ),
     headroom: float = typer.Option(
         0.2, "--headroom", help="Margin over Little's-law concurrency (0.2 = +20 %)."
     ),
@@ -56,6 +61,11 @@ def plan(
 
     if (trace is None) == (rate_profile is None):
         raise ValueError("give exactly one of --trace FILE or --rate-profile FILE")
+    if concurrency is None:
+        from scaling.profile import read_profile
+
+        from_profile = read_profile(profile).concurrency if profile is not None else None
+        concurrency = from_profile if from_profile is not None else 8
     try:
         rule = ReservedRule(
             p95_latency_s=p95,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -14,9 +15,37 @@ def register(app: typer.Typer) -> None:
     app.command("simulate")(simulate)
 
 
+def _check_flags(
+    max_instances: int | None, cold_start: float | None, keep_alive: float | None, seed: int
+) -> None:
+    """Refuse flag values no platform has, naming the flag (before any file is read)."""
+    if max_instances is not None and max_instances < 1:
+        raise ValueError(f"--max-instances must be >= 1 (an instance quota), got {max_instances}")
+    for flag, value in (("--cold-start", cold_start), ("--keep-alive", keep_alive)):
+        if value is not None and not (0 <= value <= 86400):
+            raise ValueError(f"{flag} must be a number of seconds in [0, 86400], got {value:g}")
+    if seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {seed}")
+
+
+def _tier_bounds(spec: str) -> tuple[float, ...]:
+    """``--tiers '50,400'`` -> (50.0, 400.0), validated (increasing positive token counts)."""
+    if not spec.strip():
+        return ()
+    try:
+        bounds = tuple(float(part) for part in spec.split(","))
+    except ValueError:
+        raise ValueError(
+            f"--tiers must be comma-separated token counts like '100' or '50,400', got {spec!r}"
+        ) from None
+    if any(not (0 < b <= 1e7) for b in bounds) or list(bounds) != sorted(set(bounds)):
+        raise ValueError(f"--tiers must be increasing token counts in (0, 10,000,000], got {spec!r}")
+    return bounds
+
+
 def simulate(
-    trace: Path = typer.Option(
-        ...,
+    trace: Path | None = typer.Option(
+        None,
         "--trace",
         help="Trace file: Azure LLM CSV, ServeGen rates, or timestamp,input_tokens,output_tokens CSV / JSONL.",
     ),
@@ -27,6 +56,14 @@ def simulate(
     ),
     provider: str = typer.Option("scf", "--provider", help="scf, lambda or fixed (a GPU server pool)."),
     slo_p99: float = typer.Option(2.0, "--slo-p99", help="SLO on P99 time to first token, seconds."),
+    slo_per_1k_tokens: float = typer.Option(
+        0.25,
+        "--slo-per-1k-tokens",
+        help="b of the length-scaled SLO TTFT <= --slo-p99 + b x input tokens / 1000, seconds.",
+    ),
+    slo_tpot: float = typer.Option(
+        0.1, "--slo-tpot", help="Time-per-output-token target of the goodput, seconds (DistServe)."
+    ),
     fidelity: str = typer.Option(
         "auto", "--fidelity", help="auto, request (event simulation) or timestep (1 s fluid)."
     ),
@@ -42,6 +79,29 @@ def simulate(
     policy_config: Path | None = typer.Option(
         None, "--policy-config", help="JSON file of PolicyConfig overrides."
     ),
+    tiers: str = typer.Option(
+        "",
+        "--tiers",
+        help="Tiered dispatch: output-token bounds ('100', '50,400') or 'fingerprint' (the S/M/L complexity tiers of llmfn dev --tier-exclusive).",
+    ),
+    dispatch: str = typer.Option(
+        "pack",
+        "--dispatch",
+        help="pack (busiest instance with a free slot) or fit (least added busy time; request-level).",
+    ),
+    profile: Path | None = typer.Option(
+        None,
+        "--profile",
+        help="Deployment profile (JSON or TOML): service model, instance, platform, prices, cold start.",
+    ),
+    cold_start_from: Path | None = typer.Option(
+        None,
+        "--cold-start-from",
+        help="Measured cold start: /readyz JSON (timeline or stages_done_s) or a stages list of {name, seconds}.",
+    ),
+    show_profile: bool = typer.Option(
+        False, "--show-profile", help="Print every figure the simulation uses with its source, and exit."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed for traces given as rates (ServeGen)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     plot: Path | None = typer.Option(None, "--plot", help="Write a PNG of load, instances and latency."),
@@ -53,14 +113,25 @@ def simulate(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from scaling.profile import DeploymentProfile, describe, read_cold_start, read_profile
     from scaling.providers import get_provider
+    from scaling.sim_requests import FINGERPRINT_BOUNDS
     from scaling.simulate import Settings, parse_policies
     from scaling.simulate import simulate as run_simulation
     from scaling.tables import format_report
     from scaling.traces import read_trace
 
     names = parse_policies(policy)
-    chosen = get_provider(provider)
+    _check_flags(max_instances, cold_start, keep_alive, seed)
+    if cold_start is not None and cold_start_from is not None:
+        raise ValueError("give one of --cold-start SECONDS or --cold-start-from FILE")
+    deployment = read_profile(profile) if profile is not None else DeploymentProfile()
+    if cold_start_from is not None:
+        deployment = replace(deployment, cold_start=read_cold_start(cold_start_from))
+    elif cold_start is not None:
+        deployment = replace(deployment, cold_start=None)
+    chosen = deployment.apply(get_provider(provider))
+    service = deployment.service_model()
     overrides = {
         key: value
         for key, value in {
@@ -72,8 +143,25 @@ def simulate(
     }
     if overrides:
         chosen = chosen.with_overrides(**overrides)
+    if show_profile:
+        for key, value, source in describe(chosen, service, deployment, flags=set(overrides)):
+            typer.echo(f"{key:<44} {value:>12}  {source}")
+        return
+    if trace is None:
+        raise ValueError("--trace FILE is required (or --show-profile)")
     config = read_policy_config(policy_config)
-    settings = Settings(provider=chosen, slo_p99_s=slo_p99, fidelity=fidelity, policy_config=config)
+    settings = Settings(
+        provider=chosen,
+        service=service,
+        slo_p99_s=slo_p99,
+        fidelity=fidelity,
+        policy_config=config,
+        slo_per_1k_tokens_s=slo_per_1k_tokens,
+        slo_tpot_s=slo_tpot,
+        tier_bounds_tokens=FINGERPRINT_BOUNDS if tiers.strip() == "fingerprint" else _tier_bounds(tiers),
+        tier_by="fingerprint" if tiers.strip() == "fingerprint" else "output",
+        dispatch=dispatch,
+    )
     loaded = read_trace(trace, seed=seed)
     console = Console(stderr=True)
     with Progress(

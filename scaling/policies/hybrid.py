@@ -5,11 +5,13 @@ pre-warm + scale to zero when idle; bursts above it go to the platform's on-dema
   very schedule ``llmfn plan`` prints and ``infra/`` deploys as crons. It is raised ``lead`` seconds
   before an hour whose count is higher (lead = cold start + pre-warm margin), so reserved instances
   are warm when the hour starts; it is lowered at the hour.
-- **Reactive correction**: when the measured concurrency needs a different number of reserved
-  instances than the base (more or fewer) for ``correction_after_s`` seconds in a row, the
+- **Reactive correction**: when the measured concurrency needs more reserved instances than the
+  base, or fewer, for ``correction_after_s`` seconds in a row (on the same side), the
   profile is off today: reserved follows an EMA of the measured need instead. Shorter bursts stay
   on on-demand instances. Only instances busier than ``min_utilisation`` count (the provider's
-  break-even share), so reserved capacity is bought only where it pays for itself.
+  break-even share), so reserved capacity is bought only where it pays for itself: with bursty
+  load the mean in flight overstates that, so when the reserved instances' measured busy share
+  is below ``min_utilisation`` the measured need is one fewer than those reserved.
 - **Pre-warm**: the arrival rate predicted ``lead`` seconds ahead (the current rate plus its trend,
   and never below the profile's rate for that hour) times the rule's P95 time in system gives the
   instances needed then (Little's law). Bursts shorter than a tick are invisible in mean rates, so
@@ -55,7 +57,8 @@ def hybrid_schedule(config: PolicyConfig) -> list[int]:
 @dataclass(frozen=True)
 class Hybrid:
     """See the module docstring. ``t_s mod 3600`` must be the seconds into the observed hour (true
-    for epoch seconds and for the simulator's clock). State: ``{"need_ema", "over_s", "idle_s",
+    for epoch seconds and for the simulator's clock). State: ``{"need_ema", "over_s"`` (signed
+    seconds above / below the base), ``"idle_s",
     "prev_rate"}``."""
 
     config: PolicyConfig
@@ -91,10 +94,26 @@ class Hybrid:
         base = max(self.schedule[obs.hour_of_day], self.schedule[hour_ahead])
 
         need_now = self._instances_for(obs.in_flight, hc.min_utilisation)
+        if (
+            0 < hc.min_utilisation < 1
+            and obs.reserved_instances > 0
+            and obs.reserved_utilisation < hc.min_utilisation
+        ):
+            # bursty load: the mean in flight says keep them, but the reserved instances were busy
+            # less than their break-even share; the least busy of them does not pay: one fewer
+            need_now = min(need_now, obs.reserved_instances - 1)
         need_ema = hc.correction_alpha * need_now + (1 - hc.correction_alpha) * float(state["need_ema"])
         # the measurement disagrees with the hourly base (either way) for long enough: follow it
-        off_s = float(state["over_s"]) + obs.interval_s if need_now != base else 0.0
-        reserved = math.ceil(need_ema - 1e-9) if off_s >= hc.correction_after_s else base
+        # signed: seconds above (> 0) or below (< 0) the base in a row; a flip of side restarts it,
+        # so bursty load that swings around the base does not count as a lasting disagreement
+        prev = float(state["over_s"])
+        if need_now > base:
+            off_s = max(prev, 0.0) + obs.interval_s
+        elif need_now < base:
+            off_s = min(prev, 0.0) - obs.interval_s
+        else:
+            off_s = 0.0
+        reserved = math.ceil(need_ema - 1e-9) if abs(off_s) >= hc.correction_after_s else base
 
         idle = obs.arrival_rate_rps == 0 and obs.in_flight == 0
         idle_s = float(state["idle_s"]) + obs.interval_s if idle else 0.0

@@ -201,3 +201,23 @@ def test_prewarm_renews_idle_on_demand_workers_before_starting_new_ones() -> Non
     assert prewarm_targets(pool, 1) == ([idle], 0)
     assert prewarm_targets(pool, 2) == ([idle, starting], 0)
     assert prewarm_targets(pool, 4) == ([idle, starting], 2)
+
+
+def test_tier_exclusive_workers_take_only_their_tier_while_busy() -> None:
+    """llmfn dev --tier-exclusive: the simulator's tiered dispatch (llmfn simulate --tiers)."""
+    from pathlib import Path
+
+    from functions.dev.pool import pick_worker
+    from functions.dev.worker import Worker, WorkerKind, WorkerState
+
+    def worker(worker_id: int, in_flight: int, tier: str | None) -> Worker:
+        made = Worker(worker_id, WorkerKind.ON_DEMAND, 0, None, Path("log"), 0.0, state=WorkerState.READY)  # type: ignore[arg-type]
+        made.in_flight, made.tier = in_flight, tier
+        return made
+
+    busy_s, busy_m, idle = worker(1, 3, "S"), worker(2, 1, "M"), worker(3, 0, "S")
+    pool = [busy_s, busy_m, idle]
+    assert pick_worker(pool, 4, 1, "M", tier_exclusive=False) is busy_s  # packing: the busiest
+    assert pick_worker(pool, 4, 1, "M", tier_exclusive=True) is busy_m  # its own tier
+    assert pick_worker(pool, 4, 1, "L", tier_exclusive=True) is idle  # an idle worker takes any tier
+    assert pick_worker([busy_s, busy_m], 4, 1, "L", tier_exclusive=True) is None

@@ -114,8 +114,10 @@ def test_status_and_metrics_show_workers_and_stage_timings(reserved_runtime: Dev
     assert "llmfn_dev_gateway_requests_total" in metrics
 
 
-def test_load_measures_and_puts_the_simulator_beside(reserved_runtime: DevServer) -> None:
+def test_load_measures_and_puts_the_simulator_beside(reserved_runtime: DevServer, tmp_path: Path) -> None:
+    profile = tmp_path / "measured.json"
     args = ["load", "--url", reserved_runtime.url, "--rps", "3", "--duration", "3", "--output-tokens", "8"]
+    args += ["--write-profile", str(profile)]
     result = subprocess.run(
         [sys.executable, "-m", "llmfn", *args, "--json"],
         capture_output=True,
@@ -131,6 +133,14 @@ def test_load_measures_and_puts_the_simulator_beside(reserved_runtime: DevServer
     assert measured["instance_seconds"] == pytest.approx(3.0, abs=0.5)  # one reserved worker for 3 s
     assert predicted["instance_seconds"] == 3.0 and predicted["cold_starts"] == 0
     assert report["calibration"]["decode_s_per_token"] > 0  # fitted from probes: every prompt was alike
+    # the measurement flows into the plan: the written profile is what simulate and plan read
+    from scaling.profile import read_profile
+
+    measured_profile = read_profile(profile)
+    service = measured_profile.service_model()
+    assert service.decode_s_per_token == pytest.approx(report["calibration"]["decode_s_per_token"])
+    assert service.prefill_tokens_per_s == pytest.approx(report["calibration"]["prefill_tokens_per_s"])
+    assert measured_profile.concurrency is not None and measured_profile.cold_start is not None
 
 
 def test_worker_killed_mid_request_gives_503_or_retried_answer_and_pool_heals(

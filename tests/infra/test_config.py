@@ -271,3 +271,24 @@ def test_any_bad_value_is_a_clear_error_naming_its_key(example: str, key: str, v
     schedule = parsed.reserved_schedule
     assert len(schedule) == 24 and all(0 <= n <= parsed.max_instances for n in schedule)
     assert reserved_gb_seconds_per_day(parsed) >= 0
+
+
+def test_a_deployment_profile_sets_concurrency_and_the_scalers_cold_start(tmp_path: Path) -> None:
+    from infra.common import scaler_policy_config
+
+    profile = tmp_path / "hunyuan.toml"
+    profile.write_text("[instance]\nconcurrency = 4\n[cold_start]\nload_s = 2.0\nengine_start_s = 1.5\n")
+    config = parse_example(example_with(TENCENT, profile=str(profile), concurrencyPerInstance=None))
+    assert config.concurrency_per_instance == 4 and config.profile_cold_start_s == 3.5
+    policy = scaler_policy_config(config)
+    assert policy["concurrency_per_instance"] == 4 and policy["cold_start_s"] == 3.5
+    with pytest.raises(StackConfigError, match="llmfn:concurrencyPerInstance = 2 but llmfn:profile sets"):
+        parse_example(example_with(TENCENT, profile=str(profile), concurrencyPerInstance=2))
+    with pytest.raises(StackConfigError, match="exactly 1 request"):  # Lambda's rule still applies
+        parse_example(example_with(AWS, profile=str(profile), concurrencyPerInstance=None))
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[instance]\nconcurrency = 0\n")
+    with pytest.raises(
+        StackConfigError, match=r"llmfn:profile = .*bad\.toml.*instance\.concurrency must be in"
+    ):
+        parse_example(example_with(TENCENT, profile=str(bad)))

@@ -113,3 +113,30 @@ def test_simulate_bad_input_names_the_problem(small_trace: Path, tmp_path: Path)
     broken.write_text("timestamp,input_tokens,output_tokens\n1.0,5,5\n2.0,five,5\n")
     out = llmfn("simulate", "--trace", str(broken))
     assert out.returncode == 2 and "broken.csv:3:" in out.stderr
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--max-instances", "0"], "--max-instances must be >= 1"),
+        (["--cold-start", "-1"], "--cold-start must be a number of seconds"),
+        (["--keep-alive", "1e30"], "--keep-alive must be a number of seconds"),
+    ],
+)
+def test_simulate_bad_flags_name_the_flag(small_trace: Path, flags: list[str], message: str) -> None:
+    out = llmfn("simulate", "--trace", str(small_trace), *flags)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_simulate_refuses_a_directory_and_a_stray_timestamp(tmp_path: Path) -> None:
+    out = llmfn("simulate", "--trace", str(tmp_path))
+    assert out.returncode == 2 and "is a directory" in out.stderr
+    stray = tmp_path / "stray.csv"
+    stray.write_text("timestamp,input_tokens,output_tokens\n1,10,10\n2e9,10,10\n")
+    for command in (["simulate"], ["plan"]):
+        out = llmfn(*command, "--trace", str(stray))
+        assert (
+            out.returncode == 2
+            and "stray.csv: timestamps span" in out.stderr
+            and "Traceback" not in out.stderr
+        )

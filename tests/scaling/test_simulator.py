@@ -104,7 +104,7 @@ AGREEING = {
     ),
     ("lambda", "azure_llm_2023_conv"): (ALL, ALL),
     ("lambda", "azure_llm_2023_code"): (
-        ("fixed", "on-demand", "reactive", "target-tracking", "kpa"),
+        ("fixed", "on-demand", "reactive", "target-tracking", "kpa", "hybrid"),
         ("fixed", "on-demand", "reactive", "target-tracking", "hybrid"),
     ),
 }
