@@ -16,7 +16,14 @@ against the documented cross-field rules below, each with the sentence it comes 
 | Min <= Max execution environments | (assumed: no sentence found; a floor above the ceiling cannot be kept) |
 
 A requested scaling config becomes the applied one ``apply_s`` seconds later (Lambda answers 202 and
-applies asynchronously; ``GetFunctionScalingConfig`` reports both).
+applies asynchronously). ``GetFunctionScalingConfig`` answers as Lambda does: "The API reports the scaling
+configuration under RequestedFunctionScalingConfig while a change is still settling and moves it to
+AppliedFunctionScalingConfig once it takes effect, clearing the other." (terraform-provider-aws,
+internal/service/lambda/function_scaling_config.go, Read; the pulumi-aws 7.51.1 docs of
+``FunctionScalingConfig``: "Requested is only returned prior to settlement"). A client that reads only
+the requested config sees nothing once a change has settled.
+``PutFunctionScalingConfig`` without ``FunctionScalingConfig`` resets the version's config ("There is no
+dedicated DeleteFunctionScalingConfig API", ibid., Delete): that is what deleting Pulumi's resource does.
 """
 
 from __future__ import annotations
@@ -310,12 +317,19 @@ class ManagedInstancesStandIn:
             "FunctionArn": f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{function}:{version}"
         }
         if record is not None:
-            answer["RequestedFunctionScalingConfig"] = record["requested"]
-            answer["AppliedFunctionScalingConfig"] = self._applied(record)
+            if self._settled(record):
+                answer["AppliedFunctionScalingConfig"] = record["requested"]
+            else:
+                answer["RequestedFunctionScalingConfig"] = record["requested"]
+                if record["applied"]:
+                    answer["AppliedFunctionScalingConfig"] = record["applied"]
         return 200, answer, ""
 
+    def _settled(self, record: dict[str, Any]) -> bool:
+        return time.monotonic() - record["at"] >= self.apply_s
+
     def _applied(self, record: dict[str, Any]) -> dict[str, Any]:
-        return record["requested"] if time.monotonic() - record["at"] >= self.apply_s else record["applied"]
+        return record["requested"] if self._settled(record) else record["applied"]
 
     # ----- test-side checks -----
     def floor(self, function: str, version: str) -> int | None:

@@ -4,6 +4,7 @@ the stack uses (boto3 through the stand-in), and the scaler moving ``MinExecutio
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from functions.cloud.aws_gpu import ManagedInstancesControl
 from functions.cloud.connect import CloudTarget, TargetError
+from functions.cloud.types import Capacity
 from functions.scaler.run import Scaler
 from functions.scaler.settings import ScalerSettings
 from infra.gpu.accelerator import AcceleratorConfigProvider
@@ -164,11 +166,43 @@ def test_scaling_config_takes_a_version_never_an_alias(aws_proxy: AwsProxy) -> N
         lam.put_function_scaling_config(FunctionName=FUNCTION, Qualifier=version,
                                         FunctionScalingConfig={"MaxExecutionEnvironments": 15001})  # fmt: skip
     assert "15000" in _error(raised)[1]
-    answer = lam.get_function_scaling_config(FunctionName=FUNCTION, Qualifier=version)
-    assert answer["RequestedFunctionScalingConfig"] == {
+    assert _settled_config(aws_proxy, version) == {
         "MinExecutionEnvironments": 1,
         "MaxExecutionEnvironments": 8,
     }
+
+
+def _settled_config(proxy: AwsProxy, version: str) -> dict[str, Any]:
+    """The version's scaling config once settled: Lambda then answers only the applied config."""
+    time.sleep(proxy.managed_instances.apply_s)
+    answer = _lambda(proxy).get_function_scaling_config(FunctionName=FUNCTION, Qualifier=version)
+    assert "RequestedFunctionScalingConfig" not in answer  # cleared once the change took effect
+    return answer["AppliedFunctionScalingConfig"]
+
+
+def test_a_settled_config_is_read_from_the_applied_one(aws_proxy: AwsProxy) -> None:
+    """Once settled only AppliedFunctionScalingConfig is answered: the floor still keeps the stack's
+    ceiling (reading only the requested config would cap the function at its floor)."""
+    version = _published_gpu_function(aws_proxy, floor=1)
+    control = _gpu_stand_in(aws_proxy).target.control(fast_retry())
+    time.sleep(aws_proxy.managed_instances.apply_s)
+    assert control.capacity(version) == Capacity(requested=1, ready=1)
+    control.set_capacity(version, 3)
+    assert _settled_config(aws_proxy, version) == {
+        "MinExecutionEnvironments": 3,
+        "MaxExecutionEnvironments": MAX_ENVIRONMENTS,
+    }
+    puts = aws_proxy.operations.count("PutFunctionScalingConfig")
+    control.set_capacity(version, 3)  # already there: nothing sent
+    assert aws_proxy.operations.count("PutFunctionScalingConfig") == puts
+
+
+def test_deleting_the_config_resets_the_version(aws_proxy: AwsProxy) -> None:
+    """Pulumi's FunctionScalingConfig deletes by a Put without a config (no Delete API)."""
+    version = _published_gpu_function(aws_proxy, floor=2)
+    _lambda(aws_proxy).put_function_scaling_config(FunctionName=FUNCTION, Qualifier=version)
+    assert _settled_config(aws_proxy, version) == {}
+    assert aws_proxy.managed_instances.floor(FUNCTION, version) is None
 
 
 def test_scaling_config_only_on_managed_instances_functions(aws_proxy: AwsProxy) -> None:
@@ -241,10 +275,7 @@ def test_scaler_moves_min_execution_environments(aws_proxy: AwsProxy) -> None:
     assert floors == [d["reserved"] for d in expected]
     assert len(set(floors)) >= 2  # the floor moved with the load
     assert aws_proxy.managed_instances.refused == []
-    scaling = _lambda(aws_proxy).get_function_scaling_config(FunctionName=FUNCTION, Qualifier=version)
-    assert (
-        scaling["RequestedFunctionScalingConfig"]["MaxExecutionEnvironments"] == MAX_ENVIRONMENTS
-    )  # the stack's
+    assert _settled_config(aws_proxy, version)["MaxExecutionEnvironments"] == MAX_ENVIRONMENTS  # the stack's
 
 
 def test_promote_on_a_gpu_stack_moves_execution_environments(tmp_path: Any) -> None:
