@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from functions.cloud.aws_gpu import ManagedInstancesControl
 from functions.cloud.connect import CloudTarget, TargetError
 from functions.cloud.types import Capacity
+from functions.promote.promotion import parse_description
 from functions.scaler.run import Scaler
 from functions.scaler.settings import ScalerSettings
 from infra.gpu.accelerator import AcceleratorConfigProvider
@@ -78,7 +79,7 @@ def _error(raised: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
 def test_accelerator_resource_sets_the_config_and_publishes(aws_proxy: AwsProxy) -> None:
     _gpu_function(aws_proxy)
     props = {"function_name": FUNCTION, "accelerator_memory_gb": 24, "region": REGION_AWS,
-             "endpoint_url": aws_proxy.url, "code_ref": IMAGE}  # fmt: skip
+             "endpoint_url": aws_proxy.url, "code_ref": IMAGE, "function_modified": "t0"}  # fmt: skip
     created = AcceleratorConfigProvider().create(props)
     version = created.outs["version"]
     assert created.id == f"{FUNCTION}:{version}"
@@ -91,6 +92,17 @@ def test_accelerator_resource_sets_the_config_and_publishes(aws_proxy: AwsProxy)
     assert aws_proxy.managed_instances.versions[FUNCTION][updated.outs["version"]]["AcceleratorConfig"] == {
         "AcceleratorMemorySize": 48
     }
+
+
+def test_the_stacks_version_is_found_by_llmfn_promote(aws_proxy: AwsProxy) -> None:
+    """The accelerator resource publishes with the function's own description (the stack's
+    ``llmfn model-revision=REV``), which is how ``llmfn promote`` finds the version ``pulumi up`` made."""
+    _gpu_function(aws_proxy, Description="llmfn model-revision=" + "a" * 40)
+    props = {"function_name": FUNCTION, "accelerator_memory_gb": 24, "region": REGION_AWS,
+             "endpoint_url": aws_proxy.url, "code_ref": IMAGE, "function_modified": "t0"}  # fmt: skip
+    version = AcceleratorConfigProvider().create(props).outs["version"]
+    control = _gpu_stand_in(aws_proxy).target.control(fast_retry())
+    assert parse_description(control.versions()[version]) == ("a" * 40, None)
 
 
 def test_accelerator_memory_outside_the_documented_sizes_is_refused(aws_proxy: AwsProxy) -> None:

@@ -66,6 +66,7 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
             "arn": _aws_arn("lambda", "function", name),
             "invokeArn": f"arn:aws:apigateway:us-east-1:lambda:path/functions/{name}/invocations",
             "version": published_version(args.inputs),
+            "lastModified": f"2026-11-30T00:00:00.{published_version(args.inputs)}+0000",  # new per change
         },
         "aws:lambda/alias:Alias": lambda: {
             "arn": _aws_arn("lambda", "function", f"{args.inputs['functionName']}:{name}"),

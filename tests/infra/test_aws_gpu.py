@@ -12,6 +12,7 @@ import pytest
 from functions.scaler.settings import ScalerSettings
 from infra.config import StackConfigError
 from infra.gpu import aws as gpu_aws
+from infra.gpu.accelerator import AcceleratorConfigProvider
 from tests.infra.mocks import (
     ACCOUNT,
     ECR_PASSWORD,
@@ -129,6 +130,31 @@ def test_accelerator_publishes_the_version_the_alias_and_floor_use(example: Stac
     )
 
 
+@pytest.mark.parametrize(
+    "change", [{"memoryMb": 10240}, {"modelRevision": "f" * 40}, {"timeoutS": 600}], ids=str
+)
+def test_any_change_of_the_function_publishes_a_new_version(
+    example: StackRun, change: dict[str, Any]
+) -> None:
+    """With publish=False only the accelerator resource publishes: a configuration change (not only a new
+    image) must reach a new version, or it never reaches the alias."""
+    again = run_stack(example_config(EXAMPLE)).one(ACCELERATOR).inputs
+    before = example.one(ACCELERATOR).inputs
+    assert again["function_modified"] == before["function_modified"]  # same program: no new version
+    changed = run_stack(example_with(EXAMPLE, **change))
+    after = changed.one(ACCELERATOR).inputs
+    assert after["code_ref"] == before["code_ref"]  # same image
+    assert after["function_modified"] != before["function_modified"]
+    diff = AcceleratorConfigProvider().diff("id", plain_props(before), plain_props(after))
+    assert diff.changes and not diff.replaces  # an update: configured again and published
+    assert published_version(after) != published_version(before)
+    assert changed.one(SCALING).inputs["qualifier"] == published_version(after)
+
+
+def plain_props(inputs: dict[str, Any]) -> dict[str, Any]:
+    return {k: plain(v) for k, v in inputs.items() if k != "__provider"}
+
+
 def test_the_scaler_owns_the_floor(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[Any] = []
     original = pulumi_aws.lambda_.FunctionScalingConfig
@@ -141,6 +167,8 @@ def test_the_scaler_owns_the_floor(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(gpu_aws.lambda_, "FunctionScalingConfig", Recording)
     run = run_stack(example_config(EXAMPLE))
     assert [o.ignore_changes for o in seen] == [["functionScalingConfig.minExecutionEnvironments"]]
+    # a new version replaces the resource: the old version (still the alias's) keeps the scaler's floor
+    assert [o.retain_on_delete for o in seen] == [True]
     scaler = _named(run, FUNCTION, "llmfn-scaler")
     env = plain(scaler["environment"])["variables"]
     assert env["LLMFN_RESERVED_CAPACITY"] == "execution-environments"
