@@ -263,3 +263,28 @@ def test_bad_gpu_config_is_refused_by_name(case: str) -> None:
         parse_example(config)
     for fragment in fragments:
         assert fragment in str(raised.value), (fragment, str(raised.value))
+
+
+def test_the_dynamic_provider_host_can_load_the_accelerator_provider(tmp_path: Any) -> None:
+    """Pulumi stores the provider as dill bytes in the state; its host (``python -m pulumi.dynamic``, a
+    separate process) loads them for every diff, update and delete. dill pickles a class of an
+    importable module by reference, so the host must import ``infra.gpu.accelerator`` from the
+    installed llmfn package, from any working directory, with no program running."""
+    import base64
+    import subprocess
+    import sys
+
+    from pulumi.dynamic.dynamic import serialize_provider
+    from pulumi.runtime._serialization import _serialize
+
+    serialized, _ = _serialize(True, serialize_provider, AcceleratorConfigProvider())
+    load = (
+        "import base64, sys, dill; p = dill.loads(base64.b64decode(sys.argv[1])); "
+        "print(type(p).__module__, type(p).__name__, p.diff('i', {}, {'function_name': 'f'}).changes)"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", load, serialized], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["infra.gpu.accelerator", "AcceleratorConfigProvider", "True"]
+    assert b"infra.gpu.accelerator" in base64.b64decode(serialized)  # by reference: keep the module
