@@ -278,7 +278,7 @@ class StackConfig(BaseModel):
                 "one) or llmfn:buildDir (the output directory of `llmfn layer build`)"
             ]
         if self.image is not None:
-            problems = parse_image_build(self.image, self.cloud)[1]
+            problems = parse_image_build(self.image, self.cloud, self.name)[1]
             if self.cloud == "tencentcloud" and (self.image_type != "enterprise" or self.registry_id is None):
                 problems.append(
                     "llmfn:image with llmfn:cloud = tencentcloud pushes to a TCR Enterprise instance the stack adds a namespace "

@@ -63,9 +63,21 @@ class ImageBuild(BaseModel):
         return value
 
 
-def parse_image_build(raw: Any, cloud: str) -> tuple[ImageBuild | None, list[str]]:
-    """``llmfn:image`` validated for ``cloud``, or the problems naming each bad sub-key."""
+TCR_NAMESPACE_MAX = 30  # tcr.Namespace name: "Valid length is [2~30]" (tencentcloud-iac-pulumi 0.2.3)
+
+
+def parse_image_build(
+    raw: Any, cloud: str, stack_name: str | None = None
+) -> tuple[ImageBuild | None, list[str]]:
+    """``llmfn:image`` validated for ``cloud`` (and the stack's ``llmfn:name``, which names the TCR
+    namespace on tencentcloud), or the problems naming each bad key."""
     build, problems = parse_submap(ImageBuild, raw, IMAGE_KEY, _WHAT)
+    if build is not None and cloud == "tencentcloud" and stack_name and len(stack_name) > TCR_NAMESPACE_MAX:
+        too_long = (
+            f"llmfn:name = {stack_name!r} is {len(stack_name)} characters: with {IMAGE_KEY} on tencentcloud it "
+            f"names the TCR namespace the stack creates, which allows 2-{TCR_NAMESPACE_MAX}; use a shorter name"
+        )
+        problems = [*problems, too_long]
     if build is not None and cloud == "tencentcloud" and build.registry_server is None:
         problems = [
             f"{IMAGE_KEY}.registryServer is required with llmfn:cloud = tencentcloud: the TCR instance's domain"
