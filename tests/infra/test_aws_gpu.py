@@ -174,8 +174,11 @@ def test_the_scaler_owns_the_floor(monkeypatch: pytest.MonkeyPatch) -> None:
     assert env["LLMFN_RESERVED_CAPACITY"] == "execution-environments"
     assert ScalerSettings.from_env(env).target.reserved_capacity == "execution-environments"
     policy = json.loads(run.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
-    actions = {a for s in policy["Statement"] for a in s["Action"]}
-    assert {"lambda:PutFunctionScalingConfig", "lambda:GetFunctionScalingConfig"} <= actions
+    floor_actions = {"lambda:PutFunctionScalingConfig", "lambda:GetFunctionScalingConfig"}
+    (statement,) = [s for s in policy["Statement"] if floor_actions & set(s["Action"])]
+    assert set(statement["Action"]) == floor_actions
+    function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:qwen3-4b-gpu-infer"
+    assert statement["Resource"] == [function_arn, f"{function_arn}:*"]  # its versions, nothing else
 
 
 def test_image_pushed_to_the_stacks_ecr_repository(example: StackRun) -> None:
