@@ -12,6 +12,8 @@ against the documented cross-field rules below, each with the sentence it comes 
 | ... and package type Image on x86_64 | "Lambda supports accelerator configuration only for functions that use the Image package type and the x86_64 architecture." (AWS SAM, AcceleratorConfig) |
 | scaling config on a version, never an alias | ``PublishedFunctionQualifier`` pattern ``$LATEST.PUBLISHED|[0-9]+`` (botocore); "This configuration applies to both $LATEST.PUBLISHED and numeric function versions." (AWS SAM, FunctionScalingConfig) |
 | scaling config only for Managed Instances functions | "Configuration that defines the scaling behavior for a Lambda Managed Instances function" (API reference, FunctionScalingConfig) |
+| ``ExecutionEnvironmentMemoryGiBPerVCpu`` in {2, 4, 8} | "The supported memory-to-CPU ratios are 2GB, 4GB, or 8GB per CPU." (AWS SAM, CapacityProviderConfig; botocore only bounds it to 2-8) |
+| no ``CapacityProviderConfig`` added to an existing function | "This configuration determines the compute type of a function and needs to be specified during the first function deployment. It can't be added or removed after the function resource has been created." (AWS SAM, CapacityProviderConfig) |
 | a function's capacity provider must exist | (assumed: an unknown ARN cannot be launched on) |
 | Min <= Max execution environments | (assumed: no sentence found; a floor above the ceiling cannot be kept) |
 
@@ -36,6 +38,7 @@ from collections.abc import Mapping
 from typing import Any
 
 ACCELERATOR_MEMORY_SIZES_GB = (3, 6, 12, 16, 24, 48)
+MEMORY_GIB_PER_VCPU = (2, 4, 8)
 ACCOUNT = "123456789012"
 
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
@@ -239,6 +242,9 @@ class ManagedInstancesStandIn:
             and self._name_of(managed["CapacityProviderArn"]) not in self.capacity_providers
         ):
             return f"Capacity provider {managed['CapacityProviderArn']} does not exist"
+        ratio = (managed or {}).get("ExecutionEnvironmentMemoryGiBPerVCpu")
+        if ratio is not None and ratio not in MEMORY_GIB_PER_VCPU:
+            return "ExecutionEnvironmentMemoryGiBPerVCpu must be 2, 4 or 8 GiB per vCPU"
         accelerator = config.get("AcceleratorConfig")
         if accelerator is None:
             return None
@@ -263,6 +269,9 @@ class ManagedInstancesStandIn:
     def _UpdateFunctionConfiguration(self, params: dict[str, Any]) -> Answer | None:
         function = params["FunctionName"]
         current = self.functions.setdefault(function, {"PackageType": "Zip"})
+        if "CapacityProviderConfig" in params and "CapacityProviderConfig" not in current:
+            return self._refuse("UpdateFunctionConfiguration", 400, "InvalidParameterValueException",
+                                "CapacityProviderConfig can only be set when the function is created")  # fmt: skip
         merged = current | {
             k: params[k] for k in ("CapacityProviderConfig", "AcceleratorConfig") if k in params
         }

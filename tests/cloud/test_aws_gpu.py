@@ -135,6 +135,41 @@ def test_accelerator_needs_x86_64(aws_proxy: AwsProxy) -> None:
     assert code == "InvalidParameterValueException" and "Image package type on x86_64" in message
 
 
+def test_memory_per_vcpu_is_2_4_or_8(aws_proxy: AwsProxy) -> None:
+    role = _role(aws_proxy)
+    managed = {"CapacityProviderArn": _capacity_provider(aws_proxy, role),
+               "ExecutionEnvironmentMemoryGiBPerVCpu": 3.0}  # fmt: skip
+    with pytest.raises(ClientError) as raised:
+        _lambda(aws_proxy).create_function(
+            FunctionName=FUNCTION, Role=role, PackageType="Image", Code={"ImageUri": IMAGE},
+            CapacityProviderConfig={"LambdaManagedInstancesCapacityProviderConfig": managed},
+        )  # fmt: skip
+    assert _error(raised) == (
+        "InvalidParameterValueException",
+        "ExecutionEnvironmentMemoryGiBPerVCpu must be 2, 4 or 8 GiB per vCPU",
+    )
+
+
+def test_a_capacity_provider_is_given_at_creation_only(aws_proxy: AwsProxy) -> None:
+    """A CPU function cannot be moved onto Managed Instances in place: the compute type is fixed when
+    the function is created."""
+    lam = _lambda(aws_proxy)
+    role = _role(aws_proxy)
+    arn = _capacity_provider(aws_proxy, role)
+    lam.create_function(FunctionName="plain", Role=role, PackageType="Image", Code={"ImageUri": IMAGE})
+    with pytest.raises(ClientError) as raised:
+        lam.update_function_configuration(
+            FunctionName="plain",
+            CapacityProviderConfig={
+                "LambdaManagedInstancesCapacityProviderConfig": {"CapacityProviderArn": arn}
+            },
+        )
+    assert _error(raised) == (
+        "InvalidParameterValueException",
+        "CapacityProviderConfig can only be set when the function is created",
+    )
+
+
 def test_botocore_model_limits_are_enforced(aws_proxy: AwsProxy) -> None:
     managed = {"CapacityProviderArn": "arn:aws:lambda:us-east-1:123456789012:capacity-provider:x",
                "PerExecutionEnvironmentMaxConcurrency": 1601}  # fmt: skip

@@ -230,7 +230,12 @@ BAD_GPU_CONFIGS = {
     ),
     "memory per vcpu": (
         example_with(EXAMPLE, gpu=_gpu(memoryGibPerVcpu=16)),
-        ["llmfn:gpu.memoryGibPerVcpu = 16", "between 2 and 8"],
+        ["llmfn:gpu.memoryGibPerVcpu = 16", "one of 2, 4, 8"],
+    ),
+    # inside botocore's 2-8 bounds, but "The supported memory-to-CPU ratios are 2GB, 4GB, or 8GB per CPU"
+    "memory per vcpu ratio": (
+        example_with(EXAMPLE, gpu=_gpu(memoryGibPerVcpu=3)),
+        ["llmfn:gpu.memoryGibPerVcpu = 3", "one of 2, 4, 8"],
     ),
     "vcpu ceiling": (
         example_with(EXAMPLE, gpu=_gpu(maxVcpuCount=1)),
