@@ -19,6 +19,7 @@ when the tag stays. Tencent: a namespace and repository in the TCR Enterprise in
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any, Literal
 
@@ -89,6 +90,15 @@ def parse_image_build(
     return (build if not problems else None), problems
 
 
+def project_path(path: str) -> str:
+    """``path`` (``llmfn:image.dockerfile`` / ``.context``) relative to the project directory, where
+    Pulumi.yaml is. Not the working directory: with ``main: infra/`` Pulumi runs the program in infra/
+    ("if maininfo.IsDir() { pwd = main }", pulumi/pulumi pkg/engine/project.go, getPwdMain)."""
+    if os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(pulumi.get_root_directory() or os.getcwd(), path))
+
+
 def _image(
     name: str,
     build: ImageBuild,
@@ -100,8 +110,8 @@ def _image(
 
     return docker_build.Image(
         f"{name}-image",
-        context={"location": build.context},
-        dockerfile={"location": build.dockerfile},
+        context={"location": project_path(build.context)},
+        dockerfile={"location": project_path(build.dockerfile)},
         target=build.target,
         platforms=[IMAGE_PLATFORM],
         tags=[pulumi.Output.concat(repository, ":", build.tag)],

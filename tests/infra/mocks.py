@@ -191,6 +191,8 @@ def install(config: Mapping[str, Any], secret_keys: Collection[str] = ()) -> Rec
     asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project="llmfn", stack="test", preview=False)
+    # the engine tells the program where Pulumi.yaml is (its working directory is main's, infra/)
+    pulumi.runtime.settings.SETTINGS.root_directory = str(REPO_ROOT)
     pulumi.runtime.set_all_config(_as_config_strings(config), list(secret_keys))
     return mocks
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pulumi_aws
@@ -17,6 +18,7 @@ from tests.infra.mocks import (
     ACCOUNT,
     ECR_PASSWORD,
     IMAGE_DIGEST,
+    REPO_ROOT,
     StackRun,
     example_config,
     example_with,
@@ -189,8 +191,8 @@ def test_image_pushed_to_the_stacks_ecr_repository(example: StackRun) -> None:
     assert image["platforms"] == ["linux/amd64"]
     assert (image["target"], image["dockerfile"], image["context"]) == (
         "gpu",
-        {"location": "functions/image/Dockerfile"},
-        {"location": "."},
+        {"location": str(REPO_ROOT / "functions" / "image" / "Dockerfile")},
+        {"location": str(REPO_ROOT)},
     )
     assert image["tags"] == [f"{REPOSITORY_URL}:0.1.0"]
     registries = image["registries"]
@@ -198,6 +200,15 @@ def test_image_pushed_to_the_stacks_ecr_repository(example: StackRun) -> None:
     assert registries == [
         {"address": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com", "username": "AWS", "password": ECR_PASSWORD}
     ]
+
+
+def test_image_paths_are_the_projects_not_the_programs_cwd(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``main: infra/`` makes Pulumi run the program in infra/: the Dockerfile and the build context
+    must still be found from the project directory (Pulumi.yaml's)."""
+    monkeypatch.chdir(REPO_ROOT / "infra")
+    image = run_stack(example_config(EXAMPLE)).one("docker-build:index:Image").inputs
+    assert Path(image["dockerfile"]["location"]).is_file()
+    assert Path(image["context"]["location"], "functions", "image", "Dockerfile.dockerignore").is_file()
 
 
 def test_given_image_uri_builds_nothing() -> None:
