@@ -4,9 +4,10 @@ pulumi-aws 7.51.1 has ``lambda_.CapacityProvider``, ``Function.capacity_provider
 ``lambda_.FunctionScalingConfig`` but not ``AcceleratorConfig`` (botocore 1.44 has it, on CreateFunction
 and UpdateFunctionConfiguration). Until the provider catches up this resource sets it through boto3:
 it waits for the function's last update to finish, calls ``UpdateFunctionConfiguration`` with
-``AcceleratorConfig.AcceleratorMemorySize``, waits again, then publishes a version, because a published
-version freezes the configuration it was published with (so the function is created with
-``publish=False`` and this version is the one the alias and the scaling config use).
+``AcceleratorConfig.AcceleratorMemorySize``, waits again, then publishes a version (a published
+version freezes the configuration it was published with, so the function is created with
+``publish=False`` and this version is the one the alias and the scaling config use) and waits until
+that version is Active.
 
 The version keeps the function's description (``llmfn model-revision=REV``, infra.common's
 ``published_description``): ``PublishVersion``'s Description would "override the description in the
@@ -63,8 +64,15 @@ def apply_accelerator_config(
         FunctionName=function_name, AcceleratorConfig={"AcceleratorMemorySize": int(accelerator_memory_gb)}
     )
     client.get_waiter("function_updated_v2").wait(FunctionName=function_name, WaiterConfig=waiter_config)
-    answer = client.publish_version(FunctionName=function_name)
-    return str(answer["Version"])
+    version = str(client.publish_version(FunctionName=function_name)["Version"])
+    # "When you publish a function version with a capacity provider, Lambda launches Managed Instances
+    # ... and starts three execution environments before marking the function version ACTIVE" (AWS
+    # docs, Lambda Managed Instances scaling): a version that fails to start fails `pulumi up` here,
+    # instead of becoming the alias's target.
+    client.get_waiter("published_version_active").wait(
+        FunctionName=function_name, Qualifier=version, WaiterConfig=waiter_config
+    )
+    return version
 
 
 class AcceleratorConfigProvider(ResourceProvider):
