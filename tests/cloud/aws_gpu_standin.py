@@ -136,6 +136,8 @@ class ManagedInstancesStandIn:
         self.versions: dict[str, dict[str, dict[str, Any]]] = {}  # function -> version -> frozen config
         self.scaling: dict[tuple[str, str], dict[str, Any]] = {}  # (function, version) -> record
         self.refused: list[tuple[str, str]] = []  # (operation, message) of every refusal
+        self.fail_next_publish: set[str] = set()  # functions whose next published version fails to start
+        self.failed_versions: set[tuple[str, str]] = set()
         self._model = _lambda_model()
         self._lock = threading.RLock()
 
@@ -144,6 +146,8 @@ class ManagedInstancesStandIn:
         self, operation: str, path: str, query: Mapping[str, list[str]], body: bytes
     ) -> Answer | None:
         """An answer for a request this stand-in owns or refuses; None lets moto handle it."""
+        if operation == "GetFunctionConfiguration":
+            return self._failed_version(path, query)
         if operation not in _CHECKED:
             return None
         params = self._params(operation, path, query, body)
@@ -164,6 +168,20 @@ class ManagedInstancesStandIn:
         with self._lock:
             frozen = dict(self.functions.get(function, {}))
             self.versions.setdefault(function, {})[str(published["Version"])] = frozen
+            if function in self.fail_next_publish:
+                self.fail_next_publish.discard(function)
+                self.failed_versions.add((function, str(published["Version"])))
+
+    def _failed_version(self, path: str, query: Mapping[str, list[str]]) -> Answer | None:
+        """A version Managed Instances could not start: "Lambda launches Managed Instances ... and starts
+        three execution environments before marking the function version ACTIVE" (AWS docs, scaling);
+        when they cannot start, the version's State is Failed."""
+        function, qualifier = path.split("/")[3], (query.get("Qualifier") or [""])[0]
+        if (function, qualifier) not in self.failed_versions:
+            return None
+        return 200, {"FunctionName": function, "Version": qualifier, "State": "Failed",
+                     "StateReason": "Insufficient capacity for the allowed instance types",
+                     "StateReasonCode": "InsufficientCapacity"}, ""  # fmt: skip
 
     # ----- helpers -----
     def _params(

@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from functions.cloud.aws_gpu import ManagedInstancesControl
 from functions.cloud.connect import CloudTarget, TargetError
@@ -92,6 +92,17 @@ def test_accelerator_resource_sets_the_config_and_publishes(aws_proxy: AwsProxy)
     assert aws_proxy.managed_instances.versions[FUNCTION][updated.outs["version"]]["AcceleratorConfig"] == {
         "AcceleratorMemorySize": 48
     }
+
+
+def test_a_version_that_cannot_start_fails_the_deploy(aws_proxy: AwsProxy) -> None:
+    """The accelerator resource waits for the published version to be Active: a Failed one (no GPU
+    instance could be launched) fails ``pulumi up`` rather than becoming the alias's target."""
+    _gpu_function(aws_proxy)
+    aws_proxy.managed_instances.fail_next_publish.add(FUNCTION)
+    props = {"function_name": FUNCTION, "accelerator_memory_gb": 24, "region": REGION_AWS,
+             "endpoint_url": aws_proxy.url, "code_ref": IMAGE, "function_modified": "t0"}  # fmt: skip
+    with pytest.raises(WaiterError, match="PublishedVersionActive"):
+        AcceleratorConfigProvider().create(props)
 
 
 def test_the_stacks_version_is_found_by_llmfn_promote(aws_proxy: AwsProxy) -> None:
