@@ -325,6 +325,12 @@ class StackConfig(BaseModel):
         """A GPU function on Lambda Managed Instances: "Lambda supports accelerator configuration only
         for functions that use the Image package type and the x86_64 architecture" (AWS SAM)."""
         problems = parse_aws_gpu(self.gpu)[1]
+        if self.reserved_control == "schedule":  # no scheduled actions exist for MinExecutionEnvironments
+            problems.append(
+                "llmfn:reservedControl = 'schedule' with llmfn:gpu on aws: the floor of a GPU function "
+                "(MinExecutionEnvironments) has no Application Auto Scaling target to schedule; the scaler "
+                "moves it: set 'scaler'"
+            )
         if self.build_dir is not None:
             problems.append(
                 f"llmfn:buildDir = {str(self.build_dir)!r}: a GPU function (llmfn:gpu) on Lambda must be a "

@@ -260,6 +260,11 @@ BAD_GPU_CONFIGS = {
         example_with(EXAMPLE, gpu=_gpu(gpuCount=2)),
         ["llmfn:gpu.gpuCount is not a known key", "acceleratorMemoryGb"],
     ),
+    # nothing would move the floor: the GPU path has no scheduled actions, and no scaler without 'scaler'
+    "scheduled floor": (
+        example_with(EXAMPLE, reservedControl="schedule"),
+        ["llmfn:reservedControl = 'schedule' with llmfn:gpu", "set 'scaler'"],
+    ),
     "concurrency above 1600": (
         example_with(EXAMPLE, concurrencyPerInstance=1601),
         ["llmfn:concurrencyPerInstance", "1600"],
