@@ -417,10 +417,13 @@ def _scaler_policy(bucket: str, function_arn: str) -> str:
                         "lambda:GetProvisionedConcurrencyConfig",
                         "lambda:PutProvisionedConcurrencyConfig",
                         "lambda:DeleteProvisionedConcurrencyConfig",
-                        "lambda:GetFunctionScalingConfig",  # GPU (Managed Instances): the floor
-                        "lambda:PutFunctionScalingConfig",
                     ],
                     "Resource": "*",
+                },
+                {  # GPU (Managed Instances): the floor, per published version of this function only
+                    "Effect": "Allow",
+                    "Action": ["lambda:GetFunctionScalingConfig", "lambda:PutFunctionScalingConfig"],
+                    "Resource": [function_arn, f"{function_arn}:*"],
                 },
                 {
                     "Effect": "Allow",

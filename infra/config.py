@@ -283,7 +283,7 @@ class StackConfig(BaseModel):
                 "one) or llmfn:buildDir (the output directory of `llmfn layer build`)"
             ]
         if self.image is not None:
-            problems = parse_image_build(self.image, self.cloud)[1]
+            problems = parse_image_build(self.image, self.cloud, self.name)[1]
             if self.cloud == "tencentcloud" and (self.image_type != "enterprise" or self.registry_id is None):
                 problems.append(
                     "llmfn:image with llmfn:cloud = tencentcloud pushes to a TCR Enterprise instance the stack adds a namespace "
@@ -330,6 +330,12 @@ class StackConfig(BaseModel):
         """A GPU function on Lambda Managed Instances: "Lambda supports accelerator configuration only
         for functions that use the Image package type and the x86_64 architecture" (AWS SAM)."""
         problems = parse_aws_gpu(self.gpu)[1]
+        if self.reserved_control == "schedule":  # no scheduled actions exist for MinExecutionEnvironments
+            problems.append(
+                "llmfn:reservedControl = 'schedule' with llmfn:gpu on aws: the floor of a GPU function "
+                "(MinExecutionEnvironments) has no Application Auto Scaling target to schedule; the scaler "
+                "moves it: set 'scaler'"
+            )
         if self.build_dir is not None:
             problems.append(
                 f"llmfn:buildDir = {str(self.build_dir)!r}: a GPU function (llmfn:gpu) on Lambda must be a "

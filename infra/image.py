@@ -19,6 +19,7 @@ when the tag stays. Tencent: a namespace and repository in the TCR Enterprise in
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any, Literal
 
@@ -63,9 +64,21 @@ class ImageBuild(BaseModel):
         return value
 
 
-def parse_image_build(raw: Any, cloud: str) -> tuple[ImageBuild | None, list[str]]:
-    """``llmfn:image`` validated for ``cloud``, or the problems naming each bad sub-key."""
+TCR_NAMESPACE_MAX = 30  # tcr.Namespace name: "Valid length is [2~30]" (tencentcloud-iac-pulumi 0.2.3)
+
+
+def parse_image_build(
+    raw: Any, cloud: str, stack_name: str | None = None
+) -> tuple[ImageBuild | None, list[str]]:
+    """``llmfn:image`` validated for ``cloud`` (and the stack's ``llmfn:name``, which names the TCR
+    namespace on tencentcloud), or the problems naming each bad key."""
     build, problems = parse_submap(ImageBuild, raw, IMAGE_KEY, _WHAT)
+    if build is not None and cloud == "tencentcloud" and stack_name and len(stack_name) > TCR_NAMESPACE_MAX:
+        too_long = (
+            f"llmfn:name = {stack_name!r} is {len(stack_name)} characters: with {IMAGE_KEY} on tencentcloud it "
+            f"names the TCR namespace the stack creates, which allows 2-{TCR_NAMESPACE_MAX}; use a shorter name"
+        )
+        problems = [*problems, too_long]
     if build is not None and cloud == "tencentcloud" and build.registry_server is None:
         problems = [
             f"{IMAGE_KEY}.registryServer is required with llmfn:cloud = tencentcloud: the TCR instance's domain"
@@ -75,6 +88,15 @@ def parse_image_build(raw: Any, cloud: str) -> tuple[ImageBuild | None, list[str
             f"{IMAGE_KEY}.registryServer is for tencentcloud; with llmfn:cloud = aws the stack creates an ECR repository"
         ]
     return (build if not problems else None), problems
+
+
+def project_path(path: str) -> str:
+    """``path`` (``llmfn:image.dockerfile`` / ``.context``) relative to the project directory, where
+    Pulumi.yaml is. Not the working directory: with ``main: infra/`` Pulumi runs the program in infra/
+    ("if maininfo.IsDir() { pwd = main }", pulumi/pulumi pkg/engine/project.go, getPwdMain)."""
+    if os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(pulumi.get_root_directory() or os.getcwd(), path))
 
 
 def _image(
@@ -88,8 +110,8 @@ def _image(
 
     return docker_build.Image(
         f"{name}-image",
-        context={"location": build.context},
-        dockerfile={"location": build.dockerfile},
+        context={"location": project_path(build.context)},
+        dockerfile={"location": project_path(build.dockerfile)},
         target=build.target,
         platforms=[IMAGE_PLATFORM],
         tags=[pulumi.Output.concat(repository, ":", build.tag)],

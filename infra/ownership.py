@@ -102,6 +102,31 @@ SETTINGS: tuple[Setting, ...] = (
         "stack",
         "reservedControl=schedule",
     ),
+    # reserved capacity (AWS GPU, Lambda Managed Instances: per published version; llmfn:gpu)
+    Setting(
+        "reserved floor (MinExecutionEnvironments)",
+        "aws",
+        "aws:lambda/functionScalingConfig:FunctionScalingConfig",
+        "functionScalingConfig.minExecutionEnvironments",
+        "scaler",
+        "llmfn:gpu",
+    ),
+    Setting(
+        "reserved ceiling (MaxExecutionEnvironments)",
+        "aws",
+        "aws:lambda/functionScalingConfig:FunctionScalingConfig",
+        "functionScalingConfig.maxExecutionEnvironments",
+        "stack",
+        "llmfn:gpu",
+    ),
+    Setting(
+        "accelerator memory (and the version published with it)",
+        "aws",
+        "pulumi-python:dynamic:Resource",
+        "accelerator_memory_gb",
+        "stack",
+        "llmfn:gpu",
+    ),
     # reserved capacity (SCF: per version, created and moved by the scaler; no stack resource)
     Setting(
         "provisioned config of the alias's version",

@@ -30,12 +30,15 @@ class Prices:
     on_demand_idle_per_gb_s (SCF billing): idle-but-warm on-demand instances; 0 on SCF and Lambda,
         where that idle time is free; GPU "idle mode" platforms bill it (Alibaba FC: 0.5 CU x
         0.000020 = 0.00001 USD per GB-s).
-    instance_per_hour, management_fee, environments_per_instance (Lambda GPU on Managed Instances):
-        Lambda bills the EC2 instances of the capacity provider at EC2 prices plus a management fee
-        of 15 % of the instance's on-demand price, and $0.20 per million requests (AWS Lambda pricing,
-        "Lambda Managed Instances"; AWS News Blog, 30 Nov 2025). Default instance: g6.xlarge (1x NVIDIA
-        L4, 24 GB), us-east-1 on-demand list price 0.8048 USD/h; one 24 GiB-accelerator execution
-        environment per instance. Savings Plans / Reserved Instances lower instance_per_hour.
+    instance_per_hour, management_fee, environments_per_instance, instance_discount (Lambda GPU on
+        Managed Instances): Lambda bills the EC2 instances of the capacity provider at EC2 prices plus
+        a "Compute management fee: 15% premium on the EC2 on-demand instance price", and "$0.20 per
+        million requests" (aws.amazon.com/lambda/pricing, "Lambda Managed Instances"; AWS News Blog,
+        30 Nov 2025). instance_per_hour is the ON-DEMAND price (default g6.xlarge: 1x NVIDIA L4,
+        24 GB, us-east-1, 0.8048 USD/h; one 24 GiB-accelerator execution environment per instance).
+        Savings Plans / Reserved Instances go into instance_discount (fraction off the instance's
+        on-demand price): they lower the instance part only, since the fee is charged on the
+        on-demand price.
     """
 
     active_per_gb_s: float = 2.1 * 0.000020
@@ -49,10 +52,19 @@ class Prices:
     instance_per_hour: float = 0.8048
     management_fee: float = 0.15
     environments_per_instance: int = 1
+    instance_discount: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.instance_discount < 1.0:
+            raise ValueError(
+                f"prices instance_discount must be a fraction in [0, 1), got {self.instance_discount!r}"
+            )
 
     def environment_per_s(self) -> float:
-        """Lambda GPU: USD per execution-environment-second (instance share + management fee)."""
-        return self.instance_per_hour * (1 + self.management_fee) / self.environments_per_instance / 3600
+        """Lambda GPU: USD per execution-environment-second (the instance share, less any Savings Plan /
+        RI discount, plus the management fee on the on-demand price)."""
+        per_instance_hour = self.instance_per_hour * (1 - self.instance_discount + self.management_fee)
+        return per_instance_hour / self.environments_per_instance / 3600
 
 
 @dataclass(frozen=True)

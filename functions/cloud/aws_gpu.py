@@ -6,8 +6,12 @@ the policy's "reserved instances" are execution environments. Scaling configs ex
 version only: the Qualifier is ``$LATEST.PUBLISHED`` or a version number (botocore's
 ``PublishedFunctionQualifier`` pattern; "This configuration applies to both $LATEST.PUBLISHED and numeric
 function versions", AWS SAM), so the scaling qualifier is the alias's primary version, not the alias.
-``GetFunctionScalingConfig`` answers the requested and the applied config; ``ready`` is the applied
-minimum ("the actual scaling settings in effect").
+``GetFunctionScalingConfig`` answers ``RequestedFunctionScalingConfig`` only while a change settles and
+``AppliedFunctionScalingConfig`` once it has ("The API reports the scaling configuration under
+RequestedFunctionScalingConfig while a change is still settling and moves it to
+AppliedFunctionScalingConfig once it takes effect, clearing the other", terraform-provider-aws,
+function_scaling_config.go), so the wanted config is the requested one when present, else the applied
+one; ``ready`` is the applied minimum ("the actual scaling settings in effect").
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from functions.cloud.types import AliasRouting, Capacity, CloudError
 
 @dataclass(frozen=True)
 class ExecutionEnvironments:
-    """A version's scaling config: requested and applied minimum, and the requested maximum."""
+    """A version's scaling config: the wanted minimum (requested while settling, else applied), the
+    applied minimum, and the wanted maximum (None when the version has none)."""
 
     requested_min: int
     applied_min: int
@@ -46,12 +51,12 @@ class ManagedInstancesControl(LambdaControl):
             if error.code == "ResourceNotFoundException":
                 return ExecutionEnvironments(0, 0, None)
             raise
-        requested = answer.get("RequestedFunctionScalingConfig") or {}
         applied = answer.get("AppliedFunctionScalingConfig") or {}
+        wanted = answer.get("RequestedFunctionScalingConfig") or applied  # cleared once settled
         return ExecutionEnvironments(
-            requested_min=int(requested.get("MinExecutionEnvironments") or 0),
+            requested_min=int(wanted.get("MinExecutionEnvironments") or 0),
             applied_min=int(applied.get("MinExecutionEnvironments") or 0),
-            requested_max=requested.get("MaxExecutionEnvironments"),
+            requested_max=wanted.get("MaxExecutionEnvironments"),
         )
 
     def capacity(self, version: str) -> Capacity:

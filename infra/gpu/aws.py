@@ -110,6 +110,7 @@ def accelerated_version(
         accelerator_memory_gb=gpu.accelerator_memory_gb,
         region=config.region,
         code_ref=image_uri,
+        function_modified=function.last_modified,  # any change of the function publishes a new version
         opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[function])),
     )
     return accelerator.version
@@ -131,5 +132,11 @@ def execution_environment_floor(
             "min_execution_environments": min(config.reserved_schedule),
             "max_execution_environments": config.max_instances,
         },
-        opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=[FLOOR_FIELD])),
+        # retain_on_delete: a new version replaces this resource (qualifier "forces a new resource",
+        # pulumi-aws); deleting the old one would Put an empty config on the version the alias still
+        # serves ("Delete resets the scaling configuration by calling PutFunctionScalingConfig with nil
+        # config", terraform-provider-aws) and take its floor from the scaler, the floor's one writer.
+        opts=pulumi.ResourceOptions.merge(
+            child, pulumi.ResourceOptions(ignore_changes=[FLOOR_FIELD], retain_on_delete=True)
+        ),
     )

@@ -8,7 +8,7 @@ On Tencent Cloud ``llmfn:gpu`` is a GPU type string (SCF enables GPU per account
       subnetIds: [subnet-0abc...]        # the capacity provider's VPC
       securityGroupIds: [sg-0abc...]
       maxVcpuCount: 64                   # optional: the capacity provider's vCPU ceiling
-      memoryGibPerVcpu: 4                # optional: ExecutionEnvironmentMemoryGiBPerVCpu (2-8)
+      memoryGibPerVcpu: 4                # optional: ExecutionEnvironmentMemoryGiBPerVCpu (2, 4 or 8)
       gpuUtilizationTarget: 60           # optional: scale instances on GPU utilisation (Manual mode)
 
 Rules, each with the sentence it comes from:
@@ -17,8 +17,9 @@ Rules, each with the sentence it comes from:
 - "To use AcceleratorConfig, the function must also specify CapacityProviderConfig. Lambda supports
   accelerator configuration only for functions that use the Image package type and the x86_64
   architecture." (AWS SAM, AcceleratorConfig)
-- ``ExecutionEnvironmentMemoryGiBPerVCpu``: min 2, max 8; ``PerExecutionEnvironmentMaxConcurrency``:
-  min 1, max 1600 (botocore's lambda service model, 2015-03-31).
+- "The supported memory-to-CPU ratios are 2GB, 4GB, or 8GB per CPU." (AWS SAM, CapacityProviderConfig,
+  ExecutionEnvironmentMemoryGiBPerVCpu; botocore's model only bounds it to 2-8);
+  ``PerExecutionEnvironmentMaxConcurrency``: min 1, max 1600 (botocore's lambda service model).
 - "You can specify only one of allowed_instance_types or excluded_instance_types" (pulumi-aws 7.51.1,
   CapacityProviderInstanceRequirement): llmfn only allows types.
 """
@@ -34,7 +35,7 @@ from infra.submap import camel, parse_submap
 
 ACCELERATOR_MEMORY_SIZES_GB = (3, 6, 12, 16, 24, 48)
 MAX_CONCURRENCY_PER_ENVIRONMENT = 1600  # PerExecutionEnvironmentMaxConcurrency max (botocore)
-MEMORY_GIB_PER_VCPU_RANGE = (2.0, 8.0)  # ExecutionEnvironmentMemoryGiBPerVCpu min/max (botocore)
+MEMORY_GIB_PER_VCPU = (2.0, 4.0, 8.0)  # "supported memory-to-CPU ratios are 2GB, 4GB, or 8GB per CPU" (SAM)
 MAX_VCPU_RANGE = (2, 15000)  # CapacityProviderScalingConfig.MaxVCpuCount: "Valid Range: ... 2 ... 15000"
 GPU_KEY = "llmfn:gpu"
 
@@ -121,9 +122,9 @@ class AwsGpuConfig(BaseModel):
     @field_validator("memory_gib_per_vcpu")
     @classmethod
     def _memory_per_vcpu(cls, value: float | None) -> float | None:
-        low, high = MEMORY_GIB_PER_VCPU_RANGE
-        if value is not None and not low <= value <= high:
-            raise ValueError(f"ExecutionEnvironmentMemoryGiBPerVCpu must be between {low:g} and {high:g}")
+        if value is not None and value not in MEMORY_GIB_PER_VCPU:
+            allowed = ", ".join(f"{ratio:g}" for ratio in MEMORY_GIB_PER_VCPU)
+            raise ValueError(f"ExecutionEnvironmentMemoryGiBPerVCpu must be one of {allowed} (GiB per vCPU)")
         return value
 
 

@@ -12,11 +12,20 @@ against the documented cross-field rules below, each with the sentence it comes 
 | ... and package type Image on x86_64 | "Lambda supports accelerator configuration only for functions that use the Image package type and the x86_64 architecture." (AWS SAM, AcceleratorConfig) |
 | scaling config on a version, never an alias | ``PublishedFunctionQualifier`` pattern ``$LATEST.PUBLISHED|[0-9]+`` (botocore); "This configuration applies to both $LATEST.PUBLISHED and numeric function versions." (AWS SAM, FunctionScalingConfig) |
 | scaling config only for Managed Instances functions | "Configuration that defines the scaling behavior for a Lambda Managed Instances function" (API reference, FunctionScalingConfig) |
+| ``ExecutionEnvironmentMemoryGiBPerVCpu`` in {2, 4, 8} | "The supported memory-to-CPU ratios are 2GB, 4GB, or 8GB per CPU." (AWS SAM, CapacityProviderConfig; botocore only bounds it to 2-8) |
+| no ``CapacityProviderConfig`` added to an existing function | "This configuration determines the compute type of a function and needs to be specified during the first function deployment. It can't be added or removed after the function resource has been created." (AWS SAM, CapacityProviderConfig) |
 | a function's capacity provider must exist | (assumed: an unknown ARN cannot be launched on) |
 | Min <= Max execution environments | (assumed: no sentence found; a floor above the ceiling cannot be kept) |
 
 A requested scaling config becomes the applied one ``apply_s`` seconds later (Lambda answers 202 and
-applies asynchronously; ``GetFunctionScalingConfig`` reports both).
+applies asynchronously). ``GetFunctionScalingConfig`` answers as Lambda does: "The API reports the scaling
+configuration under RequestedFunctionScalingConfig while a change is still settling and moves it to
+AppliedFunctionScalingConfig once it takes effect, clearing the other." (terraform-provider-aws,
+internal/service/lambda/function_scaling_config.go, Read; the pulumi-aws 7.51.1 docs of
+``FunctionScalingConfig``: "Requested is only returned prior to settlement"). A client that reads only
+the requested config sees nothing once a change has settled.
+``PutFunctionScalingConfig`` without ``FunctionScalingConfig`` resets the version's config ("There is no
+dedicated DeleteFunctionScalingConfig API", ibid., Delete): that is what deleting Pulumi's resource does.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from collections.abc import Mapping
 from typing import Any
 
 ACCELERATOR_MEMORY_SIZES_GB = (3, 6, 12, 16, 24, 48)
+MEMORY_GIB_PER_VCPU = (2, 4, 8)
 ACCOUNT = "123456789012"
 
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
@@ -126,6 +136,8 @@ class ManagedInstancesStandIn:
         self.versions: dict[str, dict[str, dict[str, Any]]] = {}  # function -> version -> frozen config
         self.scaling: dict[tuple[str, str], dict[str, Any]] = {}  # (function, version) -> record
         self.refused: list[tuple[str, str]] = []  # (operation, message) of every refusal
+        self.fail_next_publish: set[str] = set()  # functions whose next published version fails to start
+        self.failed_versions: set[tuple[str, str]] = set()
         self._model = _lambda_model()
         self._lock = threading.RLock()
 
@@ -134,6 +146,8 @@ class ManagedInstancesStandIn:
         self, operation: str, path: str, query: Mapping[str, list[str]], body: bytes
     ) -> Answer | None:
         """An answer for a request this stand-in owns or refuses; None lets moto handle it."""
+        if operation == "GetFunctionConfiguration":
+            return self._failed_version(path, query)
         if operation not in _CHECKED:
             return None
         params = self._params(operation, path, query, body)
@@ -154,6 +168,20 @@ class ManagedInstancesStandIn:
         with self._lock:
             frozen = dict(self.functions.get(function, {}))
             self.versions.setdefault(function, {})[str(published["Version"])] = frozen
+            if function in self.fail_next_publish:
+                self.fail_next_publish.discard(function)
+                self.failed_versions.add((function, str(published["Version"])))
+
+    def _failed_version(self, path: str, query: Mapping[str, list[str]]) -> Answer | None:
+        """A version Managed Instances could not start: "Lambda launches Managed Instances ... and starts
+        three execution environments before marking the function version ACTIVE" (AWS docs, scaling);
+        when they cannot start, the version's State is Failed."""
+        function, qualifier = path.split("/")[3], (query.get("Qualifier") or [""])[0]
+        if (function, qualifier) not in self.failed_versions:
+            return None
+        return 200, {"FunctionName": function, "Version": qualifier, "State": "Failed",
+                     "StateReason": "Insufficient capacity for the allowed instance types",
+                     "StateReasonCode": "InsufficientCapacity"}, ""  # fmt: skip
 
     # ----- helpers -----
     def _params(
@@ -232,6 +260,9 @@ class ManagedInstancesStandIn:
             and self._name_of(managed["CapacityProviderArn"]) not in self.capacity_providers
         ):
             return f"Capacity provider {managed['CapacityProviderArn']} does not exist"
+        ratio = (managed or {}).get("ExecutionEnvironmentMemoryGiBPerVCpu")
+        if ratio is not None and ratio not in MEMORY_GIB_PER_VCPU:
+            return "ExecutionEnvironmentMemoryGiBPerVCpu must be 2, 4 or 8 GiB per vCPU"
         accelerator = config.get("AcceleratorConfig")
         if accelerator is None:
             return None
@@ -256,6 +287,9 @@ class ManagedInstancesStandIn:
     def _UpdateFunctionConfiguration(self, params: dict[str, Any]) -> Answer | None:
         function = params["FunctionName"]
         current = self.functions.setdefault(function, {"PackageType": "Zip"})
+        if "CapacityProviderConfig" in params and "CapacityProviderConfig" not in current:
+            return self._refuse("UpdateFunctionConfiguration", 400, "InvalidParameterValueException",
+                                "CapacityProviderConfig can only be set when the function is created")  # fmt: skip
         merged = current | {
             k: params[k] for k in ("CapacityProviderConfig", "AcceleratorConfig") if k in params
         }
@@ -310,12 +344,19 @@ class ManagedInstancesStandIn:
             "FunctionArn": f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{function}:{version}"
         }
         if record is not None:
-            answer["RequestedFunctionScalingConfig"] = record["requested"]
-            answer["AppliedFunctionScalingConfig"] = self._applied(record)
+            if self._settled(record):
+                answer["AppliedFunctionScalingConfig"] = record["requested"]
+            else:
+                answer["RequestedFunctionScalingConfig"] = record["requested"]
+                if record["applied"]:
+                    answer["AppliedFunctionScalingConfig"] = record["applied"]
         return 200, answer, ""
 
+    def _settled(self, record: dict[str, Any]) -> bool:
+        return time.monotonic() - record["at"] >= self.apply_s
+
     def _applied(self, record: dict[str, Any]) -> dict[str, Any]:
-        return record["requested"] if time.monotonic() - record["at"] >= self.apply_s else record["applied"]
+        return record["requested"] if self._settled(record) else record["applied"]
 
     # ----- test-side checks -----
     def floor(self, function: str, version: str) -> int | None:

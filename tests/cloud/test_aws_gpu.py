@@ -4,16 +4,19 @@ the stack uses (boto3 through the stand-in), and the scaler moving ``MinExecutio
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from functions.cloud.aws_gpu import ManagedInstancesControl
 from functions.cloud.connect import CloudTarget, TargetError
+from functions.cloud.types import Capacity
+from functions.promote.promotion import parse_description
 from functions.scaler.run import Scaler
 from functions.scaler.settings import ScalerSettings
 from infra.gpu.accelerator import AcceleratorConfigProvider
@@ -76,7 +79,7 @@ def _error(raised: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
 def test_accelerator_resource_sets_the_config_and_publishes(aws_proxy: AwsProxy) -> None:
     _gpu_function(aws_proxy)
     props = {"function_name": FUNCTION, "accelerator_memory_gb": 24, "region": REGION_AWS,
-             "endpoint_url": aws_proxy.url, "code_ref": IMAGE}  # fmt: skip
+             "endpoint_url": aws_proxy.url, "code_ref": IMAGE, "function_modified": "t0"}  # fmt: skip
     created = AcceleratorConfigProvider().create(props)
     version = created.outs["version"]
     assert created.id == f"{FUNCTION}:{version}"
@@ -89,6 +92,28 @@ def test_accelerator_resource_sets_the_config_and_publishes(aws_proxy: AwsProxy)
     assert aws_proxy.managed_instances.versions[FUNCTION][updated.outs["version"]]["AcceleratorConfig"] == {
         "AcceleratorMemorySize": 48
     }
+
+
+def test_a_version_that_cannot_start_fails_the_deploy(aws_proxy: AwsProxy) -> None:
+    """The accelerator resource waits for the published version to be Active: a Failed one (no GPU
+    instance could be launched) fails ``pulumi up`` rather than becoming the alias's target."""
+    _gpu_function(aws_proxy)
+    aws_proxy.managed_instances.fail_next_publish.add(FUNCTION)
+    props = {"function_name": FUNCTION, "accelerator_memory_gb": 24, "region": REGION_AWS,
+             "endpoint_url": aws_proxy.url, "code_ref": IMAGE, "function_modified": "t0"}  # fmt: skip
+    with pytest.raises(WaiterError, match="PublishedVersionActive"):
+        AcceleratorConfigProvider().create(props)
+
+
+def test_the_stacks_version_is_found_by_llmfn_promote(aws_proxy: AwsProxy) -> None:
+    """The accelerator resource publishes with the function's own description (the stack's
+    ``llmfn model-revision=REV``), which is how ``llmfn promote`` finds the version ``pulumi up`` made."""
+    _gpu_function(aws_proxy, Description="llmfn model-revision=" + "a" * 40)
+    props = {"function_name": FUNCTION, "accelerator_memory_gb": 24, "region": REGION_AWS,
+             "endpoint_url": aws_proxy.url, "code_ref": IMAGE, "function_modified": "t0"}  # fmt: skip
+    version = AcceleratorConfigProvider().create(props).outs["version"]
+    control = _gpu_stand_in(aws_proxy).target.control(fast_retry())
+    assert parse_description(control.versions()[version]) == ("a" * 40, None)
 
 
 def test_accelerator_memory_outside_the_documented_sizes_is_refused(aws_proxy: AwsProxy) -> None:
@@ -119,6 +144,41 @@ def test_accelerator_needs_x86_64(aws_proxy: AwsProxy) -> None:
         _gpu_function(aws_proxy, Architectures=["arm64"], AcceleratorConfig={"AcceleratorMemorySize": 24})
     code, message = _error(raised)
     assert code == "InvalidParameterValueException" and "Image package type on x86_64" in message
+
+
+def test_memory_per_vcpu_is_2_4_or_8(aws_proxy: AwsProxy) -> None:
+    role = _role(aws_proxy)
+    managed = {"CapacityProviderArn": _capacity_provider(aws_proxy, role),
+               "ExecutionEnvironmentMemoryGiBPerVCpu": 3.0}  # fmt: skip
+    with pytest.raises(ClientError) as raised:
+        _lambda(aws_proxy).create_function(
+            FunctionName=FUNCTION, Role=role, PackageType="Image", Code={"ImageUri": IMAGE},
+            CapacityProviderConfig={"LambdaManagedInstancesCapacityProviderConfig": managed},
+        )  # fmt: skip
+    assert _error(raised) == (
+        "InvalidParameterValueException",
+        "ExecutionEnvironmentMemoryGiBPerVCpu must be 2, 4 or 8 GiB per vCPU",
+    )
+
+
+def test_a_capacity_provider_is_given_at_creation_only(aws_proxy: AwsProxy) -> None:
+    """A CPU function cannot be moved onto Managed Instances in place: the compute type is fixed when
+    the function is created."""
+    lam = _lambda(aws_proxy)
+    role = _role(aws_proxy)
+    arn = _capacity_provider(aws_proxy, role)
+    lam.create_function(FunctionName="plain", Role=role, PackageType="Image", Code={"ImageUri": IMAGE})
+    with pytest.raises(ClientError) as raised:
+        lam.update_function_configuration(
+            FunctionName="plain",
+            CapacityProviderConfig={
+                "LambdaManagedInstancesCapacityProviderConfig": {"CapacityProviderArn": arn}
+            },
+        )
+    assert _error(raised) == (
+        "InvalidParameterValueException",
+        "CapacityProviderConfig can only be set when the function is created",
+    )
 
 
 def test_botocore_model_limits_are_enforced(aws_proxy: AwsProxy) -> None:
@@ -164,11 +224,43 @@ def test_scaling_config_takes_a_version_never_an_alias(aws_proxy: AwsProxy) -> N
         lam.put_function_scaling_config(FunctionName=FUNCTION, Qualifier=version,
                                         FunctionScalingConfig={"MaxExecutionEnvironments": 15001})  # fmt: skip
     assert "15000" in _error(raised)[1]
-    answer = lam.get_function_scaling_config(FunctionName=FUNCTION, Qualifier=version)
-    assert answer["RequestedFunctionScalingConfig"] == {
+    assert _settled_config(aws_proxy, version) == {
         "MinExecutionEnvironments": 1,
         "MaxExecutionEnvironments": 8,
     }
+
+
+def _settled_config(proxy: AwsProxy, version: str) -> dict[str, Any]:
+    """The version's scaling config once settled: Lambda then answers only the applied config."""
+    time.sleep(proxy.managed_instances.apply_s)
+    answer = _lambda(proxy).get_function_scaling_config(FunctionName=FUNCTION, Qualifier=version)
+    assert "RequestedFunctionScalingConfig" not in answer  # cleared once the change took effect
+    return answer["AppliedFunctionScalingConfig"]
+
+
+def test_a_settled_config_is_read_from_the_applied_one(aws_proxy: AwsProxy) -> None:
+    """Once settled only AppliedFunctionScalingConfig is answered: the floor still keeps the stack's
+    ceiling (reading only the requested config would cap the function at its floor)."""
+    version = _published_gpu_function(aws_proxy, floor=1)
+    control = _gpu_stand_in(aws_proxy).target.control(fast_retry())
+    time.sleep(aws_proxy.managed_instances.apply_s)
+    assert control.capacity(version) == Capacity(requested=1, ready=1)
+    control.set_capacity(version, 3)
+    assert _settled_config(aws_proxy, version) == {
+        "MinExecutionEnvironments": 3,
+        "MaxExecutionEnvironments": MAX_ENVIRONMENTS,
+    }
+    puts = aws_proxy.operations.count("PutFunctionScalingConfig")
+    control.set_capacity(version, 3)  # already there: nothing sent
+    assert aws_proxy.operations.count("PutFunctionScalingConfig") == puts
+
+
+def test_deleting_the_config_resets_the_version(aws_proxy: AwsProxy) -> None:
+    """Pulumi's FunctionScalingConfig deletes by a Put without a config (no Delete API)."""
+    version = _published_gpu_function(aws_proxy, floor=2)
+    _lambda(aws_proxy).put_function_scaling_config(FunctionName=FUNCTION, Qualifier=version)
+    assert _settled_config(aws_proxy, version) == {}
+    assert aws_proxy.managed_instances.floor(FUNCTION, version) is None
 
 
 def test_scaling_config_only_on_managed_instances_functions(aws_proxy: AwsProxy) -> None:
@@ -241,10 +333,7 @@ def test_scaler_moves_min_execution_environments(aws_proxy: AwsProxy) -> None:
     assert floors == [d["reserved"] for d in expected]
     assert len(set(floors)) >= 2  # the floor moved with the load
     assert aws_proxy.managed_instances.refused == []
-    scaling = _lambda(aws_proxy).get_function_scaling_config(FunctionName=FUNCTION, Qualifier=version)
-    assert (
-        scaling["RequestedFunctionScalingConfig"]["MaxExecutionEnvironments"] == MAX_ENVIRONMENTS
-    )  # the stack's
+    assert _settled_config(aws_proxy, version)["MaxExecutionEnvironments"] == MAX_ENVIRONMENTS  # the stack's
 
 
 def test_promote_on_a_gpu_stack_moves_execution_environments(tmp_path: Any) -> None:

@@ -81,3 +81,16 @@ def test_image_requirements_follow_pyproject_extras() -> None:
     shipped = {Requirement(line).name.lower() for line in lines}
     assert declared - {"torch"} <= shipped  # torch comes with vLLM (gpu) or from the CPU index (cpu)
     assert "torch" not in shipped and "awslambdaric" in shipped
+
+
+def test_cpu_target_pins_pyprojects_torch_from_the_cpu_index() -> None:
+    """The cpu image's torch is the version pyproject.toml pins (torch==2.13.0), CPU build only."""
+    pinned = next(
+        Requirement(r)
+        for r in requirements_from_pyproject(ROOT / "pyproject.toml", ["serve", "cloud"])
+        if Requirement(r).name == "torch"
+    )
+    cpu = _stages(DOCKERFILE.read_text())["cpu"]
+    version = re.search(r"^ARG TORCH_VERSION=(\S+)$", cpu, flags=re.MULTILINE)
+    assert version is not None and str(pinned.specifier) == f"=={version.group(1)}"
+    assert re.search(r'--index-url https://download\.pytorch\.org/whl/cpu "torch==\$\{TORCH_VERSION\}"', cpu)

@@ -166,3 +166,54 @@ def _stderr(process: subprocess.Popen[bytes]) -> str:
         return "(still running)"
     assert process.stderr is not None
     return process.stderr.read().decode()[-2000:]
+
+
+IMAGE_PACKAGES = ("functions", "preload", "scaling")  # what the Dockerfile copies (Dockerfile.dockerignore)
+_ONLY_THE_IMAGE = """
+import importlib.abc, runpy, sys
+app = sys.argv.pop(1)
+class NotInTheImage(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("llmfn", "layers", "infra", "tests", "bench"):
+            raise ModuleNotFoundError(f"{name} is not in the function image")
+sys.meta_path.insert(0, NotInTheImage())
+sys.path.insert(0, app)
+import functions
+assert functions.__file__.startswith(app), functions.__file__
+runpy.run_module("functions.image.entry", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_the_image_files_alone_serve(tmp_path: Path) -> None:
+    """The entry command with only what the image holds (functions/ preload/ scaling/, no llmfn, layers
+    or infra importable) starts and answers: the Dockerfile's COPY set is enough to run."""
+    import shutil
+
+    app = tmp_path / "var-task"
+    for package in IMAGE_PACKAGES:
+        shutil.copytree(ROOT / package, app / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    port = free_port()
+    env = {**os.environ, **NULL_ENV, "LLMFN_HOST": "127.0.0.1", "LLMFN_PORT": str(port)}
+    for name in ("PYTHONPATH", "AWS_LAMBDA_RUNTIME_API"):
+        env.pop(name, None)
+    process = subprocess.Popen([sys.executable, "-c", _ONLY_THE_IMAGE, str(app), "functions.entry.aws_lambda.handler"],
+                               cwd=app, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(url + "/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, _stderr(process)
+                time.sleep(0.05)
+        wait_ready(url)
+        answer = httpx.post(
+            url + "/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {KEY}"}
+        )
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["choices"][0]["message"]["content"].startswith("ok")

@@ -74,6 +74,8 @@ def test_function_runs_the_pushed_digest_on_port_9000(built: StackRun) -> None:
         ),
         ({"image": {**BUILD, "target": "tpu"}}, "llmfn:image.target = 'tpu'"),
         ({"image": {**BUILD, "registryServer": "not a host"}}, "llmfn:image.registryServer = 'not a host'"),
+        # the TCR namespace is the stack's name: "Valid length is [2~30]" (tcr.Namespace)
+        ({"name": "a" * 31}, "llmfn:name = '" + "a" * 31 + "' is 31 characters"),
     ],
 )
 def test_bad_image_build_config_names_the_key(changes: dict[str, Any], fragment: str) -> None:

@@ -67,6 +67,7 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
             "arn": _aws_arn("lambda", "function", name),
             "invokeArn": f"arn:aws:apigateway:us-east-1:lambda:path/functions/{name}/invocations",
             "version": published_version(args.inputs),
+            "lastModified": f"2026-11-30T00:00:00.{published_version(args.inputs)}+0000",  # new per change
         },
         "aws:lambda/alias:Alias": lambda: {
             "arn": _aws_arn("lambda", "function", f"{args.inputs['functionName']}:{name}"),
@@ -208,6 +209,8 @@ def install(config: Mapping[str, Any], secret_keys: Collection[str] = ()) -> Rec
     asyncio.set_event_loop(asyncio.new_event_loop())
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project="llmfn", stack="test", preview=False)
+    # the engine tells the program where Pulumi.yaml is (its working directory is main's, infra/)
+    pulumi.runtime.settings.SETTINGS.root_directory = str(REPO_ROOT)
     pulumi.runtime.set_all_config(_as_config_strings(config), list(secret_keys))
     return mocks
 

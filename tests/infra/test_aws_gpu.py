@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pulumi_aws
@@ -12,10 +13,12 @@ import pytest
 from functions.scaler.settings import ScalerSettings
 from infra.config import StackConfigError
 from infra.gpu import aws as gpu_aws
+from infra.gpu.accelerator import AcceleratorConfigProvider
 from tests.infra.mocks import (
     ACCOUNT,
     ECR_PASSWORD,
     IMAGE_DIGEST,
+    REPO_ROOT,
     StackRun,
     example_config,
     example_with,
@@ -129,6 +132,31 @@ def test_accelerator_publishes_the_version_the_alias_and_floor_use(example: Stac
     )
 
 
+@pytest.mark.parametrize(
+    "change", [{"memoryMb": 10240}, {"modelRevision": "f" * 40}, {"timeoutS": 600}], ids=str
+)
+def test_any_change_of_the_function_publishes_a_new_version(
+    example: StackRun, change: dict[str, Any]
+) -> None:
+    """With publish=False only the accelerator resource publishes: a configuration change (not only a new
+    image) must reach a new version, or it never reaches the alias."""
+    again = run_stack(example_config(EXAMPLE)).one(ACCELERATOR).inputs
+    before = example.one(ACCELERATOR).inputs
+    assert again["function_modified"] == before["function_modified"]  # same program: no new version
+    changed = run_stack(example_with(EXAMPLE, **change))
+    after = changed.one(ACCELERATOR).inputs
+    assert after["code_ref"] == before["code_ref"]  # same image
+    assert after["function_modified"] != before["function_modified"]
+    diff = AcceleratorConfigProvider().diff("id", plain_props(before), plain_props(after))
+    assert diff.changes and not diff.replaces  # an update: configured again and published
+    assert published_version(after) != published_version(before)
+    assert changed.one(SCALING).inputs["qualifier"] == published_version(after)
+
+
+def plain_props(inputs: dict[str, Any]) -> dict[str, Any]:
+    return {k: plain(v) for k, v in inputs.items() if k != "__provider"}
+
+
 def test_the_scaler_owns_the_floor(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[Any] = []
     original = pulumi_aws.lambda_.FunctionScalingConfig
@@ -141,13 +169,18 @@ def test_the_scaler_owns_the_floor(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(gpu_aws.lambda_, "FunctionScalingConfig", Recording)
     run = run_stack(example_config(EXAMPLE))
     assert [o.ignore_changes for o in seen] == [["functionScalingConfig.minExecutionEnvironments"]]
+    # a new version replaces the resource: the old version (still the alias's) keeps the scaler's floor
+    assert [o.retain_on_delete for o in seen] == [True]
     scaler = _named(run, FUNCTION, "llmfn-scaler")
     env = plain(scaler["environment"])["variables"]
     assert env["LLMFN_RESERVED_CAPACITY"] == "execution-environments"
     assert ScalerSettings.from_env(env).target.reserved_capacity == "execution-environments"
     policy = json.loads(run.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
-    actions = {a for s in policy["Statement"] for a in s["Action"]}
-    assert {"lambda:PutFunctionScalingConfig", "lambda:GetFunctionScalingConfig"} <= actions
+    floor_actions = {"lambda:PutFunctionScalingConfig", "lambda:GetFunctionScalingConfig"}
+    (statement,) = [s for s in policy["Statement"] if floor_actions & set(s["Action"])]
+    assert set(statement["Action"]) == floor_actions
+    function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:qwen3-4b-gpu-infer"
+    assert statement["Resource"] == [function_arn, f"{function_arn}:*"]  # its versions, nothing else
 
 
 def test_image_pushed_to_the_stacks_ecr_repository(example: StackRun) -> None:
@@ -158,8 +191,8 @@ def test_image_pushed_to_the_stacks_ecr_repository(example: StackRun) -> None:
     assert image["platforms"] == ["linux/amd64"]
     assert (image["target"], image["dockerfile"], image["context"]) == (
         "gpu",
-        {"location": "functions/image/Dockerfile"},
-        {"location": "."},
+        {"location": str(REPO_ROOT / "functions" / "image" / "Dockerfile")},
+        {"location": str(REPO_ROOT)},
     )
     assert image["tags"] == [f"{REPOSITORY_URL}:0.1.0"]
     registries = image["registries"]
@@ -167,6 +200,15 @@ def test_image_pushed_to_the_stacks_ecr_repository(example: StackRun) -> None:
     assert registries == [
         {"address": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com", "username": "AWS", "password": ECR_PASSWORD}
     ]
+
+
+def test_image_paths_are_the_projects_not_the_programs_cwd(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``main: infra/`` makes Pulumi run the program in infra/: the Dockerfile and the build context
+    must still be found from the project directory (Pulumi.yaml's)."""
+    monkeypatch.chdir(REPO_ROOT / "infra")
+    image = run_stack(example_config(EXAMPLE)).one("docker-build:index:Image").inputs
+    assert Path(image["dockerfile"]["location"]).is_file()
+    assert Path(image["context"]["location"], "functions", "image", "Dockerfile.dockerignore").is_file()
 
 
 def test_given_image_uri_builds_nothing() -> None:
@@ -199,7 +241,12 @@ BAD_GPU_CONFIGS = {
     ),
     "memory per vcpu": (
         example_with(EXAMPLE, gpu=_gpu(memoryGibPerVcpu=16)),
-        ["llmfn:gpu.memoryGibPerVcpu = 16", "between 2 and 8"],
+        ["llmfn:gpu.memoryGibPerVcpu = 16", "one of 2, 4, 8"],
+    ),
+    # inside botocore's 2-8 bounds, but "The supported memory-to-CPU ratios are 2GB, 4GB, or 8GB per CPU"
+    "memory per vcpu ratio": (
+        example_with(EXAMPLE, gpu=_gpu(memoryGibPerVcpu=3)),
+        ["llmfn:gpu.memoryGibPerVcpu = 3", "one of 2, 4, 8"],
     ),
     "vcpu ceiling": (
         example_with(EXAMPLE, gpu=_gpu(maxVcpuCount=1)),
@@ -212,6 +259,11 @@ BAD_GPU_CONFIGS = {
     "unknown gpu key": (
         example_with(EXAMPLE, gpu=_gpu(gpuCount=2)),
         ["llmfn:gpu.gpuCount is not a known key", "acceleratorMemoryGb"],
+    ),
+    # nothing would move the floor: the GPU path has no scheduled actions, and no scaler without 'scaler'
+    "scheduled floor": (
+        example_with(EXAMPLE, reservedControl="schedule"),
+        ["llmfn:reservedControl = 'schedule' with llmfn:gpu", "set 'scaler'"],
     ),
     "concurrency above 1600": (
         example_with(EXAMPLE, concurrencyPerInstance=1601),
@@ -235,3 +287,28 @@ def test_bad_gpu_config_is_refused_by_name(case: str) -> None:
         parse_example(config)
     for fragment in fragments:
         assert fragment in str(raised.value), (fragment, str(raised.value))
+
+
+def test_the_dynamic_provider_host_can_load_the_accelerator_provider(tmp_path: Any) -> None:
+    """Pulumi stores the provider as dill bytes in the state; its host (``python -m pulumi.dynamic``, a
+    separate process) loads them for every diff, update and delete. dill pickles a class of an
+    importable module by reference, so the host must import ``infra.gpu.accelerator`` from the
+    installed llmfn package, from any working directory, with no program running."""
+    import base64
+    import subprocess
+    import sys
+
+    from pulumi.dynamic.dynamic import serialize_provider
+    from pulumi.runtime._serialization import _serialize
+
+    serialized, _ = _serialize(True, serialize_provider, AcceleratorConfigProvider())
+    load = (
+        "import base64, sys, dill; p = dill.loads(base64.b64decode(sys.argv[1])); "
+        "print(type(p).__module__, type(p).__name__, p.diff('i', {}, {'function_name': 'f'}).changes)"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", load, serialized], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["infra.gpu.accelerator", "AcceleratorConfigProvider", "True"]
+    assert b"infra.gpu.accelerator" in base64.b64decode(serialized)  # by reference: keep the module

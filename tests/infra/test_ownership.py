@@ -14,6 +14,7 @@ EXAMPLES = {
     ("aws", "scaler"): ("Pulumi.example-aws.yaml", {}),
     ("aws", "schedule"): ("Pulumi.example-aws.yaml", {"reservedControl": "schedule"}),
     ("tencentcloud", "scaler"): ("Pulumi.example-tencent.yaml", {}),
+    ("aws", "gpu"): ("Pulumi.example-aws-gpu.yaml", {}),  # the scaler moves MinExecutionEnvironments
 }
 
 
@@ -41,7 +42,7 @@ def test_no_two_writers_on_one_setting(cloud: str, mode: str) -> None:
     functions = [r.name for r in run.registered if r.typ.endswith("function:Function")]
     scheduled = [r for r in run.registered if r.typ == "aws:appautoscaling/scheduledAction:ScheduledAction"]
     scaler = "llmfn-scaler" in functions
-    assert scaler == (mode == "scaler") and not (scaler and scheduled)  # never both on one target
+    assert scaler == (mode in ("scaler", "gpu")) and not (scaler and scheduled)  # never both on one target
     for action in scheduled:  # a scheduled action moves the floor only; MaxCapacity is the stack's
         assert set(action.inputs["scalableTargetAction"]) == {"minCapacity"}
     if cloud == "tencentcloud":  # the scaler owns each version's provisioned config

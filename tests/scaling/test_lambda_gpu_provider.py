@@ -43,6 +43,14 @@ def test_instance_price_fee_and_packing_are_configuration() -> None:
     assert gpu.reserved_break_even() == 0.0  # the floor is all there is: reserve what the load needs
 
 
+def test_a_savings_plan_discounts_the_instance_not_the_fee() -> None:
+    """ "15% premium on the EC2 on-demand instance price" (AWS Lambda pricing): a 40 % Savings Plan
+    leaves the fee at 15 % of the on-demand price."""
+    gpu = get_provider("lambda-gpu")
+    discounted = gpu.with_overrides(prices=type(gpu.prices)(instance_discount=0.4))
+    assert discounted.busy_price_per_instance_s() == pytest.approx(0.8048 * (0.6 + 0.15) / 3600)
+
+
 def test_simulator_prices_lambda_gpu_runs() -> None:
     """Managed Instances start no environment for a request: only the floor a policy keeps serves."""
     gpu: Provider = get_provider("lambda-gpu")
@@ -56,3 +64,5 @@ def test_simulator_prices_lambda_gpu_runs() -> None:
     # keeping no floor buys nothing and serves nothing in time: requests wait, none starts an environment
     assert on_demand.total_usd < 0.01 * hybrid.total_usd
     assert on_demand.slo_attainment < 0.05 < hybrid.slo_attainment
+    with pytest.raises(ValueError, match="instance_discount"):
+        type(gpu.prices)(instance_discount=1.2)
