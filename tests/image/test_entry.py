@@ -208,7 +208,7 @@ def test_the_image_files_alone_serve(tmp_path: Path) -> None:
             except httpx.TransportError:
                 assert process.poll() is None and time.monotonic() < deadline, _stderr(process)
                 time.sleep(0.05)
-        wait_ready(url)
+        wait_ready(url, api_key=KEY)
         answer = httpx.post(
             url + "/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {KEY}"}
         )

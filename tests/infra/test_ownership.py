@@ -75,6 +75,7 @@ def _input_names() -> dict[str, set[str]]:
     args = {
         "aws:lambda/function:Function": lambda_.FunctionArgs,
         "aws:lambda/alias:Alias": lambda_.AliasArgs,
+        "aws:lambda/functionScalingConfig:FunctionScalingConfig": lambda_.FunctionScalingConfigArgs,
         "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig": (
             lambda_.ProvisionedConcurrencyConfigArgs
         ),
@@ -91,7 +92,16 @@ def _input_names() -> dict[str, set[str]]:
         ),
         "tencentcloud:ApiGateway/api:Api": apigateway.ApiArgs,
     }
-    return {typ: set(_types.input_type_py_to_pulumi_names(cls).values()) for typ, cls in args.items()}
+    names = {typ: set(_types.input_type_py_to_pulumi_names(cls).values()) for typ, cls in args.items()}
+    # nested inputs that an ignore_changes path names as "outer.inner"
+    nested = {
+        ("aws:lambda/functionScalingConfig:FunctionScalingConfig", "functionScalingConfig"): (
+            lambda_.FunctionScalingConfigFunctionScalingConfigArgs
+        ),
+    }
+    for (typ, outer), cls in nested.items():
+        names[typ] |= {f"{outer}.{inner}" for inner in _types.input_type_py_to_pulumi_names(cls).values()}
+    return names
 
 
 def test_every_named_property_exists_in_the_provider_sdk() -> None:
