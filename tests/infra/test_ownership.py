@@ -3,6 +3,7 @@ owns, it never ignores; the schedule and the scaler never both drive one target.
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import pytest
@@ -101,6 +102,11 @@ def _input_names() -> dict[str, set[str]]:
     }
     for (typ, outer), cls in nested.items():
         names[typ] |= {f"{outer}.{inner}" for inner in _types.input_type_py_to_pulumi_names(cls).values()}
+    # our dynamic resource (infra.gpu.accelerator): its inputs are its constructor's keyword arguments
+    from infra.gpu.accelerator import LambdaAcceleratorConfig
+
+    signature = inspect.signature(LambdaAcceleratorConfig.__init__)
+    names["pulumi-python:dynamic:Resource"] = set(signature.parameters) - {"self", "name", "opts"}
     return names
 
 
