@@ -14,6 +14,7 @@ import torch
 from preload import PreloadError, load_checkpoint, resolve_source
 from tests.preload.helpers import sample_tensors, write_checkpoint
 from tests.preload.hub_standin import COMMIT, HubStandIn
+from tests.preload.s3_faults import S3FaultProxy
 
 REPO = "llmfn-test/tiny"
 BUCKET = "llmfn-preload-models"
@@ -106,7 +107,7 @@ def test_s3_download_with_ranged_reads_is_exact(
     s3, repo_dir: Path, tmp_path: Path, moto_server_url: str, monkeypatch: pytest.MonkeyPatch, scheme: str
 ) -> None:
     upload(s3, repo_dir, "qwen/v1", with_sha256=True)
-    monkeypatch.setattr("preload.sources.RANGE_BYTES", 1000)  # several ranged GETs per shard
+    monkeypatch.setattr("preload.objectstore.RANGE_BYTES", 1000)  # several ranged GETs per shard
     path = resolve_source(
         f"{scheme}://{BUCKET}/qwen/v1", cache_dir=tmp_path / "cache", endpoint_url=moto_server_url
     )
@@ -122,6 +123,49 @@ def test_s3_download_with_ranged_reads_is_exact(
     for name in fetched[2:]:
         assert (path / name).read_bytes() == (repo_dir / name).read_bytes()
     assert load_checkpoint(path, verify=True).verified
+
+
+@pytest.fixture
+def s3_faults(moto_server_url: str) -> Iterator[S3FaultProxy]:
+    proxy = S3FaultProxy(moto_server_url).start()
+    yield proxy
+    proxy.stop()
+
+
+def test_s3_download_resumes_a_range_whose_body_breaks_off(
+    s3, s3_faults: S3FaultProxy, repo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11 defect 11: a ranged GET whose body stops half-way is retried from its first missing byte."""
+    upload(s3, repo_dir, "m", with_sha256=True)
+    monkeypatch.setattr("preload.objectstore.RANGE_BYTES", 1000)
+    monkeypatch.setattr("preload.objectstore.RETRY_BASE_S", 0.0)
+    s3_faults.inject("cut", min_offset=1000)  # the second range of some file
+    s3_faults.inject("5xx")
+    s3_faults.inject("cut")
+    path = resolve_source(f"s3://{BUCKET}/m", cache_dir=tmp_path, endpoint_url=s3_faults.url, workers=3)
+    assert s3_faults.pending() == 0 and len(s3_faults.broken) == 3
+    for name in ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"):
+        assert (path / name).read_bytes() == (repo_dir / name).read_bytes()
+    assert load_checkpoint(path, verify=True).verified
+    # the retry after a cut asked only for what was missing: a range that starts inside the cut one
+    cut_path, cut_range = next((p, r) for f, p, r in s3_faults.broken if f == "cut")
+    first, last = (int(x) for x in cut_range.removeprefix("bytes=").split("-"))
+    resumed = [r for p, r in s3_faults.ranges if p == cut_path and r.endswith(f"-{last}")]
+    assert any(first < int(r.removeprefix("bytes=").split("-")[0]) <= last for r in resumed)
+
+
+def test_s3_download_gives_up_after_repeated_faults_naming_object_and_offset(
+    s3, s3_faults: S3FaultProxy, repo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upload(s3, repo_dir, "m", with_sha256=False)
+    monkeypatch.setattr("preload.objectstore.RETRY_BASE_S", 0.0)
+    monkeypatch.setattr("preload.objectstore.RANGE_ATTEMPTS", 2)
+    s3_faults.inject("cut", times=2, min_offset=0)
+    with pytest.raises(PreloadError, match="ranged GET failed after 2 tries") as info:
+        resolve_source(f"s3://{BUCKET}/m", cache_dir=tmp_path, endpoint_url=s3_faults.url, workers=1)
+    assert info.value.file is not None and info.value.file.startswith(f"s3://{BUCKET}/m/")
+    assert info.value.offset is not None and info.value.offset > 0  # resumed past the half that arrived
+    assert not any(p.name.endswith(".safetensors") for p in (tmp_path / "s3" / BUCKET / "m").iterdir())
 
 
 def test_s3_unchanged_objects_are_not_fetched_again(
