@@ -21,7 +21,6 @@ from preload.objectstore import METADATA_PATTERNS, ObjectRef, ObjectStore, is_ob
 from preload.plan import INDEX_FILE, SINGLE_FILE
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_MANIFEST = ".llmfn-source.json"
 
 
 def default_cache_dir() -> Path:
@@ -169,22 +168,50 @@ def _download(store: ObjectStore, ref: ObjectRef, target: Path, pool: ThreadPool
     partial.rename(target)
 
 
+MANIFEST_FILE = ".llmfn-source.json"
+"""Name -> ETag of each object kept in a local directory of a remote checkpoint."""
+
+
+def local_dir_of(store: ObjectStore, cache_root: Path) -> Path:
+    """``cache_root/<scheme>/<bucket>/<prefix>``: where a store's files are kept locally."""
+    return cache_root / store.scheme / store.bucket / store.prefix
+
+
+def read_manifest(local_dir: Path) -> dict[str, str]:
+    """Name -> ETag of the objects kept in ``local_dir`` (empty when none)."""
+    try:
+        return dict(json.loads((local_dir / MANIFEST_FILE).read_text(encoding="utf-8")))
+    except (FileNotFoundError, ValueError, TypeError):
+        return {}
+
+
+def is_current(local_dir: Path, ref: ObjectRef, manifest: dict[str, str]) -> bool:
+    """Whether ``local_dir`` holds ``ref`` as it is in the store now (same ETag and size)."""
+    path = local_dir / ref.name
+    return manifest.get(ref.name) == ref.etag and path.is_file() and path.stat().st_size == ref.size
+
+
+def record(local_dir: Path, manifest: dict[str, str], ref: ObjectRef) -> None:
+    """Note in the manifest that ``local_dir/ref.name`` is ``ref`` (call once the file is complete)."""
+    manifest[ref.name] = ref.etag
+    partial = local_dir / (MANIFEST_FILE + ".partial")
+    partial.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    partial.replace(local_dir / MANIFEST_FILE)
+
+
 def _fetch_s3(source: str, cache_root: Path, workers: int, endpoint_url: str | None) -> Path:
     """S3 / COS checkpoint into ``cache_root/<scheme>/<bucket>/<prefix>``; unchanged objects are kept."""
     store = ObjectStore(source, endpoint_url, connections=max(workers, 10))
-    target_dir = cache_root / store.scheme / store.bucket / store.prefix
+    target_dir = local_dir_of(store, cache_root)
     target_dir.mkdir(parents=True, exist_ok=True)
-    manifest_path = target_dir / _MANIFEST
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest = read_manifest(target_dir)
     wanted, _ = store.checkpoint_objects()
     digests: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="s3-range") as pool:
         for name, ref in sorted(wanted.items()):
-            target = target_dir / name
-            if not (target.exists() and manifest.get(name) == ref.etag and target.stat().st_size == ref.size):
-                _download(store, ref, target, pool)
-                manifest[name] = ref.etag
-                manifest_path.write_text(json.dumps(manifest, indent=1))
+            if not is_current(target_dir, ref, manifest):
+                _download(store, ref, target_dir / name, pool)
+                record(target_dir, manifest, ref)
             if name.endswith(".safetensors"):
                 digest = store.sha256(ref)
                 if digest:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections.abc import Iterator
@@ -12,12 +11,12 @@ import pytest
 import torch
 
 from preload import PreloadError, load_checkpoint, resolve_source
+from tests.preload.conftest import BUCKET, upload
 from tests.preload.helpers import sample_tensors, write_checkpoint
 from tests.preload.hub_standin import COMMIT, HubStandIn
 from tests.preload.s3_faults import S3FaultProxy
 
 REPO = "llmfn-test/tiny"
-BUCKET = "llmfn-preload-models"
 
 
 @pytest.fixture
@@ -76,32 +75,6 @@ def test_hub_unknown_revision_is_a_clear_error(hub: HubStandIn, tmp_path: Path) 
     assert info.value.file == f"hf://{REPO}"
 
 
-@pytest.fixture
-def s3(moto_server_url: str, monkeypatch: pytest.MonkeyPatch):  # -> botocore S3 client
-    """An S3 client on the shared moto server with an empty ``llmfn-preload-models`` bucket."""
-    import boto3
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    client = boto3.client("s3", endpoint_url=moto_server_url)
-    if any(b["Name"] == BUCKET for b in client.list_buckets().get("Buckets", [])):  # only this suite's bucket
-        for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-            client.delete_object(Bucket=BUCKET, Key=obj["Key"])
-        client.delete_bucket(Bucket=BUCKET)
-    client.create_bucket(Bucket=BUCKET)
-    return client
-
-
-def upload(client, repo_dir: Path, prefix: str, *, with_sha256: bool) -> None:
-    for path in sorted(repo_dir.iterdir()):
-        data = path.read_bytes()
-        extra = {"Metadata": {"sha256": hashlib.sha256(data).hexdigest()}} if with_sha256 else {}
-        client.put_object(Bucket=BUCKET, Key=f"{prefix}/{path.name}", Body=data, **extra)
-
-
 @pytest.mark.parametrize("scheme", ["s3", "cos"])
 def test_s3_download_with_ranged_reads_is_exact(
     s3, repo_dir: Path, tmp_path: Path, moto_server_url: str, monkeypatch: pytest.MonkeyPatch, scheme: str
@@ -123,13 +96,6 @@ def test_s3_download_with_ranged_reads_is_exact(
     for name in fetched[2:]:
         assert (path / name).read_bytes() == (repo_dir / name).read_bytes()
     assert load_checkpoint(path, verify=True).verified
-
-
-@pytest.fixture
-def s3_faults(moto_server_url: str) -> Iterator[S3FaultProxy]:
-    proxy = S3FaultProxy(moto_server_url).start()
-    yield proxy
-    proxy.stop()
 
 
 def test_s3_download_resumes_a_range_whose_body_breaks_off(
