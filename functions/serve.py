@@ -33,11 +33,16 @@ Flags (every one also readable from ``LLMFN_<NAME>``; a flag wins over the varia
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Callable
+from functions.readiness import mark_entry, note_process_span
 
-from functions.settings import ServeSettings
+mark_entry()  # the entry point's first line: ends the timeline's ``interpreter`` step
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+from functions.settings import ServeSettings  # noqa: E402
 
 _FLAGS: dict[str, type] = {
     "model": str,
@@ -79,14 +84,24 @@ def parse_settings(argv: list[str] | None = None) -> ServeSettings:
 
 
 def serve(settings: ServeSettings) -> None:
-    """Run uvicorn on ``settings.host:settings.port`` until interrupted."""
+    """Run uvicorn on ``settings.host:settings.port`` until interrupted.
+
+    The engine's weight I/O starts first, then the serving stack is imported (the ``imports`` step):
+    the bytes arrive while the rest of the process starts.
+    """
+    from functions.engines import make_engine
+
+    engine = make_engine(settings)
+    engine.begin()
+    started = time.monotonic()
     import uvicorn
 
     from functions.app import create_app
     from functions.logs import configure_json_logging
 
+    note_process_span("imports", started, time.monotonic())
     configure_json_logging(settings.log_level)
-    app = create_app(settings)
+    app = create_app(settings, engine)
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -1,6 +1,13 @@
 """The transformers engine: a causal LM built by ``preload`` from preloaded tensors, the checkpoint's
 own chat template, greedy / temperature / top-p sampling and real token streaming.
 
+Cold start, overlapped: :meth:`TransformersEngine.begin` starts the weight I/O in a thread at once (the
+readers need no torch): the ``fetch`` step (a Hub download, or for ``s3://`` / ``cos://`` only listing,
+metadata and headers), then the weights, streamed from object storage straight into memory or read
+from the local directory. Meanwhile ``load`` imports torch and transformers, loads the tokenizer and
+builds the model skeleton on the meta device (the ``skeleton`` step); it then waits for the weights
+and attaches them (the ``engine`` stage: no copy, one warm-up forward).
+
 Each generation runs ``model.generate`` in a worker thread; a streamer hands every new token to the
 event loop (``call_soon_threadsafe``), so the loop never blocks. Closing the async iterator sets a
 cancel flag that a stopping criterion checks after every step.
@@ -10,22 +17,27 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from functions.engines.base import CheckpointEngine, Chunk, Prompt, SamplingParams
+from functions.engines.base import Background, CheckpointEngine, Chunk, Prompt, SamplingParams
 from functions.settings import ServeSettings
-from preload.events import EventCallback
+from preload.events import STAGE_FETCH, EventCallback
+from preload.objectstore import is_object_store
+
+if TYPE_CHECKING:
+    from preload.loader import LoadedCheckpoint
+    from preload.plan import PreloadPlan
 
 _DONE = object()
 SMALL_CHECKPOINT_BYTES = 256 * 2**20
 """Below this (256 MiB) the CPU engine runs torch on one thread (see ``ServeSettings.cpu_threads``)."""
-
-
-def _checkpoint_bytes(model_dir: Path) -> int:
-    return sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))
+STREAM_WORKERS = 8
+"""Parallel ranged GETs when streaming from object storage (at least; ``preload_workers`` if more)."""
+STAGE_SKELETON = "skeleton"
+"""Timeline step: tokenizer loaded and the model built on the meta device, while the weights arrive."""
 
 
 class TransformersEngine(CheckpointEngine):
@@ -35,26 +47,89 @@ class TransformersEngine(CheckpointEngine):
         super().__init__(settings)
         self.settings = settings
         self._model: Any = None
+        self._weights: Background[LoadedCheckpoint] | None = None
+        self._plan: PreloadPlan | None = None
+        self._planned = threading.Event()
         self._pool = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="llmfn-generate")
 
-    def load(self, on_event: EventCallback) -> None:
-        from transformers import AutoTokenizer
+    def begin(self) -> None:
+        with self._begin_lock:
+            if self._weights is None:
+                self._weights = Background(self._read_weights, "llmfn-weights")
 
+    def _read_weights(self) -> LoadedCheckpoint:
+        """The I/O thread: fetch (or plan a remote checkpoint), then every weight byte into memory."""
         import preload
 
-        model_dir = self.resolve_model_dir()
+        remote = None
+        try:
+            if self.model_dir is None and is_object_store(self._source or ""):
+                from preload.stream import open_remote
+
+                started = time.monotonic()
+                self._relay.step(STAGE_FETCH, started)
+                remote = open_remote(
+                    self._source or "", cache_root=self._cache_dir, workers=self._stream_workers
+                )
+                self.model_dir, self._plan = remote.local_dir, remote.plan
+                self._relay.step(STAGE_FETCH, started, time.monotonic() - started)
+            else:
+                self._plan = preload.plan_checkpoint(self.resolve_model_dir())
+        finally:
+            self._planned.set()  # ``load`` waits for this; a failure is raised by ``result()``
+        if remote is not None:
+            from preload.stream import stream_checkpoint
+
+            return stream_checkpoint(
+                remote,
+                workers=self._stream_workers,
+                on_event=self._relay.emit,
+                cache=self._cache_dir is not None,
+            )
+        return preload.load_checkpoint(
+            self._plan.model_dir,
+            device=self.settings.device,
+            workers=self.settings.preload_workers,
+            on_event=self._relay.emit,
+        )
+
+    @property
+    def _stream_workers(self) -> int:
+        return max(self.settings.preload_workers, STREAM_WORKERS)
+
+    def load(self, on_event: EventCallback) -> None:
+        self._relay.attach(on_event)
+        self.begin()
+        assert self._weights is not None
+
+        def heavy_imports() -> None:
+            import torch  # noqa: F401
+            import transformers  # noqa: F401
+
+            import preload.model  # noqa: F401
+
+        self.import_step(heavy_imports)
+        import torch
+        from transformers import AutoTokenizer
+
+        from preload.model import attach_weights, build_skeleton, plan_dtype
+
+        self._planned.wait()
+        if self._plan is None:
+            self._weights.result()  # the fetch or the plan failed: raise its error
+        assert self._plan is not None
+        started = time.monotonic()
+        self._relay.step(STAGE_SKELETON, started)
+        self._tokenizer = AutoTokenizer.from_pretrained(self._plan.model_dir)
+        skeleton = build_skeleton(self._plan.model_dir, plan_dtype(self._plan))
+        self._relay.step(STAGE_SKELETON, started, time.monotonic() - started)
+        loaded = self._weights.result()
         threads = self.settings.cpu_threads or (
-            1 if _checkpoint_bytes(model_dir) < SMALL_CHECKPOINT_BYTES else None
+            1 if loaded.plan.file_bytes < SMALL_CHECKPOINT_BYTES else None
         )
         if threads is not None and not self.settings.device.startswith("cuda"):
-            import torch
-
             torch.set_num_threads(threads)  # process-wide: one engine per worker process
-        self._tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        loaded = preload.load_checkpoint(
-            model_dir, device=self.settings.device, workers=self.settings.preload_workers, on_event=on_event
-        )
-        self._model = preload.build_causal_lm(loaded, on_event=on_event)
+        self._model = attach_weights(skeleton, loaded, on_event=self._relay.emit)
         model_max = int(getattr(self._model.config, "max_position_embeddings", 0) or 0)
         wanted = self.settings.max_model_len
         self.context_len = min(wanted, model_max) if wanted and model_max else (wanted or model_max or 2048)
