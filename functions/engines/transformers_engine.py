@@ -4,9 +4,11 @@ own chat template, greedy / temperature / top-p sampling and real token streamin
 Cold start, overlapped: :meth:`TransformersEngine.begin` starts the weight I/O in a thread at once (the
 readers need no torch): the ``fetch`` step (a Hub download, or for ``s3://`` / ``cos://`` only listing,
 metadata and headers), then the weights, streamed from object storage straight into memory or read
-from the local directory. Meanwhile ``load`` imports torch and transformers, loads the tokenizer and
-builds the model skeleton on the meta device (the ``skeleton`` step); it then waits for the weights
-and attaches them (the ``engine`` stage: no copy, one warm-up forward).
+from the local directory. A second thread, also started by ``begin``, imports torch and transformers
+(the ``imports`` step, beside the serving stack's own imports in the main thread), loads the tokenizer
+and builds the model skeleton on the meta device (the ``skeleton`` step), then waits for the weights and
+attaches them (the ``engine`` stage: no copy, one warm-up forward). ``load`` waits for that thread;
+events sent before anyone listened are relayed to its callback.
 
 Each generation runs ``model.generate`` in a worker thread; a streamer hands every new token to the
 event loop (``call_soon_threadsafe``), so the loop never blocks. Closing the async iterator sets a
@@ -48,6 +50,7 @@ class TransformersEngine(CheckpointEngine):
         self.settings = settings
         self._model: Any = None
         self._weights: Background[LoadedCheckpoint] | None = None
+        self._build: Background[None] | None = None
         self._plan: PreloadPlan | None = None
         self._planned = threading.Event()
         self._pool = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="llmfn-generate")
@@ -56,6 +59,7 @@ class TransformersEngine(CheckpointEngine):
         with self._begin_lock:
             if self._weights is None:
                 self._weights = Background(self._read_weights, "llmfn-weights")
+                self._build = Background(self._build_model, "llmfn-engine-build")
 
     def _read_weights(self) -> LoadedCheckpoint:
         """The I/O thread: fetch (or plan a remote checkpoint), then every weight byte into memory."""
@@ -100,11 +104,18 @@ class TransformersEngine(CheckpointEngine):
     def load(self, on_event: EventCallback) -> None:
         self._relay.attach(on_event)
         self.begin()
+        assert self._build is not None
+        self._build.result()
+
+    def _build_model(self) -> None:
+        """The build thread: imports, tokenizer and skeleton while the weights arrive, then attach them."""
         assert self._weights is not None
 
-        def heavy_imports() -> None:
+        def heavy_imports() -> None:  # everything the build needs, so the steps after it are pure work
             import torch  # noqa: F401
-            import transformers  # noqa: F401
+            import transformers.generation
+            import transformers.modeling_utils  # noqa: F401
+            from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
 
             import preload.model  # noqa: F401
 
