@@ -122,7 +122,14 @@ class ColdStartTimeline:
         with self._lock:
             for name, span in self._spans.items():
                 known = spans.get(name)
-                spans[name] = [min(known[0], span[0]), max(known[1], span[1])] if known else list(span)
+                if known is None:
+                    spans[name] = list(span)
+                else:  # a step still running in either record (NaN end) is still running
+                    ends = (known[1], span[1])
+                    spans[name] = [
+                        min(known[0], span[0]),
+                        max(ends) if ends[0] == ends[0] and ends[1] == ends[1] else float("nan"),
+                    ]
             ready, first, nbytes = self._ready, self._first_token, dict(self._bytes)
 
         def rel(instant: float | None) -> float | None:

@@ -16,6 +16,7 @@ the background after the load, with the ETag manifest :func:`preload.resolve_sou
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import threading
@@ -137,7 +138,8 @@ class StreamBackend:
         """Allocate each shard's image (pages faulted in by the sockets' writes, in parallel) and hashers."""
         for shard in self.plan.files:
             image = mmap.mmap(-1, max(shard.size, 1), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-            madvise(buffer_address(image), max(shard.size, 1), MADV_HUGEPAGE)
+            with contextlib.suppress(OSError):  # a kernel without transparent huge pages: plain pages
+                madvise(buffer_address(image), max(shard.size, 1), MADV_HUGEPAGE)
             view = memoryview(image)[: shard.size]
             head = self.remote.headers[shard.path]
             view[: len(head)] = head

@@ -135,3 +135,20 @@ def test_streamed_tiny_qwen3_gives_the_logits_of_from_pretrained(
     ids = torch.tensor([[1, 5, 7, 9, 100, 3, 42, 17]])
     with torch.inference_mode():
         assert torch.equal(model(input_ids=ids).logits, reference(input_ids=ids).logits)
+
+
+def test_stream_refuses_an_object_replaced_after_it_was_planned(
+    s3, repo_dir: Path, tmp_path: Path, moto_server_url: str
+) -> None:
+    """Every ranged GET carries If-Match: the object's ETag when it was listed ("Return the object only if
+    its entity tag (ETag) is the same as the one specified; otherwise, return a 412 (precondition
+    failed) error", S3 GetObject, If-Match), so a range is never taken from a newer version."""
+    upload(s3, repo_dir, "m", with_sha256=False)
+    remote = open_remote(f"s3://{BUCKET}/m", tmp_path / "local", endpoint_url=moto_server_url)
+    shard = "model-00002-of-00002.safetensors"
+    data = bytearray((repo_dir / shard).read_bytes())
+    data[-1] ^= 0xFF
+    s3.put_object(Bucket=BUCKET, Key=f"m/{shard}", Body=bytes(data))
+    with pytest.raises(PreloadError, match="object changed while it was read") as info:
+        stream_checkpoint(remote, workers=2, verify=False)
+    assert info.value.file == f"s3://{BUCKET}/m/{shard}"
