@@ -7,7 +7,7 @@ metadata and headers), then the weights, streamed from object storage straight i
 from the local directory. A second thread, also started by ``begin``, imports torch and transformers
 (the ``imports`` step, beside the serving stack's own imports in the main thread), loads the tokenizer
 and builds the model skeleton on the meta device (the ``skeleton`` step), then waits for the weights and
-attaches them (the ``engine`` stage: no copy, one warm-up forward). ``load`` waits for that thread;
+attaches them (the ``engine`` stage: no copy; one warm-up forward on CUDA only). ``load`` waits for that thread;
 events sent before anyone listened are relayed to its callback.
 
 Each generation runs ``model.generate`` in a worker thread; a streamer hands every new token to the
@@ -140,7 +140,12 @@ class TransformersEngine(CheckpointEngine):
         )
         if threads is not None and not self.settings.device.startswith("cuda"):
             torch.set_num_threads(threads)  # process-wide: one engine per worker process
-        self._model = attach_weights(skeleton, loaded, on_event=self._relay.emit)
+        # A warm-up forward hides one-time device costs (CUDA context use, cuBLAS handles and workspaces)
+        # behind readiness. On CPU eager PyTorch has no such cost the first request would not pay anyway
+        # (oneDNN primitives are per shape), and the forward is the whole cold start's largest compute
+        # step (bench/coldstart.py: ~2 s of ~11 s on 1 GB), so it is skipped there.
+        warmup = self.settings.device.startswith("cuda")
+        self._model = attach_weights(skeleton, loaded, on_event=self._relay.emit, warmup=warmup)
         model_max = int(getattr(self._model.config, "max_position_embeddings", 0) or 0)
         wanted = self.settings.max_model_len
         self.context_len = min(wanted, model_max) if wanted and model_max else (wanted or model_max or 2048)
