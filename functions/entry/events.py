@@ -35,7 +35,16 @@ def make_event_handler(settings: ServeSettings, custom_handlers: list[type] | No
     configure_json_logging(settings.log_level)
     app = create_app(settings, engine)
     app.state.runtime.start()
-    return Mangum(app, lifespan="off", custom_handlers=custom_handlers or [])
+    mangum = Mangum(app, lifespan="off", custom_handlers=custom_handlers or [])
+    prime = getattr(engine, "prime_calling_thread", None)
+    if prime is None:
+        return mangum
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        prime()  # on the invoking (main) thread, once torch is imported: see prime_calling_thread
+        return mangum(event, context)
+
+    return handler
 
 
 def settings_from_env() -> ServeSettings:
