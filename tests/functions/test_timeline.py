@@ -143,3 +143,16 @@ def test_timeline_total_is_first_token_then_ready_then_now() -> None:
     done = timeline.as_dict()
     assert done["total_s"] == done["first_token_s"] >= ready
     assert steps(done)["first_token"]["seconds"] >= 0.1
+
+
+def test_engine_primes_the_calling_thread_only_once_torch_is_imported(tiny_model_dir: Path) -> None:
+    from functions.engines.transformers_engine import TransformersEngine
+    from functions.settings import ServeSettings
+
+    engine = TransformersEngine(ServeSettings.from_env(model=str(tiny_model_dir), preload_workers=2))
+    assert engine.prime_calling_thread() is False  # nothing imported yet: nothing done, nothing blocked
+    readiness = Readiness()
+    engine.load(readiness.on_event)
+    assert engine.imported.is_set() and engine.prime_calling_thread() is True
+    assert engine.prime_calling_thread() is True  # idempotent
+    assert "imports" in steps(readiness.timeline.as_dict())
