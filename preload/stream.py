@@ -67,9 +67,9 @@ class RemoteCheckpoint:
 
 def open_remote(
     source: str,
-    local_dir: Path | None = None,
+    local_dir: str | os.PathLike[str] | None = None,
     *,
-    cache_root: Path | None = None,
+    cache_root: str | os.PathLike[str] | None = None,
     endpoint_url: str | None = None,
     workers: int = 8,
 ) -> RemoteCheckpoint:
@@ -79,7 +79,8 @@ def open_remote(
     ``cache_root`` defaulting to ``$LLMFN_CACHE`` or ``~/.cache/llmfn``); unchanged ones are kept.
     """
     store = ObjectStore(source, endpoint_url, connections=max(workers, 10))
-    target = local_dir if local_dir is not None else local_dir_of(store, cache_root or default_cache_dir())
+    root = Path(cache_root) if cache_root is not None else default_cache_dir()
+    target = Path(local_dir) if local_dir is not None else local_dir_of(store, root)
     target.mkdir(parents=True, exist_ok=True)
     objects, shard_names = store.checkpoint_objects()
     manifest = read_manifest(target)
