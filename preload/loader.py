@@ -372,17 +372,81 @@ def run_plan(
             expected = {shard.path: expected_digest(shard, sums) for shard in plan.files} if verify else {}
             backend.prepare(pool)
         hashers = [FileHasher(shard, expected[shard.path]) for shard in plan.files] if verify else []
+
+        def last_stage_done() -> None:  # still inside ``final``: its end means every tensor is usable
+            nonlocal tensors
+            for hasher in hashers:
+                hasher.check()
+            if make_tensors:
+                tensors = {entry.name: backend.tensor(entry) for entry in plan.tensors}
+
+        if getattr(backend, "pipelined", False):
+            run_stages_pipelined(pool, plan, backend, reporter, chunk_bytes, last_stage_done)
+            return tensors, reporter.timings
         for stage in plan.stages:
             with reporter.stage(stage.name, stage.nbytes) as progress:
                 chunks = stage_chunks(stage, plan.files, chunk_bytes)
                 run_lanes(pool, lanes(chunks, per_file=backend.lane_per_file), backend.read_chunk, progress)
                 backend.finish_stage()
                 if stage.name == STAGE_FINAL:
-                    for hasher in hashers:
-                        hasher.check()
-                    if make_tensors:  # still inside ``final``: its end means every tensor is usable
-                        tensors = {entry.name: backend.tensor(entry) for entry in plan.tensors}
+                    last_stage_done()
     return tensors, reporter.timings
+
+
+def run_stages_pipelined(
+    pool: ThreadPoolExecutor,
+    plan: PreloadPlan,
+    backend: LoadBackend,
+    reporter: StageReporter,
+    chunk_bytes: int,
+    last_stage_done: Callable[[], None],
+) -> None:
+    """Every chunk of every stage queued at once, in stage order, with no barrier between stages.
+
+    For sources with a long time per request (ranged GETs): the workers never drain at a stage's end.
+    Chunks still start in stage order (the pool is FIFO) and a stage's ``end`` is still sent only once
+    all its bytes are in place and every earlier stage has ended; its seconds count from that earlier
+    end. The first error stops the remaining chunks and is raised; no further ``end`` is sent.
+    """
+    stages = plan.stages
+    chunks = [stage_chunks(stage, plan.files, chunk_bytes) for stage in stages]
+    results: queue.SimpleQueue[tuple[int, int] | BaseException] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def read(index: int, chunk: Chunk) -> None:
+        if stop.is_set():
+            return
+        try:
+            results.put((index, backend.read_chunk(chunk)))
+        except BaseException as exc:
+            results.put(exc)
+
+    futures = [pool.submit(read, index, chunk) for index, queued in enumerate(chunks) for chunk in queued]
+    remaining = [len(queued) for queued in chunks]
+    moved = [0] * len(stages)
+    try:
+        for index, stage in enumerate(stages):
+            with reporter.stage(stage.name, stage.nbytes) as progress:
+                if moved[index]:
+                    progress(moved[index])
+                while remaining[index]:
+                    item = results.get()
+                    if isinstance(item, BaseException):
+                        raise item
+                    done, nbytes = item
+                    remaining[done] -= 1
+                    moved[done] += nbytes
+                    if done == index:
+                        progress(moved[index])
+                backend.finish_stage()
+                if index == len(stages) - 1:
+                    last_stage_done()
+    except BaseException:
+        stop.set()
+        for future in futures:
+            future.cancel()
+        wait(futures)
+        raise
 
 
 def load_checkpoint(

@@ -128,6 +128,7 @@ class StreamBackend:
         self.plan = remote.plan
         self.runtime_bytes = remote.plan.file_bytes
         self.lane_per_file = False  # workers share each stage's ranges: the embedding arrives first
+        self.pipelined = True  # no barrier between stages: each GET takes long, never drain the workers
         self._digests = digests
         self._images: dict[Path, mmap.mmap] = {}
         self._views: dict[Path, memoryview] = {}
