@@ -52,7 +52,7 @@ class TransformersEngine(CheckpointEngine):
         self._weights: Background[LoadedCheckpoint] | None = None
         self._build: Background[None] | None = None
         self.imported = threading.Event()
-        """Set once torch and transformers are imported (:meth:`prime_calling_thread` may run)."""
+        """Set once the engine's imports finished (or failed): :meth:`prime_calling_thread` may run."""
         self._primed = False
         self._plan: PreloadPlan | None = None
         self._planned = threading.Event()
@@ -122,8 +122,10 @@ class TransformersEngine(CheckpointEngine):
 
             import preload.model  # noqa: F401
 
-        self.import_step(heavy_imports)
-        self.imported.set()
+        try:
+            self.import_step(heavy_imports)
+        finally:
+            self.imported.set()  # also on failure: nobody may wait for it forever
         import torch
         from transformers import AutoTokenizer
 
@@ -165,7 +167,10 @@ class TransformersEngine(CheckpointEngine):
         """
         if self._primed or not self.imported.is_set():
             return self._primed
-        import torch
+        try:
+            import torch
+        except ImportError:  # the build thread reports it
+            return False
 
         torch.ones(1 << 20).mul_(2).sum()  # above the intra-op grain size: a parallel region
         self._primed = True
