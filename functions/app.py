@@ -143,6 +143,7 @@ class ServingRuntime:
                     "event": "ready",
                     "seconds": round(time.perf_counter() - started, 3),
                     "stages_s": self.readiness.stages_done,
+                    "timeline": self.readiness.timeline.as_dict(),
                 }
             },
         )
@@ -341,6 +342,9 @@ class ServingRuntime:
                 if first:
                     first = False
                     self.metrics.ttft.labels(job.kind).observe(time.perf_counter() - job.arrived)
+                    self.readiness.timeline.first_token(
+                        time.monotonic() - (time.perf_counter() - job.arrived)
+                    )
                 text, stopped = scanner.feed(chunk.text)
                 if stopped:
                     yield text, chunk.completion_tokens, "stop"

@@ -33,11 +33,18 @@ Flags (every one also readable from ``LLMFN_<NAME>``; a flag wins over the varia
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Callable
+from functions.readiness import mark_entry, note_process_span
 
-from functions.settings import ServeSettings
+mark_entry()  # the entry point's first line: ends the timeline's ``interpreter`` step
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+from functions.settings import ServeSettings  # noqa: E402
 
 _FLAGS: dict[str, type] = {
     "model": str,
@@ -79,16 +86,26 @@ def parse_settings(argv: list[str] | None = None) -> ServeSettings:
 
 
 def serve(settings: ServeSettings) -> None:
-    """Run uvicorn on ``settings.host:settings.port`` until interrupted."""
+    """Run uvicorn on ``settings.host:settings.port`` until interrupted.
+
+    The engine's weight I/O starts first, then the serving stack is imported (the ``imports`` step):
+    the bytes arrive while the rest of the process starts.
+    """
+    from functions.engines import make_engine
+
+    engine = make_engine(settings)
+    engine.begin()
+    started = time.monotonic()
     import uvicorn
 
     from functions.app import create_app
     from functions.logs import configure_json_logging
 
+    note_process_span("imports", started, time.monotonic())
     configure_json_logging(settings.log_level)
-    app = create_app(settings)
+    app = create_app(settings, engine)
     config = uvicorn.Config(
-        app,
+        prime_main_thread(app, engine),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -96,6 +113,28 @@ def serve(settings: ServeSettings) -> None:
         timeout_keep_alive=30,
     )
     uvicorn.Server(config).run()
+
+
+def prime_main_thread(app: Any, engine: object) -> Any:
+    """``app`` with a lifespan task that calls ``engine.prime_calling_thread()`` on the event loop's
+    thread (the main thread) once the engine's imports are done; ``app`` itself for other engines."""
+    prime = getattr(engine, "prime_calling_thread", None)
+    imported = getattr(engine, "imported", None)
+    if prime is None or imported is None:
+        return app
+
+    async def wait_then_prime() -> None:
+        await asyncio.to_thread(imported.wait)
+        prime()
+
+    tasks: list[asyncio.Task[None]] = []
+
+    async def primed_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan" and not tasks:
+            tasks.append(asyncio.get_running_loop().create_task(wait_then_prime()))
+        await app(scope, receive, send)
+
+    return primed_app
 
 
 def serve_or_exit(settings_factory: Callable[[], ServeSettings]) -> None:

@@ -13,8 +13,8 @@ imported only inside the functions that need them)::
     model = build_causal_lm(loaded, on_event=print)        # the ``engine`` stage
     loaded.seconds_until("embedding"), loaded.timings       # per-stage StageTiming(bytes, seconds)
 
-- Stages, in order (:data:`STAGES`): ``runtime`` (engine imported, device initialised, destination
-  memory allocated and pre-faulted), ``embedding`` (``embed_tokens``; ``lm_head`` when untied),
+- Stages, in order (:data:`STAGES`): ``runtime`` (device initialised, destination memory allocated
+  and pre-faulted), ``embedding`` (``embed_tokens``; ``lm_head`` when untied),
   ``blocks`` (the layers in order, chunks split across workers in file-offset order), ``final``
   (norm and the rest; sha256 checked here when ``verify``), ``engine`` (model built, one warm-up
   forward; sent by :func:`build_causal_lm`, or by the serving engine itself).
@@ -37,7 +37,15 @@ imported only inside the functions that need them)::
 - :func:`prefetch_to_page_cache` ``(model_dir, *, workers=4, on_event=None)`` -> stage timings: the
   same stages into the page cache, for engines that read the files themselves (vLLM).
 - :func:`resolve_source` ``(source, revision=None, cache_dir=None) -> Path``: a local directory,
-  ``hf://org/name`` or ``org/name`` (Hugging Face Hub), ``s3://bucket/prefix`` or ``cos://bucket/prefix``.
+  ``hf://org/name`` or ``org/name`` (Hugging Face Hub), ``s3://bucket/prefix`` or ``cos://bucket/prefix``
+  (downloaded by parallel ranged GETs, each retried on its own).
+- :func:`open_remote` ``(source, local_dir=None, *, cache_root=None, endpoint_url=None, workers=8)`` and
+  :func:`stream_checkpoint` ``(remote, *, workers=8, verify=None, on_event=None, cache=False)``: an
+  ``s3://`` / ``cos://`` checkpoint streamed straight into memory in stage order, no shard on disk
+  (:mod:`preload.stream`); :func:`is_object_store` tells such a source.
+
+The ``runtime`` stage no longer imports torch: CPU loads read with plain threads and make the tensors
+at the end of ``final``, so a caller can import its engine while the bytes arrive.
 """
 
 from preload.errors import PreloadError
@@ -54,8 +62,10 @@ from preload.events import (
 )
 from preload.loader import LoadedCheckpoint, StageTiming, load_checkpoint, prefetch_to_page_cache
 from preload.model import build_causal_lm
+from preload.objectstore import is_object_store
 from preload.plan import PreloadPlan, Stage, TensorEntry, plan_checkpoint
 from preload.sources import resolve_source
+from preload.stream import RemoteCheckpoint, open_remote, stream_checkpoint
 
 __all__ = [
     "STAGES",
@@ -68,14 +78,18 @@ __all__ = [
     "LoadedCheckpoint",
     "PreloadError",
     "PreloadPlan",
+    "RemoteCheckpoint",
     "Stage",
     "StageEvent",
     "StageTiming",
     "TensorEntry",
     "build_causal_lm",
+    "is_object_store",
     "load_checkpoint",
     "log_stage_event",
+    "open_remote",
     "plan_checkpoint",
     "prefetch_to_page_cache",
     "resolve_source",
+    "stream_checkpoint",
 ]

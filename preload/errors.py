@@ -20,6 +20,8 @@ class PreloadError(ValueError):
         tensor: str | None = None,
         offset: int | None = None,
     ) -> None:
+        self.message = message
+        """What is wrong, without the location."""
         self.file = str(file) if file is not None else None
         self.tensor = tensor
         self.offset = offset

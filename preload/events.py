@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 STAGE_RUNTIME = "runtime"
@@ -21,6 +22,11 @@ STAGE_ENGINE = "engine"
 
 STAGES: tuple[str, ...] = (STAGE_RUNTIME, STAGE_EMBEDDING, STAGE_BLOCKS, STAGE_FINAL, STAGE_ENGINE)
 """Every stage, in the order it runs."""
+STAGE_FETCH = "fetch"
+"""Cold-start step before the preload (not one of :data:`STAGES`): resolving the source (a Hub download,
+or listing an object store and reading its metadata and headers)."""
+STAGE_IMPORTS = "imports"
+"""Cold-start step beside the preload (not one of :data:`STAGES`): importing the engine (torch, ...)."""
 
 EventKind = Literal["start", "progress", "end"]
 
@@ -31,7 +37,8 @@ class StageEvent:
 
     ``bytes`` and ``seconds`` are cumulative within the stage (``bytes`` done so far, seconds since the
     stage started); ``total_bytes`` is what the stage will move in all. ``index`` is the stage's
-    0-based position among ``total_stages`` stages of this run.
+    0-based position among ``total_stages`` stages of this run. ``monotonic_s`` is when the event
+    happened (``time.monotonic()``), so an event relayed later still places the stage in time.
     """
 
     stage: str
@@ -41,6 +48,7 @@ class StageEvent:
     seconds: float
     index: int
     total_stages: int
+    monotonic_s: float = field(default_factory=time.monotonic)
 
     @property
     def gb_per_s(self) -> float:

@@ -88,3 +88,61 @@ class FileHasher:
             raise PreloadError(
                 f"sha256 is {self._actual}, expected {self.expected}", file=self.shard.path, offset=0
             )
+
+
+class StreamHasher:
+    """sha256 of a buffer that fills out of order: a background thread hashes the filled prefix.
+
+    Workers call :meth:`filled` for each byte range they completed; the thread hashes ranges as soon
+    as they extend the contiguous prefix, so the digest is ready moments after the last byte lands.
+    ``name`` is how errors name the object (a URL).
+    """
+
+    def __init__(self, name: str, view: memoryview, expected: str) -> None:
+        self.name = name
+        self.expected = expected
+        self._view = view
+        self._size = len(view)
+        self._ready: dict[int, int] = {}
+        self._hashed = 0
+        self._aborted = False
+        self._cond = threading.Condition()
+        self._digest = hashlib.sha256()
+        self._thread = threading.Thread(target=self._run, name="sha256-stream", daemon=True)
+        self._thread.start()
+
+    def filled(self, start: int, end: int) -> None:
+        """Bytes ``start .. end`` (exclusive) of the buffer hold their final value."""
+        with self._cond:
+            self._ready[start] = end
+            self._cond.notify()
+
+    def abort(self) -> None:
+        """Stop hashing (the load failed); :meth:`check` must not be called afterwards."""
+        with self._cond:
+            self._aborted = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._aborted and self._hashed < self._size and self._hashed not in self._ready:
+                    self._cond.wait()
+                if self._aborted or self._hashed >= self._size:
+                    return
+                start = self._hashed
+                end = self._ready.pop(start)
+            self._digest.update(self._view[start:end])  # GIL released by hashlib for large buffers
+            with self._cond:
+                self._hashed = end
+                self._cond.notify_all()
+
+    def check(self) -> None:
+        """Wait for the whole buffer to be hashed; :class:`PreloadError` when the digest differs."""
+        with self._cond:
+            while self._hashed < self._size and not self._aborted:
+                self._cond.wait()
+        self._thread.join()
+        actual = self._digest.hexdigest()
+        if actual != self.expected:
+            raise PreloadError(f"sha256 is {actual}, expected {self.expected}", file=self.name, offset=0)

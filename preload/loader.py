@@ -79,6 +79,8 @@ class LoadedCheckpoint:
     device: str
     method: str
     verified: bool
+    cache_writer: threading.Thread | None = None
+    """Writes a streamed checkpoint to its local cache in the background (``stream_checkpoint(cache=True)``)."""
 
     def seconds_until(self, stage: str) -> float:
         """Seconds from the start of the load to the end of ``stage`` (stages run one after another)."""
@@ -194,6 +196,23 @@ def open_checked(shard: ShardFile) -> int:
     return fd
 
 
+def tensor_in_file_image(image: object, entry: TensorEntry) -> torch.Tensor:
+    """The tensor ``entry`` as a view of ``image``, a buffer laid out like its whole file (a mapping).
+
+    A tensor whose offset is not a multiple of its element size is copied into owned memory rather
+    than handed out as a skewed view. The view keeps ``image`` alive.
+    """
+    import torch
+
+    dtype = torch_dtype(entry.dtype)
+    if entry.numel == 0:
+        return torch.empty(entry.shape, dtype=dtype)
+    if entry.start % dtype.itemsize:
+        raw = torch.frombuffer(image, dtype=torch.uint8, count=entry.nbytes, offset=entry.start)
+        return raw.clone().view(dtype).view(entry.shape)
+    return torch.frombuffer(image, dtype=dtype, count=entry.numel, offset=entry.start).view(entry.shape)
+
+
 def truncated(chunk: Chunk, got: int) -> PreloadError:
     """The error for a chunk that read ``got`` bytes short: names the first tensor not fully read."""
     offset = chunk.start + got
@@ -256,18 +275,7 @@ class MappedBackend:
                 )
 
     def tensor(self, entry: TensorEntry) -> torch.Tensor:
-        import torch
-
-        dtype = torch_dtype(entry.dtype)
-        if entry.numel == 0:
-            return torch.empty(entry.shape, dtype=dtype)
-        mapping, _ = self._maps[entry.file]
-        if (
-            entry.start % dtype.itemsize
-        ):  # unaligned: copy into owned memory rather than hand out a skewed view
-            raw = torch.frombuffer(mapping, dtype=torch.uint8, count=entry.nbytes, offset=entry.start)
-            return raw.clone().view(dtype).view(entry.shape)
-        return torch.frombuffer(mapping, dtype=dtype, count=entry.numel, offset=entry.start).view(entry.shape)
+        return tensor_in_file_image(self._maps[entry.file][0], entry)
 
     def close(self) -> None:
         """Close the file descriptors (the mappings live as long as their tensors)."""
@@ -349,6 +357,8 @@ def run_plan(
 
     ``runtime_setup`` runs first inside the ``runtime`` stage (device initialisation); with
     ``make_tensors=False`` the bytes are brought in but no tensors are made (page-cache prefetch).
+    torch is imported only once every byte is in place (CPU backends read without it), so a caller
+    can import its engine in another thread while the weights arrive; the tensors are made last.
     """
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
@@ -356,26 +366,87 @@ def run_plan(
     tensors: dict[str, torch.Tensor] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="preload") as pool:
         with reporter.stage(STAGE_RUNTIME, backend.runtime_bytes):
-            if make_tensors:
-                import torch  # noqa: F401  (the engine's import is part of the runtime stage)
             if runtime_setup is not None:
                 runtime_setup()
             sums = read_sums(plan.model_dir) if verify else {}
             expected = {shard.path: expected_digest(shard, sums) for shard in plan.files} if verify else {}
             backend.prepare(pool)
         hashers = [FileHasher(shard, expected[shard.path]) for shard in plan.files] if verify else []
+
+        def last_stage_done() -> None:  # still inside ``final``: its end means every tensor is usable
+            nonlocal tensors
+            for hasher in hashers:
+                hasher.check()
+            if make_tensors:
+                tensors = {entry.name: backend.tensor(entry) for entry in plan.tensors}
+
+        if getattr(backend, "pipelined", False):
+            run_stages_pipelined(pool, plan, backend, reporter, chunk_bytes, last_stage_done)
+            return tensors, reporter.timings
         for stage in plan.stages:
             with reporter.stage(stage.name, stage.nbytes) as progress:
                 chunks = stage_chunks(stage, plan.files, chunk_bytes)
                 run_lanes(pool, lanes(chunks, per_file=backend.lane_per_file), backend.read_chunk, progress)
                 backend.finish_stage()
                 if stage.name == STAGE_FINAL:
-                    for hasher in hashers:
-                        hasher.check()
-                if make_tensors:
-                    for entry in stage.tensors:
-                        tensors[entry.name] = backend.tensor(entry)
+                    last_stage_done()
     return tensors, reporter.timings
+
+
+def run_stages_pipelined(
+    pool: ThreadPoolExecutor,
+    plan: PreloadPlan,
+    backend: LoadBackend,
+    reporter: StageReporter,
+    chunk_bytes: int,
+    last_stage_done: Callable[[], None],
+) -> None:
+    """Every chunk of every stage queued at once, in stage order, with no barrier between stages.
+
+    For sources with a long time per request (ranged GETs): the workers never drain at a stage's end.
+    Chunks still start in stage order (the pool is FIFO) and a stage's ``end`` is still sent only once
+    all its bytes are in place and every earlier stage has ended; its seconds count from that earlier
+    end. The first error stops the remaining chunks and is raised; no further ``end`` is sent.
+    """
+    stages = plan.stages
+    chunks = [stage_chunks(stage, plan.files, chunk_bytes) for stage in stages]
+    results: queue.SimpleQueue[tuple[int, int] | BaseException] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def read(index: int, chunk: Chunk) -> None:
+        if stop.is_set():
+            return
+        try:
+            results.put((index, backend.read_chunk(chunk)))
+        except BaseException as exc:
+            results.put(exc)
+
+    futures = [pool.submit(read, index, chunk) for index, queued in enumerate(chunks) for chunk in queued]
+    remaining = [len(queued) for queued in chunks]
+    moved = [0] * len(stages)
+    try:
+        for index, stage in enumerate(stages):
+            with reporter.stage(stage.name, stage.nbytes) as progress:
+                if moved[index]:
+                    progress(moved[index])
+                while remaining[index]:
+                    item = results.get()
+                    if isinstance(item, BaseException):
+                        raise item
+                    done, nbytes = item
+                    remaining[done] -= 1
+                    moved[done] += nbytes
+                    if done == index:
+                        progress(moved[index])
+                backend.finish_stage()
+                if index == len(stages) - 1:
+                    last_stage_done()
+    except BaseException:
+        stop.set()
+        for future in futures:
+            future.cancel()
+        wait(futures)
+        raise
 
 
 def load_checkpoint(

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from preload.errors import PreloadError
 from preload.events import STAGE_ENGINE, STAGES, EventCallback, StageEvent
 from preload.loader import LoadedCheckpoint, StageTiming
+from preload.memory import torch_dtype
+from preload.plan import PreloadPlan
 
 if TYPE_CHECKING:
     import torch
@@ -32,35 +34,43 @@ def _materialize_meta_buffers(model: torch.nn.Module, device: torch.device) -> N
             model._init_weights(module)
 
 
-def build_causal_lm(
-    loaded: LoadedCheckpoint,
-    model_dir: str | os.PathLike[str] | None = None,
-    *,
-    on_event: EventCallback | None = None,
-    warmup: bool = True,
-) -> Any:
-    """Build the transformers causal LM of ``model_dir`` (default: the loaded one) from ``loaded``'s tensors.
+def build_skeleton(model_dir: str | os.PathLike[str], dtype: torch.dtype | None = None) -> Any:
+    """The transformers causal LM of ``model_dir``'s config on the meta device: no memory, no init.
 
-    The model is created on the meta device (a thread-local context: safe beside other threads) and its
-    parameters replaced by the loaded tensors (``assign=True``: no copy); tied weights are re-tied,
-    non-persistent buffers (rotary frequencies) computed; the model is put in eval mode on the tensors' device and, with
-    ``warmup``, runs one forward pass. This is the ``engine`` stage: its events go to ``on_event`` and
-    its timing is appended to ``loaded.timings``. Raises :class:`PreloadError` when the tensors do not
-    match the model's parameters.
+    Needs only ``config.json``, so it can be built while the weights are still arriving; the meta
+    device is a thread-local context (safe beside other threads). ``dtype``: the weights' dtype.
     """
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    source = Path(model_dir) if model_dir is not None else loaded.plan.model_dir
+    config = AutoConfig.from_pretrained(model_dir)
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config, dtype=dtype)
+
+
+def attach_weights(
+    model: Any,
+    loaded: LoadedCheckpoint,
+    *,
+    on_event: EventCallback | None = None,
+    warmup: bool = True,
+    started: float | None = None,
+) -> Any:
+    """Give a skeleton (:func:`build_skeleton`) ``loaded``'s tensors: the ``engine`` stage.
+
+    Parameters are replaced by the loaded tensors (``assign=True``: no copy); tied weights are re-tied,
+    non-persistent buffers (rotary frequencies) computed; the model is put in eval mode on the tensors'
+    device and, with ``warmup``, runs one forward pass. Its events go to ``on_event`` and its timing
+    (from ``started``, a ``time.perf_counter()`` instant, default now) is appended to ``loaded.timings``.
+    Raises :class:`PreloadError` when the tensors do not match the model's parameters.
+    """
+    import torch
+
+    source = loaded.plan.model_dir
     index = STAGES.index(STAGE_ENGINE)
-    started = time.perf_counter()
+    started = time.perf_counter() if started is None else started
     if on_event is not None:
-        on_event(StageEvent(STAGE_ENGINE, "start", 0, 0, 0.0, index, len(STAGES)))
-    config = AutoConfig.from_pretrained(source)
-    dtypes = {t.dtype for t in loaded.tensors.values() if t.is_floating_point()}
-    dtype = next(iter(dtypes)) if len(dtypes) == 1 else None
-    with torch.device("meta"):  # thread-local: no memory, no initialisation cost, nothing patched
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+        on_event(StageEvent(STAGE_ENGINE, "start", 0, 0, time.perf_counter() - started, index, len(STAGES)))
     result = model.load_state_dict(loaded.tensors, strict=False, assign=True)
     model.tie_weights()
     device = torch.device(loaded.device)
@@ -89,6 +99,45 @@ def build_causal_lm(
     if on_event is not None:
         on_event(StageEvent(STAGE_ENGINE, "end", 0, 0, seconds, index, len(STAGES)))
     return model
+
+
+def plan_dtype(plan: PreloadPlan) -> torch.dtype | None:
+    """The one floating dtype of a planned checkpoint's tensors (``None`` when mixed): known before its bytes."""
+    codes = {t.dtype for t in plan.tensors if t.dtype.startswith(("F", "BF"))}
+    return torch_dtype(next(iter(codes))) if len(codes) == 1 else None
+
+
+def weights_dtype(loaded: LoadedCheckpoint) -> torch.dtype | None:
+    """The one floating dtype of the loaded tensors (``None`` when mixed)."""
+    dtypes = {t.dtype for t in loaded.tensors.values() if t.is_floating_point()}
+    return next(iter(dtypes)) if len(dtypes) == 1 else None
+
+
+def build_causal_lm(
+    loaded: LoadedCheckpoint,
+    model_dir: str | os.PathLike[str] | None = None,
+    *,
+    on_event: EventCallback | None = None,
+    warmup: bool = True,
+) -> Any:
+    """Build the transformers causal LM of ``model_dir`` (default: the loaded one) from ``loaded``'s tensors.
+
+    :func:`build_skeleton` then :func:`attach_weights`, timed together as the ``engine`` stage.
+    """
+    started = time.perf_counter()
+    if on_event is not None:
+        index = STAGES.index(STAGE_ENGINE)
+        on_event(StageEvent(STAGE_ENGINE, "start", 0, 0, 0.0, index, len(STAGES)))
+    model = build_skeleton(
+        Path(model_dir) if model_dir is not None else loaded.plan.model_dir, weights_dtype(loaded)
+    )
+    return attach_weights(model, loaded, on_event=_without_start(on_event), warmup=warmup, started=started)
+
+
+def _without_start(on_event: EventCallback | None) -> EventCallback | None:
+    if on_event is None:
+        return None
+    return lambda event: None if event.kind == "start" else on_event(event)
 
 
 def parameter_bytes(model: torch.nn.Module) -> int:

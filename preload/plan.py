@@ -135,13 +135,25 @@ class _DuplicateKeyError(ValueError):
         self.key = key
 
 
-def read_header(path: Path) -> tuple[ShardFile, list[TensorEntry]]:
-    """Parse and validate one safetensors file's header; return the file and its tensors by offset.
+def header_bytes_needed(prefix: bytes, size: int, path: str | Path) -> int:
+    """Bytes of the file up to the end of its header (``8 + header length``), from its first 8 bytes.
 
-    Refuses (:class:`PreloadError`): a file shorter than its header, a header that is not a JSON object
-    of valid entries, duplicate names, unknown dtypes, ``dtype x shape`` different from the byte length,
-    overlapping or non-contiguous offsets, data that ends before or after the end of the file.
+    Refuses a file too short for a header and a header length that cannot fit in ``size`` bytes.
     """
+    if len(prefix) < 8:
+        raise PreloadError("file too short for a safetensors header (truncated?)", file=path, offset=0)
+    header_len = int.from_bytes(prefix[:8], "little")
+    if header_len > MAX_HEADER_BYTES or 8 + header_len > size:
+        raise PreloadError(
+            f"header length {header_len} B does not fit in the {size} B file (corrupt or truncated)",
+            file=path,
+            offset=0,
+        )
+    return 8 + header_len
+
+
+def read_header(path: Path) -> tuple[ShardFile, list[TensorEntry]]:
+    """Parse and validate one local safetensors file's header (see :func:`parse_header`)."""
     try:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):  # a directory raises IsADirectoryError, a FIFO blocks
@@ -149,20 +161,24 @@ def read_header(path: Path) -> tuple[ShardFile, list[TensorEntry]]:
         size = info.st_size
         with open(path, "rb") as fh:
             prefix = fh.read(8)
-            if len(prefix) < 8:
-                raise PreloadError(
-                    "file too short for a safetensors header (truncated?)", file=path, offset=0
-                )
-            header_len = int.from_bytes(prefix, "little")
-            if header_len > MAX_HEADER_BYTES or 8 + header_len > size:
-                raise PreloadError(
-                    f"header length {header_len} B does not fit in the {size} B file (corrupt or truncated)",
-                    file=path,
-                    offset=0,
-                )
-            raw = fh.read(header_len)
+            head = prefix + fh.read(header_bytes_needed(prefix, size, path) - 8)
     except FileNotFoundError:
         raise PreloadError("shard file is missing", file=path) from None
+    return parse_header(path, size, head)
+
+
+def parse_header(path: Path, size: int, head: bytes) -> tuple[ShardFile, list[TensorEntry]]:
+    """Validate the header ``head`` (the file's first ``8 + header length`` bytes) of a ``size``-byte file.
+
+    Returns the file and its tensors by offset. Refuses (:class:`PreloadError`): a file shorter than
+    its header, a header that is not a JSON object of valid entries, duplicate names, unknown dtypes,
+    ``dtype x shape`` different from the byte length, overlapping or non-contiguous offsets, data that
+    ends before or after the end of the file.
+    """
+    data_start = header_bytes_needed(head[:8], size, path)
+    if len(head) < data_start:
+        raise PreloadError(f"header cut short: {len(head)} of {data_start} B", file=path, offset=len(head))
+    prefix, raw = head[:8], head[8:data_start]
     try:
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicate_keys)
     except _DuplicateKeyError as exc:
@@ -171,7 +187,6 @@ def read_header(path: Path) -> tuple[ShardFile, list[TensorEntry]]:
         raise PreloadError(f"header is not valid JSON: {exc}", file=path, offset=8) from None
     if not isinstance(header, dict):
         raise PreloadError("header is not a JSON object", file=path, offset=8)
-    data_start = 8 + header_len
     metadata = header.pop("__metadata__", None) or {}
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise PreloadError("__metadata__ must map strings to strings", file=path, offset=8)
@@ -276,22 +291,40 @@ def plan_checkpoint(model_dir: str | os.PathLike[str]) -> PreloadPlan:
     root = Path(model_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"model directory {root} does not exist")
-    if (root / INDEX_FILE).exists():
-        weight_map = _read_index(root)
-        shard_names = sorted(set(weight_map.values()))
-    elif (root / SINGLE_FILE).exists():
-        weight_map = None
-        shard_names = [SINGLE_FILE]
-    else:
-        raise PreloadError(f"no {INDEX_FILE} or {SINGLE_FILE} in the model directory", file=root)
-    files: list[ShardFile] = []
-    by_name: dict[str, TensorEntry] = {}
+    weight_map, shard_names = read_weight_map(root)
+    headers = []
     for shard_name in shard_names:
         path = root / shard_name
         if not path.exists():
             named = next(n for n, s in (weight_map or {}).items() if s == shard_name)
             raise PreloadError("shard named by the index is missing", file=path, tensor=named)
-        shard, entries = read_header(path)
+        headers.append(read_header(path))
+    return plan_from_headers(root, weight_map, headers)
+
+
+def read_weight_map(model_dir: Path) -> tuple[dict[str, str] | None, list[str]]:
+    """The index's tensor -> shard map (``None`` for a single ``model.safetensors``) and the shard names."""
+    if (model_dir / INDEX_FILE).exists():
+        weight_map = _read_index(model_dir)
+        return weight_map, sorted(set(weight_map.values()))
+    if (model_dir / SINGLE_FILE).exists():
+        return None, [SINGLE_FILE]
+    raise PreloadError(f"no {INDEX_FILE} or {SINGLE_FILE} in the model directory", file=model_dir)
+
+
+def plan_from_headers(
+    root: Path,
+    weight_map: dict[str, str] | None,
+    headers: list[tuple[ShardFile, list[TensorEntry]]],
+) -> PreloadPlan:
+    """The plan of a checkpoint whose shard headers were parsed (:func:`parse_header`), in shard order.
+
+    Every shard must hold exactly the tensors ``weight_map`` maps to it (when there is an index).
+    """
+    files: list[ShardFile] = []
+    by_name: dict[str, TensorEntry] = {}
+    for shard, entries in headers:
+        path, shard_name = shard.path, shard.path.name
         files.append(shard)
         for entry in entries:
             if entry.name in by_name:

@@ -7,24 +7,20 @@ a half-written file: downloads land under a temporary name and are renamed when 
 
 from __future__ import annotations
 
-import base64
 import json
+import mmap
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
+from preload import objectstore
 from preload.errors import PreloadError
 from preload.integrity import SUMS_FILE
+from preload.objectstore import METADATA_PATTERNS, ObjectRef, ObjectStore, is_object_store
 from preload.plan import INDEX_FILE, SINGLE_FILE
 
-METADATA_PATTERNS = ("*.json", "*.txt", "*.jinja", "*.model", "*.tiktoken")
-"""Small non-weight files fetched beside the shards (config, tokenizer, chat template, index)."""
-RANGE_BYTES = 32 * 1024 * 1024
-"""Size of each ranged GET of an S3 / COS download (32 MiB)."""
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_MANIFEST = ".llmfn-source.json"
 
 
 def default_cache_dir() -> Path:
@@ -48,7 +44,7 @@ def resolve_source(
     selects the endpoint, for COS ``https://cos.<region>.myqcloud.com``). ``endpoint_url`` also selects
     a hub mirror (default ``HF_ENDPOINT``). ``workers`` parallel requests.
     """
-    if source.startswith(("s3://", "cos://")):
+    if is_object_store(source):
         if revision is not None:
             raise ValueError(f"--revision applies to Hugging Face Hub sources only, not to {source}")
         return _fetch_s3(source, Path(cache_dir) if cache_dir else default_cache_dir(), workers, endpoint_url)
@@ -154,112 +150,70 @@ def _fetch_hub(
     return path
 
 
-def _s3_client(scheme: str, endpoint_url: str | None) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    if scheme == "cos" and endpoint_url is None and not os.environ.get("AWS_ENDPOINT_URL"):
-        region = os.environ.get("COS_REGION") or os.environ.get("TENCENTCLOUD_REGION")
-        if not region:
-            raise ValueError(
-                "cos:// needs an endpoint: set COS_REGION (e.g. ap-guangzhou) or pass endpoint_url"
-            )
-        endpoint_url = f"https://cos.{region}.myqcloud.com"
-    return boto3.client("s3", endpoint_url=endpoint_url, config=Config(max_pool_connections=32))
-
-
-def _wanted_keys(client: Any, bucket: str, prefix: str) -> dict[str, dict[str, Any]]:
-    """Relative name -> object summary for the metadata files and the shards the index names."""
-    objects: dict[str, dict[str, Any]] = {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            name = obj["Key"][len(prefix) :]
-            if name and "/" not in name:
-                objects[name] = obj
-    if INDEX_FILE in objects:
-        body = client.get_object(Bucket=bucket, Key=prefix + INDEX_FILE)["Body"].read()
-        try:
-            shards = set(json.loads(body)["weight_map"].values())
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise PreloadError(
-                f"index is not valid: {exc}", file=f"s3://{bucket}/{prefix}{INDEX_FILE}"
-            ) from None
-    elif SINGLE_FILE in objects:
-        shards = {SINGLE_FILE}
-    else:
-        raise PreloadError(
-            f"no {INDEX_FILE} or {SINGLE_FILE} under the prefix", file=f"s3://{bucket}/{prefix}"
-        )
-    for shard in sorted(shards - objects.keys()):
-        raise PreloadError(
-            "shard named by the index is missing from the bucket", file=f"s3://{bucket}/{prefix}{shard}"
-        )
-    from fnmatch import fnmatch
-
-    return {
-        name: obj
-        for name, obj in objects.items()
-        if name in shards or any(fnmatch(name, pattern) for pattern in METADATA_PATTERNS)
-    }
-
-
-def _download(client: Any, bucket: str, key: str, size: int, target: Path, pool: ThreadPoolExecutor) -> None:
-    """Parallel ranged GETs written in place into ``target.partial``, renamed when complete."""
+def _download(store: ObjectStore, ref: ObjectRef, target: Path, pool: ThreadPoolExecutor) -> None:
+    """Parallel ranged GETs (each retried on its own) straight into a mapping of ``target.partial``,
+    renamed when complete."""
     partial = target.with_name(target.name + ".partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.ftruncate(fd, size)
-
-        def fetch(start: int) -> None:
-            end = min(start + RANGE_BYTES, size) - 1
-            body = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end}")["Body"].read()
-            if len(body) != end - start + 1:
-                raise PreloadError(
-                    f"ranged GET returned {len(body)} B, expected {end - start + 1}", file=key, offset=start
-                )
-            os.pwrite(fd, body, start)
-
-        list(pool.map(fetch, range(0, size, RANGE_BYTES)))
-    finally:
-        os.close(fd)
+    with open(partial, "w+b") as fh:
+        fh.truncate(ref.size)
+        if ref.size:
+            with mmap.mmap(fh.fileno(), ref.size) as mapping, memoryview(mapping) as view:
+                starts = range(0, ref.size, objectstore.RANGE_BYTES)
+                ranges = [view[s : s + objectstore.RANGE_BYTES] for s in starts]
+                try:
+                    list(pool.map(store.read_into, [ref] * len(ranges), starts, ranges))
+                finally:
+                    for part in ranges:
+                        part.release()
     partial.rename(target)
 
 
-def _object_sha256(client: Any, bucket: str, key: str) -> str | None:
-    head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
-    if head.get("Metadata", {}).get("sha256"):
-        return head["Metadata"]["sha256"].lower()
-    checksum = head.get("ChecksumSHA256")
-    if checksum and "-" not in checksum:  # a multipart upload's checksum is not the file's
-        return base64.b64decode(checksum).hex()
-    return None
+MANIFEST_FILE = ".llmfn-source.json"
+"""Name -> ETag of each object kept in a local directory of a remote checkpoint."""
+
+
+def local_dir_of(store: ObjectStore, cache_root: Path) -> Path:
+    """``cache_root/<scheme>/<bucket>/<prefix>``: where a store's files are kept locally."""
+    return cache_root / store.scheme / store.bucket / store.prefix
+
+
+def read_manifest(local_dir: Path) -> dict[str, str]:
+    """Name -> ETag of the objects kept in ``local_dir`` (empty when none)."""
+    try:
+        return dict(json.loads((local_dir / MANIFEST_FILE).read_text(encoding="utf-8")))
+    except (FileNotFoundError, ValueError, TypeError):
+        return {}
+
+
+def is_current(local_dir: Path, ref: ObjectRef, manifest: dict[str, str]) -> bool:
+    """Whether ``local_dir`` holds ``ref`` as it is in the store now (same ETag and size)."""
+    path = local_dir / ref.name
+    return manifest.get(ref.name) == ref.etag and path.is_file() and path.stat().st_size == ref.size
+
+
+def record(local_dir: Path, manifest: dict[str, str], ref: ObjectRef) -> None:
+    """Note in the manifest that ``local_dir/ref.name`` is ``ref`` (call once the file is complete)."""
+    manifest[ref.name] = ref.etag
+    partial = local_dir / (MANIFEST_FILE + ".partial")
+    partial.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    partial.replace(local_dir / MANIFEST_FILE)
 
 
 def _fetch_s3(source: str, cache_root: Path, workers: int, endpoint_url: str | None) -> Path:
     """S3 / COS checkpoint into ``cache_root/<scheme>/<bucket>/<prefix>``; unchanged objects are kept."""
-    scheme, _, rest = source.partition("://")
-    bucket, _, prefix = rest.partition("/")
-    if not bucket:
-        raise ValueError(f"source {source!r} names no bucket; expected {scheme}://bucket/prefix")
-    prefix = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
-    client = _s3_client(scheme, endpoint_url)
-    target_dir = cache_root / scheme / bucket / prefix
+    store = ObjectStore(source, endpoint_url, connections=max(workers, 10))
+    target_dir = local_dir_of(store, cache_root)
     target_dir.mkdir(parents=True, exist_ok=True)
-    manifest_path = target_dir / _MANIFEST
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    wanted = _wanted_keys(client, bucket, prefix)
+    manifest = read_manifest(target_dir)
+    wanted, _ = store.checkpoint_objects()
     digests: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="s3-range") as pool:
-        for name, obj in sorted(wanted.items()):
-            target = target_dir / name
-            if target.exists() and manifest.get(name) == obj["ETag"] and target.stat().st_size == obj["Size"]:
-                pass
-            else:
-                _download(client, bucket, obj["Key"], obj["Size"], target, pool)
-                manifest[name] = obj["ETag"]
-                manifest_path.write_text(json.dumps(manifest, indent=1))
+        for name, ref in sorted(wanted.items()):
+            if not is_current(target_dir, ref, manifest):
+                _download(store, ref, target_dir / name, pool)
+                record(target_dir, manifest, ref)
             if name.endswith(".safetensors"):
-                digest = _object_sha256(client, bucket, obj["Key"])
+                digest = store.sha256(ref)
                 if digest:
                     digests[name] = digest
     sums_path = target_dir / SUMS_FILE

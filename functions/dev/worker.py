@@ -81,6 +81,8 @@ class ColdStart:
     """First time each preload stage was seen by ``/readyz``, seconds since spawn."""
     preload_s: dict[str, float] = field(default_factory=dict)
     """Duration of each preload stage as the worker measured it (``stages_done_s``), seconds."""
+    timeline: dict[str, object] = field(default_factory=dict)
+    """The worker's cold-start timeline from its ``/readyz`` (process start -> ... -> ready)."""
 
 
 @dataclass
@@ -140,6 +142,7 @@ class Worker:
                 "ready_s": self.cold_start.ready_s,
                 "stages": self.cold_start.stages,
                 "preload_s": self.cold_start.preload_s,
+                "timeline": self.cold_start.timeline,
             },
             "failure": self.failure,
             "log": str(self.log_path),
@@ -206,6 +209,8 @@ async def watch_cold_start(worker: Worker, client: httpx.AsyncClient, timeout_s:
             worker.cold_start.stages.setdefault(str(body["stage"]), seen_at)
         if isinstance(body.get("stages_done_s"), dict):
             worker.cold_start.preload_s = dict(body["stages_done_s"])
+        if isinstance(body.get("timeline"), dict):
+            worker.cold_start.timeline = dict(body["timeline"])
         if response.status_code == 200:
             worker.cold_start.ready_s = seen_at
             worker.state = WorkerState.READY

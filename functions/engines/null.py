@@ -20,6 +20,9 @@ class NullEngine:
         self.context_len = NULL_CONTEXT_LEN
         self.completion_tokens = completion_tokens
 
+    def begin(self) -> None:
+        """Nothing to read."""
+
     def load(self, on_event: EventCallback) -> None:
         for kind in ("start", "end"):
             on_event(StageEvent(STAGE_ENGINE, kind, 0, 0, 0.0, 0, 1))

@@ -7,10 +7,14 @@ runs during Lambda's init phase) and reused afterwards.
 
 from __future__ import annotations
 
-import os
-from typing import Any
+from functions.readiness import mark_entry
 
-from functions.entry.events import Handler, make_event_handler, settings_from_env
+mark_entry()  # the entry point's first line: ends the timeline's ``interpreter`` step
+
+import os  # noqa: E402
+from typing import Any  # noqa: E402
+
+from functions.entry.events import Handler, make_event_handler, settings_from_env  # noqa: E402
 
 _handler: Handler | None = None
 

@@ -9,11 +9,15 @@ teaches Mangum to recognise it and shapes the answer. Configured by ``LLMFN_*`` 
 
 from __future__ import annotations
 
-from typing import Any
+from functions.readiness import mark_entry
 
-from mangum.handlers.api_gateway import APIGateway
+mark_entry()  # the entry point's first line: ends the timeline's ``interpreter`` step
 
-from functions.entry.events import Handler, make_event_handler, settings_from_env
+from typing import Any  # noqa: E402
+
+from mangum.handlers.api_gateway import APIGateway  # noqa: E402
+
+from functions.entry.events import Handler, make_event_handler, settings_from_env  # noqa: E402
 
 
 class ScfApiGateway(APIGateway):

@@ -1,6 +1,24 @@
-"""``llmfn preload SOURCE``: run the staged preload with a progress bar and a per-stage summary."""
+"""``llmfn preload SOURCE``: run the staged preload with a progress bar and a per-stage summary.
+
+``--json`` prints one JSON object instead (the same shape as the ``timeline`` of ``/readyz``, so a
+planner can take either as cold-start input)::
+
+    {"source": "...", "device": "cpu", "method": "mmap", "bytes": 8044936192, "verified": false,
+     "stages": [{"name": "fetch", "seconds": 0.41},
+                {"name": "runtime", "seconds": 0.01, "bytes": 0},
+                {"name": "embedding", "seconds": 0.35, "bytes": 777912320}, ...],
+     "total_s": 2.71}
+
+``seconds`` per stage (stages run one after another here, so they add up to ``total_s``), ``bytes``
+moved by each loading stage. ``fetch`` is resolving the source: a Hub download, or for ``s3://`` /
+``cos://`` listing the objects and reading their headers (the weights then stream into memory).
+"""
 
 from __future__ import annotations
+
+import json
+import time
+from typing import Any
 
 import typer
 
@@ -25,8 +43,12 @@ def register(app: typer.Typer) -> None:
             help="Only bring the files into the page cache (for engines that read them).",
         ),
         cache_dir: str = typer.Option(
-            None, "--cache-dir", help="Where remote checkpoints are kept (default $LLMFN_CACHE)."
+            None,
+            "--cache-dir",
+            help="Where remote checkpoints are kept (default $LLMFN_CACHE); s3:// and cos:// shards are "
+            "kept there only when given.",
         ),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object (stages, total_s)."),
     ) -> None:
         """Load a checkpoint stage by stage (runtime, embedding, blocks, final) at the storage limit."""
         from rich.console import Console
@@ -42,13 +64,29 @@ def register(app: typer.Typer) -> None:
 
         import preload
 
-        console = Console()
-        model_dir = preload.resolve_source(source, revision, cache_dir, workers=max(workers, 8))
-        plan = preload.plan_checkpoint(model_dir)
-        console.print(
-            f"[bold]{model_dir}[/bold]: {len(plan.files)} file(s), {len(plan.tensors)} tensors, "
-            f"{plan.total_bytes:,} B ({plan.total_bytes / 1e9:.2f} GB)"
-        )
+        console = Console(stderr=as_json)
+        started = time.perf_counter()
+        remote = None
+        if preload.is_object_store(source) and not prefetch_only:
+            from pathlib import Path
+
+            from preload.stream import open_remote
+
+            if revision is not None:
+                raise ValueError(f"--revision applies to Hugging Face Hub sources only, not to {source}")
+            remote = open_remote(
+                source, cache_root=Path(cache_dir) if cache_dir else None, workers=max(workers, 8)
+            )
+            plan, model_dir = remote.plan, remote.local_dir
+        else:
+            model_dir = preload.resolve_source(source, revision, cache_dir, workers=max(workers, 8))
+            plan = preload.plan_checkpoint(model_dir)
+        fetch_s = time.perf_counter() - started
+        if not as_json:
+            console.print(
+                f"[bold]{source if remote else model_dir}[/bold]: {len(plan.files)} file(s), "
+                f"{len(plan.tensors)} tensors, {plan.total_bytes:,} B ({plan.total_bytes / 1e9:.2f} GB)"
+            )
         progress = Progress(
             TextColumn("{task.description:<10}"),
             BarColumn(),
@@ -65,14 +103,42 @@ def register(app: typer.Typer) -> None:
             done = event.bytes if event.total_bytes else (1 if event.kind == "end" else 0)
             progress.update(tasks[event.stage], completed=done)
 
+        method, verified = "prefetch", False
         with progress:
             if prefetch_only:
                 timings = preload.prefetch_to_page_cache(model_dir, workers=workers, on_event=on_event)
+            elif remote is not None:
+                if device != "cpu":
+                    raise ValueError(f"--device {device}: s3:// and cos:// sources stream into CPU memory")
+                loaded = preload.stream_checkpoint(
+                    remote,
+                    workers=max(workers, 8),
+                    verify=True if verify else None,
+                    on_event=on_event,
+                    cache=cache_dir is not None,
+                )
+                timings, method, verified = loaded.timings, loaded.method, loaded.verified
+                if loaded.cache_writer is not None:
+                    loaded.cache_writer.join()
             else:
                 loaded = preload.load_checkpoint(
                     model_dir, device=device, workers=workers, verify=verify, on_event=on_event
                 )
-                timings = loaded.timings
+                timings, method, verified = loaded.timings, loaded.method, loaded.verified
+        if as_json:
+            stages: list[dict[str, Any]] = [{"name": "fetch", "seconds": round(fetch_s, 4)}]
+            stages += [{"name": t.stage, "seconds": round(t.seconds, 4), "bytes": t.bytes} for t in timings]
+            report = {
+                "source": source,
+                "device": device,
+                "method": method,
+                "bytes": plan.total_bytes,
+                "verified": verified,
+                "stages": stages,
+                "total_s": round(fetch_s + sum(t.seconds for t in timings), 4),
+            }
+            print(json.dumps(report))
+            return
         table = Table(title="prefetch into the page cache" if prefetch_only else f"preload on {device}")
         for column in ("stage", "bytes", "seconds", "GB/s", "ready at s"):
             table.add_column(column, justify="left" if column == "stage" else "right")
@@ -87,5 +153,5 @@ def register(app: typer.Typer) -> None:
             "all", f"{moved:,}", f"{elapsed:.3f}", f"{moved / elapsed / 1e9:.2f}" if elapsed else "-", ""
         )
         console.print(table)
-        if verify and not prefetch_only:
+        if verified:
             console.print("[green]sha256 verified[/green] for every file")

@@ -107,6 +107,9 @@ def test_status_and_metrics_show_workers_and_stage_timings(reserved_runtime: Dev
     cold = worker["cold_start"]
     assert 0 < cold["listening_s"] <= cold["ready_s"]
     assert cold["stages"], "the preload stages seen on /readyz are recorded"
+    timeline = {row["name"]: row for row in cold["timeline"]["stages"]}  # the worker's own, per worker
+    assert {"interpreter", "imports", "weights", "engine"} <= timeline.keys()
+    assert timeline["engine"]["end_s"] <= cold["timeline"]["ready_s"]
     assert status["policy"]["name"] == "fixed" and status["policy"]["decision"]["reserved"] == 1
     metrics = httpx.get(f"{reserved_runtime.url}/metrics", timeout=5).text
     assert 'llmfn_dev_workers{kind="reserved",state="ready"} 1.0' in metrics

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections.abc import Iterator
@@ -12,11 +11,12 @@ import pytest
 import torch
 
 from preload import PreloadError, load_checkpoint, resolve_source
+from tests.preload.conftest import BUCKET, upload
 from tests.preload.helpers import sample_tensors, write_checkpoint
 from tests.preload.hub_standin import COMMIT, HubStandIn
+from tests.preload.s3_faults import S3FaultProxy
 
 REPO = "llmfn-test/tiny"
-BUCKET = "llmfn-preload-models"
 
 
 @pytest.fixture
@@ -75,38 +75,12 @@ def test_hub_unknown_revision_is_a_clear_error(hub: HubStandIn, tmp_path: Path) 
     assert info.value.file == f"hf://{REPO}"
 
 
-@pytest.fixture
-def s3(moto_server_url: str, monkeypatch: pytest.MonkeyPatch):  # -> botocore S3 client
-    """An S3 client on the shared moto server with an empty ``llmfn-preload-models`` bucket."""
-    import boto3
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    client = boto3.client("s3", endpoint_url=moto_server_url)
-    if any(b["Name"] == BUCKET for b in client.list_buckets().get("Buckets", [])):  # only this suite's bucket
-        for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-            client.delete_object(Bucket=BUCKET, Key=obj["Key"])
-        client.delete_bucket(Bucket=BUCKET)
-    client.create_bucket(Bucket=BUCKET)
-    return client
-
-
-def upload(client, repo_dir: Path, prefix: str, *, with_sha256: bool) -> None:
-    for path in sorted(repo_dir.iterdir()):
-        data = path.read_bytes()
-        extra = {"Metadata": {"sha256": hashlib.sha256(data).hexdigest()}} if with_sha256 else {}
-        client.put_object(Bucket=BUCKET, Key=f"{prefix}/{path.name}", Body=data, **extra)
-
-
 @pytest.mark.parametrize("scheme", ["s3", "cos"])
 def test_s3_download_with_ranged_reads_is_exact(
     s3, repo_dir: Path, tmp_path: Path, moto_server_url: str, monkeypatch: pytest.MonkeyPatch, scheme: str
 ) -> None:
     upload(s3, repo_dir, "qwen/v1", with_sha256=True)
-    monkeypatch.setattr("preload.sources.RANGE_BYTES", 1000)  # several ranged GETs per shard
+    monkeypatch.setattr("preload.objectstore.RANGE_BYTES", 1000)  # several ranged GETs per shard
     path = resolve_source(
         f"{scheme}://{BUCKET}/qwen/v1", cache_dir=tmp_path / "cache", endpoint_url=moto_server_url
     )
@@ -122,6 +96,42 @@ def test_s3_download_with_ranged_reads_is_exact(
     for name in fetched[2:]:
         assert (path / name).read_bytes() == (repo_dir / name).read_bytes()
     assert load_checkpoint(path, verify=True).verified
+
+
+def test_s3_download_resumes_a_range_whose_body_breaks_off(
+    s3, s3_faults: S3FaultProxy, repo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11 defect 11: a ranged GET whose body stops half-way is retried from its first missing byte."""
+    upload(s3, repo_dir, "m", with_sha256=True)
+    monkeypatch.setattr("preload.objectstore.RANGE_BYTES", 1000)
+    monkeypatch.setattr("preload.objectstore.RETRY_BASE_S", 0.0)
+    s3_faults.inject("cut", min_offset=1000)  # the second range of some file
+    s3_faults.inject("5xx")
+    s3_faults.inject("cut")
+    path = resolve_source(f"s3://{BUCKET}/m", cache_dir=tmp_path, endpoint_url=s3_faults.url, workers=3)
+    assert s3_faults.pending() == 0 and len(s3_faults.broken) == 3
+    for name in ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"):
+        assert (path / name).read_bytes() == (repo_dir / name).read_bytes()
+    assert load_checkpoint(path, verify=True).verified
+    # the retry after a cut asked only for what was missing: a range that starts inside the cut one
+    cut_path, cut_range = next((p, r) for f, p, r in s3_faults.broken if f == "cut")
+    first, last = (int(x) for x in cut_range.removeprefix("bytes=").split("-"))
+    resumed = [r for p, r in s3_faults.ranges if p == cut_path and r.endswith(f"-{last}")]
+    assert any(first < int(r.removeprefix("bytes=").split("-")[0]) <= last for r in resumed)
+
+
+def test_s3_download_gives_up_after_repeated_faults_naming_object_and_offset(
+    s3, s3_faults: S3FaultProxy, repo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upload(s3, repo_dir, "m", with_sha256=False)
+    monkeypatch.setattr("preload.objectstore.RETRY_BASE_S", 0.0)
+    monkeypatch.setattr("preload.objectstore.RANGE_ATTEMPTS", 2)
+    s3_faults.inject("cut", times=2, min_offset=0)
+    with pytest.raises(PreloadError, match="ranged GET failed after 2 tries") as info:
+        resolve_source(f"s3://{BUCKET}/m", cache_dir=tmp_path, endpoint_url=s3_faults.url, workers=1)
+    assert info.value.file is not None and info.value.file.startswith(f"s3://{BUCKET}/m/")
+    assert info.value.offset is not None and info.value.offset > 0  # resumed past the half that arrived
+    assert not any(p.name.endswith(".safetensors") for p in (tmp_path / "s3" / BUCKET / "m").iterdir())
 
 
 def test_s3_unchanged_objects_are_not_fetched_again(
