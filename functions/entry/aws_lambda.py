@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from functions.contract import ENV_EAGER_INIT
 from functions.entry.events import Handler, make_event_handler, settings_from_env
 
 _handler: Handler | None = None
@@ -23,5 +24,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return _handler(event, context)
 
 
-if os.environ.get("LLMFN_EAGER_INIT") == "1":
+if os.environ.get(ENV_EAGER_INIT) == "1":
     _handler = make_event_handler(settings_from_env())

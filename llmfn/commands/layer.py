@@ -48,12 +48,13 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         import layers
+        from functions.contract import CLOUD_SPELLINGS
         from layers.build import SCF_ZIP_REFUSAL
         from layers.limits import format_mb
         from layers.requirements import requirements_from_pyproject
 
-        if cloud == "scf":
-            raise ValueError(f"--cloud scf: {SCF_ZIP_REFUSAL}")
+        if CLOUD_SPELLINGS.get(cloud) == "tencent":
+            raise ValueError(f"--cloud {cloud}: {SCF_ZIP_REFUSAL}")
         if cloud not in layers.CLOUDS:
             raise ValueError(f"--cloud must be one of {', '.join(layers.CLOUDS)}, got {cloud!r}")
         source_root = Path(layers.__file__).resolve().parent.parent
