@@ -1,0 +1,87 @@
+"""The function package holds the import closure of its handlers, and that closure alone runs them.
+
+Each check runs in a fresh Python that sees only the unpacked zip's files of ours (tests/layers/packed.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from functions.contract import LAMBDA_HANDLERS, handler_module
+from layers.closure import ClosureError, import_closure
+from tests.functions.test_entry_points import CHAT, KEY, http_api_v2_event
+from tests.layers.packed import REPO_ROOT, build_and_unpack, run_packed
+
+# What only the simulator, the planner's tables, the local runtime, the load generator and CI promotion use.
+NEVER_IN_A_FUNCTION = (
+    "scaling/simulate.py",
+    "scaling/sim_timestep.py",
+    "scaling/sim_requests.py",
+    "scaling/sim_result.py",
+    "scaling/plot.py",
+    "scaling/traces.py",
+    "scaling/tables.py",
+    "functions/dev/loadgen.py",
+    "functions/dev/__init__.py",
+    "functions/promote/__init__.py",
+    "functions/tiny_model.py",
+    "functions/image/entry.py",
+)
+
+
+@pytest.fixture(scope="module")
+def unpacked(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_and_unpack(tmp_path_factory.mktemp("function-package"))
+
+
+def _files(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def test_the_package_is_the_handlers_import_closure(unpacked: Path) -> None:
+    files = _files(unpacked)
+    modules = [handler_module(handler) for handler in LAMBDA_HANDLERS.values()]
+    assert files == set(import_closure(REPO_ROOT, modules))
+    for module in modules:
+        assert module.replace(".", "/") + ".py" in files
+    assert "functions/contract.py" in files and "scaling/policies/hybrid.py" in files
+    assert not files & set(NEVER_IN_A_FUNCTION)
+    assert all(name.endswith(".py") for name in files)
+
+
+def test_modules_left_out_are_not_importable_there(unpacked: Path) -> None:
+    """The check's own guard: a module the zip lacks does not come from the checkout instead."""
+    for module in ("scaling.simulate", "functions.dev.loadgen", "llmfn.cli", "layers.build"):
+        done = run_packed(unpacked, f"import {module}")
+        assert done.returncode == 1 and "ModuleNotFoundError" in done.stderr, (module, done.stderr)
+
+
+def test_the_packed_inference_handler_answers_a_chat_event(unpacked: Path, tiny_model_dir: Path) -> None:
+    """The Lambda handler, with only the zip's modules, preloads the tiny model and answers."""
+    event = http_api_v2_event("POST", "/v1/chat/completions", json.dumps(CHAT))
+    code = (
+        "import json, sys\n"
+        "from functions.entry.aws_lambda import handler\n"
+        f"response = handler(json.loads({json.dumps(event)!r}), None)\n"
+        "print(json.dumps(response))\n"
+    )
+    env = {
+        "LLMFN_MODEL": str(tiny_model_dir),
+        "LLMFN_MODEL_NAME": "tiny",
+        "LLMFN_API_KEY": KEY,
+        "LLMFN_PRELOAD_WORKERS": "2",
+        "LLMFN_ACCESS_LOG": "false",
+    }
+    done = run_packed(unpacked, code, env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    response = json.loads(done.stdout.strip().splitlines()[-1])
+    assert response["statusCode"] == 200, response
+    assert json.loads(response["body"])["choices"][0]["message"]["role"] == "assistant"
+
+
+def test_a_missing_entry_point_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ClosureError, match=r"entry point module 'functions\.entry\.nope' not found"):
+        import_closure(REPO_ROOT, ["functions.entry.nope"])
