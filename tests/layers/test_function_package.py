@@ -59,6 +59,7 @@ def test_modules_left_out_are_not_importable_there(unpacked: Path) -> None:
         assert done.returncode == 1 and "ModuleNotFoundError" in done.stderr, (module, done.stderr)
 
 
+@pytest.mark.slow
 def test_the_packed_inference_handler_answers_a_chat_event(unpacked: Path, tiny_model_dir: Path) -> None:
     """The Lambda handler, with only the zip's modules, preloads the tiny model and answers."""
     event = http_api_v2_event("POST", "/v1/chat/completions", json.dumps(CHAT))
