@@ -121,6 +121,17 @@ SCF_WEB_MODULE: Final = "functions.entry.scf_web"
 # The image's entry command module (``python -m functions.image.entry [HANDLER]``).
 IMAGE_ENTRY_MODULE: Final = "functions.image.entry"
 
+# Every module the function image starts in some role: its entry command, the SCF web server (inference,
+# or the scaler with ENV_ROLE = ROLE_SCALER), the Lambda handlers, and the SCF event handler.
+IMAGE_ENTRY_MODULES: Final[tuple[str, ...]] = (
+    IMAGE_ENTRY_MODULE,
+    SCF_WEB_MODULE,
+    LAMBDA_INFERENCE_HANDLER.rpartition(".")[0],
+    LAMBDA_FORWARD_HANDLER.rpartition(".")[0],
+    LAMBDA_SCALER_HANDLER.rpartition(".")[0],
+    SCF_EVENT_HANDLER.rpartition(".")[0],
+)
+
 Role = Literal["inference", "scaler"]
 # The handler each role's zip must start on Lambda; SCF runs the image, never a zip.
 LAMBDA_HANDLERS: Final[dict[Role, str]] = {

@@ -5,16 +5,19 @@ Each check runs in a fresh Python that sees only the unpacked zip's files of our
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from functions.contract import LAMBDA_HANDLERS, handler_module
-from layers.closure import ClosureError, import_closure
+from functions.contract import IMAGE_ENTRY_MODULES, LAMBDA_HANDLERS, handler_module
+from layers.closure import OUR_PACKAGES, ClosureError, import_closure
 from tests.functions.test_entry_points import CHAT, KEY, http_api_v2_event
 from tests.layers.packed import REPO_ROOT, build_and_unpack, run_packed
 
+DOCKERIGNORE = REPO_ROOT / "functions" / "image" / "Dockerfile.dockerignore"
 # What only the simulator, the planner's tables, the local runtime, the load generator and CI promotion use.
 NEVER_IN_A_FUNCTION = (
     "scaling/simulate.py",
@@ -86,3 +89,48 @@ def test_the_packed_inference_handler_answers_a_chat_event(unpacked: Path, tiny_
 def test_a_missing_entry_point_is_named(tmp_path: Path) -> None:
     with pytest.raises(ClosureError, match=r"entry point module 'functions\.entry\.nope' not found"):
         import_closure(REPO_ROOT, ["functions.entry.nope"])
+
+
+def _dockerignore_excluded() -> set[str]:
+    """The files of ours the image's build context leaves out: the patterns after the allow-list."""
+    lines = [line for line in DOCKERIGNORE.read_text().splitlines() if line and not line.startswith("#")]
+    patterns = [line for line in lines[lines.index("*") + 1 :] if not line.startswith(("!", "**/"))]
+    tracked = {
+        p.relative_to(REPO_ROOT).as_posix()
+        for package in OUR_PACKAGES
+        for p in (REPO_ROOT / package).rglob("*")
+    }
+    return {
+        name
+        for name in tracked
+        for pattern in patterns
+        if (name.startswith(pattern) if pattern.endswith("/") else fnmatch.fnmatchcase(name, pattern))
+    }
+
+
+def test_the_image_leaves_out_exactly_what_its_entry_points_do_not_import() -> None:
+    closure = set(import_closure(REPO_ROOT, IMAGE_ENTRY_MODULES))
+    excluded = _dockerignore_excluded()
+    assert not closure & excluded, "the image needs these: remove them from Dockerfile.dockerignore"
+    ours = {
+        p.relative_to(REPO_ROOT).as_posix()
+        for package in OUR_PACKAGES
+        for p in (REPO_ROOT / package).rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    assert ours - closure <= excluded, "not run in the image: add these to Dockerfile.dockerignore"
+    assert {"scaling/simulate.py", "scaling/sim_timestep.py", "functions/dev/loadgen.py"} <= excluded
+
+
+def test_the_image_context_alone_imports_every_entry_point(tmp_path: Path) -> None:
+    """What the build context sends (our packages minus the dockerignore's exclusions) imports each entry."""
+    excluded = _dockerignore_excluded()
+    context = tmp_path / "var-task"
+    for package in OUR_PACKAGES:
+        for source in (REPO_ROOT / package).rglob("*.py"):
+            name = source.relative_to(REPO_ROOT).as_posix()
+            if name not in excluded and "__pycache__" not in source.parts:
+                (context / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, context / name)
+    done = run_packed(context, "".join(f"import {module}\n" for module in IMAGE_ENTRY_MODULES))
+    assert done.returncode == 0, done.stderr[-3000:]
