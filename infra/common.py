@@ -133,7 +133,24 @@ def load_build(config: StackConfig, limits: PlatformLimits) -> tuple[Artifact, A
     function = manifest.artifact("function")
     if function is None:
         raise ValueError(f"llmfn:buildDir = {str(config.build_dir)!r} has no function package")
+    _check_handlers_packed(config, function)
     return function, manifest.artifact("runtime_layer")
+
+
+def _check_handlers_packed(config: StackConfig, function: Artifact) -> None:
+    """The package holds only its entry points' import closure: a handler outside it could not start."""
+    handlers = {"llmfn:handler": config.handler}
+    if config.reserved_control == "scaler":
+        handlers["llmfn:scalerHandler"] = config.scaler_entry_point
+    packed = {entry.path for entry in function.files}
+    for key, handler in handlers.items():
+        module = c.handler_module(handler).replace(".", "/")
+        if not {f"{module}.py", f"{module}/__init__.py"} & packed:
+            raise ValueError(
+                f"{key} = {handler!r}: its module is not in the function package in llmfn:buildDir = "
+                f"{str(config.build_dir)!r} (it packs its entry points' imports only): run "
+                f"`llmfn layer build --cloud aws --handler {handler}` (repeat --handler for each entry point)"
+            )
 
 
 def reserved_gb_seconds_per_day(config: StackConfig) -> float:

@@ -20,6 +20,7 @@ the platform's limits (:mod:`layers.limits`); a breach raises :class:`PackageToo
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,7 @@ SCF_ZIP_REFUSAL = (
     "SCF runs llmfn only as an image: its newest Python runtime is 3.10 and llmfn needs >= 3.11, so a "
     "zip package cannot run there; build the image (llmfn:imageUri) instead"
 )
+_HANDLER = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 # pip's --target also writes console scripts whose shebang names this machine's Python: not shipped.
 _HOST_SPECIFIC_DIRS = frozenset({"bin"})
 
@@ -120,6 +122,11 @@ def _check_request(request: BuildRequest) -> None:
         raise LayerBuildError(f"cloud {request.cloud!r}: {SCF_ZIP_REFUSAL}")
     if request.cloud not in CLOUDS:
         raise LayerBuildError(f"cloud must be one of {', '.join(CLOUDS)}, got {request.cloud!r}")
+    for handler in request.entry_points:
+        if not _HANDLER.fullmatch(handler):
+            raise LayerBuildError(
+                f"entry point {handler!r} must be module.function, e.g. {LAMBDA_HANDLERS['inference']}"
+            )
     if request.requirements is not None and request.site_packages is not None:
         raise LayerBuildError("give either a requirements file or a prepared site-packages dir, not both")
     if request.requirements is not None and not request.requirements.is_file():
@@ -176,6 +183,12 @@ def _function_entries(request: BuildRequest) -> list[ZipEntry]:
         files = import_closure(request.source_root, modules, request.packages)
     except ClosureError as exc:
         raise LayerBuildError(f"entry point: {exc}") from exc
+    for module in modules:
+        path = module.replace(".", "/")
+        if not {f"{path}.py", f"{path}/__init__.py"} & set(files):
+            raise LayerBuildError(
+                f"entry point module {module!r} is not in our packages ({', '.join(request.packages)})"
+            )
     return [ZipEntry(arcname=name, source=request.source_root / name) for name in files]
 
 

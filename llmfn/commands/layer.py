@@ -42,6 +42,12 @@ def register(app: typer.Typer) -> None:
         native: bool = typer.Option(
             False, "--native", help="Install wheels for this machine instead of manylinux x86_64."
         ),
+        handler: list[str] = typer.Option(
+            [],
+            "--handler",
+            help="An entry point (module.function) the package must run; it packs their imports only "
+            "(repeatable; default: the inference and scaler handlers).",
+        ),
     ) -> None:
         """Build the function package (our code) and the runtime layer (dependencies) with a sha256 manifest."""
         from rich.console import Console
@@ -75,6 +81,7 @@ def register(app: typer.Typer) -> None:
             pip_args=tuple(pip_arg),
             python_version=python_version,
             pip_platform=None if native else "manylinux2014_x86_64",
+            **({"entry_points": tuple(handler)} if handler else {}),
         )
         manifest = layers.build_packages(request, check_limits=False)
         limits = layers.LIMITS_BY_CLOUD[cloud]

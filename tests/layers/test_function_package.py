@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from functions.contract import IMAGE_ENTRY_MODULES, LAMBDA_HANDLERS, handler_module
+from layers import BuildRequest, LayerBuildError, build_packages
 from layers.closure import OUR_PACKAGES, ClosureError, import_closure
 from tests.functions.test_entry_points import CHAT, KEY, http_api_v2_event
 from tests.layers.packed import REPO_ROOT, build_and_unpack, run_packed
@@ -134,3 +139,53 @@ def test_the_image_context_alone_imports_every_entry_point(tmp_path: Path) -> No
                 shutil.copyfile(source, context / name)
     done = run_packed(context, "".join(f"import {module}\n" for module in IMAGE_ENTRY_MODULES))
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_a_package_for_one_handler_holds_its_closure_only(tmp_path: Path) -> None:
+    """The scaler alone: no serving app, no engines, no preload."""
+    scaler = LAMBDA_HANDLERS["scaler"]
+    manifest = build_packages(
+        BuildRequest(cloud="aws", out_dir=tmp_path, source_root=REPO_ROOT, entry_points=(scaler,))
+    )
+    files = {entry.path for entry in manifest.artifact("function").files}  # type: ignore[union-attr]
+    assert files == set(import_closure(REPO_ROOT, [handler_module(scaler)]))
+    assert "functions/scaler/handler.py" in files and "functions/app.py" not in files
+    assert not any(name.startswith("preload/") for name in files)
+
+
+@pytest.mark.parametrize(
+    ("handler", "message"),
+    [
+        ("handler", r"entry point 'handler' must be module\.function"),
+        ("functions.entry.nope.handler", r"entry point module 'functions\.entry\.nope' not found"),
+        (
+            "tests.conftest.handler",
+            r"entry point module 'tests\.conftest' is not in our packages \(functions, preload",
+        ),
+    ],
+)
+def test_bad_entry_points_are_named(handler: str, message: str, tmp_path: Path) -> None:
+    request = BuildRequest(
+        cloud="aws", out_dir=tmp_path / "out", source_root=REPO_ROOT, entry_points=(handler,)
+    )
+    with pytest.raises(LayerBuildError, match=message):
+        build_packages(request)
+
+
+def test_cli_packs_the_handlers_it_is_given(tmp_path: Path) -> None:
+    scaler = LAMBDA_HANDLERS["scaler"]
+    args = ["-m", "llmfn", "layer", "build", "--cloud", "aws", "--out", "out", "--handler", scaler]
+    done = subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode == 0, done.stderr
+    with zipfile.ZipFile(tmp_path / "out" / "llmfn-function-aws.zip") as function:
+        names = set(function.namelist())
+    assert "functions/scaler/handler.py" in names and "functions/entry/aws_lambda.py" not in names
+    bad = subprocess.run([sys.executable, *args[:-1], "nodots"], capture_output=True, text=True, cwd=tmp_path)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "error: entry point 'nodots' must be module.function" in bad.stderr
