@@ -98,6 +98,7 @@ def register(app: typer.Typer) -> None:
             )
         console = Console()
         console.print(table)
+        console.print(f"function package: the modules of ours that {', '.join(request.entry_points)} import")
         console.print(
             f"limits: {format_mb(limits.direct_upload_zip_bytes)} per zip uploaded directly, "
             f"{format_mb(limits.unzipped_total_bytes)} unzipped with layers; manifest: {out_dir / layers.MANIFEST_NAME}"
