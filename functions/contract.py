@@ -51,6 +51,8 @@ def cloud_name(text: str, field: str = "--cloud") -> Cloud:
 # functions) the version's MinExecutionEnvironments.
 ReservedCapacity = Literal["provisioned-concurrency", "execution-environments"]
 RESERVED_CAPACITIES: Final[tuple[ReservedCapacity, ...]] = get_args(ReservedCapacity)
+PROVISIONED_CONCURRENCY: Final[ReservedCapacity] = "provisioned-concurrency"
+EXECUTION_ENVIRONMENTS: Final[ReservedCapacity] = "execution-environments"
 
 # --- the alias ------------------------------------------------------------------------------------
 

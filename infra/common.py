@@ -105,7 +105,7 @@ def scaler_environment(
         c.ENV_WINDOW_S: "60",
     }
     if config.aws_gpu is not None:  # Lambda Managed Instances: the floor is MinExecutionEnvironments
-        static[c.ENV_RESERVED_CAPACITY] = "execution-environments"
+        static[c.ENV_RESERVED_CAPACITY] = c.EXECUTION_ENVIRONMENTS
     if config.cloud == "tencentcloud":
         static[c.ENV_NAMESPACE] = config.namespace
         # COS speaks the S3 API at this endpoint; the scaler keeps its state there.
@@ -189,7 +189,7 @@ def stack_outputs(
 
         env_s = sum(config.reserved_schedule) * SECONDS_PER_HOUR
         outputs["reservedEnvironmentHoursPerDay"] = env_s / SECONDS_PER_HOUR
-        outputs["reservedCapacity"] = "execution-environments"  # what `llmfn promote --stack` moves
+        outputs["reservedCapacity"] = c.EXECUTION_ENVIRONMENTS  # what `llmfn promote --stack` moves
         outputs["estimatedReservedCostPerDay"] = round(
             env_s * get_provider("lambda-gpu").prices.environment_per_s(), 4
         )

@@ -49,13 +49,13 @@ class CloudTarget:
     secret_key: str | None = None
     session_token: str | None = None
     timeout_s: float = 10.0
-    reserved_capacity: ReservedCapacity = "provisioned-concurrency"
+    reserved_capacity: ReservedCapacity = contract.PROVISIONED_CONCURRENCY
 
     def __post_init__(self) -> None:
         if self.cloud not in CLOUDS:
             raise TargetError(f"--cloud must be one of {', '.join(CLOUDS)}, got {self.cloud!r}")
         if self.reserved_capacity not in RESERVED_CAPACITIES or (
-            self.reserved_capacity == "execution-environments" and self.cloud != "aws"
+            self.reserved_capacity == contract.EXECUTION_ENVIRONMENTS and self.cloud != "aws"
         ):
             raise TargetError(
                 f"reserved capacity ({contract.ENV_RESERVED_CAPACITY}) must be one of {', '.join(RESERVED_CAPACITIES)}"
@@ -98,7 +98,7 @@ class CloudTarget:
 
     def control(self, retry: RetryPolicy) -> CloudControl:
         """The actuator: versions, alias routing, provisioned capacity."""
-        if self.cloud == "aws" and self.reserved_capacity == "execution-environments":
+        if self.cloud == "aws" and self.reserved_capacity == contract.EXECUTION_ENVIRONMENTS:
             from functions.cloud.aws import AwsEndpoint
             from functions.cloud.aws_gpu import ManagedInstancesControl
 

@@ -62,7 +62,7 @@ class ScalerSettings:
             region=env.get(c.ENV_REGION) or env.get("AWS_REGION") or env.get("TENCENTCLOUD_REGION", ""),
             namespace=env.get(c.ENV_NAMESPACE) or "default",
             endpoint=env.get(c.ENV_CLOUD_ENDPOINT) or None,
-            reserved_capacity=env.get(c.ENV_RESERVED_CAPACITY) or "provisioned-concurrency",  # type: ignore[arg-type]
+            reserved_capacity=env.get(c.ENV_RESERVED_CAPACITY) or c.PROVISIONED_CONCURRENCY,  # type: ignore[arg-type]
             **CloudTarget.tencent_credentials(env),  # type: ignore[arg-type]
         )
         return cls(

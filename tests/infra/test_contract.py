@@ -78,6 +78,18 @@ def test_entry_points_are_written_only_in_the_contract() -> None:
     assert not repeated, "use functions.contract's entry points: " + "; ".join(repeated)
 
 
+def test_contract_values_are_written_only_in_the_contract() -> None:
+    """The alias name and the reserved-capacity kinds the stacks write and the scaler reads."""
+    values = {contract.ALIAS_NAME, *contract.RESERVED_CAPACITIES}
+    repeated = [
+        f"{name}:{node.lineno}: {node.value!r}"
+        for name, tree in _sources()
+        for node in _strings(tree)
+        if node.value in values
+    ]
+    assert not repeated, "use functions.contract's names: " + "; ".join(repeated)
+
+
 def _is_spelling(node: ast.AST | None) -> bool:
     return isinstance(node, ast.Constant) and node.value in CLOUD_SPELLINGS
 
