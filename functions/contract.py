@@ -27,8 +27,9 @@ CLOUD_SPELLINGS: Final[dict[str, Cloud]] = {
     "tencentcloud": "tencent",
     "scf": "tencent",
 }
-# The stack's ``llmfn:cloud`` values (Pulumi provider names), per canonical cloud.
-STACK_CLOUD: Final[dict[Cloud, str]] = {"aws": "aws", "tencent": "tencentcloud"}
+StackCloud = Literal["tencentcloud", "aws"]
+"""The stack's ``llmfn:cloud`` values: Pulumi's provider names."""
+STACK_CLOUD: Final[dict[Cloud, StackCloud]] = {"aws": "aws", "tencent": "tencentcloud"}
 
 
 class UnknownCloudError(ValueError):
@@ -58,6 +59,12 @@ EXECUTION_ENVIRONMENTS: Final[ReservedCapacity] = "execution-environments"
 
 ALIAS_NAME: Final = "live"
 """The alias every stack creates and routes traffic to; ``llmfn promote`` moves its version."""
+
+# --- version descriptions --------------------------------------------------------------------------
+
+DESCRIPTION_PREFIX: Final = "llmfn model-revision="
+"""A published version's description starts with this and the model revision it serves: the stack
+writes it, ``llmfn promote`` writes and reads it (Lambda's Description, SCF's version description)."""
 
 # --- events -------------------------------------------------------------------------------------
 

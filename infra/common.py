@@ -11,8 +11,7 @@ from typing import Any
 import pulumi
 
 from functions import contract as c
-from functions.contract import ALIAS_NAME
-from functions.promote.promotion import DESCRIPTION_PREFIX
+from functions.contract import ALIAS_NAME, DESCRIPTION_PREFIX
 from infra.config import StackConfig
 from layers import Artifact, BuildManifest, artifact_sizes, check_sizes, read_manifest
 from layers.limits import PlatformLimits

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from functions.contract import LAMBDA_INFERENCE_HANDLER, LAMBDA_SCALER_HANDLER
+from functions.contract import LAMBDA_INFERENCE_HANDLER, LAMBDA_SCALER_HANDLER, StackCloud
 from infra.gpu.config import MAX_CONCURRENCY_PER_ENVIRONMENT, AwsGpuConfig, parse_aws_gpu
 from infra.image import ImageBuild, parse_image_build
 from scaling.plan import HOURS_PER_DAY, ReservedRule, ScheduleChange, hourly_schedule, schedule_changes
@@ -72,7 +72,7 @@ class StackConfig(BaseModel):
 
     model_config = ConfigDict(alias_generator=_camel, populate_by_name=True, extra="forbid", frozen=True)
 
-    cloud: Literal["tencentcloud", "aws"]
+    cloud: StackCloud
     region: str = Field(description="Cloud region, e.g. ap-guangzhou or us-east-1.")
     name: str = Field("llmfn", description="Prefix of every resource name: lowercase, digits, '-'.")
     namespace: str = Field("default", description="SCF namespace (Tencent only).")
