@@ -60,6 +60,12 @@ EXECUTION_ENVIRONMENTS: Final[ReservedCapacity] = "execution-environments"
 ALIAS_NAME: Final = "live"
 """The alias every stack creates and routes traffic to; ``llmfn promote`` moves its version."""
 
+# --- SCF's image / web function listener ----------------------------------------------------------
+
+SCF_HOST: Final = "0.0.0.0"
+SCF_PORT: Final = 9000
+"""SCF image and web functions must listen on 0.0.0.0:9000 (the stack sets it as the image port)."""
+
 # --- version descriptions --------------------------------------------------------------------------
 
 DESCRIPTION_PREFIX: Final = "llmfn model-revision="

@@ -25,7 +25,7 @@ import pulumi
 import tencentcloud_iac_pulumi as tencentcloud
 from tencentcloud_iac_pulumi import apigateway, scf
 
-from functions.contract import ENV_HOST, ENV_PORT
+from functions.contract import ENV_HOST, ENV_PORT, SCF_HOST
 from infra.common import (
     ALIAS_DESCRIPTION,
     ALIAS_NAME,
@@ -135,7 +135,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
     @staticmethod
     def _environment(config: StackConfig) -> dict[str, str]:
         env = model_environment(config)
-        env[ENV_HOST] = "0.0.0.0"
+        env[ENV_HOST] = SCF_HOST
         env[ENV_PORT] = str(SCF_IMAGE_PORT)
         return env
 

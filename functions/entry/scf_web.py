@@ -16,12 +16,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from functions.contract import ENV_HOST, ENV_PORT, ENV_ROLE, ROLE_SCALER
+from functions.contract import ENV_HOST, ENV_PORT, ENV_ROLE, ROLE_SCALER, SCF_HOST, SCF_PORT
 from functions.serve import serve_or_exit
 from functions.settings import ServeSettings
-
-SCF_HOST = "0.0.0.0"
-SCF_PORT = 9000
 
 
 def web_settings() -> ServeSettings:
