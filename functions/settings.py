@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-ENV_PREFIX = "LLMFN_"
+from functions.contract import ENV_PREFIX
 
 EngineName = Literal["transformers", "null", "vllm"]
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import pulumi
 
-from functions.promote.promotion import DESCRIPTION_PREFIX
+from functions import contract as c
+from functions.contract import ALIAS_NAME, DESCRIPTION_PREFIX
 from infra.config import StackConfig
 from layers import Artifact, BuildManifest, artifact_sizes, check_sizes, read_manifest
 from layers.limits import PlatformLimits
 
-ALIAS_NAME = "live"
 ALIAS_DESCRIPTION = "traffic entry point; llmfn promote moves its version and weights"
 # Alias properties `llmfn promote` owns after creation (infra/README.md, "One owner per setting").
 ALIAS_PROMOTE_OWNED = ["functionVersion", "routingConfig"]
@@ -54,15 +54,15 @@ def published_description(config: StackConfig, code: str | None = None) -> str:
 def model_environment(config: StackConfig) -> dict[str, str]:
     """Environment of the inference function (the names ``functions/`` reads), without secrets."""
     env = {
-        "LLMFN_MODEL_SOURCE": config.model_source,
-        "LLMFN_MODEL_NAME": config.model_repo or config.model_source,
-        "LLMFN_ENGINE": config.engine,
-        "LLMFN_MAX_CONCURRENCY": str(config.concurrency_per_instance),
+        c.ENV_MODEL_SOURCE: config.model_source,
+        c.ENV_MODEL_NAME: config.model_repo or config.model_source,
+        c.ENV_ENGINE: config.engine,
+        c.ENV_MAX_CONCURRENCY: str(config.concurrency_per_instance),
     }
     if config.model_revision is not None:
-        env["LLMFN_MODEL_REVISION"] = config.model_revision
+        env[c.ENV_MODEL_REVISION] = config.model_revision
     if config.public:  # llmfn:public: the entry points refuse to serve without a key unless told so
-        env["LLMFN_PUBLIC"] = "1"
+        env[c.ENV_PUBLIC] = "1"
     return env
 
 
@@ -71,7 +71,7 @@ def with_api_key(env: dict[str, str], config: StackConfig) -> pulumi.Input[dict[
     if config.api_key is None:
         return env
     secret = pulumi.Output.secret(config.api_key.get_secret_value())
-    return secret.apply(lambda key: {**env, "LLMFN_API_KEY": key})
+    return secret.apply(lambda key: {**env, c.ENV_API_KEY: key})
 
 
 def scaler_policy_config(config: StackConfig) -> dict[str, Any]:
@@ -94,26 +94,26 @@ def scaler_environment(
 ) -> pulumi.Output[dict[str, str]]:
     """Environment of the scaler function, as ``functions.scaler.settings.ScalerSettings.from_env`` reads it."""
     static = {
-        "LLMFN_ROLE": "scaler",
-        "LLMFN_CLOUD": "aws" if config.cloud == "aws" else "tencent",
-        "LLMFN_ALIAS": ALIAS_NAME,
-        "LLMFN_REGION": config.region,
-        "LLMFN_POLICY": "hybrid",
-        "LLMFN_POLICY_CONFIG": json.dumps(scaler_policy_config(config), separators=(",", ":")),
-        "LLMFN_UTC_OFFSET_HOURS": str(config.utc_offset_hours),
-        "LLMFN_WINDOW_S": "60",
+        c.ENV_ROLE: c.ROLE_SCALER,
+        c.ENV_CLOUD: c.cloud_name(config.cloud, "llmfn:cloud"),
+        c.ENV_ALIAS: ALIAS_NAME,
+        c.ENV_REGION: config.region,
+        c.ENV_POLICY: "hybrid",
+        c.ENV_POLICY_CONFIG: json.dumps(scaler_policy_config(config), separators=(",", ":")),
+        c.ENV_UTC_OFFSET_HOURS: str(config.utc_offset_hours),
+        c.ENV_WINDOW_S: "60",
     }
     if config.aws_gpu is not None:  # Lambda Managed Instances: the floor is MinExecutionEnvironments
-        static["LLMFN_RESERVED_CAPACITY"] = "execution-environments"
+        static[c.ENV_RESERVED_CAPACITY] = c.EXECUTION_ENVIRONMENTS
     if config.cloud == "tencentcloud":
-        static["LLMFN_NAMESPACE"] = config.namespace
+        static[c.ENV_NAMESPACE] = config.namespace
         # COS speaks the S3 API at this endpoint; the scaler keeps its state there.
-        static["LLMFN_STATE_ENDPOINT"] = f"https://cos.{config.region}.myqcloud.com"
+        static[c.ENV_STATE_ENDPOINT] = f"https://cos.{config.region}.myqcloud.com"
     return pulumi.Output.all(function_name, state_bucket or "").apply(
         lambda parts: {
             **static,
-            "LLMFN_FUNCTION": parts[0],
-            **({"LLMFN_STATE_BUCKET": parts[1]} if parts[1] else {}),
+            c.ENV_FUNCTION: parts[0],
+            **({c.ENV_STATE_BUCKET: parts[1]} if parts[1] else {}),
         }
     )
 
@@ -122,8 +122,8 @@ def load_build(config: StackConfig, limits: PlatformLimits) -> tuple[Artifact, A
     """The function package and runtime layer from ``llmfn:buildDir``, checked against the limits."""
     assert config.build_dir is not None
     manifest: BuildManifest = read_manifest(config.build_dir)
-    expected = "scf" if config.cloud == "tencentcloud" else "aws"
-    if manifest.cloud != expected:
+    expected = config.cloud
+    if c.cloud_name(manifest.cloud, "manifest.json's cloud") != c.cloud_name(expected, "llmfn:cloud"):
         raise ValueError(
             f"llmfn:buildDir = {str(config.build_dir)!r} holds a build for {manifest.cloud!r}, "
             f"this stack deploys to {config.cloud!r}: run `llmfn layer build --cloud {expected}`"
@@ -132,7 +132,24 @@ def load_build(config: StackConfig, limits: PlatformLimits) -> tuple[Artifact, A
     function = manifest.artifact("function")
     if function is None:
         raise ValueError(f"llmfn:buildDir = {str(config.build_dir)!r} has no function package")
+    _check_handlers_packed(config, function)
     return function, manifest.artifact("runtime_layer")
+
+
+def _check_handlers_packed(config: StackConfig, function: Artifact) -> None:
+    """The package holds only its entry points' import closure: a handler outside it could not start."""
+    handlers = {"llmfn:handler": config.handler}
+    if config.reserved_control == "scaler":
+        handlers["llmfn:scalerHandler"] = config.scaler_entry_point
+    packed = {entry.path for entry in function.files}
+    for key, handler in handlers.items():
+        module = c.handler_module(handler).replace(".", "/")
+        if not {f"{module}.py", f"{module}/__init__.py"} & packed:
+            raise ValueError(
+                f"{key} = {handler!r}: its module is not in the function package in llmfn:buildDir = "
+                f"{str(config.build_dir)!r} (it packs its entry points' imports only): run "
+                f"`llmfn layer build --cloud aws --handler {handler}` (repeat --handler for each entry point)"
+            )
 
 
 def reserved_gb_seconds_per_day(config: StackConfig) -> float:
@@ -171,7 +188,7 @@ def stack_outputs(
 
         env_s = sum(config.reserved_schedule) * SECONDS_PER_HOUR
         outputs["reservedEnvironmentHoursPerDay"] = env_s / SECONDS_PER_HOUR
-        outputs["reservedCapacity"] = "execution-environments"  # what `llmfn promote --stack` moves
+        outputs["reservedCapacity"] = c.EXECUTION_ENVIRONMENTS  # what `llmfn promote --stack` moves
         outputs["estimatedReservedCostPerDay"] = round(
             env_s * get_provider("lambda-gpu").prices.environment_per_s(), 4
         )

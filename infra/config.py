@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from functions.contract import LAMBDA_INFERENCE_HANDLER, LAMBDA_SCALER_HANDLER, SCF_PORT, StackCloud
 from infra.gpu.config import MAX_CONCURRENCY_PER_ENVIRONMENT, AwsGpuConfig, parse_aws_gpu
 from infra.image import ImageBuild, parse_image_build
 from scaling.plan import HOURS_PER_DAY, ReservedRule, ScheduleChange, hourly_schedule, schedule_changes
@@ -37,10 +38,10 @@ SECRET_KEYS = frozenset({"apiKey"})
 AWS_PROVISIONED_PRICE_PER_GB_S = 0.0000041667
 
 # Entry points in the packages of functions/ (overridable per stack, e.g. for a custom image).
-DEFAULT_LAMBDA_HANDLER = "functions.entry.aws_lambda.handler"
+DEFAULT_LAMBDA_HANDLER = LAMBDA_INFERENCE_HANDLER
 # AWS only: on SCF the scaler is the image itself, run with LLMFN_ROLE=scaler (functions.entry.scf_web).
-DEFAULT_SCALER_HANDLERS = {"aws": "functions.scaler.handler.lambda_handler"}
-SCF_IMAGE_PORT = 9000
+DEFAULT_SCALER_HANDLERS = {"aws": LAMBDA_SCALER_HANDLER}
+SCF_IMAGE_PORT = SCF_PORT
 MAX_TIMEOUT_S = 900  # both SCF and Lambda stop a request at 900 s
 MAX_INSTANCES = 10_000  # above every account's concurrency quota on either cloud
 MAX_MODEL_URI_CHARS = 200  # + "llmfn model-revision=" stays within Lambda's 256-character Description
@@ -71,7 +72,7 @@ class StackConfig(BaseModel):
 
     model_config = ConfigDict(alias_generator=_camel, populate_by_name=True, extra="forbid", frozen=True)
 
-    cloud: Literal["tencentcloud", "aws"]
+    cloud: StackCloud
     region: str = Field(description="Cloud region, e.g. ap-guangzhou or us-east-1.")
     name: str = Field("llmfn", description="Prefix of every resource name: lowercase, digits, '-'.")
     namespace: str = Field("default", description="SCF namespace (Tencent only).")

@@ -25,6 +25,7 @@ import pulumi
 import tencentcloud_iac_pulumi as tencentcloud
 from tencentcloud_iac_pulumi import apigateway, scf
 
+from functions.contract import ENV_HOST, ENV_PORT, SCF_HOST
 from infra.common import (
     ALIAS_DESCRIPTION,
     ALIAS_NAME,
@@ -134,8 +135,8 @@ class TencentInferenceStack(pulumi.ComponentResource):
     @staticmethod
     def _environment(config: StackConfig) -> dict[str, str]:
         env = model_environment(config)
-        env["LLMFN_HOST"] = "0.0.0.0"
-        env["LLMFN_PORT"] = str(SCF_IMAGE_PORT)
+        env[ENV_HOST] = SCF_HOST
+        env[ENV_PORT] = str(SCF_IMAGE_PORT)
         return env
 
     @classmethod

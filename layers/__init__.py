@@ -1,6 +1,7 @@
 """Reproducible builds of function layers and packages (zip + sha256 manifest), per cloud's layout.
 
-Imports nothing of llmfn: ``infra/`` and the ``llmfn layer build`` command use it.
+Imports of ours only :mod:`functions.contract` (the entry points and cloud names it packs for);
+``infra/`` and the ``llmfn layer build`` command use it.
 """
 
 from layers.build import (

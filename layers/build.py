@@ -5,7 +5,9 @@ Two artifacts per cloud, written to ``out_dir``:
 - ``llmfn-runtime-layer-<cloud>.zip``: third-party dependencies under ``python/``. Lambda adds
   ``/opt/python`` to ``sys.path``. Built from a requirements file (``pip install --target``, for the
   platform's Linux x86_64 wheels) or from a prepared site-packages directory.
-- ``llmfn-function-<cloud>.zip``: our own packages at the zip root (the handler's import path).
+- ``llmfn-function-<cloud>.zip``: the modules of ours the handlers import (the import closure of
+  :data:`functions.contract.LAMBDA_HANDLERS`, :mod:`layers.closure`) at the zip root (the handler's
+  import path): no simulator, load generator, local runtime or CI promotion.
 
 Lambda only. SCF runs llmfn as an image, never a zip (:data:`SCF_ZIP_REFUSAL` says why; the stack
 refuses ``llmfn:buildDir`` on tencentcloud for the same reason), so ``scf`` is refused here.
@@ -18,22 +20,26 @@ the platform's limits (:mod:`layers.limits`); a breach raises :class:`PackageToo
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
 
+from functions.contract import CLOUD_SPELLINGS, LAMBDA_HANDLERS, Cloud, handler_module
+from layers.closure import OUR_PACKAGES, ClosureError, import_closure
 from layers.limits import LIMITS_BY_CLOUD, ArtifactSize, check_sizes
 from layers.zipfiles import ManifestEntry, ZipEntry, collect_tree, file_sha256, write_reproducible_zip
 
-Cloud = Literal["aws"]
+# The clouds that take a zip: Lambda only (SCF_ZIP_REFUSAL says why not SCF).
 CLOUDS: tuple[Cloud, ...] = ("aws",)
 MANIFEST_NAME = "manifest.json"
 LAYER_PYTHON_DIR = "python/"
-DEFAULT_PACKAGES = ("functions", "preload", "scaling")
+DEFAULT_PACKAGES = OUR_PACKAGES
+# The handlers one function package serves: the inference function's and the scaler's (same zip).
+DEFAULT_ENTRY_POINTS: tuple[str, ...] = tuple(LAMBDA_HANDLERS.values())
 # The Python each platform's runtime runs.
 RUNTIME_PYTHON = {"aws": "3.11"}
 # Why there is no SCF zip: SCF's newest Python runtime is Python3.10 (CreateFunction's Runtime list in
@@ -43,6 +49,7 @@ SCF_ZIP_REFUSAL = (
     "SCF runs llmfn only as an image: its newest Python runtime is 3.10 and llmfn needs >= 3.11, so a "
     "zip package cannot run there; build the image (llmfn:imageUri) instead"
 )
+_HANDLER = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 # pip's --target also writes console scripts whose shebang names this machine's Python: not shipped.
 _HOST_SPECIFIC_DIRS = frozenset({"bin"})
 
@@ -58,7 +65,10 @@ class BuildRequest:
     cloud: ``aws`` (Lambda); SCF takes an image, not a zip (:data:`SCF_ZIP_REFUSAL`).
     out_dir: where the zips and ``manifest.json`` go.
     source_root: the directory holding our packages (the repository root).
-    packages: our package directories (relative to ``source_root``) put in the function package.
+    packages: our package directories (relative to ``source_root``) the function package may take
+        modules from.
+    entry_points: handler strings (``module.function``); the function package holds the import
+        closure of their modules within ``packages``.
     requirements: a pip requirements file for the runtime layer, or None.
     site_packages: a prepared directory of installed packages to use instead of pip, or None.
     pip_args: extra pip arguments (e.g. ``--no-index --find-links DIR`` for an offline build).
@@ -71,6 +81,7 @@ class BuildRequest:
     out_dir: Path
     source_root: Path
     packages: tuple[str, ...] = DEFAULT_PACKAGES
+    entry_points: tuple[str, ...] = DEFAULT_ENTRY_POINTS
     requirements: Path | None = None
     site_packages: Path | None = None
     pip_args: tuple[str, ...] = ()
@@ -107,10 +118,15 @@ class BuildManifest:
 
 
 def _check_request(request: BuildRequest) -> None:
-    if request.cloud == "scf":
-        raise LayerBuildError(f"cloud 'scf': {SCF_ZIP_REFUSAL}")
+    if CLOUD_SPELLINGS.get(request.cloud) == "tencent":
+        raise LayerBuildError(f"cloud {request.cloud!r}: {SCF_ZIP_REFUSAL}")
     if request.cloud not in CLOUDS:
         raise LayerBuildError(f"cloud must be one of {', '.join(CLOUDS)}, got {request.cloud!r}")
+    for handler in request.entry_points:
+        if not _HANDLER.fullmatch(handler):
+            raise LayerBuildError(
+                f"entry point {handler!r} must be module.function, e.g. {LAMBDA_HANDLERS['inference']}"
+            )
     if request.requirements is not None and request.site_packages is not None:
         raise LayerBuildError("give either a requirements file or a prepared site-packages dir, not both")
     if request.requirements is not None and not request.requirements.is_file():
@@ -162,10 +178,18 @@ def _layer_entries(site_packages: Path) -> list[ZipEntry]:
 
 
 def _function_entries(request: BuildRequest) -> list[ZipEntry]:
-    entries = []
-    for package in request.packages:
-        entries += collect_tree(request.source_root / package, prefix=f"{package}/")
-    return entries
+    modules = [handler_module(handler) for handler in request.entry_points]
+    try:
+        files = import_closure(request.source_root, modules, request.packages)
+    except ClosureError as exc:
+        raise LayerBuildError(f"entry point: {exc}") from exc
+    for module in modules:
+        path = module.replace(".", "/")
+        if not {f"{path}.py", f"{path}/__init__.py"} & set(files):
+            raise LayerBuildError(
+                f"entry point module {module!r} is not in our packages ({', '.join(request.packages)})"
+            )
+    return [ZipEntry(arcname=name, source=request.source_root / name) for name in files]
 
 
 def _write_artifact(role: str, name: str, entries: list[ZipEntry], out_dir: Path) -> Artifact:

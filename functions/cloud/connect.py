@@ -5,38 +5,26 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlparse
 
+from functions import contract
 from functions.cloud.retry import RetryPolicy
 from functions.cloud.types import CloudControl, MetricSource
-
-Cloud = Literal["aws", "tencent"]
-CLOUDS: tuple[str, ...] = ("aws", "tencent")
-ReservedCapacity = Literal["provisioned-concurrency", "execution-environments"]
-RESERVED_CAPACITIES: tuple[str, ...] = ("provisioned-concurrency", "execution-environments")
+from functions.contract import CLOUDS, RESERVED_CAPACITIES, Cloud, ReservedCapacity
 
 
 class TargetError(ValueError):
     """A setting that names the cloud target is missing or wrong (the message names it)."""
 
 
-_CLOUD_NAMES = {
-    "aws": "aws",
-    "lambda": "aws",
-    "tencent": "tencent",
-    "tencentcloud": "tencent",
-    "scf": "tencent",
-}
-
-
-def cloud_name(text: str) -> str:
-    """The canonical cloud ("aws" or "tencent") for any name the toolkit uses: aws, lambda, tencent,
-    tencentcloud (infra's name), scf (the layer builder's)."""
-    name = _CLOUD_NAMES.get(text.strip().lower())
-    if name is None:
-        raise TargetError(f"--cloud must be one of {', '.join(sorted(_CLOUD_NAMES))}, got {text!r}")
-    return name
+def cloud_name(text: str) -> Cloud:
+    """The canonical cloud ("aws" or "tencent") for any spelling :data:`functions.contract.CLOUD_SPELLINGS`
+    accepts: aws, lambda, tencent, tencentcloud (infra's name), scf (the layer builder's)."""
+    try:
+        return contract.cloud_name(text)
+    except contract.UnknownCloudError as exc:
+        raise TargetError(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -61,16 +49,16 @@ class CloudTarget:
     secret_key: str | None = None
     session_token: str | None = None
     timeout_s: float = 10.0
-    reserved_capacity: ReservedCapacity = "provisioned-concurrency"
+    reserved_capacity: ReservedCapacity = contract.PROVISIONED_CONCURRENCY
 
     def __post_init__(self) -> None:
         if self.cloud not in CLOUDS:
             raise TargetError(f"--cloud must be one of {', '.join(CLOUDS)}, got {self.cloud!r}")
         if self.reserved_capacity not in RESERVED_CAPACITIES or (
-            self.reserved_capacity == "execution-environments" and self.cloud != "aws"
+            self.reserved_capacity == contract.EXECUTION_ENVIRONMENTS and self.cloud != "aws"
         ):
             raise TargetError(
-                f"reserved capacity (LLMFN_RESERVED_CAPACITY) must be one of {', '.join(RESERVED_CAPACITIES)}"
+                f"reserved capacity ({contract.ENV_RESERVED_CAPACITY}) must be one of {', '.join(RESERVED_CAPACITIES)}"
                 f" (execution-environments on aws only), got {self.reserved_capacity!r}"
             )
         for name in ("function", "alias", "region"):
@@ -110,7 +98,7 @@ class CloudTarget:
 
     def control(self, retry: RetryPolicy) -> CloudControl:
         """The actuator: versions, alias routing, provisioned capacity."""
-        if self.cloud == "aws" and self.reserved_capacity == "execution-environments":
+        if self.cloud == "aws" and self.reserved_capacity == contract.EXECUTION_ENVIRONMENTS:
             from functions.cloud.aws import AwsEndpoint
             from functions.cloud.aws_gpu import ManagedInstancesControl
 

@@ -14,6 +14,7 @@ mark_entry()  # the entry point's first line: ends the timeline's ``interpreter`
 import os  # noqa: E402
 from typing import Any  # noqa: E402
 
+from functions.contract import ENV_EAGER_INIT  # noqa: E402
 from functions.entry.events import Handler, make_event_handler, settings_from_env  # noqa: E402
 
 _handler: Handler | None = None
@@ -27,5 +28,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return _handler(event, context)
 
 
-if os.environ.get("LLMFN_EAGER_INIT") == "1":
+if os.environ.get(ENV_EAGER_INIT) == "1":
     _handler = make_event_handler(settings_from_env())

@@ -16,18 +16,16 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from functions.contract import ENV_HOST, ENV_PORT, ENV_ROLE, ROLE_SCALER, SCF_HOST, SCF_PORT
 from functions.serve import serve_or_exit
 from functions.settings import ServeSettings
-
-SCF_HOST = "0.0.0.0"
-SCF_PORT = 9000
 
 
 def web_settings() -> ServeSettings:
     """``LLMFN_*`` settings with SCF's host and port unless the environment names others."""
     return ServeSettings.from_env(
-        host=None if os.environ.get("LLMFN_HOST") else SCF_HOST,
-        port=None if os.environ.get("LLMFN_PORT") else SCF_PORT,
+        host=None if os.environ.get(ENV_HOST) else SCF_HOST,
+        port=None if os.environ.get(ENV_PORT) else SCF_PORT,
     )
 
 
@@ -63,13 +61,13 @@ def serve_scaler() -> None:
 
     from functions.scaler.handler import main_handler
 
-    host = os.environ.get("LLMFN_HOST") or SCF_HOST
-    port = int(os.environ.get("LLMFN_PORT") or SCF_PORT)
+    host = os.environ.get(ENV_HOST) or SCF_HOST
+    port = int(os.environ.get(ENV_PORT) or SCF_PORT)
     uvicorn.run(event_function_app(main_handler), host=host, port=port, log_level="info")
 
 
 def main() -> None:
-    if os.environ.get("LLMFN_ROLE") == "scaler":
+    if os.environ.get(ENV_ROLE) == ROLE_SCALER:
         serve_scaler()
     else:
         serve_or_exit(web_settings)

@@ -20,12 +20,20 @@ import os
 import subprocess
 import sys
 
+from functions.contract import (
+    ENV_HOST,
+    ENV_PORT,
+    ENV_READY_WAIT_S,
+    LAMBDA_FORWARD_HANDLER,
+    LAMBDA_INFERENCE_HANDLER,
+    SCF_WEB_MODULE,
+)
 from functions.image.forward import LOCAL_HOST, local_port
 
 LAMBDA_RUNTIME_API = "AWS_LAMBDA_RUNTIME_API"
 LAMBDA_MAX_CONCURRENCY = "AWS_LAMBDA_MAX_CONCURRENCY"  # set by Lambda on Managed Instances
-DEFAULT_LAMBDA_HANDLER = "functions.entry.aws_lambda.handler"
-FORWARD_HANDLER = "functions.image.forward.handler"
+DEFAULT_LAMBDA_HANDLER = LAMBDA_INFERENCE_HANDLER
+FORWARD_HANDLER = LAMBDA_FORWARD_HANDLER
 SERVER_READY_WAIT_S = "25"  # a request during the preload waits this long for readiness, then 503
 
 
@@ -36,11 +44,11 @@ def lambda_command(handler: str) -> list[str]:
 
 def start_local_server(port: int) -> subprocess.Popen[bytes]:
     """The execution environment's one inference server (the SCF web entry) on 127.0.0.1:``port``."""
-    env = {**os.environ, "LLMFN_HOST": LOCAL_HOST, "LLMFN_PORT": str(port)}
-    env.setdefault("LLMFN_READY_WAIT_S", SERVER_READY_WAIT_S)
+    env = {**os.environ, ENV_HOST: LOCAL_HOST, ENV_PORT: str(port)}
+    env.setdefault(ENV_READY_WAIT_S, SERVER_READY_WAIT_S)
     for name in (LAMBDA_RUNTIME_API, LAMBDA_MAX_CONCURRENCY):
         env.pop(name, None)
-    return subprocess.Popen([sys.executable, "-m", "functions.entry.scf_web"], env=env)
+    return subprocess.Popen([sys.executable, "-m", SCF_WEB_MODULE], env=env)
 
 
 def main(argv: list[str] | None = None) -> None:

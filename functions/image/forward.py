@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 from mangum import Mangum
 
+from functions.contract import ENV_API_KEY, ENV_LOCAL_PORT, PREWARM_EVENT
+
 LOCAL_HOST = "127.0.0.1"
 DEFAULT_LOCAL_PORT = 8080
 CONNECT_WAIT_S = 60.0  # the server listens within a second or two; the preload runs behind /readyz
@@ -31,7 +33,7 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"
 def local_port(env: dict[str, str] | None = None) -> int:
     """The inference server's port inside the execution environment (``LLMFN_LOCAL_PORT``)."""
     env = dict(os.environ) if env is None else env
-    return int(env.get("LLMFN_LOCAL_PORT") or DEFAULT_LOCAL_PORT)
+    return int(env.get(ENV_LOCAL_PORT) or DEFAULT_LOCAL_PORT)
 
 
 def forwarding_app(base_url: str, connect_wait_s: float = CONNECT_WAIT_S) -> Any:
@@ -76,15 +78,11 @@ def forwarding_app(base_url: str, connect_wait_s: float = CONNECT_WAIT_S) -> Any
 _handler = Mangum(forwarding_app(f"http://{LOCAL_HOST}:{local_port()}"), lifespan="off")
 
 
-PREWARM_EVENT = {"llmfn": "prewarm"}  # what the scaler invokes to start an environment early
-
-
 def prewarm(base_url: str, connect_wait_s: float = CONNECT_WAIT_S) -> dict[str, Any]:
     """The scaler's pre-warm: wait until the environment's server listens; report its readiness."""
     deadline = time.monotonic() + connect_wait_s
-    key = os.environ.get(
-        "LLMFN_API_KEY"
-    )  # with a key, /readyz answers only with it (as every route but /healthz)
+    # with a key, /readyz answers only with it (as every route but /healthz)
+    key = os.environ.get(ENV_API_KEY)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     while True:
         try:

@@ -30,10 +30,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from functions.cloud.types import CloudControl, CloudError, MetricSource
+from functions.contract import DESCRIPTION_PREFIX
+from functions.contract import ENV_MODEL_REVISION as REVISION_VARIABLE
 from functions.promote.gates import GateResult, GateThresholds, SmokeCheck, evaluate
-
-REVISION_VARIABLE = "LLMFN_MODEL_REVISION"
-DESCRIPTION_PREFIX = "llmfn model-revision="
 
 
 class PromotionError(ValueError):

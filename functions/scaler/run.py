@@ -18,12 +18,13 @@ from typing import Any
 from functions.cloud.retry import RetryPolicy
 from functions.cloud.state import S3StateStore, StateConflict
 from functions.cloud.types import Capacity, CloudControl, MetricSource, WindowMetrics
+from functions.contract import PREWARM_EVENT
 from functions.scaler.settings import ScalerSettings
 from scaling.policies import Decision, Observation, Policy, PolicyConfig, make_policy
 
 STATE_FORMAT = 1
 CONFLICT_ATTEMPTS = 5
-PREWARM_PAYLOAD = {"llmfn": "prewarm"}
+PREWARM_PAYLOAD = PREWARM_EVENT
 
 
 def observation_from(

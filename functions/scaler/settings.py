@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from functions import contract as c
 from functions.cloud.connect import CloudTarget
 
 DEFAULT_STATE_KEY = "llmfn/scaler-state.json"
@@ -51,26 +52,26 @@ class ScalerSettings:
         TENCENTCLOUD_SECRETKEY / TENCENTCLOUD_SESSIONTOKEN."""
         env = os.environ if env is None else env
         try:
-            policy_config = json.loads(env.get("LLMFN_POLICY_CONFIG") or "{}")
+            policy_config = json.loads(env.get(c.ENV_POLICY_CONFIG) or "{}")
         except json.JSONDecodeError as exc:
             raise SettingsError(f"LLMFN_POLICY_CONFIG is not JSON: {exc}") from exc
         target = CloudTarget(
-            cloud=env.get("LLMFN_CLOUD", ""),  # type: ignore[arg-type]
-            function=env.get("LLMFN_FUNCTION", ""),
-            alias=env.get("LLMFN_ALIAS", ""),
-            region=env.get("LLMFN_REGION") or env.get("AWS_REGION") or env.get("TENCENTCLOUD_REGION", ""),
-            namespace=env.get("LLMFN_NAMESPACE") or "default",
-            endpoint=env.get("LLMFN_CLOUD_ENDPOINT") or None,
-            reserved_capacity=env.get("LLMFN_RESERVED_CAPACITY") or "provisioned-concurrency",  # type: ignore[arg-type]
+            cloud=env.get(c.ENV_CLOUD, ""),  # type: ignore[arg-type]
+            function=env.get(c.ENV_FUNCTION, ""),
+            alias=env.get(c.ENV_ALIAS, ""),
+            region=env.get(c.ENV_REGION) or env.get("AWS_REGION") or env.get("TENCENTCLOUD_REGION", ""),
+            namespace=env.get(c.ENV_NAMESPACE) or "default",
+            endpoint=env.get(c.ENV_CLOUD_ENDPOINT) or None,
+            reserved_capacity=env.get(c.ENV_RESERVED_CAPACITY) or c.PROVISIONED_CONCURRENCY,  # type: ignore[arg-type]
             **CloudTarget.tencent_credentials(env),  # type: ignore[arg-type]
         )
         return cls(
             target=target,
-            state_bucket=env.get("LLMFN_STATE_BUCKET", ""),
-            state_key=env.get("LLMFN_STATE_KEY") or DEFAULT_STATE_KEY,
-            state_endpoint=env.get("LLMFN_STATE_ENDPOINT") or None,
-            policy=env.get("LLMFN_POLICY") or "hybrid",
+            state_bucket=env.get(c.ENV_STATE_BUCKET, ""),
+            state_key=env.get(c.ENV_STATE_KEY) or DEFAULT_STATE_KEY,
+            state_endpoint=env.get(c.ENV_STATE_ENDPOINT) or None,
+            policy=env.get(c.ENV_POLICY) or "hybrid",
             policy_config=policy_config,
-            window_s=float(env.get("LLMFN_WINDOW_S") or 60),
-            utc_offset_hours=float(env.get("LLMFN_UTC_OFFSET_HOURS") or 0),
+            window_s=float(env.get(c.ENV_WINDOW_S) or 60),
+            utc_offset_hours=float(env.get(c.ENV_UTC_OFFSET_HOURS) or 0),
         )

@@ -42,18 +42,25 @@ def register(app: typer.Typer) -> None:
         native: bool = typer.Option(
             False, "--native", help="Install wheels for this machine instead of manylinux x86_64."
         ),
+        handler: list[str] = typer.Option(
+            [],
+            "--handler",
+            help="An entry point (module.function) the package must run; it packs their imports only "
+            "(repeatable; default: the inference and scaler handlers).",
+        ),
     ) -> None:
         """Build the function package (our code) and the runtime layer (dependencies) with a sha256 manifest."""
         from rich.console import Console
         from rich.table import Table
 
         import layers
+        from functions.contract import CLOUD_SPELLINGS
         from layers.build import SCF_ZIP_REFUSAL
         from layers.limits import format_mb
         from layers.requirements import requirements_from_pyproject
 
-        if cloud == "scf":
-            raise ValueError(f"--cloud scf: {SCF_ZIP_REFUSAL}")
+        if CLOUD_SPELLINGS.get(cloud) == "tencent":
+            raise ValueError(f"--cloud {cloud}: {SCF_ZIP_REFUSAL}")
         if cloud not in layers.CLOUDS:
             raise ValueError(f"--cloud must be one of {', '.join(layers.CLOUDS)}, got {cloud!r}")
         source_root = Path(layers.__file__).resolve().parent.parent
@@ -74,6 +81,7 @@ def register(app: typer.Typer) -> None:
             pip_args=tuple(pip_arg),
             python_version=python_version,
             pip_platform=None if native else "manylinux2014_x86_64",
+            **({"entry_points": tuple(handler)} if handler else {}),
         )
         manifest = layers.build_packages(request, check_limits=False)
         limits = layers.LIMITS_BY_CLOUD[cloud]
@@ -90,6 +98,7 @@ def register(app: typer.Typer) -> None:
             )
         console = Console()
         console.print(table)
+        console.print(f"function package: the modules of ours that {', '.join(request.entry_points)} import")
         console.print(
             f"limits: {format_mb(limits.direct_upload_zip_bytes)} per zip uploaded directly, "
             f"{format_mb(limits.unzipped_total_bytes)} unzipped with layers; manifest: {out_dir / layers.MANIFEST_NAME}"

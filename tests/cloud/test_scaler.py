@@ -15,12 +15,26 @@ import pytest
 from typer.testing import CliRunner
 
 from functions.cloud.state import S3StateStore, StateConflict
+from functions.contract import (
+    ENV_ALIAS,
+    ENV_CLOUD,
+    ENV_CLOUD_ENDPOINT,
+    ENV_FUNCTION,
+    ENV_POLICY_CONFIG,
+    ENV_REGION,
+    ENV_STATE_BUCKET,
+    ENV_STATE_ENDPOINT,
+    LAMBDA_SCALER_HANDLER,
+    SCF_SCALER_HANDLER,
+    handler_module,
+)
 from functions.scaler.handler import lambda_handler, main_handler
 from functions.scaler.run import Scaler
 from functions.scaler.settings import ScalerSettings
 from llmfn.cli import app
 from scaling.policies import Observation, PolicyConfig, make_policy
 from tests.cloud.standins import ALIAS, INITIAL_CAPACITY, STATE_BUCKET, StandIn, fast_retry
+from tests.layers.packed import build_and_unpack, run_packed
 
 # One instance serves one request (Lambda-like); a profile that wants 2 instances at every hour, a
 # reactive correction after 2 minutes over it and scale to zero after 3 idle minutes.
@@ -192,35 +206,62 @@ def test_scaler_holds_while_a_promotion_routes_weights(stand_in: StandIn) -> Non
     assert outcome.action == "skipped" and "promotion in progress" in outcome.reason
 
 
-def test_entry_points_run_a_tick_and_skip_a_redelivered_event(
-    stand_in: StandIn, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _scaler_env(stand_in: StandIn) -> dict[str, str]:
+    """The deployed scaler's environment (as the stacks write it) for this stand-in."""
     target = stand_in.target
-    env = {
-        "LLMFN_CLOUD": target.cloud,
-        "LLMFN_FUNCTION": target.function,
-        "LLMFN_ALIAS": target.alias,
-        "LLMFN_REGION": target.region,
-        "LLMFN_CLOUD_ENDPOINT": str(target.endpoint),
-        "LLMFN_STATE_BUCKET": STATE_BUCKET,
-        "LLMFN_STATE_ENDPOINT": stand_in.state_endpoint,
-        "LLMFN_POLICY_CONFIG": json.dumps(POLICY_CONFIG),
+    return {
+        ENV_CLOUD: target.cloud,
+        ENV_FUNCTION: target.function,
+        ENV_ALIAS: target.alias,
+        ENV_REGION: target.region,
+        ENV_CLOUD_ENDPOINT: str(target.endpoint),
+        ENV_STATE_BUCKET: STATE_BUCKET,
+        ENV_STATE_ENDPOINT: stand_in.state_endpoint,
+        ENV_POLICY_CONFIG: json.dumps(POLICY_CONFIG),
         "TENCENTCLOUD_SECRETID": target.secret_id or "",
         "TENCENTCLOUD_SECRETKEY": target.secret_key or "",
     }
-    for key, value in env.items():
+
+
+def _timer_event(cloud: str, when: str) -> dict[str, str]:
+    """The schedule event each cloud delivers: EventBridge's on AWS, an SCF timer trigger's on Tencent."""
+    if cloud == "aws":
+        return {"source": "aws.events", "detail-type": "Scheduled Event", "time": when}
+    return {"Type": "Timer", "TriggerName": "llmfn-scaler", "Time": when, "Message": ""}
+
+
+def test_entry_points_run_a_tick_and_skip_a_redelivered_event(
+    stand_in: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in _scaler_env(stand_in).items():
         monkeypatch.setenv(key, value)
     stand_in.put_minute(ALIAS, start_minute(1), 300, 0, 5.0, 900)
     when = (start_minute(0) + timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if target.cloud == "aws":
-        event = {"source": "aws.events", "detail-type": "Scheduled Event", "time": when}
-        first, again = lambda_handler(event, None), lambda_handler(event, None)
-    else:
-        event = {"Type": "Timer", "TriggerName": "llmfn-scaler", "Time": when, "Message": ""}
-        first, again = main_handler(event, None), main_handler(event, None)
+    event = _timer_event(stand_in.target.cloud, when)
+    handler = lambda_handler if stand_in.target.cloud == "aws" else main_handler
+    first, again = handler(event, None), handler(event, None)
     assert (first["action"], first["generation"]) == ("scaled", 1)
     assert first["observation"]["arrival_rate_rps"] == 5.0 and first["observation"]["in_flight"] == 5.0
     assert again["action"] == "skipped"
+
+
+def test_the_packed_scaler_runs_a_tick(stand_in: StandIn, tmp_path: Any) -> None:
+    """The scaler's handler with only the function package's modules of ours (the zip Lambda runs;
+    SCF's image holds the same modules and more): the lazily imported cloud clients are in it too."""
+    unpacked = build_and_unpack(tmp_path)
+    stand_in.put_minute(ALIAS, start_minute(1), 300, 0, 5.0, 900)
+    when = (start_minute(0) + timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    name = LAMBDA_SCALER_HANDLER if stand_in.target.cloud == "aws" else SCF_SCALER_HANDLER
+    code = (
+        "import json\n"
+        f"from {handler_module(name)} import {name.rpartition('.')[2]} as handler\n"
+        f"print(json.dumps(handler(json.loads({json.dumps(_timer_event(stand_in.target.cloud, when))!r}), None)))\n"
+    )
+    done = run_packed(unpacked, code, _scaler_env(stand_in))
+    assert done.returncode == 0, done.stderr[-3000:]
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (outcome["action"], outcome["generation"]) == ("scaled", 1)
+    assert outcome["observation"]["arrival_rate_rps"] == 5.0
 
 
 def test_scale_command_prints_the_dry_run_decision(stand_in: StandIn, tmp_path: Any) -> None:

@@ -286,3 +286,20 @@ def test_the_longest_stack_name_still_deploys_the_scaler_bucket() -> None:
     run = run_stack(example_with(EXAMPLE, name=name))
     prefix = run.one("aws:s3/bucket:Bucket").inputs["bucketPrefix"]
     assert len(prefix) <= 37 and prefix.startswith("a" * 20) and prefix.endswith("-scaler-")
+
+
+@pytest.mark.parametrize(
+    ("key", "setting"),
+    [("handler", "llmfn:handler"), ("scalerHandler", "llmfn:scalerHandler")],
+)
+def test_a_handler_the_zip_does_not_hold_is_refused(key: str, setting: str, tmp_path: Path) -> None:
+    """The package holds its entry points' imports only (layers/closure.py): a handler outside them
+    would fail on Lambda's first invocation, so the deploy stops and says how to build for it."""
+    build_dir = tmp_path / "build"
+    build_with_layer("aws", build_dir)
+    handler = "scaling.simulate.handler"
+    with pytest.raises(
+        ValueError, match=rf"{setting} = '{handler}': its module is not in the function package"
+    ) as raised:
+        run_stack(_config(imageUri=None, buildDir=str(build_dir), **{key: handler}))
+    assert f"llmfn layer build --cloud aws --handler {handler}" in str(raised.value)

@@ -26,6 +26,7 @@ from layers import (
 )
 from layers.limits import LAMBDA_LIMITS, MB, ArtifactSize
 from layers.requirements import requirements_from_pyproject
+from tests.layers.packed import build_and_unpack, run_packed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -290,16 +291,8 @@ def test_scf_zip_builds_are_refused_with_the_reason(tmp_path: Path) -> None:
     ],
 )
 def test_function_package_holds_what_the_handlers_import(cloud: str, imports: str, tmp_path: Path) -> None:
-    _build(cloud, tmp_path / "out", None)
-    unpacked = tmp_path / "unpacked"
-    with zipfile.ZipFile(tmp_path / "out" / f"llmfn-function-{cloud}.zip") as function:
-        function.extractall(unpacked)
-    done = subprocess.run(
-        [sys.executable, "-c", f"{imports}; import functions; print(functions.__file__)"],
-        capture_output=True,
-        text=True,
-        cwd=unpacked,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
-    )
+    """Imported with only the zip's files of ours (the editable checkout blocked, tests/packed.py)."""
+    unpacked = build_and_unpack(tmp_path)
+    done = run_packed(unpacked, f"{imports}; import functions; print(functions.__file__)")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(unpacked / "functions" / "__init__.py")  # not the checkout's

@@ -1,0 +1,160 @@
+"""The one contract between the stacks (``infra/``), the packagers (``layers/``, the image) and the functions.
+
+Every string both sides must agree on is written here once, and both sides import it (Powertools for
+AWS Lambda's ``shared/constants.py`` is the model): the ``LLMFN_*`` environment variable names the stacks
+write and the functions read, the entry points (module paths and handler strings) per cloud and role,
+the one cloud-name type with the single place where user spellings map to it, and the alias name.
+
+Imports nothing of ours, so any side (and the packaged function) can import it on its own.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal, get_args
+
+# --- the cloud ------------------------------------------------------------------------------------
+
+Cloud = Literal["aws", "tencent"]
+"""The one canonical cloud name; every spelling a user or a tool writes maps to one of these."""
+CLOUDS: Final[tuple[Cloud, ...]] = get_args(Cloud)
+
+# Every spelling the toolkit accepts: "lambda" (the platform), "tencentcloud" (Pulumi's provider name,
+# the stack's ``llmfn:cloud``), "scf" (the platform, ``llmfn layer build --cloud``).
+CLOUD_SPELLINGS: Final[dict[str, Cloud]] = {
+    "aws": "aws",
+    "lambda": "aws",
+    "tencent": "tencent",
+    "tencentcloud": "tencent",
+    "scf": "tencent",
+}
+StackCloud = Literal["tencentcloud", "aws"]
+"""The stack's ``llmfn:cloud`` values: Pulumi's provider names."""
+STACK_CLOUD: Final[dict[Cloud, StackCloud]] = {"aws": "aws", "tencent": "tencentcloud"}
+
+
+class UnknownCloudError(ValueError):
+    """A cloud name none of :data:`CLOUD_SPELLINGS` matches (the message lists the allowed ones)."""
+
+
+def cloud_name(text: str, field: str = "--cloud") -> Cloud:
+    """The canonical cloud for any spelling (case and surrounding blanks ignored).
+
+    ``field`` names the setting in the error, e.g. ``--cloud`` or ``llmfn:cloud``.
+    Raises UnknownCloudError naming the field and the allowed spellings.
+    """
+    name = CLOUD_SPELLINGS.get(text.strip().lower())
+    if name is None:
+        raise UnknownCloudError(f"{field} must be one of {', '.join(sorted(CLOUD_SPELLINGS))}, got {text!r}")
+    return name
+
+
+# What the scaler's reserved floor is: provisioned concurrency, or on Lambda Managed Instances (AWS GPU
+# functions) the version's MinExecutionEnvironments.
+ReservedCapacity = Literal["provisioned-concurrency", "execution-environments"]
+RESERVED_CAPACITIES: Final[tuple[ReservedCapacity, ...]] = get_args(ReservedCapacity)
+PROVISIONED_CONCURRENCY: Final[ReservedCapacity] = "provisioned-concurrency"
+EXECUTION_ENVIRONMENTS: Final[ReservedCapacity] = "execution-environments"
+
+# --- the alias ------------------------------------------------------------------------------------
+
+ALIAS_NAME: Final = "live"
+"""The alias every stack creates and routes traffic to; ``llmfn promote`` moves its version."""
+
+# --- SCF's image / web function listener ----------------------------------------------------------
+
+SCF_HOST: Final = "0.0.0.0"
+SCF_PORT: Final = 9000
+"""SCF image and web functions must listen on 0.0.0.0:9000 (the stack sets it as the image port)."""
+
+# --- version descriptions --------------------------------------------------------------------------
+
+DESCRIPTION_PREFIX: Final = "llmfn model-revision="
+"""A published version's description starts with this and the model revision it serves: the stack
+writes it, ``llmfn promote`` writes and reads it (Lambda's Description, SCF's version description)."""
+
+# --- events -------------------------------------------------------------------------------------
+
+PREWARM_EVENT: Final[dict[str, str]] = {"llmfn": "prewarm"}
+"""What the scaler invokes (asynchronously) to start an execution environment early; the Managed
+Instances image's forward handler answers it by waiting for the local server instead of forwarding."""
+
+# --- environment variables ------------------------------------------------------------------------
+
+ENV_PREFIX: Final = "LLMFN_"
+"""Serve settings are read as ``LLMFN_<FIELD>`` (upper-cased ``ServeSettings`` field names)."""
+
+# Inference function (read by functions.settings.ServeSettings, one per field).
+ENV_MODEL_SOURCE: Final = "LLMFN_MODEL_SOURCE"
+ENV_MODEL_NAME: Final = "LLMFN_MODEL_NAME"
+ENV_MODEL_REVISION: Final = "LLMFN_MODEL_REVISION"
+ENV_ENGINE: Final = "LLMFN_ENGINE"
+ENV_MAX_CONCURRENCY: Final = "LLMFN_MAX_CONCURRENCY"
+ENV_PUBLIC: Final = "LLMFN_PUBLIC"
+ENV_API_KEY: Final = "LLMFN_API_KEY"
+ENV_HOST: Final = "LLMFN_HOST"
+ENV_PORT: Final = "LLMFN_PORT"
+ENV_READY_WAIT_S: Final = "LLMFN_READY_WAIT_S"
+ENV_EAGER_INIT: Final = "LLMFN_EAGER_INIT"
+ENV_LOCAL_PORT: Final = "LLMFN_LOCAL_PORT"
+"""Lambda Managed Instances image: the execution environment's one inference server's port."""
+
+# Which program an image runs: ROLE_SCALER makes the SCF image the scaler's event function.
+ENV_ROLE: Final = "LLMFN_ROLE"
+ROLE_SCALER: Final = "scaler"
+
+# Scaler function (read by functions.scaler.settings.ScalerSettings.from_env).
+ENV_CLOUD: Final = "LLMFN_CLOUD"
+ENV_FUNCTION: Final = "LLMFN_FUNCTION"
+ENV_ALIAS: Final = "LLMFN_ALIAS"
+ENV_REGION: Final = "LLMFN_REGION"
+ENV_NAMESPACE: Final = "LLMFN_NAMESPACE"
+ENV_CLOUD_ENDPOINT: Final = "LLMFN_CLOUD_ENDPOINT"
+ENV_RESERVED_CAPACITY: Final = "LLMFN_RESERVED_CAPACITY"
+ENV_STATE_BUCKET: Final = "LLMFN_STATE_BUCKET"
+ENV_STATE_KEY: Final = "LLMFN_STATE_KEY"
+ENV_STATE_ENDPOINT: Final = "LLMFN_STATE_ENDPOINT"
+ENV_POLICY: Final = "LLMFN_POLICY"
+ENV_POLICY_CONFIG: Final = "LLMFN_POLICY_CONFIG"
+"""JSON object of the policy's settings."""
+ENV_WINDOW_S: Final = "LLMFN_WINDOW_S"
+"""The metric window, seconds."""
+ENV_UTC_OFFSET_HOURS: Final = "LLMFN_UTC_OFFSET_HOURS"
+"""The profile's time zone, hours east of UTC."""
+
+# --- entry points ---------------------------------------------------------------------------------
+
+# Lambda handler strings (module.function) in the zip or the image.
+LAMBDA_INFERENCE_HANDLER: Final = "functions.entry.aws_lambda.handler"
+LAMBDA_SCALER_HANDLER: Final = "functions.scaler.handler.lambda_handler"
+# Lambda Managed Instances image: the handler each worker runs, forwarding to the one local server.
+LAMBDA_FORWARD_HANDLER: Final = "functions.image.forward.handler"
+# SCF: the timer-trigger (event function) handler of the scaler, and the image's web server module
+# (``python -m``; with ENV_ROLE = ROLE_SCALER it serves the scaler's events instead).
+SCF_SCALER_HANDLER: Final = "functions.scaler.handler.main_handler"
+SCF_EVENT_HANDLER: Final = "functions.entry.scf_event.main_handler"
+SCF_WEB_MODULE: Final = "functions.entry.scf_web"
+# The image's entry command module (``python -m functions.image.entry [HANDLER]``).
+IMAGE_ENTRY_MODULE: Final = "functions.image.entry"
+
+# Every module the function image starts in some role: its entry command, the SCF web server (inference,
+# or the scaler with ENV_ROLE = ROLE_SCALER), the Lambda handlers, and the SCF event handler.
+IMAGE_ENTRY_MODULES: Final[tuple[str, ...]] = (
+    IMAGE_ENTRY_MODULE,
+    SCF_WEB_MODULE,
+    LAMBDA_INFERENCE_HANDLER.rpartition(".")[0],
+    LAMBDA_FORWARD_HANDLER.rpartition(".")[0],
+    LAMBDA_SCALER_HANDLER.rpartition(".")[0],
+    SCF_EVENT_HANDLER.rpartition(".")[0],
+)
+
+Role = Literal["inference", "scaler"]
+# The handler each role's zip must start on Lambda; SCF runs the image, never a zip.
+LAMBDA_HANDLERS: Final[dict[Role, str]] = {
+    "inference": LAMBDA_INFERENCE_HANDLER,
+    "scaler": LAMBDA_SCALER_HANDLER,
+}
+
+
+def handler_module(handler: str) -> str:
+    """The module of a ``module.function`` handler string, e.g. ``functions.entry.aws_lambda``."""
+    return handler.rpartition(".")[0]
