@@ -34,9 +34,9 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from functions.dev.gateway import gateway_openapi  # noqa: E402
-from functions.dev.worker import free_port  # noqa: E402
-from functions.tiny_model import ensure_tiny_model  # noqa: E402
+from llmfn.local.gateway import gateway_openapi  # noqa: E402
+from llmfn.local.tiny_model import ensure_tiny_model  # noqa: E402
+from llmfn.local.worker import free_port  # noqa: E402
 from tests.fuzzing import Tally, run_bodies, run_openapi  # noqa: E402
 
 KEY = "sk-fuzz-bench"

@@ -10,10 +10,10 @@ from typing import Any
 
 import pulumi
 
-from functions.promote.promotion import DESCRIPTION_PREFIX
 from infra.config import StackConfig
 from layers import Artifact, BuildManifest, artifact_sizes, check_sizes, read_manifest
 from layers.limits import PlatformLimits
+from llmfn.release.promotion import DESCRIPTION_PREFIX
 
 ALIAS_NAME = "live"
 ALIAS_DESCRIPTION = "traffic entry point; llmfn promote moves its version and weights"

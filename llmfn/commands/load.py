@@ -88,8 +88,8 @@ def load(
 
     import httpx
 
-    from functions.dev import loadgen
-    from functions.dev.client import api_key_from_env, auth_headers, first_model, v1_base
+    from llmfn.local import loadgen
+    from llmfn.local.client import api_key_from_env, auth_headers, first_model, v1_base
 
     loadgen.check_target(url, allow_remote)
     if max_in_flight < 1:
@@ -170,8 +170,8 @@ def load(
 
     prediction = None
     if calibration is not None and final_status is not None:
-        from functions.dev.prediction import mean_cold_start_s
-        from functions.dev.prediction import predict as simulate
+        from llmfn.local.prediction import mean_cold_start_s
+        from llmfn.local.prediction import predict as simulate
 
         answered = [o for o in outcomes if o.completion is not None]
         cold_start = mean_cold_start_s(final_status, last_worker_id) or float(
@@ -250,9 +250,9 @@ def _calibrate(outcomes: list[Any], base: str, model_id: str, headers: dict[str,
 
     import httpx
 
-    from functions.dev.client import chat
-    from functions.dev.loadgen import prompt_of
-    from functions.dev.prediction import PROBE_SHAPES, calibrate
+    from llmfn.local.client import chat
+    from llmfn.local.loadgen import prompt_of
+    from llmfn.local.prediction import PROBE_SHAPES, calibrate
 
     unqueued = [
         o.completion

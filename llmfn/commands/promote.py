@@ -70,9 +70,9 @@ def promote(
 
     from functions.cloud.connect import cloud_name
     from functions.cloud.retry import RetryPolicy
-    from functions.promote.gates import GateThresholds, SmokeCheck
-    from functions.promote.promotion import Promotion, PromotionPlan, parse_steps
-    from functions.promote.stack import resolve_stack
+    from llmfn.release.gates import GateThresholds, SmokeCheck
+    from llmfn.release.promotion import Promotion, PromotionPlan, parse_steps
+    from llmfn.release.stack import resolve_stack
 
     plan = PromotionPlan(
         model_revision=model_revision,

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from functions.cloud.types import CloudControl, CloudError, MetricSource
-from functions.promote.gates import GateResult, GateThresholds, SmokeCheck, evaluate
+from llmfn.release.gates import GateResult, GateThresholds, SmokeCheck, evaluate
 
 REVISION_VARIABLE = "LLMFN_MODEL_REVISION"
 DESCRIPTION_PREFIX = "llmfn model-revision="

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from functions.dev.worker import free_port, pid_alive
+from llmfn.local.worker import free_port, pid_alive
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

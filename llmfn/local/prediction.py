@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from functions.dev.client import Completion
+from llmfn.local.client import Completion
 from scaling.policies import PolicyConfig, make_policy
 from scaling.providers import get_provider
 from scaling.service import ServiceModel

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from functions.dev.config import DevConfig
+from llmfn.local.config import DevConfig
 
 _PR_SET_PDEATHSIG = 1
 

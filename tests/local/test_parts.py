@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from functions.dev.client import Completion, v1_base
-from functions.dev.config import DevConfig
-from functions.dev.gateway import request_tier
-from functions.dev.loadgen import check_target, percentile, poisson_plan, trace_plan
-from functions.dev.prediction import Calibration, calibrate, predict
-from tests.dev.helpers import REPO_ROOT
+from llmfn.local.client import Completion, v1_base
+from llmfn.local.config import DevConfig
+from llmfn.local.gateway import request_tier
+from llmfn.local.loadgen import check_target, percentile, poisson_plan, trace_plan
+from llmfn.local.prediction import Calibration, calibrate, predict
+from tests.local.helpers import REPO_ROOT
 
 
 @pytest.mark.parametrize(
@@ -185,8 +185,8 @@ def test_prewarm_renews_idle_on_demand_workers_before_starting_new_ones() -> Non
     """Decision.prewarm = N holds N on-demand workers warm: sent every tick, it must not start N more."""
     from pathlib import Path
 
-    from functions.dev.pool import prewarm_targets
-    from functions.dev.worker import Worker, WorkerKind, WorkerState
+    from llmfn.local.pool import prewarm_targets
+    from llmfn.local.worker import Worker, WorkerKind, WorkerState
 
     def worker(worker_id: int, kind: WorkerKind, state: WorkerState, in_flight: int = 0) -> Worker:
         return Worker(worker_id, kind, 0, None, Path("log"), 0.0, state=state, in_flight=in_flight)  # type: ignore[arg-type]
@@ -207,8 +207,8 @@ def test_tier_exclusive_workers_take_only_their_tier_while_busy() -> None:
     """llmfn dev --tier-exclusive: the simulator's tiered dispatch (llmfn simulate --tiers)."""
     from pathlib import Path
 
-    from functions.dev.pool import pick_worker
-    from functions.dev.worker import Worker, WorkerKind, WorkerState
+    from llmfn.local.pool import pick_worker
+    from llmfn.local.worker import Worker, WorkerKind, WorkerState
 
     def worker(worker_id: int, in_flight: int, tier: str | None) -> Worker:
         made = Worker(worker_id, WorkerKind.ON_DEMAND, 0, None, Path("log"), 0.0, state=WorkerState.READY)  # type: ignore[arg-type]
