@@ -1,5 +1,7 @@
 """``llmfn load``: replay a trace slice (or Poisson arrivals) against an endpoint, measure, and put the
-simulator's prediction for the same requests and configuration beside the measurements."""
+simulator's prediction for the same requests and configuration beside the measurements.
+
+This module parses the options and prints; :mod:`llmfn.local.measurement` does the run."""
 
 from __future__ import annotations
 
