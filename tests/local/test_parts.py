@@ -18,6 +18,7 @@ from llmfn.local.loadgen import check_target, percentile, poisson_plan, trace_pl
 from llmfn.local.pool import WorkerPool
 from llmfn.local.prediction import Calibration, calibrate, mean_cold_start_s, predict
 from llmfn.local.status import ColdStartStatus, PoolStatus, RuntimeStatus, WorkerStatus
+from llmfn.local.worker import worker_command
 from tests.local.helpers import REPO_ROOT
 
 
@@ -267,3 +268,10 @@ def test_tier_exclusive_workers_take_only_their_tier_while_busy() -> None:
     assert pick_worker(pool, 4, 1, "M", tier_exclusive=True) is busy_m  # its own tier
     assert pick_worker(pool, 4, 1, "L", tier_exclusive=True) is idle  # an idle worker takes any tier
     assert pick_worker([busy_s, busy_m], 4, 1, "L", tier_exclusive=True) is None
+
+
+def test_workers_run_the_deployed_serving_module(tmp_path: Path) -> None:
+    """``llmfn dev`` is a laptop tool, but each worker is the deployed function: ``functions.serve``."""
+    command = worker_command(DevConfig(model_dir=tmp_path, model_name="tiny"), 8123)
+    assert command[:5] == [sys.executable, "-m", "functions.serve", "--model", str(tmp_path)]
+    assert command[command.index("--port") + 1] == "8123"
