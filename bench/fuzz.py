@@ -34,9 +34,10 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from functions.dev.gateway import gateway_openapi  # noqa: E402
-from functions.dev.worker import free_port  # noqa: E402
-from functions.tiny_model import ensure_tiny_model  # noqa: E402
+from llmfn.local.gateway import gateway_openapi  # noqa: E402
+from llmfn.local.status import fetch_status  # noqa: E402
+from llmfn.local.tiny_model import ensure_tiny_model  # noqa: E402
+from llmfn.local.worker import free_port  # noqa: E402
 from tests.fuzzing import Tally, run_bodies, run_openapi  # noqa: E402
 
 KEY = "sk-fuzz-bench"
@@ -128,10 +129,13 @@ def gateway_surface(model_dir: Path, cases: int, logs: Path) -> tuple[list[tuple
         str(port),
     ]
     cmd += ["--policy", "fixed", "--reserved", "1", "--max", "2", "--slots", "4", "--api-key", KEY]
-    with process(cmd, {}, url, "/v1/models", logs / "gateway.log") as proc:
+    with (
+        process(cmd, {}, url, "/v1/models", logs / "gateway.log") as proc,
+        httpx.Client(headers=AUTH, timeout=10) as status_client,
+    ):
         model = httpx.get(url + "/v1/models", headers=AUTH).json()["data"][0]["id"]
         deadline = time.monotonic() + 120
-        while not httpx.get(url + "/_llmfn/status", headers=AUTH).json()["pool"]["counters"]["completed"]:
+        while not fetch_status(status_client, url).pool.counters.completed:  # type: ignore[union-attr]
             httpx.post(
                 url + "/v1/completions",
                 json={"model": model, "prompt": "hi"},
@@ -142,8 +146,8 @@ def gateway_surface(model_dir: Path, cases: int, logs: Path) -> tuple[list[tuple
                 raise RuntimeError("the gateway's worker never answered")
         rows = fuzz(url, gateway_openapi(), model, cases)
         alive = proc.poll() is None
-        status = httpx.get(url + "/_llmfn/status", headers=AUTH, timeout=10).json() if alive else {}
-    deaths = status.get("pool", {}).get("counters", {}).get("worker_deaths", "?")
+        status = fetch_status(status_client, url) if alive else None
+    deaths = status.pool.counters.worker_deaths if status else "?"
     return rows, f"process alive: {alive}; worker deaths: {deaths}"
 
 

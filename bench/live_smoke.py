@@ -178,9 +178,9 @@ def scaler_tick(args: argparse.Namespace, scaler_name: str) -> dict[str, Any]:
 def promote(outputs: dict[str, Any], revision: str, api_key: str) -> dict[str, Any]:
     """``llmfn promote`` of ``revision`` in two steps (50, 100) with a 60 s interval; the report."""
     from functions.cloud.retry import RetryPolicy
-    from functions.promote.gates import GateThresholds, SmokeCheck
-    from functions.promote.promotion import Promotion, PromotionPlan
-    from functions.promote.stack import resolve_stack
+    from llmfn.release.gates import GateThresholds, SmokeCheck
+    from llmfn.release.promotion import Promotion, PromotionPlan
+    from llmfn.release.stack import resolve_stack
 
     outputs_file = REPO_ROOT / "stack-outputs" / "live-smoke.json"
     outputs_file.parent.mkdir(exist_ok=True)

@@ -91,6 +91,10 @@ ENV_ENGINE: Final = "LLMFN_ENGINE"
 ENV_MAX_CONCURRENCY: Final = "LLMFN_MAX_CONCURRENCY"
 ENV_PUBLIC: Final = "LLMFN_PUBLIC"
 ENV_API_KEY: Final = "LLMFN_API_KEY"
+# Not stack settings, named here so that no LLMFN_ name is written twice: the command line's traceback
+# switch and the cache of the embedded tiny model (preload/ reads LLMFN_CACHE itself: it imports nothing of ours).
+ENV_DEBUG: Final = "LLMFN_DEBUG"
+ENV_CACHE: Final = "LLMFN_CACHE"
 ENV_HOST: Final = "LLMFN_HOST"
 ENV_PORT: Final = "LLMFN_PORT"
 ENV_READY_WAIT_S: Final = "LLMFN_READY_WAIT_S"

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from functions.contract import ENV_DEBUG
 from llmfn import __version__
 
 app = typer.Typer(
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="llmfn")  # standalone: Typer prints usage errors and exits
     except USER_ERRORS as exc:
-        if os.environ.get("LLMFN_DEBUG"):
+        if os.environ.get(ENV_DEBUG):
             raise
         # the message is the user's data (paths, JSON, "[-8, 49152]"), never rich markup
         err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)

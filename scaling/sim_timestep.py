@@ -209,183 +209,264 @@ def _run(
     step: int,
     on_step: Callable[[int], None] | None,
 ) -> RunRecord:
-    c = provider.concurrency_per_instance
-    horizon = trace.duration_s
-    cold_s = provider.cold_start_s
-    cold_steps = math.ceil(cold_s)
-    keep = round(provider.keep_alive_s)
-    need, d = demand.busy, demand.concurrency
-    arrivals_cum = np.concatenate(([0.0], np.cumsum(demand.arrivals)))
-    d_cum = np.concatenate(([0.0], np.cumsum(d)))
-    reserved_alive = np.zeros(horizon)
-    reserved_ready = np.zeros(horizon)
-    od_need = np.zeros(horizon)  # busy on-demand instances (sampled each second, billed)
-    od_peak = np.zeros(horizon)  # on-demand instances the second's peak concurrency needed (started)
-    peak_need = demand.busy_peak
-    pw_alive = np.zeros(horizon)
-    pw_ready = np.zeros(horizon)
-    od_cap_at = np.zeros(horizon)  # on-demand instances allowed (platform quota and policy cap)
+    """Run ``policy`` over the trace one control step (``step`` whole seconds) at a time.
 
-    state = policy.initial_state()
-    ready_now = 0  # reserved instances ready
-    warming: list[list[float]] = []  # [ready_at_second, count]
-    od_starts_prewarm = 0
-    backlog = 0.0  # slot-seconds of demand waiting (for the observation)
-    mean_service = demand.work_s / max(float(arrivals_cum[-1]), 1.0)
-    rate = in_flight = util = 0.0
-    od_now = 0
-    t0 = 0
-    while t0 < horizon:
-        now = float(t0)
-        alive = ready_now + int(sum(n for _, n in warming))
-        obs = Observation(
-            t_s=trace.start_of_day_s + now,
+    Every per-second array below has one entry per second of the trace (index = second since the
+    trace's start). Counts of instances are fractional only where the fluid demand makes them so.
+
+    Phase 1 (the loop, one control step at a time): the policy decides from an :class:`Observation`
+    of the previous step; the reserved timeline follows its target (instances warm for
+    ``cold_start_s`` before they are ready); the on-demand need is what the ready reserved
+    instances cannot serve, capped by the quota and the policy; a fluid backlog feeds the next
+    observation. Phase 2 (vectorised over the whole trace, after the loop): the on-demand pool the
+    platform keeps alive (keep-alive window, pre-warms), its cold starts and the requests that wait
+    for one. Phase 3 (:func:`_latencies`): each request group's latency.
+    """
+    slots_per_instance = provider.concurrency_per_instance
+    horizon_s = trace.duration_s
+    cold_start_s = provider.cold_start_s
+    cold_start_whole_s = math.ceil(cold_start_s)  # seconds an instance started at s is not yet ready
+    keep_alive_whole_s = round(provider.keep_alive_s)  # seconds an idle on-demand instance stays alive
+    # the trace's demand, independent of the policy
+    busy_needed = demand.busy  # instances busy in each second under ideal packing (sampled at the second)
+    busy_peak = demand.busy_peak  # most instances busy at once within each second
+    concurrency = demand.concurrency  # mean requests in service in each second
+    arrivals_cumsum = np.concatenate(([0.0], np.cumsum(demand.arrivals)))  # requests arrived before second s
+    concurrency_cumsum = np.concatenate(([0.0], np.cumsum(concurrency)))  # request-seconds before second s
+    # the timelines the loop fills in, instances per second
+    reserved_alive = np.zeros(horizon_s)  # reserved instances existing (the policy's target)
+    reserved_ready = np.zeros(horizon_s)  # reserved instances ready to serve
+    on_demand_busy = np.zeros(horizon_s)  # busy on-demand instances (sampled each second, billed)
+    # on-demand instances the second's peak concurrency needs (each one started)
+    on_demand_for_peak = np.zeros(horizon_s)
+    prewarmed_alive = np.zeros(horizon_s)  # on-demand instances pre-warm requests hold alive
+    prewarmed_ready = np.zeros(horizon_s)  # of those, the ones past their cold start
+    on_demand_cap = np.zeros(horizon_s)  # on-demand instances allowed (platform quota and policy cap)
+
+    policy_state = policy.initial_state()
+    reserved_ready_now = 0  # reserved instances ready at the current step's start
+    reserved_warming: list[list[float]] = []  # [ready at (seconds since start), instance count]
+    prewarm_starts = 0  # on-demand instances started by pre-warm requests
+    backlog_slot_s = 0.0  # demand waiting for a slot at the end of the last step, slot-seconds
+    mean_service_s = demand.work_s / max(float(arrivals_cumsum[-1]), 1.0)  # seconds per request
+    # what the last step observed, for the next decision
+    arrival_rate_rps = in_flight = reserved_utilisation = 0.0
+    on_demand_alive_now = 0
+    step_start = 0  # seconds since the trace's start
+    while step_start < horizon_s:
+        now_s = float(step_start)
+        alive = reserved_ready_now + int(sum(n for _, n in reserved_warming))
+        observation = Observation(
+            t_s=trace.start_of_day_s + now_s,
             interval_s=float(step),
-            hour_of_day=hour_of_day(trace.start_of_day_s + now),
-            arrival_rate_rps=rate,
+            hour_of_day=hour_of_day(trace.start_of_day_s + now_s),
+            arrival_rate_rps=arrival_rate_rps,
             in_flight=in_flight,
             reserved_instances=alive,
-            on_demand_instances=od_now,
-            reserved_utilisation=util,
-            queue_length=int(backlog / max(mean_service, _EPS)),
+            on_demand_instances=on_demand_alive_now,
+            reserved_utilisation=reserved_utilisation,
+            queue_length=int(backlog_slot_s / max(mean_service_s, _EPS)),
         )
-        decision, state = policy.decide(obs, state)
+        decision, policy_state = policy.decide(observation, policy_state)
         # the reserved target: add warming instances, or remove warming ones first, then ready ones
-        target = min(decision.reserved, provider.max_instances)
-        if target > alive:
-            warming.append([now + cold_s, float(target - alive)])
-        elif target < alive:
-            drop = alive - target
-            while drop and warming:
-                take = min(drop, int(warming[-1][1]))
-                warming[-1][1] -= take
+        reserved_target = min(decision.reserved, provider.max_instances)
+        if reserved_target > alive:
+            reserved_warming.append([now_s + cold_start_s, float(reserved_target - alive)])
+        elif reserved_target < alive:
+            drop = alive - reserved_target
+            while drop and reserved_warming:
+                take = min(drop, int(reserved_warming[-1][1]))
+                reserved_warming[-1][1] -= take
                 drop -= take
-                if warming[-1][1] == 0:
-                    warming.pop()
-            ready_now -= drop
-        t1 = min(horizon, t0 + step)
-        sl = slice(t0, t1)
-        reserved_alive[sl] = target
-        reserved_ready[sl] = ready_now
-        still: list[list[float]] = []
-        for ready_at, n in warming:
-            first = max(t0, math.ceil(ready_at - _EPS))
-            if first < t1:
-                reserved_ready[first:t1] += n
-                ready_now += int(n)
+                if reserved_warming[-1][1] == 0:
+                    reserved_warming.pop()
+            reserved_ready_now -= drop
+        step_end = min(horizon_s, step_start + step)
+        this_step = slice(step_start, step_end)  # the seconds of this control step
+        reserved_alive[this_step] = reserved_target
+        reserved_ready[this_step] = reserved_ready_now
+        still_warming: list[list[float]] = []
+        for ready_at_s, count in reserved_warming:
+            first_ready_s = max(step_start, math.ceil(ready_at_s - _EPS))
+            if first_ready_s < step_end:
+                reserved_ready[first_ready_s:step_end] += count
+                reserved_ready_now += int(count)
             else:
-                still.append([ready_at, n])
-        warming = still
+                still_warming.append([ready_at_s, count])
+        reserved_warming = still_warming
         # on-demand instances the platform runs for the need above ready reserved capacity
-        od_cap = 0 if not provider.on_demand else max(0, provider.max_instances - target)
+        on_demand_cap_now = 0 if not provider.on_demand else max(0, provider.max_instances - reserved_target)
         if decision.max_on_demand is not None:
-            od_cap = min(od_cap, decision.max_on_demand)
-        if decision.prewarm and od_cap:
-            # pre-warm requests hold p on-demand instances alive (renewing idle ones, starting the rest)
-            p = min(decision.prewarm, od_cap)
-            od_starts_prewarm += max(0, p - od_now)
-            end = min(horizon, t0 + cold_steps + keep)
-            np.maximum(pw_alive[t0:end], p, out=pw_alive[t0:end])
-            warm_end = min(end, t0 + cold_steps)
-            np.maximum(pw_ready[t0:warm_end], min(p, od_now), out=pw_ready[t0:warm_end])
-            np.maximum(pw_ready[warm_end:end], p, out=pw_ready[warm_end:end])
-        od_cap_at[sl] = od_cap
-        r_ready = reserved_ready[sl]
-        if od_cap:
-            np.clip(need[sl] - r_ready, 0, od_cap, out=od_need[sl])
-            np.clip(np.maximum(peak_need[sl], need[sl]) - r_ready, 0, od_cap, out=od_peak[sl])
-            od_now = int(max(od_peak[max(0, t1 - 1 - keep) : t1].max(), pw_alive[t1 - 1]))
+            on_demand_cap_now = min(on_demand_cap_now, decision.max_on_demand)
+        if decision.prewarm and on_demand_cap_now:
+            # pre-warm requests hold `prewarm` on-demand instances alive (renewing idle ones, starting
+            # the rest) for a cold start and a keep-alive; until the new ones are ready only the
+            # instances already alive are warm
+            prewarm = min(decision.prewarm, on_demand_cap_now)
+            prewarm_starts += max(0, prewarm - on_demand_alive_now)
+            prewarm_end = min(horizon_s, step_start + cold_start_whole_s + keep_alive_whole_s)
+            np.maximum(
+                prewarmed_alive[step_start:prewarm_end], prewarm, out=prewarmed_alive[step_start:prewarm_end]
+            )
+            prewarm_ready_at = min(prewarm_end, step_start + cold_start_whole_s)
+            np.maximum(
+                prewarmed_ready[step_start:prewarm_ready_at],
+                min(prewarm, on_demand_alive_now),
+                out=prewarmed_ready[step_start:prewarm_ready_at],
+            )
+            np.maximum(
+                prewarmed_ready[prewarm_ready_at:prewarm_end],
+                prewarm,
+                out=prewarmed_ready[prewarm_ready_at:prewarm_end],
+            )
+        on_demand_cap[this_step] = on_demand_cap_now
+        reserved_ready_step = reserved_ready[this_step]
+        if on_demand_cap_now:
+            np.clip(
+                busy_needed[this_step] - reserved_ready_step,
+                0,
+                on_demand_cap_now,
+                out=on_demand_busy[this_step],
+            )
+            np.clip(
+                np.maximum(busy_peak[this_step], busy_needed[this_step]) - reserved_ready_step,
+                0,
+                on_demand_cap_now,
+                out=on_demand_for_peak[this_step],
+            )
+            # alive at the step's end: every instance used within the keep-alive window, or pre-warmed
+            on_demand_alive_now = int(
+                max(
+                    on_demand_for_peak[max(0, step_end - 1 - keep_alive_whole_s) : step_end].max(),
+                    prewarmed_alive[step_end - 1],
+                )
+            )
         else:
-            od_now = 0
+            on_demand_alive_now = 0
         # observation for the next decision
-        capacity = c * (r_ready + od_need[sl])
-        excess = d[sl] - capacity
-        if backlog > 0 or excess.max() > 0:
-            net = np.cumsum(excess)  # Lindley: B_s = max(B_0 + S_s, S_s - min_{k<=s} S_k)
-            queue = np.maximum(backlog + net, net - np.minimum.accumulate(net))
-            backlog, queued_mean = float(queue[-1]), float(queue.mean())
+        step_capacity_slots = slots_per_instance * (reserved_ready_step + on_demand_busy[this_step])
+        step_excess = concurrency[this_step] - step_capacity_slots  # demand above the slots, per second
+        if backlog_slot_s > 0 or step_excess.max() > 0:
+            net = np.cumsum(step_excess)  # Lindley: B_s = max(B_0 + S_s, S_s - min_{k<=s} S_k)
+            step_backlog = np.maximum(backlog_slot_s + net, net - np.minimum.accumulate(net))
+            backlog_slot_s, queued_mean = float(step_backlog[-1]), float(step_backlog.mean())
         else:
             queued_mean = 0.0
-        cap_r = c * float(r_ready.sum())
-        util = min(1.0, max(0.0, float(np.minimum(d[sl], c * r_ready).sum()) / cap_r)) if cap_r > 0 else 0.0
-        rate = float(arrivals_cum[t1] - arrivals_cum[t0]) / (t1 - t0)
-        in_flight = max(0.0, float(d_cum[t1] - d_cum[t0]) / (t1 - t0) + queued_mean / max(mean_service, _EPS))
+        reserved_slot_s = slots_per_instance * float(reserved_ready_step.sum())  # ready reserved slot-seconds
+        reserved_utilisation = (
+            min(
+                1.0,
+                max(
+                    0.0,
+                    float(np.minimum(concurrency[this_step], slots_per_instance * reserved_ready_step).sum())
+                    / reserved_slot_s,
+                ),
+            )
+            if reserved_slot_s > 0
+            else 0.0
+        )
+        step_s = step_end - step_start
+        arrival_rate_rps = float(arrivals_cumsum[step_end] - arrivals_cumsum[step_start]) / step_s
+        in_flight = max(
+            0.0,
+            float(concurrency_cumsum[step_end] - concurrency_cumsum[step_start]) / step_s
+            + queued_mean / max(mean_service_s, _EPS),
+        )
         if on_step is not None:
-            on_step(t1)
-        t0 = t1
+            on_step(step_end)
+        step_start = step_end
 
-    # what follows from the reserved and on-demand timelines, vectorised over the whole trace
-    capacity = c * (reserved_ready + od_cap_at)  # slots that exist or may be started now
-    cold_req = np.zeros(horizon)
+    # Phase 2: what follows from the reserved and on-demand timelines, vectorised over the whole trace
+    capacity_slots = slots_per_instance * (reserved_ready + on_demand_cap)  # slots that exist or may start
+    cold_requests = np.zeros(horizon_s)  # requests of each second that wait for a cold start
     # a cold request from j seconds ago holds a slot the ideal packing had freed if its service
     # would have ended by now: weight j by the share of service times shorter than j seconds
-    held = np.array([0.0, *(float(np.mean(demand.service_s < j)) for j in range(1, cold_steps))])
+    held_share = np.array(
+        [0.0, *(float(np.mean(demand.service_s < j)) for j in range(1, cold_start_whole_s))]
+    )
     for _ in range(2):
         # requests still waiting for a cold start make the platform start more instances in a
         # burst than the ideal packing needs: one correcting pass
-        waiting = np.convolve(cold_req, held)[:horizon]
-        od_started = np.minimum(od_peak + np.ceil(waiting / c - _EPS), od_cap_at)
-        od_alive = np.maximum(_sliding_max(od_started, keep + 1), pw_alive)
-        prev_alive = np.concatenate(([0.0], od_alive[:-1]))
-        starts = np.maximum(od_started - prev_alive, 0)
-        od_ready = np.maximum(np.concatenate((np.zeros(cold_steps), od_alive))[:horizon], pw_ready)
-        warm_slots = c * (reserved_ready + od_ready)
-        excess_warm = np.maximum(np.minimum(demand.peak, capacity) - warm_slots, 0)
-        cold_req = np.minimum(demand.arrivals, np.ceil(excess_warm - _EPS))
-    started = (starts > 0) | (np.diff(pw_alive, prepend=0.0) > 0)
-    net = np.cumsum(d - capacity)
-    backlog_slot_s = np.maximum(net, net - np.minimum.accumulate(net))
+        cold_waiting = np.convolve(cold_requests, held_share)[:horizon_s]  # requests, per second
+        on_demand_started = np.minimum(
+            on_demand_for_peak + np.ceil(cold_waiting / slots_per_instance - _EPS), on_demand_cap
+        )
+        # an instance stays alive for the keep-alive after its last use, or while pre-warmed
+        on_demand_alive = np.maximum(_sliding_max(on_demand_started, keep_alive_whole_s + 1), prewarmed_alive)
+        on_demand_alive_before = np.concatenate(([0.0], on_demand_alive[:-1]))
+        on_demand_starts = np.maximum(on_demand_started - on_demand_alive_before, 0)  # cold starts per second
+        # ready = alive a cold start ago (or pre-warmed and ready)
+        on_demand_ready = np.maximum(
+            np.concatenate((np.zeros(cold_start_whole_s), on_demand_alive))[:horizon_s], prewarmed_ready
+        )
+        warm_slots = slots_per_instance * (reserved_ready + on_demand_ready)
+        beyond_warm = np.maximum(np.minimum(demand.peak, capacity_slots) - warm_slots, 0)  # requests
+        cold_requests = np.minimum(demand.arrivals, np.ceil(beyond_warm - _EPS))
+    cold_start_began = (on_demand_starts > 0) | (np.diff(prewarmed_alive, prepend=0.0) > 0)  # per second
+    net = np.cumsum(concurrency - capacity_slots)
+    backlog_per_s = np.maximum(net, net - np.minimum.accumulate(net))  # fluid Lindley backlog, slot-seconds
 
     usage = Usage(
         reserved_alive=reserved_alive,
-        reserved_busy=np.minimum(need, reserved_ready),
-        on_demand_busy=od_need,
-        on_demand_alive=od_alive,
-        on_demand_starts=int(starts.sum()) + od_starts_prewarm,
-        requests=int(arrivals_cum[-1]),
+        reserved_busy=np.minimum(busy_needed, reserved_ready),
+        on_demand_busy=on_demand_busy,
+        on_demand_alive=on_demand_alive,
+        on_demand_starts=int(on_demand_starts.sum()) + prewarm_starts,
+        requests=int(arrivals_cumsum[-1]),
     )
-    return _latencies(trace, demand, usage, cold_s, cold_req, started, capacity, backlog_slot_s)
+    return _latencies(
+        trace, demand, usage, cold_start_s, cold_requests, cold_start_began, capacity_slots, backlog_per_s
+    )
 
 
 def _latencies(
     trace: Trace,
     demand: Demand,
     usage: Usage,
-    cold_s: float,
-    cold_req: np.ndarray,
-    started: np.ndarray,
-    capacity: np.ndarray,
+    cold_start_s: float,
+    cold_requests: np.ndarray,
+    cold_start_began: np.ndarray,
+    capacity_slots: np.ndarray,
     backlog_slot_s: np.ndarray,
 ) -> RunRecord:
     """Latency of every group, split into its part that found a warm slot and its part that waited
     for a cold start. Within a second the latest arrivals are the ones that find slots full:
 
-    - cold: the last ``cold_req`` arrivals of a second; a cold start begins at the first of them
+    - cold: the last ``cold_requests`` arrivals of a second; a cold start begins at the first of them
       and each waits what is left of it at its own arrival;
     - queued: arrivals beyond all slots (peak concurrency above capacity) wait their turn, one mean
       service time per slot-full ahead of them, plus the fluid backlog carried from earlier seconds.
+
+    Per second (index = second since the trace's start): cold_requests, requests that wait for a cold
+    start; cold_start_began, whether an on-demand cold start began; capacity_slots, slots that exist or
+    may start; backlog_slot_s, the fluid backlog in slot-seconds. Per request group (one entry per
+    trace row, like the arrays of :class:`Demand`): ``sec`` its second, ``n`` its request count.
     """
     sec = trace.second
     n = trace.count.astype(float)
     horizon = trace.duration_s
-    cold_n = np.clip(cold_req[sec] - demand.after, 0, n)
+    # the group's requests that find the warm slots full: the last cold_requests of its second
+    cold_n = np.clip(cold_requests[sec] - demand.after, 0, n)
     warm_n = n - cold_n
     # when each second's cold start began: the arrival of its first cold request (else the second)
     first_cold = np.full(horizon, np.inf)
-    has_first = (cold_n > 0) & (demand.after + n >= cold_req[sec])
+    has_first = (cold_n > 0) & (demand.after + n >= cold_requests[sec])
     np.minimum.at(first_cold, sec[has_first], demand.start[has_first])
     seconds = np.arange(horizon, dtype=float)
-    marks = np.where(started, np.where(np.isfinite(first_cold), first_cold, seconds), -1e18)
+    # when the latest cold start at or before each second began, seconds since the trace's start
+    marks = np.where(cold_start_began, np.where(np.isfinite(first_cold), first_cold, seconds), -1e18)
     last_start = np.maximum.accumulate(marks)
-    cold_wait = np.clip(cold_s - (demand.start - last_start[sec]), 0, cold_s)
+    # what is left of that cold start at the group's arrival, seconds
+    cold_wait = np.clip(cold_start_s - (demand.start - last_start[sec]), 0, cold_start_s)
     # queueing: requests beyond all slots at the second's peak, in arrival order, plus the backlog
-    slots = np.maximum(capacity, 1.0)
-    waiting = np.minimum(demand.arrivals, np.ceil(np.maximum(demand.peak - capacity, 0) - _EPS))
-    position = np.clip(waiting[sec] - demand.after, 0, None)
+    slots = np.maximum(capacity_slots, 1.0)
+    waiting = np.minimum(demand.arrivals, np.ceil(np.maximum(demand.peak - capacity_slots, 0) - _EPS))
+    position = np.clip(waiting[sec] - demand.after, 0, None)  # requests of the group's second ahead of it
     mean_service = demand.work_s / max(float(n.sum()), 1.0)
-    queue_wait = (position * mean_service + backlog_slot_s[sec]) / slots[sec]
+    queue_wait = (position * mean_service + backlog_slot_s[sec]) / slots[sec]  # seconds
     ttft_warm = queue_wait + demand.prefill_s
     ttft_cold = queue_wait + cold_wait + demand.prefill_s
+    # the warm part of every group, then its cold part (weights warm_n, cold_n), seconds
     ttft = np.concatenate((ttft_warm, ttft_cold))
     e2e = (
         ttft

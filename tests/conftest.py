@@ -23,7 +23,7 @@ def traces_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-weight Qwen3 checkpoint (3 bf16 shards + index + tokenizer), built once per run."""
-    from functions.tiny_model import ensure_tiny_model
+    from llmfn.local.tiny_model import ensure_tiny_model
 
     return ensure_tiny_model(tmp_path_factory.mktemp("tiny-model-cache"))
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from functions.contract import ENV_API_KEY
 from llmfn.commands.options import read_policy_config
 
 console = Console(stderr=True)
@@ -26,7 +27,7 @@ def resolve_model(model: str | None, revision: str | None) -> tuple[Path, str | 
     cache, revision pinned, served under the id), or ``s3://`` / ``cos://``.
     """
     if model is None:
-        from functions.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
+        from llmfn.local.tiny_model import TINY_MODEL_NAME, ensure_tiny_model
 
         console.print(f"[bold yellow]warning:[/bold yellow] {NOISE_WARNING}", highlight=False)
         return ensure_tiny_model(), TINY_MODEL_NAME
@@ -91,7 +92,7 @@ def dev(
     api_key: str | None = typer.Option(
         None,
         "--api-key",
-        envvar="LLMFN_API_KEY",
+        envvar=ENV_API_KEY,
         help="Require 'Authorization: Bearer KEY' on every route but /healthz (gateway and workers).",
     ),
     max_body_bytes: int = typer.Option(
@@ -99,8 +100,8 @@ def dev(
     ),
 ) -> None:
     """Serve a model locally behind a gateway with reserved and on-demand workers, scaled by a policy."""
-    from functions.dev.config import DevConfig
-    from functions.dev.runner import build_gateway, serve
+    from llmfn.local.config import DevConfig
+    from llmfn.local.runner import build_gateway, serve
 
     overrides = read_policy_config(policy_config) or None
     planned_slots = (overrides or {}).get("concurrency_per_instance", slots)

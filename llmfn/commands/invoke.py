@@ -30,7 +30,7 @@ def invoke(
 
     import httpx
 
-    from functions.dev.client import api_key_from_env, auth_headers, chat, first_model, v1_base
+    from llmfn.local.client import api_key_from_env, auth_headers, chat, first_model, v1_base
 
     if max_tokens < 1:
         raise ValueError(f"--max-tokens must be >= 1, got {max_tokens}")

@@ -1,32 +1,25 @@
 """``llmfn load``: replay a trace slice (or Poisson arrivals) against an endpoint, measure, and put the
-simulator's prediction for the same requests and configuration beside the measurements."""
+simulator's prediction for the same requests and configuration beside the measurements.
+
+This module parses the options and prints; :mod:`llmfn.local.measurement` does the run."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from llmfn.local.prediction import Calibration, Prediction
+    from llmfn.local.status import RuntimeStatus
+
 console = Console()
-UNQUEUED_S = 0.005
-"""A request that waited less than this for a worker slot measures the service time alone, seconds."""
 err_console = Console(stderr=True)
-
-
-def _status(client: Any, root: str) -> dict[str, Any] | None:
-    """The runtime's ``/_llmfn/status`` when the target is ``llmfn dev``, else None."""
-    import httpx
-
-    try:
-        response = client.get(f"{root}/_llmfn/status", timeout=10)
-    except httpx.TransportError:
-        return None
-    return response.json() if response.status_code == 200 else None
 
 
 def _fmt(value: float | None, unit: str = "s") -> str:
@@ -83,13 +76,9 @@ def load(
     ),
 ) -> None:
     """Bounded load test with latency percentiles, cold starts and 429s, beside the simulator's prediction."""
-    import asyncio
-    import time
-
-    import httpx
-
-    from functions.dev import loadgen
-    from functions.dev.client import api_key_from_env, auth_headers, first_model, v1_base
+    from llmfn.local import loadgen
+    from llmfn.local.client import api_key_from_env, auth_headers, v1_base
+    from llmfn.local.measurement import ModelListingFailed, measure
 
     loadgen.check_target(url, allow_remote)
     if max_in_flight < 1:
@@ -97,7 +86,6 @@ def load(
     if (trace is None) == (rps is None):
         raise ValueError("give exactly one of --trace FILE or --rps R")
     base = v1_base(url)
-    root = base.removesuffix("/v1")
     headers = auth_headers(api_key_from_env())
     if trace is not None:
         from scaling.traces import read_trace
@@ -121,101 +109,63 @@ def load(
         plan = loadgen.poisson_plan(rps, duration, prompt_tokens, output_tokens, seed)  # type: ignore[arg-type]
         horizon = duration
 
-    with httpx.Client(headers=headers) as sync_client:
-        status = _status(sync_client, root)
-        try:
-            model_id = model or asyncio.run(_first_model(first_model, base, headers))
-        except (httpx.TransportError, RuntimeError) as exc:
-            err_console.print(
-                f"[bold red]error:[/bold red] cannot list the models at {base} ({exc!s}); is `llmfn dev` running?",
-                highlight=False,
-                soft_wrap=True,
-            )
-            raise typer.Exit(1) from None
-        warm_reserved = sum(
-            w["kind"] == "reserved" and w["state"] == "ready"
-            for w in (status or {}).get("pool", {}).get("workers", [])
-        )
-        err_console.print(
-            f"replaying {len(plan)} requests over {horizon:.0f} s against {base}...", highlight=False
-        )
-        before = status["pool"]["instance_seconds"] if status else None
-        known = (status["pool"]["workers"] + status["pool"]["retired"]) if status else []
-        last_worker_id = max((w["id"] for w in known), default=0)
-
-        async def run() -> tuple[list[loadgen.Outcome], float | None]:
-            async def at_horizon() -> float | None:
-                await asyncio.sleep(horizon)
-                after = await asyncio.to_thread(_status, sync_client, root)
-                return after["pool"]["instance_seconds"] if after else None
-
-            sampler = asyncio.create_task(at_horizon())
-            outcomes = await loadgen.replay(base, model_id, plan, headers, max_in_flight)
-            return outcomes, await sampler
-
-        started = time.perf_counter()
-        outcomes, after = asyncio.run(run())
-        wall = time.perf_counter() - started
-        final_status = _status(sync_client, root)
-        calibration, calibrated_on = None, ""
-        if predict and final_status is not None:
-            calibration, calibrated_on = _calibrate(outcomes, base, model_id, headers)
-    summary = loadgen.summarize(outcomes)
-    measured_instance_s = after - before if after is not None and before is not None else None
-    cold_starts = (
-        final_status["pool"]["counters"]["cold_starts"] - status["pool"]["counters"]["cold_starts"]
-        if status and final_status
-        else None
-    )
-
-    prediction = None
-    if calibration is not None and final_status is not None:
-        from functions.dev.prediction import mean_cold_start_s
-        from functions.dev.prediction import predict as simulate
-
-        answered = [o for o in outcomes if o.completion is not None]
-        cold_start = mean_cold_start_s(final_status, last_worker_id) or float(
-            final_status["policy"]["config"]["cold_start_s"]
-        )
-        prediction = simulate(
-            [o.planned.at_s for o in answered],
-            [o.completion.prompt_tokens or o.planned.prompt_tokens for o in answered],  # type: ignore[union-attr]
-            [o.completion.completion_tokens or o.planned.output_tokens for o in answered],  # type: ignore[union-attr]
+    try:
+        run = measure(
+            base,
+            plan,
             horizon,
-            warm_reserved,
-            final_status,
-            calibration,
-            cold_start,
+            headers,
+            model,
+            max_in_flight,
+            predict,
+            progress=lambda line: err_console.print(line, highlight=False),
         )
+    except ModelListingFailed as exc:
+        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
 
     if save is not None:
-        loadgen.save_outcomes(outcomes, save)
+        loadgen.save_outcomes(run.outcomes, save)
     if write_profile is not None:
-        _write_profile(write_profile, calibration, calibrated_on, final_status, prediction, url)
+        _write_profile(
+            write_profile, run.calibration, run.calibrated_on, run.final_status, run.prediction, url
+        )
     if as_json:
         print(
             json.dumps(
                 {
-                    "measured": asdict(summary)
+                    "measured": asdict(run.summary)
                     | {
-                        "instance_seconds": measured_instance_s,
-                        "worker_cold_starts": cold_starts,
-                        "wall_s": wall,
+                        "instance_seconds": run.instance_seconds,
+                        "worker_cold_starts": run.worker_cold_starts,
+                        "wall_s": run.wall_s,
                     },
-                    "predicted": asdict(prediction) if prediction else None,
-                    "calibration": asdict(calibration) | {"fitted_on": calibrated_on}
-                    if calibration
+                    "predicted": asdict(run.prediction) if run.prediction else None,
+                    "calibration": asdict(run.calibration) | {"fitted_on": run.calibrated_on}
+                    if run.calibration
                     else None,
                 },
                 indent=2,
             )
         )
         return
-    _print_table(summary, measured_instance_s, cold_starts, prediction, calibration, calibrated_on)
+    _print_table(
+        run.summary,
+        run.instance_seconds,
+        run.worker_cold_starts,
+        run.prediction,
+        run.calibration,
+        run.calibrated_on,
+    )
 
 
 def _write_profile(
-    path: Path, calibration: Any, calibrated_on: str, status: dict[str, Any] | None, prediction: Any, url: str
+    path: Path,
+    calibration: Calibration | None,
+    calibrated_on: str,
+    status: RuntimeStatus | None,
+    prediction: Prediction | None,
+    url: str,
 ) -> None:
     """The measurement as a deployment profile ``llmfn simulate/plan --profile`` read back."""
     from scaling.profile import write_profile
@@ -224,7 +174,7 @@ def _write_profile(
         raise ValueError(
             "--write-profile needs the fitted service model: target `llmfn dev` and keep --predict"
         )
-    slots = int(status["pool"]["slots_per_worker"]) if status else None
+    slots = status.pool.slots_per_worker if status else None
     written = write_profile(
         path,
         calibration.service_model(),
@@ -234,57 +184,6 @@ def _write_profile(
         "batch_slowdown is the default (not measured); cold start = mean measured worker start",
     )
     err_console.print(f"profile written to {written}", highlight=False)
-
-
-async def _first_model(first_model: Any, base: str, headers: dict[str, str]) -> str:
-    import httpx
-
-    async with httpx.AsyncClient(timeout=30) as client:
-        return await first_model(client, base, headers)
-
-
-def _calibrate(outcomes: list[Any], base: str, model_id: str, headers: dict[str, str]) -> tuple[Any, str]:
-    """The service model fitted on the run's requests that waited for nothing (same machine, same
-    moment, so the same background load); when too few, on probe requests sent now."""
-    import asyncio
-
-    import httpx
-
-    from functions.dev.client import chat
-    from functions.dev.loadgen import prompt_of
-    from functions.dev.prediction import PROBE_SHAPES, calibrate
-
-    unqueued = [
-        o.completion
-        for o in outcomes
-        if o.completion is not None
-        and o.completion.status == 200
-        and not o.completion.cold_start
-        and float(o.completion.headers.get("x-llmfn-queue-seconds", "1")) < UNQUEUED_S
-    ]
-    try:
-        return calibrate(unqueued), f"the {len(unqueued)} requests of this run that waited for no worker"
-    except RuntimeError:
-        err_console.print(
-            "too few unqueued requests to fit the service model: sending probes...", highlight=False
-        )
-
-    async def probe() -> list[Any]:
-        async with httpx.AsyncClient(timeout=300) as client:
-            results = []
-            for prompt_tokens, output_tokens in ((16, 4), *PROBE_SHAPES):  # the first one warms up
-                body = {
-                    "model": model_id,
-                    "messages": [{"role": "user", "content": prompt_of(prompt_tokens)}],
-                    "max_tokens": output_tokens,
-                    "temperature": 0,
-                    "stream": True,
-                    "stream_options": {"include_usage": True},
-                }
-                results.append(await chat(client, base, body, headers))
-            return results[1:]
-
-    return calibrate(asyncio.run(probe())), f"{len(PROBE_SHAPES)} probe requests sent after the run"
 
 
 def _print_table(

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from functions.contract import ENV_API_KEY
+
 
 def register(app: typer.Typer) -> None:
     app.command("promote")(promote)
@@ -48,7 +50,7 @@ def promote(
         "Reply with the word OK.", "--smoke-prompt", help="Prompt of the smoke request."
     ),
     api_key_env: str = typer.Option(
-        "LLMFN_API_KEY", "--api-key-env", help="Environment variable holding the endpoint's bearer key."
+        ENV_API_KEY, "--api-key-env", help="Environment variable holding the endpoint's bearer key."
     ),
     canary_capacity: int | None = typer.Option(
         None,
@@ -70,9 +72,9 @@ def promote(
 
     from functions.cloud.connect import cloud_name
     from functions.cloud.retry import RetryPolicy
-    from functions.promote.gates import GateThresholds, SmokeCheck
-    from functions.promote.promotion import Promotion, PromotionPlan, parse_steps
-    from functions.promote.stack import resolve_stack
+    from llmfn.release.gates import GateThresholds, SmokeCheck
+    from llmfn.release.promotion import Promotion, PromotionPlan, parse_steps
+    from llmfn.release.stack import resolve_stack
 
     plan = PromotionPlan(
         model_revision=model_revision,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from functions.contract import ALIAS_NAME
 from llmfn.commands.options import read_policy_config
 
 
@@ -17,7 +18,7 @@ def register(app: typer.Typer) -> None:
 def scale(
     cloud: str = typer.Option(..., "--cloud", help="aws or tencent (also: tencentcloud, scf, lambda)."),
     function: str = typer.Option(..., "--function", help="Function name."),
-    alias: str = typer.Option("live", "--alias", help="Alias whose traffic is measured and scaled."),
+    alias: str = typer.Option(ALIAS_NAME, "--alias", help="Alias whose traffic is measured and scaled."),
     region: str = typer.Option(..., "--region", help="Cloud region, e.g. us-east-1 or ap-guangzhou."),
     namespace: str = typer.Option("default", "--namespace", help="SCF namespace (Tencent only)."),
     state_bucket: str = typer.Option(..., "--state-bucket", help="S3 / COS bucket of the scaler's state."),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from functions.contract import ENV_API_KEY, ENV_PUBLIC
+
 
 def serve(
     model: str | None = typer.Option(
@@ -17,13 +19,13 @@ def serve(
     api_key: str | None = typer.Option(
         None,
         "--api-key",
-        envvar="LLMFN_API_KEY",
+        envvar=ENV_API_KEY,
         help="Require 'Authorization: Bearer KEY' on every route but /healthz.",
     ),
     no_auth: bool = typer.Option(
         False,
         "--no-auth",
-        envvar="LLMFN_PUBLIC",
+        envvar=ENV_PUBLIC,
         help="Serve without --api-key on a non-loopback --host (anyone who reaches it may use the model).",
     ),
     rate_per_s: float = typer.Option(50.0, "--rate-per-s", help="Token-bucket admission rate, req/s."),

@@ -16,15 +16,15 @@ from botocore.exceptions import ClientError, WaiterError
 from functions.cloud.aws_gpu import ManagedInstancesControl
 from functions.cloud.connect import CloudTarget, TargetError
 from functions.cloud.types import Capacity
-from functions.promote.promotion import parse_description
 from functions.scaler.run import Scaler
 from functions.scaler.settings import ScalerSettings
 from infra.gpu.accelerator import AcceleratorConfigProvider
+from llmfn.release.promotion import parse_description
 from scaling.policies import Observation, PolicyConfig, make_policy
 from tests.cloud.aws_proxy import AwsProxy
 from tests.cloud.standins import ALIAS, REGION_AWS, STATE_BUCKET, StandIn, fast_retry
-from tests.cloud.test_promotion import inference_endpoint, promotion, publish_canary_metrics  # noqa: F401
 from tests.cloud.test_scaler import start_minute
+from tests.release.test_promotion import inference_endpoint, promotion, publish_canary_metrics  # noqa: F401
 
 FUNCTION = "llm-gpu"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/llmfn-serve@sha256:" + "ab" * 32
@@ -337,7 +337,7 @@ def test_scaler_moves_min_execution_environments(aws_proxy: AwsProxy) -> None:
 
 
 def test_promote_on_a_gpu_stack_moves_execution_environments(tmp_path: Any) -> None:
-    from functions.promote.stack import resolve_stack
+    from llmfn.release.stack import resolve_stack
 
     outputs = {"cloud": "aws", "region": REGION_AWS, "functionName": FUNCTION, "aliasName": ALIAS,
                "endpointUrl": "https://abc.execute-api.us-east-1.amazonaws.com/",

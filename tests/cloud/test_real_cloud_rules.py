@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from functions.cloud.aws import AwsEndpoint, CloudWatchMetrics, LambdaControl
 from functions.cloud.tencent import ScfControl
-from functions.promote.promotion import Promotion, PromotionPlan
+from llmfn.release.promotion import Promotion, PromotionPlan
 from tests.cloud.aws_proxy import AwsProxy
 from tests.cloud.aws_rules import RULES, DecodedRequest, check
 from tests.cloud.scf_emulator import SIGNED_REQUEST_MAX_BYTES, ScfEmulator, scf_python_path

@@ -269,7 +269,7 @@ def test_outputs_are_what_llmfn_promote_reads(example: StackRun, tmp_path: Path)
     """`pulumi stack output --json` of this stack is enough for `llmfn promote --stack NAME`."""
     import json
 
-    from functions.promote.stack import resolve_stack
+    from llmfn.release.stack import resolve_stack
 
     outputs_file = tmp_path / "prod.json"
     outputs_file.write_text(json.dumps(example.outputs))

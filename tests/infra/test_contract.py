@@ -1,11 +1,10 @@
 """The contract between stacks, packagers and functions is written once: in functions/contract.py.
 
 Scans the source (not a grep: the AST's string constants, so docstrings that mention a name in a
-sentence do not count) of the code that writes or reads the contract: ``infra/``, ``layers/`` and the
-deployed function (``functions/``). Left out: ``preload/`` imports nothing of ours (its one variable,
-``LLMFN_CACHE``, is a local cache path, not a stack setting), and the local runtime and CI promotion
-(``functions/dev``, ``functions/tiny_model.py``, ``functions/promote``), which are moving out of the
-function package.
+sentence do not count) of the code that writes or reads the contract: ``infra/``, ``layers/``, the
+deployed function (``functions/``) and the command line with its local runtime and promotion
+(``llmfn/``). Left out: ``preload/`` imports nothing of ours (its one variable, ``LLMFN_CACHE``, is a
+local cache path, not a stack setting).
 """
 
 from __future__ import annotations
@@ -21,8 +20,8 @@ from functions import contract
 from functions.contract import CLOUD_SPELLINGS, STACK_CLOUD, UnknownCloudError, cloud_name
 
 ROOT = Path(__file__).resolve().parents[2]
-SCANNED = ("infra", "layers", "functions")
-NOT_SCANNED = ("functions/contract.py", "functions/dev/", "functions/promote/", "functions/tiny_model.py")
+SCANNED = ("infra", "layers", "functions", "llmfn")
+NOT_SCANNED = ("functions/contract.py",)
 ENV_NAME = re.compile(r"LLMFN_[A-Z0-9_]+")
 ENTRY_POINTS = {
     value

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from functions.promote.promotion import parse_description
 from infra.ownership import ignored_by_stack
 from infra.provider_semantics import RULES, Update, update_of
+from llmfn.release.promotion import parse_description
 from tests.infra.mocks import StackRun, example_with, plain, run_stack
 
 NEW_REVISION = "fedcba9876543210fedcba9876543210fedcba98"
@@ -76,7 +76,7 @@ def test_a_new_revision_and_new_code_reach_the_cloud(example: str) -> None:
     description = next(r.inputs[key] for r in second.registered if r.typ == typ and r.name == "llmfn-" + (
         "function" if cloud == "aws" else "version"))  # fmt: skip
     assert parse_description(description) == (NEW_REVISION, None)
-    # the alias is not Pulumi's after creation: promote moves it (tests/cloud/test_promotion.py)
+    # the alias is not Pulumi's after creation: promote moves it (tests/release/test_promotion.py)
     alias = next(
         r for r in second.registered if r.typ.endswith(("lambda/alias:Alias", "functionAlias:FunctionAlias"))
     )

@@ -234,7 +234,7 @@ def test_outputs_are_what_llmfn_promote_reads(
     """`pulumi stack output --json` of this stack is enough for `llmfn promote --stack NAME`."""
     import json
 
-    from functions.promote.stack import resolve_stack
+    from llmfn.release.stack import resolve_stack
 
     monkeypatch.setenv("TENCENTCLOUD_SECRETID", "AKIDexample")
     monkeypatch.setenv("TENCENTCLOUD_SECRETKEY", "example-key")

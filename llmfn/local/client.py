@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
-API_KEY_VARIABLES = ("LLMFN_API_KEY", "OPENAI_API_KEY")
+from functions.contract import ENV_API_KEY
+
+API_KEY_VARIABLES = (ENV_API_KEY, "OPENAI_API_KEY")
 
 
 def api_key_from_env() -> str | None:

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import httpx
 
-from functions.dev.config import DevConfig
+from functions.contract import ENV_API_KEY
+from llmfn.local.config import DevConfig
 
 _PR_SET_PDEATHSIG = 1
 
@@ -162,9 +163,9 @@ def spawn_worker(config: DevConfig, worker_id: int, kind: WorkerKind, log_dir: P
     port = free_port()
     log_path = log_dir / f"worker-{worker_id}.log"
     env = dict(os.environ, OMP_NUM_THREADS=str(config.worker_threads), PYTHONUNBUFFERED="1")
-    env.pop("LLMFN_API_KEY", None)
+    env.pop(ENV_API_KEY, None)
     if config.api_key is not None:
-        env["LLMFN_API_KEY"] = config.api_key  # the environment keeps it out of `ps`
+        env[ENV_API_KEY] = config.api_key  # the environment keeps it out of `ps`
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             worker_command(config, port),

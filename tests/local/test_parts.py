@@ -8,13 +8,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from functions.dev.client import Completion, v1_base
-from functions.dev.config import DevConfig
-from functions.dev.gateway import request_tier
-from functions.dev.loadgen import check_target, percentile, poisson_plan, trace_plan
-from functions.dev.prediction import Calibration, calibrate, predict
-from tests.dev.helpers import REPO_ROOT
+from llmfn.local.autoscaler import Autoscaler, policy_config
+from llmfn.local.client import Completion, v1_base
+from llmfn.local.config import DevConfig
+from llmfn.local.gateway import Gateway, request_tier
+from llmfn.local.loadgen import check_target, percentile, poisson_plan, trace_plan
+from llmfn.local.pool import WorkerPool
+from llmfn.local.prediction import Calibration, calibrate, mean_cold_start_s, predict
+from llmfn.local.status import ColdStartStatus, PoolStatus, RuntimeStatus, WorkerStatus
+from llmfn.local.worker import worker_command
+from tests.local.helpers import REPO_ROOT
 
 
 @pytest.mark.parametrize(
@@ -122,17 +127,59 @@ def test_calibration_recovers_a_known_service_model() -> None:
         calibrate(probes[:1] * 4)
 
 
-def _status(policy: str, config: dict[str, object]) -> dict[str, object]:
-    return {
-        "gateway": {"idle_timeout_s": 10.0, "tick_s": 1.0},
-        "pool": {"slots_per_worker": 1, "quota": 2, "workers": [], "retired": []},
-        "policy": {"name": policy, "config": config},
-    }
+def _status(policy: str, config: dict[str, object], tmp_path: Path) -> RuntimeStatus:
+    """The status of a runtime that was never started, with the policy and config given."""
+    dev = DevConfig(model_dir=tmp_path, max_workers=2, idle_timeout_s=10.0, tick_s=1.0)
+    pool = WorkerPool(dev, tmp_path)
+    status = Gateway(dev, pool, Autoscaler(dev.policy, policy_config(dev), pool)).status()
+    return status.model_copy(
+        update={"policy": status.policy.model_copy(update={"name": policy, "config": config})}
+    )
 
 
-def test_prediction_of_a_warm_fixed_pool_has_no_cold_start_and_counts_the_window_only() -> None:
+def test_the_gateway_status_is_the_typed_model_and_a_renamed_key_fails(tmp_path: Path) -> None:
+    dev = DevConfig(model_dir=tmp_path, max_workers=3, slots_per_worker=2)
+    pool = WorkerPool(dev, tmp_path)
+    gateway = Gateway(dev, pool, Autoscaler(dev.policy, policy_config(dev), pool))
+    status = gateway.status()
+    assert (status.pool.quota, status.pool.slots_per_worker, status.pool.workers) == (3, 2, [])
+    assert status.gateway.model_dir == str(tmp_path) and status.policy.name == dev.policy
+    assert RuntimeStatus.model_validate_json(status.model_dump_json()) == status
+    snapshot = pool.snapshot()
+    snapshot["slots"] = snapshot.pop("slots_per_worker")
+    with pytest.raises(ValidationError) as raised:
+        PoolStatus.model_validate(snapshot)
+    assert {".".join(map(str, e["loc"])) for e in raised.value.errors()} == {"slots_per_worker", "slots"}
+
+
+def test_mean_cold_start_counts_the_workers_started_during_the_run(tmp_path: Path) -> None:
+    status = _status("fixed", {}, tmp_path)
+
+    def worker(worker_id: int, ready_s: float | None) -> WorkerStatus:
+        cold_start = ColdStartStatus(listening_s=None, ready_s=ready_s, stages={}, preload_s={})
+        return WorkerStatus(
+            id=worker_id, kind="on-demand", state="ready", pid=1, port=1, in_flight=0, served=0,
+            age_s=1.0, idle_s=None, cold_start=cold_start, failure=None, log="",
+        )  # fmt: skip
+
+    pool = status.pool.model_copy(
+        update={"workers": [worker(1, 2.0), worker(3, 4.0)], "retired": [worker(2, 6.0)]}
+    )
+    status = status.model_copy(update={"pool": pool})
+    assert mean_cold_start_s(status) == pytest.approx(4.0)
+    assert mean_cold_start_s(status, after_worker_id=1) == pytest.approx(5.0)
+    assert mean_cold_start_s(status, after_worker_id=3) == pytest.approx(4.0)  # none after: all of them
+    empty = status.model_copy(
+        update={"pool": pool.model_copy(update={"workers": [worker(4, None)], "retired": []})}
+    )
+    assert mean_cold_start_s(empty) is None
+
+
+def test_prediction_of_a_warm_fixed_pool_has_no_cold_start_and_counts_the_window_only(tmp_path: Path) -> None:
     calibration = Calibration(overhead_s=0.05, prefill_tokens_per_s=10_000.0, decode_s_per_token=0.01)
-    status = _status("fixed", {"fixed_instances": 1, "concurrency_per_instance": 1, "max_reserved": 2})
+    status = _status(
+        "fixed", {"fixed_instances": 1, "concurrency_per_instance": 1, "max_reserved": 2}, tmp_path
+    )
     got = predict(
         [1.0, 5.0],
         [100, 100],
@@ -149,9 +196,9 @@ def test_prediction_of_a_warm_fixed_pool_has_no_cold_start_and_counts_the_window
     assert got.instance_seconds == pytest.approx(20.0)
 
 
-def test_prediction_of_on_demand_pays_the_cold_start_and_the_keep_alive() -> None:
+def test_prediction_of_on_demand_pays_the_cold_start_and_the_keep_alive(tmp_path: Path) -> None:
     calibration = Calibration(overhead_s=0.0, prefill_tokens_per_s=10_000.0, decode_s_per_token=0.01)
-    status = _status("on-demand", {"concurrency_per_instance": 1, "max_reserved": 2})
+    status = _status("on-demand", {"concurrency_per_instance": 1, "max_reserved": 2}, tmp_path)
     got = predict(
         [0.0], [100], [10], 30.0, warm_reserved=0, status=status, calibration=calibration, cold_start_s=4.0
     )
@@ -185,8 +232,8 @@ def test_prewarm_renews_idle_on_demand_workers_before_starting_new_ones() -> Non
     """Decision.prewarm = N holds N on-demand workers warm: sent every tick, it must not start N more."""
     from pathlib import Path
 
-    from functions.dev.pool import prewarm_targets
-    from functions.dev.worker import Worker, WorkerKind, WorkerState
+    from llmfn.local.pool import prewarm_targets
+    from llmfn.local.worker import Worker, WorkerKind, WorkerState
 
     def worker(worker_id: int, kind: WorkerKind, state: WorkerState, in_flight: int = 0) -> Worker:
         return Worker(worker_id, kind, 0, None, Path("log"), 0.0, state=state, in_flight=in_flight)  # type: ignore[arg-type]
@@ -207,8 +254,8 @@ def test_tier_exclusive_workers_take_only_their_tier_while_busy() -> None:
     """llmfn dev --tier-exclusive: the simulator's tiered dispatch (llmfn simulate --tiers)."""
     from pathlib import Path
 
-    from functions.dev.pool import pick_worker
-    from functions.dev.worker import Worker, WorkerKind, WorkerState
+    from llmfn.local.pool import pick_worker
+    from llmfn.local.worker import Worker, WorkerKind, WorkerState
 
     def worker(worker_id: int, in_flight: int, tier: str | None) -> Worker:
         made = Worker(worker_id, WorkerKind.ON_DEMAND, 0, None, Path("log"), 0.0, state=WorkerState.READY)  # type: ignore[arg-type]
@@ -221,3 +268,10 @@ def test_tier_exclusive_workers_take_only_their_tier_while_busy() -> None:
     assert pick_worker(pool, 4, 1, "M", tier_exclusive=True) is busy_m  # its own tier
     assert pick_worker(pool, 4, 1, "L", tier_exclusive=True) is idle  # an idle worker takes any tier
     assert pick_worker([busy_s, busy_m], 4, 1, "L", tier_exclusive=True) is None
+
+
+def test_workers_run_the_deployed_serving_module(tmp_path: Path) -> None:
+    """``llmfn dev`` is a laptop tool, but each worker is the deployed function: ``functions.serve``."""
+    command = worker_command(DevConfig(model_dir=tmp_path, model_name="tiny"), 8123)
+    assert command[:5] == [sys.executable, "-m", "functions.serve", "--model", str(tmp_path)]
+    assert command[command.index("--port") + 1] == "8123"

@@ -15,6 +15,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from functions.contract import ENV_CACHE
+
 TINY_MODEL_NAME = "llmfn/tiny-qwen3-random"
 """The model id the tiny model is served under."""
 
@@ -57,7 +59,7 @@ class TinyModelSpec:
 
 def default_cache_dir() -> Path:
     """Where built tiny models are cached: ``$LLMFN_CACHE`` or ``~/.cache/llmfn``."""
-    return Path(os.environ.get("LLMFN_CACHE", Path.home() / ".cache" / "llmfn"))
+    return Path(os.environ.get(ENV_CACHE, Path.home() / ".cache" / "llmfn"))
 
 
 def _spec_key(spec: TinyModelSpec) -> str:

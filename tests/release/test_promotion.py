@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from functions.cloud.types import CloudControl
-from functions.promote.gates import GateThresholds, SmokeCheck
-from functions.promote.promotion import Promotion, PromotionPlan, parse_steps
 from llmfn.cli import app
+from llmfn.release.gates import GateThresholds, SmokeCheck
+from llmfn.release.promotion import Promotion, PromotionPlan, parse_steps
 from tests.cloud.aws_proxy import AwsProxy
 from tests.cloud.standins import (
     ALIAS,

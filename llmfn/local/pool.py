@@ -19,9 +19,9 @@ from pathlib import Path
 
 import httpx
 
-from functions.dev.client import auth_headers
-from functions.dev.config import DevConfig
-from functions.dev.worker import Worker, WorkerKind, WorkerState, spawn_worker, terminate, watch_cold_start
+from llmfn.local.client import auth_headers
+from llmfn.local.config import DevConfig
+from llmfn.local.worker import Worker, WorkerKind, WorkerState, spawn_worker, terminate, watch_cold_start
 
 KEPT_RETIRED = 100
 """Stopped workers kept for ``/_llmfn/status`` (a long-running runtime must not grow without bound)."""

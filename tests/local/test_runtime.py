@@ -21,7 +21,7 @@ import httpx
 import openai
 import pytest
 
-from tests.dev.helpers import DevServer, leftover_processes, processes_in_groups, wait_until
+from tests.local.helpers import DevServer, leftover_processes, processes_in_groups, wait_until
 
 pytestmark = pytest.mark.slow
 

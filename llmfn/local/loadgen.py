@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 
 import httpx
 
-from functions.dev.client import Completion, chat
+from llmfn.local.client import Completion, chat
 
 MAX_DURATION_S = 3600.0
 MAX_REQUESTS = 20_000

@@ -13,9 +13,9 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from functions.dev.config import DevConfig
-from functions.dev.pool import WorkerPool
-from functions.dev.worker import WorkerKind, WorkerState
+from llmfn.local.config import DevConfig
+from llmfn.local.pool import WorkerPool
+from llmfn.local.worker import WorkerKind, WorkerState
 from scaling.policies import Decision, Observation, Policy, PolicyConfig, make_policy
 
 

@@ -37,15 +37,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from functions.dev.autoscaler import Autoscaler
-from functions.dev.config import DevConfig
-from functions.dev.pool import Lease, NoCapacity, QueueFull, WorkerPool
 from functions.errors import APIError, http_error
 from functions.guards.auth import check_bearer
 from functions.guards.body import parse_json_object, read_body
 from functions.guards.complexity import complexity_score, complexity_tier
 from functions.guards.token_bucket import TokenBucket
 from functions.schemas import openapi_generation_bodies
+from llmfn.local.autoscaler import Autoscaler
+from llmfn.local.config import DevConfig
+from llmfn.local.pool import Lease, NoCapacity, QueueFull, WorkerPool
+from llmfn.local.status import GatewayStatus, PolicyStatus, PoolStatus, RuntimeStatus
 
 log = logging.getLogger("llmfn.dev")
 
@@ -412,24 +413,25 @@ class Gateway:
                 await self.pool.release(lease, ok=ok, broken=broken)
 
     # ---- introspection ---------------------------------------------------------------------------
-    def status(self) -> dict[str, object]:
+    def status(self) -> RuntimeStatus:
+        """``/_llmfn/status``: what the pool, the workers and the policy report, checked against the model."""
         config = self.config
-        return {
-            "gateway": {
-                "url": f"http://{config.host}:{config.port}",
-                "model_dir": str(config.model_dir),
-                "model_name": config.served_model_name,
-                "engine": config.engine,
-                "policy": config.policy,
-                "tick_s": self.autoscaler.tick_s,
-                "idle_timeout_s": config.idle_timeout_s,
-                "queue_timeout_s": config.queue_timeout_s,
-                "max_queue": config.max_queue,
-                "admission_rps": None if self.bucket is None else self.bucket.rate_per_s,
-            },
-            "pool": self.pool.snapshot(),
-            "policy": self.autoscaler.snapshot(),
-        }
+        return RuntimeStatus(
+            gateway=GatewayStatus(
+                url=f"http://{config.host}:{config.port}",
+                model_dir=str(config.model_dir),
+                model_name=config.served_model_name,
+                engine=config.engine,
+                policy=config.policy,
+                tick_s=self.autoscaler.tick_s,
+                idle_timeout_s=config.idle_timeout_s,
+                queue_timeout_s=config.queue_timeout_s,
+                max_queue=config.max_queue,
+                admission_rps=None if self.bucket is None else self.bucket.rate_per_s,
+            ),
+            pool=PoolStatus.model_validate(self.pool.snapshot()),
+            policy=PolicyStatus.model_validate(self.autoscaler.snapshot()),
+        )
 
 
 def gateway_openapi() -> dict[str, Any]:
@@ -503,7 +505,7 @@ def create_gateway(
         return endpoint
 
     def status() -> Response:
-        return JSONResponse(gateway.status())
+        return JSONResponse(gateway.status().model_dump(mode="json"))
 
     def metrics() -> Response:
         return Response(

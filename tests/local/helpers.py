@@ -14,7 +14,8 @@ from typing import Any
 
 import httpx
 
-from functions.dev.worker import free_port, pid_alive
+from llmfn.local.status import RuntimeStatus
+from llmfn.local.worker import free_port, pid_alive
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,7 +55,9 @@ class DevServer:
         self.worker_pids: set[int] = set()
 
     def status(self) -> dict[str, Any]:
-        body = httpx.get(f"{self.url}/_llmfn/status", timeout=5).json()
+        response = httpx.get(f"{self.url}/_llmfn/status", timeout=5)
+        RuntimeStatus.model_validate_json(response.content)  # the wire format is the typed model
+        body = response.json()
         self.worker_pids |= {w["pid"] for w in body["pool"]["workers"]}
         return body
 

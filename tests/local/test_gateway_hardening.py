@@ -17,12 +17,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.dev.config import DevConfig
-from functions.dev.gateway import Gateway, create_gateway, gateway_openapi, request_tier
-from functions.dev.runner import build_gateway
-from tests.dev.helpers import DevServer, wait_until
+from llmfn.local.config import DevConfig
+from llmfn.local.gateway import Gateway, create_gateway, gateway_openapi, request_tier
+from llmfn.local.runner import build_gateway
 from tests.functions.helpers import assert_openai_error, running
 from tests.fuzzing import chat_bodies, completion_bodies, json_values, run_bodies, run_openapi
+from tests.local.helpers import DevServer, wait_until
 
 KEY = "sk-gateway-test"
 AUTH = {"Authorization": f"Bearer {KEY}"}

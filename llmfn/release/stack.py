@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.cloud.connect import CloudTarget, cloud_name
+from functions.contract import PROVISIONED_CONCURRENCY
 
 DEFAULT_OUTPUTS_DIR = Path("stack-outputs")
 
@@ -87,7 +88,7 @@ def resolve_stack(
         namespace=namespace or outputs.get("namespace") or "default",
         endpoint=api_endpoint,
         timeout_s=timeout_s,
-        reserved_capacity=outputs.get("reservedCapacity") or "provisioned-concurrency",
+        reserved_capacity=outputs.get("reservedCapacity") or PROVISIONED_CONCURRENCY,
         **credentials,  # type: ignore[arg-type]
     )
     return StackTarget(target, endpoint_url or outputs.get("endpointUrl") or None)

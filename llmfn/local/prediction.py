@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from functions.dev.client import Completion
+from llmfn.local.client import Completion
+from llmfn.local.status import RuntimeStatus
 from scaling.policies import PolicyConfig, make_policy
 from scaling.providers import get_provider
 from scaling.service import ServiceModel
@@ -87,13 +87,12 @@ class Prediction:
     cold_start_s: float
 
 
-def mean_cold_start_s(status: dict[str, Any], after_worker_id: int = 0) -> float | None:
+def mean_cold_start_s(status: RuntimeStatus, after_worker_id: int = 0) -> float | None:
     """Mean spawn-to-ready time, seconds, of the workers the runtime reports (live and retired) whose
     id is above ``after_worker_id`` (those started during a replay), else of all of them."""
-    pool = status["pool"]
-    workers = [w for w in pool["workers"] + pool["retired"] if w["cold_start"]["ready_s"]]
-    times = [w["cold_start"]["ready_s"] for w in workers if w["id"] > after_worker_id]
-    times = times or [w["cold_start"]["ready_s"] for w in workers]
+    started = [(w.id, w.cold_start.ready_s) for w in status.pool.known_workers() if w.cold_start.ready_s]
+    times = [ready_s for worker_id, ready_s in started if worker_id > after_worker_id]
+    times = times or [ready_s for _, ready_s in started]
     return sum(times) / len(times) if times else None
 
 
@@ -103,7 +102,7 @@ def predict(
     output_tokens: list[int],
     horizon_s: float,
     warm_reserved: int,
-    status: dict[str, Any],
+    status: RuntimeStatus,
     calibration: Calibration,
     cold_start_s: float,
 ) -> Prediction:
@@ -113,7 +112,7 @@ def predict(
     with as many warm reserved instances, and (as the pool does) a reserved worker the policy
     releases stays on as a warm on-demand worker until its idle timeout.
     """
-    pool, gateway, policy_status = status["pool"], status["gateway"], status["policy"]
+    pool, gateway, policy_status = status.pool, status.gateway, status.policy
     arrival = np.asarray(arrivals_s, dtype=float)
     order = np.argsort(arrival, kind="stable")
     duration = math.ceil(horizon_s)
@@ -128,13 +127,13 @@ def predict(
     )
     provider = get_provider("scf").with_overrides(
         name="llmfn-dev",
-        concurrency_per_instance=int(pool["slots_per_worker"]),
+        concurrency_per_instance=pool.slots_per_worker,
         cold_start_s=cold_start_s,
-        keep_alive_s=float(gateway["idle_timeout_s"]),
-        max_instances=int(pool["quota"]),
+        keep_alive_s=gateway.idle_timeout_s,
+        max_instances=pool.quota,
         released_stay_warm=True,
     )
-    policy = make_policy(policy_status["name"], PolicyConfig.from_mapping(policy_status["config"]))
+    policy = make_policy(policy_status.name, PolicyConfig.from_mapping(policy_status.config))
     record = simulate_requests(
         trace, policy, provider, calibration.service_model(), warm_reserved=warm_reserved
     )

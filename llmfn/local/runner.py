@@ -9,10 +9,10 @@ from typing import Any
 
 import uvicorn
 
-from functions.dev.autoscaler import Autoscaler, policy_config
-from functions.dev.config import DevConfig
-from functions.dev.gateway import Gateway, create_gateway
-from functions.dev.pool import WorkerPool
+from llmfn.local.autoscaler import Autoscaler, policy_config
+from llmfn.local.config import DevConfig
+from llmfn.local.gateway import Gateway, create_gateway
+from llmfn.local.pool import WorkerPool
 
 
 def build_gateway(config: DevConfig, policy_overrides: dict[str, Any] | None = None) -> Gateway:

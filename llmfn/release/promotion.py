@@ -32,7 +32,7 @@ from typing import Any
 from functions.cloud.types import CloudControl, CloudError, MetricSource
 from functions.contract import DESCRIPTION_PREFIX
 from functions.contract import ENV_MODEL_REVISION as REVISION_VARIABLE
-from functions.promote.gates import GateResult, GateThresholds, SmokeCheck, evaluate
+from llmfn.release.gates import GateResult, GateThresholds, SmokeCheck, evaluate
 
 
 class PromotionError(ValueError):
