@@ -49,12 +49,13 @@ def test_stream_loads_every_byte_into_memory_embedding_first_without_shards_on_d
     assert sorted(p.name for p in (tmp_path / "local").iterdir() if not p.name.startswith(".")) == [
         "model.safetensors.index.json"
     ]  # the metadata only: no shard written to disk
-    # the first data ranges requested are the embedding's (stage order), then the layers
+    # the embedding's ranges are handed out first (stage order), then the layers': with 3 workers a range
+    # handed out later can reach the server before an earlier one, by at most workers - 1 places
     plan = plan_checkpoint(repo_dir)
     embedding = {(c.file.path.name, c.start) for c in stage_chunks(plan.stages[0], plan.files)}
-    first_data = s3_faults.ranges[probes : probes + len(embedding)]
+    first_data = s3_faults.ranges[probes : probes + len(embedding) + 3 - 1]
     got = {(path.rsplit("/", 1)[-1], int(r.removeprefix("bytes=").split("-")[0])) for path, r in first_data}
-    assert got == embedding
+    assert embedding <= got
 
 
 def test_stream_resumes_ranges_cut_mid_body_and_retries_5xx(
