@@ -35,6 +35,28 @@ class GatewayStatus(_Strict):
     """The token bucket's refill rate, requests per second; None without admission control."""
 
 
+class TimelineStep(_Strict):
+    """One step of a worker's cold-start timeline, seconds from the worker process's start."""
+
+    name: str
+    start_s: float | None
+    end_s: float | None
+    """None while the step is still running."""
+    seconds: float | None
+    bytes: int | None = None
+    """Bytes the step moved (the ``weights`` step)."""
+
+
+class TimelineStatus(_Strict):
+    """A worker's cold-start timeline as its ``/readyz`` reports it (``functions.readiness``); steps overlap."""
+
+    origin: str
+    stages: list[TimelineStep]
+    ready_s: float | None
+    first_token_s: float | None
+    total_s: float | None
+
+
 class ColdStartStatus(_Strict):
     """One worker's cold start, seconds since spawn (None until reached)."""
 
@@ -44,6 +66,8 @@ class ColdStartStatus(_Strict):
     """First time each preload stage was seen by ``/readyz``, seconds since spawn."""
     preload_s: dict[str, float]
     """Duration of each preload stage as the worker measured it, seconds."""
+    timeline: TimelineStatus | None = None
+    """The worker's own timeline from process start; None until its ``/readyz`` reported one."""
 
 
 class WorkerStatus(_Strict):

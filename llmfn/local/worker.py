@@ -143,7 +143,7 @@ class Worker:
                 "ready_s": self.cold_start.ready_s,
                 "stages": self.cold_start.stages,
                 "preload_s": self.cold_start.preload_s,
-                "timeline": self.cold_start.timeline,
+                "timeline": self.cold_start.timeline or None,
             },
             "failure": self.failure,
             "log": str(self.log_path),

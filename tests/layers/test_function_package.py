@@ -32,10 +32,6 @@ NEVER_IN_A_FUNCTION = (
     "scaling/plot.py",
     "scaling/traces.py",
     "scaling/tables.py",
-    "functions/dev/loadgen.py",
-    "functions/dev/__init__.py",
-    "functions/promote/__init__.py",
-    "functions/tiny_model.py",
     "functions/image/entry.py",
 )
 
@@ -62,7 +58,7 @@ def test_the_package_is_the_handlers_import_closure(unpacked: Path) -> None:
 
 def test_modules_left_out_are_not_importable_there(unpacked: Path) -> None:
     """The check's own guard: a module the zip lacks does not come from the checkout instead."""
-    for module in ("scaling.simulate", "functions.dev.loadgen", "llmfn.cli", "layers.build"):
+    for module in ("scaling.simulate", "llmfn.local.loadgen", "llmfn.cli", "layers.build"):
         done = run_packed(unpacked, f"import {module}")
         assert done.returncode == 1 and "ModuleNotFoundError" in done.stderr, (module, done.stderr)
 
@@ -124,7 +120,7 @@ def test_the_image_leaves_out_exactly_what_its_entry_points_do_not_import() -> N
         if "__pycache__" not in p.parts
     }
     assert ours - closure <= excluded, "not run in the image: add these to Dockerfile.dockerignore"
-    assert {"scaling/simulate.py", "scaling/sim_timestep.py", "functions/dev/loadgen.py"} <= excluded
+    assert {"scaling/simulate.py", "scaling/sim_timestep.py"} <= excluded
 
 
 def test_the_image_context_alone_imports_every_entry_point(tmp_path: Path) -> None:
