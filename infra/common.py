@@ -10,6 +10,7 @@ from typing import Any
 
 import pulumi
 
+from functions.errors import InputError
 from functions.promote.promotion import DESCRIPTION_PREFIX
 from infra.config import StackConfig
 from layers import Artifact, BuildManifest, artifact_sizes, check_sizes, read_manifest
@@ -124,14 +125,14 @@ def load_build(config: StackConfig, limits: PlatformLimits) -> tuple[Artifact, A
     manifest: BuildManifest = read_manifest(config.build_dir)
     expected = "scf" if config.cloud == "tencentcloud" else "aws"
     if manifest.cloud != expected:
-        raise ValueError(
+        raise InputError(
             f"llmfn:buildDir = {str(config.build_dir)!r} holds a build for {manifest.cloud!r}, "
             f"this stack deploys to {config.cloud!r}: run `llmfn layer build --cloud {expected}`"
         )
     check_sizes(artifact_sizes(manifest.artifacts), limits)
     function = manifest.artifact("function")
     if function is None:
-        raise ValueError(f"llmfn:buildDir = {str(config.build_dir)!r} has no function package")
+        raise InputError(f"llmfn:buildDir = {str(config.build_dir)!r} has no function package")
     return function, manifest.artifact("runtime_layer")
 
 

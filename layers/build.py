@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from functions.errors import InputError
 from layers.limits import LIMITS_BY_CLOUD, ArtifactSize, check_sizes
 from layers.zipfiles import ManifestEntry, ZipEntry, collect_tree, file_sha256, write_reproducible_zip
 
@@ -47,7 +48,7 @@ SCF_ZIP_REFUSAL = (
 _HOST_SPECIFIC_DIRS = frozenset({"bin"})
 
 
-class LayerBuildError(ValueError):
+class LayerBuildError(InputError):
     """The build's input is unusable (missing file, failed pip install); the message says which."""
 
 

@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 from functions.cloud.retry import RetryPolicy
 from functions.cloud.types import CloudControl, MetricSource
+from functions.errors import InputError
 
 Cloud = Literal["aws", "tencent"]
 CLOUDS: tuple[str, ...] = ("aws", "tencent")
@@ -17,7 +18,7 @@ ReservedCapacity = Literal["provisioned-concurrency", "execution-environments"]
 RESERVED_CAPACITIES: tuple[str, ...] = ("provisioned-concurrency", "execution-environments")
 
 
-class TargetError(ValueError):
+class TargetError(InputError):
     """A setting that names the cloud target is missing or wrong (the message names it)."""
 
 

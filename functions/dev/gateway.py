@@ -40,7 +40,7 @@ from starlette.routing import Route
 from functions.dev.autoscaler import Autoscaler
 from functions.dev.config import DevConfig
 from functions.dev.pool import Lease, NoCapacity, QueueFull, WorkerPool
-from functions.errors import APIError, http_error
+from functions.errors import APIError, LlmfnError, http_error
 from functions.guards.auth import check_bearer
 from functions.guards.body import parse_json_object, read_body
 from functions.guards.complexity import complexity_score, complexity_tier
@@ -56,7 +56,7 @@ HEALTH_PROBE_TIMEOUT_S = 2.0
 _T = TypeVar("_T")
 
 
-class Draining(Exception):
+class Draining(LlmfnError):
     """The gateway began shutting down while a request waited."""
 
 

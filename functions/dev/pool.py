@@ -22,12 +22,13 @@ import httpx
 from functions.dev.client import auth_headers
 from functions.dev.config import DevConfig
 from functions.dev.worker import Worker, WorkerKind, WorkerState, spawn_worker, terminate, watch_cold_start
+from functions.errors import LlmfnError
 
 KEPT_RETIRED = 100
 """Stopped workers kept for ``/_llmfn/status`` (a long-running runtime must not grow without bound)."""
 
 
-class QueueFull(Exception):
+class QueueFull(LlmfnError):
     """Too many requests already wait for capacity: answer 429 with Retry-After."""
 
     def __init__(self, retry_after_s: float) -> None:
@@ -35,7 +36,7 @@ class QueueFull(Exception):
         self.retry_after_s = retry_after_s
 
 
-class NoCapacity(Exception):
+class NoCapacity(LlmfnError):
     """No slot became free within the queue timeout: answer 503 with Retry-After."""
 
 

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from functions.cloud.connect import CloudTarget, cloud_name
+from functions.errors import InputError
 
 DEFAULT_OUTPUTS_DIR = Path("stack-outputs")
 
 
-class StackOutputsError(ValueError):
+class StackOutputsError(InputError):
     """The stack outputs file is missing a value or is not a JSON object."""
 
 

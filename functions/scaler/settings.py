@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from functions.cloud.connect import CloudTarget
+from functions.errors import InputError
 
 DEFAULT_STATE_KEY = "llmfn/scaler-state.json"
 
 
-class SettingsError(ValueError):
+class SettingsError(InputError):
     """A scaler setting is missing or wrong; the message names it and what is allowed."""
 
 

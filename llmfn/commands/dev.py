@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from functions.errors import InputError
 from llmfn.commands.options import read_policy_config
 
 console = Console(stderr=True)
@@ -38,7 +39,7 @@ def resolve_model(model: str | None, revision: str | None) -> tuple[Path, str | 
     except (ValueError, OSError):
         raise
     except Exception as exc:  # the hub client's network errors: say what to do instead of a traceback
-        raise ValueError(
+        raise InputError(
             f"--model {model!r}: could not fetch it ({type(exc).__name__}: {exc}); check the network, "
             "or set HF_HUB_OFFLINE=1 to use a cached copy, or give a local checkpoint directory"
         ) from exc
@@ -105,7 +106,7 @@ def dev(
     overrides = read_policy_config(policy_config) or None
     planned_slots = (overrides or {}).get("concurrency_per_instance", slots)
     if planned_slots != slots:
-        raise ValueError(
+        raise InputError(
             f"--policy-config {str(policy_config)!r} plans with {planned_slots} concurrent requests per "
             f"instance but --slots is {slots}: make them equal"
         )

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from functions.errors import InputError
+
 PROFILE_SECTIONS = frozenset({"service", "instance", "platform", "prices", "cold_start"})
 
 
@@ -26,11 +28,11 @@ def read_policy_config(path: Path | None) -> dict[str, Any]:
     except FileNotFoundError:
         raise FileNotFoundError(f"--policy-config {str(path)!r}: no such file") from None
     except IsADirectoryError:
-        raise ValueError(f"--policy-config {str(path)!r} is a directory; give a JSON or TOML file") from None
+        raise InputError(f"--policy-config {str(path)!r} is a directory; give a JSON or TOML file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"--policy-config {str(path)!r}: not valid JSON ({exc})") from None
+        raise InputError(f"--policy-config {str(path)!r}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"--policy-config {str(path)!r}: must hold a JSON object of PolicyConfig fields")
+        raise InputError(f"--policy-config {str(path)!r}: must hold a JSON object of PolicyConfig fields")
     if data and {k for k in data if not str(k).startswith("_")} <= PROFILE_SECTIONS:
         return _profile_overrides(path)
     return data
@@ -43,7 +45,7 @@ def _profile_overrides(path: Path) -> dict[str, Any]:
     try:
         profile = read_profile(path)
     except ValueError as exc:
-        raise ValueError(f"--policy-config: {exc}") from None
+        raise InputError(f"--policy-config: {exc}") from None
     overrides: dict[str, Any] = {}
     if profile.concurrency is not None:
         overrides["concurrency_per_instance"] = profile.concurrency

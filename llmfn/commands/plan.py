@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from functions.errors import InputError
+
 
 def register(app: typer.Typer) -> None:
     app.command("plan")(plan)
@@ -60,7 +62,7 @@ def plan(
     from scaling.plan import ReservedRule, read_rate_profile, schedule_plan
 
     if (trace is None) == (rate_profile is None):
-        raise ValueError("give exactly one of --trace FILE or --rate-profile FILE")
+        raise InputError("give exactly one of --trace FILE or --rate-profile FILE")
     if concurrency is None:
         from scaling.profile import read_profile
 
@@ -79,7 +81,7 @@ def plan(
         message = str(exc)
         for field, flag in _RULE_FLAGS.items():
             message = message.replace(field, flag)
-        raise ValueError(message) from None
+        raise InputError(message) from None
     if trace is not None:
         from scaling.forecasting import forecast_profile
         from scaling.traces import read_trace
