@@ -58,6 +58,7 @@ class FieldError(Protocol):
 
 FLAGS: dict[str, dict[str, str]] = {
     "dev": {
+        "revision": "--revision",
         "reserved": "--reserved",
         "max_workers": "--max",
         "slots_per_worker": "--slots",
@@ -91,6 +92,25 @@ FLAGS: dict[str, dict[str, str]] = {
         "headroom": "--headroom",
         "utc_offset_hours": "--utc-offset",
     },
+    "preload": {
+        "device": "--device",
+        "workers": "--workers",
+        "revision": "--revision",
+    },
+    "serve": {
+        "device": "--device",
+        "revision": "--revision",
+    },
+    "simulate": {
+        "slo_p99_s": "--slo-p99",
+        "slo_per_1k_tokens_s": "--slo-per-1k-tokens",
+        "slo_tpot_s": "--slo-tpot",
+        "dispatch": "--dispatch",
+        "policy": "--policy",
+        "fidelity": "--fidelity",
+        "tier_bounds_tokens": "--tiers",
+        "plot_policies": "--plot-policies",
+    },
     "promote": {
         "steps": "--steps",
         "model_revision": "--model-revision",
@@ -120,19 +140,21 @@ def cli_message(exc: BaseException, command: str | None = None) -> str:
     """The text of the CLI's ``error:`` line for ``exc``: its message, field names as the user's flags.
 
     The error's own ``field``, which ``str()`` puts first, becomes its flag. Any other field of
-    ``command`` with an underscore in its name that the message names as a whole word becomes its
-    flag too, so a rule over two fields (``min_instances <= max_instances``) reads ``--min <= --max``;
-    one-word fields (``host``, ``port``) are mapped only as the error's own field, so a word of the
-    user's data is never rewritten.
+    ``command``'s table with an underscore in its name (``max_instances``, never an English word) that
+    the message names as a word of its own becomes its flag too, so a rule over two fields
+    (``min_instances <= max_instances``) reads ``--min <= --max``. One-word fields (``device``,
+    ``port``) are mapped only as the error's own field, so prose ("FIFO or device?") and the user's
+    data are never rewritten; neither is a name inside a quoted value or a path.
     """
     text = str(exc)
     table = FLAGS.get(command or "", {})
     field = getattr(exc, "field", None)
     if isinstance(field, str) and field in table and text.startswith(field):
         text = table[field] + text[len(field) :]
-    wordy = sorted((f for f in table if "_" in f), key=len, reverse=True)
+    wordy = sorted((name for name in table if "_" in name), key=len, reverse=True)
     if wordy:
-        pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, wordy)) + r")(?!\w)")
+        names = "|".join(map(re.escape, wordy))
+        pattern = re.compile(rf"(?<![\w\-/.'\"])({names})(?![\w\-/.'\"])")
         text = pattern.sub(lambda m: table[m.group(1)], text)
     return text
 

@@ -43,7 +43,8 @@ class PreloadError(ValueError):
             f"offset {offset}" if offset is not None else "",
         ]
         located = ", ".join(w for w in where if w)
-        super().__init__(f"{message} ({located})" if located else message)
+        text = f"{field} {message}" if field else message
+        super().__init__(f"{text} ({located})" if located else text)
 
     @property
     def path(self) -> str | None:

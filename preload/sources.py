@@ -46,7 +46,9 @@ def resolve_source(
     """
     if is_object_store(source):
         if revision is not None:
-            raise PreloadError(f"--revision applies to Hugging Face Hub sources only, not to {source}")
+            raise PreloadError(
+                f"applies to Hugging Face Hub sources only, not to {source}", field="revision", value=revision
+            )
         return _fetch_s3(source, Path(cache_dir) if cache_dir else default_cache_dir(), workers, endpoint_url)
     hub_id = source.removeprefix("hf://")
     local = Path(source).expanduser()
@@ -57,7 +59,9 @@ def resolve_source(
             )
         if revision is not None:
             raise PreloadError(
-                f"--revision applies to Hugging Face Hub sources only, not to the local directory {source}"
+                f"applies to Hugging Face Hub sources only, not to the local directory {source}",
+                field="revision",
+                value=revision,
             )
         return local
     if not _HUB_ID.match(hub_id):

@@ -76,7 +76,9 @@ class CudaTransfer:
 
         if not torch.cuda.is_available():
             raise PreloadError(
-                f"--device {self.device_name}: CUDA is not available (torch {torch.__version__})"
+                f"{self.device_name}: CUDA is not available (torch {torch.__version__})",
+                field="device",
+                value=self.device_name,
             )
         self.device = torch.device(self.device_name)
         torch.cuda.set_device(self.device)

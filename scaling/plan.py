@@ -59,7 +59,11 @@ class ReservedRule:
                 f"concurrency_per_instance must be >= 1, got {self.concurrency_per_instance!r}"
             )
         if not (self.headroom >= 0 and math.isfinite(self.headroom)):
-            raise ScalingError(f"headroom must be >= 0 (a fraction, 0.2 = 20 %), got {self.headroom!r}")
+            raise ScalingError(
+                f"must be >= 0 (a fraction, 0.2 = 20 %), got {self.headroom!r}",
+                field="headroom",
+                value=self.headroom,
+            )
         if not 0 <= self.min_utilisation <= 1:
             raise ScalingError(
                 f"min_utilisation must be in [0, 1] (a busy share), got {self.min_utilisation!r}"

@@ -43,7 +43,9 @@ def plot_report(
 
     chosen = [p for p in report.policies if p.record is not None and (not policies or p.name in policies)]
     if not chosen:
-        raise ScalingError(f"--plot-policies: none of {list(policies or [])} was simulated")
+        raise ScalingError(
+            f": none of {list(policies or [])} was simulated", field="plot_policies", value=policies
+        )
     width = _bins(trace.duration_s)
     n_bins = trace.duration_s // width
     hours = np.arange(n_bins) * width / 3600

@@ -93,7 +93,12 @@ def simulate_requests(
         rides along with a long one already running; then the busiest), from the expected length.
     """
     if dispatch not in DISPATCHES:
-        raise ScalingError(f"--dispatch must be one of {', '.join(DISPATCHES)}, got {dispatch!r}")
+        raise ScalingError(
+            f"must be one of {', '.join(DISPATCHES)}, got {dispatch!r}",
+            field="dispatch",
+            value=dispatch,
+            allowed=", ".join(DISPATCHES),
+        )
     if trace.arrival_s is None:
         raise ScalingError(f"trace {trace.name!r} has rates, not requests: use the time-step fidelity")
     if tier_by not in TIER_KEYS:

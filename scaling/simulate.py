@@ -91,17 +91,32 @@ class Settings:
         if self.fidelity not in FIDELITIES:
             raise ScalingError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {self.fidelity!r}")
         if not (self.slo_p99_s > 0 and math.isfinite(self.slo_p99_s)):
-            raise ScalingError(f"--slo-p99 must be a positive number of seconds, got {self.slo_p99_s!r}")
+            raise ScalingError(
+                f"must be a positive number of seconds, got {self.slo_p99_s!r}",
+                field="slo_p99_s",
+                value=self.slo_p99_s,
+            )
         if not (0 <= self.slo_per_1k_tokens_s <= 3600):
             raise ScalingError(
-                f"--slo-per-1k-tokens must be in [0, 3600] seconds, got {self.slo_per_1k_tokens_s!r}"
+                f"must be in [0, 3600] seconds, got {self.slo_per_1k_tokens_s!r}",
+                field="slo_per_1k_tokens_s",
+                value=self.slo_per_1k_tokens_s,
             )
         if self.tier_by not in TIER_KEYS:
             raise ScalingError(f"tier_by must be one of {', '.join(TIER_KEYS)}, got {self.tier_by!r}")
         if self.dispatch not in DISPATCHES:
-            raise ScalingError(f"--dispatch must be one of {', '.join(DISPATCHES)}, got {self.dispatch!r}")
+            raise ScalingError(
+                f"must be one of {', '.join(DISPATCHES)}, got {self.dispatch!r}",
+                field="dispatch",
+                value=self.dispatch,
+                allowed=", ".join(DISPATCHES),
+            )
         if not (0 < self.slo_tpot_s <= 3600):
-            raise ScalingError(f"--slo-tpot must be in (0, 3600] seconds, got {self.slo_tpot_s!r}")
+            raise ScalingError(
+                f"must be in (0, 3600] seconds, got {self.slo_tpot_s!r}",
+                field="slo_tpot_s",
+                value=self.slo_tpot_s,
+            )
 
     def scaled_ttft_target_s(self, input_tokens: np.ndarray) -> np.ndarray:
         """The length-scaled TTFT target of each request: a + b x input tokens / 1000, seconds."""
@@ -260,7 +275,9 @@ def parse_policies(spec: str) -> list[str]:
     bad = [n for n in names if n not in POLICY_NAMES]
     if bad or not names:
         raise ScalingError(
-            f"--policy: unknown policy {bad or spec!r}; use 'all' or names from: {', '.join(POLICY_NAMES)}"
+            f": unknown policy {bad or spec!r}; use 'all' or names from: {', '.join(POLICY_NAMES)}",
+            field="policy",
+            value=spec,
         )
     return names
 
@@ -269,7 +286,9 @@ def choose_fidelity(trace: Trace, fidelity: str) -> str:
     """Resolve ``auto``; refuse request-level on a trace without individual requests."""
     if fidelity == "request" and not trace.per_request:
         raise ScalingError(
-            f"--fidelity request needs a per-request trace; {trace.name!r} gives rates: use timestep"
+            f"request needs a per-request trace; {trace.name!r} gives rates: use timestep",
+            field="fidelity",
+            value=fidelity,
         )
     if fidelity != "auto":
         return fidelity
@@ -320,7 +339,8 @@ class _Runner:
             )
         if self.settings.tier_bounds_tokens or self.settings.dispatch != "pack":
             raise ScalingError(
-                "--tiers and --dispatch fit need the request-level fidelity (a per-request trace)"
+                "and dispatch 'fit' need the request-level fidelity (a per-request trace)",
+                field="tier_bounds_tokens",
             )
         step = self.settings.control_step_s
         if constant:

@@ -90,15 +90,20 @@ def test_str_puts_the_field_first_and_keeps_the_message_apart() -> None:
 
 
 def test_the_printer_words_fields_as_the_flags_of_the_command_that_ran() -> None:
-    error = InputError("5 exceeds max_workers 2: reserved <= max", field="reserved")
-    assert cli_message(error, "dev") == "--reserved 5 exceeds --max 2: reserved <= max"
+    error = InputError(
+        "5 exceeds max_workers 2: the reserved workers must fit in the quota", field="reserved"
+    )
+    assert (
+        cli_message(error, "dev")
+        == "--reserved 5 exceeds --max 2: the reserved workers must fit in the quota"
+    )
     # the same field is another flag in another command; a command without the field keeps the name
     assert cli_message(ScalingError("must be >= 0", field="max_instances"), "plan") == "--max must be >= 0"
     assert (
         cli_message(ScalingError("must be >= 0", field="max_instances"), "simulate")
         == "max_instances must be >= 0"
     )
-    # a one-word field is mapped only as the error's own field: the user's data is never rewritten
+    # a field name inside the user's data (quoted, in a path, in a longer word) is not rewritten
     assert (
         cli_message(InputError("no such file /srv/host/port.json"), "dev")
         == "no such file /srv/host/port.json"

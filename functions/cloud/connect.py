@@ -36,7 +36,12 @@ def cloud_name(text: str) -> str:
     tencentcloud (infra's name), scf (the layer builder's)."""
     name = _CLOUD_NAMES.get(text.strip().lower())
     if name is None:
-        raise TargetError(f"--cloud must be one of {', '.join(sorted(_CLOUD_NAMES))}, got {text!r}")
+        raise TargetError(
+            f"must be one of {', '.join(sorted(_CLOUD_NAMES))}, got {text!r}",
+            field="cloud",
+            value=text,
+            allowed=", ".join(sorted(_CLOUD_NAMES)),
+        )
     return name
 
 
@@ -66,7 +71,12 @@ class CloudTarget:
 
     def __post_init__(self) -> None:
         if self.cloud not in CLOUDS:
-            raise TargetError(f"--cloud must be one of {', '.join(CLOUDS)}, got {self.cloud!r}")
+            raise TargetError(
+                f"must be one of {', '.join(CLOUDS)}, got {self.cloud!r}",
+                field="cloud",
+                value=self.cloud,
+                allowed=", ".join(CLOUDS),
+            )
         if self.reserved_capacity not in RESERVED_CAPACITIES or (
             self.reserved_capacity == "execution-environments" and self.cloud != "aws"
         ):

@@ -83,7 +83,7 @@ class DevConfig:
             raise InputError("(LLMFN_API_KEY) must not be empty or blank", field="api_key", value="")
         if self.reserved > self.max_workers:
             raise InputError(
-                f"{self.reserved} exceeds max_workers {self.max_workers}: reserved <= max",
+                f"{self.reserved} exceeds max_workers {self.max_workers}: the reserved workers must fit in the quota",
                 field="reserved",
                 value=self.reserved,
                 allowed="<= max_workers",

@@ -39,7 +39,7 @@ def load_outputs(stack: str, path: Path | None) -> dict[str, Any]:
     if not file.exists():
         if path is not None:
             raise FileNotFoundError(
-                f"--outputs {file}: no such file (save it with `pulumi stack output --json`)"
+                f"outputs {file}: no such file (save it with `pulumi stack output --json`)"
             )
         return {}
     try:

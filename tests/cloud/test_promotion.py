@@ -15,6 +15,7 @@ from functions.cloud.types import CloudControl
 from functions.promote.gates import GateThresholds, SmokeCheck
 from functions.promote.promotion import Promotion, PromotionPlan, parse_steps
 from llmfn.cli import app
+from llmfn.errors import cli_message
 from tests.cloud.aws_proxy import AwsProxy
 from tests.cloud.standins import (
     ALIAS,
@@ -270,8 +271,9 @@ def test_capacity_that_never_warms_rolls_back_without_routing(
 def test_steps_are_validated() -> None:
     assert parse_steps("5, 25,100") == (5, 25, 100)
     for bad in ("10,50", "50,10,100", "0,100", "10,x,100"):
-        with pytest.raises(ValueError, match="--steps"):
+        with pytest.raises(ValueError, match=r"^steps must") as refused:
             parse_steps(bad)
+        assert cli_message(refused.value, "promote").startswith("--steps must")
 
 
 def test_a_promotion_refuses_an_alias_routing_to_versions_it_does_not_own(stand_in: StandIn) -> None:
