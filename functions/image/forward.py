@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 from mangum import Mangum
 
+from functions.errors import APIError
+
 LOCAL_HOST = "127.0.0.1"
 DEFAULT_LOCAL_PORT = 8080
 CONNECT_WAIT_S = 60.0  # the server listens within a second or two; the preload runs behind /readyz
@@ -60,8 +62,9 @@ def forwarding_app(base_url: str, connect_wait_s: float = CONNECT_WAIT_S) -> Any
                     break
                 except httpx.ConnectError:
                     if time.monotonic() > deadline:
-                        response = httpx.Response(502, json={"error": {"message": "inference server not listening",
-                                                                       "type": "server_error"}})  # fmt: skip
+                        response = httpx.Response(
+                            502, json=APIError(502, "inference server not listening").body()
+                        )
                         break
                     await asyncio.sleep(0.1)
         out_headers = [
