@@ -131,11 +131,6 @@ FLAGS: dict[str, dict[str, str]] = {
 """Per subcommand: library field name -> the CLI flag the user typed for it. The one mapping table."""
 
 
-def flag_for(command: str | None, field: str) -> str | None:
-    """The flag of ``field`` in subcommand ``command``, or None when the field is not a flag there."""
-    return FLAGS.get(command or "", {}).get(field)
-
-
 def cli_message(exc: BaseException, command: str | None = None) -> str:
     """The text of the CLI's ``error:`` line for ``exc``: its message, field names as the user's flags.
 
