@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Final, Literal, get_args
 
+from functions.errors import InputError
+
 # --- the cloud ------------------------------------------------------------------------------------
 
 Cloud = Literal["aws", "tencent"]
@@ -32,7 +34,7 @@ StackCloud = Literal["tencentcloud", "aws"]
 STACK_CLOUD: Final[dict[Cloud, StackCloud]] = {"aws": "aws", "tencent": "tencentcloud"}
 
 
-class UnknownCloudError(ValueError):
+class UnknownCloudError(InputError):
     """A cloud name none of :data:`CLOUD_SPELLINGS` matches (the message lists the allowed ones)."""
 
 

@@ -1,10 +1,61 @@
-"""OpenAI's error format: ``{"error": {"message", "type", "param", "code"}}`` with the HTTP status."""
+"""The roots of llmfn's errors, and OpenAI's error format for the ones answered over HTTP.
+
+Roots. DESIGN.md's dependency rule (``scaling/`` and ``preload/`` import nothing of ours) forbids one base
+class for the whole project, so each independent package has its own root, all with the same shape
+(``llmfn.errors.FieldError``: ``message``, ``field``, ``value``, ``allowed``, ``path``):
+
+- ``LlmfnError`` here: every error class of ``functions/``, ``infra/``, ``layers/`` and ``llmfn/``;
+  ``InputError`` (also a ``ValueError``) is its branch for bad input (flags, config, files, request
+  bodies), the others are run-time signals (``APIError``, a full queue, a cloud call that failed);
+- ``preload.errors.PreloadError``: a checkpoint or source the preload refuses (a ``ValueError``);
+- ``scaling.errors.ScalingError``: a policy config, trace or profile the scaling core refuses.
+
+``llmfn.errors`` is the one place that turns ``InputError``, ``PreloadError`` and ``ScalingError`` into the
+CLI's one ``error: ...`` line (exit 2), naming the CLI flag for a field. Library code names its *field*
+(``max_workers``), never a CLI flag (``--max``): the flag is the CLI's business.
+
+This module imports nothing heavy at import time (starlette only when a response is built), so
+``infra/`` and ``layers/`` can import the roots without the serving stack.
+"""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from starlette.responses import Response
+if TYPE_CHECKING:
+    from starlette.responses import Response
+
+
+class LlmfnError(Exception):
+    """Root of every error class of ``functions/``, ``infra/``, ``layers/`` and ``llmfn/``.
+
+    ``message`` says what is wrong without the field's name; ``field`` names the setting it is about
+    (a config key, a request-body field); ``value`` is what was given, ``allowed`` what would be
+    accepted (in words), ``path`` the file. ``str()`` is ``"<field> <message>"`` when ``field`` is set.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        field: str | None = None,
+        value: object = None,
+        allowed: str | None = None,
+        path: str | Path | None = None,
+    ) -> None:
+        self.message = message
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        self.path = str(path) if path is not None else None
+        super().__init__(f"{field} {message}" if field else message)
+
+
+class InputError(LlmfnError, ValueError):
+    """Bad input (a flag, a config value, a file, a request body): the CLI prints it as one line, exit 2."""
+
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -19,7 +70,7 @@ ERROR_TYPES = {
 }
 
 
-class APIError(Exception):
+class APIError(LlmfnError):
     """An error answered to the client; ``headers`` carries e.g. ``Retry-After``."""
 
     def __init__(
@@ -32,8 +83,8 @@ class APIError(Exception):
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
+        self.field = param  # the body field at fault; str() stays the message alone
         self.status = status
-        self.message = message
         self.code = code
         self.param = param
         self.headers = headers or {}
@@ -49,6 +100,8 @@ class APIError(Exception):
         }
 
     def response(self, request_id: str | None = None) -> Response:
+        from starlette.responses import Response
+
         headers = dict(self.headers)
         if request_id:
             headers["x-request-id"] = request_id

@@ -16,11 +16,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from functions.contract import ENV_PREFIX
+from functions.errors import InputError
 
 EngineName = Literal["transformers", "null", "vllm"]
 
 
-class SettingsError(ValueError):
+class SettingsError(InputError):
     """Invalid configuration; the message names each bad field and what it accepts."""
 
 
@@ -114,13 +115,13 @@ class ServeSettings(BaseModel):
     @model_validator(mode="after")
     def _check_model(self) -> ServeSettings:
         if self.model is not None and self.model_source is not None:
-            raise ValueError("model: give a checkpoint directory or model_source, not both")
+            raise InputError("model: give a checkpoint directory or model_source, not both")
         if self.engine != "null" and self.model is None and self.model_source is None:
-            raise ValueError(
+            raise InputError(
                 f"model: a checkpoint directory (or model_source) is required with engine={self.engine!r}"
             )
         if self.model is not None and self.engine != "null" and not self.model.is_dir():
-            raise ValueError(f"model: {str(self.model)!r} is not a directory")
+            raise InputError(f"model: {str(self.model)!r} is not a directory")
         if not is_loopback(self.host):
             self.require_key_unless_public(f"host {self.host!r} is not a loopback address")
         return self

@@ -12,6 +12,7 @@ import pulumi
 
 from functions import contract as c
 from functions.contract import ALIAS_NAME, DESCRIPTION_PREFIX
+from functions.errors import InputError
 from infra.config import StackConfig
 from layers import Artifact, BuildManifest, artifact_sizes, check_sizes, read_manifest
 from layers.limits import PlatformLimits
@@ -124,14 +125,14 @@ def load_build(config: StackConfig, limits: PlatformLimits) -> tuple[Artifact, A
     manifest: BuildManifest = read_manifest(config.build_dir)
     expected = config.cloud
     if c.cloud_name(manifest.cloud, "manifest.json's cloud") != c.cloud_name(expected, "llmfn:cloud"):
-        raise ValueError(
+        raise InputError(
             f"llmfn:buildDir = {str(config.build_dir)!r} holds a build for {manifest.cloud!r}, "
             f"this stack deploys to {config.cloud!r}: run `llmfn layer build --cloud {expected}`"
         )
     check_sizes(artifact_sizes(manifest.artifacts), limits)
     function = manifest.artifact("function")
     if function is None:
-        raise ValueError(f"llmfn:buildDir = {str(config.build_dir)!r} has no function package")
+        raise InputError(f"llmfn:buildDir = {str(config.build_dir)!r} has no function package")
     _check_handlers_packed(config, function)
     return function, manifest.artifact("runtime_layer")
 

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from functions.contract import LAMBDA_INFERENCE_HANDLER, LAMBDA_SCALER_HANDLER, SCF_PORT, StackCloud
+from functions.errors import InputError
 from infra.gpu.config import MAX_CONCURRENCY_PER_ENVIRONMENT, AwsGpuConfig, parse_aws_gpu
 from infra.image import ImageBuild, parse_image_build
 from scaling.plan import HOURS_PER_DAY, ReservedRule, ScheduleChange, hourly_schedule, schedule_changes
@@ -53,7 +54,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
 
 
-class StackConfigError(ValueError):
+class StackConfigError(InputError):
     """The stack configuration is invalid; the message names each bad key, its value and what is allowed."""
 
 
@@ -133,14 +134,14 @@ class StackConfig(BaseModel):
     @classmethod
     def _region(cls, value: str) -> str:
         if not _REGION.match(value):
-            raise ValueError("must be a region id such as ap-guangzhou or us-east-1")
+            raise InputError("must be a region id such as ap-guangzhou or us-east-1")
         return value
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         if not _NAME.match(value):
-            raise ValueError(
+            raise InputError(
                 "must be 2-40 characters: lowercase letters, digits and '-', starting with a letter"
             )
         return value
@@ -149,23 +150,23 @@ class StackConfig(BaseModel):
     @classmethod
     def _model_repo(cls, value: str | None) -> str | None:
         if value is not None and not _HUB_REPO.match(value):
-            raise ValueError("must be a Hugging Face repo id 'owner/name', e.g. Qwen/Qwen3-4B-Instruct-2507")
+            raise InputError("must be a Hugging Face repo id 'owner/name', e.g. Qwen/Qwen3-4B-Instruct-2507")
         return value
 
     @field_validator("model_revision")
     @classmethod
     def _model_revision(cls, value: str | None) -> str | None:
         if value is not None and not _COMMIT.match(value):
-            raise ValueError("must be a full 40-character commit sha (pin the revision; a branch can move)")
+            raise InputError("must be a full 40-character commit sha (pin the revision; a branch can move)")
         return value
 
     @field_validator("model_uri")
     @classmethod
     def _model_uri(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^(s3|cos)://[a-z0-9][a-z0-9.-]+/.+", value):
-            raise ValueError("must be s3://bucket/prefix or cos://bucket-appid/prefix")
+            raise InputError("must be s3://bucket/prefix or cos://bucket-appid/prefix")
         if value is not None and len(value) > MAX_MODEL_URI_CHARS:
-            raise ValueError(
+            raise InputError(
                 f"must be at most {MAX_MODEL_URI_CHARS} characters (it names the published versions, "
                 "whose description Lambda caps at 256)"
             )
@@ -175,14 +176,14 @@ class StackConfig(BaseModel):
     @classmethod
     def _timeout(cls, value: int) -> int:
         if not 1 <= value <= MAX_TIMEOUT_S:
-            raise ValueError("must be between 1 and 900 seconds (both SCF and Lambda stop at 900 s)")
+            raise InputError("must be between 1 and 900 seconds (both SCF and Lambda stop at 900 s)")
         return value
 
     @field_validator("concurrency_per_instance")
     @classmethod
     def _concurrency(cls, value: int) -> int:
         if not 1 <= value <= MAX_CONCURRENCY_PER_ENVIRONMENT:
-            raise ValueError(
+            raise InputError(
                 f"must be between 1 and {MAX_CONCURRENCY_PER_ENVIRONMENT} concurrent requests per instance"
             )
         return value
@@ -191,7 +192,7 @@ class StackConfig(BaseModel):
     @classmethod
     def _p95(cls, value: float) -> float:
         if not (0 < value <= MAX_TIMEOUT_S and math.isfinite(value)):
-            raise ValueError(
+            raise InputError(
                 f"must be a number of seconds in (0, {MAX_TIMEOUT_S}] (the P95 time in system; "
                 "no function runs longer)"
             )
@@ -203,9 +204,9 @@ class StackConfig(BaseModel):
         if value is None:
             return value
         if len(value) != HOURS_PER_DAY:
-            raise ValueError(f"must list exactly 24 hourly rates (req/s, hour 0 first), got {len(value)}")
+            raise InputError(f"must list exactly 24 hourly rates (req/s, hour 0 first), got {len(value)}")
         if not all(0 <= r <= MAX_RATE_RPS and math.isfinite(r) for r in value):
-            raise ValueError(
+            raise InputError(
                 f"every hourly rate must be a number of requests per second in [0, {MAX_RATE_RPS:g}]"
             )
         return value
@@ -214,35 +215,35 @@ class StackConfig(BaseModel):
     @classmethod
     def _offset(cls, value: int) -> int:
         if not -12 <= value <= 14:
-            raise ValueError("must be an offset from UTC between -12 and 14 hours")
+            raise InputError("must be an offset from UTC between -12 and 14 hours")
         return value
 
     @field_validator("headroom")
     @classmethod
     def _headroom(cls, value: float) -> float:
         if not (0 <= value <= 10 and math.isfinite(value)):
-            raise ValueError("must be a fraction between 0 and 10 (0.2 = 20 % over Little's law)")
+            raise InputError("must be a fraction between 0 and 10 (0.2 = 20 % over Little's law)")
         return value
 
     @field_validator("utilization_target")
     @classmethod
     def _utilization(cls, value: float | None) -> float | None:
         if value is not None and not 0 < value < 1:
-            raise ValueError("must be strictly between 0 and 1 (0.7 = keep 70 % of reserved capacity busy)")
+            raise InputError("must be strictly between 0 and 1 (0.7 = keep 70 % of reserved capacity busy)")
         return value
 
     @field_validator("provisioned_price_per_gb_s")
     @classmethod
     def _price(cls, value: float | None) -> float | None:
         if value is not None and not (value >= 0 and math.isfinite(value)):
-            raise ValueError("must be a price >= 0 per GB-second")
+            raise InputError("must be a price >= 0 per GB-second")
         return value
 
     @field_validator("error_alarm_threshold")
     @classmethod
     def _errors(cls, value: int) -> int:
         if value < 1:
-            raise ValueError("must be at least 1 error per minute")
+            raise InputError("must be at least 1 error per minute")
         return value
 
     @model_validator(mode="after")
@@ -254,7 +255,7 @@ class StackConfig(BaseModel):
             + self._scaling_problems()
         )
         if problems:
-            raise ValueError("; ".join(problems))
+            raise InputError("; ".join(problems))
         return self
 
     def _source_problems(self) -> list[str]:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 import pulumi
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from functions.errors import InputError
 from infra.submap import camel, parse_submap
 
 IMAGE_KEY = "llmfn:image"
@@ -51,7 +52,7 @@ class ImageBuild(BaseModel):
     @classmethod
     def _tag(cls, value: str) -> str:
         if not _TAG.match(value):
-            raise ValueError(
+            raise InputError(
                 "must be a docker tag: letters, digits, '_', '.', '-', at most 128, not starting with . or -"
             )
         return value
@@ -60,7 +61,7 @@ class ImageBuild(BaseModel):
     @classmethod
     def _server(cls, value: str | None) -> str | None:
         if value is not None and not _SERVER.match(value):
-            raise ValueError("must be the TCR instance's domain, e.g. myreg.tencentcloudcr.com")
+            raise InputError("must be the TCR instance's domain, e.g. myreg.tencentcloudcr.com")
         return value
 
 

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from functions.contract import CLOUD_SPELLINGS, LAMBDA_HANDLERS, Cloud, handler_module
+from functions.errors import InputError
 from layers.closure import OUR_PACKAGES, ClosureError, import_closure
 from layers.limits import LIMITS_BY_CLOUD, ArtifactSize, check_sizes
 from layers.zipfiles import ManifestEntry, ZipEntry, collect_tree, file_sha256, write_reproducible_zip
@@ -54,7 +55,7 @@ _HANDLER = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 _HOST_SPECIFIC_DIRS = frozenset({"bin"})
 
 
-class LayerBuildError(ValueError):
+class LayerBuildError(InputError):
     """The build's input is unusable (missing file, failed pip install); the message says which."""
 
 

@@ -14,12 +14,14 @@ import modulefinder
 from collections.abc import Sequence
 from pathlib import Path
 
+from functions.errors import InputError
+
 OUR_PACKAGES = ("functions", "preload", "scaling")
 """The top-level packages of ours a deployed function may import (``llmfn``, ``infra``, ``layers``,
 ``bench`` and ``tests`` never run in a function)."""
 
 
-class ClosureError(ValueError):
+class ClosureError(InputError):
     """An entry point module is not found under the source root (the message names it)."""
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from functions.errors import InputError
+
 MB = 1024 * 1024
 GB = 1024 * MB
 
@@ -42,7 +44,7 @@ LAMBDA_LIMITS = PlatformLimits(
 LIMITS_BY_CLOUD: dict[str, PlatformLimits] = {"aws": LAMBDA_LIMITS}
 
 
-class PackageTooLargeError(ValueError):
+class PackageTooLargeError(InputError):
     """A built package breaks a platform size limit; the message names the artifact and the limit."""
 
 

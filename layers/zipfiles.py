@@ -14,6 +14,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from functions.errors import InputError
+
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 _UNIX_SYSTEM = 3  # ZipInfo.create_system: Unix, so external_attr carries the permission bits
 _REGULAR_FILE = 0o100000
@@ -69,7 +71,7 @@ def write_reproducible_zip(entries: list[ZipEntry], destination: Path) -> list[M
     ordered = sorted(entries, key=lambda e: e.arcname)
     for before, after in itertools.pairwise(ordered):
         if before.arcname == after.arcname:
-            raise ValueError(
+            raise InputError(
                 f"two files would be archived as {before.arcname!r}: {before.source}, {after.source}"
             )
     destination.parent.mkdir(parents=True, exist_ok=True)

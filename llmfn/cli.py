@@ -51,22 +51,24 @@ def _register_commands() -> None:
 
 _register_commands()
 
-# Errors that mean "the input was wrong": shown as one line, never as a traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError,
-    FileNotFoundError,
-    NotADirectoryError,
-    PermissionError,
-)
-
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: usage errors are Typer's, input errors one clear line (exit 2)."""
+    """Console-script entry point: usage errors are Typer's, input errors one clear line (exit 2).
+
+    Input errors are the roots in ``llmfn.errors.USER_ERRORS``; ``llmfn.errors.cli_message`` words them
+    with the flags of the subcommand that ran.
+    """
+    from llmfn.errors import USER_ERRORS, cli_message, command_of
+
     try:
         app(args=argv, prog_name="llmfn")  # standalone: Typer prints usage errors and exits
     except USER_ERRORS as exc:
         if os.environ.get(ENV_DEBUG):
             raise
         # the message is the user's data (paths, JSON, "[-8, 49152]"), never rich markup
-        err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/bold red] {escape(cli_message(exc, command_of(argv if argv is not None else sys.argv[1:])))}",
+            highlight=False,
+            soft_wrap=True,
+        )
         sys.exit(2)

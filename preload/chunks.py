@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from preload.errors import PreloadError
 from preload.plan import ShardFile, Stage, TensorEntry
 
 DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024
@@ -44,7 +45,7 @@ def stage_chunks(
     front of this list, so concurrent reads stay close together in file-offset order.
     """
     if chunk_bytes <= 0:
-        raise ValueError(f"chunk_bytes must be positive, got {chunk_bytes}")
+        raise PreloadError(f"chunk_bytes must be positive, got {chunk_bytes}")
     by_path = {f.path: f for f in files}
     runs: list[list[TensorEntry]] = []
     for tensor in stage.tensors:

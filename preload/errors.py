@@ -1,4 +1,9 @@
-"""The one error the preload raises for a checkpoint it refuses."""
+"""The one error the preload raises for a checkpoint it refuses: the root of ``preload/``'s errors.
+
+``preload/`` imports nothing of ours (DESIGN.md), so it has its own root with the same field-carrying
+shape as ``functions.errors.LlmfnError`` and ``scaling.errors.ScalingError`` (see
+``llmfn.errors.FieldError``); ``path`` is ``file``.
+"""
 
 from __future__ import annotations
 
@@ -19,16 +24,29 @@ class PreloadError(ValueError):
         file: str | Path | None = None,
         tensor: str | None = None,
         offset: int | None = None,
+        field: str | None = None,
+        value: object = None,
+        allowed: str | None = None,
     ) -> None:
         self.message = message
         """What is wrong, without the location."""
         self.file = str(file) if file is not None else None
         self.tensor = tensor
         self.offset = offset
+        self.field = field
+        """The setting or header key the error is about, when it is one (e.g. ``dtype``)."""
+        self.value = value
+        self.allowed = allowed
         where = [
             f"file {self.file}" if self.file is not None else "",
             f"tensor {tensor!r}" if tensor is not None else "",
             f"offset {offset}" if offset is not None else "",
         ]
         located = ", ".join(w for w in where if w)
-        super().__init__(f"{message} ({located})" if located else message)
+        text = f"{field} {message}" if field else message
+        super().__init__(f"{text} ({located})" if located else text)
+
+    @property
+    def path(self) -> str | None:
+        """The file, under the name every root of ours gives it."""
+        return self.file

@@ -48,7 +48,7 @@ def expected_digest(shard: ShardFile, sums: dict[str, str]) -> str:
         if _HEX64.match(blob):
             return blob
     raise PreloadError(
-        f"no sha256 known for this file: add it to {SUMS_FILE} in the model directory or load without --verify",
+        f"no sha256 known for this file: add it to {SUMS_FILE} in the model directory or load without verify",
         file=shard.path,
     )
 

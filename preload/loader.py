@@ -361,7 +361,7 @@ def run_plan(
     can import its engine in another thread while the weights arrive; the tensors are made last.
     """
     if workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {workers}")
+        raise PreloadError(f"must be at least 1, got {workers}", field="workers", value=workers)
     reporter = StageReporter(on_event)
     tensors: dict[str, torch.Tensor] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="preload") as pool:
@@ -467,12 +467,17 @@ def load_checkpoint(
     plan = plan_checkpoint(model_dir)
     is_cpu = device == "cpu"
     if not is_cpu and not device.startswith("cuda"):
-        raise ValueError(f"--device must be 'cpu' or 'cuda[:N]', got {device!r}")
+        raise PreloadError(
+            f"must be 'cpu' or 'cuda[:N]', got {device!r}",
+            field="device",
+            value=device,
+            allowed="cpu, cuda[:N]",
+        )
     chosen = ("mmap" if is_cpu else "staged") if method == "auto" else method
     if chosen not in ("mmap", "read", "staged"):
-        raise ValueError(f"method must be auto, mmap, read or staged, got {method!r}")
+        raise PreloadError(f"method must be auto, mmap, read or staged, got {method!r}")
     if chosen in ("mmap", "read") and not is_cpu:
-        raise ValueError(f"method {chosen!r} loads into CPU memory; use 'staged' (or 'auto') for {device}")
+        raise PreloadError(f"method {chosen!r} loads into CPU memory; use 'staged' (or 'auto') for {device}")
     runtime_setup = None
     backend: LoadBackend
     if chosen == "mmap":

@@ -73,10 +73,10 @@ class ObjectStore:
     def __init__(self, source: str, endpoint_url: str | None = None, *, connections: int = 32) -> None:
         scheme, _, rest = source.partition("://")
         if scheme not in SCHEMES:
-            raise ValueError(f"source {source!r} is not s3://bucket/prefix or cos://bucket/prefix")
+            raise PreloadError(f"source {source!r} is not s3://bucket/prefix or cos://bucket/prefix")
         bucket, _, prefix = rest.partition("/")
         if not bucket:
-            raise ValueError(f"source {source!r} names no bucket; expected {scheme}://bucket/prefix")
+            raise PreloadError(f"source {source!r} names no bucket; expected {scheme}://bucket/prefix")
         self.scheme = scheme
         self.bucket = bucket
         self.prefix = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
@@ -192,7 +192,7 @@ def _client(scheme: str, endpoint_url: str | None, connections: int) -> Any:
     if scheme == "cos" and endpoint_url is None and not os.environ.get("AWS_ENDPOINT_URL"):
         region = os.environ.get("COS_REGION") or os.environ.get("TENCENTCLOUD_REGION")
         if not region:
-            raise ValueError(
+            raise PreloadError(
                 "cos:// needs an endpoint: set COS_REGION (e.g. ap-guangzhou) or pass endpoint_url"
             )
         endpoint_url = f"https://cos.{region}.myqcloud.com"

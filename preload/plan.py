@@ -129,7 +129,7 @@ def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]
     return seen
 
 
-class _DuplicateKeyError(ValueError):
+class _DuplicateKeyError(PreloadError):
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.key = key

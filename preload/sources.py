@@ -46,7 +46,9 @@ def resolve_source(
     """
     if is_object_store(source):
         if revision is not None:
-            raise ValueError(f"--revision applies to Hugging Face Hub sources only, not to {source}")
+            raise PreloadError(
+                f"applies to Hugging Face Hub sources only, not to {source}", field="revision", value=revision
+            )
         return _fetch_s3(source, Path(cache_dir) if cache_dir else default_cache_dir(), workers, endpoint_url)
     hub_id = source.removeprefix("hf://")
     local = Path(source).expanduser()
@@ -56,12 +58,14 @@ def resolve_source(
                 f"source {source!r} is not a directory; expected a local directory, hf://org/name, s3:// or cos://"
             )
         if revision is not None:
-            raise ValueError(
-                f"--revision applies to Hugging Face Hub sources only, not to the local directory {source}"
+            raise PreloadError(
+                f"applies to Hugging Face Hub sources only, not to the local directory {source}",
+                field="revision",
+                value=revision,
             )
         return local
     if not _HUB_ID.match(hub_id):
-        raise ValueError(f"source {source!r} is not a Hugging Face Hub id of the form org/name")
+        raise PreloadError(f"source {source!r} is not a Hugging Face Hub id of the form org/name")
     return _fetch_hub(hub_id, revision, cache_dir, workers, endpoint_url)
 
 

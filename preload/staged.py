@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from preload.chunks import DEFAULT_CHUNK_BYTES, Chunk
+from preload.errors import PreloadError
 from preload.loader import open_checked, truncated
 from preload.memory import byte_view, preadv_fully, torch_dtype
 from preload.plan import PreloadPlan, TensorEntry
@@ -74,8 +75,10 @@ class CudaTransfer:
         import torch
 
         if not torch.cuda.is_available():
-            raise ValueError(
-                f"--device {self.device_name}: CUDA is not available (torch {torch.__version__})"
+            raise PreloadError(
+                f"{self.device_name}: CUDA is not available (torch {torch.__version__})",
+                field="device",
+                value=self.device_name,
             )
         self.device = torch.device(self.device_name)
         torch.cuda.set_device(self.device)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scaling.errors import ScalingError
 from scaling.traces import SECONDS_PER_HOUR, Trace
 
 SEASON = 24
@@ -37,7 +38,7 @@ def hourly_series(trace: Trace) -> np.ndarray:
 def seasonal_naive(history: np.ndarray, horizon: int = SEASON) -> np.ndarray:
     """Repeat the last season."""
     if len(history) < SEASON:
-        raise ValueError(f"seasonal-naive needs at least {SEASON} hourly points, got {len(history)}")
+        raise ScalingError(f"seasonal-naive needs at least {SEASON} hourly points, got {len(history)}")
     last = history[-SEASON:]
     return np.array([last[h % SEASON] for h in range(horizon)])
 
@@ -65,7 +66,7 @@ def _holt_winters_run(
 def holt_winters(history: np.ndarray, horizon: int = SEASON) -> np.ndarray:
     """Additive Holt-Winters forecast (clipped at 0), constants chosen by one-step SSE on ``history``."""
     if len(history) < 2 * SEASON:
-        raise ValueError(f"Holt-Winters needs at least {2 * SEASON} hourly points, got {len(history)}")
+        raise ScalingError(f"Holt-Winters needs at least {2 * SEASON} hourly points, got {len(history)}")
     best = min(
         (
             (*_holt_winters_run(history, a, b, g), (a, b, g))
@@ -97,7 +98,7 @@ def choose_forecaster(series: Sequence[float], backtest_days: int = 3) -> Backte
     days = len(y) // SEASON
     first = max(2, days - backtest_days)
     if days < 3:
-        raise ValueError(f"a backtest needs at least 3 days of hourly rates, got {len(y)} hours")
+        raise ScalingError(f"a backtest needs at least 3 days of hourly rates, got {len(y)} hours")
     errors: dict[str, float] = {}
     for name, model in FORECASTERS.items():
         errs = [

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from scaling.errors import ScalingError
+
 HOURS_PER_DAY = 24
 _EPS = 1e-9  # tolerance so that 2.0000000001 instances does not round up to 3
 
@@ -49,19 +51,25 @@ class ReservedRule:
 
     def __post_init__(self) -> None:
         if not (self.p95_latency_s > 0 and math.isfinite(self.p95_latency_s)):
-            raise ValueError(
+            raise ScalingError(
                 f"p95_latency_s must be a positive number of seconds, got {self.p95_latency_s!r}"
             )
         if self.concurrency_per_instance < 1:
-            raise ValueError(f"concurrency_per_instance must be >= 1, got {self.concurrency_per_instance!r}")
+            raise ScalingError(
+                f"concurrency_per_instance must be >= 1, got {self.concurrency_per_instance!r}"
+            )
         if not (self.headroom >= 0 and math.isfinite(self.headroom)):
-            raise ValueError(f"headroom must be >= 0 (a fraction, 0.2 = 20 %), got {self.headroom!r}")
+            raise ScalingError(
+                f"must be >= 0 (a fraction, 0.2 = 20 %), got {self.headroom!r}",
+                field="headroom",
+                value=self.headroom,
+            )
         if not 0 <= self.min_utilisation <= 1:
-            raise ValueError(
+            raise ScalingError(
                 f"min_utilisation must be in [0, 1] (a busy share), got {self.min_utilisation!r}"
             )
         if self.min_instances < 0 or self.max_instances < self.min_instances:
-            raise ValueError(
+            raise ScalingError(
                 f"need 0 <= min_instances <= max_instances, got {self.min_instances!r}..{self.max_instances!r}"
             )
 
@@ -69,7 +77,7 @@ class ReservedRule:
 def littles_law_concurrency(rate_rps: float, time_in_system_s: float) -> float:
     """Mean number of requests in the system: L = lambda (req/s) x W (s)."""
     if rate_rps < 0 or time_in_system_s < 0:
-        raise ValueError("rate and time in system must be >= 0")
+        raise ScalingError("rate and time in system must be >= 0")
     return rate_rps * time_in_system_s
 
 
@@ -82,7 +90,7 @@ def instances_for_load(load: float, min_utilisation: float = 0.0) -> int:
 def reserved_instances(rate_rps: float, rule: ReservedRule) -> int:
     """Reserved instances for a mean arrival rate (req/s) under ``rule``."""
     if not (rate_rps >= 0 and math.isfinite(rate_rps)):
-        raise ValueError(f"rate must be a finite number of requests per second >= 0, got {rate_rps!r}")
+        raise ScalingError(f"rate must be a finite number of requests per second >= 0, got {rate_rps!r}")
     raw = littles_law_concurrency(rate_rps, rule.p95_latency_s) / rule.concurrency_per_instance
     needed = instances_for_load(raw * (1.0 + rule.headroom), rule.min_utilisation)
     return max(rule.min_instances, min(rule.max_instances, needed))
@@ -91,7 +99,7 @@ def reserved_instances(rate_rps: float, rule: ReservedRule) -> int:
 def hourly_schedule(rates_by_hour: Sequence[float], rule: ReservedRule) -> list[int]:
     """Reserved instances for each hour of day from 24 mean rates (req/s), hour 0 first."""
     if len(rates_by_hour) != HOURS_PER_DAY:
-        raise ValueError(f"a rate profile needs exactly 24 hourly rates, got {len(rates_by_hour)}")
+        raise ScalingError(f"a rate profile needs exactly 24 hourly rates, got {len(rates_by_hour)}")
     return [reserved_instances(float(r), rule) for r in rates_by_hour]
 
 
@@ -110,7 +118,7 @@ def schedule_changes(schedule: Sequence[int]) -> list[ScheduleChange]:
     differs from hour h-1 (hour 0 compared with hour 23), so the crons repeat cleanly every day.
     """
     if len(schedule) != HOURS_PER_DAY:
-        raise ValueError(f"a schedule needs exactly 24 hourly counts, got {len(schedule)}")
+        raise ScalingError(f"a schedule needs exactly 24 hourly counts, got {len(schedule)}")
     if len(set(schedule)) == 1:
         return [ScheduleChange(0, int(schedule[0]))]
     return [
@@ -122,7 +130,7 @@ def schedule_changes(schedule: Sequence[int]) -> list[ScheduleChange]:
 
 def _utc_hour(hour: int, utc_offset_hours: int) -> int:
     if not -12 <= utc_offset_hours <= 14:
-        raise ValueError(f"utc_offset_hours must be in [-12, 14], got {utc_offset_hours!r}")
+        raise ScalingError(f"utc_offset_hours must be in [-12, 14], got {utc_offset_hours!r}")
     return (hour - utc_offset_hours) % HOURS_PER_DAY
 
 
@@ -150,15 +158,15 @@ def read_rate_profile(path: str | Path) -> list[float]:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not JSON ({exc})") from None
+            raise ScalingError(f"{path}: not JSON ({exc})") from None
         rates = data.get("rates_by_hour") if isinstance(data, dict) else data
         if not isinstance(rates, list) or not all(isinstance(r, (int, float)) for r in rates):
-            raise ValueError(f'{path}: want a list of 24 numbers or {{"rates_by_hour": [...]}}')
+            raise ScalingError(f'{path}: want a list of 24 numbers or {{"rates_by_hour": [...]}}')
         values = [float(r) for r in rates]
     else:
         rows = list(csv.reader(io.StringIO(text)))
         if not rows or [h.strip() for h in rows[0]] != ["hour", "rate_rps"]:
-            raise ValueError(f"{path}:1: want the header 'hour,rate_rps'")
+            raise ScalingError(f"{path}:1: want the header 'hour,rate_rps'")
         by_hour: dict[int, float] = {}
         for line, row in enumerate(rows[1:], start=2):
             if not row:
@@ -166,15 +174,17 @@ def read_rate_profile(path: str | Path) -> list[float]:
             try:
                 hour, rate = int(row[0]), float(row[1])
             except (ValueError, IndexError):
-                raise ValueError(f"{path}:{line}: want 'hour,rate_rps' with hour 0-23, got {row!r}") from None
+                raise ScalingError(
+                    f"{path}:{line}: want 'hour,rate_rps' with hour 0-23, got {row!r}"
+                ) from None
             if not 0 <= hour < HOURS_PER_DAY or hour in by_hour:
-                raise ValueError(f"{path}:{line}: hour must be 0-23 and appear once, got {hour}")
+                raise ScalingError(f"{path}:{line}: hour must be 0-23 and appear once, got {hour}")
             by_hour[hour] = rate
         if len(by_hour) != HOURS_PER_DAY:
-            raise ValueError(f"{path}: need all 24 hours, got {len(by_hour)}")
+            raise ScalingError(f"{path}: need all 24 hours, got {len(by_hour)}")
         values = [by_hour[h] for h in range(HOURS_PER_DAY)]
     if len(values) != HOURS_PER_DAY or any(not (v >= 0 and math.isfinite(v)) for v in values):
-        raise ValueError(f"{path}: need 24 finite rates >= 0 (req/s), got {len(values)} values")
+        raise ScalingError(f"{path}: need 24 finite rates >= 0 (req/s), got {len(values)} values")
     return values
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scaling.errors import ScalingError
 from scaling.simulate import Report
 from scaling.traces import Trace
 
@@ -42,7 +43,9 @@ def plot_report(
 
     chosen = [p for p in report.policies if p.record is not None and (not policies or p.name in policies)]
     if not chosen:
-        raise ValueError(f"--plot-policies: none of {list(policies or [])} was simulated")
+        raise ScalingError(
+            f": none of {list(policies or [])} was simulated", field="plot_policies", value=policies
+        )
     width = _bins(trace.duration_s)
     n_bins = trace.duration_s // width
     hours = np.arange(n_bins) * width / 3600

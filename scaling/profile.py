@@ -39,13 +39,14 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from scaling.errors import ScalingError
 from scaling.providers import Prices, Provider
 from scaling.service import ServiceModel
 
 MAX_PROFILE_BYTES = 1_000_000
 
 
-class ProfileError(ValueError):
+class ProfileError(ScalingError):
     """A profile or cold-start file that cannot be used; the message names the file and the key."""
 
 

@@ -14,6 +14,8 @@ from typing import Literal
 
 import numpy as np
 
+from scaling.errors import ScalingError
+
 Billing = Literal["scf", "lambda", "lambda-gpu", "fixed"]
 
 
@@ -56,7 +58,7 @@ class Prices:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.instance_discount < 1.0:
-            raise ValueError(
+            raise ScalingError(
                 f"prices instance_discount must be a fraction in [0, 1), got {self.instance_discount!r}"
             )
 
@@ -105,11 +107,11 @@ class Provider:
 
     def __post_init__(self) -> None:
         if self.concurrency_per_instance < 1:
-            raise ValueError(
+            raise ScalingError(
                 f"provider concurrency_per_instance must be >= 1, got {self.concurrency_per_instance!r}"
             )
         if self.cold_start_s < 0 or self.keep_alive_s < 0 or self.memory_gb <= 0 or self.max_instances < 1:
-            raise ValueError(
+            raise ScalingError(
                 "provider cold_start_s / keep_alive_s must be >= 0, memory_gb > 0, max_instances >= 1"
             )
 
@@ -177,7 +179,7 @@ PROVIDERS: dict[str, Provider] = {
 def get_provider(name: str) -> Provider:
     """The provider called ``name`` (``scf``, ``lambda``, ``fixed`` or ``lambda-gpu``)."""
     if name not in PROVIDERS:
-        raise ValueError(f"unknown provider {name!r}; choose one of: {', '.join(PROVIDERS)}")
+        raise ScalingError(f"unknown provider {name!r}; choose one of: {', '.join(PROVIDERS)}")
     return PROVIDERS[name]
 
 

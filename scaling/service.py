@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scaling.errors import ScalingError
+
 # Batch 8 gives 2.3x the throughput of batch 1 (DESIGN.md, seeds/002): 8 / (1 + 7 k) = 2.3.
 BATCH8_THROUGHPUT_GAIN = 2.3
 
@@ -33,9 +35,9 @@ class ServiceModel:
         for name in ("prefill_tokens_per_s", "decode_s_per_token"):
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
-                raise ValueError(f"ServiceModel.{name} must be > 0, got {value!r}")
+                raise ScalingError(f"ServiceModel.{name} must be > 0, got {value!r}")
         if not self.batch_slowdown >= 0:
-            raise ValueError(f"ServiceModel.batch_slowdown must be >= 0, got {self.batch_slowdown!r}")
+            raise ScalingError(f"ServiceModel.batch_slowdown must be >= 0, got {self.batch_slowdown!r}")
 
     def prefill_s(self, input_tokens: np.ndarray | float) -> np.ndarray | float:
         """Seconds to the first token once the request runs."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scaling.errors import ScalingError
 from scaling.policies import Decision, Observation, Policy
 from scaling.providers import Provider, Usage
 from scaling.service import ServiceModel
@@ -92,11 +93,16 @@ def simulate_requests(
         rides along with a long one already running; then the busiest), from the expected length.
     """
     if dispatch not in DISPATCHES:
-        raise ValueError(f"--dispatch must be one of {', '.join(DISPATCHES)}, got {dispatch!r}")
+        raise ScalingError(
+            f"must be one of {', '.join(DISPATCHES)}, got {dispatch!r}",
+            field="dispatch",
+            value=dispatch,
+            allowed=", ".join(DISPATCHES),
+        )
     if trace.arrival_s is None:
-        raise ValueError(f"trace {trace.name!r} has rates, not requests: use the time-step fidelity")
+        raise ScalingError(f"trace {trace.name!r} has rates, not requests: use the time-step fidelity")
     if tier_by not in TIER_KEYS:
-        raise ValueError(f"tier key must be one of {', '.join(TIER_KEYS)}, got {tier_by!r}")
+        raise ScalingError(f"tier key must be one of {', '.join(TIER_KEYS)}, got {tier_by!r}")
     key = (
         trace.output_tokens
         if tier_by == "output"
@@ -122,7 +128,7 @@ def length_tiers(output_tokens: np.ndarray, bounds: Sequence[float]) -> np.ndarr
     or the fingerprint score)."""
     edges = np.asarray(bounds, dtype=float)
     if len(edges) and (np.any(np.diff(edges) <= 0) or edges[0] <= 0 or not np.all(np.isfinite(edges))):
-        raise ValueError(f"tier bounds must be increasing positive token counts, got {list(bounds)}")
+        raise ScalingError(f"tier bounds must be increasing positive token counts, got {list(bounds)}")
     return np.searchsorted(edges, np.asarray(output_tokens, dtype=float), side="right")
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from scaling.errors import ScalingError
 from scaling.feasibility import (
     QuotaPressure,
     SloFeasibility,
@@ -88,19 +89,34 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.fidelity not in FIDELITIES:
-            raise ValueError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {self.fidelity!r}")
+            raise ScalingError(f"fidelity must be one of {', '.join(FIDELITIES)}, got {self.fidelity!r}")
         if not (self.slo_p99_s > 0 and math.isfinite(self.slo_p99_s)):
-            raise ValueError(f"--slo-p99 must be a positive number of seconds, got {self.slo_p99_s!r}")
+            raise ScalingError(
+                f"must be a positive number of seconds, got {self.slo_p99_s!r}",
+                field="slo_p99_s",
+                value=self.slo_p99_s,
+            )
         if not (0 <= self.slo_per_1k_tokens_s <= 3600):
-            raise ValueError(
-                f"--slo-per-1k-tokens must be in [0, 3600] seconds, got {self.slo_per_1k_tokens_s!r}"
+            raise ScalingError(
+                f"must be in [0, 3600] seconds, got {self.slo_per_1k_tokens_s!r}",
+                field="slo_per_1k_tokens_s",
+                value=self.slo_per_1k_tokens_s,
             )
         if self.tier_by not in TIER_KEYS:
-            raise ValueError(f"tier_by must be one of {', '.join(TIER_KEYS)}, got {self.tier_by!r}")
+            raise ScalingError(f"tier_by must be one of {', '.join(TIER_KEYS)}, got {self.tier_by!r}")
         if self.dispatch not in DISPATCHES:
-            raise ValueError(f"--dispatch must be one of {', '.join(DISPATCHES)}, got {self.dispatch!r}")
+            raise ScalingError(
+                f"must be one of {', '.join(DISPATCHES)}, got {self.dispatch!r}",
+                field="dispatch",
+                value=self.dispatch,
+                allowed=", ".join(DISPATCHES),
+            )
         if not (0 < self.slo_tpot_s <= 3600):
-            raise ValueError(f"--slo-tpot must be in (0, 3600] seconds, got {self.slo_tpot_s!r}")
+            raise ScalingError(
+                f"must be in (0, 3600] seconds, got {self.slo_tpot_s!r}",
+                field="slo_tpot_s",
+                value=self.slo_tpot_s,
+            )
 
     def scaled_ttft_target_s(self, input_tokens: np.ndarray) -> np.ndarray:
         """The length-scaled TTFT target of each request: a + b x input tokens / 1000, seconds."""
@@ -258,8 +274,10 @@ def parse_policies(spec: str) -> list[str]:
     names = list(POLICY_NAMES) if spec.strip() == "all" else [n.strip() for n in spec.split(",") if n.strip()]
     bad = [n for n in names if n not in POLICY_NAMES]
     if bad or not names:
-        raise ValueError(
-            f"--policy: unknown policy {bad or spec!r}; use 'all' or names from: {', '.join(POLICY_NAMES)}"
+        raise ScalingError(
+            f": unknown policy {bad or spec!r}; use 'all' or names from: {', '.join(POLICY_NAMES)}",
+            field="policy",
+            value=spec,
         )
     return names
 
@@ -267,8 +285,10 @@ def parse_policies(spec: str) -> list[str]:
 def choose_fidelity(trace: Trace, fidelity: str) -> str:
     """Resolve ``auto``; refuse request-level on a trace without individual requests."""
     if fidelity == "request" and not trace.per_request:
-        raise ValueError(
-            f"--fidelity request needs a per-request trace; {trace.name!r} gives rates: use timestep"
+        raise ScalingError(
+            f"request needs a per-request trace; {trace.name!r} gives rates: use timestep",
+            field="fidelity",
+            value=fidelity,
         )
     if fidelity != "auto":
         return fidelity
@@ -318,8 +338,9 @@ class _Runner:
                 tier_by=self.settings.tier_by,
             )
         if self.settings.tier_bounds_tokens or self.settings.dispatch != "pack":
-            raise ValueError(
-                "--tiers and --dispatch fit need the request-level fidelity (a per-request trace)"
+            raise ScalingError(
+                "and dispatch 'fit' need the request-level fidelity (a per-request trace)",
+                field="tier_bounds_tokens",
             )
         step = self.settings.control_step_s
         if constant:
@@ -447,7 +468,7 @@ def simulate(
     """Run every policy in ``policies`` (names from ``POLICY_NAMES``) on ``trace``."""
     started = time.perf_counter()
     if trace.requests == 0:
-        raise ValueError(
+        raise ScalingError(
             f"trace {trace.name!r} has no requests (every window has rate 0): nothing to simulate"
         )
     fidelity = choose_fidelity(trace, settings.fidelity)

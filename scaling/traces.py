@@ -24,11 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
+from scaling.errors import ScalingError
+
 SECONDS_PER_DAY = 86400
 SECONDS_PER_HOUR = 3600
 
 
-class TraceFormatError(ValueError):
+class TraceFormatError(ScalingError):
     """A trace file (or one of its rows) that cannot be read; the message names the file, the line
     and the field where there is one."""
 
@@ -126,31 +128,31 @@ def _check_file(path: Path) -> None:
 
 def _parse_time(value: str | float | int) -> float:
     if isinstance(value, bool):
-        raise ValueError(f"timestamp must be a number or a date-time, got {value!r}")
+        raise ScalingError(f"timestamp must be a number or a date-time, got {value!r}")
     if isinstance(value, (int, float)):
         return float(value)
     if not isinstance(value, str):
-        raise ValueError(f"timestamp must be a number or a date-time, got {value!r}")
+        raise ScalingError(f"timestamp must be a number or a date-time, got {value!r}")
     try:
         return float(value)
     except ValueError:
         try:
             stamp = datetime.fromisoformat(value.strip()[:26])  # Azure has 7 fractional digits
         except ValueError:
-            raise ValueError(f"timestamp {value!r} is neither seconds nor an ISO-8601 date-time") from None
+            raise ScalingError(f"timestamp {value!r} is neither seconds nor an ISO-8601 date-time") from None
         return stamp.timestamp() if stamp.tzinfo else (stamp - datetime(1970, 1, 1)).total_seconds()
 
 
 def _tokens(field_name: str, value: object) -> int:
     """A token count in [0, MAX_TOKENS_PER_REQUEST]; ValueError naming the field otherwise."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"{field_name} must be a whole number of tokens, got {value!r}")
+        raise ScalingError(f"{field_name} must be a whole number of tokens, got {value!r}")
     try:
         number = float(value)
     except ValueError:
-        raise ValueError(f"{field_name} must be a whole number of tokens, got {value!r}") from None
+        raise ScalingError(f"{field_name} must be a whole number of tokens, got {value!r}") from None
     if not (0 <= number <= MAX_TOKENS_PER_REQUEST):
-        raise ValueError(f"{field_name} must be in [0, {MAX_TOKENS_PER_REQUEST:,}] tokens, got {value!r}")
+        raise ScalingError(f"{field_name} must be in [0, {MAX_TOKENS_PER_REQUEST:,}] tokens, got {value!r}")
     return int(number)
 
 
@@ -158,7 +160,7 @@ def _row_values(path: Path, line: int, ts: object, tin: object, tout: object) ->
     try:
         t = _parse_time(ts)  # type: ignore[arg-type]
         if not math.isfinite(t):
-            raise ValueError(f"timestamp must be finite, got {ts!r}")
+            raise ScalingError(f"timestamp must be finite, got {ts!r}")
         return t, _tokens("input_tokens", tin), _tokens("output_tokens", tout)
     except (TypeError, ValueError, OverflowError) as exc:
         raise TraceFormatError(f"{path}:{line}: {exc}") from None
@@ -423,7 +425,7 @@ def poisson_trace(
 ) -> Trace:
     """Constant-rate Poisson arrivals (req/s) for ``duration_s`` seconds."""
     if rate_rps < 0 or duration_s <= 0:
-        raise ValueError(f"need rate_rps >= 0 and duration_s > 0, got {rate_rps!r}, {duration_s!r}")
+        raise ScalingError(f"need rate_rps >= 0 and duration_s > 0, got {rate_rps!r}, {duration_s!r}")
     return _synthetic("poisson", np.full(duration_s, float(rate_rps)), seed, tokens_in, tokens_out)
 
 
@@ -437,7 +439,7 @@ def diurnal_trace(
 ) -> Trace:
     """Poisson arrivals whose rate follows a daily sine peaking at 14:00 (peak = mean x peak_to_mean)."""
     if not 1.0 <= peak_to_mean <= 2.0:
-        raise ValueError(
+        raise ScalingError(
             f"peak_to_mean must be in [1, 2] (a sine cannot go below zero), got {peak_to_mean!r}"
         )
     t = np.arange(int(days * SECONDS_PER_DAY))
@@ -452,7 +454,7 @@ def spike_trace(
 ) -> Trace:
     """Poisson arrivals at ``base_rps`` with ``spike_len_s``-second spikes to ``spike_rps`` every ``spike_every_s``."""
     if spike_len_s <= 0 or spike_every_s <= spike_len_s:
-        raise ValueError("need 0 < spike_len_s < spike_every_s")
+        raise ScalingError("need 0 < spike_len_s < spike_every_s")
     t = np.arange(duration_s)
     rate = np.where(t % spike_every_s < spike_len_s, float(spike_rps), float(base_rps))
     return _synthetic("spikes", rate, seed, 512, 64)

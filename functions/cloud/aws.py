@@ -30,6 +30,7 @@ from typing import Any
 
 from functions.cloud.retry import RetryPolicy
 from functions.cloud.types import AliasRouting, Capacity, CloudError, InvokeResult, WindowMetrics
+from functions.errors import InputError
 
 PROVISIONED_DIMENSION = "lambda:function:ProvisionedConcurrency"
 _THROTTLING_CODES = {
@@ -332,7 +333,7 @@ class CloudWatchMetrics:
 
     def window(self, qualifier: str, end: datetime, window_s: float) -> WindowMetrics:
         if window_s < 60 or window_s % 60:
-            raise ValueError(f"CloudWatch window_s must be a multiple of 60 seconds, got {window_s}")
+            raise InputError(f"CloudWatch window_s must be a multiple of 60 seconds, got {window_s}")
 
         def total(metric: str) -> float:
             points = self._datapoints(metric, qualifier, end, window_s, Statistics=["Sum"])

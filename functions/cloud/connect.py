@@ -12,9 +12,10 @@ from functions import contract
 from functions.cloud.retry import RetryPolicy
 from functions.cloud.types import CloudControl, MetricSource
 from functions.contract import CLOUDS, RESERVED_CAPACITIES, Cloud, ReservedCapacity
+from functions.errors import InputError
 
 
-class TargetError(ValueError):
+class TargetError(InputError):
     """A setting that names the cloud target is missing or wrong (the message names it)."""
 
 
@@ -53,7 +54,12 @@ class CloudTarget:
 
     def __post_init__(self) -> None:
         if self.cloud not in CLOUDS:
-            raise TargetError(f"--cloud must be one of {', '.join(CLOUDS)}, got {self.cloud!r}")
+            raise TargetError(
+                f"must be one of {', '.join(CLOUDS)}, got {self.cloud!r}",
+                field="cloud",
+                value=self.cloud,
+                allowed=", ".join(CLOUDS),
+            )
         if self.reserved_capacity not in RESERVED_CAPACITIES or (
             self.reserved_capacity == contract.EXECUTION_ENVIRONMENTS and self.cloud != "aws"
         ):

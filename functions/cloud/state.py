@@ -14,11 +14,12 @@ from typing import Any
 
 from functions.cloud.retry import RetryPolicy
 from functions.cloud.types import CloudError
+from functions.errors import LlmfnError
 
 _CONFLICT_CODES = ("PreconditionFailed", "ConditionalRequestConflict")
 
 
-class StateConflict(RuntimeError):
+class StateConflict(LlmfnError, RuntimeError):
     """Another writer changed the state object since it was read."""
 
 

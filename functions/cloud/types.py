@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from functions.cloud.retry import RetryPolicy
+from functions.errors import LlmfnError
 
 
-class CloudError(RuntimeError):
+class CloudError(LlmfnError, RuntimeError):
     """A cloud API refused a call (not transient, or still failing after the retries)."""
 
     def __init__(self, operation: str, code: str, message: str) -> None:

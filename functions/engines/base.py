@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from functions.errors import InputError, LlmfnError
 from preload.events import STAGE_FETCH, STAGE_IMPORTS, STAGES, EventCallback, StageEvent
 
 if TYPE_CHECKING:
     from functions.settings import ServeSettings
 
 
-class EngineUnavailableError(RuntimeError):
+class EngineUnavailableError(LlmfnError, RuntimeError):
     """The engine cannot run here (e.g. vLLM not installed, no GPU); the message says what to do."""
 
 
@@ -145,7 +146,7 @@ class CheckpointEngine:
 
     def __init__(self, settings: ServeSettings) -> None:
         if settings.model is None and settings.model_source is None:
-            raise ValueError("model: a checkpoint directory (or model_source) is required by this engine")
+            raise InputError("model: a checkpoint directory (or model_source) is required by this engine")
         self.model_dir: Path | None = settings.model
         self.model_name = settings.served_model_name
         self.context_len = settings.max_model_len or 0

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from functions.errors import InputError
+
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "float8_e4m3fn": 1}
 VLLM_BLOCK_SIZES = (8, 16, 32)
 
@@ -55,7 +57,7 @@ class TrafficProfile:
     ) -> TrafficProfile:
         """From per-request token counts (e.g. a trace's ContextTokens / GeneratedTokens columns)."""
         if len(prompt_tokens) == 0 or len(prompt_tokens) != len(output_tokens):
-            raise ValueError("prompt_tokens / output_tokens: need equally many requests, at least one")
+            raise InputError("prompt_tokens / output_tokens: need equally many requests, at least one")
         total = np.asarray(prompt_tokens, dtype=float) + np.asarray(output_tokens, dtype=float)
         return cls(
             p99_total_tokens=math.ceil(float(np.percentile(total, 99))),
@@ -132,15 +134,15 @@ class VllmConfig:
 
     def __post_init__(self) -> None:
         if not 0.1 <= self.gpu_memory_utilization <= 0.98:
-            raise ValueError(
+            raise InputError(
                 f"gpu_memory_utilization: must be within 0.1-0.98, got {self.gpu_memory_utilization}"
             )
         if self.block_size not in VLLM_BLOCK_SIZES:
-            raise ValueError(f"block_size: must be one of {VLLM_BLOCK_SIZES}, got {self.block_size}")
+            raise InputError(f"block_size: must be one of {VLLM_BLOCK_SIZES}, got {self.block_size}")
         if self.gpu_memory_gb <= 0:
-            raise ValueError(f"gpu_memory_gb: must be > 0, got {self.gpu_memory_gb}")
+            raise InputError(f"gpu_memory_gb: must be > 0, got {self.gpu_memory_gb}")
         if self.context_headroom < 1:
-            raise ValueError(f"context_headroom: must be >= 1, got {self.context_headroom}")
+            raise InputError(f"context_headroom: must be >= 1, got {self.context_headroom}")
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,7 @@ def derive_engine_args(config: VllmConfig, model: ModelShape, profile: TrafficPr
     kv_tokens = int(budget_bytes // model.kv_bytes_per_token) if budget_bytes > 0 else 0
     kv_tokens -= kv_tokens % config.block_size
     if kv_tokens < max_model_len:
-        raise ValueError(
+        raise InputError(
             f"gpu_memory_utilization: {config.gpu_memory_utilization} of {config.gpu_memory_gb} GB leaves "
             f"room for {kv_tokens} KV tokens after {model.weight_bytes / 1e9:.2f} GB of weights, fewer than "
             f"one {max_model_len}-token sequence; raise it, use a larger GPU or a shorter context"

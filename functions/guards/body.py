@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from functions.errors import APIError
+from functions.errors import APIError, InputError
 
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 """A ``\\uD800``-``\\uDFFF`` escape in the raw body: only then can a parsed string hold a surrogate."""
@@ -42,7 +42,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def _not_a_number(token: str) -> Any:
-    raise ValueError(f"{token} is not a JSON number")
+    raise InputError(f"{token} is not a JSON number")
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 
+from functions.errors import InputError, LlmfnError
+
 
 class BreakerState(StrEnum):
     CLOSED = "closed"
@@ -26,7 +28,7 @@ BREAKER_STATE_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, Breake
 """Numeric value of each state for the ``llmfn_breaker_state`` gauge."""
 
 
-class BreakerOpenError(Exception):
+class BreakerOpenError(LlmfnError):
     """The breaker refuses the call; ``retry_after_s`` says when a probe may run."""
 
     def __init__(self, retry_after_s: float) -> None:
@@ -72,9 +74,9 @@ class CircuitBreaker:
         on_change: Callable[[BreakerState], None] | None = None,
     ) -> None:
         if failure_threshold < 1:
-            raise ValueError(f"failure_threshold: must be >= 1, got {failure_threshold}")
+            raise InputError(f"failure_threshold: must be >= 1, got {failure_threshold}")
         if recovery_s <= 0:
-            raise ValueError(f"recovery_s: must be > 0, got {recovery_s}")
+            raise InputError(f"recovery_s: must be > 0, got {recovery_s}")
         self.failure_threshold = failure_threshold
         self.recovery_s = recovery_s
         self._clock = clock

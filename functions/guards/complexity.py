@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+from functions.errors import InputError
+
 Tier = Literal["S", "M", "L"]
 
 CODE_FENCE_WEIGHT = 1.8
@@ -48,7 +50,7 @@ def complexity_weight(prompt: str) -> float:
 def complexity_score(prompt: str, max_tokens: int, prompt_tokens: int | None = None) -> float:
     """Fingerprint in [0, 5]: ``prompt_tokens`` (estimated when None) / 1000 x weight x max_tokens / 256."""
     if max_tokens < 0:
-        raise ValueError(f"max_tokens: must be >= 0, got {max_tokens}")
+        raise InputError(f"max_tokens: must be >= 0, got {max_tokens}")
     tokens = estimate_tokens(prompt) if prompt_tokens is None else prompt_tokens
     raw = tokens / 1000 * complexity_weight(prompt) * (max_tokens / 256)
     return round(min(SCORE_CAP, raw), 4)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from functions.errors import InputError
+
 PRECISE_TEMPERATURE = 0.3
 CREATIVE_TEMPERATURE = 0.7
 _PRECISE_MARKERS = (
@@ -31,7 +33,7 @@ _PRECISE_MARKERS = (
 )
 
 
-class ShapingError(ValueError):
+class ShapingError(InputError):
     """The request cannot be served as asked; ``param`` names the offending request field."""
 
     def __init__(self, message: str, param: str) -> None:

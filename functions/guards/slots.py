@@ -15,8 +15,10 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
+from functions.errors import InputError, LlmfnError
 
-class QueueFullError(Exception):
+
+class QueueFullError(LlmfnError):
     """No slot and no room (or no time left) to wait for one."""
 
     def __init__(self, reason: str) -> None:
@@ -37,7 +39,7 @@ class SlotPool:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if limit < 1:
-            raise ValueError(f"limit: must be >= 1, got {limit}")
+            raise InputError(f"limit: must be >= 1, got {limit}")
         self.limit = limit
         self.max_queue = max_queue
         self.timeout_s = timeout_s

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from functions.errors import InputError
+
 
 @dataclass(frozen=True)
 class Admission:
@@ -29,9 +31,9 @@ class TokenBucket:
         self, rate_per_s: float, capacity: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
         if rate_per_s <= 0:
-            raise ValueError(f"rate_per_s: must be > 0, got {rate_per_s}")
+            raise InputError(f"rate_per_s: must be > 0, got {rate_per_s}")
         if capacity < 1:
-            raise ValueError(f"capacity: must be >= 1, got {capacity}")
+            raise InputError(f"capacity: must be >= 1, got {capacity}")
         self.rate_per_s = float(rate_per_s)
         self.capacity = float(capacity)
         self._clock = clock
@@ -46,7 +48,7 @@ class TokenBucket:
     def try_acquire(self, tokens: float = 1.0) -> Admission:
         """Take ``tokens`` if available; otherwise say how long until they will be (nothing taken)."""
         if tokens > self.capacity:
-            raise ValueError(f"tokens: {tokens} exceeds the bucket capacity {self.capacity}")
+            raise InputError(f"tokens: {tokens} exceeds the bucket capacity {self.capacity}")
         with self._lock:
             self._refill(self._clock())
             if self._tokens >= tokens:

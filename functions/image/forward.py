@@ -22,6 +22,7 @@ import httpx
 from mangum import Mangum
 
 from functions.contract import ENV_API_KEY, ENV_LOCAL_PORT, PREWARM_EVENT
+from functions.errors import APIError
 
 LOCAL_HOST = "127.0.0.1"
 DEFAULT_LOCAL_PORT = 8080
@@ -62,8 +63,9 @@ def forwarding_app(base_url: str, connect_wait_s: float = CONNECT_WAIT_S) -> Any
                     break
                 except httpx.ConnectError:
                     if time.monotonic() > deadline:
-                        response = httpx.Response(502, json={"error": {"message": "inference server not listening",
-                                                                       "type": "server_error"}})  # fmt: skip
+                        response = httpx.Response(
+                            502, json=APIError(502, "inference server not listening").body()
+                        )
                         break
                     await asyncio.sleep(0.1)
         out_headers = [

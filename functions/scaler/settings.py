@@ -10,11 +10,12 @@ from typing import Any
 
 from functions import contract as c
 from functions.cloud.connect import CloudTarget
+from functions.errors import InputError
 
 DEFAULT_STATE_KEY = "llmfn/scaler-state.json"
 
 
-class SettingsError(ValueError):
+class SettingsError(InputError):
     """A scaler setting is missing or wrong; the message names it and what is allowed."""
 
 
@@ -37,11 +38,20 @@ class ScalerSettings:
 
     def __post_init__(self) -> None:
         if not self.state_bucket:
-            raise SettingsError("state bucket is required (flag --state-bucket, env LLMFN_STATE_BUCKET)")
+            raise SettingsError("is required (env LLMFN_STATE_BUCKET)", field="state_bucket")
         if self.window_s < 60 or self.window_s % 60:
-            raise SettingsError(f"--window must be a multiple of 60 seconds, got {self.window_s}")
+            raise SettingsError(
+                f"must be a multiple of 60 seconds, got {self.window_s}",
+                field="window_s",
+                value=self.window_s,
+            )
         if not -12 <= self.utc_offset_hours <= 14:
-            raise SettingsError(f"--utc-offset must be in [-12, 14] hours, got {self.utc_offset_hours}")
+            raise SettingsError(
+                f"must be in [-12, 14] hours, got {self.utc_offset_hours}",
+                field="utc_offset_hours",
+                value=self.utc_offset_hours,
+                allowed="[-12, 14] hours",
+            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ScalerSettings:

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from functions.errors import InputError
 from infra.submap import camel, parse_submap
 
 ACCELERATOR_MEMORY_SIZES_GB = (3, 6, 12, 16, 24, 48)
@@ -71,14 +72,14 @@ class AwsGpuConfig(BaseModel):
     def _accelerator_memory(cls, value: int) -> int:
         if value not in ACCELERATOR_MEMORY_SIZES_GB:
             allowed = ", ".join(map(str, ACCELERATOR_MEMORY_SIZES_GB))
-            raise ValueError(f"AcceleratorMemorySize must be one of {allowed} GiB")
+            raise InputError(f"AcceleratorMemorySize must be one of {allowed} GiB")
         return value
 
     @field_validator("architecture")
     @classmethod
     def _architecture(cls, value: str) -> str:
         if value != "x86_64":
-            raise ValueError(
+            raise InputError(
                 "Lambda supports accelerator configuration only for the x86_64 architecture; set x86_64"
             )
         return value
@@ -87,21 +88,21 @@ class AwsGpuConfig(BaseModel):
     @classmethod
     def _instance_types(cls, value: list[str]) -> list[str]:
         if not value or not all(_INSTANCE_TYPE.match(t) for t in value):
-            raise ValueError("must list EC2 instance types with GPUs, e.g. [g6.xlarge, g6.2xlarge]")
+            raise InputError("must list EC2 instance types with GPUs, e.g. [g6.xlarge, g6.2xlarge]")
         return value
 
     @field_validator("subnet_ids")
     @classmethod
     def _subnets(cls, value: list[str]) -> list[str]:
         if not value or not all(_SUBNET.match(s) for s in value):
-            raise ValueError("must list the capacity provider's subnet ids (subnet-...), at least one")
+            raise InputError("must list the capacity provider's subnet ids (subnet-...), at least one")
         return value
 
     @field_validator("security_group_ids")
     @classmethod
     def _security_groups(cls, value: list[str]) -> list[str]:
         if not value or not all(_SECURITY_GROUP.match(s) for s in value):
-            raise ValueError("must list security group ids (sg-...), at least one")
+            raise InputError("must list security group ids (sg-...), at least one")
         return value
 
     @field_validator("max_vcpu_count")
@@ -109,14 +110,14 @@ class AwsGpuConfig(BaseModel):
     def _max_vcpu(cls, value: int | None) -> int | None:
         low, high = MAX_VCPU_RANGE
         if value is not None and not low <= value <= high:
-            raise ValueError(f"MaxVCpuCount must be between {low} and {high} vCPUs")
+            raise InputError(f"MaxVCpuCount must be between {low} and {high} vCPUs")
         return value
 
     @field_validator("gpu_utilization_target")
     @classmethod
     def _gpu_target(cls, value: float | None) -> float | None:
         if value is not None and not 0 < value <= 100:
-            raise ValueError("must be a percentage in (0, 100] (TargetTrackingScalingPolicy.TargetValue)")
+            raise InputError("must be a percentage in (0, 100] (TargetTrackingScalingPolicy.TargetValue)")
         return value
 
     @field_validator("memory_gib_per_vcpu")
@@ -124,7 +125,7 @@ class AwsGpuConfig(BaseModel):
     def _memory_per_vcpu(cls, value: float | None) -> float | None:
         if value is not None and value not in MEMORY_GIB_PER_VCPU:
             allowed = ", ".join(f"{ratio:g}" for ratio in MEMORY_GIB_PER_VCPU)
-            raise ValueError(f"ExecutionEnvironmentMemoryGiBPerVCpu must be one of {allowed} (GiB per vCPU)")
+            raise InputError(f"ExecutionEnvironmentMemoryGiBPerVCpu must be one of {allowed} (GiB per vCPU)")
         return value
 
 

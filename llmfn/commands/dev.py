@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from functions.contract import ENV_API_KEY
+from functions.errors import InputError
 from llmfn.commands.options import read_policy_config
 
 console = Console(stderr=True)
@@ -39,7 +40,7 @@ def resolve_model(model: str | None, revision: str | None) -> tuple[Path, str | 
     except (ValueError, OSError):
         raise
     except Exception as exc:  # the hub client's network errors: say what to do instead of a traceback
-        raise ValueError(
+        raise InputError(
             f"--model {model!r}: could not fetch it ({type(exc).__name__}: {exc}); check the network, "
             "or set HF_HUB_OFFLINE=1 to use a cached copy, or give a local checkpoint directory"
         ) from exc
@@ -106,7 +107,7 @@ def dev(
     overrides = read_policy_config(policy_config) or None
     planned_slots = (overrides or {}).get("concurrency_per_instance", slots)
     if planned_slots != slots:
-        raise ValueError(
+        raise InputError(
             f"--policy-config {str(policy_config)!r} plans with {planned_slots} concurrent requests per "
             f"instance but --slots is {slots}: make them equal"
         )

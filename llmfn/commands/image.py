@@ -11,12 +11,14 @@ from pathlib import Path
 
 import typer
 
+from functions.errors import InputError
+
 DOCKERFILE = Path("functions") / "image" / "Dockerfile"
 PLATFORM = "linux/amd64"  # GPU instances (G6, SCF GPU) are x86_64
 DIGEST_KEY = "containerimage.digest"  # in buildx's --metadata-file
 
 
-class DockerUnavailableError(ValueError):
+class DockerUnavailableError(InputError):
     """docker or its buildx plugin is missing (a one-line user error, exit 2)."""
 
 
@@ -65,9 +67,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build functions/image/Dockerfile for linux/amd64 and print its digest (and what to deploy)."""
         if target not in ("gpu", "cpu"):
-            raise ValueError(f"--target must be gpu or cpu, got {target!r}")
+            raise InputError(f"--target must be gpu or cpu, got {target!r}")
         if ":" not in tag.rsplit("/", 1)[-1] or tag.endswith(":"):
-            raise ValueError(f"--tag must be REPOSITORY:TAG, got {tag!r}")
+            raise InputError(f"--tag must be REPOSITORY:TAG, got {tag!r}")
         dockerfile = context / DOCKERFILE
         if not dockerfile.is_file():
             raise FileNotFoundError(

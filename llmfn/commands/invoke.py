@@ -7,6 +7,8 @@ import sys
 import typer
 from rich.console import Console
 
+from functions.errors import InputError
+
 console = Console(stderr=True)
 
 
@@ -33,7 +35,7 @@ def invoke(
     from llmfn.local.client import api_key_from_env, auth_headers, chat, first_model, v1_base
 
     if max_tokens < 1:
-        raise ValueError(f"--max-tokens must be >= 1, got {max_tokens}")
+        raise InputError(f"--max-tokens must be >= 1, got {max_tokens}")
     base = v1_base(url)
     headers = auth_headers(api_key_from_env())
 

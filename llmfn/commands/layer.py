@@ -9,6 +9,8 @@ from pathlib import Path
 
 import typer
 
+from functions.errors import InputError
+
 
 def register(app: typer.Typer) -> None:
     """Attach the ``layer`` command group to the ``llmfn`` app."""
@@ -60,14 +62,14 @@ def register(app: typer.Typer) -> None:
         from layers.requirements import requirements_from_pyproject
 
         if CLOUD_SPELLINGS.get(cloud) == "tencent":
-            raise ValueError(f"--cloud {cloud}: {SCF_ZIP_REFUSAL}")
+            raise InputError(f"--cloud {cloud}: {SCF_ZIP_REFUSAL}")
         if cloud not in layers.CLOUDS:
-            raise ValueError(f"--cloud must be one of {', '.join(layers.CLOUDS)}, got {cloud!r}")
+            raise InputError(f"--cloud must be one of {', '.join(layers.CLOUDS)}, got {cloud!r}")
         source_root = Path(layers.__file__).resolve().parent.parent
         out_dir = out if out is not None else Path("build") / "layers" / cloud
         if extra:
             if requirements is not None or site_packages is not None:
-                raise ValueError("--extra excludes --requirements and --site-packages: give one layer source")
+                raise InputError("--extra excludes --requirements and --site-packages: give one layer source")
             out_dir.mkdir(parents=True, exist_ok=True)
             requirements = out_dir / "requirements.txt"
             lines = requirements_from_pyproject(source_root / "pyproject.toml", extra)

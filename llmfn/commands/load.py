@@ -17,6 +17,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from llmfn.local.prediction import Calibration, Prediction
     from llmfn.local.status import RuntimeStatus
+from functions.errors import InputError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -82,9 +83,9 @@ def load(
 
     loadgen.check_target(url, allow_remote)
     if max_in_flight < 1:
-        raise ValueError(f"--max-in-flight must be >= 1, got {max_in_flight}")
+        raise InputError(f"--max-in-flight must be >= 1, got {max_in_flight}")
     if (trace is None) == (rps is None):
-        raise ValueError("give exactly one of --trace FILE or --rps R")
+        raise InputError("give exactly one of --trace FILE or --rps R")
     base = v1_base(url)
     headers = auth_headers(api_key_from_env())
     if trace is not None:
@@ -92,7 +93,7 @@ def load(
 
         source = read_trace(trace)
         if source.arrival_s is None:
-            raise ValueError(f"--trace {str(trace)!r}: holds rates, not requests; give a per-request trace")
+            raise InputError(f"--trace {str(trace)!r}: holds rates, not requests; give a per-request trace")
         plan = loadgen.trace_plan(
             source.arrival_s.tolist(),
             source.input_tokens.astype(int).tolist(),
@@ -171,7 +172,7 @@ def _write_profile(
     from scaling.profile import write_profile
 
     if calibration is None:
-        raise ValueError(
+        raise InputError(
             "--write-profile needs the fitted service model: target `llmfn dev` and keep --predict"
         )
     slots = status.pool.slots_per_worker if status else None

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from functions.errors import InputError
+
 PROFILE_SECTIONS = frozenset({"service", "instance", "platform", "prices", "cold_start"})
 
 
@@ -14,8 +16,9 @@ def read_policy_config(path: Path | None) -> dict[str, Any]:
 
     The file is either JSON of ``PolicyConfig`` fields or a deployment profile (JSON or TOML, see
     :mod:`scaling.profile`), whose instance concurrency and cold start become
-    ``concurrency_per_instance`` and ``cold_start_s``. Raises ValueError naming the flag and the file
-    when it is missing, unreadable or not an object.
+    ``concurrency_per_instance`` and ``cold_start_s``. Raises ``InputError`` (``FileNotFoundError``
+    when missing) naming the flag and the file when it is unreadable or not an object; this is CLI
+    code, so its messages name the flag.
     """
     if path is None:
         return {}
@@ -26,11 +29,15 @@ def read_policy_config(path: Path | None) -> dict[str, Any]:
     except FileNotFoundError:
         raise FileNotFoundError(f"--policy-config {str(path)!r}: no such file") from None
     except IsADirectoryError:
-        raise ValueError(f"--policy-config {str(path)!r} is a directory; give a JSON or TOML file") from None
+        raise InputError(
+            f"--policy-config {str(path)!r} is a directory; give a JSON or TOML file", path=path
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"--policy-config {str(path)!r}: not valid JSON ({exc})") from None
+        raise InputError(f"--policy-config {str(path)!r}: not valid JSON ({exc})", path=path) from None
     if not isinstance(data, dict):
-        raise ValueError(f"--policy-config {str(path)!r}: must hold a JSON object of PolicyConfig fields")
+        raise InputError(
+            f"--policy-config {str(path)!r}: must hold a JSON object of PolicyConfig fields", path=path
+        )
     if data and {k for k in data if not str(k).startswith("_")} <= PROFILE_SECTIONS:
         return _profile_overrides(path)
     return data
@@ -38,12 +45,13 @@ def read_policy_config(path: Path | None) -> dict[str, Any]:
 
 def _profile_overrides(path: Path) -> dict[str, Any]:
     """A deployment profile as ``PolicyConfig`` overrides (what a policy plans with)."""
+    from scaling.errors import ScalingError
     from scaling.profile import read_profile
 
     try:
         profile = read_profile(path)
-    except ValueError as exc:
-        raise ValueError(f"--policy-config: {exc}") from None
+    except ScalingError as exc:  # the profile's own refusal, said as the flag's; a bug keeps its traceback
+        raise InputError(f"--policy-config: {exc}", path=path) from None
     overrides: dict[str, Any] = {}
     if profile.concurrency is not None:
         overrides["concurrency_per_instance"] = profile.concurrency

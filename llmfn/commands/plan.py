@@ -7,19 +7,11 @@ from pathlib import Path
 
 import typer
 
+from functions.errors import InputError
+
 
 def register(app: typer.Typer) -> None:
     app.command("plan")(plan)
-
-
-_RULE_FLAGS = {
-    "p95_latency_s": "--p95",
-    "concurrency_per_instance": "--concurrency",
-    "min_utilisation": "--min-utilisation",
-    "min_instances": "--min",
-    "max_instances": "--max",
-    "headroom": "--headroom",
-}
 
 
 def plan(
@@ -60,26 +52,21 @@ def plan(
     from scaling.plan import ReservedRule, read_rate_profile, schedule_plan
 
     if (trace is None) == (rate_profile is None):
-        raise ValueError("give exactly one of --trace FILE or --rate-profile FILE")
+        raise InputError("give exactly one of --trace FILE or --rate-profile FILE")
     if concurrency is None:
         from scaling.profile import read_profile
 
         from_profile = read_profile(profile).concurrency if profile is not None else None
         concurrency = from_profile if from_profile is not None else 8
-    try:
-        rule = ReservedRule(
-            p95_latency_s=p95,
-            concurrency_per_instance=concurrency,
-            headroom=headroom,
-            min_instances=min_instances,
-            max_instances=max_instances,
-            min_utilisation=min_utilisation,
-        )
-    except ValueError as exc:  # name the flags the user typed, not the rule's fields
-        message = str(exc)
-        for field, flag in _RULE_FLAGS.items():
-            message = message.replace(field, flag)
-        raise ValueError(message) from None
+    # a bad value names the rule's field; the CLI's printer words it as the flag (llmfn.errors.FLAGS)
+    rule = ReservedRule(
+        p95_latency_s=p95,
+        concurrency_per_instance=concurrency,
+        headroom=headroom,
+        min_instances=min_instances,
+        max_instances=max_instances,
+        min_utilisation=min_utilisation,
+    )
     if trace is not None:
         from scaling.forecasting import forecast_profile
         from scaling.traces import read_trace

@@ -22,6 +22,8 @@ from typing import Any
 
 import typer
 
+from functions.errors import InputError
+
 
 def register(app: typer.Typer) -> None:
     """Attach the ``preload`` command to ``app``."""
@@ -73,7 +75,7 @@ def register(app: typer.Typer) -> None:
             from preload.stream import open_remote
 
             if revision is not None:
-                raise ValueError(f"--revision applies to Hugging Face Hub sources only, not to {source}")
+                raise InputError(f"--revision applies to Hugging Face Hub sources only, not to {source}")
             remote = open_remote(
                 source, cache_root=Path(cache_dir) if cache_dir else None, workers=max(workers, 8)
             )
@@ -109,7 +111,7 @@ def register(app: typer.Typer) -> None:
                 timings = preload.prefetch_to_page_cache(model_dir, workers=workers, on_event=on_event)
             elif remote is not None:
                 if device != "cpu":
-                    raise ValueError(f"--device {device}: s3:// and cos:// sources stream into CPU memory")
+                    raise InputError(f"--device {device}: s3:// and cos:// sources stream into CPU memory")
                 loaded = preload.stream_checkpoint(
                     remote,
                     workers=max(workers, 8),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from functions.errors import InputError
 from llmfn.commands.options import read_policy_config
 
 
@@ -20,12 +21,12 @@ def _check_flags(
 ) -> None:
     """Refuse flag values no platform has, naming the flag (before any file is read)."""
     if max_instances is not None and max_instances < 1:
-        raise ValueError(f"--max-instances must be >= 1 (an instance quota), got {max_instances}")
+        raise InputError(f"--max-instances must be >= 1 (an instance quota), got {max_instances}")
     for flag, value in (("--cold-start", cold_start), ("--keep-alive", keep_alive)):
         if value is not None and not (0 <= value <= 86400):
-            raise ValueError(f"{flag} must be a number of seconds in [0, 86400], got {value:g}")
+            raise InputError(f"{flag} must be a number of seconds in [0, 86400], got {value:g}")
     if seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {seed}")
+        raise InputError(f"--seed must be >= 0, got {seed}")
 
 
 def _tier_bounds(spec: str) -> tuple[float, ...]:
@@ -35,11 +36,11 @@ def _tier_bounds(spec: str) -> tuple[float, ...]:
     try:
         bounds = tuple(float(part) for part in spec.split(","))
     except ValueError:
-        raise ValueError(
+        raise InputError(
             f"--tiers must be comma-separated token counts like '100' or '50,400', got {spec!r}"
         ) from None
     if any(not (0 < b <= 1e7) for b in bounds) or list(bounds) != sorted(set(bounds)):
-        raise ValueError(f"--tiers must be increasing token counts in (0, 10,000,000], got {spec!r}")
+        raise InputError(f"--tiers must be increasing token counts in (0, 10,000,000], got {spec!r}")
     return bounds
 
 
@@ -124,7 +125,7 @@ def simulate(
     names = parse_policies(policy)
     _check_flags(max_instances, cold_start, keep_alive, seed)
     if cold_start is not None and cold_start_from is not None:
-        raise ValueError("give one of --cold-start SECONDS or --cold-start-from FILE")
+        raise InputError("give one of --cold-start SECONDS or --cold-start-from FILE")
     deployment = read_profile(profile) if profile is not None else DeploymentProfile()
     if cold_start_from is not None:
         deployment = replace(deployment, cold_start=read_cold_start(cold_start_from))
@@ -148,7 +149,7 @@ def simulate(
             typer.echo(f"{key:<44} {value:>12}  {source}")
         return
     if trace is None:
-        raise ValueError("--trace FILE is required (or --show-profile)")
+        raise InputError("--trace FILE is required (or --show-profile)")
     config = read_policy_config(policy_config)
     settings = Settings(
         provider=chosen,

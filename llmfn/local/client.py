@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from functions.contract import ENV_API_KEY
+from functions.errors import InputError
 
 API_KEY_VARIABLES = (ENV_API_KEY, "OPENAI_API_KEY")
 
@@ -31,7 +32,7 @@ def v1_base(url: str) -> str:
     """``http://host:port`` or ``.../v1`` -> the ``.../v1`` base, without a trailing slash."""
     base = url.rstrip("/")
     if not base.startswith(("http://", "https://")):
-        raise ValueError(f"--url {url!r}: must start with http:// or https://")
+        raise InputError(f"{url!r}: must start with http:// or https://", field="url", value=url)
     return base if base.endswith("/v1") else base + "/v1"
 
 

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from functions.errors import InputError
+
 
 @dataclass(frozen=True)
 class DevConfig:
@@ -71,35 +73,67 @@ class DevConfig:
         return self.model_name or self.model_dir.name
 
     def __post_init__(self) -> None:
-        _check_int("--reserved", self.reserved, 0)
-        _check_int("--max", self.max_workers, 1)
-        _check_int("--slots", self.slots_per_worker, 1)
-        _check_int("--max-queue", self.max_queue, 0)
-        _check_int("--worker-threads", self.worker_threads, 1)
-        _check_int("--max-body-bytes", self.max_body_bytes, 1024)
+        _check_int("reserved", self.reserved, 0)
+        _check_int("max_workers", self.max_workers, 1)
+        _check_int("slots_per_worker", self.slots_per_worker, 1)
+        _check_int("max_queue", self.max_queue, 0)
+        _check_int("worker_threads", self.worker_threads, 1)
+        _check_int("max_body_bytes", self.max_body_bytes, 1024)
         if self.api_key is not None and not self.api_key.strip():
-            raise ValueError("--api-key (LLMFN_API_KEY) must not be empty or blank")
+            raise InputError("(LLMFN_API_KEY) must not be empty or blank", field="api_key", value="")
         if self.reserved > self.max_workers:
-            raise ValueError(f"--reserved {self.reserved} exceeds --max {self.max_workers}: reserved <= max")
+            raise InputError(
+                f"{self.reserved} exceeds max_workers {self.max_workers}: the reserved workers must fit in the quota",
+                field="reserved",
+                value=self.reserved,
+                allowed="<= max_workers",
+            )
         if not 1 <= self.port <= 65535:
-            raise ValueError(f"--port must be in 1..65535, got {self.port}")
+            raise InputError(
+                f"must be in 1..65535, got {self.port}", field="port", value=self.port, allowed="1..65535"
+            )
         for name, value in (
-            ("--idle-timeout", self.idle_timeout_s),
-            ("--queue-timeout", self.queue_timeout_s),
-            ("--cold-start-timeout", self.cold_start_timeout_s),
-            ("--cold-start-estimate", self.cold_start_estimate_s),
-            ("--request-timeout", self.request_timeout_s),
+            ("idle_timeout_s", self.idle_timeout_s),
+            ("queue_timeout_s", self.queue_timeout_s),
+            ("cold_start_timeout_s", self.cold_start_timeout_s),
+            ("cold_start_estimate_s", self.cold_start_estimate_s),
+            ("request_timeout_s", self.request_timeout_s),
         ):
             if not (value > 0 and math.isfinite(value)):
-                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+                raise InputError(
+                    f"must be a positive number of seconds, got {value!r}",
+                    field=name,
+                    value=value,
+                    allowed="a positive number of seconds",
+                )
         if self.tick_s is not None and not (self.tick_s > 0 and math.isfinite(self.tick_s)):
-            raise ValueError(f"--tick must be a positive number of seconds, got {self.tick_s!r}")
+            raise InputError(
+                f"must be a positive number of seconds, got {self.tick_s!r}",
+                field="tick_s",
+                value=self.tick_s,
+                allowed="a positive number of seconds",
+            )
         if self.engine not in ("transformers", "null"):
-            raise ValueError(f"--engine must be 'transformers' or 'null', got {self.engine!r}")
+            raise InputError(
+                f"must be 'transformers' or 'null', got {self.engine!r}",
+                field="engine",
+                value=self.engine,
+                allowed="'transformers' or 'null'",
+            )
         if self.host not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError(f"--host must be a loopback address (127.0.0.1), got {self.host!r}")
+            raise InputError(
+                f"must be a loopback address (127.0.0.1), got {self.host!r}",
+                field="host",
+                value=self.host,
+                allowed="127.0.0.1, localhost or ::1",
+            )
 
 
-def _check_int(flag: str, value: int, minimum: int) -> None:
+def _check_int(field: str, value: int, minimum: int) -> None:
     if not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{flag} must be an integer >= {minimum}, got {value!r}")
+        raise InputError(
+            f"must be an integer >= {minimum}, got {value!r}",
+            field=field,
+            value=value,
+            allowed=f"an integer >= {minimum}",
+        )

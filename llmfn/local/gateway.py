@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from functions.errors import APIError, http_error
+from functions.errors import APIError, LlmfnError, http_error
 from functions.guards.auth import check_bearer
 from functions.guards.body import parse_json_object, read_body
 from functions.guards.complexity import complexity_score, complexity_tier
@@ -57,7 +57,7 @@ HEALTH_PROBE_TIMEOUT_S = 2.0
 _T = TypeVar("_T")
 
 
-class Draining(Exception):
+class Draining(LlmfnError):
     """The gateway began shutting down while a request waited."""
 
 

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 import httpx
 
+from functions.errors import InputError
 from llmfn.local.client import Completion, chat
 
 MAX_DURATION_S = 3600.0
@@ -46,8 +47,10 @@ def check_target(url: str, allow_remote: bool) -> None:
     except ValueError:
         loopback = False
     if not loopback and not allow_remote:
-        raise ValueError(
-            f"--url {url!r}: {host or 'no host'} is not a loopback address; pass --allow-remote to load a remote endpoint"
+        raise InputError(
+            f"{url!r}: {host or 'no host'} is not a loopback address; set allow_remote to load a remote endpoint",
+            field="url",
+            value=url,
         )
 
 
@@ -56,11 +59,13 @@ def poisson_plan(
 ) -> list[PlannedRequest]:
     """Seeded Poisson arrivals at ``rps`` req/s for ``duration_s`` seconds, fixed token counts."""
     if not (rps > 0 and math.isfinite(rps)):
-        raise ValueError(f"--rps must be > 0 requests per second, got {rps!r}")
+        raise InputError(f"must be > 0 requests per second, got {rps!r}", field="rps", value=rps)
     _check_duration(duration_s)
     if rps * duration_s > MAX_REQUESTS:
-        raise ValueError(
-            f"--rps {rps:g} for --duration {duration_s:g} s plans ~{rps * duration_s:.0f} requests; at most {MAX_REQUESTS}"
+        raise InputError(
+            f"{rps:g} for duration_s {duration_s:g} s plans ~{rps * duration_s:.0f} requests; at most {MAX_REQUESTS}",
+            field="rps",
+            value=rps,
         )
     rng = random.Random(seed)
     plan, t = [], rng.expovariate(rps)
@@ -85,11 +90,13 @@ def trace_plan(
     replayed ``time_scale`` times faster, token counts scaled by ``token_scale`` and capped."""
     _check_duration(duration_s)
     if not (time_scale > 0 and math.isfinite(time_scale)):
-        raise ValueError(f"--time-scale must be > 0 (2 = twice as fast), got {time_scale!r}")
+        raise InputError(
+            f"must be > 0 (2 = twice as fast), got {time_scale!r}", field="time_scale", value=time_scale
+        )
     if not (token_scale > 0 and math.isfinite(token_scale)):
-        raise ValueError(f"--token-scale must be > 0, got {token_scale!r}")
+        raise InputError(f"must be > 0, got {token_scale!r}", field="token_scale", value=token_scale)
     if start_s < 0:
-        raise ValueError(f"--start must be >= 0 seconds, got {start_s!r}")
+        raise InputError(f"must be >= 0 seconds, got {start_s!r}", field="start_s", value=start_s)
     plan = [
         PlannedRequest(
             (at - start_s) / time_scale,
@@ -100,21 +107,27 @@ def trace_plan(
         if start_s <= at < start_s + duration_s
     ]
     if not plan:
-        raise ValueError(
-            f"--start {start_s:g} --duration {duration_s:g}: no request of the trace falls in that slice"
+        raise InputError(
+            f"{start_s:g} duration_s {duration_s:g}: no request of the trace falls in that slice",
+            field="start_s",
+            value=start_s,
         )
     return _bounded(plan)
 
 
 def _check_duration(duration_s: float) -> None:
     if not (0 < duration_s <= MAX_DURATION_S):
-        raise ValueError(f"--duration must be in (0, {MAX_DURATION_S:g}] seconds, got {duration_s!r}")
+        raise InputError(
+            f"must be in (0, {MAX_DURATION_S:g}] seconds, got {duration_s!r}",
+            field="duration_s",
+            value=duration_s,
+        )
 
 
 def _bounded(plan: list[PlannedRequest]) -> list[PlannedRequest]:
     if len(plan) > MAX_REQUESTS:
-        raise ValueError(
-            f"the load plan has {len(plan)} requests; at most {MAX_REQUESTS} (shorten --duration)"
+        raise InputError(
+            f"the load plan has {len(plan)} requests; at most {MAX_REQUESTS} (shorten duration_s)"
         )
     return plan
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from functions.errors import LlmfnError
 from llmfn.local import loadgen
 from llmfn.local.client import Completion, chat, first_model
 from llmfn.local.prediction import (
@@ -31,7 +32,7 @@ UNQUEUED_S = 0.005
 """A request that waited less than this for a worker slot measures the service time alone, seconds."""
 
 
-class ModelListingFailed(RuntimeError):
+class ModelListingFailed(LlmfnError, RuntimeError):
     """``/v1/models`` could not be read, so no model id to send requests to."""
 
     def __init__(self, base: str, cause: Exception) -> None:

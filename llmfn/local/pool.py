@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from functions.errors import LlmfnError
 from llmfn.local.client import auth_headers
 from llmfn.local.config import DevConfig
 from llmfn.local.worker import Worker, WorkerKind, WorkerState, spawn_worker, terminate, watch_cold_start
@@ -27,7 +28,7 @@ KEPT_RETIRED = 100
 """Stopped workers kept for ``/_llmfn/status`` (a long-running runtime must not grow without bound)."""
 
 
-class QueueFull(Exception):
+class QueueFull(LlmfnError):
     """Too many requests already wait for capacity: answer 429 with Retry-After."""
 
     def __init__(self, retry_after_s: float) -> None:
@@ -35,7 +36,7 @@ class QueueFull(Exception):
         self.retry_after_s = retry_after_s
 
 
-class NoCapacity(Exception):
+class NoCapacity(LlmfnError):
     """No slot became free within the queue timeout: answer 503 with Retry-After."""
 
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from functions.cloud.types import CloudControl, WindowMetrics
+from functions.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,15 @@ class GateThresholds:
 
     def __post_init__(self) -> None:
         if not 0 <= self.max_error_rate <= 1:
-            raise ValueError(f"--max-error-rate must be in [0, 1], got {self.max_error_rate}")
+            raise InputError(
+                f"must be in [0, 1], got {self.max_error_rate}",
+                field="max_error_rate",
+                value=self.max_error_rate,
+            )
         if self.max_p95_s is not None and self.max_p95_s <= 0:
-            raise ValueError(f"--max-p95 must be > 0 seconds, got {self.max_p95_s}")
+            raise InputError(
+                f"must be > 0 seconds, got {self.max_p95_s}", field="max_p95_s", value=self.max_p95_s
+            )
 
 
 @dataclass(frozen=True)

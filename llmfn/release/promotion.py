@@ -32,10 +32,11 @@ from typing import Any
 from functions.cloud.types import CloudControl, CloudError, MetricSource
 from functions.contract import DESCRIPTION_PREFIX
 from functions.contract import ENV_MODEL_REVISION as REVISION_VARIABLE
+from functions.errors import InputError, LlmfnError
 from llmfn.release.gates import GateResult, GateThresholds, SmokeCheck, evaluate
 
 
-class PromotionError(ValueError):
+class PromotionError(InputError):
     """The promotion cannot start or go on as asked (the message says why and what to do)."""
 
 
@@ -57,14 +58,18 @@ def parse_steps(text: str) -> tuple[int, ...]:
     try:
         steps = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError as exc:
-        raise ValueError(f"--steps must be comma-separated integers like 10,50,100, got {text!r}") from exc
+        raise InputError(
+            f"must be comma-separated integers like 10,50,100, got {text!r}", field="steps", value=text
+        ) from exc
     if (
         not steps
         or steps[-1] != 100
         or any(not 0 < s <= 100 for s in steps)
         or list(steps) != sorted(set(steps))
     ):
-        raise ValueError(f"--steps must increase within 1..100 and end at 100, got {text!r}")
+        raise InputError(
+            f"must increase within 1..100 and end at 100, got {text!r}", field="steps", value=text
+        )
     return steps
 
 
@@ -87,11 +92,21 @@ class PromotionPlan:
 
     def __post_init__(self) -> None:
         if not self.model_revision or any(c.isspace() for c in self.model_revision):
-            raise ValueError(f"--model-revision must be a non-empty word, got {self.model_revision!r}")
+            raise InputError(
+                f"must be a non-empty word, got {self.model_revision!r}",
+                field="model_revision",
+                value=self.model_revision,
+            )
         if self.interval_s < 0:
-            raise ValueError(f"--interval must be >= 0 seconds, got {self.interval_s}")
+            raise InputError(
+                f"must be >= 0 seconds, got {self.interval_s}", field="interval_s", value=self.interval_s
+            )
         if self.canary_capacity is not None and self.canary_capacity < 1:
-            raise ValueError(f"--canary-capacity must be >= 1, got {self.canary_capacity}")
+            raise InputError(
+                f"must be >= 1, got {self.canary_capacity}",
+                field="canary_capacity",
+                value=self.canary_capacity,
+            )
 
 
 @dataclass
@@ -119,7 +134,7 @@ class PromotionReport:
         return asdict(self)
 
 
-class _Rollback(Exception):
+class _Rollback(LlmfnError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason

@@ -17,11 +17,12 @@ from typing import Any
 
 from functions.cloud.connect import CloudTarget, cloud_name
 from functions.contract import PROVISIONED_CONCURRENCY
+from functions.errors import InputError
 
 DEFAULT_OUTPUTS_DIR = Path("stack-outputs")
 
 
-class StackOutputsError(ValueError):
+class StackOutputsError(InputError):
     """The stack outputs file is missing a value or is not a JSON object."""
 
 
@@ -39,7 +40,7 @@ def load_outputs(stack: str, path: Path | None) -> dict[str, Any]:
     if not file.exists():
         if path is not None:
             raise FileNotFoundError(
-                f"--outputs {file}: no such file (save it with `pulumi stack output --json`)"
+                f"outputs {file}: no such file (save it with `pulumi stack output --json`)"
             )
         return {}
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from scaling.errors import ScalingError
 from scaling.policies.baselines import FixedPool, KnativeKpa, OnDemandOnly, ReactiveLoadScore, TargetTracking
 from scaling.policies.hybrid import Hybrid, hybrid_rule, hybrid_schedule
 from scaling.policies.types import (
@@ -42,9 +43,11 @@ def make_policy(name: str, config: PolicyConfig | Mapping[str, Any] | None = Non
     """The policy called ``name`` with ``config`` (a :class:`PolicyConfig` or its JSON mapping),
     wrapped in :class:`BoundedPolicy` so bounds and delays apply the same way to all."""
     if name == ORACLE:
-        raise ValueError("policy 'oracle' is a lower bound the simulator computes; it cannot run as a scaler")
+        raise ScalingError(
+            "policy 'oracle' is a lower bound the simulator computes; it cannot run as a scaler"
+        )
     if name not in _FACTORIES:
-        raise ValueError(f"unknown policy {name!r}; choose one of: {', '.join(POLICY_NAMES)}")
+        raise ScalingError(f"unknown policy {name!r}; choose one of: {', '.join(POLICY_NAMES)}")
     if config is None:
         config = PolicyConfig()
     elif not isinstance(config, PolicyConfig):

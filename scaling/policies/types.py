@@ -43,6 +43,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
+from scaling.errors import ScalingError
+
 State = dict[str, Any]
 """A policy's carried state: a dict of JSON values (see the module docstring)."""
 
@@ -85,15 +87,15 @@ class Observation:
 
     def __post_init__(self) -> None:
         if not (self.interval_s > 0 and math.isfinite(self.interval_s)):
-            raise ValueError(f"Observation.interval_s must be > 0 seconds, got {self.interval_s!r}")
+            raise ScalingError(f"Observation.interval_s must be > 0 seconds, got {self.interval_s!r}")
         if not 0 <= self.hour_of_day <= 23:
-            raise ValueError(f"Observation.hour_of_day must be 0-23, got {self.hour_of_day!r}")
+            raise ScalingError(f"Observation.hour_of_day must be 0-23, got {self.hour_of_day!r}")
         for name in ("arrival_rate_rps", "in_flight", "reserved_utilisation"):
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
-                raise ValueError(f"Observation.{name} must be a finite number >= 0, got {value!r}")
+                raise ScalingError(f"Observation.{name} must be a finite number >= 0, got {value!r}")
         if self.reserved_instances < 0 or self.on_demand_instances < 0 or self.queue_length < 0:
-            raise ValueError("Observation instance counts and queue_length must be >= 0")
+            raise ScalingError("Observation instance counts and queue_length must be >= 0")
 
     @property
     def total_instances(self) -> int:
@@ -121,13 +123,13 @@ class Decision:
 
     def __post_init__(self) -> None:
         if self.reserved < 0 or self.prewarm < 0:
-            raise ValueError(
+            raise ScalingError(
                 f"Decision counts must be >= 0, got reserved={self.reserved} prewarm={self.prewarm}"
             )
         if self.max_on_demand is not None and self.max_on_demand < 0:
-            raise ValueError(f"Decision.max_on_demand must be >= 0 or None, got {self.max_on_demand!r}")
+            raise ScalingError(f"Decision.max_on_demand must be >= 0 or None, got {self.max_on_demand!r}")
         if self.admission_rps is not None and not self.admission_rps > 0:
-            raise ValueError(f"Decision.admission_rps must be > 0 or None, got {self.admission_rps!r}")
+            raise ScalingError(f"Decision.admission_rps must be > 0 or None, got {self.admission_rps!r}")
 
 
 @runtime_checkable
@@ -274,22 +276,22 @@ class PolicyConfig:
 
     def __post_init__(self) -> None:
         if self.concurrency_per_instance < 1:
-            raise ValueError(
+            raise ScalingError(
                 f"PolicyConfig.concurrency_per_instance must be >= 1, got {self.concurrency_per_instance!r}"
             )
         if not (self.cold_start_s >= 0 and math.isfinite(self.cold_start_s)):
-            raise ValueError(f"PolicyConfig.cold_start_s must be >= 0 seconds, got {self.cold_start_s!r}")
+            raise ScalingError(f"PolicyConfig.cold_start_s must be >= 0 seconds, got {self.cold_start_s!r}")
         if self.min_reserved < 0 or self.max_reserved < self.min_reserved:
-            raise ValueError(
+            raise ScalingError(
                 f"PolicyConfig needs 0 <= min_reserved <= max_reserved, got {self.min_reserved}..{self.max_reserved}"
             )
         if self.upscale_delay_s < 0 or self.downscale_delay_s < 0:
-            raise ValueError("PolicyConfig.upscale_delay_s / downscale_delay_s must be >= 0 seconds")
+            raise ScalingError("PolicyConfig.upscale_delay_s / downscale_delay_s must be >= 0 seconds")
         if self.fixed_instances < 0:
-            raise ValueError(f"PolicyConfig.fixed_instances must be >= 0, got {self.fixed_instances!r}")
+            raise ScalingError(f"PolicyConfig.fixed_instances must be >= 0, got {self.fixed_instances!r}")
         rates = self.hybrid.rates_by_hour
         if rates is not None and (len(rates) != 24 or any(not (r >= 0 and math.isfinite(r)) for r in rates)):
-            raise ValueError(
+            raise ScalingError(
                 "PolicyConfig.hybrid.rates_by_hour must be 24 finite rates >= 0 (req/s), hour 0 first"
             )
 
@@ -310,13 +312,13 @@ class PolicyConfig:
         top_names = {f.name for f in fields(cls)}
         for key, value in data.items():
             if key not in top_names:
-                raise ValueError(f"unknown policy config key {key!r}; allowed: {sorted(top_names)}")
+                raise ScalingError(f"unknown policy config key {key!r}; allowed: {sorted(top_names)}")
             if key in sections:
                 section = sections[key]
                 allowed = {f.name for f in fields(section)}
                 bad = set(value) - allowed
                 if bad:
-                    raise ValueError(
+                    raise ScalingError(
                         f"unknown key(s) {sorted(bad)} in policy config {key!r}; allowed: {sorted(allowed)}"
                     )
                 if key == "hybrid" and value.get("rates_by_hour") is not None:

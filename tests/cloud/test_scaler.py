@@ -291,7 +291,7 @@ def test_scaler_settings_name_the_bad_value() -> None:
             {"LLMFN_CLOUD": "aws", "LLMFN_FUNCTION": "f", "LLMFN_ALIAS": "live", "LLMFN_REGION": "us-east-1",
              "LLMFN_STATE_BUCKET": "b", "LLMFN_WINDOW_S": "90"}
         )  # fmt: skip
-    with pytest.raises(ValueError, match="--cloud"):
+    with pytest.raises(ValueError, match=r"^cloud must be one of"):  # read from LLMFN_CLOUD: the field's name
         ScalerSettings.from_env(
             {"LLMFN_CLOUD": "gcp", "LLMFN_FUNCTION": "f", "LLMFN_ALIAS": "a", "LLMFN_REGION": "r"}
         )

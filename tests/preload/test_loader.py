@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from llmfn.errors import cli_message
 from preload import (
     STAGES,
     PreloadError,
@@ -112,10 +113,12 @@ def test_cuda_device_without_cuda_is_a_clear_error(tmp_path: Path) -> None:
     model_dir = write_checkpoint(tmp_path, sample_tensors(torch.float32, tied=True))
     with pytest.raises(ValueError, match="CUDA is not available"):
         load_checkpoint(model_dir, device="cuda")
-    with pytest.raises(ValueError, match="--device"):
+    with pytest.raises(ValueError, match=r"^device must be 'cpu'") as refused:
         load_checkpoint(model_dir, device="tpu")
-    with pytest.raises(ValueError, match="--workers"):
+    assert cli_message(refused.value, "preload").startswith("--device must be 'cpu'")
+    with pytest.raises(ValueError, match=r"^workers must be at least 1") as refused:
         load_checkpoint(model_dir, workers=0)
+    assert cli_message(refused.value, "preload").startswith("--workers must be at least 1")
 
 
 def test_verify_accepts_matching_sums_and_refuses_a_flipped_byte(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from llmfn.errors import cli_message
 from preload import PreloadError, load_checkpoint, resolve_source
 from tests.preload.conftest import BUCKET, upload
 from tests.preload.helpers import sample_tensors, write_checkpoint
@@ -38,8 +39,9 @@ def hub(repo_dir: Path) -> Iterator[HubStandIn]:
 
 def test_local_directory_is_returned_as_is(repo_dir: Path) -> None:
     assert resolve_source(str(repo_dir)) == repo_dir
-    with pytest.raises(ValueError, match="--revision"):
+    with pytest.raises(ValueError, match=r"^revision applies to Hugging Face Hub sources only") as refused:
         resolve_source(str(repo_dir), revision="main")
+    assert cli_message(refused.value, "preload").startswith("--revision applies")
     with pytest.raises(FileNotFoundError, match="not a directory"):
         resolve_source(str(repo_dir / "missing"))
 

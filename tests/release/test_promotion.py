@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from functions.cloud.types import CloudControl
 from llmfn.cli import app
+from llmfn.errors import cli_message
 from llmfn.release.gates import GateThresholds, SmokeCheck
 from llmfn.release.promotion import Promotion, PromotionPlan, parse_steps
 from tests.cloud.aws_proxy import AwsProxy
@@ -270,8 +271,9 @@ def test_capacity_that_never_warms_rolls_back_without_routing(
 def test_steps_are_validated() -> None:
     assert parse_steps("5, 25,100") == (5, 25, 100)
     for bad in ("10,50", "50,10,100", "0,100", "10,x,100"):
-        with pytest.raises(ValueError, match="--steps"):
+        with pytest.raises(ValueError, match=r"^steps must") as refused:
             parse_steps(bad)
+        assert cli_message(refused.value, "promote").startswith("--steps must")
 
 
 def test_a_promotion_refuses_an_alias_routing_to_versions_it_does_not_own(stand_in: StandIn) -> None:

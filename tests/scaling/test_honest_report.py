@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from llmfn.errors import cli_message
 from scaling.providers import get_provider
 from scaling.simulate import Settings, simulate
 from scaling.tables import format_report
@@ -116,7 +117,13 @@ def test_tiers_pack_short_and_long_requests_apart_and_cut_the_packing_gap() -> N
     assert "Tiers (fingerprint bounds): 1.2,3" in format_report(by_fingerprint)
     fit = simulate(trace, ["on-demand"], Settings(provider=scf, dispatch="fit")).policies[0]
     assert fit.gap_usd["packing"] < 0.8 * a.gap_usd["packing"]  # length-aware dispatch also packs
-    with pytest.raises(ValueError, match="--dispatch must be one of pack, fit"):
+    with pytest.raises(ValueError, match=r"^dispatch must be one of pack, fit") as refused:
         Settings(provider=scf, dispatch="random")
-    with pytest.raises(ValueError, match="--tiers and --dispatch fit need the request-level fidelity"):
+    assert cli_message(refused.value, "simulate").startswith("--dispatch must be one of pack, fit")
+    with pytest.raises(
+        ValueError, match=r"^tier_bounds_tokens and dispatch 'fit' need the request-level"
+    ) as refused:
         simulate(trace, ["on-demand"], Settings(provider=scf, tier_bounds_tokens=(100,), fidelity="timestep"))
+    assert cli_message(refused.value, "simulate").startswith(
+        "--tiers and dispatch 'fit' need the request-level"
+    )
