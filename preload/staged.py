@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from preload.chunks import DEFAULT_CHUNK_BYTES, Chunk
-from preload.loader import open_checked, truncated
 from preload.memory import byte_view, preadv_fully, torch_dtype
 from preload.plan import PreloadPlan, TensorEntry
+from preload.shard_files import open_checked, truncated
 
 if TYPE_CHECKING:
     import torch
