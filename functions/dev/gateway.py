@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from functions.api.protocol import openapi_generation_bodies
 from functions.dev.autoscaler import Autoscaler
 from functions.dev.config import DevConfig
 from functions.dev.pool import Lease, NoCapacity, QueueFull, WorkerPool
@@ -45,7 +46,6 @@ from functions.guards.auth import check_bearer
 from functions.guards.body import parse_json_object, read_body
 from functions.guards.complexity import complexity_score, complexity_tier
 from functions.guards.token_bucket import TokenBucket
-from functions.schemas import openapi_generation_bodies
 
 log = logging.getLogger("llmfn.dev")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import openai
 import pytest
@@ -66,6 +68,42 @@ def test_stream_delivers_tokens_one_event_at_a_time(tiny_server: str) -> None:
     assert len(events) >= 3  # several token events, a finish event, [DONE]
 
 
+def test_chat_stream_chunks_on_the_wire_have_openais_shape(tiny_server: str) -> None:
+    """Raw SSE: a role chunk, content deltas without a ``usage`` key, one finish chunk with an empty
+    delta, a usage chunk without choices, ``[DONE]``; each chunk parses as the openai SDK's type."""
+    from openai.types.chat import ChatCompletionChunk
+
+    body = {
+        "model": "tiny",
+        "messages": [{"role": "user", "content": "count"}],
+        "max_tokens": 6,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    headers = {"Authorization": f"Bearer {API_KEY}", "x-request-id": "wire-1"}
+    with httpx.stream("POST", tiny_server + "/v1/chat/completions", json=body, headers=headers) as response:
+        lines = [line.removeprefix("data: ") for line in response.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "[DONE]"
+    chunks = [json.loads(line) for line in lines[:-1]]
+    for chunk in chunks:
+        ChatCompletionChunk.model_validate(chunk, strict=False)
+        assert chunk["id"] == "chatcmpl-wire-1" and chunk["object"] == "chat.completion.chunk"
+        assert chunk["model"] == "tiny" and isinstance(chunk["created"], int)
+    role, *middle, finish, usage = chunks
+    assert role["choices"][0]["delta"] == {"role": "assistant", "content": ""} and "usage" not in role
+    for chunk in middle:
+        assert (
+            chunk["choices"][0]["delta"].keys() == {"content"}
+            and chunk["choices"][0]["finish_reason"] is None
+        )
+        assert "usage" not in chunk
+    assert finish["choices"][0]["delta"] == {} and finish["choices"][0]["finish_reason"] in {"stop", "length"}
+    assert usage["choices"] == []
+    tokens = usage["usage"]
+    assert tokens["total_tokens"] == tokens["prompt_tokens"] + tokens["completion_tokens"] > 0
+
+
 def test_completion_non_stream_and_stream(client: openai.OpenAI) -> None:
     reply = client.completions.create(model="tiny", prompt="for i in range", max_tokens=5, temperature=0)
     assert reply.object == "text_completion"
@@ -118,7 +156,7 @@ def test_request_log_lines_are_json_with_the_request_id(caplog: pytest.LogCaptur
     import json
     import logging
 
-    from functions.app import create_app
+    from functions.api.router import create_app
     from functions.logs import JsonFormatter
     from functions.settings import ServeSettings
     from tests.functions.helpers import running, wait_ready
