@@ -205,15 +205,28 @@ GENERATION_BODIES: dict[str, type[_GenerationRequest]] = {
 }
 
 
+REF_TEMPLATE = "#/components/schemas/{model}"
+
+
+def openapi_components(
+    *models: type[BaseModel], mode: Literal["validation", "serialization"] = "serialization"
+) -> dict[str, Any]:
+    """OpenAPI 3.1 component schemas of ``models`` and of the models they nest, by class name
+    (``validation``: what a request may hold; ``serialization``: what an answer holds)."""
+    components: dict[str, Any] = {}
+    for model in models:
+        schema = model.model_json_schema(ref_template=REF_TEMPLATE, mode=mode)
+        components.update(schema.pop("$defs", {}))
+        components[model.__name__] = schema
+    return components
+
+
 def openapi_generation_bodies() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """OpenAPI 3.1 component schemas of the request bodies and the ``requestBody`` object of each
     generation route (``{path: requestBody}``), for the app's and the gateway's OpenAPI documents."""
-    components: dict[str, Any] = {}
+    components = openapi_components(*GENERATION_BODIES.values(), mode="validation")
     bodies: dict[str, dict[str, Any]] = {}
     for path, model in GENERATION_BODIES.items():
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(schema.pop("$defs", {}))
-        components[model.__name__] = schema
-        ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+        ref = {"$ref": REF_TEMPLATE.format(model=model.__name__)}
         bodies[path] = {"required": True, "content": {"application/json": {"schema": ref}}}
     return components, bodies

@@ -5,8 +5,7 @@ filled in, also in a last stream chunk with ``stream_options.include_usage``), `
 ``GET /healthz`` (live), ``GET /readyz`` (200 once the preload's last stage finished, else 503 with
 stage and progress and ``Retry-After`` in seconds), ``GET /metrics`` (Prometheus). Errors use OpenAI's
 format. With an API key every route but ``/healthz`` requires it. The OpenAPI document is not served:
-``app.openapi()`` builds it, with the generation routes' request bodies from
-:mod:`functions.api.protocol`. What a generation request goes through is :mod:`functions.api.serving`.
+``app.openapi()`` builds it, with the request bodies and 200 answers of :mod:`functions.api.protocol`. What a generation request goes through is :mod:`functions.api.serving`.
 """
 
 from __future__ import annotations
@@ -18,15 +17,37 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from functions.api.protocol import ModelCard, ModelList, openapi_generation_bodies
+from functions.api import sse
+from functions.api.protocol import (
+    ChatCompletionChunk,
+    ChatCompletionResponse,
+    CompletionResponse,
+    ModelCard,
+    ModelList,
+    openapi_components,
+    openapi_generation_bodies,
+)
 from functions.api.serving import CHAT, COMPLETIONS, NOT_READY_RETRY_AFTER_S, ServingRuntime
 from functions.engines import Engine
 from functions.errors import APIError, http_error
 from functions.metrics import CONTENT_TYPE
 from functions.settings import ServeSettings
+
+
+def _answers(reply: type[BaseModel], chunk: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI 200 answer of a generation route: ``reply`` as JSON, or with ``stream`` an SSE stream
+    of ``chunk`` events (SSE is text: the document names the chunk's component, it cannot check it)."""
+    events = f"Server-Sent Events 'data: <{chunk.__name__} JSON>' (a component), then 'data: [DONE]'."
+    return {
+        200: {
+            "model": reply,
+            "content": {sse.MEDIA_TYPE: {"schema": {"type": "string", "description": events}}},
+        }
+    }
 
 
 def openapi_schema(app: FastAPI) -> dict[str, Any]:
@@ -36,7 +57,9 @@ def openapi_schema(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
         components, bodies = openapi_generation_bodies()
-        schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas.update(components)
+        schemas.update(openapi_components(ChatCompletionChunk))  # named by the SSE answers only
         for path, body in bodies.items():
             schema["paths"][path]["post"]["requestBody"] = body
         app.openapi_schema = schema
@@ -64,11 +87,11 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return http_error(exc.status_code, str(exc.detail)).response()
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", responses=_answers(ChatCompletionResponse, ChatCompletionChunk))
     async def chat_completions(request: Request) -> Response:
         return await runtime.handle_generation(request, CHAT)
 
-    @app.post("/v1/completions")
+    @app.post("/v1/completions", responses=_answers(CompletionResponse, CompletionResponse))
     async def completions(request: Request) -> Response:
         return await runtime.handle_generation(request, COMPLETIONS)
 
@@ -116,7 +139,7 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
         """Liveness: the only route open without the API key."""
         return Response(b'{"status":"ok"}', media_type="application/json")
 
-    app.add_api_route("/v1/models", models, methods=["GET"])
+    app.add_api_route("/v1/models", models, methods=["GET"], responses={200: {"model": ModelList}})
     app.add_api_route("/readyz", readyz, methods=["GET"])
     app.add_api_route("/metrics", metrics, methods=["GET"])
     return app

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
+import jsonschema
 import openai
 import pytest
 
+from functions.api.router import create_app
+from functions.settings import ServeSettings
 from tests.functions.conftest import API_KEY
 
 
@@ -68,7 +72,46 @@ def test_stream_delivers_tokens_one_event_at_a_time(tiny_server: str) -> None:
     assert len(events) >= 3  # several token events, a finish event, [DONE]
 
 
-def test_chat_stream_chunks_on_the_wire_have_openais_shape(tiny_server: str) -> None:
+def _conforms(document: dict[str, Any], component: str, answer: object) -> None:
+    """``answer`` validates against ``component`` of the app's OpenAPI document (its 3.1 JSON Schema)."""
+    schema = {"$ref": f"#/components/schemas/{component}", "components": document["components"]}
+    jsonschema.Draft202012Validator(schema).validate(answer)
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    """The OpenAPI document of the app (the same for every engine)."""
+    return create_app(ServeSettings.build(engine="null")).openapi()
+
+
+def test_json_answers_conform_to_the_openapi_document(tiny_server: str, document: dict[str, Any]) -> None:
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    paths = document["paths"]
+    for path, body in (
+        (
+            "/v1/chat/completions",
+            {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3},
+        ),
+        ("/v1/completions", {"model": "tiny", "prompt": "hi", "max_tokens": 3}),
+    ):
+        answer = httpx.post(tiny_server + path, json=body, headers=headers)
+        assert answer.status_code == 200
+        ref = paths[path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        _conforms(document, ref.rsplit("/", 1)[-1], answer.json())
+    models = httpx.get(tiny_server + "/v1/models", headers=headers)
+    assert paths["/v1/models"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ModelList"
+    }
+    _conforms(document, "ModelList", models.json())
+    with pytest.raises(jsonschema.ValidationError):  # the check can fail: a reply without its usage
+        _conforms(
+            document, "ChatCompletionResponse", {**answer.json(), "object": "chat.completion"} | {"usage": 5}
+        )
+
+
+def test_chat_stream_chunks_on_the_wire_have_openais_shape(
+    tiny_server: str, document: dict[str, Any]
+) -> None:
     """Raw SSE: a role chunk, content deltas without a ``usage`` key, one finish chunk with an empty
     delta, a usage chunk without choices, ``[DONE]``; each chunk parses as the openai SDK's type."""
     from openai.types.chat import ChatCompletionChunk
@@ -88,6 +131,7 @@ def test_chat_stream_chunks_on_the_wire_have_openais_shape(tiny_server: str) -> 
     chunks = [json.loads(line) for line in lines[:-1]]
     for chunk in chunks:
         ChatCompletionChunk.model_validate(chunk, strict=False)
+        _conforms(document, "ChatCompletionChunk", chunk)
         assert chunk["id"] == "chatcmpl-wire-1" and chunk["object"] == "chat.completion.chunk"
         assert chunk["model"] == "tiny" and isinstance(chunk["created"], int)
     role, *middle, finish, usage = chunks
