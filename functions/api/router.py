@@ -5,7 +5,8 @@ filled in, also in a last stream chunk with ``stream_options.include_usage``), `
 ``GET /healthz`` (live), ``GET /readyz`` (200 once the preload's last stage finished, else 503 with
 stage and progress and ``Retry-After`` in seconds), ``GET /metrics`` (Prometheus). Errors use OpenAI's
 format. With an API key every route but ``/healthz`` requires it. The OpenAPI document is not served:
-``app.openapi()`` builds it, with the request bodies and 200 answers of :mod:`functions.api.protocol`. What a generation request goes through is :mod:`functions.api.serving`.
+``app.openapi()`` builds it, with the request bodies and 200 answers of :mod:`functions.api.protocol`.
+What a generation request goes through, in order, is :mod:`functions.api.serving`'s docstring.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def _answers(reply: type[BaseModel], chunk: type[BaseModel]) -> dict[int | str, 
 
 def openapi_schema(app: FastAPI) -> dict[str, Any]:
     """The app's OpenAPI document with the request bodies of the generation routes (read from the raw
-    request, so FastAPI cannot see them). Not served (with a key only ``/healthz`` is open): call
+    request, so FastAPI cannot see them) and the stream chunk's component. Not served (with a key only ``/healthz`` is open): call
     ``app.openapi()``; the fuzz tests and ``bench/fuzz.py`` do."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, routes=app.routes)

@@ -166,6 +166,7 @@ class ServingRuntime:
 
     # -- request handling -------------------------------------------------------------------------
     async def handle_generation(self, request: Request, kind: str) -> Response:
+        """Answer a ``kind`` (``chat`` or ``completions``) request: admitted, then JSON or SSE; else an error."""
         arrived = time.perf_counter()
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         try:
