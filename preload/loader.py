@@ -224,7 +224,7 @@ class MappedBackend:
     def _check_size(self, chunk: Chunk) -> None:
         size = os.fstat(self._fds[chunk.file.path]).st_size
         if size < chunk.end:
-            raise truncated(chunk, max(0, size - chunk.start))
+            raise truncated(chunk, max(0, size - chunk.start), size)
 
     def read_chunk(self, chunk: Chunk) -> int:
         _, address = self._maps[chunk.file.path]
@@ -293,7 +293,7 @@ class ReadBackend:
         ]
         got = preadv_fully(self._fds[chunk.file.path], views, chunk.start)
         if got != chunk.nbytes:
-            raise truncated(chunk, got)
+            raise truncated(chunk, got, os.fstat(self._fds[chunk.file.path]).st_size)
         return got
 
     def finish_stage(self) -> None:

@@ -2,7 +2,7 @@
 
 :func:`open_checked` opens a file of a :class:`~preload.plan.PreloadPlan` and refuses it when its size
 (bytes) changed since planning; :func:`truncated` is the :class:`~preload.errors.PreloadError` for a chunk
-read short, naming the file, the first tensor not fully read and the byte offset where the file ended.
+read short, naming the file, the first tensor not fully read and the byte offset where the file ends.
 """
 
 from __future__ import annotations
@@ -29,13 +29,17 @@ def open_checked(shard: ShardFile) -> int:
     return fd
 
 
-def truncated(chunk: Chunk, got: int) -> PreloadError:
-    """The error for a chunk that read ``got`` bytes short: names the first tensor not fully read."""
-    offset = chunk.start + got
-    tensor = next(p.tensor.name for p in chunk.pieces if p.tensor.start + p.tensor_start + p.length > offset)
+def truncated(chunk: Chunk, got: int, file_size: int) -> PreloadError:
+    """The error for a chunk that read ``got`` bytes short of a file now ``file_size`` bytes long: names
+    the first tensor not fully read and the offset where the file ends (a chunk that starts beyond the
+    new end reads nothing: the offset is the file's end, not the chunk's start)."""
+    read_end = chunk.start + got
+    tensor = next(
+        p.tensor.name for p in chunk.pieces if p.tensor.start + p.tensor_start + p.length > read_end
+    )
     return PreloadError(
         f"file ended while reading: got {got} of {chunk.nbytes} B",
         file=chunk.file.path,
         tensor=tensor,
-        offset=offset,
+        offset=min(read_end, file_size),
     )

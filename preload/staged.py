@@ -173,7 +173,7 @@ class StagedBackend:
         staging = slot.buffer[: chunk.nbytes]
         got = preadv_fully(self._fds[chunk.file.path], [memoryview(staging.numpy())], chunk.start)
         if got != chunk.nbytes:
-            raise truncated(chunk, got)
+            raise truncated(chunk, got, os.fstat(self._fds[chunk.file.path]).st_size)
         position = 0
         for piece in chunk.pieces:
             dst = self._dest_bytes[piece.tensor.name][piece.tensor_start : piece.tensor_start + piece.length]
