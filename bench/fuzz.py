@@ -89,7 +89,7 @@ def fuzz(url: str, document: dict[str, object], model: str, cases: int) -> list[
 
 
 def serve_surface(model_dir: Path, cases: int, logs: Path) -> tuple[list[tuple[str, Tally, float]], str]:
-    from functions.app import create_app
+    from functions.api.router import create_app
     from functions.settings import ServeSettings
 
     port = free_port()

@@ -98,7 +98,7 @@ def serve(settings: ServeSettings) -> None:
     started = time.monotonic()
     import uvicorn
 
-    from functions.app import create_app
+    from functions.api.router import create_app
     from functions.logs import configure_json_logging
 
     note_process_span("imports", started, time.monotonic())

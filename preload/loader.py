@@ -45,7 +45,8 @@ from preload.memory import (
     preadv_fully,
     torch_dtype,
 )
-from preload.plan import PreloadPlan, ShardFile, TensorEntry, plan_checkpoint
+from preload.plan import PreloadPlan, TensorEntry, plan_checkpoint
+from preload.shard_files import open_checked, truncated
 
 if TYPE_CHECKING:
     import torch
@@ -181,21 +182,6 @@ class LoadBackend(Protocol):
         ...
 
 
-def open_checked(shard: ShardFile) -> int:
-    """Open a planned file read-only, refusing it when it changed size since it was planned."""
-    try:
-        fd = os.open(shard.path, os.O_RDONLY)
-    except FileNotFoundError:
-        raise PreloadError("shard file disappeared after planning", file=shard.path) from None
-    size = os.fstat(fd).st_size
-    if size != shard.size:
-        os.close(fd)
-        raise PreloadError(
-            f"file changed size since planning: {shard.size} B -> {size} B", file=shard.path, offset=size
-        )
-    return fd
-
-
 def tensor_in_file_image(image: object, entry: TensorEntry) -> torch.Tensor:
     """The tensor ``entry`` as a view of ``image``, a buffer laid out like its whole file (a mapping).
 
@@ -211,18 +197,6 @@ def tensor_in_file_image(image: object, entry: TensorEntry) -> torch.Tensor:
         raw = torch.frombuffer(image, dtype=torch.uint8, count=entry.nbytes, offset=entry.start)
         return raw.clone().view(dtype).view(entry.shape)
     return torch.frombuffer(image, dtype=dtype, count=entry.numel, offset=entry.start).view(entry.shape)
-
-
-def truncated(chunk: Chunk, got: int) -> PreloadError:
-    """The error for a chunk that read ``got`` bytes short: names the first tensor not fully read."""
-    offset = chunk.start + got
-    tensor = next(p.tensor.name for p in chunk.pieces if p.tensor.start + p.tensor_start + p.length > offset)
-    return PreloadError(
-        f"file ended while reading: got {got} of {chunk.nbytes} B",
-        file=chunk.file.path,
-        tensor=tensor,
-        offset=offset,
-    )
 
 
 class MappedBackend:
@@ -250,7 +224,7 @@ class MappedBackend:
     def _check_size(self, chunk: Chunk) -> None:
         size = os.fstat(self._fds[chunk.file.path]).st_size
         if size < chunk.end:
-            raise truncated(chunk, max(0, size - chunk.start))
+            raise truncated(chunk, max(0, size - chunk.start), size)
 
     def read_chunk(self, chunk: Chunk) -> int:
         _, address = self._maps[chunk.file.path]
@@ -319,7 +293,7 @@ class ReadBackend:
         ]
         got = preadv_fully(self._fds[chunk.file.path], views, chunk.start)
         if got != chunk.nbytes:
-            raise truncated(chunk, got)
+            raise truncated(chunk, got, os.fstat(self._fds[chunk.file.path]).st_size)
         return got
 
     def finish_stage(self) -> None:

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from preload.chunks import DEFAULT_CHUNK_BYTES, Chunk
 from preload.errors import PreloadError
-from preload.loader import open_checked, truncated
 from preload.memory import byte_view, preadv_fully, torch_dtype
 from preload.plan import PreloadPlan, TensorEntry
+from preload.shard_files import open_checked, truncated
 
 if TYPE_CHECKING:
     import torch
@@ -176,7 +176,7 @@ class StagedBackend:
         staging = slot.buffer[: chunk.nbytes]
         got = preadv_fully(self._fds[chunk.file.path], [memoryview(staging.numpy())], chunk.start)
         if got != chunk.nbytes:
-            raise truncated(chunk, got)
+            raise truncated(chunk, got, os.fstat(self._fds[chunk.file.path]).st_size)
         position = 0
         for piece in chunk.pieces:
             dst = self._dest_bytes[piece.tensor.name][piece.tensor_start : piece.tensor_start + piece.length]

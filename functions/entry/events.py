@@ -28,7 +28,7 @@ def make_event_handler(settings: ServeSettings, custom_handlers: list[type] | No
     started = time.monotonic()
     from mangum import Mangum
 
-    from functions.app import create_app
+    from functions.api.router import create_app
     from functions.logs import configure_json_logging
 
     note_process_span("imports", started, time.monotonic())

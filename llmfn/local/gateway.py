@@ -37,12 +37,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from functions.api.protocol import openapi_generation_bodies
 from functions.errors import APIError, LlmfnError, http_error
 from functions.guards.auth import check_bearer
 from functions.guards.body import parse_json_object, read_body
 from functions.guards.complexity import complexity_score, complexity_tier
 from functions.guards.token_bucket import TokenBucket
-from functions.schemas import openapi_generation_bodies
 from llmfn.local.autoscaler import Autoscaler
 from llmfn.local.config import DevConfig
 from llmfn.local.pool import Lease, NoCapacity, QueueFull, WorkerPool

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.app import create_app
+from functions.api.router import create_app
 from functions.settings import ServeSettings
 from tests.functions.helpers import running, wait_ready
 

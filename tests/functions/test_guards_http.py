@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from functions.app import create_app
+from functions.api.router import create_app
 from functions.engines import make_engine
 from functions.settings import ServeSettings
 from tests.functions.engines import ControlledEngine

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from functions.app import create_app
+from functions.api.router import create_app
 from functions.engines import Prompt, make_engine
 from functions.settings import ServeSettings
 from tests.functions.conftest import API_KEY

@@ -9,7 +9,7 @@ import boto3
 import httpx
 import pytest
 
-from functions.app import create_app
+from functions.api.router import create_app
 from functions.settings import ServeSettings, SettingsError
 from tests.functions.helpers import running, wait_ready
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import httpx
+import jsonschema
 import openai
 import pytest
 
+from functions.api.router import create_app
+from functions.settings import ServeSettings
 from tests.functions.conftest import API_KEY
 
 
@@ -66,6 +72,82 @@ def test_stream_delivers_tokens_one_event_at_a_time(tiny_server: str) -> None:
     assert len(events) >= 3  # several token events, a finish event, [DONE]
 
 
+def _conforms(document: dict[str, Any], component: str, answer: object) -> None:
+    """``answer`` validates against ``component`` of the app's OpenAPI document (its 3.1 JSON Schema)."""
+    schema = {"$ref": f"#/components/schemas/{component}", "components": document["components"]}
+    jsonschema.Draft202012Validator(schema).validate(answer)
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    """The OpenAPI document of the app (the same for every engine)."""
+    return create_app(ServeSettings.build(engine="null")).openapi()
+
+
+def test_json_answers_conform_to_the_openapi_document(tiny_server: str, document: dict[str, Any]) -> None:
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    paths = document["paths"]
+    for path, body in (
+        (
+            "/v1/chat/completions",
+            {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3},
+        ),
+        ("/v1/completions", {"model": "tiny", "prompt": "hi", "max_tokens": 3}),
+    ):
+        answer = httpx.post(tiny_server + path, json=body, headers=headers)
+        assert answer.status_code == 200
+        ref = paths[path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        _conforms(document, ref.rsplit("/", 1)[-1], answer.json())
+    models = httpx.get(tiny_server + "/v1/models", headers=headers)
+    assert paths["/v1/models"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ModelList"
+    }
+    _conforms(document, "ModelList", models.json())
+    with pytest.raises(jsonschema.ValidationError):  # the check can fail: a reply without its usage
+        _conforms(
+            document, "ChatCompletionResponse", {**answer.json(), "object": "chat.completion"} | {"usage": 5}
+        )
+
+
+def test_chat_stream_chunks_on_the_wire_have_openais_shape(
+    tiny_server: str, document: dict[str, Any]
+) -> None:
+    """Raw SSE: a role chunk, content deltas without a ``usage`` key, one finish chunk with an empty
+    delta, a usage chunk without choices, ``[DONE]``; each chunk parses as the openai SDK's type."""
+    from openai.types.chat import ChatCompletionChunk
+
+    body = {
+        "model": "tiny",
+        "messages": [{"role": "user", "content": "count"}],
+        "max_tokens": 6,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    headers = {"Authorization": f"Bearer {API_KEY}", "x-request-id": "wire-1"}
+    with httpx.stream("POST", tiny_server + "/v1/chat/completions", json=body, headers=headers) as response:
+        lines = [line.removeprefix("data: ") for line in response.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "[DONE]"
+    chunks = [json.loads(line) for line in lines[:-1]]
+    for chunk in chunks:
+        ChatCompletionChunk.model_validate(chunk, strict=False)
+        _conforms(document, "ChatCompletionChunk", chunk)
+        assert chunk["id"] == "chatcmpl-wire-1" and chunk["object"] == "chat.completion.chunk"
+        assert chunk["model"] == "tiny" and isinstance(chunk["created"], int)
+    role, *middle, finish, usage = chunks
+    assert role["choices"][0]["delta"] == {"role": "assistant", "content": ""} and "usage" not in role
+    for chunk in middle:
+        assert (
+            chunk["choices"][0]["delta"].keys() == {"content"}
+            and chunk["choices"][0]["finish_reason"] is None
+        )
+        assert "usage" not in chunk
+    assert finish["choices"][0]["delta"] == {} and finish["choices"][0]["finish_reason"] in {"stop", "length"}
+    assert usage["choices"] == []
+    tokens = usage["usage"]
+    assert tokens["total_tokens"] == tokens["prompt_tokens"] + tokens["completion_tokens"] > 0
+
+
 def test_completion_non_stream_and_stream(client: openai.OpenAI) -> None:
     reply = client.completions.create(model="tiny", prompt="for i in range", max_tokens=5, temperature=0)
     assert reply.object == "text_completion"
@@ -118,7 +200,7 @@ def test_request_log_lines_are_json_with_the_request_id(caplog: pytest.LogCaptur
     import json
     import logging
 
-    from functions.app import create_app
+    from functions.api.router import create_app
     from functions.logs import JsonFormatter
     from functions.settings import ServeSettings
     from tests.functions.helpers import running, wait_ready

@@ -155,7 +155,7 @@ def test_managed_instances_workers_share_one_inference_server() -> None:
 
 
 def test_forwarding_workers_load_no_engine() -> None:
-    probe = "import sys, functions.image.forward; print(sorted(m for m in sys.modules if m.startswith(('functions.app', 'functions.engines', 'torch', 'vllm'))))"
+    probe = "import sys, functions.image.forward; print(sorted(m for m in sys.modules if m.startswith(('functions.api', 'functions.engines', 'torch', 'vllm'))))"
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr

@@ -22,7 +22,9 @@ from preload import (
     plan_checkpoint,
     prefetch_to_page_cache,
 )
+from preload.chunks import stage_chunks
 from preload.loader import MappedBackend, run_plan
+from preload.shard_files import truncated
 from preload.staged import StagedBackend
 from tests.preload.helpers import DeferredTransfer, sample_tensors, write_checkpoint
 
@@ -162,6 +164,20 @@ def test_file_changed_since_planning_is_refused_in_the_runtime_stage(tmp_path: P
     with pytest.raises(PreloadError, match="changed size") as info:
         run_plan(plan, MappedBackend(plan), workers=2, verify=False, on_event=None)
     assert info.value.file == str(victim)
+
+
+def test_a_chunk_starting_beyond_the_new_end_reports_the_end_of_the_file(tmp_path: Path) -> None:
+    """Workers read chunks out of order: one may start past where the file now ends and read nothing."""
+    model_dir = write_checkpoint(tmp_path, sample_tensors(torch.float32, tied=True, layers=8), shards=2)
+    plan = plan_checkpoint(model_dir)
+    last = max(
+        (c for stage in plan.stages for c in stage_chunks(stage, plan.files, 64)), key=lambda c: c.start
+    )
+    error = truncated(last, 0, last.start - 36)
+    assert error.offset == last.start - 36 and error.file == str(last.file.path)
+    assert error.tensor == last.pieces[0].tensor.name
+    partial = truncated(last, 10, last.start + 10)  # a short read ends where the file ends
+    assert partial.offset == last.start + 10
 
 
 @pytest.mark.parametrize("method", ["mmap", "read"])

@@ -34,7 +34,7 @@ NEW_VERSION = "2"  # the stand-ins hold version 1; the promotion publishes 2
 @pytest.fixture(scope="module")
 def inference_endpoint() -> Iterator[str]:
     """The real inference app (null engine) on 127.0.0.1: what the smoke request goes through."""
-    from functions.app import create_app
+    from functions.api.router import create_app
     from functions.settings import ServeSettings
 
     with running(create_app(ServeSettings(engine="null", model_name="tiny"))) as url:

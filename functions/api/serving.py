@@ -1,18 +1,16 @@
-"""The OpenAI-compatible inference app: ``create_app(settings) -> FastAPI``.
+"""The serving logic of the OpenAI-compatible app: preload, admission in order, generation, answers.
 
-Routes: ``POST /v1/chat/completions``, ``POST /v1/completions`` (JSON or SSE streaming, ``usage``
-filled in, also in a last stream chunk with ``stream_options.include_usage``), ``GET /v1/models``,
-``GET /healthz`` (live), ``GET /readyz`` (200 once the preload's last stage finished, else 503 with
-stage and progress), ``GET /metrics`` (Prometheus). Errors use OpenAI's format. With an API key every
-route but ``/healthz`` requires it. The OpenAPI document is not served: ``app.openapi()`` builds it.
-
-A generation request passes, in order: Bearer key (401) -> body size (413) -> JSON (400: also too
-deeply nested, NaN, lone surrogates) -> schema (422, strict types, bounded integers) -> model id (404)
--> readiness (waits ``ready_wait_s``, then 503 + Retry-After) -> token bucket (429 + Retry-After) ->
-prompt bytes (400 when they alone cannot fit the context) -> rendering and tokenising in a thread (400
-when it fails or the prompt is empty) -> shaping (400 when max_tokens cannot fit the context) -> a
-concurrency slot from the bounded queue (429 when full or too slow) -> the circuit breaker (503 +
-Retry-After while open) -> the engine. Only the engine's own failures count against the breaker. Responses carry ``x-request-id`` and ``x-llmfn-complexity`` / ``x-llmfn-tier``.
+:class:`ServingRuntime` owns the engine, readiness, metrics, the shaping policy and the admission chain
+(:mod:`functions.api.admission`). A generation request passes, in order: Bearer key (401) -> body size
+(413) -> JSON (400: also too deeply nested, NaN, lone surrogates) -> schema (422, strict types, bounded
+integers) -> model id (404) -> readiness (waits ``ready_wait_s`` seconds, then 503 + Retry-After) ->
+token bucket (429 + Retry-After) -> prompt bytes (400 when they alone cannot fit the context) ->
+rendering and tokenising in a thread (400 when it fails or the prompt is empty) -> shaping (400 when
+max_tokens cannot fit the context) -> a concurrency slot from the bounded queue (429 when full or too
+slow) -> the circuit breaker (503 + Retry-After while open) -> the engine. Only the engine's own
+failures count against the breaker. Answers are the wire types of :mod:`functions.api.protocol`, as
+JSON or as SSE (:mod:`functions.api.sse`); they carry ``x-request-id`` and ``x-llmfn-complexity`` /
+``x-llmfn-tier``. Latencies are observed in seconds, the access log's ``ms`` in milliseconds.
 """
 
 from __future__ import annotations
@@ -20,34 +18,41 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.openapi.utils import get_openapi
 from pydantic import ValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from functions.api import sse
+from functions.api.admission import Admission
+from functions.api.protocol import (
+    AssistantMessage,
+    ChatChoice,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    ChatStreamChoice,
+    CompletionChoice,
+    CompletionRequest,
+    CompletionResponse,
+    DeltaMessage,
+    Usage,
+)
 from functions.engines import Engine, Prompt, SamplingParams, make_engine
-from functions.errors import APIError, http_error
+from functions.errors import APIError
 from functions.guards.auth import check_bearer
 from functions.guards.body import parse_json_object, read_body
-from functions.guards.breaker import BreakerOpenError, BreakerPermit, CircuitBreaker
+from functions.guards.breaker import BreakerPermit
 from functions.guards.complexity import complexity_score, complexity_tier
 from functions.guards.shaping import ShapedRequest, ShapingError, ShapingPolicy, shape_request
-from functions.guards.slots import QueueFullError, SlotPool
-from functions.guards.token_bucket import TokenBucket
 from functions.logs import LOGGER_NAME
-from functions.metrics import CONTENT_TYPE, ServeMetrics
+from functions.metrics import ServeMetrics
 from functions.readiness import Readiness
-from functions.schemas import ChatCompletionRequest, CompletionRequest, openapi_generation_bodies
 from functions.settings import ServeSettings
 from functions.stop_sequences import StopScanner
 from preload.events import StageEvent
@@ -77,6 +82,11 @@ class _Admitted:
     arrived: float
     headers: dict[str, str]
 
+    @property
+    def completion_id(self) -> str:
+        """The response's ``id``: OpenAI's prefix for the kind, then the request id."""
+        return ("chatcmpl-" if self.kind == CHAT else "cmpl-") + self.request_id
+
 
 class ServingRuntime:
     """The engine, its guards, readiness and metrics of one app; ``start()`` begins the preload."""
@@ -86,17 +96,7 @@ class ServingRuntime:
         self.engine = engine if engine is not None else make_engine(settings)
         self.metrics = ServeMetrics()
         self.readiness = Readiness()
-        self.bucket = TokenBucket(settings.rate_per_s, settings.burst)
-        self.slots = SlotPool(
-            settings.max_concurrency,
-            settings.max_queue,
-            settings.queue_timeout_s,
-            hold_s=settings.session_hold_s,
-            max_held=settings.max_held_sessions,
-        )
-        self.breaker = CircuitBreaker(
-            settings.breaker_failure_threshold, settings.breaker_recovery_s, on_change=self.metrics.on_breaker
-        )
+        self.admission = Admission(settings, self.metrics)
         self.shaping: ShapingPolicy | None = None
         self._api_key = settings.api_key.get_secret_value().encode() if settings.api_key is not None else None
         self._start_lock = threading.Lock()
@@ -166,6 +166,7 @@ class ServingRuntime:
 
     # -- request handling -------------------------------------------------------------------------
     async def handle_generation(self, request: Request, kind: str) -> Response:
+        """Answer a ``kind`` (``chat`` or ``completions``) request: admitted, then JSON or SSE; else an error."""
         arrived = time.perf_counter()
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         try:
@@ -205,15 +206,7 @@ class ServingRuntime:
                 param="model",
             )
         await self._wait_ready()
-        admission = self.bucket.try_acquire()
-        if not admission.admitted:
-            self.metrics.rejections.labels("rate_limited").inc()
-            raise APIError(
-                429,
-                "Rate limit reached; retry after the Retry-After seconds.",
-                code="rate_limit_exceeded",
-                headers={"Retry-After": admission.retry_after_header},
-            )
+        self.admission.check_rate()
         assert self.shaping is not None
         prompt = await self._render(req)
         try:
@@ -227,32 +220,7 @@ class ServingRuntime:
         self.metrics.complexity.observe(score)
         self.metrics.complexity_tier.labels(tier).inc()
         session = request.headers.get(SESSION_HEADER) or req.user or None
-        self.metrics.queue_length.set(self.slots.queued + 1)
-        try:
-            await self.slots.acquire(session)
-        except QueueFullError as exc:
-            self.metrics.rejections.labels(exc.reason).inc()
-            raise APIError(
-                429,
-                "The server is at capacity; retry after the Retry-After seconds.",
-                code=exc.reason,
-                headers={"Retry-After": str(max(1, math.ceil(self.bucket.time_until())))},
-            ) from None
-        finally:
-            self.metrics.queue_length.set(self.slots.queued)
-        try:
-            permit = self.breaker.acquire()
-        except BreakerOpenError as exc:
-            self.slots.release(session)
-            self.metrics.rejections.labels("breaker_open").inc()
-            raise APIError(
-                503,
-                "The engine is failing; requests are paused while it recovers.",
-                code="engine_unavailable",
-                headers={"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))},
-            ) from None
-        self.metrics.in_flight.inc()
-        self.metrics.held_sessions.set(self.slots.held_sessions())
+        permit = await self.admission.enter(session)
         return _Admitted(
             kind=kind,
             request_id=request_id,
@@ -358,8 +326,7 @@ class ServingRuntime:
             await stream.aclose()
 
     def _finish(self, job: _Admitted, status: str, completion_tokens: int) -> None:
-        self.slots.release(job.session)
-        self.metrics.in_flight.dec()
+        self.admission.leave(job.session)
         elapsed = time.perf_counter() - job.arrived
         self.count(job.kind, status)
         self._latency[job.kind].observe(elapsed)
@@ -400,26 +367,8 @@ class ServingRuntime:
             raise
         job.permit.success()
         self._finish(job, "200", tokens)
-        content = "".join(parts)
-        choice: dict[str, Any] = (
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content},
-                "finish_reason": finish,
-                "logprobs": None,
-            }
-            if job.kind == CHAT
-            else {"index": 0, "text": content, "finish_reason": finish, "logprobs": None}
-        )
-        body = {
-            "id": _completion_id(job),
-            "object": "chat.completion" if job.kind == CHAT else "text_completion",
-            "created": int(time.time()),
-            "model": job.model,
-            "choices": [choice],
-            "usage": _usage(job.prompt.tokens, tokens),
-        }
-        return Response(json.dumps(body), 200, job.headers, media_type="application/json")
+        reply = _whole_reply(job, "".join(parts), finish, Usage.of(job.prompt.tokens, tokens))
+        return Response(json.dumps(reply.model_dump()), 200, job.headers, media_type="application/json")
 
     def _engine_failed(self, job: _Admitted, exc: Exception, tokens: int) -> APIError:
         """Count an engine failure against the breaker, finish the request, say what failed."""
@@ -441,7 +390,7 @@ class ServingRuntime:
             self._finish(job, "499", 0)
             raise
         return StreamingResponse(
-            self._stream(job, first, chunks), media_type="text/event-stream", headers=job.headers
+            self._stream(job, first, chunks), media_type=sse.MEDIA_TYPE, headers=job.headers
         )
 
     async def _stream(
@@ -450,21 +399,10 @@ class ServingRuntime:
         first: tuple[str, int, str | None] | None,
         rest: AsyncIterator[tuple[str, int, str | None]],
     ) -> AsyncIterator[bytes]:
-        ident, created = _completion_id(job), int(time.time())
-        obj = "chat.completion.chunk" if job.kind == CHAT else "text_completion"
+        created = int(time.time())
 
-        def event(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> bytes:
-            payload: dict[str, Any] = {"id": ident, "object": obj, "created": created, "model": job.model}
-            payload["choices"] = choices
-            if usage is not None:
-                payload["usage"] = usage
-            return b"data: " + json.dumps(payload).encode() + b"\n\n"
-
-        def choice(text: str | None, finish: str | None) -> dict[str, Any]:
-            if job.kind == CHAT:
-                delta = {"content": text} if text is not None else {}
-                return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-            return {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
+        def event(text: str | None, finish: str | None, usage: Usage | None = None) -> bytes:
+            return sse.sse_event(_stream_chunk(job, created, text, finish, usage))
 
         async def items() -> AsyncIterator[tuple[str, int, str | None]]:
             if first is not None:
@@ -474,29 +412,27 @@ class ServingRuntime:
 
         tokens, concluded = 0, False
         try:
-            if job.kind == CHAT:
-                yield event(
-                    [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]
-                )
+            if job.kind == CHAT:  # OpenAI's first chat chunk names the role, with empty content
+                yield event("", None)
             finish = "stop"
             try:
                 async for text, count, reason in items():
                     tokens = count
                     if text:
-                        yield event([choice(text, None)])
+                        yield event(text, None)
                     finish = reason or finish
             except Exception as exc:
                 concluded = True
                 error = self._engine_failed(job, exc, tokens)
-                yield b"data: " + json.dumps(error.body()).encode() + b"\n\n"
+                yield sse.sse_event(error.body())
                 return
             concluded = True
             job.permit.success()
             self._finish(job, "200", tokens)
-            yield event([choice(None, finish)])
+            yield event(None, finish)
             if job.include_usage:
-                yield event([], _usage(job.prompt.tokens, tokens))
-            yield b"data: [DONE]\n\n"
+                yield event(None, None, Usage.of(job.prompt.tokens, tokens))
+            yield sse.DONE
         finally:
             await rest.aclose()
             if not concluded:  # the client went away mid-stream
@@ -523,16 +459,36 @@ class ServingRuntime:
         return exc.response(request_id)
 
 
-def _completion_id(job: _Admitted) -> str:
-    return ("chatcmpl-" if job.kind == CHAT else "cmpl-") + job.request_id
+def _whole_reply(
+    job: _Admitted, content: str, finish: str, usage: Usage
+) -> ChatCompletionResponse | CompletionResponse:
+    """The answer to a request without ``stream``: all the text, why it ended, the token counts."""
+    if job.kind == CHAT:
+        choice = ChatChoice(message=AssistantMessage(content=content), finish_reason=finish)
+        return ChatCompletionResponse(
+            id=job.completion_id, created=int(time.time()), model=job.model, choices=[choice], usage=usage
+        )
+    text = CompletionChoice(text=content, finish_reason=finish)
+    return CompletionResponse(
+        id=job.completion_id, created=int(time.time()), model=job.model, choices=[text], usage=usage
+    )
 
 
-def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    return {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-    }
+def _stream_chunk(
+    job: _Admitted, created: int, text: str | None, finish: str | None, usage: Usage | None
+) -> ChatCompletionChunk | CompletionResponse:
+    """One stream chunk: new ``text`` (``""`` opens a chat stream with its role), or ``finish`` (the
+    reason it ended), or, with ``usage``, no choice and the token counts. ``created``: Unix seconds."""
+    if job.kind == CHAT:
+        delta = DeltaMessage(role="assistant", content="") if text == "" else DeltaMessage(content=text)
+        chat = [] if usage is not None else [ChatStreamChoice(delta=delta, finish_reason=finish)]
+        return ChatCompletionChunk(
+            id=job.completion_id, created=created, model=job.model, choices=chat, usage=usage
+        )
+    texts = [] if usage is not None else [CompletionChoice(text=text or "", finish_reason=finish)]
+    return CompletionResponse(
+        id=job.completion_id, created=created, model=job.model, choices=texts, usage=usage
+    )
 
 
 def _schema_error(exc: ValidationError) -> APIError:
@@ -542,96 +498,3 @@ def _schema_error(exc: ValidationError) -> APIError:
     if len(exc.errors()) > 1:
         message += f" (and {len(exc.errors()) - 1} more)"
     return APIError(422, message, code="invalid_value", param=param)
-
-
-def openapi_schema(app: FastAPI) -> dict[str, Any]:
-    """The app's OpenAPI document with the request bodies of the generation routes (read from the raw
-    request, so FastAPI cannot see them). Not served (with a key only ``/healthz`` is open): call
-    ``app.openapi()``; the fuzz tests and ``bench/fuzz.py`` do."""
-    if app.openapi_schema is None:
-        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-        components, bodies = openapi_generation_bodies()
-        schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
-        for path, body in bodies.items():
-            schema["paths"][path]["post"]["requestBody"] = body
-        app.openapi_schema = schema
-    return app.openapi_schema
-
-
-def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI:
-    """The app for ``settings``; ``engine`` replaces the one ``settings.engine`` names (tests, embedding).
-
-    The preload starts on the ASGI lifespan start-up (or call ``app.state.runtime.start()`` where no
-    lifespan runs, as in the event entry points); the app answers ``/healthz`` and ``/readyz`` at once.
-    """
-    runtime = ServingRuntime(settings, engine)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        runtime.start()
-        yield
-
-    app = FastAPI(title="llmfn inference", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    app.state.runtime = runtime
-    app.openapi = lambda: openapi_schema(app)  # type: ignore[method-assign]
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return http_error(exc.status_code, str(exc.detail)).response()
-
-    @app.post("/v1/chat/completions")
-    async def chat_completions(request: Request) -> Response:
-        return await runtime.handle_generation(request, CHAT)
-
-    @app.post("/v1/completions")
-    async def completions(request: Request) -> Response:
-        return await runtime.handle_generation(request, COMPLETIONS)
-
-    def guarded(
-        route: str | None,
-    ) -> Callable[[Callable[[], Response]], Callable[[Request], Awaitable[Response]]]:
-        """A GET endpoint behind the API key (when one is set); ``route`` labels its requests metric."""
-
-        def wrap(answer: Callable[[], Response]) -> Callable[[Request], Awaitable[Response]]:
-            async def endpoint(request: Request) -> Response:
-                try:
-                    runtime.authorize(request)
-                except APIError as exc:
-                    if route is not None:
-                        runtime.count(route, str(exc.status))
-                    return exc.response()
-                if route is not None:
-                    runtime.count(route, "200")
-                return answer()
-
-            return endpoint
-
-        return wrap
-
-    @guarded("models")
-    def models() -> Response:
-        card = {"id": runtime.engine.model_name, "object": "model", "created": 0, "owned_by": "llmfn"}
-        return Response(json.dumps({"object": "list", "data": [card]}), media_type="application/json")
-
-    @guarded(None)
-    def readyz() -> Response:
-        snap = runtime.readiness.snapshot()
-        if snap["ready"]:
-            return Response(json.dumps(snap), 200, media_type="application/json")
-        headers = {"Retry-After": str(NOT_READY_RETRY_AFTER_S)}
-        return Response(json.dumps(snap), 503, headers, media_type="application/json")
-
-    @guarded(None)
-    def metrics() -> Response:
-        runtime.metrics.queue_length.set(runtime.slots.queued)
-        return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
-
-    @app.get("/healthz")
-    async def healthz() -> Response:
-        """Liveness: the only route open without the API key."""
-        return Response(b'{"status":"ok"}', media_type="application/json")
-
-    app.add_api_route("/v1/models", models, methods=["GET"])
-    app.add_api_route("/readyz", readyz, methods=["GET"])
-    app.add_api_route("/metrics", metrics, methods=["GET"])
-    return app
