@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,22 @@ def running(app: Any) -> Iterator[str]:
         thread.join(10)
 
 
+def wait_listening(
+    url: str, process: subprocess.Popen[bytes], describe: Callable[[], str], timeout_s: float = 60
+) -> None:
+    """Poll ``url``/healthz until the server answers; RuntimeError with ``describe()`` (its log, say) if
+    ``process`` exits first or nothing answers within ``timeout_s`` seconds."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            httpx.get(url + "/healthz", timeout=1)
+            return
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"did not listen (exit status {process.poll()}): {describe()}") from None
+            time.sleep(0.05)
+
+
 @contextmanager
 def spawned(module: str, args: list[str], env: dict[str, str], port: int) -> Iterator[str]:
     """Run ``python -m module *args`` from the repo root until the block ends; yields its base URL
@@ -61,17 +77,7 @@ def spawned(module: str, args: list[str], env: dict[str, str], port: int) -> Ite
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(url + "/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None:
-                    raise RuntimeError(f"{module} exited: {process.stderr.read().decode()}") from None
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{module} did not listen within 60 s") from None
-                time.sleep(0.05)
+        wait_listening(url, process, lambda: f"{module}: {process.stderr.read().decode()}")
         yield url
     finally:
         process.terminate()

@@ -19,7 +19,7 @@ import pytest
 from functions.engines.base import EventRelay
 from functions.readiness import ColdStartTimeline, Readiness
 from preload import StageEvent, plan_checkpoint
-from tests.functions.helpers import free_port, wait_ready
+from tests.functions.helpers import free_port, wait_listening, wait_ready
 from tests.preload.conftest import BUCKET, s3, upload  # noqa: F401  (s3: the bucket fixture)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,15 +40,7 @@ def serve_process(args: list[str], env: dict[str, str], log: Path) -> Iterator[s
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(url + "/healthz", timeout=1)
-                    break
-                except httpx.TransportError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"serve did not listen: {log.read_text()}") from None
-                    time.sleep(0.05)
+            wait_listening(url, process, log.read_text)
             yield url
         finally:
             process.terminate()

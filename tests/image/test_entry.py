@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from functions.scaler.run import PREWARM_PAYLOAD
-from tests.functions.helpers import free_port, spawned, wait_ready
+from tests.functions.helpers import free_port, spawned, wait_listening, wait_ready
 from tests.functions.test_entry_points import http_api_v2_event
 from tests.loopback_server import LoopbackServer
 
@@ -200,14 +200,7 @@ def test_the_image_files_alone_serve(tmp_path: Path) -> None:
                                cwd=app, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(url + "/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None and time.monotonic() < deadline, _stderr(process)
-                time.sleep(0.05)
+        wait_listening(url, process, lambda: _stderr(process))
         wait_ready(url, api_key=KEY)
         answer = httpx.post(
             url + "/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {KEY}"}
