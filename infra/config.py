@@ -28,7 +28,7 @@ from pydantic import (
 from functions.contract import LAMBDA_INFERENCE_HANDLER, LAMBDA_SCALER_HANDLER, SCF_PORT, StackCloud
 from functions.errors import InputError
 from infra.gpu.config import MAX_CONCURRENCY_PER_ENVIRONMENT, AwsGpuConfig, parse_aws_gpu
-from infra.image import ImageBuild, parse_image_build
+from infra.image import ImageBuild, parse_image_build, project_path
 from scaling.plan import HOURS_PER_DAY, ReservedRule, ScheduleChange, hourly_schedule, schedule_changes
 
 CONFIG_NAMESPACE = "llmfn"
@@ -178,6 +178,13 @@ class StackConfig(BaseModel):
         if not 1 <= value <= MAX_TIMEOUT_S:
             raise InputError("must be between 1 and 900 seconds (both SCF and Lambda stop at 900 s)")
         return value
+
+    @field_validator("build_dir", "traffic_trace", "profile")
+    @classmethod
+    def _project_relative(cls, value: Path | None) -> Path | None:
+        """A relative path is the project directory's (where Pulumi.yaml is), as ``llmfn:image``'s
+        paths are: Pulumi runs the program in infra/ (infra.image.project_path)."""
+        return None if value is None else Path(project_path(str(value)))
 
     @field_validator("concurrency_per_instance")
     @classmethod
@@ -520,7 +527,7 @@ def _with_profile(config: StackConfig, values: dict[str, Any], prefix: str) -> S
         config.profile_cold_start_s  # noqa: B018
     except (OSError, ValueError) as exc:
         raise StackConfigError(
-            f"invalid stack configuration: {prefix}profile = {str(config.profile)!r}: {exc}"
+            f"invalid stack configuration: {prefix}profile = {values.get('profile')!r}: {exc}"
         ) from None
     if profile.concurrency is None:
         return config
@@ -569,6 +576,6 @@ def parse_stack_config(raw_config: Mapping[str, Any], secret_keys: Collection[st
         config.hourly_rates  # noqa: B018  # read the trace now, before any resource exists
     except (OSError, ValueError) as exc:
         raise StackConfigError(
-            f"invalid stack configuration: {prefix}trafficTrace = {str(config.traffic_trace)!r}: {exc}"
+            f"invalid stack configuration: {prefix}trafficTrace = {values.get('trafficTrace')!r}: {exc}"
         ) from None
     return config

@@ -110,7 +110,7 @@ BAD_CONFIGS = {
     ),
     "zip on scf": (
         example_with(TENCENT, imageUri=None, buildDir="build/layers/scf"),
-        ["llmfn:buildDir = 'build/layers/scf'", "3.10", "llmfn:imageUri"],
+        ["llmfn:buildDir = '", "build/layers/scf'", "3.10", "llmfn:imageUri"],
     ),
     "scaler handler on scf": (
         example_with(TENCENT, scalerHandler="x.main_handler"),
