@@ -193,13 +193,6 @@ class StackConfig(BaseModel):
             raise InputError("must be between 1 and 900 seconds (both SCF and Lambda stop at 900 s)")
         return value
 
-    @field_validator("build_dir", "traffic_trace", "profile")
-    @classmethod
-    def _project_relative(cls, value: Path | None) -> Path | None:
-        """A relative path is the project directory's (where Pulumi.yaml is), as ``llmfn:image``'s
-        paths are: Pulumi runs the program in infra/ (infra.image.project_path)."""
-        return None if value is None else Path(project_path(str(value)))
-
     @field_validator("concurrency_per_instance")
     @classmethod
     def _concurrency(cls, value: int) -> int:
