@@ -28,7 +28,7 @@ from pydantic import (
 from functions.contract import LAMBDA_INFERENCE_HANDLER, LAMBDA_SCALER_HANDLER, SCF_PORT, StackCloud
 from functions.errors import InputError
 from infra.gpu.config import MAX_CONCURRENCY_PER_ENVIRONMENT, AwsGpuConfig, parse_aws_gpu
-from infra.image import ImageBuild, parse_image_build
+from infra.image import ImageBuild, parse_image_build, project_path
 from scaling.plan import HOURS_PER_DAY, ReservedRule, ScheduleChange, hourly_schedule, schedule_changes
 
 CONFIG_NAMESPACE = "llmfn"
@@ -47,6 +47,13 @@ MAX_TIMEOUT_S = 900  # both SCF and Lambda stop a request at 900 s
 MAX_INSTANCES = 10_000  # above every account's concurrency quota on either cloud
 MAX_MODEL_URI_CHARS = 200  # + "llmfn model-revision=" stays within Lambda's 256-character Description
 MAX_RATE_RPS = 1e6  # far above any function quota; larger values are typos (and overflow the plan)  # SCF image/web functions must listen on 0.0.0.0:9000
+# Lambda function memory (MemorySize, MB) by compute type. Standard: "You can configure memory between
+# 128 MB and 10,240 MB in 1-MB increments" (Lambda Developer Guide, configuration-memory). Managed
+# Instances (llmfn:gpu): "The minimum supported function size is 2GB and 1 vCPU" (Best practices for
+# Lambda Managed Instances); botocore's MemorySize shape allows up to 32768, and pulumi-aws documents
+# "Valid value between 128 MB to 32,768 MB (32 GB)" (the Managed Instances' upper bound).
+LAMBDA_MEMORY_MB = (128, 10240)
+LAMBDA_MANAGED_INSTANCES_MEMORY_MB = (2048, 32768)
 
 _HUB_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -171,6 +178,13 @@ class StackConfig(BaseModel):
                 "whose description Lambda caps at 256)"
             )
         return value
+
+    @field_validator("build_dir", "traffic_trace", "profile")
+    @classmethod
+    def _project_relative(cls, value: Path | None) -> Path | None:
+        """A relative path is the project directory's (where Pulumi.yaml is), as ``llmfn:image``'s
+        paths are: Pulumi runs the program in infra/ (infra.image.project_path)."""
+        return None if value is None else Path(project_path(str(value)))
 
     @field_validator("timeout_s")
     @classmethod
@@ -300,8 +314,7 @@ class StackConfig(BaseModel):
     def _shape_problems(self) -> list[str]:
         problems = []
         if self.cloud == "aws":
-            if not 128 <= self.memory_mb <= 10240:
-                problems.append(f"llmfn:memoryMb = {self.memory_mb}: Lambda allows 128-10240 MB")
+            problems.extend(self._lambda_memory_problems())
             if self.gpu is not None:
                 problems.extend(self._aws_gpu_problems())
             elif self.concurrency_per_instance != 1:
@@ -327,6 +340,17 @@ class StackConfig(BaseModel):
                     f"llmfn:gpu = {self.gpu!r}: with llmfn:cloud = tencentcloud it is the GPU type, e.g. A10 (a string)"
                 )
         return problems
+
+    def _lambda_memory_problems(self) -> list[str]:
+        """Lambda's memory range for this stack's compute type (standard, or Managed Instances with
+        llmfn:gpu): see LAMBDA_MEMORY_MB and LAMBDA_MANAGED_INSTANCES_MEMORY_MB for the sources."""
+        if self.gpu is None:
+            (low, high), kind = LAMBDA_MEMORY_MB, "a standard Lambda function (no llmfn:gpu)"
+        else:
+            (low, high), kind = LAMBDA_MANAGED_INSTANCES_MEMORY_MB, "Lambda Managed Instances (llmfn:gpu)"
+        if low <= self.memory_mb <= high:
+            return []
+        return [f"llmfn:memoryMb = {self.memory_mb}: {kind} allows {low}-{high} MB"]
 
     def _aws_gpu_problems(self) -> list[str]:
         """A GPU function on Lambda Managed Instances: "Lambda supports accelerator configuration only
@@ -520,7 +544,7 @@ def _with_profile(config: StackConfig, values: dict[str, Any], prefix: str) -> S
         config.profile_cold_start_s  # noqa: B018
     except (OSError, ValueError) as exc:
         raise StackConfigError(
-            f"invalid stack configuration: {prefix}profile = {str(config.profile)!r}: {exc}"
+            f"invalid stack configuration: {prefix}profile = {values.get('profile')!r}: {exc}"
         ) from None
     if profile.concurrency is None:
         return config
@@ -569,6 +593,6 @@ def parse_stack_config(raw_config: Mapping[str, Any], secret_keys: Collection[st
         config.hourly_rates  # noqa: B018  # read the trace now, before any resource exists
     except (OSError, ValueError) as exc:
         raise StackConfigError(
-            f"invalid stack configuration: {prefix}trafficTrace = {str(config.traffic_trace)!r}: {exc}"
+            f"invalid stack configuration: {prefix}trafficTrace = {values.get('trafficTrace')!r}: {exc}"
         ) from None
     return config

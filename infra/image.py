@@ -92,12 +92,20 @@ def parse_image_build(
 
 
 def project_path(path: str) -> str:
-    """``path`` (``llmfn:image.dockerfile`` / ``.context``) relative to the project directory, where
+    """``path`` (``llmfn:image.dockerfile`` / ``.context``, ``llmfn:buildDir``, ``llmfn:trafficTrace``,
+    ``llmfn:profile``) relative to the project directory, where
     Pulumi.yaml is. Not the working directory: with ``main: infra/`` Pulumi runs the program in infra/
     ("if maininfo.IsDir() { pwd = main }", pulumi/pulumi pkg/engine/project.go, getPwdMain)."""
     if os.path.isabs(path):
         return path
-    return os.path.normpath(os.path.join(pulumi.get_root_directory() or os.getcwd(), path))
+    return os.path.normpath(os.path.join(project_root(), path))
+
+
+def project_root() -> str:
+    """The directory of Pulumi.yaml as the engine passes it (an absolute path); outside a Pulumi run
+    the SDK's placeholder ("root_directory") is no directory, so the working directory stands in."""
+    root = pulumi.get_root_directory()
+    return root if root and os.path.isabs(root) else os.getcwd()
 
 
 def _image(

@@ -13,6 +13,8 @@ against the documented cross-field rules below, each with the sentence it comes 
 | scaling config on a version, never an alias | ``PublishedFunctionQualifier`` pattern ``$LATEST.PUBLISHED|[0-9]+`` (botocore); "This configuration applies to both $LATEST.PUBLISHED and numeric function versions." (AWS SAM, FunctionScalingConfig) |
 | scaling config only for Managed Instances functions | "Configuration that defines the scaling behavior for a Lambda Managed Instances function" (API reference, FunctionScalingConfig) |
 | ``ExecutionEnvironmentMemoryGiBPerVCpu`` in {2, 4, 8} | "The supported memory-to-CPU ratios are 2GB, 4GB, or 8GB per CPU." (AWS SAM, CapacityProviderConfig; botocore only bounds it to 2-8) |
+| ``MemorySize`` 128-10240 MB without ``CapacityProviderConfig`` | "You can configure memory between 128 MB and 10,240 MB in 1-MB increments." (Lambda Developer Guide, configuration-memory; botocore's MemorySize max is 32768, the Managed Instances' bound) |
+| ``MemorySize`` >= 2048 MB with ``CapacityProviderConfig`` | "The minimum supported function size is 2GB and 1 vCPU." (Best practices for Lambda Managed Instances; checked when the request gives MemorySize: the docs give no default for these functions) |
 | no ``CapacityProviderConfig`` added to an existing function | "This configuration determines the compute type of a function and needs to be specified during the first function deployment. It can't be added or removed after the function resource has been created." (AWS SAM, CapacityProviderConfig) |
 | a function's capacity provider must exist | (assumed: an unknown ARN cannot be launched on) |
 | Min <= Max execution environments | (assumed: no sentence found; a floor above the ceiling cannot be kept) |
@@ -39,6 +41,8 @@ from typing import Any
 
 ACCELERATOR_MEMORY_SIZES_GB = (3, 6, 12, 16, 24, 48)
 MEMORY_GIB_PER_VCPU = (2, 4, 8)
+STANDARD_MAX_MEMORY_MB = 10240
+MANAGED_INSTANCES_MIN_MEMORY_MB = 2048
 ACCOUNT = "123456789012"
 
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
@@ -263,6 +267,11 @@ class ManagedInstancesStandIn:
         ratio = (managed or {}).get("ExecutionEnvironmentMemoryGiBPerVCpu")
         if ratio is not None and ratio not in MEMORY_GIB_PER_VCPU:
             return "ExecutionEnvironmentMemoryGiBPerVCpu must be 2, 4 or 8 GiB per vCPU"
+        memory = config.get("MemorySize")
+        if memory is not None and managed is None and memory > STANDARD_MAX_MEMORY_MB:
+            return f"MemorySize {memory} MB is above {STANDARD_MAX_MEMORY_MB} MB for a function without a capacity provider"
+        if memory is not None and managed is not None and memory < MANAGED_INSTANCES_MIN_MEMORY_MB:
+            return f"MemorySize {memory} MB is below {MANAGED_INSTANCES_MIN_MEMORY_MB} MB for a Lambda Managed Instances function"
         accelerator = config.get("AcceleratorConfig")
         if accelerator is None:
             return None
@@ -276,7 +285,7 @@ class ManagedInstancesStandIn:
 
     def _CreateFunction(self, params: dict[str, Any]) -> Answer | None:
         config = {k: params[k] for k in ("PackageType", "Architectures", "CapacityProviderConfig",
-                                         "AcceleratorConfig") if k in params}  # fmt: skip
+                                         "AcceleratorConfig", "MemorySize") if k in params}  # fmt: skip
         config.setdefault("PackageType", "Zip")
         problem = self._gpu_problem(config)
         if problem:
@@ -291,7 +300,7 @@ class ManagedInstancesStandIn:
             return self._refuse("UpdateFunctionConfiguration", 400, "InvalidParameterValueException",
                                 "CapacityProviderConfig can only be set when the function is created")  # fmt: skip
         merged = current | {
-            k: params[k] for k in ("CapacityProviderConfig", "AcceleratorConfig") if k in params
+            k: params[k] for k in ("CapacityProviderConfig", "AcceleratorConfig", "MemorySize") if k in params
         }
         problem = self._gpu_problem(merged)
         if problem:

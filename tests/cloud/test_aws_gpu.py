@@ -196,6 +196,39 @@ def test_botocore_model_limits_are_enforced(aws_proxy: AwsProxy) -> None:
     )
 
 
+def test_function_memory_range_depends_on_the_compute_type(aws_proxy: AwsProxy) -> None:
+    """Standard Lambda: 128-10240 MB; Lambda Managed Instances: at least 2048 MB, up to botocore's 32768."""
+    lam, role = _lambda(aws_proxy), _role(aws_proxy)
+    managed = {"LambdaManagedInstancesCapacityProviderConfig": {
+        "CapacityProviderArn": _capacity_provider(aws_proxy, role)}}  # fmt: skip
+    image = {"Role": role, "PackageType": "Image", "Code": {"ImageUri": IMAGE}}
+    big = lam.create_function(
+        FunctionName="big-gpu", MemorySize=32768, CapacityProviderConfig=managed, **image
+    )
+    assert big["MemorySize"] == 32768
+    with pytest.raises(ClientError) as raised:
+        lam.create_function(
+            FunctionName="small-gpu", MemorySize=1024, CapacityProviderConfig=managed, **image
+        )
+    assert _error(raised) == (
+        "InvalidParameterValueException",
+        "MemorySize 1024 MB is below 2048 MB for a Lambda Managed Instances function",
+    )
+    with pytest.raises(ClientError) as raised:
+        lam.create_function(FunctionName="big-cpu", MemorySize=10241, **image)
+    assert _error(raised) == (
+        "InvalidParameterValueException",
+        "MemorySize 10241 MB is above 10240 MB for a function without a capacity provider",
+    )
+    lam.create_function(FunctionName="cpu", MemorySize=10240, **image)
+    with pytest.raises(ClientError) as raised:
+        lam.update_function_configuration(FunctionName="cpu", MemorySize=12288)
+    assert _error(raised) == (
+        "InvalidParameterValueException",
+        "MemorySize 12288 MB is above 10240 MB for a function without a capacity provider",
+    )
+
+
 def _published_gpu_function(proxy: AwsProxy, floor: int) -> str:
     _gpu_function(proxy)
     version = _lambda(proxy).publish_version(FunctionName=FUNCTION)["Version"]

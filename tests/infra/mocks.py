@@ -200,8 +200,11 @@ def _as_config_strings(config: Mapping[str, Any]) -> dict[str, str]:
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
 
 
-def install(config: Mapping[str, Any], secret_keys: Collection[str] = ()) -> RecordingMocks:
-    """Install fresh mocks and this stack config for the process.
+def install(
+    config: Mapping[str, Any], secret_keys: Collection[str] = (), root: Path = REPO_ROOT
+) -> RecordingMocks:
+    """Install fresh mocks and this stack config for the process; ``root`` is the project directory
+    (Pulumi.yaml's) the engine passes to the program.
 
     Pulumi registers resources on the main thread's current event loop; an ``asyncio.run`` elsewhere
     in the test run leaves none set, so each install starts from a fresh loop.
@@ -210,18 +213,21 @@ def install(config: Mapping[str, Any], secret_keys: Collection[str] = ()) -> Rec
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project="llmfn", stack="test", preview=False)
     # the engine tells the program where Pulumi.yaml is (its working directory is main's, infra/)
-    pulumi.runtime.settings.SETTINGS.root_directory = str(REPO_ROOT)
+    pulumi.runtime.settings.SETTINGS.root_directory = str(root)
     pulumi.runtime.set_all_config(_as_config_strings(config), list(secret_keys))
     return mocks
 
 
-def run_stack(config: Mapping[str, Any], secret_keys: Collection[str] | None = None) -> StackRun:
+def run_stack(
+    config: Mapping[str, Any], secret_keys: Collection[str] | None = None, root: Path = REPO_ROOT
+) -> StackRun:
     """Validate ``config`` and build the stack exactly as ``infra/__main__.py`` does; wait for everything.
 
-    ``secret_keys`` default: ``llmfn:apiKey`` when the config has it (as `pulumi config set --secret`)."""
+    ``secret_keys`` default: ``llmfn:apiKey`` when the config has it (as `pulumi config set --secret`);
+    ``root``: the project directory (Pulumi.yaml's) the engine tells the program."""
     if secret_keys is None:
         secret_keys = EXAMPLE_SECRETS & set(config)
-    mocks = install(config, secret_keys)
+    mocks = install(config, secret_keys, root)
     exported: dict[str, Any] = {}
 
     def record(args: pulumi.ResourceTransformationArgs) -> None:

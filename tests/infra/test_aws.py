@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,10 @@ from typing import Any
 import pytest
 
 from functions.scaler.settings import ScalerSettings
+from scaling.forecasting import forecast_profile
 from scaling.plan import aws_cron, hourly_schedule
 from scaling.policies import PolicyConfig
+from scaling.traces import read_trace
 from tests.infra.mocks import (
     StackRun,
     build_with_layer,
@@ -257,6 +260,49 @@ def test_zip_package_with_runtime_layer(tmp_path: Path) -> None:
     function_sha = manifest.artifact("function").sha256
     assert function["sourceCodeHash"] == base64.b64encode(bytes.fromhex(function_sha)).decode()
     assert _named(run, FUNCTION, "llmfn-scaler")["handler"] == "functions.scaler.handler.lambda_handler"
+
+
+def test_relative_config_paths_are_the_projects_not_the_programs_cwd(
+    tmp_path: Path, traces_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``main: infra/`` makes Pulumi run the program in infra/ (getPwdMain: "if maininfo.IsDir() { pwd
+    = main }"): llmfn:buildDir, llmfn:trafficTrace and llmfn:profile written relative, as the README
+    does, are still found from the project directory the engine passes (Pulumi.yaml's)."""
+    project = tmp_path / "project"
+    manifest = build_with_layer("aws", project / "build" / "layers" / "aws")
+    trace = traces_dir / "servegen_m-large_per_10min.csv"
+    (project / "traces").mkdir()
+    shutil.copyfile(trace, project / "traces" / "day.csv")
+    (project / "profile.toml").write_text("[cold_start]\nload_s = 2.0\nengine_start_s = 1.5\n")
+    (project / "infra").mkdir()
+    monkeypatch.chdir(project / "infra")  # where the engine runs the program; nothing of ours is here
+    config = _config(
+        imageUri=None,
+        buildDir="build/layers/aws",
+        ratesByHour=None,
+        trafficTrace="traces/day.csv",
+        profile="profile.toml",
+        maxInstances=1000,
+    )
+    run = run_stack(config, root=project)
+    function = _named(run, FUNCTION, "llmfn-function")
+    function_sha = manifest.artifact("function").sha256
+    assert function["sourceCodeHash"] == base64.b64encode(bytes.fromhex(function_sha)).decode()
+    rule = parse_example(
+        example_with(EXAMPLE, ratesByHour=None, trafficTrace=str(trace), maxInstances=1000)
+    ).rule
+    assert run.outputs["reservedSchedule"] == hourly_schedule(
+        forecast_profile(read_trace(trace)).rates_by_hour, rule
+    )
+    scaler = ScalerSettings.from_env(plain(_named(run, FUNCTION, "llmfn-scaler")["environment"])["variables"])
+    assert dict(scaler.policy_config)["cold_start_s"] == 3.5  # the profile's 2.0 + 1.5 s
+
+
+def test_absolute_config_paths_are_kept(tmp_path: Path) -> None:
+    build_dir = tmp_path / "build"
+    build_with_layer("aws", build_dir)
+    config = parse_example(_config(imageUri=None, buildDir=str(build_dir)))
+    assert config.build_dir == build_dir
 
 
 def test_no_reserved_capacity_means_no_provisioned_config() -> None:

@@ -277,7 +277,24 @@ BAD_GPU_CONFIGS = {
         example_with(EXAMPLE, imageUri=f"{REPOSITORY_URL}:1"),
         ["exactly one package", "llmfn:image"],
     ),
+    # "The minimum supported function size is 2GB and 1 vCPU." (Best practices for Lambda Managed Instances)
+    "memory below managed instances' 2 GB": (
+        example_with(EXAMPLE, memoryMb=1024),
+        ["llmfn:memoryMb = 1024", "Lambda Managed Instances (llmfn:gpu) allows 2048-32768 MB"],
+    ),
+    # botocore's MemorySize max 32768; pulumi-aws "Valid value between 128 MB to 32,768 MB (32 GB)"
+    "memory above 32 GB": (
+        example_with(EXAMPLE, memoryMb=32769),
+        ["llmfn:memoryMb = 32769", "2048-32768 MB"],
+    ),
 }
+
+
+def test_managed_instances_take_memory_above_standard_lambdas_10240_mb() -> None:
+    """A GPU function may have up to 32768 MB (a standard one stops at 10240: tests/infra/test_config)."""
+    run = run_stack(example_with(EXAMPLE, memoryMb=32768))
+    function = next(r for r in run.of_type(FUNCTION) if r.name == "llmfn-function")
+    assert function.inputs["memorySize"] == 32768
 
 
 @pytest.mark.parametrize("case", sorted(BAD_GPU_CONFIGS))

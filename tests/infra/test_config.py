@@ -75,7 +75,10 @@ BAD_CONFIGS = {
         example_with(TENCENT, imageType="enterprise"),
         ["llmfn:registryId is required", "enterprise"],
     ),
-    "lambda memory": (example_with(AWS, memoryMb=20480), ["llmfn:memoryMb = 20480", "128-10240 MB"]),
+    "lambda memory": (
+        example_with(AWS, memoryMb=10241),
+        ["llmfn:memoryMb = 10241", "a standard Lambda function (no llmfn:gpu) allows 128-10240 MB"],
+    ),
     "scf memory step": (example_with(TENCENT, memoryMb=1000), ["llmfn:memoryMb = 1000", "multiple of 128"]),
     "gpu type on lambda": (
         example_with(AWS, gpu="A10"),
@@ -110,7 +113,7 @@ BAD_CONFIGS = {
     ),
     "zip on scf": (
         example_with(TENCENT, imageUri=None, buildDir="build/layers/scf"),
-        ["llmfn:buildDir = 'build/layers/scf'", "3.10", "llmfn:imageUri"],
+        ["llmfn:buildDir = '", "build/layers/scf'", "3.10", "llmfn:imageUri"],
     ),
     "scaler handler on scf": (
         example_with(TENCENT, scalerHandler="x.main_handler"),
