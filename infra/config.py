@@ -46,7 +46,7 @@ SCF_IMAGE_PORT = SCF_PORT
 MAX_TIMEOUT_S = 900  # both SCF and Lambda stop a request at 900 s
 MAX_INSTANCES = 10_000  # above every account's concurrency quota on either cloud
 MAX_MODEL_URI_CHARS = 200  # + "llmfn model-revision=" stays within Lambda's 256-character Description
-MAX_RATE_RPS = 1e6  # far above any function quota; larger values are typos (and overflow the plan)  # SCF image/web functions must listen on 0.0.0.0:9000
+MAX_RATE_RPS = 1e6  # far above any function quota; larger values are typos (and overflow the plan)
 # Lambda function memory (MemorySize, MB) by compute type. Standard: "You can configure memory between
 # 128 MB and 10,240 MB in 1-MB increments" (Lambda Developer Guide, configuration-memory). Managed
 # Instances (llmfn:gpu): "The minimum supported function size is 2GB and 1 vCPU" (Best practices for
