@@ -15,12 +15,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from scaling.validated import ConfigError, describe_errors, env_values
+
 ENV_PREFIX = "LLMFN_"
 
 EngineName = Literal["transformers", "null", "vllm"]
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigError):
     """Invalid configuration; the message names each bad field and what it accepts."""
 
 
@@ -154,11 +156,7 @@ class ServeSettings(BaseModel):
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> ServeSettings:
         """Read ``LLMFN_<FIELD>`` variables (e.g. ``LLMFN_MODEL``, ``LLMFN_RATE_PER_S``); overrides win."""
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name in cls.model_fields:
-            raw = env.get(ENV_PREFIX + name.upper())
-            if raw is not None and raw != "":
-                values[name] = raw
+        values: dict[str, Any] = env_values(cls.model_fields, env, ENV_PREFIX)
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls.model_validate(values)
@@ -178,17 +176,6 @@ def is_loopback(host: str) -> bool:
 
 
 def _describe(exc: ValidationError, env_names: bool = False) -> str:
-    """One line per error: the field (or its env var), the bad value and what is allowed."""
-    parts = []
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "settings"
-        if env_names and err["loc"]:
-            field = f"{field} ({ENV_PREFIX}{str(err['loc'][0]).upper()})"
-        message = err["msg"].removeprefix("Value error, ")
-        if "input" in err and err["type"] != "value_error":
-            message = f"{message}, got {err['input']!r}"
-        if not err["loc"] or message.startswith(field.split(" ")[0] + ":"):
-            parts.append(message)  # a model-level check names its own field
-        else:
-            parts.append(f"{field}: {message}")
+    """One line: each bad field (or its env var), the bad value and what is allowed."""
+    parts = describe_errors(exc, env_prefix=ENV_PREFIX if env_names else None)
     return "invalid settings: " + "; ".join(parts)

@@ -8,12 +8,14 @@ decides only the reserved capacity and pre-warming.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import Field, model_validator
 
-@dataclass(frozen=True)
-class DevConfig:
+from scaling.validated import FrozenModel
+
+
+class DevConfig(FrozenModel):
     """Everything ``llmfn dev`` needs; times are seconds.
 
     model_dir: local checkpoint directory every worker serves.
@@ -41,6 +43,8 @@ class DevConfig:
     tier_exclusive: a busy worker takes requests of its own complexity tier only (an idle one any),
         so the requests sharing a worker finish close together: the simulator's tiered dispatch
         (``llmfn simulate --tiers``). Off by default.
+
+    A frozen pydantic model, validated once when built; errors name the ``llmfn dev`` flag.
     """
 
     model_dir: Path
@@ -60,8 +64,8 @@ class DevConfig:
     request_timeout_s: float = 300.0
     engine: str = "transformers"
     worker_threads: int = 1
-    worker_args: tuple[str, ...] = field(default_factory=tuple)
-    api_key: str | None = field(default=None, repr=False)
+    worker_args: tuple[str, ...] = ()
+    api_key: str | None = Field(default=None, repr=False)
     max_body_bytes: int = 1_048_576
     tier_exclusive: bool = False
 
@@ -70,13 +74,18 @@ class DevConfig:
         """The model id clients send: ``model_name``, else the checkpoint directory's name."""
         return self.model_name or self.model_dir.name
 
-    def __post_init__(self) -> None:
-        _check_int("--reserved", self.reserved, 0)
-        _check_int("--max", self.max_workers, 1)
-        _check_int("--slots", self.slots_per_worker, 1)
-        _check_int("--max-queue", self.max_queue, 0)
-        _check_int("--worker-threads", self.worker_threads, 1)
-        _check_int("--max-body-bytes", self.max_body_bytes, 1024)
+    @model_validator(mode="before")
+    @classmethod
+    def _check_counts(cls, values: object) -> object:
+        """Integer flags checked before pydantic coerces them, so the error names the flag."""
+        if isinstance(values, dict):
+            for name, flag, minimum in _INT_FLAGS:
+                if name in values:
+                    _check_int(flag, values[name], minimum)
+        return values
+
+    @model_validator(mode="after")
+    def _check(self) -> DevConfig:
         if self.api_key is not None and not self.api_key.strip():
             raise ValueError("--api-key (LLMFN_API_KEY) must not be empty or blank")
         if self.reserved > self.max_workers:
@@ -98,6 +107,18 @@ class DevConfig:
             raise ValueError(f"--engine must be 'transformers' or 'null', got {self.engine!r}")
         if self.host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"--host must be a loopback address (127.0.0.1), got {self.host!r}")
+        return self
+
+
+_INT_FLAGS = (
+    ("reserved", "--reserved", 0),
+    ("max_workers", "--max", 1),
+    ("slots_per_worker", "--slots", 1),
+    ("max_queue", "--max-queue", 0),
+    ("worker_threads", "--worker-threads", 1),
+    ("max_body_bytes", "--max-body-bytes", 1024),
+)
+""" (field, flag, minimum) of the integer settings."""
 
 
 def _check_int(flag: str, value: int, minimum: int) -> None:
