@@ -437,8 +437,8 @@ class StackConfig(BaseModel):
             p95_latency_s=self.p95_latency_s,
             concurrency_per_instance=self.concurrency_per_instance,
             headroom=self.headroom,
-            min_instances=self.min_instances,
-            max_instances=self.max_instances,
+            min_reserved=self.min_instances,
+            max_reserved=self.max_instances,
         )
 
     @property

@@ -22,8 +22,10 @@ class DevConfig(FrozenModel):
     model_name: the id the model is served under (``None``: the checkpoint directory's name).
     policy: name of a ``scaling.policy`` policy deciding the reserved count every tick.
     reserved: reserved (kept-warm) workers at launch and the policy's configured reserved count.
-    max_workers: the quota: workers alive at once, reserved and on-demand together.
-    slots_per_worker: concurrent requests one worker serves (tier S and M requests take one slot
+    max_instances: the quota: workers alive at once, reserved and on-demand together (the
+        simulator's ``Provider.max_instances``; flag ``--max``).
+    concurrency_per_instance: concurrent requests one worker serves (``PolicyConfig``'s and the
+        stack's name for it; flag ``--slots``) (tier S and M requests take one slot
         each, tier L requests, the heavy ones of ``functions.guards.complexity``, take all of them).
     tick_s: interval between two policy decisions; None: the policy's own ``interval_s`` (60 s for
         the cloud policies, 2 s for KPA), which is also what the simulator ticks at.
@@ -51,8 +53,8 @@ class DevConfig(FrozenModel):
     model_name: str | None = None
     policy: str = "hybrid"
     reserved: int = 1
-    max_workers: int = 4
-    slots_per_worker: int = 1
+    max_instances: int = 4
+    concurrency_per_instance: int = 1
     host: str = "127.0.0.1"
     port: int = 8080
     tick_s: float | None = None
@@ -88,8 +90,10 @@ class DevConfig(FrozenModel):
     def _check(self) -> DevConfig:
         if self.api_key is not None and not self.api_key.strip():
             raise ValueError("--api-key (LLMFN_API_KEY) must not be empty or blank")
-        if self.reserved > self.max_workers:
-            raise ValueError(f"--reserved {self.reserved} exceeds --max {self.max_workers}: reserved <= max")
+        if self.reserved > self.max_instances:
+            raise ValueError(
+                f"--reserved {self.reserved} exceeds --max {self.max_instances}: reserved <= max"
+            )
         if not 1 <= self.port <= 65535:
             raise ValueError(f"--port must be in 1..65535, got {self.port}")
         for name, value in (
@@ -112,8 +116,8 @@ class DevConfig(FrozenModel):
 
 _INT_FLAGS = (
     ("reserved", "--reserved", 0),
-    ("max_workers", "--max", 1),
-    ("slots_per_worker", "--slots", 1),
+    ("max_instances", "--max", 1),
+    ("concurrency_per_instance", "--slots", 1),
     ("max_queue", "--max-queue", 0),
     ("worker_threads", "--worker-threads", 1),
     ("max_body_bytes", "--max-body-bytes", 1024),

@@ -20,9 +20,9 @@ from tests.dev.helpers import REPO_ROOT
 @pytest.mark.parametrize(
     ("changes", "flag"),
     [
-        ({"reserved": 3, "max_workers": 2}, "--reserved 3 exceeds --max 2"),
-        ({"max_workers": 0}, "--max"),
-        ({"slots_per_worker": 0}, "--slots"),
+        ({"reserved": 3, "max_instances": 2}, "--reserved 3 exceeds --max 2"),
+        ({"max_instances": 0}, "--max"),
+        ({"concurrency_per_instance": 0}, "--slots"),
         ({"tick_s": 0.0}, "--tick"),
         ({"idle_timeout_s": float("nan")}, "--idle-timeout"),
         ({"port": 70000}, "--port"),
