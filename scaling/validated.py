@@ -18,27 +18,57 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+Problem = tuple[tuple[str, ...], str]
+"""One validation problem: the field's path (empty: the whole model) and what is wrong with it."""
+
 
 class ConfigError(ValueError):
-    """A configuration value is missing or wrong; the message names the field and what is allowed."""
+    """A configuration value is missing or wrong; the message names the field and what is allowed.
+
+    problems: the same as (field path, message) pairs, so a caller can name the field differently
+    (its environment variable) or nest it under its parent's field.
+    """
+
+    def __init__(self, message: str, problems: tuple[Problem, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
 
 
-def describe_errors(exc: ValidationError, env_prefix: str | None = None) -> list[str]:
-    """One entry per error: ``field: message, got VALUE`` (``field (LLMFN_FIELD)`` with
-    ``env_prefix``); a model-level check that names its own field is kept as written."""
-    parts = []
+def problems_of(exc: ValidationError) -> tuple[Problem, ...]:
+    """Each error as (field path, message, ``got VALUE`` appended for type errors); a nested
+    model's own :class:`ConfigError` is unfolded under its field (``kpa.tick_s``)."""
+    problems: list[Problem] = []
     for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "settings"
-        if env_prefix is not None and err["loc"]:
-            field = f"{field} ({env_prefix}{str(err['loc'][0]).upper()})"
+        loc = tuple(str(p) for p in err["loc"])
+        inner = err.get("ctx", {}).get("error")
+        if isinstance(inner, ConfigError) and inner.problems:
+            problems.extend((loc + sub_loc, message) for sub_loc, message in inner.problems)
+            continue
         message = err["msg"].removeprefix("Value error, ")
         if "input" in err and err["type"] != "value_error":
             message = f"{message}, got {err['input']!r}"
-        if not err["loc"] or message.startswith(field.split(" ")[0] + ":"):
+        problems.append((loc, message))
+    return tuple(problems)
+
+
+def render(problems: tuple[Problem, ...], env_prefix: str | None = None) -> list[str]:
+    """One entry per problem: ``field: message`` (``field (LLMFN_FIELD)`` with ``env_prefix``); a
+    model-level check that names its own field is kept as written."""
+    parts = []
+    for loc, message in problems:
+        field = ".".join(loc) or "settings"
+        if env_prefix is not None and loc:
+            field = f"{field} ({env_prefix}{loc[0].upper()})"
+        if not loc or message.startswith(field.split(" ")[0] + ":"):
             parts.append(message)
         else:
             parts.append(f"{field}: {message}")
     return parts
+
+
+def describe_errors(exc: ValidationError, env_prefix: str | None = None) -> list[str]:
+    """:func:`render` of :func:`problems_of`: one line per bad field."""
+    return render(problems_of(exc), env_prefix)
 
 
 def env_values(names: Iterable[str], env: Mapping[str, str], prefix: str) -> dict[str, str]:
@@ -61,10 +91,12 @@ class FrozenModel(BaseModel):
     """The error raised for invalid values (a subclass may name its own, e.g. ``SettingsError``)."""
 
     def __init__(self, **data: Any) -> None:
+        # pydantic calls an overridden __init__ for model_validate and for nested models too
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            raise self.error_type("; ".join(describe_errors(exc))) from None
+            problems = problems_of(exc)
+            raise self.error_type("; ".join(render(problems)), problems) from None
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any], env_prefix: str | None = None) -> Self:
@@ -72,5 +104,10 @@ class FrozenModel(BaseModel):
         ``env_prefix`` the errors name the variable too (``window_s (LLMFN_WINDOW_S)``)."""
         try:
             return cls.model_validate(dict(data))
-        except ValidationError as exc:
-            raise cls.error_type("; ".join(describe_errors(exc, env_prefix))) from None
+        except ValidationError as exc:  # the overridden __init__'s ConfigError, wrapped by pydantic
+            problems = problems_of(exc)
+        except ConfigError as exc:
+            if not exc.problems:
+                raise
+            problems = exc.problems
+        raise cls.error_type("; ".join(render(problems, env_prefix)), problems) from None
