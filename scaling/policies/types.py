@@ -253,7 +253,10 @@ class PolicyConfig(FrozenModel):
     cold_start_s: seconds from asking for an instance to it serving; default 2.8 s, the staged
         preload's figure (seeds/000; 5.4 s = 1.8 + 0.9 + 2.1 + 0.6 without it, seeds/001).
     min_reserved / max_reserved: bounds applied to every policy's raw reserved count (50 = the
-        seed's MAX_INSTANCES).
+        seed's MAX_INSTANCES). The project's one name for this concept (the stack's
+        ``llmfn:minInstances`` / ``llmfn:maxInstances`` and ``llmfn plan --min`` / ``--max`` map to
+        it): "reserved" says the bound is on reserved capacity only, while ``max_instances`` is the
+        quota on all instances, reserved and on-demand (``scaling.providers.Provider``).
     upscale_delay_s / downscale_delay_s: a raised / lowered count must be wanted this long before it
         is applied (Ray Serve's delays); 0 = apply at once (each policy has its own timing).
     fixed_instances: the fixed pool's size (the simulator searches the smallest meeting the SLO).
