@@ -43,7 +43,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import model_validator
+from pydantic import AliasChoices, Field, model_validator
 
 from scaling.validated import FrozenModel
 
@@ -160,6 +160,9 @@ class ReactiveConfig(FrozenModel):
 
     rps_capacity_per_instance: req/s one instance sustains, to normalise the rps term; default
     2.3 / 0.38 s = 6.05 (batch 8 gives 2.3x the throughput of one ~380 ms request, DESIGN.md).
+    min_reserved / max_reserved: the seed's MIN_INSTANCES / MAX_INSTANCES, bounds of this policy's
+    reserved count (the project's one name for them, see :class:`PolicyConfig`); the seed's names
+    ``min_instances`` / ``max_instances`` are still read from a policy config file.
     """
 
     cpu_weight: float = 0.4
@@ -168,8 +171,8 @@ class ReactiveConfig(FrozenModel):
     alpha: float = 0.7
     scale_up_threshold: float = 0.8
     scale_down_threshold: float = 0.3
-    min_instances: int = 1
-    max_instances: int = 50
+    min_reserved: int = Field(1, validation_alias=AliasChoices("min_reserved", "min_instances"))
+    max_reserved: int = Field(50, validation_alias=AliasChoices("max_reserved", "max_instances"))
     rps_capacity_per_instance: float = 2.3 / 0.38
 
 
@@ -311,12 +314,21 @@ class PolicyConfig(FrozenModel):
             section = _SECTIONS.get(key)
             if section is not None:
                 allowed = set(section.model_fields)
-                bad = set(value) - allowed
+                bad = set(value) - allowed - _former_names(section)
                 if bad:
                     raise ValueError(
                         f"unknown key(s) {sorted(bad)} in policy config {key!r}; allowed: {sorted(allowed)}"
                     )
         return cls.from_data(data)
+
+
+def _former_names(section: type[FrozenModel]) -> set[str]:
+    """Keys a section still reads under an earlier name (its fields' ``AliasChoices``)."""
+    names: set[str] = set()
+    for info in section.model_fields.values():
+        if isinstance(info.validation_alias, AliasChoices):
+            names.update(c for c in info.validation_alias.choices if isinstance(c, str))
+    return names
 
 
 _SECTIONS: dict[str, type[FrozenModel]] = {

@@ -94,3 +94,16 @@ def test_scaler_settings_from_env_name_the_variable() -> None:
 def test_env_values_reads_set_variables_by_field_name() -> None:
     env = {"LLMFN_WINDOW_S": "60", "LLMFN_POLICY": "", "OTHER": "1"}
     assert env_values(["window_s", "policy", "state_key"], env, "LLMFN_") == {"window_s": "60"}
+
+
+def test_reactive_bounds_have_the_one_name_and_still_read_the_seeds() -> None:
+    assert (
+        PolicyConfig.from_mapping(
+            {"reactive": {"min_instances": 2, "max_instances": 9}}
+        ).reactive.max_reserved
+        == 9
+    )
+    config = PolicyConfig.from_mapping({"reactive": {"min_reserved": 2, "max_reserved": 9}})
+    assert (config.reactive.min_reserved, config.reactive.max_reserved) == (2, 9)
+    assert config.to_dict()["reactive"]["max_reserved"] == 9
+    assert PolicyConfig.from_mapping(config.to_dict()) == config
