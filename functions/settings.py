@@ -13,9 +13,9 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, model_validator
 
-from scaling.validated import ConfigError, describe_errors, env_values
+from scaling.validated import ConfigError, FrozenModel, env_values
 
 ENV_PREFIX = "LLMFN_"
 
@@ -26,10 +26,15 @@ class SettingsError(ConfigError):
     """Invalid configuration; the message names each bad field and what it accepts."""
 
 
-class ServeSettings(BaseModel):
-    """Everything the app needs; units in the field names (``_s`` seconds, ``_bytes``, ``_per_s``)."""
+class ServeSettings(FrozenModel):
+    """Everything the app needs; units in the field names (``_s`` seconds, ``_bytes``, ``_per_s``).
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    A frozen pydantic model (:class:`scaling.validated.FrozenModel`); invalid values raise
+    :class:`SettingsError` naming each field (and its ``LLMFN_*`` variable when read from the env).
+    """
+
+    error_type = SettingsError
+    error_prefix = "invalid settings: "
 
     model: Path | None = Field(None, description="Checkpoint directory (safetensors + config + tokenizer).")
     model_source: str | None = Field(
@@ -147,10 +152,7 @@ class ServeSettings(BaseModel):
     @classmethod
     def build(cls, **values: Any) -> ServeSettings:
         """Validate ``values`` (None means: use the default) or raise ``SettingsError`` naming fields."""
-        try:
-            return cls(**{k: v for k, v in values.items() if v is not None})
-        except ValidationError as exc:
-            raise SettingsError(_describe(exc)) from None
+        return cls(**{k: v for k, v in values.items() if v is not None})
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> ServeSettings:
@@ -158,10 +160,7 @@ class ServeSettings(BaseModel):
         env = os.environ if environ is None else environ
         values: dict[str, Any] = env_values(cls.model_fields, env, ENV_PREFIX)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            raise SettingsError(_describe(exc, env_names=True)) from None
+        return cls.from_data(values, ENV_PREFIX)
 
 
 def is_loopback(host: str) -> bool:
@@ -173,9 +172,3 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def _describe(exc: ValidationError, env_names: bool = False) -> str:
-    """One line: each bad field (or its env var), the bad value and what is allowed."""
-    parts = describe_errors(exc, env_prefix=ENV_PREFIX if env_names else None)
-    return "invalid settings: " + "; ".join(parts)

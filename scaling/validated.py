@@ -89,6 +89,8 @@ class FrozenModel(BaseModel):
 
     error_type: ClassVar[type[ConfigError]] = ConfigError
     """The error raised for invalid values (a subclass may name its own, e.g. ``SettingsError``)."""
+    error_prefix: ClassVar[str] = ""
+    """Words before the problems in the message (``"invalid settings: "``)."""
 
     def __init__(self, **data: Any) -> None:
         # pydantic calls an overridden __init__ for model_validate and for nested models too
@@ -96,7 +98,7 @@ class FrozenModel(BaseModel):
             super().__init__(**data)
         except ValidationError as exc:
             problems = problems_of(exc)
-            raise self.error_type("; ".join(render(problems)), problems) from None
+            raise self.error_type(self.error_prefix + "; ".join(render(problems)), problems) from None
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any], env_prefix: str | None = None) -> Self:
@@ -110,4 +112,4 @@ class FrozenModel(BaseModel):
             if not exc.problems:
                 raise
             problems = exc.problems
-        raise cls.error_type("; ".join(render(problems, env_prefix)), problems) from None
+        raise cls.error_type(cls.error_prefix + "; ".join(render(problems, env_prefix)), problems) from None
