@@ -100,7 +100,7 @@ class PoolCounters:
 
 
 def pick_worker(
-    workers: list[Worker], slots_per_worker: int, slots: int, tier: str, tier_exclusive: bool
+    workers: list[Worker], concurrency_per_instance: int, slots: int, tier: str, tier_exclusive: bool
 ) -> Worker | None:
     """The ready worker with room for ``slots``: reserved first, then the busiest (packing). With
     ``tier_exclusive`` a busy worker takes only requests of the tier it serves now."""
@@ -108,7 +108,7 @@ def pick_worker(
         w
         for w in workers
         if w.state is WorkerState.READY
-        and slots_per_worker - w.in_flight >= slots
+        and concurrency_per_instance - w.in_flight >= slots
         and not (tier_exclusive and w.in_flight and w.tier != tier)
     ]
     if not fits:
