@@ -12,7 +12,7 @@ class for the whole project, so each independent package has its own root, all w
 
 ``llmfn.errors`` is the one place that turns ``InputError``, ``PreloadError`` and ``ScalingError`` into the
 CLI's one ``error: ...`` line (exit 2), naming the CLI flag for a field. Library code names its *field*
-(``max_workers``), never a CLI flag (``--max``): the flag is the CLI's business.
+(``max_instances``), never a CLI flag (``--max``): the flag is the CLI's business.
 
 This module imports nothing heavy at import time (starlette only when a response is built), so
 ``infra/`` and ``layers/`` can import the roots without the serving stack.
@@ -50,7 +50,9 @@ class LlmfnError(Exception):
         self.value = value
         self.allowed = allowed
         self.path = str(path) if path is not None else None
-        super().__init__(f"{field} {message}" if field else message)
+        # Exception's own __init__, not super(): SettingsError is also a scaling.validated.ConfigError
+        # (a ScalingError), whose __init__ must not reset these attributes
+        Exception.__init__(self, f"{field} {message}" if field else message)
 
 
 class InputError(LlmfnError, ValueError):

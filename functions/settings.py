@@ -3,7 +3,7 @@
 ``ServeSettings`` is built from keyword arguments (``python -m functions.serve`` flags, tests) or from
 ``LLMFN_*`` environment variables (the cloud entry points): ``LLMFN_MODEL``, ``LLMFN_ENGINE``,
 ``LLMFN_API_KEY``, ``LLMFN_RATE_PER_S``... (one per field, upper-cased). Every error names the field,
-the bad value and what is allowed, as a ``SettingsError`` (a ``ValueError``).
+the bad value and what is allowed, as a ``SettingsError`` (an ``InputError``, a ``ValueError``).
 """
 
 from __future__ import annotations
@@ -13,22 +13,37 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from functions.contract import ENV_PREFIX
 from functions.errors import InputError
+from scaling.validated import ConfigError, FrozenModel, Problem, env_values
 
 EngineName = Literal["transformers", "null", "vllm"]
 
 
-class SettingsError(InputError):
-    """Invalid configuration; the message names each bad field and what it accepts."""
+class SettingsError(InputError, ConfigError):
+    """Invalid configuration; the message names each bad field and what it accepts.
+
+    An ``InputError`` (functions' root: the CLI prints it as one line) and a
+    ``scaling.validated.ConfigError`` (what ``FrozenModel`` raises, with its ``problems``): the
+    configuration models of ``functions/`` and ``llmfn/`` name it as their ``error_type``.
+    """
+
+    def __init__(self, message: str, problems: tuple[Problem, ...] = (), **fields: Any) -> None:
+        InputError.__init__(self, message, **fields)
+        self.problems = problems
 
 
-class ServeSettings(BaseModel):
-    """Everything the app needs; units in the field names (``_s`` seconds, ``_bytes``, ``_per_s``)."""
+class ServeSettings(FrozenModel):
+    """Everything the app needs; units in the field names (``_s`` seconds, ``_bytes``, ``_per_s``).
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    A frozen pydantic model (:class:`scaling.validated.FrozenModel`); invalid values raise
+    :class:`SettingsError` naming each field (and its ``LLMFN_*`` variable when read from the env).
+    """
+
+    error_type = SettingsError
+    error_prefix = "invalid settings: "
 
     model: Path | None = Field(None, description="Checkpoint directory (safetensors + config + tokenizer).")
     model_source: str | None = Field(
@@ -146,25 +161,15 @@ class ServeSettings(BaseModel):
     @classmethod
     def build(cls, **values: Any) -> ServeSettings:
         """Validate ``values`` (None means: use the default) or raise ``SettingsError`` naming fields."""
-        try:
-            return cls(**{k: v for k, v in values.items() if v is not None})
-        except ValidationError as exc:
-            raise SettingsError(_describe(exc)) from None
+        return cls(**{k: v for k, v in values.items() if v is not None})
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> ServeSettings:
         """Read ``LLMFN_<FIELD>`` variables (e.g. ``LLMFN_MODEL``, ``LLMFN_RATE_PER_S``); overrides win."""
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name in cls.model_fields:
-            raw = env.get(ENV_PREFIX + name.upper())
-            if raw is not None and raw != "":
-                values[name] = raw
+        values: dict[str, Any] = env_values(cls.model_fields, env, ENV_PREFIX)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            raise SettingsError(_describe(exc, env_names=True)) from None
+        return cls.from_data(values, ENV_PREFIX)
 
 
 def is_loopback(host: str) -> bool:
@@ -176,20 +181,3 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def _describe(exc: ValidationError, env_names: bool = False) -> str:
-    """One line per error: the field (or its env var), the bad value and what is allowed."""
-    parts = []
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "settings"
-        if env_names and err["loc"]:
-            field = f"{field} ({ENV_PREFIX}{str(err['loc'][0]).upper()})"
-        message = err["msg"].removeprefix("Value error, ")
-        if "input" in err and err["type"] != "value_error":
-            message = f"{message}, got {err['input']!r}"
-        if not err["loc"] or message.startswith(field.split(" ")[0] + ":"):
-            parts.append(message)  # a model-level check names its own field
-        else:
-            parts.append(f"{field}: {message}")
-    return "invalid settings: " + "; ".join(parts)

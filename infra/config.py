@@ -116,6 +116,8 @@ class StackConfig(BaseModel):
     traffic_trace: Path | None = Field(None, description="A trace file whose hourly profile is the traffic.")
     utc_offset_hours: int = 0
     headroom: float = 0.2
+    # Bounds on the reserved count: PolicyConfig's / ReservedRule's min_reserved / max_reserved; the
+    # field names give the user-facing keys llmfn:minInstances / llmfn:maxInstances.
     min_instances: int = 0
     max_instances: int = 50
     utilization_target: float | None = None
@@ -463,8 +465,8 @@ class StackConfig(BaseModel):
             p95_latency_s=self.p95_latency_s,
             concurrency_per_instance=self.concurrency_per_instance,
             headroom=self.headroom,
-            min_instances=self.min_instances,
-            max_instances=self.max_instances,
+            min_reserved=self.min_instances,
+            max_reserved=self.max_instances,
         )
 
     @property

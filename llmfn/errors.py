@@ -7,7 +7,7 @@ The printer handles exactly these and the operating system's "that path is wrong
 exception (a ``KeyError``, a plain ``ValueError`` from a bug) keeps its traceback, so bugs are not
 dressed up as user errors.
 
-Library code words its messages with its own field names (``max_workers must be an integer >= 1``);
+Library code words its messages with its own field names (``max_instances must be an integer >= 1``);
 ``FLAGS`` maps, per subcommand, the fields the user typed as flags to those flags, so the user reads
 ``--max must be an integer >= 1``. A field that came from a file (``--policy-config``) is not in the
 table and keeps its name, which is what the user wrote in the file.
@@ -60,8 +60,8 @@ FLAGS: dict[str, dict[str, str]] = {
     "dev": {
         "revision": "--revision",
         "reserved": "--reserved",
-        "max_workers": "--max",
-        "slots_per_worker": "--slots",
+        "max_instances": "--max",
+        "concurrency_per_instance": "--slots",
         "max_queue": "--max-queue",
         "worker_threads": "--worker-threads",
         "max_body_bytes": "--max-body-bytes",
@@ -87,8 +87,8 @@ FLAGS: dict[str, dict[str, str]] = {
         "p95_latency_s": "--p95",
         "concurrency_per_instance": "--concurrency",
         "min_utilisation": "--min-utilisation",
-        "min_instances": "--min",
-        "max_instances": "--max",
+        "min_reserved": "--min",
+        "max_reserved": "--max",
         "headroom": "--headroom",
         "utc_offset_hours": "--utc-offset",
     },
@@ -137,7 +137,7 @@ def cli_message(exc: BaseException, command: str | None = None) -> str:
     The error's own ``field``, which ``str()`` puts first, becomes its flag. Any other field of
     ``command``'s table with an underscore in its name (``max_instances``, never an English word) that
     the message names as a word of its own becomes its flag too, so a rule over two fields
-    (``min_instances <= max_instances``) reads ``--min <= --max``. One-word fields (``device``,
+    (``min_reserved <= max_reserved``) reads ``--min <= --max``. One-word fields (``device``,
     ``port``) are mapped only as the error's own field, so prose ("FIFO or device?") and the user's
     data are never rewritten; neither is a name inside a quoted value or a path.
     """

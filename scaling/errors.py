@@ -30,4 +30,7 @@ class ScalingError(ValueError):
         self.value = value
         self.allowed = allowed
         self.path = str(path) if path is not None else None
-        super().__init__(f"{field} {message}" if field else message)
+        # Exception's own __init__, not super(): a class deriving from two roots (functions.settings'
+        # SettingsError is an InputError and a scaling.validated.ConfigError) must not have the other
+        # root's __init__ reset these attributes
+        Exception.__init__(self, f"{field} {message}" if field else message)

@@ -32,7 +32,7 @@ class ReservedRule:
     p95_latency_s: time in system at P95, seconds (queueing + cold start + service).
     concurrency_per_instance: concurrent requests one instance serves (c >= 1).
     headroom: fractional margin over the Little's-law concurrency (0.2 = +20 %).
-    min_instances / max_instances: bounds on the reserved count.
+    min_reserved / max_reserved: bounds on the reserved count.
     min_utilisation: reserve an instance only if its expected busy share exceeds this. With y
         instances' worth of load (the Little's-law figure above, headroom included) the k-th
         instance is busy min(1, y - k + 1) of the time, so ceil(y - min_utilisation) instances are
@@ -45,8 +45,8 @@ class ReservedRule:
     p95_latency_s: float
     concurrency_per_instance: int = 1
     headroom: float = 0.2
-    min_instances: int = 0
-    max_instances: int = 50
+    min_reserved: int = 0
+    max_reserved: int = 50
     min_utilisation: float = 0.0
 
     def __post_init__(self) -> None:
@@ -68,9 +68,9 @@ class ReservedRule:
             raise ScalingError(
                 f"min_utilisation must be in [0, 1] (a busy share), got {self.min_utilisation!r}"
             )
-        if self.min_instances < 0 or self.max_instances < self.min_instances:
+        if self.min_reserved < 0 or self.max_reserved < self.min_reserved:
             raise ScalingError(
-                f"need 0 <= min_instances <= max_instances, got {self.min_instances!r}..{self.max_instances!r}"
+                f"need 0 <= min_reserved <= max_reserved, got {self.min_reserved!r}..{self.max_reserved!r}"
             )
 
 
@@ -93,7 +93,7 @@ def reserved_instances(rate_rps: float, rule: ReservedRule) -> int:
         raise ScalingError(f"rate must be a finite number of requests per second >= 0, got {rate_rps!r}")
     raw = littles_law_concurrency(rate_rps, rule.p95_latency_s) / rule.concurrency_per_instance
     needed = instances_for_load(raw * (1.0 + rule.headroom), rule.min_utilisation)
-    return max(rule.min_instances, min(rule.max_instances, needed))
+    return max(rule.min_reserved, min(rule.max_reserved, needed))
 
 
 def hourly_schedule(rates_by_hour: Sequence[float], rule: ReservedRule) -> list[int]:

@@ -71,7 +71,7 @@ def test_each_package_raises_only_its_own_root() -> None:
     "error",
     [
         InputError(
-            "must be >= 1, got 0", field="max_workers", value=0, allowed="an integer >= 1", path="c.json"
+            "must be >= 1, got 0", field="max_instances", value=0, allowed="an integer >= 1", path="c.json"
         ),
         PreloadError("bad dtype", file="m.safetensors", field="dtype", value="F8", allowed="F16, BF16, F32"),
         ScalingError("must be >= 1, got 0", field="max_instances", value=0, allowed=">= 1", path="p.json"),
@@ -91,14 +91,15 @@ def test_str_puts_the_field_first_and_keeps_the_message_apart() -> None:
 
 def test_the_printer_words_fields_as_the_flags_of_the_command_that_ran() -> None:
     error = InputError(
-        "5 exceeds max_workers 2: the reserved workers must fit in the quota", field="reserved"
+        "5 exceeds max_instances 2: the reserved workers must fit in the quota", field="reserved"
     )
     assert (
         cli_message(error, "dev")
         == "--reserved 5 exceeds --max 2: the reserved workers must fit in the quota"
     )
     # the same field is another flag in another command; a command without the field keeps the name
-    assert cli_message(ScalingError("must be >= 0", field="max_instances"), "plan") == "--max must be >= 0"
+    assert cli_message(ScalingError("must be >= 0", field="max_reserved"), "plan") == "--max must be >= 0"
+    assert cli_message(ScalingError("must be >= 0", field="max_instances"), "dev") == "--max must be >= 0"
     assert (
         cli_message(ScalingError("must be >= 0", field="max_instances"), "simulate")
         == "max_instances must be >= 0"
@@ -134,7 +135,7 @@ def test_bugs_keep_their_traceback() -> None:
 
 
 def test_the_cli_prints_a_library_field_as_the_users_flag() -> None:
-    """End to end: DevConfig names ``max_workers``; ``llmfn dev --max 0`` says ``--max``, exit 2."""
+    """End to end: DevConfig names ``max_instances``; ``llmfn dev --max 0`` says ``--max``, exit 2."""
     out = subprocess.run(
         [sys.executable, "-m", "llmfn", "dev", "--max", "0", "--port", "1"],
         capture_output=True,

@@ -5,38 +5,42 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import Field, InstanceOf, model_validator
 
 from functions import contract as c
 from functions.cloud.connect import CloudTarget
-from functions.errors import InputError
+from functions.settings import SettingsError
+from scaling.validated import FrozenModel, env_values
 
 DEFAULT_STATE_KEY = "llmfn/scaler-state.json"
 
-
-class SettingsError(InputError):
-    """A scaler setting is missing or wrong; the message names it and what is allowed."""
+__all__ = ["DEFAULT_STATE_KEY", "ScalerSettings", "SettingsError"]
 
 
-@dataclass(frozen=True)
-class ScalerSettings:
+class ScalerSettings(FrozenModel):
     """target: the function alias to scale. state_bucket / state_key: where the state JSON lives (S3,
     or COS through its S3 API); state_endpoint: override URL for that API. policy / policy_config:
     ``scaling.policies.make_policy`` arguments. window_s: tick and metric window, seconds (a multiple
     of 60, the clouds' metric period). utc_offset_hours: time zone of the hybrid policy's hourly rates.
+
+    A frozen pydantic model; an invalid value raises :class:`SettingsError` naming the setting.
     """
 
-    target: CloudTarget
+    error_type = SettingsError
+
+    target: InstanceOf[CloudTarget]
     state_bucket: str
     state_key: str = DEFAULT_STATE_KEY
     state_endpoint: str | None = None
     policy: str = "hybrid"
-    policy_config: Mapping[str, Any] = field(default_factory=dict)
+    policy_config: dict[str, Any] = Field(default_factory=dict)
     window_s: float = 60.0
     utc_offset_hours: float = 0.0
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> ScalerSettings:
         if not self.state_bucket:
             raise SettingsError("is required (env LLMFN_STATE_BUCKET)", field="state_bucket")
         if self.window_s < 60 or self.window_s % 60:
@@ -52,13 +56,15 @@ class ScalerSettings:
                 value=self.utc_offset_hours,
                 allowed="[-12, 14] hours",
             )
+        return self
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ScalerSettings:
         """Settings from ``LLMFN_*`` variables (the deployed scaler function's environment):
         LLMFN_CLOUD, LLMFN_FUNCTION, LLMFN_ALIAS, LLMFN_REGION, LLMFN_NAMESPACE, LLMFN_CLOUD_ENDPOINT,
-        LLMFN_STATE_BUCKET, LLMFN_STATE_KEY, LLMFN_STATE_ENDPOINT, LLMFN_POLICY, LLMFN_POLICY_CONFIG
-        (JSON), LLMFN_WINDOW_S, LLMFN_UTC_OFFSET_HOURS, LLMFN_RESERVED_CAPACITY; Tencent keys from TENCENTCLOUD_SECRETID /
+        LLMFN_RESERVED_CAPACITY for the target; LLMFN_<FIELD> for the fields above (LLMFN_STATE_BUCKET,
+        LLMFN_STATE_KEY, LLMFN_STATE_ENDPOINT, LLMFN_POLICY, LLMFN_POLICY_CONFIG (JSON),
+        LLMFN_WINDOW_S, LLMFN_UTC_OFFSET_HOURS); Tencent keys from TENCENTCLOUD_SECRETID /
         TENCENTCLOUD_SECRETKEY / TENCENTCLOUD_SESSIONTOKEN."""
         env = os.environ if env is None else env
         try:
@@ -75,13 +81,7 @@ class ScalerSettings:
             reserved_capacity=env.get(c.ENV_RESERVED_CAPACITY) or c.PROVISIONED_CONCURRENCY,  # type: ignore[arg-type]
             **CloudTarget.tencent_credentials(env),  # type: ignore[arg-type]
         )
-        return cls(
-            target=target,
-            state_bucket=env.get(c.ENV_STATE_BUCKET, ""),
-            state_key=env.get(c.ENV_STATE_KEY) or DEFAULT_STATE_KEY,
-            state_endpoint=env.get(c.ENV_STATE_ENDPOINT) or None,
-            policy=env.get(c.ENV_POLICY) or "hybrid",
-            policy_config=policy_config,
-            window_s=float(env.get(c.ENV_WINDOW_S) or 60),
-            utc_offset_hours=float(env.get(c.ENV_UTC_OFFSET_HOURS) or 0),
+        scalars = env_values(cls.model_fields.keys() - {"target", "policy_config"}, env, c.ENV_PREFIX)
+        return cls.from_data(
+            {"state_bucket": "", **scalars, "target": target, "policy_config": policy_config}, c.ENV_PREFIX
         )

@@ -61,8 +61,10 @@ def dev(
     reserved: int = typer.Option(
         1, "--reserved", help="Reserved workers started at launch (fixed pool size)."
     ),
-    max_workers: int = typer.Option(4, "--max", help="Quota: workers alive at once."),
-    slots: int = typer.Option(1, "--slots", help="Concurrent requests per worker (heavy requests take all)."),
+    max_instances: int = typer.Option(4, "--max", help="Quota: workers alive at once."),
+    concurrency_per_instance: int = typer.Option(
+        1, "--slots", help="Concurrent requests per worker (heavy requests take all)."
+    ),
     port: int = typer.Option(8080, "--port", help="Gateway port on 127.0.0.1."),
     tick: float | None = typer.Option(
         None, "--tick", help="Seconds between two policy decisions (default: the policy's own interval)."
@@ -105,11 +107,11 @@ def dev(
     from llmfn.local.runner import build_gateway, serve
 
     overrides = read_policy_config(policy_config) or None
-    planned_slots = (overrides or {}).get("concurrency_per_instance", slots)
-    if planned_slots != slots:
+    planned_slots = (overrides or {}).get("concurrency_per_instance", concurrency_per_instance)
+    if planned_slots != concurrency_per_instance:
         raise InputError(
             f"--policy-config {str(policy_config)!r} plans with {planned_slots} concurrent requests per "
-            f"instance but --slots is {slots}: make them equal"
+            f"instance but --slots is {concurrency_per_instance}: make them equal"
         )
     model_dir, model_name = resolve_model(model, revision)
     config = DevConfig(
@@ -117,8 +119,8 @@ def dev(
         model_name=model_name,
         policy=policy,
         reserved=reserved,
-        max_workers=max_workers,
-        slots_per_worker=slots,
+        max_instances=max_instances,
+        concurrency_per_instance=concurrency_per_instance,
         port=port,
         tick_s=tick,
         idle_timeout_s=idle_timeout,
@@ -136,7 +138,7 @@ def dev(
     gateway = build_gateway(config, overrides)
     url = f"http://{config.host}:{config.port}"
     console.print(
-        f"llmfn dev: gateway {url} | policy {policy} | {reserved} reserved, quota {max_workers} | "
+        f"llmfn dev: gateway {url} | policy {policy} | {reserved} reserved, quota {max_instances} | "
         f"model {model_dir} | worker logs {gateway.pool.log_dir}",
         highlight=False,
     )

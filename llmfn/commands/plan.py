@@ -40,8 +40,8 @@ def plan(
         "--min-utilisation",
         help="Reserve an instance only if busier than this share (Lambda break-even 0.6).",
     ),
-    min_instances: int = typer.Option(0, "--min", help="Fewest reserved instances."),
-    max_instances: int = typer.Option(50, "--max", help="Most reserved instances."),
+    min_reserved: int = typer.Option(0, "--min", help="Fewest reserved instances."),
+    max_reserved: int = typer.Option(50, "--max", help="Most reserved instances."),
     utc_offset: int = typer.Option(
         0, "--utc-offset", help="Hours east of UTC of the profile's hours (crons are UTC)."
     ),
@@ -63,8 +63,8 @@ def plan(
         p95_latency_s=p95,
         concurrency_per_instance=concurrency,
         headroom=headroom,
-        min_instances=min_instances,
-        max_instances=max_instances,
+        min_reserved=min_reserved,
+        max_reserved=max_reserved,
         min_utilisation=min_utilisation,
     )
     if trace is not None:
@@ -81,7 +81,7 @@ def plan(
         typer.echo(json.dumps(result, indent=2))
         return
     typer.echo(
-        f"profile: {method}; rule: ceil(rate x {p95:g} s / {concurrency} x {1 + headroom:g}), in [{min_instances}, {max_instances}]"
+        f"profile: {method}; rule: ceil(rate x {p95:g} s / {concurrency} x {1 + headroom:g}), in [{min_reserved}, {max_reserved}]"
     )
     typer.echo(f"{'hour':>4}  {'rate req/s':>10}  {'reserved':>8}")
     for hour, (rate, count) in enumerate(

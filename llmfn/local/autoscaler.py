@@ -24,9 +24,9 @@ def policy_config(config: DevConfig, overrides: dict[str, Any] | None = None) ->
     estimate, ``--reserved`` as the fixed pool's size; ``overrides`` (a ``PolicyConfig`` mapping, e.g.
     from ``--policy-config``) win."""
     base: dict[str, Any] = {
-        "concurrency_per_instance": config.slots_per_worker,
+        "concurrency_per_instance": config.concurrency_per_instance,
         "cold_start_s": config.cold_start_estimate_s,
-        "max_reserved": config.max_workers,
+        "max_reserved": config.max_instances,
         "fixed_instances": config.reserved,
     }
     return PolicyConfig.from_mapping({**base, **(overrides or {})})

@@ -8,22 +8,26 @@ decides only the reserved capacity and pre-warming.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import Field, model_validator
+
 from functions.errors import InputError
+from functions.settings import SettingsError
+from scaling.validated import FrozenModel
 
 
-@dataclass(frozen=True)
-class DevConfig:
+class DevConfig(FrozenModel):
     """Everything ``llmfn dev`` needs; times are seconds.
 
     model_dir: local checkpoint directory every worker serves.
     model_name: the id the model is served under (``None``: the checkpoint directory's name).
     policy: name of a ``scaling.policy`` policy deciding the reserved count every tick.
     reserved: reserved (kept-warm) workers at launch and the policy's configured reserved count.
-    max_workers: the quota: workers alive at once, reserved and on-demand together.
-    slots_per_worker: concurrent requests one worker serves (tier S and M requests take one slot
+    max_instances: the quota: workers alive at once, reserved and on-demand together (the
+        simulator's ``Provider.max_instances``; flag ``--max``).
+    concurrency_per_instance: concurrent requests one worker serves (``PolicyConfig``'s and the
+        stack's name for it; flag ``--slots``) (tier S and M requests take one slot
         each, tier L requests, the heavy ones of ``functions.guards.complexity``, take all of them).
     tick_s: interval between two policy decisions; None: the policy's own ``interval_s`` (60 s for
         the cloud policies, 2 s for KPA), which is also what the simulator ticks at.
@@ -43,14 +47,20 @@ class DevConfig:
     tier_exclusive: a busy worker takes requests of its own complexity tier only (an idle one any),
         so the requests sharing a worker finish close together: the simulator's tiered dispatch
         (``llmfn simulate --tiers``). Off by default.
+
+    A frozen pydantic model, validated once when built; an invalid value raises a
+    :class:`functions.settings.SettingsError` (an ``InputError``) naming the field, which the CLI
+    words as its ``llmfn dev`` flag (``llmfn.errors.FLAGS``).
     """
+
+    error_type = SettingsError
 
     model_dir: Path
     model_name: str | None = None
     policy: str = "hybrid"
     reserved: int = 1
-    max_workers: int = 4
-    slots_per_worker: int = 1
+    max_instances: int = 4
+    concurrency_per_instance: int = 1
     host: str = "127.0.0.1"
     port: int = 8080
     tick_s: float | None = None
@@ -62,8 +72,8 @@ class DevConfig:
     request_timeout_s: float = 300.0
     engine: str = "transformers"
     worker_threads: int = 1
-    worker_args: tuple[str, ...] = field(default_factory=tuple)
-    api_key: str | None = field(default=None, repr=False)
+    worker_args: tuple[str, ...] = ()
+    api_key: str | None = Field(default=None, repr=False)
     max_body_bytes: int = 1_048_576
     tier_exclusive: bool = False
 
@@ -72,21 +82,27 @@ class DevConfig:
         """The model id clients send: ``model_name``, else the checkpoint directory's name."""
         return self.model_name or self.model_dir.name
 
-    def __post_init__(self) -> None:
-        _check_int("reserved", self.reserved, 0)
-        _check_int("max_workers", self.max_workers, 1)
-        _check_int("slots_per_worker", self.slots_per_worker, 1)
-        _check_int("max_queue", self.max_queue, 0)
-        _check_int("worker_threads", self.worker_threads, 1)
-        _check_int("max_body_bytes", self.max_body_bytes, 1024)
+    @model_validator(mode="before")
+    @classmethod
+    def _check_counts(cls, values: object) -> object:
+        """Integer settings checked before pydantic coerces them (2.5 is refused, not truncated)."""
+        if isinstance(values, dict):
+            for name, minimum in _INT_MINIMA:
+                if name in values:
+                    _check_int(name, values[name], minimum)
+        return values
+
+    @model_validator(mode="after")
+    def _check(self) -> DevConfig:
         if self.api_key is not None and not self.api_key.strip():
             raise InputError("(LLMFN_API_KEY) must not be empty or blank", field="api_key", value="")
-        if self.reserved > self.max_workers:
+        if self.reserved > self.max_instances:
             raise InputError(
-                f"{self.reserved} exceeds max_workers {self.max_workers}: the reserved workers must fit in the quota",
+                f"{self.reserved} exceeds max_instances {self.max_instances}: the reserved workers must fit "
+                "in the quota",
                 field="reserved",
                 value=self.reserved,
-                allowed="<= max_workers",
+                allowed="<= max_instances",
             )
         if not 1 <= self.port <= 65535:
             raise InputError(
@@ -127,6 +143,18 @@ class DevConfig:
                 value=self.host,
                 allowed="127.0.0.1, localhost or ::1",
             )
+        return self
+
+
+_INT_MINIMA = (
+    ("reserved", 0),
+    ("max_instances", 1),
+    ("concurrency_per_instance", 1),
+    ("max_queue", 0),
+    ("worker_threads", 1),
+    ("max_body_bytes", 1024),
+)
+"""(field, minimum) of the integer settings."""
 
 
 def _check_int(field: str, value: int, minimum: int) -> None:

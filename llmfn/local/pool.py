@@ -101,7 +101,7 @@ class PoolCounters:
 
 
 def pick_worker(
-    workers: list[Worker], slots_per_worker: int, slots: int, tier: str, tier_exclusive: bool
+    workers: list[Worker], concurrency_per_instance: int, slots: int, tier: str, tier_exclusive: bool
 ) -> Worker | None:
     """The ready worker with room for ``slots``: reserved first, then the busiest (packing). With
     ``tier_exclusive`` a busy worker takes only requests of the tier it serves now."""
@@ -109,7 +109,7 @@ def pick_worker(
         w
         for w in workers
         if w.state is WorkerState.READY
-        and slots_per_worker - w.in_flight >= slots
+        and concurrency_per_instance - w.in_flight >= slots
         and not (tier_exclusive and w.in_flight and w.tier != tier)
     ]
     if not fits:
@@ -173,7 +173,7 @@ class WorkerPool:
     # ---- leasing ---------------------------------------------------------------------------------
     def slots_for(self, tier: str) -> int:
         """Slots a request of ``tier`` holds: heavy (tier L) requests get a worker to themselves."""
-        return self.config.slots_per_worker if tier == "L" else 1
+        return self.config.concurrency_per_instance if tier == "L" else 1
 
     async def acquire(self, tier: str) -> Lease:
         """Lease slots for one request of ``tier``; raises QueueFull or NoCapacity (never waits forever)."""
@@ -243,15 +243,17 @@ class WorkerPool:
 
     def _pick(self, slots: int, tier: str) -> Worker | None:
         return pick_worker(
-            self.workers, self.config.slots_per_worker, slots, tier, self.config.tier_exclusive
+            self.workers, self.config.concurrency_per_instance, slots, tier, self.config.tier_exclusive
         )
 
     def _scale_out_for_waiters(self) -> None:
         """Start on-demand workers while waiting demand exceeds the capacity already on its way."""
-        coming = sum(w.state is WorkerState.STARTING for w in self.workers) * self.config.slots_per_worker
+        coming = (
+            sum(w.state is WorkerState.STARTING for w in self.workers) * self.config.concurrency_per_instance
+        )
         while self._waiting_slots > coming and self._may_start_on_demand():
             self._spawn(WorkerKind.ON_DEMAND)
-            coming += self.config.slots_per_worker
+            coming += self.config.concurrency_per_instance
 
     # ---- supervision -----------------------------------------------------------------------------
     def _alive(self, kind: WorkerKind | None = None) -> int:
@@ -263,13 +265,13 @@ class WorkerPool:
     def _may_start_on_demand(self) -> bool:
         """Within the quota and within the policy's cap on on-demand workers."""
         under_cap = self.max_on_demand is None or self._alive(WorkerKind.ON_DEMAND) < self.max_on_demand
-        return under_cap and self._alive() < self.config.max_workers
+        return under_cap and self._alive() < self.config.max_instances
 
     def account(self) -> None:
         """Advance the time integrals of load to now (call before any change of what they measure)."""
         now = time.monotonic()
         dt = now - self.load.last_change
-        reserved_slots = self._alive(WorkerKind.RESERVED) * self.config.slots_per_worker
+        reserved_slots = self._alive(WorkerKind.RESERVED) * self.config.concurrency_per_instance
         self.load.in_system_s += dt * (self._in_service + self._waiters)
         self.load.reserved_busy_slot_s += dt * min(
             reserved_slots, sum(w.in_flight for w in self.workers if w.kind is WorkerKind.RESERVED)
@@ -328,7 +330,7 @@ class WorkerPool:
         on-demand workers started now, the cap on on-demand workers (None: only the quota)."""
         async with self._changed:
             self.account()
-            self.reserved_target = max(0, min(reserved, self.config.max_workers))
+            self.reserved_target = max(0, min(reserved, self.config.max_instances))
             self.max_on_demand = max_on_demand
             self._apply_reserved_target()
             renew, spawn = prewarm_targets(self.workers, prewarm)
@@ -360,7 +362,7 @@ class WorkerPool:
             if missing <= 0:
                 break
             worker.kind, missing = WorkerKind.RESERVED, missing - 1
-        while missing > 0 and self._alive() < self.config.max_workers:
+        while missing > 0 and self._alive() < self.config.max_instances:
             self._spawn(WorkerKind.RESERVED)
             missing -= 1
         # Surplus reserved workers become on-demand: the keep-alive reaps them once idle.
@@ -407,9 +409,9 @@ class WorkerPool:
         return {
             "uptime_s": round(now - self.started_at, 3),
             "reserved_target": self.reserved_target,
-            "quota": self.config.max_workers,
+            "quota": self.config.max_instances,
             "max_on_demand": self.max_on_demand,
-            "slots_per_worker": self.config.slots_per_worker,
+            "slots_per_worker": self.config.concurrency_per_instance,
             "waiting": self._waiters,
             "busy_slots": self.busy_slots(),
             "instance_seconds": round(self.instance_seconds(), 3),

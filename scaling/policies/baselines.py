@@ -76,11 +76,11 @@ class ReactiveLoadScore:
         rps = min(1.0, obs.arrival_rate_rps / capacity_rps)
         load = rc.cpu_weight * cpu + rc.mem_weight * mem + rc.rps_weight * rps
         smoothed = max(0.0, min(1.0, rc.alpha * load + (1 - rc.alpha) * float(state["load"])))
-        n = max(rc.min_instances, obs.reserved_instances)
+        n = max(rc.min_reserved, obs.reserved_instances)
         if smoothed > rc.scale_up_threshold:
-            n = min(rc.max_instances, math.ceil(n * 2 ** ((smoothed - rc.scale_up_threshold) * 10)))
+            n = min(rc.max_reserved, math.ceil(n * 2 ** ((smoothed - rc.scale_up_threshold) * 10)))
         elif smoothed < rc.scale_down_threshold:
-            n = max(rc.min_instances, math.floor(math.sqrt(n)))
+            n = max(rc.min_reserved, math.floor(math.sqrt(n)))
         return Decision(reserved=n), {"load": smoothed}
 
 

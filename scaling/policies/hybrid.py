@@ -40,8 +40,8 @@ def hybrid_rule(config: PolicyConfig) -> ReservedRule:
         p95_latency_s=config.hybrid.p95_latency_s,
         concurrency_per_instance=config.concurrency_per_instance,
         headroom=config.hybrid.headroom,
-        min_instances=config.min_reserved,
-        max_instances=config.max_reserved,
+        min_reserved=config.min_reserved,
+        max_reserved=config.max_reserved,
         min_utilisation=config.hybrid.min_utilisation,
     )
 

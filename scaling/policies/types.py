@@ -40,10 +40,13 @@ Units: seconds, requests per second (req/s), instance counts, fractions in [0, 1
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from pydantic import AliasChoices, Field, model_validator
+
 from scaling.errors import ScalingError
+from scaling.validated import FrozenModel
 
 State = dict[str, Any]
 """A policy's carried state: a dict of JSON values (see the module docstring)."""
@@ -151,14 +154,16 @@ class Policy(Protocol):
 # --------------------------------------------------------------------------- configuration
 
 
-@dataclass(frozen=True)
-class ReactiveConfig:
+class ReactiveConfig(FrozenModel):
     """The seed's load-score policy, its exact constants (seeds/000, ``calculate_load`` /
     ``scale_decision``): load = 0.4 cpu + 0.3 mem + 0.3 rps, EMA alpha 0.7, up above 0.8 to
     ceil(N x 2^((load - 0.8) x 10)), down below 0.3 to max(min, floor(sqrt N)), min 1, max 50.
 
     rps_capacity_per_instance: req/s one instance sustains, to normalise the rps term; default
     2.3 / 0.38 s = 6.05 (batch 8 gives 2.3x the throughput of one ~380 ms request, DESIGN.md).
+    min_reserved / max_reserved: the seed's MIN_INSTANCES / MAX_INSTANCES, bounds of this policy's
+    reserved count (the project's one name for them, see :class:`PolicyConfig`); the seed's names
+    ``min_instances`` / ``max_instances`` are still read from a policy config file.
     """
 
     cpu_weight: float = 0.4
@@ -167,13 +172,12 @@ class ReactiveConfig:
     alpha: float = 0.7
     scale_up_threshold: float = 0.8
     scale_down_threshold: float = 0.3
-    min_instances: int = 1
-    max_instances: int = 50
+    min_reserved: int = Field(1, validation_alias=AliasChoices("min_reserved", "min_instances"))
+    max_reserved: int = Field(50, validation_alias=AliasChoices("max_reserved", "max_instances"))
     rps_capacity_per_instance: float = 2.3 / 0.38
 
 
-@dataclass(frozen=True)
-class TargetTrackingConfig:
+class TargetTrackingConfig(FrozenModel):
     """AWS Application Auto Scaling target tracking on ``ProvisionedConcurrencyUtilization``.
 
     target 0.7 is AWS's example for Lambda; the scale-in alarm fires below 90 % of the target (63 %);
@@ -190,8 +194,7 @@ class TargetTrackingConfig:
     min_capacity: int = 1
 
 
-@dataclass(frozen=True)
-class KpaConfig:
+class KpaConfig(FrozenModel):
     """Knative Pod Autoscaler defaults (config-autoscaler): concurrency target = 70 % of the
     container concurrency, stable window 60 s, panic window 6 s (10 %), panic at 200 % of current
     capacity, scale-to-zero grace 30 s, tick 2 s, max scale-up rate 1000x, max scale-down rate 2x.
@@ -208,8 +211,7 @@ class KpaConfig:
     max_scale_down_rate: float = 2.0
 
 
-@dataclass(frozen=True)
-class HybridConfig:
+class HybridConfig(FrozenModel):
     """Ours: Little's-law reserved capacity per hour of day (``scaling.plan.hourly_schedule``),
     on-demand bursts, a reactive correction, predictive pre-warm and scale to zero when idle.
 
@@ -247,8 +249,7 @@ class HybridConfig:
     warm_pool_headroom: float = 0.2
 
 
-@dataclass(frozen=True)
-class PolicyConfig:
+class PolicyConfig(FrozenModel):
     """Configuration shared by every policy, plus one section per policy family.
 
     concurrency_per_instance: concurrent requests one instance serves (c); default 8, the batch
@@ -256,7 +257,10 @@ class PolicyConfig:
     cold_start_s: seconds from asking for an instance to it serving; default 2.8 s, the staged
         preload's figure (seeds/000; 5.4 s = 1.8 + 0.9 + 2.1 + 0.6 without it, seeds/001).
     min_reserved / max_reserved: bounds applied to every policy's raw reserved count (50 = the
-        seed's MAX_INSTANCES).
+        seed's MAX_INSTANCES). The project's one name for this concept (the stack's
+        ``llmfn:minInstances`` / ``llmfn:maxInstances`` and ``llmfn plan --min`` / ``--max`` map to
+        it): "reserved" says the bound is on reserved capacity only, while ``max_instances`` is the
+        quota on all instances, reserved and on-demand (``scaling.providers.Provider``).
     upscale_delay_s / downscale_delay_s: a raised / lowered count must be wanted this long before it
         is applied (Ray Serve's delays); 0 = apply at once (each policy has its own timing).
     fixed_instances: the fixed pool's size (the simulator searches the smallest meeting the SLO).
@@ -269,12 +273,13 @@ class PolicyConfig:
     upscale_delay_s: float = 0.0
     downscale_delay_s: float = 0.0
     fixed_instances: int = 1
-    reactive: ReactiveConfig = field(default_factory=ReactiveConfig)
-    target_tracking: TargetTrackingConfig = field(default_factory=TargetTrackingConfig)
-    kpa: KpaConfig = field(default_factory=KpaConfig)
-    hybrid: HybridConfig = field(default_factory=HybridConfig)
+    reactive: ReactiveConfig = ReactiveConfig()
+    target_tracking: TargetTrackingConfig = TargetTrackingConfig()
+    kpa: KpaConfig = KpaConfig()
+    hybrid: HybridConfig = HybridConfig()
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> PolicyConfig:
         if self.concurrency_per_instance < 1:
             raise ScalingError(
                 f"PolicyConfig.concurrency_per_instance must be >= 1, got {self.concurrency_per_instance!r}"
@@ -294,36 +299,42 @@ class PolicyConfig:
             raise ScalingError(
                 "PolicyConfig.hybrid.rates_by_hour must be 24 finite rates >= 0 (req/s), hour 0 first"
             )
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (tuples become lists)."""
-        return asdict(self)
+        return self.model_dump(mode="json")
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> PolicyConfig:
-        """Build from a JSON / YAML mapping; unknown keys raise a ValueError naming them."""
-        sections = {
-            "reactive": ReactiveConfig,
-            "target_tracking": TargetTrackingConfig,
-            "kpa": KpaConfig,
-            "hybrid": HybridConfig,
-        }
-        kwargs: dict[str, Any] = {}
-        top_names = {f.name for f in fields(cls)}
+        """Build from a JSON / YAML mapping; unknown keys raise a ScalingError naming them."""
+        top_names = set(cls.model_fields)
         for key, value in data.items():
             if key not in top_names:
                 raise ScalingError(f"unknown policy config key {key!r}; allowed: {sorted(top_names)}")
-            if key in sections:
-                section = sections[key]
-                allowed = {f.name for f in fields(section)}
-                bad = set(value) - allowed
+            section = _SECTIONS.get(key)
+            if section is not None:
+                allowed = set(section.model_fields)
+                bad = set(value) - allowed - _former_names(section)
                 if bad:
                     raise ScalingError(
                         f"unknown key(s) {sorted(bad)} in policy config {key!r}; allowed: {sorted(allowed)}"
                     )
-                if key == "hybrid" and value.get("rates_by_hour") is not None:
-                    value = {**value, "rates_by_hour": tuple(float(r) for r in value["rates_by_hour"])}
-                kwargs[key] = section(**value)
-            else:
-                kwargs[key] = value
-        return cls(**kwargs)
+        return cls.from_data(data)
+
+
+def _former_names(section: type[FrozenModel]) -> set[str]:
+    """Keys a section still reads under an earlier name (its fields' ``AliasChoices``)."""
+    names: set[str] = set()
+    for info in section.model_fields.values():
+        if isinstance(info.validation_alias, AliasChoices):
+            names.update(c for c in info.validation_alias.choices if isinstance(c, str))
+    return names
+
+
+_SECTIONS: dict[str, type[FrozenModel]] = {
+    "reactive": ReactiveConfig,
+    "target_tracking": TargetTrackingConfig,
+    "kpa": KpaConfig,
+    "hybrid": HybridConfig,
+}

@@ -62,7 +62,7 @@ def gateway(tiny_model_dir: Path) -> Iterator[tuple[str, Gateway]]:
         engine="null",
         policy="fixed",
         reserved=1,
-        max_workers=2,
+        max_instances=2,
         tick_s=0.2,
         queue_timeout_s=30,
         api_key=KEY,

@@ -27,9 +27,9 @@ from tests.local.helpers import REPO_ROOT
 @pytest.mark.parametrize(
     ("changes", "flag"),
     [
-        ({"reserved": 3, "max_workers": 2}, "--reserved 3 exceeds --max 2"),
-        ({"max_workers": 0}, "--max"),
-        ({"slots_per_worker": 0}, "--slots"),
+        ({"reserved": 3, "max_instances": 2}, "--reserved 3 exceeds --max 2"),
+        ({"max_instances": 0}, "--max"),
+        ({"concurrency_per_instance": 0}, "--slots"),
         ({"tick_s": 0.0}, "--tick"),
         ({"idle_timeout_s": float("nan")}, "--idle-timeout"),
         ({"port": 70000}, "--port"),
@@ -134,7 +134,7 @@ def test_calibration_recovers_a_known_service_model() -> None:
 
 def _status(policy: str, config: dict[str, object], tmp_path: Path) -> RuntimeStatus:
     """The status of a runtime that was never started, with the policy and config given."""
-    dev = DevConfig(model_dir=tmp_path, max_workers=2, idle_timeout_s=10.0, tick_s=1.0)
+    dev = DevConfig(model_dir=tmp_path, max_instances=2, idle_timeout_s=10.0, tick_s=1.0)
     pool = WorkerPool(dev, tmp_path)
     status = Gateway(dev, pool, Autoscaler(dev.policy, policy_config(dev), pool)).status()
     return status.model_copy(
@@ -143,7 +143,7 @@ def _status(policy: str, config: dict[str, object], tmp_path: Path) -> RuntimeSt
 
 
 def test_the_gateway_status_is_the_typed_model_and_a_renamed_key_fails(tmp_path: Path) -> None:
-    dev = DevConfig(model_dir=tmp_path, max_workers=3, slots_per_worker=2)
+    dev = DevConfig(model_dir=tmp_path, max_instances=3, concurrency_per_instance=2)
     pool = WorkerPool(dev, tmp_path)
     gateway = Gateway(dev, pool, Autoscaler(dev.policy, policy_config(dev), pool))
     status = gateway.status()

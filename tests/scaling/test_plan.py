@@ -34,7 +34,7 @@ def test_daily_count_form_matches_rate_form() -> None:
 
 
 def test_bounds_clamp() -> None:
-    rule = ReservedRule(p95_latency_s=1.0, min_instances=2, max_instances=3)
+    rule = ReservedRule(p95_latency_s=1.0, min_reserved=2, max_reserved=3)
     assert reserved_instances(0.0, rule) == 2
     assert reserved_instances(100.0, rule) == 3
 
@@ -45,7 +45,7 @@ def test_bounds_clamp() -> None:
         ({"p95_latency_s": 0}, "p95_latency_s"),
         ({"p95_latency_s": 1, "concurrency_per_instance": 0}, "concurrency_per_instance"),
         ({"p95_latency_s": 1, "headroom": -0.1}, "headroom"),
-        ({"p95_latency_s": 1, "min_instances": 5, "max_instances": 2}, "min_instances"),
+        ({"p95_latency_s": 1, "min_reserved": 5, "max_reserved": 2}, "min_reserved"),
     ],
 )
 def test_bad_rule_names_the_field(kwargs: dict, field: str) -> None:

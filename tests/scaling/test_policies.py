@@ -165,7 +165,7 @@ def _hybrid_config(**kw: float) -> PolicyConfig:
 
 def test_hybrid_base_is_the_planned_schedule() -> None:
     config = _hybrid_config()
-    rule = ReservedRule(p95_latency_s=0.76, concurrency_per_instance=4, headroom=0.2, max_instances=50)
+    rule = ReservedRule(p95_latency_s=0.76, concurrency_per_instance=4, headroom=0.2, max_reserved=50)
     assert hybrid_schedule(config) == hourly_schedule(config.hybrid.rates_by_hour, rule)  # type: ignore[arg-type]
     busy = dict(arrival_rate_rps=1.0, in_flight=0.5)
     (d,) = run("hybrid", [obs(t_s=3 * 3600.0, hour_of_day=3, **busy)], config)
