@@ -152,7 +152,14 @@ def test_worker_killed_mid_request_gives_503_or_retried_answer_and_pool_heals(
     server = reserved_runtime
     victim = server.workers(kind="reserved", state="ready")[0]
     model = _client(server).models.list().data[0].id
-    body = {"model": model, "messages": [{"role": "user", "content": "Tell me a story"}], "max_tokens": 1900}
+    # greedy: sampled, the random-weight model can emit EOS early (seen: 96 tokens), and the answer would end
+    # before the kill; greedy, it runs the whole 1900 tokens
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": "Tell me a story"}],
+        "max_tokens": 1900,
+        "temperature": 0,
+    }
     started = threading.Event()
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
 
@@ -188,8 +195,12 @@ def test_worker_killed_mid_stream_ends_the_stream_with_an_error(reserved_runtime
     server.wait_ready(1)
     client = _client(server)
     model = client.models.list().data[0].id
-    stream = client.chat.completions.create(
-        model=model, messages=[{"role": "user", "content": "Go on"}], max_tokens=1900, stream=True
+    stream = client.chat.completions.create(  # greedy: it cannot end early on EOS (see the test above)
+        model=model,
+        messages=[{"role": "user", "content": "Go on"}],
+        max_tokens=1900,
+        temperature=0,
+        stream=True,
     )
     chunks = iter(stream)
     next(chunks)  # the stream has started on a worker
