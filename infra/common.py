@@ -185,14 +185,12 @@ def stack_outputs(
         "estimatedReservedCostPerDay": None if price is None else round(gb_s * price, 4),
     }
     if config.aws_gpu is not None:  # Managed Instances bill environments (instances), not GB-s
-        from scaling.providers import get_provider
+        from scaling.providers import floor_cost_per_day, get_provider
 
-        env_s = sum(config.reserved_schedule) * SECONDS_PER_HOUR
-        outputs["reservedEnvironmentHoursPerDay"] = env_s / SECONDS_PER_HOUR
+        floor = floor_cost_per_day(config.reserved_schedule, get_provider("lambda-gpu"))  # = llmfn plan's
+        outputs["reservedEnvironmentHoursPerDay"] = floor.environment_hours_per_day
         outputs["reservedCapacity"] = c.EXECUTION_ENVIRONMENTS  # what `llmfn promote --stack` moves
-        outputs["estimatedReservedCostPerDay"] = round(
-            env_s * get_provider("lambda-gpu").prices.environment_per_s(), 4
-        )
+        outputs["estimatedReservedCostPerDay"] = floor.estimated_cost_per_day
     if config.cloud == "tencentcloud":
         outputs["namespace"] = config.namespace
     return outputs

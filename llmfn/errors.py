@@ -91,6 +91,7 @@ FLAGS: dict[str, dict[str, str]] = {
         "max_reserved": "--max",
         "headroom": "--headroom",
         "utc_offset_hours": "--utc-offset",
+        "provider": "--provider",
     },
     "preload": {
         "device": "--device",

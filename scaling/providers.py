@@ -9,12 +9,14 @@ Both simulators describe a run as :class:`Usage` (per-second instance counts plu
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 
 from scaling.errors import ScalingError
+from scaling.plan import HOURS_PER_DAY
 
 Billing = Literal["scf", "lambda", "lambda-gpu", "fixed"]
 
@@ -181,6 +183,41 @@ def get_provider(name: str) -> Provider:
     if name not in PROVIDERS:
         raise ScalingError(f"unknown provider {name!r}; choose one of: {', '.join(PROVIDERS)}")
     return PROVIDERS[name]
+
+
+@dataclass(frozen=True)
+class FloorCost:
+    """What a day of a reserved floor of execution environments costs on Lambda GPU (Managed Instances).
+
+    environment_hours_per_day: environment-hours a day, the floor of each hour of day x 1 h.
+    environment_price_per_hour: USD per environment-hour (:meth:`Prices.environment_per_s` x 3600:
+        the instance share less any Savings Plan / RI discount, plus the 15 % management fee).
+    estimated_cost_per_day: USD a day for the floor, rounded to 4 decimals (1/100 cent). Request
+        charges and Lambda's own scale-out above the floor are not included.
+    """
+
+    environment_hours_per_day: float
+    environment_price_per_hour: float
+    estimated_cost_per_day: float
+
+
+def floor_cost_per_day(floor_by_hour: Sequence[int], provider: Provider) -> FloorCost:
+    """The daily environment-hours and cost of ``floor_by_hour`` (24 MinExecutionEnvironments counts,
+    hour 0 first) at ``provider``'s prices; the one computation ``llmfn plan --provider lambda-gpu``
+    prints and the GPU stack exports (``reservedEnvironmentHoursPerDay``, ``estimatedReservedCostPerDay``)."""
+    if provider.billing != "lambda-gpu":
+        raise ScalingError(
+            f"must be a provider billed per execution environment (lambda-gpu) for a floor's cost, "
+            f"got {provider.name!r}",
+            field="provider",
+            value=provider.name,
+            allowed="lambda-gpu",
+        )
+    if len(floor_by_hour) != HOURS_PER_DAY or any(n < 0 for n in floor_by_hour):
+        raise ScalingError(f"a floor needs 24 hourly counts >= 0, got {list(floor_by_hour)!r}")
+    hours = float(sum(floor_by_hour))
+    per_hour = provider.prices.environment_per_s() * 3600
+    return FloorCost(hours, per_hour, round(hours * per_hour, 4))
 
 
 @dataclass

@@ -46,18 +46,44 @@ def plan(
         0, "--utc-offset", help="Hours east of UTC of the profile's hours (crons are UTC)."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed for traces given as rates (ServeGen)."),
+    provider: str | None = typer.Option(
+        None,
+        "--provider",
+        help="lambda-gpu: the floor as Managed Instances execution environments (--concurrency = "
+        "requests per environment), its environment-hours and estimated USD a day.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> None:
     """Reserved instances = ceil(rate x P95 / concurrency x (1 + headroom)) for each hour of day."""
     from scaling.plan import ReservedRule, read_rate_profile, schedule_plan
+    from scaling.providers import PROVIDERS, floor_cost_per_day
 
     if (trace is None) == (rate_profile is None):
         raise InputError("give exactly one of --trace FILE or --rate-profile FILE")
+    if provider is not None and provider != "lambda-gpu":
+        raise InputError(
+            "must be lambda-gpu (the provider whose floor is billed per execution environment)",
+            field="provider",
+            value=provider,
+            allowed="lambda-gpu",
+        )
+    billed_by = PROVIDERS[provider] if provider is not None else None
     if concurrency is None:
         from scaling.profile import read_profile
 
         from_profile = read_profile(profile).concurrency if profile is not None else None
-        concurrency = from_profile if from_profile is not None else 8
+        default = billed_by.concurrency_per_instance if billed_by is not None else 8
+        concurrency = from_profile if from_profile is not None else default
+    if billed_by is not None:
+        from infra.gpu.config import MAX_CONCURRENCY_PER_ENVIRONMENT
+
+        if not 1 <= concurrency <= MAX_CONCURRENCY_PER_ENVIRONMENT:  # the stack refuses the same
+            raise InputError(
+                f"must be between 1 and {MAX_CONCURRENCY_PER_ENVIRONMENT} requests per execution "
+                f"environment (PerExecutionEnvironmentMaxConcurrency) with --provider lambda-gpu, got {concurrency}",
+                field="concurrency_per_instance",
+                value=concurrency,
+            )
     # a bad value names the rule's field; the CLI's printer words it as the flag (llmfn.errors.FLAGS)
     rule = ReservedRule(
         p95_latency_s=p95,
@@ -77,17 +103,41 @@ def plan(
         assert rate_profile is not None
         rates, method = read_rate_profile(rate_profile), "rate-profile file"
     result = {**schedule_plan(rates, rule, utc_offset), "profile_method": method}
+    floor = None
+    if billed_by is not None:
+        floor = floor_cost_per_day(result["reserved_by_hour"], billed_by)
+        result |= {
+            "provider": billed_by.name,
+            "reserved_environment_hours_per_day": floor.environment_hours_per_day,
+            "environment_price_per_hour": floor.environment_price_per_hour,
+            "estimated_reserved_cost_per_day": floor.estimated_cost_per_day,
+        }
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
     typer.echo(
         f"profile: {method}; rule: ceil(rate x {p95:g} s / {concurrency} x {1 + headroom:g}), in [{min_reserved}, {max_reserved}]"
     )
-    typer.echo(f"{'hour':>4}  {'rate req/s':>10}  {'reserved':>8}")
+    counted = "environments" if floor is not None else "reserved"
+    typer.echo(f"{'hour':>4}  {'rate req/s':>10}  {counted:>8}")
     for hour, (rate, count) in enumerate(
         zip(result["rates_by_hour"], result["reserved_by_hour"], strict=True)
     ):
-        typer.echo(f"{hour:>4}  {rate:>10.2f}  {count:>8}")
+        typer.echo(f"{hour:>4}  {rate:>10.2f}  {count:>{len(counted)}}")
+    if floor is not None and billed_by is not None:
+        typer.echo(
+            f"floor (MinExecutionEnvironments): {floor.environment_hours_per_day:g} environment-hours/day x "
+            f"{floor.environment_price_per_hour:.4f} USD/h = {floor.estimated_cost_per_day:.4f} USD/day "
+            f"(instance + {billed_by.prices.management_fee:.0%} management fee; requests and scale-out "
+            "above the floor not included)"
+        )
+    if floor is not None:  # the scaler moves MinExecutionEnvironments: no cron target exists for it
+        typer.echo(f"changes (the scaler sets the floor from these hours, profile at UTC{utc_offset:+d}):")
+        typer.echo(f"{'from hour':>9}  {'environments':>12}  {'UTC hour':>8}")
+        for change in result["changes"]:
+            utc_hour = (change["hour"] - utc_offset) % 24
+            typer.echo(f"{change['hour']:>9}  {change['instances']:>12}  {utc_hour:>8}")
+        return
     typer.echo(f"changes (crons in UTC, profile at UTC{utc_offset:+d}):")
     typer.echo(f"{'from hour':>9}  {'instances':>9}  {'SCF TriggerActions cron':<24}  AWS scheduled action")
     for change in result["changes"]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -130,6 +132,34 @@ def test_accelerator_publishes_the_version_the_alias_and_floor_use(example: Stac
     assert example.outputs["estimatedReservedCostPerDay"] == pytest.approx(
         sum(schedule) * 0.8048 * 1.15, abs=1e-3
     )
+
+
+def test_llmfn_plan_prints_the_floor_cost_the_stack_exports(example: StackRun, tmp_path: Path) -> None:
+    """`llmfn plan --provider lambda-gpu` on the example's rule and rates agrees with the stack's outputs."""
+    config = parse_example(example_config(EXAMPLE))
+    rates = tmp_path / "rates.json"
+    rates.write_text(json.dumps(config.hourly_rates))
+    flags = {
+        "--p95": config.p95_latency_s,
+        "--concurrency": config.concurrency_per_instance,
+        "--headroom": config.headroom,
+        "--min": config.min_instances,
+        "--max": config.max_instances,
+    }
+    args = [arg for flag, value in flags.items() for arg in (flag, str(value))]
+    exe = Path(sys.executable).with_name("llmfn")
+    out = subprocess.run(
+        [str(exe), "plan", "--rate-profile", str(rates), *args, "--provider", "lambda-gpu", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    plan = json.loads(out.stdout)
+    assert plan["reserved_by_hour"] == example.outputs["reservedSchedule"]
+    assert plan["reserved_environment_hours_per_day"] == example.outputs["reservedEnvironmentHoursPerDay"]
+    assert plan["estimated_reserved_cost_per_day"] == example.outputs["estimatedReservedCostPerDay"]
+    assert plan["estimated_reserved_cost_per_day"] > 0
 
 
 @pytest.mark.parametrize(

@@ -80,6 +80,58 @@ def test_plan_errors_are_one_line(tmp_path: Path) -> None:
     assert out.returncode == 2 and "--p95 must be a positive number of seconds" in out.stderr
 
 
+def test_plan_for_lambda_gpu_prints_the_floor_in_environments_and_its_daily_cost(tmp_path: Path) -> None:
+    rates = [0.0] * 6 + [1.0, 2.0, 4.0, 8.0] + [10.0] * 4 + [8.0, 6.0, 4.0, 2.0, 1.0] + [0.0] * 5
+    profile = tmp_path / "rates.json"
+    profile.write_text(json.dumps(rates))
+    common = [
+        "plan",
+        "--rate-profile",
+        str(profile),
+        "--p95",
+        "0.76",
+        "--min",
+        "1",
+        "--provider",
+        "lambda-gpu",
+    ]
+    out = llmfn(*common, "--json")
+    assert out.returncode == 0, out.stderr
+    plan = json.loads(out.stdout)
+    # default --concurrency is the provider's 8 requests per environment: ceil(10 x 0.76 / 8 x 1.2) = 2
+    assert plan["reserved_by_hour"] == [1] * 10 + [2] * 4 + [1] * 10
+    assert plan["provider"] == "lambda-gpu"
+    assert plan["reserved_environment_hours_per_day"] == 28.0
+    # g6.xlarge on-demand 0.8048 USD/h + Lambda's 15 % management fee on it, per environment-hour
+    assert plan["environment_price_per_hour"] == pytest.approx(0.8048 * 1.15)
+    assert plan["estimated_reserved_cost_per_day"] == pytest.approx(28 * 0.8048 * 1.15, abs=1e-4)
+    out = llmfn(*common, "--utc-offset", "8")
+    assert out.returncode == 0, out.stderr
+    table = out.stdout.splitlines()
+    assert table[1].split() == ["hour", "rate", "req/s", "environments"]
+    assert table[2 + 10].split() == ["10", "10.00", "2"]
+    assert "28 environment-hours/day x 0.9255 USD/h = 25.9146 USD/day" in out.stdout
+    assert "cron(" not in out.stdout  # the scaler moves MinExecutionEnvironments; no cron target exists
+    assert [line.split() for line in table[-2:]] == [["10", "2", "2"], ["14", "1", "6"]]
+    without = llmfn("plan", "--rate-profile", str(profile), "--p95", "0.76", "--min", "1", "--json")
+    assert "estimated_reserved_cost_per_day" not in json.loads(without.stdout)  # no provider, no price
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--provider", "scf"], "--provider must be lambda-gpu"),
+        (["--provider", "lambda-gpu", "--concurrency", "1601"], "--concurrency must be between 1 and 1600"),
+    ],
+)
+def test_plan_provider_errors_name_the_flag(tmp_path: Path, flags: list[str], message: str) -> None:
+    profile = tmp_path / "rates.json"
+    profile.write_text(json.dumps([1.0] * 24))
+    out = llmfn("plan", "--rate-profile", str(profile), *flags)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
 def test_simulate_json_and_plot(small_trace: Path, tmp_path: Path) -> None:
     png = tmp_path / "out.png"
     out = llmfn(
