@@ -152,6 +152,10 @@ def price_floor_usd(busy_per_s: np.ndarray, provider: Provider) -> float:
     busy_k = np.cumsum(seconds_at[::-1])[::-1][1:].astype(float)  # seconds with >= k busy, k = 1..peak
     if provider.billing == "fixed":
         return float(peak * horizon * p.server_per_hour / 3600)
+    if provider.billing == "lambda-gpu":
+        # every execution-environment second alive is billed (instance price + management fee), and
+        # none starts for a request: at best the k-th environment is alive exactly while it is busy
+        return float(busy_k.sum() * p.environment_per_s())
     if provider.billing == "lambda":
         on_demand = busy_k * p.on_demand_per_gb_s * mem
         reserved = (horizon * p.provisioned_per_gb_s + busy_k * p.provisioned_duration_per_gb_s) * mem

@@ -64,5 +64,8 @@ def test_simulator_prices_lambda_gpu_runs() -> None:
     # keeping no floor buys nothing and serves nothing in time: requests wait, none starts an environment
     assert on_demand.total_usd < 0.01 * hybrid.total_usd
     assert on_demand.slo_attainment < 0.05 < hybrid.slo_attainment
+    # the price floor prices environment-seconds (not SCF's active/idle GB-s): a lower bound of what
+    # a floor that served the work cost, and at least the oracle's
+    assert report.oracle_usd <= report.price_floor_usd <= hybrid.total_usd
     with pytest.raises(ValueError, match="instance_discount"):
         type(gpu.prices)(instance_discount=1.2)
