@@ -1,6 +1,6 @@
 """The roots of llmfn's errors, and OpenAI's error format for the ones answered over HTTP.
 
-Roots. DESIGN.md's dependency rule (``scaling/`` and ``preload/`` import nothing of ours) forbids one base
+Roots. README.md's layout rule (``scaling/`` and ``preload/`` import nothing of ours) forbids one base
 class for the whole project, so each independent package has its own root, all with the same shape
 (``llmfn.errors.FieldError``: ``message``, ``field``, ``value``, ``allowed``, ``path``):
 

@@ -34,7 +34,7 @@ from scaling.plan import HOURS_PER_DAY, ReservedRule, ScheduleChange, hourly_sch
 CONFIG_NAMESPACE = "llmfn"
 SECRET_KEYS = frozenset({"apiKey"})
 
-# Lambda's price for provisioned concurrency, us-east-1 x86 (USD per GB-s), as in DESIGN.md;
+# Lambda's price for provisioned concurrency, us-east-1 x86 (USD per GB-s), as in docs/sources.md;
 # SCF publishes no GPU price, so a Tencent stack reports a cost only when a price is configured.
 AWS_PROVISIONED_PRICE_PER_GB_S = 0.0000041667
 

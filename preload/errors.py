@@ -1,6 +1,6 @@
 """The one error the preload raises for a checkpoint it refuses: the root of ``preload/``'s errors.
 
-``preload/`` imports nothing of ours (DESIGN.md), so it has its own root with the same field-carrying
+``preload/`` imports nothing of ours (README.md, Layout), so it has its own root with the same field-carrying
 shape as ``functions.errors.LlmfnError`` and ``scaling.errors.ScalingError`` (see
 ``llmfn.errors.FieldError``); ``path`` is ``file``.
 """

@@ -347,10 +347,10 @@ def read_cold_start(path: str | Path) -> ColdStart:
 _SERVICE_SOURCES = {
     "prefill_tokens_per_s": "~8 GFLOP/token for 4B params at ~64 TFLOPS effective bf16 (A10G)",
     "decode_s_per_token": "8.04 GB of weights per token at 600 GB/s (A10G); seeds/002",
-    "batch_slowdown": "batch 8 = 2.3x throughput (DESIGN.md, seeds/002)",
+    "batch_slowdown": "batch 8 = 2.3x throughput (seeds/002, docs/sources.md)",
 }
 _PROVIDER_SOURCES = {
-    "concurrency_per_instance": "SCF 8 = batch 8 (DESIGN.md); a Lambda environment serves 1",
+    "concurrency_per_instance": "SCF 8 = batch 8 (docs/sources.md); a Lambda environment serves 1",
     "memory_gb": "SCF 16 GB (7.8 GB at batch 8 + KV room), Lambda 10 GB (its maximum), server 24 GB",
     "keep_alive_s": "not published; seeds/002's 'idle 10 min -> zero'",
     "max_instances": "a quota; 1000 by default",

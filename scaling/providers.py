@@ -27,9 +27,9 @@ class Prices:
 
     active_per_gb_s / idle_per_gb_s (SCF): no public Tencent GPU price exists, so the defaults are
         Alibaba Function Compute's Tesla GPU list: 2.1 CU active and 0.5 CU idle per GB-s at
-        USD 0.000020 per CU (DESIGN.md) = 0.000042 / 0.00001 USD per GB-s.
+        USD 0.000020 per CU (docs/sources.md) = 0.000042 / 0.00001 USD per GB-s.
     provisioned_per_gb_s, provisioned_duration_per_gb_s, on_demand_per_gb_s, per_million_requests
-        (Lambda, us-east-1 x86, DESIGN.md): 0.0000041667, 0.0000097222, 0.0000166667, 0.20.
+        (Lambda, us-east-1 x86, docs/sources.md): 0.0000041667, 0.0000097222, 0.0000166667, 0.20.
     server_per_hour (fixed pool): AWS g5.xlarge (1x A10G) on-demand list price, us-east-1, 1.006.
     on_demand_idle_per_gb_s (SCF billing): idle-but-warm on-demand instances; 0 on SCF and Lambda,
         where that idle time is free; GPU "idle mode" platforms bill it (Alibaba FC: 0.5 CU x
@@ -76,7 +76,7 @@ class Provider:
     """Platform behaviour and billing.
 
     concurrency_per_instance: requests one instance serves at once (SCF multi-concurrency 8 =
-        DESIGN.md's batch 8; a Lambda execution environment serves 1).
+        docs/sources.md's batch 8; a Lambda execution environment serves 1).
     cold_start_s: 2.8 s, the staged preload (seeds/000); 5.4 s without it (seeds/001).
     keep_alive_s: how long the platform keeps an idle on-demand instance warm (not public for SCF
         or Lambda; 600 s = seeds/002's "idle 10 min -> zero").
@@ -158,7 +158,7 @@ PROVIDERS: dict[str, Provider] = {
         name="fixed", billing="fixed", concurrency_per_instance=8, on_demand=False, memory_gb=24.0
     ),
     # Lambda GPU functions on Managed Instances: an execution environment serves many requests
-    # (PerExecutionEnvironmentMaxConcurrency; 8 = DESIGN.md's batch 8); the reserved floor is
+    # (PerExecutionEnvironmentMaxConcurrency; 8 = docs/sources.md's batch 8); the reserved floor is
     # MinExecutionEnvironments. "Lambda Managed Instances don't scale when invocations arrive and
     # don't support cold starts. Instead, they scale asynchronously using resource consumption
     # signals" (AWS Lambda docs, "Lambda Managed Instances scaling"): no environment starts for a

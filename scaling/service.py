@@ -11,7 +11,7 @@ import numpy as np
 
 from scaling.errors import ScalingError
 
-# Batch 8 gives 2.3x the throughput of batch 1 (DESIGN.md, seeds/002): 8 / (1 + 7 k) = 2.3.
+# Batch 8 gives 2.3x the throughput of batch 1 (seeds/002, docs/sources.md): 8 / (1 + 7 k) = 2.3.
 BATCH8_THROUGHPUT_GAIN = 2.3
 
 
@@ -24,7 +24,7 @@ class ServiceModel:
     decode_s_per_token: 0.013 s at batch 1: the 8.04 GB of weights read per token at the A10G's
         600 GB/s; seeds/002's 2.1 s for a ~160-token code answer and 120 ms for "hello" agree.
     batch_slowdown (k): per extra request in the batch; (8 / 2.3 - 1) / 7 = 0.354 so that batch 8
-        gives 2.3x the throughput of batch 1 (DESIGN.md).
+        gives 2.3x the throughput of batch 1 (docs/sources.md).
     """
 
     prefill_tokens_per_s: float = 8000.0

@@ -57,7 +57,7 @@ def test_every_exception_class_of_ours_derives_from_a_root() -> None:
 
 
 def test_each_package_raises_only_its_own_root() -> None:
-    """DESIGN.md: preload/ and scaling/ import nothing of ours, so their classes use their own root."""
+    """README.md (Layout): preload/ and scaling/ import nothing of ours, so their classes use their own root."""
     for cls in _exception_classes():
         if cls.__module__.startswith("preload."):
             assert issubclass(cls, PreloadError), cls

@@ -108,7 +108,7 @@ QWEN3_4B_INSTRUCT = ModelShape(
     head_dim=128,
     weight_bytes=8_044_936_192,
 )
-"""Qwen3-4B-Instruct-2507 (DESIGN.md's checkpoint facts)."""
+"""Qwen3-4B-Instruct-2507 (docs/sources.md, checkpoint facts)."""
 
 
 @dataclass(frozen=True)

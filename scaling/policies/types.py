@@ -160,7 +160,7 @@ class ReactiveConfig(FrozenModel):
     ceil(N x 2^((load - 0.8) x 10)), down below 0.3 to max(min, floor(sqrt N)), min 1, max 50.
 
     rps_capacity_per_instance: req/s one instance sustains, to normalise the rps term; default
-    2.3 / 0.38 s = 6.05 (batch 8 gives 2.3x the throughput of one ~380 ms request, DESIGN.md).
+    2.3 / 0.38 s = 6.05 (batch 8 gives 2.3x the throughput of one ~380 ms request, docs/sources.md).
     min_reserved / max_reserved: the seed's MIN_INSTANCES / MAX_INSTANCES, bounds of this policy's
     reserved count (the project's one name for them, see :class:`PolicyConfig`); the seed's names
     ``min_instances`` / ``max_instances`` are still read from a policy config file.
@@ -218,7 +218,7 @@ class HybridConfig(FrozenModel):
     rates_by_hour: 24 mean arrival rates (req/s), hour 0 first, in the observations' time zone;
         ``None`` = no hourly base (reserved comes from the correction only).
     p95_latency_s: time in system at P95 for the Little's-law rule, seconds; default 2 x 0.38 s:
-        the ~380 ms typical request (DESIGN.md) slowed ~2x by batching.
+        the ~380 ms typical request (docs/sources.md) slowed ~2x by batching.
     headroom: margin over the Little's-law concurrency (plan.py's default 0.2).
     min_utilisation: reserve an instance only when its expected busy share exceeds this
         (``ReservedRule.min_utilisation``: 0 = plain ceil; the provider's break-even share, e.g.
@@ -253,7 +253,7 @@ class PolicyConfig(FrozenModel):
     """Configuration shared by every policy, plus one section per policy family.
 
     concurrency_per_instance: concurrent requests one instance serves (c); default 8, the batch
-        DESIGN.md quotes (batch 8 = 2.3x throughput). Lambda instances serve 1.
+        docs/sources.md quotes (batch 8 = 2.3x throughput). Lambda instances serve 1.
     cold_start_s: seconds from asking for an instance to it serving; default 2.8 s, the staged
         preload's figure (seeds/000; 5.4 s = 1.8 + 0.9 + 2.1 + 0.6 without it, seeds/001).
     min_reserved / max_reserved: bounds applied to every policy's raw reserved count (50 = the
