@@ -18,6 +18,10 @@ every run a fresh process with a cold page cache (``posix_fadvise(DONTNEED)`` on
 Prints medians of ``--runs`` (>= 5 for the note), spreads ((max - min) / median) and the goals' ratios.
 
     .venv/bin/python bench/coldstart.py --runs 5
+    .venv/bin/python bench/coldstart.py --smoke   # seconds: proves every variant runs, measures nothing
+
+``--smoke``: one run of every variant on the embedded tiny model (``llmfn.local.tiny_model``, built once
+and cached under ``$LLMFN_CACHE`` as ``llmfn dev`` does; ~0.8 MB); ``tests/bench`` runs it.
 """
 
 from __future__ import annotations
@@ -42,10 +46,13 @@ RANGE = 16 * 1024 * 1024
 PROMPT = {"model": "bench", "prompt": "Hello there", "max_tokens": 1, "temperature": 0}
 
 
-def build_checkpoint(out: Path, layers: int) -> Path:
-    """The bench's Qwen3 checkpoint (cached in ``out``)."""
-    from functions.tiny_model import TinyModelSpec, ensure_tiny_model
+def build_checkpoint(out: Path, layers: int, smoke: bool = False) -> Path:
+    """The bench's Qwen3 checkpoint (cached in ``out``); with ``smoke``, the embedded tiny model (cached
+    under ``$LLMFN_CACHE``)."""
+    from llmfn.local.tiny_model import TinyModelSpec, ensure_tiny_model
 
+    if smoke:
+        return ensure_tiny_model()
     spec = TinyModelSpec(
         vocab_size=151936,
         hidden_size=1024,
@@ -281,11 +288,19 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "llmfn-bench-coldstart")
     parser.add_argument("--child", default=None)
     parser.add_argument("--endpoint", default="")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="seconds: one run of every variant on the embedded tiny model ($LLMFN_CACHE); measures nothing",
+    )
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.dir, args.endpoint)))
         return
-    model_dir = build_checkpoint(args.dir, args.layers)
+    if args.smoke:
+        args.runs = 1
+        print("smoke: one run of every variant on the tiny model; the figures below mean nothing")
+    model_dir = build_checkpoint(args.dir, args.layers, smoke=args.smoke)
     files = shards(model_dir)
     total = sum(p.stat().st_size for p in files)
     print(

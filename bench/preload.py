@@ -11,6 +11,11 @@ Clock: starts after ``import torch`` (every variant needs it), ends when every b
 
     .venv/bin/python bench/preload.py --scale 0.1 --runs 5
     .venv/bin/python bench/preload.py --runs 5          # the full 8.0 GB checkpoint
+    .venv/bin/python bench/preload.py --smoke           # seconds: proves every variant runs
+
+``--smoke``: one cold run of every variant (``--modes`` to change) on the embedded tiny model (a real Qwen3
+checkpoint of ~0.8 MB in 3 shards, built once and cached under ``$LLMFN_CACHE`` as ``llmfn dev`` does)
+instead of a generated one; the figures mean nothing. ``tests/bench`` runs it.
 """
 
 from __future__ import annotations
@@ -326,6 +331,11 @@ def main() -> None:
         help="comma-separated; llmfn:N / llmfn-read:N (N workers; mmap / owned memory), raw-preadv:N "
         "(N threads into fresh memory), raw-mmap (a thread per file) / raw-mmap:1 (files in turn)",
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="seconds: one run of every variant on the embedded tiny model ($LLMFN_CACHE); measures nothing",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     model_dir = (
@@ -336,7 +346,16 @@ def main() -> None:
     if args.child:
         print(json.dumps(run_child(args.child, model_dir)))
         return
-    paths = generate(model_dir, args.scale)
+    if args.smoke:
+        from llmfn.local.tiny_model import ensure_tiny_model
+
+        args.runs, model_dir = 1, ensure_tiny_model()
+        if args.modes == parser.get_default("modes"):
+            args.modes = "cold"  # each variant is a fresh process importing torch: one mode keeps it short
+        paths = sorted(model_dir.glob("*.safetensors"))
+        print("smoke: one run of every variant on the tiny model; the figures below mean nothing")
+    else:
+        paths = generate(model_dir, args.scale)
     total = sum(p.stat().st_size for p in paths)
     print(
         f"checkpoint {model_dir}: {len(paths)} shards, {total:,} B ({', '.join(f'{p.stat().st_size / 1e9:.2f}' for p in paths)} GB)"

@@ -1,6 +1,9 @@
 """Benchmark of the inference app with the null engine against a bare endpoint, in the same run.
 
     .venv/bin/python bench/serve.py [--runs 5] [--requests 400] [--connections 16] [--overload-s 3]
+    .venv/bin/python bench/serve.py --smoke   # seconds: 1 run, 20 requests, 2 connections, 0.5 s overload
+
+``--smoke`` proves that every part runs (``tests/bench`` runs it); its figures mean nothing.
 
 Two servers, each its own uvicorn process (httptools + uvloop when installed, one worker), pinned to
 CPU 0 while the load client runs on CPU 1 (``taskset``; skipped where there is only one CPU):
@@ -253,7 +256,13 @@ def main() -> None:
     parser.add_argument("--capacity", type=float, default=100.0, help="overload: bucket rate R, req/s")
     parser.add_argument("--overload-s", type=float, default=3.0, help="seconds per overload run")
     parser.add_argument("--serve-bare", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--smoke", action="store_true", help="seconds: 1 run, 20 requests, 2 connections, 0.5 s overload"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.runs, args.requests, args.connections, args.capacity, args.overload_s = 1, 20, 2, 20.0, 0.5
+        print("smoke: tiny sizes; the figures below mean nothing")
     if args.serve_bare is not None:
         import uvicorn
 
