@@ -11,9 +11,9 @@ Clock: starts after ``import torch`` (every variant needs it), ends when every b
 
     .venv/bin/python bench/preload.py --scale 0.1 --runs 5
     .venv/bin/python bench/preload.py --runs 5          # the full 8.0 GB checkpoint
-    .venv/bin/python bench/preload.py --smoke           # seconds: proves every variant runs
+    .venv/bin/python bench/preload.py --smoke           # seconds: proves each kind of variant runs
 
-``--smoke``: one cold run of every variant (``--modes`` to change) on the embedded tiny model (a real Qwen3
+``--smoke``: one cold run of each kind of variant (``--modes``, ``--variants`` to change) on the embedded tiny model (a real Qwen3
 checkpoint of ~0.8 MB in 3 shards, built once and cached under ``$LLMFN_CACHE`` as ``llmfn dev`` does)
 instead of a generated one; the figures mean nothing. ``tests/bench`` runs it.
 """
@@ -38,6 +38,7 @@ sys.path.insert(0, str(_BENCH_DIR.parent))
 HIDDEN, INTERMEDIATE, HEADS, KV_HEADS, HEAD_DIM = 2560, 9728, 32, 8, 128
 LAYERS, VOCAB, SHARD_LIMIT = 36, 151936, 4_000_000_000
 PAGE = 4096
+SMOKE_VARIANTS = "llmfn:2,llmfn-read:2,load_file,safe_open,from_pretrained,raw-preadv:2,raw-mmap,raw-mmap:1"
 
 
 def qwen3_4b_layout(scale: float) -> list[tuple[str, tuple[int, ...]]]:
@@ -334,7 +335,7 @@ def main() -> None:
     parser.add_argument(
         "--smoke",
         action="store_true",
-        help="seconds: one run of every variant on the embedded tiny model ($LLMFN_CACHE); measures nothing",
+        help="seconds: one run of each kind of variant on the embedded tiny model ($LLMFN_CACHE); measures nothing",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -352,8 +353,10 @@ def main() -> None:
         args.runs, model_dir = 1, ensure_tiny_model()
         if args.modes == parser.get_default("modes"):
             args.modes = "cold"  # each variant is a fresh process importing torch: one mode keeps it short
+        if args.variants == parser.get_default("variants"):  # each branch of run_child once
+            args.variants = SMOKE_VARIANTS
         paths = sorted(model_dir.glob("*.safetensors"))
-        print("smoke: one run of every variant on the tiny model; the figures below mean nothing")
+        print("smoke: one run of each kind of variant on the tiny model; the figures below mean nothing")
     else:
         paths = generate(model_dir, args.scale)
     total = sum(p.stat().st_size for p in paths)
