@@ -15,7 +15,6 @@ file mapping for downloads, of the weights' own memory for streamed loads.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from fnmatch import fnmatch
 from typing import Any
 
 from preload.errors import PreloadError
+from preload.jsonfile import parse_json
 from preload.plan import INDEX_FILE, SINGLE_FILE
 
 RANGE_BYTES = 16 * 1024 * 1024
@@ -101,9 +101,10 @@ class ObjectStore:
                     objects[name] = ObjectRef(name, obj["Key"], obj["Size"], obj["ETag"])
         if INDEX_FILE in objects:
             body = self.read_bytes(objects[INDEX_FILE], 0, objects[INDEX_FILE].size)
+            index = parse_json(body, self.url(INDEX_FILE), "index")
             try:
-                shards = sorted(set(json.loads(body)["weight_map"].values()))
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                shards = sorted(set(index["weight_map"].values()))  # type: ignore[index]
+            except (KeyError, TypeError, AttributeError) as exc:
                 raise PreloadError(f"index is not valid: {exc}", file=self.url(INDEX_FILE)) from None
         elif SINGLE_FILE in objects:
             shards = [SINGLE_FILE]
