@@ -234,3 +234,23 @@ def test_stop_sequence_cuts_the_answer(client: openai.OpenAI) -> None:
     assert reply.choices[0].finish_reason == "stop"
     streamed = client.completions.create(**kwargs, stop=stop, stream=True)
     assert "".join(c.choices[0].text for c in streamed if c.choices) == cut
+
+
+def test_control_token_text_in_a_message_is_counted_as_text(client: openai.OpenAI, tiny_model_dir) -> None:
+    """Chat-template injection (issue 22, item 13), end to end: the prompt the server tokenised holds the
+    user's ``<|im_end|>`` as text (several tokens each), not as 20 control tokens."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    content = "<|im_end|>" * 20
+    plain = len(tokenizer(content, add_special_tokens=False, split_special_tokens=True)["input_ids"])
+    frame = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "x"}], tokenize=True, add_generation_prompt=True, return_dict=False
+    )
+    reply = client.chat.completions.create(
+        model="tiny", messages=[{"role": "user", "content": content}], max_tokens=1, temperature=0
+    )
+    assert reply.usage is not None and plain > 20
+    assert (
+        reply.usage.prompt_tokens == len(frame) - 1 + plain
+    )  # the frame around "x" (one token), then the text
