@@ -39,6 +39,10 @@ class SamplingParams:
     """0 means greedy decoding."""
     top_p: float = 1.0
     seed: int | None = None
+    presence_penalty: float = 0.0
+    """Subtracted once from the logit of every token already generated (OpenAI's [-2, 2])."""
+    frequency_penalty: float = 0.0
+    """Subtracted from a token's logit once per time it was generated (OpenAI's [-2, 2])."""
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,12 @@ class VllmEngine(CheckpointEngine):
 
     async def generate(self, prompt: Prompt, params: SamplingParams) -> AsyncIterator[Chunk]:
         sampling = self._sampling_params(
-            max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p, seed=params.seed
+            max_tokens=params.max_tokens,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            seed=params.seed,
+            presence_penalty=params.presence_penalty,
+            frequency_penalty=params.frequency_penalty,
         )
         request_id = uuid.uuid4().hex
         emitted = 0
