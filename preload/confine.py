@@ -11,10 +11,15 @@ such as ``/etc/passwd``.
 from __future__ import annotations
 
 import os
+from fnmatch import fnmatch
 from pathlib import Path
 
 from preload.errors import PreloadError
 
+METADATA_PATTERNS = ("*.json", "*.txt", "*.jinja", "*.model", "*.tiktoken")
+"""Small non-weight files read beside the shards (config, tokenizer, chat template, index)."""
+READ_PATTERNS = (*METADATA_PATTERNS, "*.safetensors", "SHA256SUMS")
+"""Every file of a model directory that a reader (ours, transformers', vLLM's) opens."""
 HF_SNAPSHOTS, HF_BLOBS = "snapshots", "blobs"
 """The Hugging Face cache's folders of one repository: ``snapshots/<commit>/`` links into ``blobs/``."""
 
@@ -40,3 +45,13 @@ def confined(model_dir: Path, path: Path) -> Path:
             file=path,
         )
     return real
+
+
+def confine_directory(model_dir: Path) -> None:
+    """Refuse ``model_dir`` when any file a reader opens (:data:`READ_PATTERNS`: shards, index, config,
+    tokenizer, chat template, sums) resolves outside it (:func:`confined`): checked before transformers or
+    vLLM read the tokenizer and config themselves."""
+    with os.scandir(model_dir) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if any(fnmatch(entry.name, pattern) for pattern in READ_PATTERNS):
+                confined(model_dir, Path(entry.path))

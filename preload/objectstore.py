@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatch
 from typing import Any
 
+from preload.confine import METADATA_PATTERNS
 from preload.errors import PreloadError
 from preload.jsonfile import parse_json
 from preload.plan import INDEX_FILE, SINGLE_FILE
@@ -31,8 +32,6 @@ RANGE_ATTEMPTS = 4
 """Tries per range (the first and three retries), each resuming where the previous one stopped."""
 RETRY_BASE_S = 0.05
 """First back-off before a retry (seconds); doubled after each failed try."""
-METADATA_PATTERNS = ("*.json", "*.txt", "*.jinja", "*.model", "*.tiktoken")
-"""Small non-weight files fetched beside the shards (config, tokenizer, chat template, index)."""
 SCHEMES = ("s3", "cos")
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from preload.config_check import check_config
-from preload.confine import confined
+from preload.confine import confine_directory, confined
 from preload.errors import PreloadError
 from preload.events import STAGE_BLOCKS, STAGE_EMBEDDING, STAGE_FINAL
 from preload.jsonfile import parse_json, read_json
@@ -287,6 +287,7 @@ def plan_checkpoint(model_dir: str | os.PathLike[str]) -> PreloadPlan:
     root = Path(model_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"model directory {root} does not exist")
+    confine_directory(root)  # the tokenizer and config too: transformers and vLLM read them unchecked
     weight_map, shard_names = read_weight_map(root)
     headers = []
     for shard_name in shard_names:

@@ -58,14 +58,21 @@ def test_dotdot_link_out_of_the_directory_is_refused(tmp_path: Path, secret: Pat
     _refused_without_echo(info.value, shard)
 
 
-@pytest.mark.parametrize("name", ["model.safetensors.index.json", "config.json", "SHA256SUMS"])
+@pytest.mark.parametrize(
+    "name",
+    ["model.safetensors.index.json", "config.json", "SHA256SUMS", "tokenizer.json", "chat_template.jinja"],
+)
 def test_index_config_and_sums_links_outside_are_refused(tmp_path: Path, secret: Path, name: str) -> None:
     model_dir = write_checkpoint(tmp_path / "m", sample_tensors(torch.float32, tied=True), shards=2)
     link = model_dir / name
     link.unlink(missing_ok=True)
     link.symlink_to(secret)
     with pytest.raises(PreloadError) as info:
-        read_sums(model_dir) if name == "SHA256SUMS" else plan_checkpoint(model_dir)
+        plan_checkpoint(model_dir)  # the tokenizer and template too: transformers reads them unchecked
+    _refused_without_echo(info.value, link)
+    if name == "SHA256SUMS":
+        with pytest.raises(PreloadError) as info:
+            read_sums(model_dir)
     _refused_without_echo(info.value, link)
 
 
