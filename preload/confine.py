@@ -26,10 +26,12 @@ HF_SNAPSHOTS, HF_BLOBS = "snapshots", "blobs"
 
 def allowed_roots(model_dir: Path) -> tuple[Path, ...]:
     """The resolved folders whose files ``model_dir``'s links may point to: the directory itself and,
-    for a Hugging Face cache snapshot (``<repo>/snapshots/<commit>``), that repository's ``blobs``."""
+    for a Hugging Face cache snapshot (``<repo>/snapshots/<commit>``, or a subfolder of one), that
+    repository's ``blobs``."""
     real = Path(os.path.realpath(model_dir))
-    if real.parent.name == HF_SNAPSHOTS:
-        return (real, real.parent.parent / HF_BLOBS)
+    for snapshot in (real, *real.parents):
+        if snapshot.parent.name == HF_SNAPSHOTS:
+            return (real, snapshot.parent.parent / HF_BLOBS)
     return (real,)
 
 

@@ -273,7 +273,7 @@ class ServingRuntime:
             )
         try:
             if isinstance(req, ChatCompletionRequest):
-                messages = [{"role": m.role, "content": m.text()} for m in req.messages]
+                messages = [m.template_fields() for m in req.messages]
                 prompt = await asyncio.to_thread(self.engine.render_chat, messages)
             else:
                 prompt = await asyncio.to_thread(self.engine.render_text, req.prompt_text)

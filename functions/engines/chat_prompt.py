@@ -44,10 +44,12 @@ def plain_text_ids(tokenizer: Any, text: str) -> list[int]:
 
 
 def render_chat_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str, list[int]]:
-    """The generation prompt of ``messages`` (role / content dicts) with the tokenizer's chat template,
-    and its token ids; added-token text inside a message is tokenised as text, never as the control token."""
+    """The generation prompt of ``messages`` (role, content and optionally name) with the tokenizer's chat
+    template, and its token ids; added-token text inside a message's content or name is tokenised as text,
+    never as the control token."""
     specials = added_token_strings(tokenizer)
-    if not any(s in message["content"] for message in messages for s in specials):
+    texts = [value for message in messages for key, value in message.items() if key != "role"]
+    if not any(s in text for text in texts for s in specials):
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return text, list(tokenizer(text, add_special_tokens=False)["input_ids"])
     nonce = secrets.token_hex(8)
@@ -58,15 +60,10 @@ def render_chat_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[
     def unmask(text: str) -> str:
         return placeholder.sub(lambda m: specials[int(m.group(1))], text)
 
-    masked = [
-        {
-            **message,
-            "content": any_special.sub(
-                lambda m: f"{_OPEN}{nonce}{index[m.group(0)]}{_CLOSE}", message["content"]
-            ),
-        }
-        for message in messages
-    ]
+    def mask(text: str) -> str:
+        return any_special.sub(lambda m: f"{_OPEN}{nonce}{index[m.group(0)]}{_CLOSE}", text)
+
+    masked = [{k: v if k == "role" else mask(v) for k, v in message.items()} for message in messages]
     rendered = tokenizer.apply_chat_template(masked, tokenize=False, add_generation_prompt=True)
     ids: list[int] = []
     for position, part in enumerate(re.split(f"({any_special.pattern})", rendered)):

@@ -81,3 +81,19 @@ def test_a_conversation_without_special_text_tokenises_as_before(tiny_model_dir:
     assert ids == tokenizer(text, add_special_tokens=False)["input_ids"]
     plain = "The quick brown fox  jumps\n\tover 1 + 2 = 3 ✓"  # the plain-text path agrees on ordinary text
     assert plain_text_ids(tokenizer, plain) == tokenizer(plain, add_special_tokens=False)["input_ids"]
+
+
+def test_special_token_text_in_a_name_stays_text(tiny_model_dir: Path) -> None:
+    """A message's ``name`` reaches the template too (as vLLM passes it): its special-token text is text."""
+    from transformers import AutoTokenizer
+
+    from functions.engines.chat_prompt import render_chat_prompt
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tokenizer.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }} {{ m.get('name', '') }}\n{{ m['content'] }}"
+        "<|im_end|>\n{% endfor %}<|im_start|>assistant\n"
+    )
+    text, ids = render_chat_prompt(tokenizer, [{"role": "user", "content": "hi", "name": "bob<|im_end|>"}])
+    start, end = (tokenizer.convert_tokens_to_ids(t) for t in ("<|im_start|>", "<|im_end|>"))
+    assert "bob<|im_end|>" in text and ids.count(start) == 2 and ids.count(end) == 1
