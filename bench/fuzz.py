@@ -11,7 +11,8 @@ Two surfaces, each a real process on 127.0.0.1 with an API key:
 
 Each gets ``--cases`` cases: half schemathesis cases of its OpenAPI document (positive and negative),
 half hypothesis request bodies (hostile integers, lone surrogates, deep nesting, NaN, non-UTF-8 bytes,
-wrong shapes; ``tests/fuzzing.py``). Printed per surface and generator: cases, answers by class, 5xx,
+wrong shapes; ``tests/fuzzing.py``), and a tenth more of field-honesty cases (a field the server cannot
+honour must be refused naming it, one it honours must be answered; its mismatches count as problems). Printed per surface and generator: cases, answers by class, 5xx,
 error bodies not in OpenAI's format, transport errors (a dropped or refused connection), and after the
 run whether the process is alive, the breaker closed (serve) and how many workers died (gateway).
 A clean run shows 0 in every failure column.
@@ -38,7 +39,7 @@ from llmfn.local.gateway import gateway_openapi  # noqa: E402
 from llmfn.local.status import fetch_status  # noqa: E402
 from llmfn.local.tiny_model import ensure_tiny_model  # noqa: E402
 from llmfn.local.worker import free_port  # noqa: E402
-from tests.fuzzing import Tally, run_bodies, run_openapi  # noqa: E402
+from tests.fuzzing import Tally, run_bodies, run_field_honesty, run_openapi  # noqa: E402
 
 KEY = "sk-fuzz-bench"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -81,11 +82,18 @@ def fuzz(url: str, document: dict[str, object], model: str, cases: int) -> list[
     for name, run in (
         ("schemathesis", lambda: run_openapi(url, document, KEY, cases=cases // 2, seeded=False)),
         ("hypothesis bodies", lambda: run_bodies(url, model, KEY, cases=cases - cases // 2, seeded=False)),
+        ("field honesty", lambda: run_field_honesty(url, model, KEY, cases=field_cases(cases), seeded=False)),
     ):
         started = time.perf_counter()
         tally = run()
         rows.append((name, tally, time.perf_counter() - started))
     return rows
+
+
+def field_cases(cases: int) -> int:
+    """Cases of the field-honesty generator (issue 22, item 12: every request field honoured or refused
+    with a 4xx naming it, never accepted and ignored): a tenth of the budget, at least 50."""
+    return max(cases // 10, 50)
 
 
 def serve_surface(model_dir: Path, cases: int, logs: Path) -> tuple[list[tuple[str, Tally, float]], str]:

@@ -14,6 +14,7 @@ import re
 import threading
 from pathlib import Path
 
+from preload.confine import confined
 from preload.errors import PreloadError
 from preload.plan import ShardFile
 
@@ -27,8 +28,12 @@ def read_sums(model_dir: Path) -> dict[str, str]:
     sums_path = model_dir / SUMS_FILE
     if not sums_path.exists():
         return {}
+    try:
+        text = confined(model_dir, sums_path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PreloadError(f"cannot be read as text: {exc}", file=sums_path) from None
     sums: dict[str, str] = {}
-    for number, line in enumerate(sums_path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         digest, _, name = line.partition(" ")
@@ -67,7 +72,7 @@ class FileHasher:
     def _run(self) -> None:
         try:
             digest = hashlib.sha256()
-            with open(self.shard.path, "rb") as fh:
+            with open(self.shard.open_path, "rb") as fh:
                 if self.shard.size:
                     with (
                         mmap.mmap(fh.fileno(), self.shard.size, access=mmap.ACCESS_READ) as mm,

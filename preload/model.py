@@ -77,7 +77,7 @@ def attach_weights(
     _materialize_meta_buffers(model, device)
     if result.unexpected_keys:
         raise PreloadError(
-            f"checkpoint holds {len(result.unexpected_keys)} tensors the model does not use",
+            f"checkpoint holds {len(result.unexpected_keys)} tensors the model built from config.json does not use",
             file=source,
             tensor=result.unexpected_keys[0],
         )

@@ -15,14 +15,15 @@ file mapping for downloads, of the weights' own memory for streamed loads.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import time
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from typing import Any
 
+from preload.confine import METADATA_PATTERNS
 from preload.errors import PreloadError
+from preload.jsonfile import parse_json
 from preload.plan import INDEX_FILE, SINGLE_FILE
 
 RANGE_BYTES = 16 * 1024 * 1024
@@ -31,8 +32,6 @@ RANGE_ATTEMPTS = 4
 """Tries per range (the first and three retries), each resuming where the previous one stopped."""
 RETRY_BASE_S = 0.05
 """First back-off before a retry (seconds); doubled after each failed try."""
-METADATA_PATTERNS = ("*.json", "*.txt", "*.jinja", "*.model", "*.tiktoken")
-"""Small non-weight files fetched beside the shards (config, tokenizer, chat template, index)."""
 SCHEMES = ("s3", "cos")
 
 
@@ -101,9 +100,10 @@ class ObjectStore:
                     objects[name] = ObjectRef(name, obj["Key"], obj["Size"], obj["ETag"])
         if INDEX_FILE in objects:
             body = self.read_bytes(objects[INDEX_FILE], 0, objects[INDEX_FILE].size)
+            index = parse_json(body, self.url(INDEX_FILE), "index")
             try:
-                shards = sorted(set(json.loads(body)["weight_map"].values()))
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                shards = sorted(set(index["weight_map"].values()))  # type: ignore[index]
+            except (KeyError, TypeError, AttributeError) as exc:
                 raise PreloadError(f"index is not valid: {exc}", file=self.url(INDEX_FILE)) from None
         elif SINGLE_FILE in objects:
             shards = [SINGLE_FILE]

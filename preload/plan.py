@@ -8,16 +8,18 @@ so that a plan that exists is a plan that can be loaded byte for byte.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from preload.config_check import check_config
+from preload.confine import confine_directory, confined
 from preload.errors import PreloadError
 from preload.events import STAGE_BLOCKS, STAGE_EMBEDDING, STAGE_FINAL
+from preload.jsonfile import parse_json, read_json
 
 INDEX_FILE = "model.safetensors.index.json"
 SINGLE_FILE = "model.safetensors"
@@ -77,6 +79,14 @@ class ShardFile:
     data_start: int
     header: bytes = field(repr=False)
     metadata: dict[str, str] = field(default_factory=dict)
+    real_path: Path | None = None
+    """``path`` with its links resolved, checked to be inside the model directory (``None``: not a
+    link-checked local file); the loader opens this one, so a link swapped after planning is not followed."""
+
+    @property
+    def open_path(self) -> Path:
+        """The file to open: the checked :attr:`real_path` when there is one."""
+        return self.real_path if self.real_path is not None else self.path
 
 
 @dataclass(frozen=True)
@@ -120,21 +130,6 @@ class PreloadPlan:
         return sum(f.size for f in self.files)
 
 
-def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    seen: dict[str, object] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise _DuplicateKeyError(key)
-        seen[key] = value
-    return seen
-
-
-class _DuplicateKeyError(PreloadError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
 def header_bytes_needed(prefix: bytes, size: int, path: str | Path) -> int:
     """Bytes of the file up to the end of its header (``8 + header length``), from its first 8 bytes.
 
@@ -152,19 +147,22 @@ def header_bytes_needed(prefix: bytes, size: int, path: str | Path) -> int:
     return 8 + header_len
 
 
-def read_header(path: Path) -> tuple[ShardFile, list[TensorEntry]]:
-    """Parse and validate one local safetensors file's header (see :func:`parse_header`)."""
+def read_header(path: Path, real_path: Path | None = None) -> tuple[ShardFile, list[TensorEntry]]:
+    """Parse and validate one local safetensors file's header (see :func:`parse_header`), read from
+    ``real_path`` (``path`` resolved and confined, :func:`preload.confine.confined`) when given."""
+    opened = real_path if real_path is not None else path
     try:
-        info = path.stat()
+        info = opened.stat()
         if not stat.S_ISREG(info.st_mode):  # a directory raises IsADirectoryError, a FIFO blocks
             raise PreloadError("shard is not a regular file (a directory, FIFO or device?)", file=path)
         size = info.st_size
-        with open(path, "rb") as fh:
+        with open(opened, "rb") as fh:
             prefix = fh.read(8)
             head = prefix + fh.read(header_bytes_needed(prefix, size, path) - 8)
     except FileNotFoundError:
         raise PreloadError("shard file is missing", file=path) from None
-    return parse_header(path, size, head)
+    shard, entries = parse_header(path, size, head)
+    return (replace(shard, real_path=real_path) if real_path is not None else shard), entries
 
 
 def parse_header(path: Path, size: int, head: bytes) -> tuple[ShardFile, list[TensorEntry]]:
@@ -179,12 +177,7 @@ def parse_header(path: Path, size: int, head: bytes) -> tuple[ShardFile, list[Te
     if len(head) < data_start:
         raise PreloadError(f"header cut short: {len(head)} of {data_start} B", file=path, offset=len(head))
     prefix, raw = head[:8], head[8:data_start]
-    try:
-        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicate_keys)
-    except _DuplicateKeyError as exc:
-        raise PreloadError("tensor named twice in the header", file=path, tensor=exc.key, offset=8) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PreloadError(f"header is not valid JSON: {exc}", file=path, offset=8) from None
+    header = parse_json(raw, path, "header", offset=8)
     if not isinstance(header, dict):
         raise PreloadError("header is not a JSON object", file=path, offset=8)
     metadata = header.pop("__metadata__", None) or {}
@@ -227,9 +220,17 @@ def _parse_entry(path: Path, name: str, info: object, data_start: int) -> Tensor
         raise PreloadError(
             f"unknown dtype {dtype!r}; known: {', '.join(DTYPE_SIZES)}", file=path, tensor=name, offset=8
         )
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+    if not isinstance(shape, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):  # JSON true is a Python int: refused here, not by torch at load time
         raise PreloadError(
-            f"shape {shape!r} is not a list of non-negative integers", file=path, tensor=name, offset=8
+            f"{shape!r} is not a list of non-negative integers",
+            file=path,
+            tensor=name,
+            offset=8,
+            field="shape",
+            value=shape,
+            allowed="a list of non-negative integers",
         )
     if (
         not isinstance(offsets, list)
@@ -252,12 +253,7 @@ def _parse_entry(path: Path, name: str, info: object, data_start: int) -> Tensor
 
 def _read_index(model_dir: Path) -> dict[str, str]:
     index_path = model_dir / INDEX_FILE
-    try:
-        index = json.loads(index_path.read_text(encoding="utf-8"), object_pairs_hook=_reject_duplicate_keys)
-    except _DuplicateKeyError as exc:
-        raise PreloadError("tensor named twice in the index", file=index_path, tensor=exc.key) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PreloadError(f"index is not valid JSON: {exc}", file=index_path) from None
+    index = read_json(model_dir, index_path, "index")
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
         raise PreloadError("index has no weight_map of tensor name -> shard file", file=index_path)
@@ -291,6 +287,7 @@ def plan_checkpoint(model_dir: str | os.PathLike[str]) -> PreloadPlan:
     root = Path(model_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"model directory {root} does not exist")
+    confine_directory(root)  # the tokenizer and config too: transformers and vLLM read them unchecked
     weight_map, shard_names = read_weight_map(root)
     headers = []
     for shard_name in shard_names:
@@ -298,7 +295,7 @@ def plan_checkpoint(model_dir: str | os.PathLike[str]) -> PreloadPlan:
         if not path.exists():
             named = next(n for n, s in (weight_map or {}).items() if s == shard_name)
             raise PreloadError("shard named by the index is missing", file=path, tensor=named)
-        headers.append(read_header(path))
+        headers.append(read_header(path, confined(root, path)))
     return plan_from_headers(root, weight_map, headers)
 
 
@@ -353,5 +350,8 @@ def plan_from_headers(
     stages = tuple(
         Stage(name, tuple(sorted(entries, key=lambda t: (_layer_of(t.name), file_order[t.file], t.start))))
         for name, entries in grouped.items()
+    )
+    check_config(
+        root, {t.name: t.shape for t in by_name.values()}, len({_layer_of(n) for n in by_name} - {-1})
     )
     return PreloadPlan(model_dir=root, files=tuple(files), stages=stages)

@@ -15,9 +15,10 @@ from preload.plan import ShardFile
 
 
 def open_checked(shard: ShardFile) -> int:
-    """Open a planned file read-only, refusing it when it changed size since it was planned."""
+    """Open a planned file read-only (its resolved, confined path: a link swapped after planning is not
+    followed), refusing it when it changed size since it was planned."""
     try:
-        fd = os.open(shard.path, os.O_RDONLY)
+        fd = os.open(shard.open_path, os.O_RDONLY)
     except FileNotFoundError:
         raise PreloadError("shard file disappeared after planning", file=shard.path) from None
     size = os.fstat(fd).st_size

@@ -17,6 +17,7 @@ from pathlib import Path
 from preload import objectstore
 from preload.errors import PreloadError
 from preload.integrity import SUMS_FILE
+from preload.jsonfile import parse_json
 from preload.objectstore import METADATA_PATTERNS, ObjectRef, ObjectStore, is_object_store
 from preload.plan import INDEX_FILE, SINGLE_FILE
 
@@ -122,8 +123,11 @@ def _fetch_hub(
                     endpoint=endpoint,
                     local_files_only=offline,
                 )
-                weight_map = json.loads(Path(index_path).read_text(encoding="utf-8")).get("weight_map", {})
-                shards = sorted(set(weight_map.values()))
+                index = parse_json(Path(index_path).read_bytes(), f"hf://{repo_id}/{INDEX_FILE}", "index")
+                weight_map = index.get("weight_map") if isinstance(index, dict) else None
+                if not isinstance(weight_map, dict):
+                    raise PreloadError("index has no weight_map", file=f"hf://{repo_id}/{INDEX_FILE}")
+                shards = sorted({str(shard) for shard in weight_map.values()})
             except (LocalEntryNotFoundError, EntryNotFoundError):
                 if not offline:
                     raise
@@ -185,7 +189,7 @@ def read_manifest(local_dir: Path) -> dict[str, str]:
     """Name -> ETag of the objects kept in ``local_dir`` (empty when none)."""
     try:
         return dict(json.loads((local_dir / MANIFEST_FILE).read_text(encoding="utf-8")))
-    except (FileNotFoundError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, RecursionError):  # unreadable, not JSON, too deep: none kept
         return {}
 
 

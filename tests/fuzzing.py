@@ -271,3 +271,109 @@ def _settings() -> dict[str, Any]:
         "suppress_health_check": list(HealthCheck),
         "phases": [Phase.explicit, Phase.generate],
     }
+
+
+# ---- issue 22, item 12: every field honoured or refused, never accepted and ignored -----------------
+_tool = st.fixed_dictionaries(
+    {
+        "type": st.just("function"),
+        "function": st.fixed_dictionaries({"name": st.text("abc_", min_size=1, max_size=8)}),
+    }
+)
+_penalty_out = st.one_of(st.floats(2.0001, 1e6), st.floats(-1e6, -2.0001))
+FIELD_CASES: dict[str, tuple[str, st.SearchStrategy[Any], st.SearchStrategy[Any]]] = {
+    # field: (route, values the server cannot honour: a 4xx naming the field, values it honours: 200)
+    "logprobs": (CHAT, st.just(True), st.sampled_from([False, None])),
+    "top_logprobs": (CHAT, st.integers(1, 20), st.sampled_from([0, None])),
+    "tools": (CHAT, st.lists(_tool, min_size=1, max_size=2), st.sampled_from([None, []])),
+    "tool_choice": (
+        CHAT,
+        st.one_of(st.just("required"), _tool.map(lambda t: {"type": "function", "function": t["function"]})),
+        st.sampled_from(["none", "auto", None]),
+    ),
+    "response_format": (
+        CHAT,
+        st.sampled_from(
+            [
+                {"type": "json_object"},
+                {
+                    "type": "json_schema",
+                    "json_schema": {"name": "x", "strict": True, "schema": {"type": "object"}},
+                },
+            ]
+        ),
+        st.sampled_from([{"type": "text"}, None]),
+    ),
+    "logit_bias": (
+        CHAT,
+        st.dictionaries(st.integers(0, 300).map(str), st.floats(-100, 100), min_size=1, max_size=3),
+        st.sampled_from([{}, None]),
+    ),
+    "presence_penalty": (CHAT, _penalty_out, st.floats(-2, 2)),
+    "frequency_penalty": (COMPLETIONS, _penalty_out, st.floats(-2, 2)),
+    "suffix": (COMPLETIONS, st.text(min_size=1, max_size=8), st.sampled_from(["", None])),
+    "best_of": (COMPLETIONS, st.integers(2, 5), st.sampled_from([1, None])),
+    "echo": (COMPLETIONS, st.nothing(), st.booleans()),
+    "top_k": (CHAT, st.integers(1, 100), st.sampled_from([-1, 0, None])),
+    "repetition_penalty": (COMPLETIONS, st.floats(1.01, 2), st.sampled_from([1, 1.0, None])),
+    "min_p": (CHAT, st.floats(0.01, 1), st.sampled_from([0, None])),
+}
+FIELD_CASES["completion logprobs"] = (COMPLETIONS, st.integers(0, 5), st.just(None))
+
+
+@st.composite
+def field_cases(draw: st.DrawFn, model: str) -> tuple[str, dict[str, Any], str, bool]:
+    """(route, body, field, refused?): a valid request plus one field of :data:`FIELD_CASES` with a value
+    the server must refuse (a 4xx naming the field) or honour (a 200)."""
+    key = draw(st.sampled_from(sorted(FIELD_CASES)))
+    route, bad, good = FIELD_CASES[key]
+    field = key.split()[-1]
+    refused = draw(st.booleans()) and not bad.is_empty
+    value = draw(bad if refused else good)
+    base: dict[str, Any] = {"model": model, "max_tokens": 1}
+    base |= {"messages": [{"role": "user", "content": "hi"}]} if route == CHAT else {"prompt": "hi"}
+    return route, {**base, field: value}, field, refused
+
+
+def run_field_honesty(base_url: str, model: str, api_key: str | None, cases: int, seeded: bool) -> Tally:
+    """Send ``cases`` :func:`field_cases`; a problem is an unsupported value answered 200 (as if
+    honoured), a supported one refused, or a refusal that does not name the field."""
+    tally = Tally()
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
+
+        @settings(max_examples=cases, derandomize=seeded, **_settings())
+        @given(case=field_cases(model))
+        def run(case: tuple[str, dict[str, Any], str, bool]) -> None:
+            route, body, field, refused = case
+            label = f"POST {route} {field}={body[field]!r}"
+            try:
+                response = client.post(route, json=body)
+            except httpx.TransportError as exc:
+                tally.transport_error(label, exc)
+                return
+            tally.record(
+                label, response.status_code, response.headers.get("content-type", ""), response.content
+            )
+            try:
+                param = response.json()["error"]["param"] if response.status_code >= 400 else None
+            except (ValueError, KeyError, TypeError):  # not OpenAI's error format: recorded above
+                param = None
+            if refused and response.status_code < 400:
+                tally.problems.append(f"{label}: answered {response.status_code} as if honoured")
+            elif not refused and response.status_code >= 400:
+                tally.problems.append(f"{label}: refused a value it honours: {response.text[:200]}")
+            elif refused and not str(param).startswith(field):
+                tally.problems.append(f"{label}: the refusal names {param!r}, not {field!r}")
+
+        run()
+    return tally
+
+
+# ---- issue 22, item 13: control-token text inside chat messages --------------------------------------
+def injected_messages(specials: list[str]) -> st.SearchStrategy[list[dict[str, str]]]:
+    """1-3 chat messages whose content mixes text with the tokenizer's added-token strings (``specials``)."""
+    piece = st.one_of(st.sampled_from(specials), st.text(max_size=12))
+    content = st.lists(piece, max_size=6).map("".join)
+    role = st.sampled_from(["system", "user", "assistant"])
+    return st.lists(st.fixed_dictionaries({"role": role, "content": content}), min_size=1, max_size=3)

@@ -3,7 +3,7 @@
 :class:`ServingRuntime` owns the engine, readiness, metrics, the shaping policy and the admission chain
 (:mod:`functions.api.admission`). A generation request passes, in order: Bearer key (401) -> body size
 (413) -> JSON (400: also too deeply nested, NaN, lone surrogates) -> schema (422, strict types, bounded
-integers) -> model id (404) -> readiness (waits ``ready_wait_s`` seconds, then 503 + Retry-After) ->
+integers) -> a field this server cannot honour (400 ``unsupported_parameter``, never ignored) -> model id (404) -> readiness (waits ``ready_wait_s`` seconds, then 503 + Retry-After) ->
 token bucket (429 + Retry-After) -> prompt bytes (400 when they alone cannot fit the context) ->
 rendering and tokenising in a thread (400 when it fails or the prompt is empty) -> shaping (400 when
 max_tokens cannot fit the context) -> a concurrency slot from the bounded queue (429 when full or too
@@ -81,6 +81,8 @@ class _Admitted:
     permit: BreakerPermit
     arrived: float
     headers: dict[str, str]
+    echo: str = ""
+    """Text answered before the completion (``echo``: the prompt), not counted as completion tokens."""
 
     @property
     def completion_id(self) -> str:
@@ -198,6 +200,9 @@ class ServingRuntime:
             req = schema.model_validate(body)
         except ValidationError as exc:
             raise _schema_error(exc) from None
+        unsupported = req.unsupported(body)
+        if unsupported is not None:
+            raise APIError(400, unsupported.message, code=unsupported.code, param=unsupported.param)
         if req.model != self.engine.model_name:
             raise APIError(
                 404,
@@ -226,7 +231,15 @@ class ServingRuntime:
             request_id=request_id,
             model=self.engine.model_name,
             prompt=prompt,
-            params=SamplingParams(shaped.max_tokens, shaped.temperature, req.top_p, req.seed),
+            params=SamplingParams(
+                shaped.max_tokens,
+                shaped.temperature,
+                req.top_p,
+                req.seed,
+                presence_penalty=req.presence_penalty or 0.0,
+                frequency_penalty=req.frequency_penalty or 0.0,
+            ),
+            echo=req.prompt_text if isinstance(req, CompletionRequest) and req.echo else "",
             stops=req.stop_sequences,
             stream=req.stream,
             include_usage=req.include_usage,
@@ -260,7 +273,7 @@ class ServingRuntime:
             )
         try:
             if isinstance(req, ChatCompletionRequest):
-                messages = [{"role": m.role, "content": m.text()} for m in req.messages]
+                messages = [m.template_fields() for m in req.messages]
                 prompt = await asyncio.to_thread(self.engine.render_chat, messages)
             else:
                 prompt = await asyncio.to_thread(self.engine.render_text, req.prompt_text)
@@ -367,7 +380,7 @@ class ServingRuntime:
             raise
         job.permit.success()
         self._finish(job, "200", tokens)
-        reply = _whole_reply(job, "".join(parts), finish, Usage.of(job.prompt.tokens, tokens))
+        reply = _whole_reply(job, job.echo + "".join(parts), finish, Usage.of(job.prompt.tokens, tokens))
         return Response(json.dumps(reply.model_dump()), 200, job.headers, media_type="application/json")
 
     def _engine_failed(self, job: _Admitted, exc: Exception, tokens: int) -> APIError:
@@ -414,6 +427,8 @@ class ServingRuntime:
         try:
             if job.kind == CHAT:  # OpenAI's first chat chunk names the role, with empty content
                 yield event("", None)
+            elif job.echo:  # the echoed prompt comes first, as vLLM streams it
+                yield event(job.echo, None)
             finish = "stop"
             try:
                 async for text, count, reason in items():

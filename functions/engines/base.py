@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from functions.engines.chat_prompt import render_chat_prompt
 from functions.errors import InputError, LlmfnError
 from preload.events import STAGE_FETCH, STAGE_IMPORTS, STAGES, EventCallback, StageEvent
 
@@ -38,6 +39,10 @@ class SamplingParams:
     """0 means greedy decoding."""
     top_p: float = 1.0
     seed: int | None = None
+    presence_penalty: float = 0.0
+    """Subtracted once from the logit of every token already generated (OpenAI's [-2, 2])."""
+    frequency_penalty: float = 0.0
+    """Subtracted from a token's logit once per time it was generated (OpenAI's [-2, 2])."""
 
 
 @dataclass(frozen=True)
@@ -176,8 +181,8 @@ class CheckpointEngine:
         self._relay.step(STAGE_IMPORTS, started, time.monotonic() - started)
 
     def render_chat(self, messages: list[dict[str, str]]) -> Prompt:
-        text = self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return self.render_text(text)
+        text, ids = render_chat_prompt(self._tokenizer, messages)
+        return Prompt(text, tuple(ids), len(ids))
 
     def render_text(self, text: str) -> Prompt:
         ids = self._tokenizer(text, add_special_tokens=False)["input_ids"]

@@ -30,6 +30,8 @@ from preload.events import STAGE_FETCH, EventCallback
 from preload.objectstore import is_object_store
 
 if TYPE_CHECKING:
+    import torch
+
     from preload.loader import LoadedCheckpoint
     from preload.plan import PreloadPlan
 
@@ -212,7 +214,7 @@ class TransformersEngine(CheckpointEngine):
         cancel: threading.Event,
     ) -> None:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
+        from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
         from transformers.generation.streamers import BaseStreamer
 
         class _Streamer(BaseStreamer):
@@ -240,7 +242,13 @@ class TransformersEngine(CheckpointEngine):
                 sampling = {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p}
             if params.seed is not None:
                 torch.manual_seed(params.seed)
+            processors = LogitsProcessorList()
+            if params.presence_penalty or params.frequency_penalty:
+                processors.append(
+                    OpenAIPenalties(input_ids.shape[1], params.presence_penalty, params.frequency_penalty)
+                )
             self._model.generate(
+                logits_processor=processors,
                 input_ids=input_ids,
                 attention_mask=torch.ones_like(input_ids),
                 max_new_tokens=params.max_tokens,
@@ -250,6 +258,29 @@ class TransformersEngine(CheckpointEngine):
             )
         finally:
             loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+
+
+class OpenAIPenalties:
+    """OpenAI's presence and frequency penalties as a transformers logits processor, on the tokens
+    generated so far (not the prompt's, as vLLM applies them): ``logit[j] -= c[j] * frequency +
+    (c[j] > 0) * presence``, ``c[j]`` being how many times token ``j`` was generated (OpenAI's "Frequency
+    and presence penalties" guide; README.md, "Serve")."""
+
+    def __init__(self, prompt_tokens: int, presence: float, frequency: float) -> None:
+        self.prompt_tokens = prompt_tokens
+        self.presence = presence
+        self.frequency = frequency
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        generated = input_ids[:, self.prompt_tokens :]
+        if generated.shape[1] == 0:
+            return scores
+        counts = torch.zeros_like(scores).scatter_add_(
+            1, generated, torch.ones(generated.shape, dtype=scores.dtype, device=scores.device)
+        )
+        return scores - counts * self.frequency - (counts > 0).to(scores.dtype) * self.presence
 
 
 class _IncrementalDecoder:

@@ -21,7 +21,6 @@ gpu-memory-utilization 0.9 -> 0.7, enforce-eager, block-size 16, max-num-seqs 25
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -30,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from functions.errors import InputError
+from preload.errors import PreloadError
+from preload.jsonfile import read_json
 
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "float8_e4m3fn": 1}
 VLLM_BLOCK_SIZES = (8, 16, 32)
@@ -87,7 +88,9 @@ class ModelShape:
     def from_checkpoint(cls, model_dir: str | Path) -> ModelShape:
         """From ``config.json`` and the safetensors files' sizes."""
         root = Path(model_dir)
-        config = json.loads((root / "config.json").read_text())
+        config = read_json(root, root / "config.json", "config")  # links confined to the directory
+        if not isinstance(config, dict):
+            raise PreloadError("config is not a JSON object", file=root / "config.json")
         heads = config["num_attention_heads"]
         head_dim = config.get("head_dim") or config["hidden_size"] // heads
         dtype = str(config.get("torch_dtype") or config.get("dtype") or "bfloat16")

@@ -36,6 +36,7 @@ from functions.engines.base import (
 )
 from functions.engines.vllm_args import ModelShape, TrafficProfile, VllmConfig, derive_engine_args
 from functions.settings import ServeSettings
+from preload.confine import confine_directory
 from preload.events import STAGE_ENGINE, STAGES, EventCallback, StageEvent
 
 MEAN_CONTEXT_SHARE = 0.25
@@ -88,6 +89,7 @@ class VllmEngine(CheckpointEngine):
         if self.model_dir is None:
             self._prefetch.result()  # the fetch failed: raise its error
         model_dir = self.model_dir
+        confine_directory(model_dir)  # before vLLM reads a file; the prefetch's plan may still be running
         shape = ModelShape.from_checkpoint(model_dir)
         context = self.settings.max_model_len or shape.max_position_embeddings
         profile = TrafficProfile(
@@ -111,7 +113,12 @@ class VllmEngine(CheckpointEngine):
 
     async def generate(self, prompt: Prompt, params: SamplingParams) -> AsyncIterator[Chunk]:
         sampling = self._sampling_params(
-            max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p, seed=params.seed
+            max_tokens=params.max_tokens,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            seed=params.seed,
+            presence_penalty=params.presence_penalty,
+            frequency_penalty=params.frequency_penalty,
         )
         request_id = uuid.uuid4().hex
         emitted = 0

@@ -14,7 +14,7 @@ import pytest
 from functions.api.router import create_app
 from functions.settings import ServeSettings
 from tests.functions.helpers import running, wait_ready
-from tests.fuzzing import Tally, run_bodies, run_openapi
+from tests.fuzzing import Tally, run_bodies, run_field_honesty, run_openapi
 
 KEY = "sk-fuzz"
 
@@ -60,3 +60,51 @@ def test_hypothesis_request_bodies(fuzzed_app: tuple[str, object]) -> None:
     tally = run_bodies(url, "tiny", KEY, cases=300, seeded=True)
     assert tally.cases >= 250
     assert_clean(tally, url)
+
+
+def test_every_field_is_honoured_or_refused(fuzzed_app: tuple[str, object]) -> None:
+    """Issue 22, item 12: no field is accepted and then ignored."""
+    url, _ = fuzzed_app
+    tally = run_field_honesty(url, "tiny", KEY, cases=150, seeded=True)
+    assert tally.cases >= 120
+    assert_clean(tally, url)
+
+
+def test_control_token_text_in_messages_never_becomes_a_control_token(tiny_model_dir: Path) -> None:
+    """Issue 22, item 13: whatever mix of text and added-token strings the messages hold, the prompt's
+    ids hold exactly the control tokens the template writes (one ``<|im_start|>`` / ``<|im_end|>`` pair
+    per message, one ``<|im_start|>`` to open the answer) and spell the rendered prompt."""
+    from hypothesis import HealthCheck, given, settings
+    from transformers import AutoTokenizer
+
+    from functions.engines.base import CheckpointEngine
+    from functions.engines.chat_prompt import added_token_strings
+    from tests.fuzzing import injected_messages
+
+    class TokenizerOnly(CheckpointEngine):  # the engines' own render_chat, without loading weights
+        def __init__(self, tokenizer: object) -> None:
+            self._tokenizer = tokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    engine = TokenizerOnly(tokenizer)
+    specials = added_token_strings(tokenizer)
+    start, end, eot = (
+        tokenizer.convert_tokens_to_ids(t) for t in ("<|im_start|>", "<|im_end|>", "<|endoftext|>")
+    )
+
+    @settings(
+        max_examples=300,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(messages=injected_messages(specials))
+    def check(messages: list[dict[str, str]]) -> None:
+        prompt = engine.render_chat(messages)
+        text, ids = prompt.text, list(prompt.token_ids)
+        assert text == tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        assert (ids.count(start), ids.count(end), ids.count(eot)) == (len(messages) + 1, len(messages), 0)
+        assert tokenizer.decode(ids) == text
+
+    check()

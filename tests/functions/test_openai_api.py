@@ -13,6 +13,7 @@ import pytest
 from functions.api.router import create_app
 from functions.settings import ServeSettings
 from tests.functions.conftest import API_KEY
+from tests.functions.helpers import assert_openai_error
 
 
 @pytest.fixture(scope="module")
@@ -234,3 +235,164 @@ def test_stop_sequence_cuts_the_answer(client: openai.OpenAI) -> None:
     assert reply.choices[0].finish_reason == "stop"
     streamed = client.completions.create(**kwargs, stop=stop, stream=True)
     assert "".join(c.choices[0].text for c in streamed if c.choices) == cut
+
+
+def test_control_token_text_in_a_message_is_counted_as_text(client: openai.OpenAI, tiny_model_dir) -> None:
+    """Chat-template injection (issue 22, item 13), end to end: the prompt the server tokenised holds the
+    user's ``<|im_end|>`` as text (several tokens each), not as 20 control tokens."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    content = "<|im_end|>" * 20
+    plain = len(tokenizer(content, add_special_tokens=False, split_special_tokens=True)["input_ids"])
+    frame = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "x"}], tokenize=True, add_generation_prompt=True, return_dict=False
+    )
+    reply = client.chat.completions.create(
+        model="tiny", messages=[{"role": "user", "content": content}], max_tokens=1, temperature=0
+    )
+    assert reply.usage is not None and plain > 20
+    assert (
+        reply.usage.prompt_tokens == len(frame) - 1 + plain
+    )  # the frame around "x" (one token), then the text
+
+
+# -- issue 22, item 12: every field is honoured or refused, never accepted and ignored -----------------
+
+CHAT_BASE: dict[str, Any] = {
+    "model": "tiny",
+    "messages": [{"role": "user", "content": "Hi"}],
+    "max_tokens": 2,
+}
+TEXT_BASE: dict[str, Any] = {"model": "tiny", "prompt": "Hi", "max_tokens": 2}
+TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+UNSUPPORTED = [
+    ("chat", {"logprobs": True}, "logprobs"),
+    ("chat", {"logprobs": True, "top_logprobs": 3}, "logprobs"),
+    ("chat", {"top_logprobs": 3}, "top_logprobs"),
+    ("chat", {"tools": [TOOL]}, "tools"),
+    ("chat", {"tools": [TOOL], "tool_choice": "auto"}, "tools"),
+    ("chat", {"tool_choice": "required"}, "tool_choice"),
+    ("chat", {"tool_choice": {"type": "function", "function": {"name": "get_weather"}}}, "tool_choice"),
+    ("chat", {"functions": [TOOL["function"]]}, "functions"),
+    ("chat", {"function_call": {"name": "get_weather"}}, "function_call"),
+    (
+        "chat",
+        {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "x", "strict": True, "schema": {}},
+            }
+        },
+        "response_format",
+    ),
+    ("chat", {"response_format": {"type": "json_object"}}, "response_format"),
+    ("chat", {"logit_bias": {"5": 100}}, "logit_bias"),
+    ("chat", {"reasoning_effort": "high"}, "reasoning_effort"),
+    ("chat", {"modalities": ["text", "audio"]}, "modalities"),
+    ("chat", {"prediction": {"type": "content", "content": "x"}}, "prediction"),
+    ("chat", {"echo": True}, "echo"),
+    (
+        "chat",
+        {"messages": [{"role": "assistant", "content": "", "tool_calls": [{"id": "1", "type": "function"}]}]},
+        "messages",
+    ),
+    ("chat", {"stream_options": {"include_usage": True}}, "stream_options"),
+    ("chat", {"top_k": 1}, "top_k"),
+    ("chat", {"repetition_penalty": 1.3}, "repetition_penalty"),
+    ("chat", {"min_tokens": 5}, "min_tokens"),
+    ("chat", {"guided_json": {"type": "object"}}, "guided_json"),
+    ("completions", {"logprobs": 0}, "logprobs"),
+    ("completions", {"logprobs": 5}, "logprobs"),
+    ("completions", {"suffix": "end"}, "suffix"),
+    ("completions", {"best_of": 3}, "best_of"),
+    ("completions", {"ignore_eos": True}, "ignore_eos"),
+]
+
+
+def _post(tiny_server: str, kind: str, extra: dict[str, Any]) -> httpx.Response:
+    body = {**(CHAT_BASE if kind == "chat" else TEXT_BASE), **extra}
+    path = "/v1/chat/completions" if kind == "chat" else "/v1/completions"
+    return httpx.post(
+        tiny_server + path, json=body, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60
+    )
+
+
+@pytest.mark.parametrize(("kind", "extra", "param"), UNSUPPORTED, ids=[f"{k}-{p}" for k, _, p in UNSUPPORTED])
+def test_a_field_the_server_cannot_honour_is_a_400_saying_unsupported(
+    tiny_server: str, kind: str, extra: dict[str, Any], param: str
+) -> None:
+    error = assert_openai_error(_post(tiny_server, kind, extra), 400, param)
+    assert error["code"] in {"unsupported_parameter", "unsupported_value", "invalid_value"}
+    assert "supported" in error["message"] or "only allowed" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra"),
+    [
+        ("chat", {"presence_penalty": 2.5}),
+        ("chat", {"frequency_penalty": -3}),
+        ("completions", {"presence_penalty": -2.01}),
+        ("chat", {"top_logprobs": 21}),
+        ("completions", {"logprobs": 6}),
+        ("chat", {"logit_bias": {"5": 101}}),
+    ],
+)
+def test_out_of_range_penalties_and_counts_are_refused(
+    tiny_server: str, kind: str, extra: dict[str, Any]
+) -> None:
+    error = assert_openai_error(_post(tiny_server, kind, extra), 422)
+    assert error["param"].split(".")[0] == next(iter(extra))
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra"),
+    [
+        ("chat", {"logprobs": False, "top_logprobs": 0, "tool_choice": "none", "parallel_tool_calls": True}),
+        ("chat", {"tool_choice": "auto", "response_format": {"type": "text"}, "logit_bias": {}}),
+        ("chat", {"top_k": -1, "min_p": 0, "repetition_penalty": 1.0, "skip_special_tokens": True}),
+        ("chat", {"presence_penalty": 0.5, "frequency_penalty": -0.5, "stream_options": None}),
+        ("completions", {"echo": False, "best_of": 1, "suffix": None, "logprobs": None}),
+    ],
+)
+def test_values_that_change_nothing_are_accepted(tiny_server: str, kind: str, extra: dict[str, Any]) -> None:
+    response = _post(tiny_server, kind, extra)
+    assert response.status_code == 200, response.text
+
+
+def test_echo_puts_the_prompt_in_front_of_the_completion(client: openai.OpenAI) -> None:
+    prompt = "The quick brown fox"
+    plain = client.completions.create(model="tiny", prompt=prompt, max_tokens=4, temperature=0)
+    echoed = client.completions.create(model="tiny", prompt=prompt, max_tokens=4, temperature=0, echo=True)
+    assert echoed.choices[0].text == prompt + plain.choices[0].text
+    assert echoed.usage == plain.usage  # the echoed prompt is not completion tokens
+    stream = client.completions.create(
+        model="tiny", prompt=prompt, max_tokens=4, temperature=0, echo=True, stream=True
+    )
+    texts = [chunk.choices[0].text for chunk in stream if chunk.choices]
+    assert texts[0] == prompt and "".join(texts) == echoed.choices[0].text
+
+
+def test_penalties_change_a_greedy_answer_as_openai_defines_them(client: openai.OpenAI) -> None:
+    """Greedy decoding of the random tiny model repeats tokens; a frequency penalty of 2 (far above its
+    logit spread) must change the answer, and the same request again gives the same answer."""
+    ask = {"model": "tiny", "prompt": "Hello", "max_tokens": 24, "temperature": 0}
+    plain = client.completions.create(**ask).choices[0].text
+    penalised = client.completions.create(**ask, frequency_penalty=2.0).choices[0].text
+    assert penalised != plain
+    assert client.completions.create(**ask, frequency_penalty=2.0).choices[0].text == penalised
+    assert client.completions.create(**ask, presence_penalty=2.0).choices[0].text != plain
+
+
+def test_openai_penalties_processor_subtracts_counts_of_generated_tokens() -> None:
+    import torch
+
+    from functions.engines.transformers_engine import OpenAIPenalties
+
+    ids = torch.tensor([[7, 7, 1, 2, 2, 2]])  # prompt [7, 7], then 1 once and 2 three times
+    scores = torch.zeros(1, 8)
+    out = OpenAIPenalties(2, presence=0.5, frequency=0.25)(ids, scores)
+    expected = torch.zeros(1, 8)
+    expected[0, 1] = -(0.25 + 0.5)
+    expected[0, 2] = -(3 * 0.25 + 0.5)
+    assert torch.equal(out, expected)  # the prompt's 7 is not penalised

@@ -148,9 +148,10 @@ def test_verify_without_known_sums_says_how_to_fix_it(tmp_path: Path) -> None:
 def test_verify_uses_the_hub_cache_blob_name(tmp_path: Path) -> None:
     source = write_checkpoint(tmp_path / "src", sample_tensors(torch.float16, tied=True))
     data = (source / "model.safetensors").read_bytes()
-    blobs, snapshot = tmp_path / "blobs", tmp_path / "snapshot"
-    blobs.mkdir()
-    snapshot.mkdir()
+    repo = tmp_path / "models--org--name"  # the hub cache's layout: snapshots/<commit>/ links into blobs/
+    blobs, snapshot = repo / "blobs", repo / "snapshots" / ("c" * 40)
+    blobs.mkdir(parents=True)
+    snapshot.mkdir(parents=True)
     (blobs / hashlib.sha256(data).hexdigest()).write_bytes(data)
     os.symlink(blobs / hashlib.sha256(data).hexdigest(), snapshot / "model.safetensors")
     assert load_checkpoint(snapshot, verify=True).verified
