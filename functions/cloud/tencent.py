@@ -14,7 +14,8 @@ publishes no percentile, so ``p95_duration_s`` is the largest per-period ``Durat
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +32,9 @@ _TRANSIENT_CODES = (
     "FailedOperation.FunctionStatusError",  # still deploying the last configuration change
 )
 _TRANSIENT_PREFIXES = ("RequestLimitExceeded", "InternalError")
+FUNCTION_ACTIVE = "Active"
+# GetFunction Status values that waiting does not turn into Active (doc 583/115197, the status list)
+FUNCTION_FAILED = frozenset({"CreateFailed", "UpdateFailed", "PublishFailed", "DeleteFailed"})
 
 
 def is_transient(error: BaseException) -> bool:
@@ -80,13 +84,18 @@ def _call(client: Any, retry: RetryPolicy, action: str, params: dict[str, Any]) 
 
 @dataclass
 class ScfControl:
-    """One SCF function and its alias (the SCF actuator). Versions are strings ("1", "2", ...)."""
+    """One SCF function and its alias (the SCF actuator). Versions are strings ("1", "2", ...).
+    active_timeout_s / active_poll_s: how long :meth:`publish_version` waits for the function to be
+    Active, and how often it looks (seconds)."""
 
     endpoint: TencentEndpoint
     function: str
     alias_name: str
     namespace: str = "default"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    active_timeout_s: float = 600.0
+    active_poll_s: float = 2.0
+    sleep: Callable[[float], None] = time.sleep
 
     def __post_init__(self) -> None:
         self._scf = self.endpoint.client("scf", "2018-04-16")
@@ -130,8 +139,32 @@ class ScfControl:
         env = {"Variables": [{"Key": k, "Value": v} for k, v in merged.items()]}
         self._call("UpdateFunctionConfiguration", Environment=env)
 
+    def wait_active(self) -> None:
+        """Poll ``GetFunction`` until ``Status == "Active"``: ``PublishVersion`` answers
+        ``FailedOperation.PublishVersion`` ("当前函数状态无法发布版本，请在状态为正常时发布", SCF's error
+        codes) while a configuration change still deploys. :class:`CloudError` after ``active_timeout_s``."""
+        deadline = time.monotonic() + self.active_timeout_s
+        while True:
+            status = self._call("GetFunction", Qualifier="$LATEST").get("Status")
+            if status == FUNCTION_ACTIVE:
+                return
+            if status in FUNCTION_FAILED or time.monotonic() >= deadline:
+                raise CloudError(
+                    "GetFunction",
+                    "FunctionNotActive",
+                    f"function {self.function} is {status}, not Active (waited up to {self.active_timeout_s} s)",
+                )
+            self.sleep(self.active_poll_s)
+
     def publish_version(self, description: str) -> str:
+        self.wait_active()
         return str(self._call("PublishVersion", Description=description)["FunctionVersion"])
+
+    def delete_version(self, version: str) -> None:
+        """Delete one published version (``DeleteFunction`` with ``Qualifier``: "填写需要删除的版本号")."""
+        if not version.isdigit():
+            raise ValueError(f"only a published version can be deleted, got {version!r}")
+        self._call("DeleteFunction", Qualifier=version)
 
     def scaling_qualifier(self, routing: AliasRouting) -> str:
         return routing.primary

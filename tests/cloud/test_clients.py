@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
 from functions.cloud.retry import RetryPolicy
 from functions.cloud.types import CloudError
@@ -86,8 +87,21 @@ def test_scf_publish_waits_for_the_update_to_deploy(stand_in: StandIn) -> None:
     retry = RetryPolicy(attempts=3, initial_s=0.001, max_s=0.001, jitter_s=0.0)
     control = stand_in.target.control(retry)
     control.set_environment({"LLMFN_MODEL_REVISION": "rev-2"})
-    with pytest.raises(CloudError, match="FunctionStatusError"):
+    # SCF refuses PublishVersion while the function is not Active (FailedOperation.PublishVersion) ...
+    with pytest.raises(TencentCloudSDKException) as refused:
+        control._scf.call_json("PublishVersion", {"FunctionName": "llm", "Description": "raw"})
+    assert refused.value.get_code() == "FailedOperation.PublishVersion"
+    # ... so the control polls GetFunction until Active first, and gives up with the status
+    polls: list[float] = []
+    control.active_timeout_s, control.active_poll_s, control.sleep = 0.0, 0.5, polls.append
+    with pytest.raises(CloudError, match="is Updating, not Active"):
         control.publish_version("too early")
-    assert len(retry.retried) == 2
-    scf.functions[("default", "llm")].updating_until = 0.0  # the update has deployed
+    assert not [a for a, p in scf.calls if a == "PublishVersion" and p.get("Description") == "too early"]
+
+    def deployed(seconds: float) -> None:  # the update deploys while the control waits
+        polls.append(seconds)
+        scf.functions[("default", "llm")].updating_until = 0.0
+
+    control.active_timeout_s, control.sleep = 60.0, deployed
     assert control.publish_version("now") == "2"
+    assert polls[-1] == 0.5

@@ -102,11 +102,15 @@ def _input_names() -> dict[str, set[str]]:
     }
     for (typ, outer), cls in nested.items():
         names[typ] |= {f"{outer}.{inner}" for inner in _types.input_type_py_to_pulumi_names(cls).values()}
-    # our dynamic resource (infra.gpu.accelerator): its inputs are its constructor's keyword arguments
+    # our dynamic resources (infra.gpu.accelerator, infra.scf_dynamic): their inputs are its constructor's keyword arguments
     from infra.gpu.accelerator import LambdaAcceleratorConfig
+    from infra.scf_dynamic import ScfFunctionUrl, ScfInstanceConcurrency
 
-    signature = inspect.signature(LambdaAcceleratorConfig.__init__)
-    names["pulumi-python:dynamic:Resource"] = set(signature.parameters) - {"self", "name", "opts"}
+    names["pulumi-python:dynamic:Resource"] = {
+        parameter
+        for resource in (LambdaAcceleratorConfig, ScfFunctionUrl, ScfInstanceConcurrency)
+        for parameter in inspect.signature(resource.__init__).parameters
+    } - {"self", "name", "opts"}
     return names
 
 
