@@ -225,7 +225,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
         if config.scaler_role is not None:
             scaler_code["role"] = config.scaler_role
         env = scaler_environment(config, function.name, config.scaler_state_bucket)
-        return scf.Function(
+        scaler = scf.Function(
             f"{name}-scaler",
             name=config.scaler_name,
             namespace=config.namespace,
@@ -239,3 +239,15 @@ class TencentInferenceStack(pulumi.ComponentResource):
             **scaler_code,
             opts=child,
         )
+        # Single flight: "The reserved quota is the upper limit of the function concurrency quota" and
+        # "the sum of the memory configured for the specific running instances of the function cannot
+        # exceed the configured quota" (doc 583/39464). One instance's memory: one tick at a time, which
+        # is what the scaler's state on COS relies on (COS has no conditional PUT: functions.cloud.state).
+        scf.ReservedConcurrencyConfig(
+            f"{name}-scaler-single-flight",
+            function_name=scaler.name,
+            namespace=config.namespace,
+            reserved_concurrency_mem=SCALER_MEMORY_MB,
+            opts=child,
+        )
+        return scaler

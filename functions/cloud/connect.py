@@ -77,7 +77,8 @@ class CloudTarget:
 
     @staticmethod
     def tencent_credentials(env: Mapping[str, str] | None = None) -> dict[str, str | None]:
-        """Tencent keys from the environment (the SCF runtime sets these for the function's role)."""
+        """Tencent keys from the environment (on SCF, ``functions.scaler.handler.tencent_env`` puts each
+        request's ``X-Scf-*`` role keys there: an image function's own environment has none)."""
         env = os.environ if env is None else env
         return {
             "secret_id": env.get("TENCENTCLOUD_SECRETID") or None,
@@ -138,15 +139,14 @@ class CloudTarget:
 
         if self.cloud == "aws":
             return AwsEndpoint(self.region, endpoint, self.timeout_s).client("s3")
-        import boto3
-        from botocore.config import Config
+        from preload.objectstore import cos_client
 
-        return boto3.client(
-            "s3",
-            region_name=self.region,
-            endpoint_url=endpoint or f"https://cos.{self.region}.myqcloud.com",
-            aws_access_key_id=self.secret_id,
-            aws_secret_access_key=self.secret_key,
-            aws_session_token=self.session_token,
-            config=Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "virtual"}),
+        return cos_client(
+            endpoint or f"https://cos.{self.region}.myqcloud.com",
+            region=self.region,
+            access_key=self.secret_id,
+            secret_key=self.secret_key,
+            session_token=self.session_token,
+            retries={"total_max_attempts": 1},
+            s3={"addressing_style": "virtual"},
         )

@@ -18,6 +18,7 @@ import boto3
 from functions.cloud.connect import CloudTarget
 from functions.cloud.retry import RetryPolicy
 from tests.cloud.aws_proxy import AwsProxy
+from tests.cloud.cos_standin import CosStandIn
 from tests.cloud.faults import FaultPlan
 from tests.cloud.scf_emulator import ScfEmulator
 
@@ -46,6 +47,7 @@ class StandIn:
     state_faults: FaultPlan
     aws_proxy: AwsProxy | None = None
     scf: ScfEmulator | None = None
+    cos: CosStandIn | None = None  # COS's S3 API rules in front of the state bucket (Tencent)
 
     def unwarmed_routes(self) -> list[dict[str, Any]]:
         return (self.aws_proxy or self.scf).unwarmed_routes()  # type: ignore[union-attr]
@@ -141,8 +143,9 @@ def aws_stand_in(moto_url: str, proxy: AwsProxy) -> StandIn:
     return StandIn("aws", target, proxy.faults, proxy.url, proxy.faults, aws_proxy=proxy)
 
 
-def tencent_stand_in(scf: ScfEmulator, moto_url: str, proxy: AwsProxy) -> StandIn:
-    """The SCF emulator with the stack set up through the SDK; COS's S3 API played by moto."""
+def tencent_stand_in(scf: ScfEmulator, moto_url: str, proxy: AwsProxy, cos: CosStandIn) -> StandIn:
+    """The SCF emulator with the stack set up through the SDK; COS's S3 API played by moto behind
+    ``cos`` (a started :class:`CosStandIn` whose upstream is ``proxy``)."""
     from tencentcloud.common import credential
     from tencentcloud.common.profile.client_profile import ClientProfile
     from tencentcloud.common.profile.http_profile import HttpProfile
@@ -181,4 +184,4 @@ def tencent_stand_in(scf: ScfEmulator, moto_url: str, proxy: AwsProxy) -> StandI
         secret_key=scf.secret_key,
         timeout_s=0.3,
     )
-    return StandIn("tencent", target, scf.faults, proxy.url, proxy.faults, scf=scf)
+    return StandIn("tencent", target, scf.faults, cos.url, proxy.faults, scf=scf, cos=cos)

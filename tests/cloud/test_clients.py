@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
+from functions.cloud.connect import CloudTarget
 from functions.cloud.retry import RetryPolicy
 from functions.cloud.types import CloudError
 from tests.cloud.standins import ALIAS, INITIAL_CAPACITY, StandIn, fast_retry
@@ -105,3 +106,40 @@ def test_scf_publish_waits_for_the_update_to_deploy(stand_in: StandIn) -> None:
     control.active_timeout_s, control.sleep = 60.0, deployed
     assert control.publish_version("now") == "2"
     assert polls[-1] == 0.5
+
+
+def test_every_cos_client_sends_checksums_only_when_required(moto_reset: str) -> None:
+    """botocore 1.36+ adds a CRC32 to every PutObject (aws-chunked bodies with a trailing checksum when
+    streamed), which COS does not fully support: preload's cos:// store and the scaler's state client
+    are both built by preload.objectstore.cos_client with checksums "when_required"."""
+    import boto3
+
+    from preload.objectstore import ObjectStore
+    from tests.cloud.cos_standin import CosStandIn
+
+    boto3.client("s3", region_name="us-east-1", endpoint_url=moto_reset).create_bucket(Bucket="models-1250")
+    cos = CosStandIn(moto_reset).start()
+    try:
+        plain_boto3 = boto3.client("s3", region_name="ap-guangzhou", endpoint_url=cos.url)
+        plain_boto3.put_object(Bucket="models-1250", Key="default.json", Body=b"{}")
+        assert cos.checksum_headers, "the stand-in must see botocore's default checksums"
+        cos.checksum_headers.clear()
+
+        store = ObjectStore("cos://models-1250/qwen", cos.url, connections=2)
+        store.client.put_object(Bucket="models-1250", Key="qwen/config.json", Body=b'{"a": 1}')
+        assert (
+            store.client.get_object(Bucket="models-1250", Key="qwen/config.json")["Body"].read()
+            == b'{"a": 1}'
+        )
+        target = CloudTarget("tencent", "llm", "live", "ap-guangzhou", secret_id="id", secret_key="key")
+        state = target.s3_client(cos.url)
+        state.put_object(Bucket="models-1250", Key="state.json", Body=b"{}")
+        assert cos.checksum_headers == []
+        for client in (store.client, state):
+            config = client.meta.config
+            assert (config.request_checksum_calculation, config.response_checksum_validation) == (
+                "when_required",
+                "when_required",
+            )
+    finally:
+        cos.stop()

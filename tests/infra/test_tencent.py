@@ -40,6 +40,7 @@ VERSION = "tencentcloud:Scf/functionVersion:FunctionVersion"
 ALIAS = "tencentcloud:Scf/functionAlias:FunctionAlias"
 PROVISIONED = "tencentcloud:Scf/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"
 DYNAMIC = "pulumi-python:dynamic:Resource"
+RESERVED = "tencentcloud:Scf/reservedConcurrencyConfig:ReservedConcurrencyConfig"
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +67,7 @@ def test_full_resource_graph(example: StackRun) -> None:
             (DYNAMIC, "llmfn-concurrency"),
             (DYNAMIC, "llmfn-url"),
             (FUNCTION, "llmfn-scaler"),
+            (RESERVED, "llmfn-scaler-single-flight"),
         ]
     )
     assert example.one("pulumi:providers:tencentcloud").inputs["region"] == "ap-guangzhou"
@@ -205,6 +207,16 @@ def test_scaler_runs_every_minute_on_a_timer(example: StackRun) -> None:
     config = parse_example(example_config(EXAMPLE))
     assert list(policy.hybrid.rates_by_hour or ()) == config.rates_by_hour
     assert (policy.hybrid.p95_latency_s, policy.concurrency_per_instance, policy.max_reserved) == (2.5, 8, 20)
+
+
+def test_scaler_runs_single_flight(example: StackRun) -> None:
+    """COS has no conditional PUT, so the scaler's state relies on one tick at a time: the scaler's
+    reserved concurrency is its own memory (doc 583/39464: the reserved quota is the function's upper
+    limit), i.e. one instance, one invocation."""
+    reserved = example.one(RESERVED).inputs
+    scaler = _function(example, "llmfn-scaler")
+    assert (reserved["functionName"], reserved["namespace"]) == (scaler["name"], "default")
+    assert reserved["reservedConcurrencyMem"] == scaler["memSize"] == 256
 
 
 def test_outputs(example: StackRun) -> None:
