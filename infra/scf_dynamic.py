@@ -27,7 +27,6 @@ create / update / delete against the SCF emulator, and the program under mocks f
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -36,7 +35,8 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
-URL_TRIGGER_NAME = "llmfn-url"
+from functions.contract import SCF_URL_TRIGGER, scf_url_of_trigger_desc, scf_url_trigger_desc
+
 ACTIVE = "Active"
 # GetFunction Status values that will not become Active by waiting (doc 583/115197's status list)
 FAILED_STATUSES = frozenset({"CreateFailed", "UpdateFailed", "PublishFailed", "DeleteFailed"})
@@ -95,37 +95,6 @@ def wait_active(
         sleep(poll_s)
 
 
-def url_of_trigger_desc(trigger_desc: str) -> str | None:
-    """The public URL in a function URL trigger's ``TriggerDesc`` (a JSON string), None without one.
-
-    The API reference documents what CreateTrigger takes (AuthType, NetConfig, CorsConfig) but not under
-    which key the answer carries the URL, so this takes the first ``https://`` / ``http://`` string in it
-    that is not an intranet address (infra/README.md says how to check on a real account).
-    """
-    try:
-        found = [value for key, value in _strings(json.loads(trigger_desc)) if "intranet" not in key.lower()]
-    except (json.JSONDecodeError, TypeError):
-        return None
-    return next((v for v in found if v.startswith(("https://", "http://"))), None)
-
-
-def _strings(value: Any, key: str = "") -> list[tuple[str, str]]:
-    if isinstance(value, dict):
-        return [pair for k, v in value.items() for pair in _strings(v, f"{key}.{k}")]
-    if isinstance(value, list):
-        return [pair for v in value for pair in _strings(v, key)]
-    return [(key, value)] if isinstance(value, str) else []
-
-
-def url_trigger_desc(extranet: bool = True) -> str:
-    """TriggerDesc of the function URL (doc 583/100227): ``AuthType`` NONE, since llmfn checks its own
-    bearer API key (a CAM URL would need Tencent-signed requests, which OpenAI clients cannot send);
-    public access on, intranet off; no CORS (browsers are not the clients)."""
-    return json.dumps(
-        {"AuthType": "NONE", "NetConfig": {"EnableIntranet": False, "EnableExtranet": extranet}}
-    )
-
-
 class FunctionUrlProvider(ResourceProvider):
     """Create: ``CreateTrigger`` type http on the qualifier, and its URL; delete: ``DeleteTrigger``."""
 
@@ -137,14 +106,14 @@ class FunctionUrlProvider(ResourceProvider):
             {
                 "FunctionName": props["function_name"],
                 "Namespace": props["namespace"],
-                "TriggerName": URL_TRIGGER_NAME,
+                "TriggerName": SCF_URL_TRIGGER,
                 "Type": "http",
                 "Qualifier": props["qualifier"],
                 "Enable": "OPEN",
-                "TriggerDesc": url_trigger_desc(),
+                "TriggerDesc": scf_url_trigger_desc(),
             },
         )
-        url = url_of_trigger_desc(str((answer.get("TriggerInfo") or {}).get("TriggerDesc") or ""))
+        url = scf_url_of_trigger_desc(str((answer.get("TriggerInfo") or {}).get("TriggerDesc") or ""))
         if url is None:
             raise ScfCallError(f"CreateTrigger answered no URL: {answer.get('TriggerInfo')}")
         outs = {**props, "url": url}
@@ -167,7 +136,7 @@ class FunctionUrlProvider(ResourceProvider):
                 {
                     "FunctionName": props["function_name"],
                     "Namespace": props["namespace"],
-                    "TriggerName": URL_TRIGGER_NAME,
+                    "TriggerName": SCF_URL_TRIGGER,
                     "Type": "http",
                     "Qualifier": props["qualifier"],
                 },

@@ -27,7 +27,7 @@ import pulumi
 import tencentcloud_iac_pulumi as tencentcloud
 from tencentcloud_iac_pulumi import scf
 
-from functions.contract import ENV_HOST, ENV_PORT, SCF_HOST
+from functions.contract import ENV_HOST, ENV_PORT, ENV_PREWARM_URL, SCF_HOST
 from infra.common import (
     ALIAS_DESCRIPTION,
     ALIAS_NAME,
@@ -139,7 +139,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[alias]),
         )
         endpoint_url = url.url
-        self._scaler(name, config, function, code, child)
+        self._scaler(name, config, function, code, endpoint_url, child)
 
         self.outputs = stack_outputs(
             config,
@@ -211,6 +211,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
         config: StackConfig,
         function: scf.Function,
         code: dict[str, Any],
+        endpoint_url: pulumi.Output[str],
         child: pulumi.ResourceOptions,
     ) -> scf.Function:
         """The scaler: the same image, an event function run every minute by a timer trigger; the
@@ -224,7 +225,10 @@ class TencentInferenceStack(pulumi.ComponentResource):
         scaler_code = dict(code)
         if config.scaler_role is not None:
             scaler_code["role"] = config.scaler_role
-        env = scaler_environment(config, function.name, config.scaler_state_bucket)
+        # pre-warm requests go over HTTP to the alias's function URL: web functions take no async Invoke
+        env = pulumi.Output.all(
+            scaler_environment(config, function.name, config.scaler_state_bucket), endpoint_url
+        ).apply(lambda parts: {**parts[0], ENV_PREWARM_URL: parts[1]})
         scaler = scf.Function(
             f"{name}-scaler",
             name=config.scaler_name,

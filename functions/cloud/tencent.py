@@ -22,6 +22,7 @@ from typing import Any
 
 from functions.cloud.retry import RetryPolicy
 from functions.cloud.types import AliasRouting, Capacity, CloudError, InvokeResult, WindowMetrics
+from functions.contract import SCF_URL_TRIGGER, scf_url_of_trigger_desc, scf_url_trigger_desc
 
 SCF_MONITOR_NAMESPACE = "QCE/SCF_V2"
 MONITOR_PERIOD_S = 60
@@ -160,6 +161,20 @@ class ScfControl:
         self.wait_active()
         return str(self._call("PublishVersion", Description=description)["FunctionVersion"])
 
+    def routed_versions(self) -> set[str]:
+        """Every version some alias of the function routes to (its version or a weighted one)."""
+        routed: set[str] = set()
+        offset = 0
+        while True:
+            page = self._call("ListAliases", Offset=offset, Limit=100)
+            for alias in page.get("Aliases") or []:
+                routed.add(str(alias["FunctionVersion"]))
+                weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or []
+                routed |= {str(w["Version"]) for w in weights}
+            offset += 100
+            if offset >= int(page.get("TotalCount", 0)):
+                return routed
+
     def delete_version(self, version: str) -> None:
         """Delete one published version (``DeleteFunction`` with ``Qualifier``: "填写需要删除的版本号")."""
         if not version.isdigit():
@@ -168,6 +183,40 @@ class ScfControl:
 
     def scaling_qualifier(self, routing: AliasRouting) -> str:
         return routing.primary
+
+    def function_url(self, qualifier: str) -> str:
+        """The function URL of ``qualifier`` (an alias or version), created when it has none: SCF binds
+        at most one URL to each ("每一个别名或者版本仅允许创建一个 URL", doc 583/100227)."""
+        try:
+            answer = self._call(
+                "CreateTrigger",
+                TriggerName=SCF_URL_TRIGGER,
+                Type="http",
+                Qualifier=qualifier,
+                Enable="OPEN",
+                TriggerDesc=scf_url_trigger_desc(),
+            )
+            triggers = [answer.get("TriggerInfo") or {}]
+        except CloudError as error:
+            if error.code != "ResourceInUse.Trigger":
+                raise
+            triggers = self._call("ListTriggers").get("Triggers") or []
+        for trigger in triggers:
+            if trigger.get("Type") == "http" and trigger.get("Qualifier") == qualifier:
+                url = scf_url_of_trigger_desc(str(trigger.get("TriggerDesc") or ""))
+                if url:
+                    return url
+        raise CloudError(
+            "CreateTrigger", "NoFunctionUrl", f"no function URL found for {self.function}:{qualifier}"
+        )
+
+    def delete_function_url(self, qualifier: str) -> None:
+        """Delete the URL :meth:`function_url` created on ``qualifier`` (none there: nothing to do)."""
+        try:
+            self._call("DeleteTrigger", TriggerName=SCF_URL_TRIGGER, Type="http", Qualifier=qualifier)
+        except CloudError as error:
+            if error.code != "ResourceNotFound.Trigger":
+                raise
 
     def capacity(self, version: str) -> Capacity:
         answer = self._call("GetProvisionedConcurrencyConfig", Qualifier=version)

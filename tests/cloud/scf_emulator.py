@@ -195,6 +195,7 @@ class ScfEmulator:
         self.version_limit: int | None = None  # see the comment on LimitExceeded.FunctionVersions
         # (function, version) -> base URL of the HTTP server that plays that version (tests start it)
         self.backends: dict[tuple[str, str], str] = {}
+        self.url_requests: list[tuple[str, str, str, str]] = []  # (qualifier, version, method, path)
 
     # ----- lifecycle -----
     def start(self) -> ScfEmulator:
@@ -372,6 +373,7 @@ class ScfEmulator:
             "PublishVersion": self._publish_version,
             "ListVersionByFunction": self._list_versions,
             "GetAlias": self._get_alias,
+            "ListAliases": self._list_aliases,
             "CreateAlias": self._create_alias,
             "UpdateAlias": self._update_alias,
             "PutProvisionedConcurrencyConfig": self._put_provisioned,
@@ -530,6 +532,21 @@ class ScfEmulator:
         fn = self._function(params)
         return self._alias_body(fn, params.get("Name", ""))
 
+    def _list_aliases(self, params: dict[str, Any]) -> dict[str, Any]:
+        """ListAliasesRequest (SDK model): FunctionVersion "如果提供此参数，则只返回与该函数版本有关联的别名";
+        Limit "默认值为 20"."""
+        fn = self._function(params)
+        offset, limit = int(params.get("Offset", 0)), int(params.get("Limit", 20))
+        wanted = params.get("FunctionVersion")
+        aliases = [
+            copy.deepcopy(a)
+            for a in fn.aliases.values()
+            if wanted is None
+            or wanted == a["FunctionVersion"]
+            or wanted in {w["Version"] for w in a["RoutingConfig"]["AdditionalVersionWeights"]}
+        ]
+        return {"Aliases": aliases[offset : offset + limit], "TotalCount": len(aliases)}
+
     def _checked_routing(
         self, fn: ScfFunction, primary: str, routing: dict[str, Any] | None
     ) -> dict[str, Any]:
@@ -668,6 +685,12 @@ class ScfEmulator:
 
     def _invoke(self, params: dict[str, Any]) -> dict[str, Any]:
         fn = self._function(params)
+        if fn.func_type == "HTTP" and params.get("InvocationType") == "Event":
+            # Web functions take HTTP requests only: no asynchronous invocation (SCF, Web 函数 limits)
+            raise ApiError(
+                "UnsupportedOperation",
+                f"{fn.name} is a Web function: asynchronous invocation is not supported",
+            )
         version = self._resolve(fn, params.get("Qualifier") or "$LATEST")
         config = fn.latest if version == "$LATEST" else fn.versions[version]
         env = {v["Key"]: v["Value"] for v in config["Environment"]["Variables"]}
@@ -815,10 +838,12 @@ class ScfEmulator:
                         version = entry["Version"]
                         break
             backend = self.backends.get((fn.name, version))
+        path = "/" + (parts[5] if len(parts) > 5 else "")
+        with self._lock:
+            self.url_requests.append((qualifier, version, request.command, path))
         if backend is None:
             self._send(request, 502, b'{"error": "version has no running instance"}', "application/json")
             return
-        path = "/" + (parts[5] if len(parts) > 5 else "")
         headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")}
         forward = urllib.request.Request(backend + path, data=body, method=request.command, headers=headers)
         try:
@@ -826,6 +851,8 @@ class ScfEmulator:
                 status, payload, kind = answer.status, answer.read(), answer.headers.get("Content-Type", "")
         except urllib.error.HTTPError as error:
             status, payload, kind = error.code, error.read(), error.headers.get("Content-Type", "")
+        except (urllib.error.URLError, OSError) as error:  # the instance did not answer
+            status, payload, kind = 502, json.dumps({"error": str(error)}).encode(), "application/json"
         self._send(request, status, payload, kind or "application/json")
 
     # ----- Cloud Monitor -----

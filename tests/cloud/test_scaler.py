@@ -21,6 +21,7 @@ from functions.contract import (
     ENV_CLOUD_ENDPOINT,
     ENV_FUNCTION,
     ENV_POLICY_CONFIG,
+    ENV_PREWARM_URL,
     ENV_REGION,
     ENV_STATE_BUCKET,
     ENV_STATE_ENDPOINT,
@@ -60,6 +61,7 @@ def settings(stand_in: StandIn, **overrides: Any) -> ScalerSettings:
         "state_bucket": STATE_BUCKET,
         "state_endpoint": stand_in.state_endpoint,
         "policy_config": POLICY_CONFIG,
+        "prewarm_url": stand_in.endpoint_url,
     }
     return ScalerSettings(**(values | overrides))
 
@@ -108,6 +110,9 @@ def test_scaler_decisions_equal_the_policy_on_the_same_metric_series(stand_in: S
     assert len({d["reserved"] for d in expected}) >= 3  # the series moves capacity up and down
     assert any(d["prewarm"] for d in expected)
     assert stand_in.invocations() == sum(d["prewarm"] for d in expected)  # pre-warm requests sent
+    if stand_in.scf is not None:  # a web function takes no async Invoke: over HTTP to the alias's URL
+        assert not [a for a, _ in stand_in.scf.calls if a == "Invoke"]
+        assert {(q, m, path) for q, _, m, path in stand_in.scf.url_requests} == {(ALIAS, "GET", "/healthz")}
     stored = run.store.load().document
     assert stored is not None and stored["state"] == state and stored["generation"] == len(SERIES)
     control = stand_in.target.control(fast_retry())
@@ -220,6 +225,7 @@ def _scaler_env(stand_in: StandIn) -> dict[str, str]:
         ENV_POLICY_CONFIG: json.dumps(POLICY_CONFIG),
         "TENCENTCLOUD_SECRETID": target.secret_id or "",
         "TENCENTCLOUD_SECRETKEY": target.secret_key or "",
+        **({ENV_PREWARM_URL: stand_in.endpoint_url} if stand_in.endpoint_url else {}),
     }
 
 

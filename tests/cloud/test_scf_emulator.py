@@ -252,3 +252,12 @@ def test_publish_refused_until_active_and_beyond_the_version_limit(scf: ScfEmula
     )
     client.call_json("DeleteFunction", {"FunctionName": "llm", "Qualifier": "1"})
     assert client.call_json("PublishVersion", publish)["Response"]["FunctionVersion"] == "3"  # never reused
+
+
+def test_web_functions_take_no_asynchronous_invocation(scf: ScfEmulator) -> None:
+    client = _published(scf)  # add_function: a web (HTTP) function, as the stack deploys
+    invoke = {"FunctionName": "llm", "Qualifier": "1", "ClientContext": "{}"}
+    assert (
+        _code(lambda: client.call_json("Invoke", {**invoke, "InvocationType": "Event"}))
+        == "UnsupportedOperation"
+    )
