@@ -376,6 +376,7 @@ class ScfEmulator:
             "ListAliases": self._list_aliases,
             "CreateAlias": self._create_alias,
             "UpdateAlias": self._update_alias,
+            "DeleteAlias": self._delete_alias,
             "PutProvisionedConcurrencyConfig": self._put_provisioned,
             "GetProvisionedConcurrencyConfig": self._get_provisioned,
             "DeleteProvisionedConcurrencyConfig": self._delete_provisioned,
@@ -599,6 +600,14 @@ class ScfEmulator:
         if "Description" in params:
             alias["Description"] = params["Description"]
         self._record_alias(fn, alias)
+        return {}
+
+    def _delete_alias(self, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self._function(params)
+        name = params.get("Name", "")
+        if name not in fn.aliases:
+            raise ApiError("ResourceNotFound.Alias", f"alias {name} does not exist")
+        del fn.aliases[name]
         return {}
 
     def _provisionable(self, params: dict[str, Any]) -> tuple[ScfFunction, str]:
