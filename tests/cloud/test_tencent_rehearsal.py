@@ -12,6 +12,7 @@ provider computes (the published version, the function URL) comes from the emula
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -32,7 +33,7 @@ from tests.cloud.aws_proxy import AwsProxy
 from tests.cloud.cos_standin import CosStandIn
 from tests.cloud.scf_emulator import ScfEmulator
 from tests.functions.helpers import running, wait_ready
-from tests.infra.mocks import StackRun, example_with, plain, run_stack
+from tests.infra.mocks import REPO_ROOT, StackRun, example_with, plain, run_stack
 
 EXAMPLE = "Pulumi.example-tencent.yaml"
 API_KEY = "sk-rehearsal-0123456789abcdef"
@@ -184,6 +185,15 @@ def cloud(
     cos.stop()
 
 
+def _live_smoke() -> Any:
+    """bench/live_smoke.py (a script, not a package): its Tencent checks run here against the stand-ins."""
+    spec = importlib.util.spec_from_file_location("live_smoke", REPO_ROOT / "bench" / "live_smoke.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _deploy(provider: ProviderStandIn, revision: str) -> dict[str, Any]:
     run = run_stack(example_with(EXAMPLE, modelRevision=revision, apiKey=API_KEY))
     provider.last_run = run
@@ -220,8 +230,10 @@ def _promote(outputs: dict[str, Any], revision: str, scf: ScfEmulator, tmp_path:
     return dict(json.loads(report.read_text()))
 
 
-def test_first_day_on_tencent(cloud: dict[str, Any], tmp_path: Path) -> None:
+def test_first_day_on_tencent(cloud: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     scf: ScfEmulator = cloud["scf"]
+    monkeypatch.setenv("TENCENTCLOUD_SECRETID", scf.secret_id)  # the operator's llmfn clients (live_smoke)
+    monkeypatch.setenv("TENCENTCLOUD_SECRETKEY", scf.secret_key)
     provider = ProviderStandIn(scf)
 
     # 1. deploy: the function, its concurrency, version 1, the alias, the alias's function URL, the scaler
@@ -232,6 +244,9 @@ def test_first_day_on_tencent(cloud: dict[str, Any], tmp_path: Path) -> None:
     assert fn.versions["1"]["InstanceConcurrencyConfig"]["MaxConcurrency"] == 8  # frozen by the version
     assert not [a for a, _ in scf.calls if a.startswith("CreateService")]
     scf.serve_version("qwen3-4b-infer", "1", cloud["instance"])
+    smoke, api = _live_smoke(), f"http://{scf.endpoint}"  # bench/live_smoke.py's checks for a real account
+    checked = smoke.tencent_checks_after_deploy(outputs, 8, api_endpoint=api)
+    assert checked == {"url": endpoint, "max_concurrency": 8}
 
     # 2. one chat request through the endpoint the stack outputs, without and with the key
     body = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
@@ -258,6 +273,8 @@ def test_first_day_on_tencent(cloud: dict[str, Any], tmp_path: Path) -> None:
     with pytest.MonkeyPatch.context() as patch:
         for key, value in scaler_env.items():
             patch.setenv(key, value)
+        for key in ("TENCENTCLOUD_SECRETID", "TENCENTCLOUD_SECRETKEY"):
+            patch.delenv(key)  # the scaler image's environment has no keys: they come in the headers
         with running(event_function_app(main_handler)) as scaler_url:
             headers = {
                 "X-Scf-Secret-Id": scf.secret_id,
@@ -288,6 +305,7 @@ def test_first_day_on_tencent(cloud: dict[str, Any], tmp_path: Path) -> None:
     assert [s["percent"] for s in report["steps"]] == [10, 50, 100]
     assert fn.aliases["live"]["FunctionVersion"] == "2"
     assert scf.function_url("qwen3-4b-infer", "2") is None
+    assert smoke.tencent_checks_after_promote(outputs, report, api_endpoint=api) == {"versions": ["1", "2"]}
     # no canary step routed traffic to a version without warm capacity (the alias's creation on day one,
     # before the scaler's first tick, is the only unwarmed route)
     assert scf.unwarmed_routes() == scf.alias_updates[:1]
@@ -309,6 +327,7 @@ def test_first_day_on_tencent(cloud: dict[str, Any], tmp_path: Path) -> None:
 
     # 7. destroy, then nothing is left
     provider.destroy()
+    smoke.tencent_checks_after_destroy(outputs, api_endpoint=api)
     assert scf.functions == {}
     assert scf.capacity.qualifiers("qwen3-4b-infer") == []
     assert provider.state == {}
