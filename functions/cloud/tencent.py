@@ -198,7 +198,7 @@ class ScfControl:
             )
             triggers = [answer.get("TriggerInfo") or {}]
         except CloudError as error:
-            if error.code != "ResourceInUse.Trigger":
+            if not error.code.startswith("ResourceInUse.Trigger"):  # .Trigger / .TriggerName: it exists
                 raise
             triggers = self._call("ListTriggers").get("Triggers") or []
         for trigger in triggers:
