@@ -205,7 +205,8 @@ def cos_client(
     connections: int = 10,
     **config: Any,
 ) -> Any:
-    """The one way llmfn builds a boto3 client for Tencent COS (preload, downloads, the scaler's state):
+    """How preload builds a boto3 client for Tencent COS (streaming and downloads; the scaler's state client,
+    ``functions.cloud.connect.CloudTarget.s3_client``, is its twin, since the scaler's package holds no preload):
     :data:`COS_CHECKSUMS` always; ``endpoint_url`` (None: ``https://cos.<region>.myqcloud.com`` from
     ``region``, ``COS_REGION`` or ``TENCENTCLOUD_REGION``); keys (None: boto3's chain); ``config``: more
     ``botocore.config.Config`` options."""

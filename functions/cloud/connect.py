@@ -139,14 +139,23 @@ class CloudTarget:
 
         if self.cloud == "aws":
             return AwsEndpoint(self.region, endpoint, self.timeout_s).client("s3")
-        from preload.objectstore import cos_client
+        import boto3
+        from botocore.config import Config
 
-        return cos_client(
-            endpoint or f"https://cos.{self.region}.myqcloud.com",
-            region=self.region,
-            access_key=self.secret_id,
-            secret_key=self.secret_key,
-            session_token=self.session_token,
-            retries={"total_max_attempts": 1},
-            s3={"addressing_style": "virtual"},
+        # The scaler's twin of preload.objectstore.cos_client (the scaler's package must not hold
+        # preload, tests/layers): checksums only "when_required", as COS needs (tests/cloud/test_clients.py
+        # checks both clients).
+        return boto3.client(
+            "s3",
+            region_name=self.region,
+            endpoint_url=endpoint or f"https://cos.{self.region}.myqcloud.com",
+            aws_access_key_id=self.secret_id,
+            aws_secret_access_key=self.secret_key,
+            aws_session_token=self.session_token,
+            config=Config(
+                retries={"total_max_attempts": 1},
+                s3={"addressing_style": "virtual"},
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
         )
