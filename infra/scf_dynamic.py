@@ -36,6 +36,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
 from functions.contract import SCF_URL_TRIGGER, scf_url_of_trigger_desc, scf_url_trigger_desc
+from functions.errors import LlmfnError
 
 ACTIVE = "Active"
 # GetFunction Status values that will not become Active by waiting (doc 583/115197's status list)
@@ -44,7 +45,7 @@ WAIT_POLL_S = 2.0
 WAIT_TIMEOUT_S = 600.0  # image functions take minutes to deploy
 
 
-class ScfCallError(RuntimeError):
+class ScfCallError(LlmfnError, RuntimeError):
     """An SCF call the dynamic resource made failed; the message names the action and SCF's code."""
 
 
