@@ -146,6 +146,13 @@ SETTINGS: tuple[Setting, ...] = (
         "stack",
     ),
     Setting(
+        "scaler single flight (reserved concurrency = its memory)",
+        "tencentcloud",
+        "tencentcloud:Scf/reservedConcurrencyConfig:ReservedConcurrencyConfig",
+        "reservedConcurrencyMem",
+        "stack",
+    ),
+    Setting(
         "requests per instance (InstanceConcurrencyConfig)",
         "tencentcloud",
         "pulumi-python:dynamic:Resource",

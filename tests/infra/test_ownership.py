@@ -92,6 +92,7 @@ def _input_names() -> dict[str, set[str]]:
             scf.ProvisionedConcurrencyConfigArgs
         ),
         "tencentcloud:ApiGateway/api:Api": apigateway.ApiArgs,
+        "tencentcloud:Scf/reservedConcurrencyConfig:ReservedConcurrencyConfig": scf.ReservedConcurrencyConfigArgs,
     }
     names = {typ: set(_types.input_type_py_to_pulumi_names(cls).values()) for typ, cls in args.items()}
     # nested inputs that an ignore_changes path names as "outer.inner"
