@@ -23,6 +23,14 @@ of the deployed scaler (invoked directly with a timer event, synchronously), ``p
 new model revision (publishes a version; the alias stays), ``llmfn promote`` of that revision in two
 steps with a short interval, then ``pulumi destroy`` and removal of the stack (``--keep`` skips both).
 Any step's failure is printed and the stack is still destroyed.
+
+Tencent adds the first-day checks of infra/README.md ("Tencent endpoint"), each its own step: after
+the deploy, that ``endpointUrl`` is the function URL bound to the alias (``ListTriggers``), that the
+published version froze ``InstanceConcurrencyConfig.MaxConcurrency`` (``--concurrency``), and that a
+request without the key is refused (401); after the promotion, that the canary's own URL is gone and no
+version older than the rollback target is left; with ``--rollback-model-revision``, a third revision
+deployed and promoted behind a gate no version passes, which must roll back with the alias unchanged;
+after the destroy, that the function is gone.
 """
 
 from __future__ import annotations
@@ -53,6 +61,10 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--state-bucket", help="tencentcloud: COS bucket (name-appid) for the scaler state")
     parser.add_argument("--scaler-role", help="tencentcloud: CAM role the scaler runs as (required there)")
     parser.add_argument("--memory-mb", type=int, default=3072)
+    parser.add_argument("--concurrency", type=int, default=2, help="tencentcloud: requests per instance")
+    parser.add_argument(
+        "--rollback-model-revision", help="tencentcloud: a third revision whose promotion must roll back"
+    )
     parser.add_argument("--stack", default=f"llmfn-smoke-{secrets.token_hex(3)}")
     parser.add_argument("--keep", action="store_true", help="leave the stack deployed")
     parser.add_argument("--http-timeout-s", type=float, default=600.0, help="wait for /healthz this long")
@@ -114,6 +126,7 @@ def stack_config(args: argparse.Namespace, api_key: str) -> dict[str, Any]:
     else:
         values["scalerStateBucket"] = args.state_bucket or ""
         values["scalerRole"] = args.scaler_role or ""
+        values["concurrencyPerInstance"] = str(args.concurrency)
     config = {f"llmfn:{k}": auto.ConfigValue(value=str(v)) for k, v in values.items()}
     config["llmfn:apiKey"] = auto.ConfigValue(value=api_key, secret=True)
     return config
@@ -161,6 +174,15 @@ def scaler_tick(args: argparse.Namespace, scaler_name: str) -> dict[str, Any]:
         if "FunctionError" in answer:
             raise RuntimeError(f"scaler failed: {payload[:500]}")
         return json.loads(payload)
+    return tencent_scaler_tick(args, scaler_name, now)
+
+
+# ----- Tencent (SCF) steps -----
+
+
+def tencent_scaler_tick(args: argparse.Namespace, scaler_name: str, now: str) -> dict[str, Any]:
+    """Invoke the scaler (an event function: synchronous Invoke works; SCF hands it its role's keys in
+    the request headers) with a timer event of ``now``; its tick outcome."""
     from functions.cloud.connect import CloudTarget
     from functions.cloud.tencent import ScfControl, TencentEndpoint
 
@@ -172,7 +194,124 @@ def scaler_tick(args: argparse.Namespace, scaler_name: str) -> dict[str, Any]:
     result = control.invoke("$LATEST", {"Type": "Timer", "Time": now})
     if not result.ok:
         raise RuntimeError(f"scaler failed: {result.body[:500]}")
-    return json.loads(result.body)
+    return dict(json.loads(result.body))
+
+
+def _tencent_stack(outputs: dict[str, Any], api_endpoint: str | None = None) -> Any:
+    """The stack's target (``llmfn.release.stack.StackTarget``) from its outputs."""
+    import tempfile
+
+    from llmfn.release.stack import resolve_stack
+
+    with tempfile.TemporaryDirectory() as folder:
+        outputs_file = Path(folder) / "outputs.json"
+        outputs_file.write_text(json.dumps(outputs))
+        return resolve_stack("live-smoke", outputs_file, api_endpoint=api_endpoint)
+
+
+def _tencent_control(outputs: dict[str, Any], api_endpoint: str | None = None) -> Any:
+    from functions.cloud.retry import RetryPolicy
+
+    return _tencent_stack(outputs, api_endpoint).target.control(RetryPolicy())
+
+
+def tencent_checks_after_deploy(
+    outputs: dict[str, Any], concurrency: int, api_endpoint: str | None = None
+) -> dict[str, Any]:
+    """The endpoint is the alias's function URL; the stack's version froze ``MaxConcurrency``; a
+    request without the key is refused. ``api_endpoint``: SCF API override (tests: the emulator)."""
+    import urllib.error
+
+    from functions.contract import scf_url_of_trigger_desc
+
+    control = _tencent_control(outputs, api_endpoint)
+    triggers = control._call("ListTriggers").get("Triggers") or []
+    urls = {
+        t.get("Qualifier"): scf_url_of_trigger_desc(str(t.get("TriggerDesc")))
+        for t in triggers
+        if t.get("Type") == "http"
+    }
+    if urls != {outputs["aliasName"]: outputs["endpointUrl"]}:
+        raise RuntimeError(f"function URLs {urls}: expected only the alias's, {outputs['endpointUrl']}")
+    frozen = (
+        control._call("GetFunction", Qualifier=str(outputs["version"])).get("InstanceConcurrencyConfig") or {}
+    )
+    if frozen.get("MaxConcurrency") != concurrency:
+        raise RuntimeError(
+            f"version {outputs['version']} froze InstanceConcurrencyConfig {frozen}, not {concurrency}"
+        )
+    try:
+        urllib.request.urlopen(str(outputs["endpointUrl"]).rstrip("/") + "/v1/models", timeout=60)
+        raise RuntimeError("a request without the API key was answered")
+    except urllib.error.HTTPError as refused:
+        if refused.code != 401:
+            raise RuntimeError(f"a request without the API key got {refused.code}, not 401") from refused
+    return {"url": outputs["endpointUrl"], "max_concurrency": frozen["MaxConcurrency"]}
+
+
+def tencent_checks_after_promote(
+    outputs: dict[str, Any], report: dict[str, Any], api_endpoint: str | None = None
+) -> dict[str, Any]:
+    """The canary's own URL is gone and no version older than the rollback target is left."""
+    control = _tencent_control(outputs, api_endpoint)
+    triggers = control._call("ListTriggers").get("Triggers") or []
+    extra = [
+        t.get("Qualifier")
+        for t in triggers
+        if t.get("Type") == "http" and t.get("Qualifier") != outputs["aliasName"]
+    ]
+    if extra:
+        raise RuntimeError(f"function URLs left on {extra}")
+    target = int(report["previous_version"])
+    older = [v for v in control.versions() if int(v) < target and v not in control.routed_versions()]
+    if older:
+        raise RuntimeError(f"versions older than the rollback target {target} left: {older}")
+    return {"versions": sorted(control.versions(), key=int)}
+
+
+def tencent_rollback(
+    outputs: dict[str, Any], revision: str, api_key: str, api_endpoint: str | None = None
+) -> dict[str, Any]:
+    """Promote ``revision`` (already deployed) behind a P95 gate no version passes: it must roll back
+    and leave the alias as it was; the report."""
+    from functions.cloud.retry import RetryPolicy
+    from llmfn.release.gates import GateThresholds, SmokeCheck
+    from llmfn.release.promotion import Promotion, PromotionPlan
+
+    stack = _tencent_stack(outputs, api_endpoint)
+    control = stack.target.control(RetryPolicy())
+    before = control.alias()
+    report = Promotion(
+        control=control,
+        metrics=stack.target.metrics(RetryPolicy()),
+        plan=PromotionPlan(
+            model_revision=revision,
+            steps=(50, 100),
+            interval_s=0,
+            metrics_window_s=120,
+            thresholds=GateThresholds(max_error_rate=0.5, max_p95_s=1e-6),
+            warm_timeout_s=900,
+        ),
+        smoke=SmokeCheck(endpoint_url=stack.endpoint_url, api_key=api_key, timeout_s=120),
+    ).run()
+    if report.succeeded or control.alias() != before:
+        raise RuntimeError(
+            f"expected a rollback with the alias unchanged, got {report.status}: {control.alias()}"
+        )
+    return report.as_dict()
+
+
+def tencent_checks_after_destroy(outputs: dict[str, Any], api_endpoint: str | None = None) -> None:
+    """The inference function (with its versions, URL and provisioned configs) is gone."""
+    from functions.cloud.types import CloudError
+
+    try:
+        _tencent_control(outputs, api_endpoint)._call("GetFunction")
+    except CloudError as error:
+        if error.code.startswith("ResourceNotFound"):
+            return
+        raise
+    raise RuntimeError(f"function {outputs['functionName']} still exists after destroy")
 
 
 def promote(outputs: dict[str, Any], revision: str, api_key: str) -> dict[str, Any]:
@@ -236,6 +375,11 @@ def main() -> int:
         text = steps.run("POST /v1/chat/completions", lambda: chat(url, api_key))
         if text is not None:
             print(f"   answer: {text!r}")
+        if args.cloud == "tencentcloud":
+            steps.run(
+                "tencent: URL on the alias, concurrency, key",
+                lambda: tencent_checks_after_deploy(outputs, args.concurrency),
+            )
         scaler_name = f"{args.stack[:40]}-scaler"
         tick = steps.run("one scaler tick", lambda: scaler_tick(args, scaler_name))
         if tick is not None:
@@ -250,10 +394,31 @@ def main() -> int:
         report = steps.run("llmfn promote", lambda: promote(outputs, args.new_model_revision, api_key))
         if report is not None:
             print(f"   {report['status']}: {report['previous_version']} -> {report['new_version']}")
+        if args.cloud == "tencentcloud" and report is not None:
+            steps.run(
+                "tencent: canary URL gone, versions pruned",
+                lambda: tencent_checks_after_promote(outputs, report),
+            )
+        if args.cloud == "tencentcloud" and args.rollback_model_revision:
+            steps.run(
+                "pulumi up (rollback revision)",
+                lambda: (
+                    stack.set_config(
+                        "llmfn:modelRevision", auto.ConfigValue(value=args.rollback_model_revision)
+                    ),
+                    stack.up(on_output=lambda line: None),
+                ),
+            )
+            steps.run(
+                "tencent: promote that rolls back",
+                lambda: tencent_rollback(outputs, args.rollback_model_revision, api_key),
+            )
     finally:
         if not args.keep:
             failed, steps.failed = steps.failed, None  # destroy even after a failure
             steps.run("pulumi destroy", lambda: stack.destroy(on_output=lambda line: None))
+            if args.cloud == "tencentcloud" and outputs:
+                steps.run("tencent: nothing left", lambda: tencent_checks_after_destroy(outputs))
             steps.run("remove stack", lambda: stack.workspace.remove_stack(args.stack))
             steps.failed = steps.failed or failed
     print()

@@ -10,7 +10,8 @@ Imports nothing of ours, so any side (and the packaged function) can import it o
 
 from __future__ import annotations
 
-from typing import Final, Literal, get_args
+import json
+from typing import Any, Final, Literal, get_args
 
 from functions.errors import InputError
 
@@ -119,6 +120,9 @@ ENV_RESERVED_CAPACITY: Final = "LLMFN_RESERVED_CAPACITY"
 ENV_STATE_BUCKET: Final = "LLMFN_STATE_BUCKET"
 ENV_STATE_KEY: Final = "LLMFN_STATE_KEY"
 ENV_STATE_ENDPOINT: Final = "LLMFN_STATE_ENDPOINT"
+# The alias's function URL, where the scaler sends pre-warm requests on SCF (web functions take no
+# asynchronous invocation).
+ENV_PREWARM_URL: Final = "LLMFN_PREWARM_URL"
 ENV_POLICY: Final = "LLMFN_POLICY"
 ENV_POLICY_CONFIG: Final = "LLMFN_POLICY_CONFIG"
 """JSON object of the policy's settings."""
@@ -164,3 +168,38 @@ LAMBDA_HANDLERS: Final[dict[Role, str]] = {
 def handler_module(handler: str) -> str:
     """The module of a ``module.function`` handler string, e.g. ``functions.entry.aws_lambda``."""
     return handler.rpartition(".")[0]
+
+
+# SCF function URLs (infra/README.md, "Tencent endpoint"): the http trigger the stack binds to the alias
+# (infra.scf_dynamic) and ``llmfn promote`` to a canary version, by this name and TriggerDesc.
+SCF_URL_TRIGGER: Final = "llmfn-url"
+
+
+def scf_url_trigger_desc() -> str:
+    """TriggerDesc of a function URL (doc 583/100227): ``AuthType`` NONE, since llmfn checks its own
+    bearer API key (a CAM URL needs Tencent-signed requests, which OpenAI clients cannot send); public
+    access on, intranet off; no CORS (browsers are not the clients)."""
+    return json.dumps({"AuthType": "NONE", "NetConfig": {"EnableIntranet": False, "EnableExtranet": True}})
+
+
+def scf_url_of_trigger_desc(trigger_desc: str) -> str | None:
+    """The public URL in a function URL trigger's ``TriggerDesc`` (a JSON string), None without one.
+
+    The API reference documents what CreateTrigger takes (AuthType, NetConfig, CorsConfig) but not under
+    which key an answer carries the URL, so this takes the first ``https://`` / ``http://`` string in it
+    whose key path does not say intranet (infra/README.md says how to check on a real account)."""
+    try:
+        found = _strings(json.loads(trigger_desc))
+    except (json.JSONDecodeError, TypeError):
+        return None
+    urls = [v for k, v in found if "intranet" not in k.lower() and v.startswith(("https://", "http://"))]
+    return urls[0] if urls else None
+
+
+def _strings(value: Any, key: str = "") -> list[tuple[str, str]]:
+    """(key path, value) of every string inside a JSON value."""
+    if isinstance(value, dict):
+        return [pair for k, v in value.items() for pair in _strings(v, f"{key}.{k}")]
+    if isinstance(value, list):
+        return [pair for v in value for pair in _strings(v, key)]
+    return [(key, value)] if isinstance(value, str) else []

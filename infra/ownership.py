@@ -138,7 +138,27 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     # routes
     Setting("API routes", "aws", "aws:apigatewayv2/route:Route", "routeKey", "stack"),
-    Setting("API routes", "tencentcloud", "tencentcloud:ApiGateway/api:Api", "requestConfigPath", "stack"),
+    Setting(
+        "HTTP endpoint (function URL)",
+        "tencentcloud",
+        "pulumi-python:dynamic:Resource",
+        "qualifier",
+        "stack",
+    ),
+    Setting(
+        "scaler single flight (reserved concurrency = its memory)",
+        "tencentcloud",
+        "tencentcloud:Scf/reservedConcurrencyConfig:ReservedConcurrencyConfig",
+        "reservedConcurrencyMem",
+        "stack",
+    ),
+    Setting(
+        "requests per instance (InstanceConcurrencyConfig)",
+        "tencentcloud",
+        "pulumi-python:dynamic:Resource",
+        "max_concurrency",
+        "stack",
+    ),
 )
 
 

@@ -1,10 +1,12 @@
-"""The Tencent Cloud component: an SCF web (image) function behind API gateway, scaled by the scaler.
+"""The Tencent Cloud component: an SCF web (image) function behind its function URL, scaled by the scaler.
 
 Resources (``tencentcloud-iac-pulumi``): the inference ``scf.Function`` (an HTTP/web function: an image
-listening on 0.0.0.0:9000), a published ``scf.FunctionVersion`` (replaced, i.e. published anew, when
-the model revision, image, memory, timeout or environment changes), the alias ``live`` (created on
-that version; ``llmfn promote`` moves it afterwards), an API gateway service with two APIs (``/v1`` and ``/healthz``) and
-a release in front of the alias, and the scaler function (the same image) on a one-minute timer.
+listening on 0.0.0.0:9000), its per-instance concurrency (a dynamic resource, ``infra.scf_dynamic``), a
+published ``scf.FunctionVersion`` (replaced, i.e. published anew, when the model revision, image,
+memory, timeout, environment or concurrency changes), the alias ``live`` (created on that version;
+``llmfn promote`` moves it afterwards), the alias's function URL (a dynamic resource: API gateway
+creates no new services since 2024-07-01, infra/README.md "Tencent endpoint"), and the scaler function
+(the same image) on a one-minute timer.
 
 Only images: SCF's newest Python runtime is 3.10 and llmfn needs 3.11 (``infra.config`` refuses
 ``llmfn:buildDir`` here). No provisioned-concurrency resource: SCF keeps provisioned concurrency per
@@ -23,9 +25,9 @@ from typing import Any
 
 import pulumi
 import tencentcloud_iac_pulumi as tencentcloud
-from tencentcloud_iac_pulumi import apigateway, scf
+from tencentcloud_iac_pulumi import scf
 
-from functions.contract import ENV_HOST, ENV_PORT, SCF_HOST
+from functions.contract import ENV_HOST, ENV_PORT, ENV_PREWARM_URL, SCF_HOST
 from infra.common import (
     ALIAS_DESCRIPTION,
     ALIAS_NAME,
@@ -37,16 +39,10 @@ from infra.common import (
     with_api_key,
 )
 from infra.config import SCF_IMAGE_PORT, StackConfig
+from infra.scf_dynamic import ScfFunctionUrl, ScfInstanceConcurrency
 from scaling.plan import scf_cron
 
 SCALER_TIMER_CRON = "0 */1 * * * * *"  # every minute; SCF timer crons have 7 fields
-GATEWAY_ENVIRONMENT = "release"
-# Public routes: the OpenAI-compatible API under /v1/ and the liveness probe; nothing else.
-# API gateway path matching (https://cloud.tencent.com/document/product/628/11939, "API 命中优先级如何确定"):
-# "如果 API path 以 = 开始,代表精确匹配,优先级最高" (so "=/healthz" is exact) and "如果 API path 为普通串,
-# 字符串最长的优先级高,满足最长匹配" (a plain path matches by prefix, so "/v1" would take "/v1x" too: hence
-# "/v1/"). The provider passes request_config_path to CreateApi unchanged (resource_tc_api_gateway_api.go).
-GATEWAY_ROUTES = (("v1", "/v1/", "ANY"), ("healthz", "=/healthz", "GET"))
 SCALER_MEMORY_MB = 256
 SCALER_TIMEOUT_S = 60
 
@@ -91,20 +87,35 @@ class TencentInferenceStack(pulumi.ComponentResource):
             **code,
             opts=child,
         )
+        description = pulumi.Output.from_input(code_id).apply(
+            lambda code_ref: published_description(config, self._frozen(config, code_ref))
+        )
+        # Sent before the version is published (the version depends on it), so the version freezes it;
+        # it waits until the function is Active again, as PublishVersion requires.
+        concurrency = ScfInstanceConcurrency(
+            f"{name}-concurrency",
+            function_name=function.name,
+            namespace=config.namespace,
+            max_concurrency=config.concurrency_per_instance,
+            region=config.region,
+            frozen=description,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         version = scf.FunctionVersion(
             f"{name}-version",
             function_name=function.name,
             namespace=config.namespace,
             # What the version freezes. The provider cannot update a version, so a change replaces it
             # (a new version is published); `llmfn promote` finds it by revision and moves the alias.
-            description=pulumi.Output.from_input(code_id).apply(
-                lambda code_ref: published_description(config, self._frozen(config, code_ref))
-            ),
+            description=description,
             # Replacing would then delete the old version (the provider's Delete sends DeleteFunction
             # with that Qualifier), the one the alias still serves until promote moves it and promote's
             # rollback target: the old version stays (it goes with the function on `pulumi destroy`).
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(replace_on_changes=["description"], retain_on_delete=True)
+                child,
+                pulumi.ResourceOptions(
+                    replace_on_changes=["description"], retain_on_delete=True, depends_on=[concurrency]
+                ),
             ),
         )
         alias = scf.FunctionAlias(
@@ -119,8 +130,16 @@ class TencentInferenceStack(pulumi.ComponentResource):
                 child, pulumi.ResourceOptions(ignore_changes=ALIAS_PROMOTE_OWNED)
             ),
         )
-        endpoint_url = self._gateway(name, config, function, alias, child)
-        self._scaler(name, config, function, code, child)
+        url = ScfFunctionUrl(
+            f"{name}-url",
+            function_name=function.name,
+            namespace=config.namespace,
+            qualifier=alias.name,
+            region=config.region,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[alias]),
+        )
+        endpoint_url = url.url
+        self._scaler(name, config, function, code, endpoint_url, child)
 
         self.outputs = stack_outputs(
             config,
@@ -187,58 +206,12 @@ class TencentInferenceStack(pulumi.ComponentResource):
         return {"image_configs": [image]}, image_uri
 
     @staticmethod
-    def _gateway(
-        name: str,
-        config: StackConfig,
-        function: scf.Function,
-        alias: scf.FunctionAlias,
-        child: pulumi.ResourceOptions,
-    ) -> pulumi.Output[str]:
-        """API gateway service + APIs (:data:`GATEWAY_ROUTES`) to the alias + release; the URL."""
-        service = apigateway.Service(
-            f"{name}-gateway",
-            service_name=config.name.replace("-", "_"),
-            service_desc="llmfn OpenAI-compatible endpoint",
-            protocol="http&https",
-            net_types=["OUTER"],
-            opts=child,
-        )
-        apis = [
-            apigateway.Api(
-                f"{name}-api-{slug}",
-                service_id=service.id,
-                api_name=f"{config.name.replace('-', '_')}_{slug}",
-                api_desc=f"{method} {path} to the inference function's alias",
-                auth_type="NONE",  # the function checks the bearer API key itself
-                protocol="HTTP",
-                request_config_path=path,
-                request_config_method=method,
-                service_config_type="SCF",
-                service_config_scf_function_name=function.name,
-                service_config_scf_function_namespace=config.namespace,
-                service_config_scf_function_qualifier=alias.name,
-                service_config_scf_function_type="HTTP",
-                service_config_timeout=config.timeout_s,  # the gateway's default 5 s is too short for LLMs
-                response_type="JSON",
-                opts=child,
-            )
-            for slug, path, method in GATEWAY_ROUTES
-        ]
-        apigateway.ServiceRelease(
-            f"{name}-release",
-            service_id=service.id,
-            environment_name=GATEWAY_ENVIRONMENT,
-            release_desc="llmfn",
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=apis)),
-        )
-        return pulumi.Output.concat("https://", service.outer_sub_domain, "/", GATEWAY_ENVIRONMENT)
-
-    @staticmethod
     def _scaler(
         name: str,
         config: StackConfig,
         function: scf.Function,
         code: dict[str, Any],
+        endpoint_url: pulumi.Output[str],
         child: pulumi.ResourceOptions,
     ) -> scf.Function:
         """The scaler: the same image, an event function run every minute by a timer trigger; the
@@ -252,8 +225,11 @@ class TencentInferenceStack(pulumi.ComponentResource):
         scaler_code = dict(code)
         if config.scaler_role is not None:
             scaler_code["role"] = config.scaler_role
-        env = scaler_environment(config, function.name, config.scaler_state_bucket)
-        return scf.Function(
+        # pre-warm requests go over HTTP to the alias's function URL: web functions take no async Invoke
+        env = pulumi.Output.all(
+            scaler_environment(config, function.name, config.scaler_state_bucket), endpoint_url
+        ).apply(lambda parts: {**parts[0], ENV_PREWARM_URL: parts[1]})
+        scaler = scf.Function(
             f"{name}-scaler",
             name=config.scaler_name,
             namespace=config.namespace,
@@ -267,3 +243,15 @@ class TencentInferenceStack(pulumi.ComponentResource):
             **scaler_code,
             opts=child,
         )
+        # Single flight: "The reserved quota is the upper limit of the function concurrency quota" and
+        # "the sum of the memory configured for the specific running instances of the function cannot
+        # exceed the configured quota" (doc 583/39464). One instance's memory: one tick at a time, which
+        # is what the scaler's state on COS relies on (COS has no conditional PUT: functions.cloud.state).
+        scf.ReservedConcurrencyConfig(
+            f"{name}-scaler-single-flight",
+            function_name=scaler.name,
+            namespace=config.namespace,
+            reserved_concurrency_mem=SCALER_MEMORY_MB,
+            opts=child,
+        )
+        return scaler

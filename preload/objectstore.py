@@ -185,15 +185,56 @@ class ObjectStore:
         return None
 
 
-def _client(scheme: str, endpoint_url: str | None, connections: int) -> Any:
+# botocore 1.36+ computes a CRC32 for every PutObject by default (``x-amz-checksum-crc32``, streamed
+# bodies as ``Content-Encoding: aws-chunked`` with a trailing checksum) and validates response checksums;
+# COS's S3 API does not fully support either, so every COS client asks for them only where an operation
+# requires one (botocore's ``request_checksum_calculation`` / ``response_checksum_validation`` options).
+COS_CHECKSUMS = {
+    "request_checksum_calculation": "when_required",
+    "response_checksum_validation": "when_required",
+}
+
+
+def cos_client(
+    endpoint_url: str | None,
+    *,
+    region: str | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    session_token: str | None = None,
+    connections: int = 10,
+    **config: Any,
+) -> Any:
+    """How preload builds a boto3 client for Tencent COS (streaming and downloads; the scaler's state client,
+    ``functions.cloud.connect.CloudTarget.s3_client``, is its twin, since the scaler's package holds no preload):
+    :data:`COS_CHECKSUMS` always; ``endpoint_url`` (None: ``https://cos.<region>.myqcloud.com`` from
+    ``region``, ``COS_REGION`` or ``TENCENTCLOUD_REGION``); keys (None: boto3's chain); ``config``: more
+    ``botocore.config.Config`` options."""
     import boto3
     from botocore.config import Config
 
-    if scheme == "cos" and endpoint_url is None and not os.environ.get("AWS_ENDPOINT_URL"):
-        region = os.environ.get("COS_REGION") or os.environ.get("TENCENTCLOUD_REGION")
+    if endpoint_url is None and not os.environ.get("AWS_ENDPOINT_URL"):
+        region = region or os.environ.get("COS_REGION") or os.environ.get("TENCENTCLOUD_REGION")
         if not region:
             raise PreloadError(
                 "cos:// needs an endpoint: set COS_REGION (e.g. ap-guangzhou) or pass endpoint_url"
             )
         endpoint_url = f"https://cos.{region}.myqcloud.com"
+    return boto3.client(
+        "s3",
+        region_name=region,
+        endpoint_url=endpoint_url,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        aws_session_token=session_token,
+        config=Config(max_pool_connections=connections, **COS_CHECKSUMS, **config),
+    )
+
+
+def _client(scheme: str, endpoint_url: str | None, connections: int) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    if scheme == "cos":
+        return cos_client(endpoint_url, connections=connections)
     return boto3.client("s3", endpoint_url=endpoint_url, config=Config(max_pool_connections=connections))

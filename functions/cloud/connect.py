@@ -77,7 +77,8 @@ class CloudTarget:
 
     @staticmethod
     def tencent_credentials(env: Mapping[str, str] | None = None) -> dict[str, str | None]:
-        """Tencent keys from the environment (the SCF runtime sets these for the function's role)."""
+        """Tencent keys from the environment (on SCF, ``functions.scaler.handler.tencent_env`` puts each
+        request's ``X-Scf-*`` role keys there: an image function's own environment has none)."""
         env = os.environ if env is None else env
         return {
             "secret_id": env.get("TENCENTCLOUD_SECRETID") or None,
@@ -141,6 +142,9 @@ class CloudTarget:
         import boto3
         from botocore.config import Config
 
+        # The scaler's twin of preload.objectstore.cos_client (the scaler's package must not hold
+        # preload, tests/layers): checksums only "when_required", as COS needs (tests/cloud/test_clients.py
+        # checks both clients).
         return boto3.client(
             "s3",
             region_name=self.region,
@@ -148,5 +152,10 @@ class CloudTarget:
             aws_access_key_id=self.secret_id,
             aws_secret_access_key=self.secret_key,
             aws_session_token=self.session_token,
-            config=Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "virtual"}),
+            config=Config(
+                retries={"total_max_attempts": 1},
+                s3={"addressing_style": "virtual"},
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
         )

@@ -1,9 +1,19 @@
 """The scaler's state between invocations: one small JSON object in S3 (or COS through its S3 API).
 
-Writes are conditional, so two runs that overlap never overwrite each other's state: the first write
-uses ``If-None-Match: *`` (create only), every later one ``If-Match: <ETag read>``. A write that loses
-the race gets HTTP 412 (or 409 on a concurrent conditional write) and raises :class:`StateConflict`;
-the caller re-reads and decides again.
+On S3 writes are conditional, so two runs that overlap never overwrite each other's state: the first
+write uses ``If-None-Match: *`` (create only), every later one ``If-Match: <ETag read>``. A write that
+loses the race gets HTTP 412 (or 409 on a concurrent conditional write) and raises
+:class:`StateConflict`; the caller re-reads and decides again.
+
+COS (``cos=True``) has no conditional PUT: its PUT Object lists no ``If-Match`` / ``If-None-Match``
+request headers, and "如果试图添加已存在的同名对象，则新上传的对象将覆盖原来的对象" (COS API, PUT Object).
+Sending ``If-Match`` there would only look safe. So on COS the first write carries
+``x-cos-forbid-overwrite: true`` (COS's own create-only header: an existing object answers 409, a
+:class:`StateConflict`), and later writes are plain PUTs. They need no condition because SCF runs the
+scaler single-flight: the stack gives the scaler function a reserved concurrency equal to its memory
+(``infra/tencent.py``), and "The reserved quota is the upper limit of the function concurrency quota"
+(SCF, Reserved Concurrency, doc 583/39464; one event-function instance serves one invocation), so two
+ticks never overlap; a re-delivered timer event is still recognised by the tick it names.
 """
 
 from __future__ import annotations
@@ -42,7 +52,7 @@ def _is_conflict(error: BaseException) -> bool:
 
     return isinstance(error, ClientError) and (
         error.response.get("Error", {}).get("Code") in _CONFLICT_CODES
-        or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412
+        or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") in (409, 412)
     )
 
 
@@ -55,6 +65,7 @@ class S3StateStore:
     bucket: str
     key: str
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    cos: bool = False  # COS's S3 API: create-only first write, then unconditional (see the module)
 
     def load(self) -> StoredState:
         """The current document and its ETag (``StoredState(None, None)`` when absent)."""
@@ -78,13 +89,21 @@ class S3StateStore:
         """Write ``document`` if the object is still at ``etag`` (absent when None); returns the new ETag."""
         from botocore.exceptions import ClientError
 
-        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        condition = {} if self.cos else {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
         body = json.dumps(document, sort_keys=True).encode()
 
+        def forbid_overwrite(request: Any, **_: Any) -> None:
+            request.headers["x-cos-forbid-overwrite"] = "true"
+
         def put() -> str:
-            answer = self.client.put_object(
-                Bucket=self.bucket, Key=self.key, Body=body, ContentType="application/json", **condition
-            )
+            if self.cos and etag is None:
+                self.client.meta.events.register("before-sign.s3.PutObject", forbid_overwrite)
+            try:
+                answer = self.client.put_object(
+                    Bucket=self.bucket, Key=self.key, Body=body, ContentType="application/json", **condition
+                )
+            finally:
+                self.client.meta.events.unregister("before-sign.s3.PutObject", forbid_overwrite)
             return str(answer["ETag"])
 
         try:

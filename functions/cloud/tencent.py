@@ -14,13 +14,15 @@ publishes no percentile, so ``p95_duration_s`` is the largest per-period ``Durat
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from functions.cloud.retry import RetryPolicy
 from functions.cloud.types import AliasRouting, Capacity, CloudError, InvokeResult, WindowMetrics
+from functions.contract import SCF_URL_TRIGGER, scf_url_of_trigger_desc, scf_url_trigger_desc
 
 SCF_MONITOR_NAMESPACE = "QCE/SCF_V2"
 MONITOR_PERIOD_S = 60
@@ -31,6 +33,9 @@ _TRANSIENT_CODES = (
     "FailedOperation.FunctionStatusError",  # still deploying the last configuration change
 )
 _TRANSIENT_PREFIXES = ("RequestLimitExceeded", "InternalError")
+FUNCTION_ACTIVE = "Active"
+# GetFunction Status values that waiting does not turn into Active (doc 583/115197, the status list)
+FUNCTION_FAILED = frozenset({"CreateFailed", "UpdateFailed", "PublishFailed", "DeleteFailed"})
 
 
 def is_transient(error: BaseException) -> bool:
@@ -80,13 +85,18 @@ def _call(client: Any, retry: RetryPolicy, action: str, params: dict[str, Any]) 
 
 @dataclass
 class ScfControl:
-    """One SCF function and its alias (the SCF actuator). Versions are strings ("1", "2", ...)."""
+    """One SCF function and its alias (the SCF actuator). Versions are strings ("1", "2", ...).
+    active_timeout_s / active_poll_s: how long :meth:`publish_version` waits for the function to be
+    Active, and how often it looks (seconds)."""
 
     endpoint: TencentEndpoint
     function: str
     alias_name: str
     namespace: str = "default"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    active_timeout_s: float = 600.0
+    active_poll_s: float = 2.0
+    sleep: Callable[[float], None] = time.sleep
 
     def __post_init__(self) -> None:
         self._scf = self.endpoint.client("scf", "2018-04-16")
@@ -130,11 +140,83 @@ class ScfControl:
         env = {"Variables": [{"Key": k, "Value": v} for k, v in merged.items()]}
         self._call("UpdateFunctionConfiguration", Environment=env)
 
+    def wait_active(self) -> None:
+        """Poll ``GetFunction`` until ``Status == "Active"``: ``PublishVersion`` answers
+        ``FailedOperation.PublishVersion`` ("当前函数状态无法发布版本，请在状态为正常时发布", SCF's error
+        codes) while a configuration change still deploys. :class:`CloudError` after ``active_timeout_s``."""
+        deadline = time.monotonic() + self.active_timeout_s
+        while True:
+            status = self._call("GetFunction", Qualifier="$LATEST").get("Status")
+            if status == FUNCTION_ACTIVE:
+                return
+            if status in FUNCTION_FAILED or time.monotonic() >= deadline:
+                raise CloudError(
+                    "GetFunction",
+                    "FunctionNotActive",
+                    f"function {self.function} is {status}, not Active (waited up to {self.active_timeout_s} s)",
+                )
+            self.sleep(self.active_poll_s)
+
     def publish_version(self, description: str) -> str:
+        self.wait_active()
         return str(self._call("PublishVersion", Description=description)["FunctionVersion"])
+
+    def routed_versions(self) -> set[str]:
+        """Every version some alias of the function routes to (its version or a weighted one)."""
+        routed: set[str] = set()
+        offset = 0
+        while True:
+            page = self._call("ListAliases", Offset=offset, Limit=100)
+            for alias in page.get("Aliases") or []:
+                routed.add(str(alias["FunctionVersion"]))
+                weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or []
+                routed |= {str(w["Version"]) for w in weights}
+            offset += 100
+            if offset >= int(page.get("TotalCount", 0)):
+                return routed
+
+    def delete_version(self, version: str) -> None:
+        """Delete one published version (``DeleteFunction`` with ``Qualifier``: "填写需要删除的版本号")."""
+        if not version.isdigit():
+            raise ValueError(f"only a published version can be deleted, got {version!r}")
+        self._call("DeleteFunction", Qualifier=version)
 
     def scaling_qualifier(self, routing: AliasRouting) -> str:
         return routing.primary
+
+    def function_url(self, qualifier: str) -> str:
+        """The function URL of ``qualifier`` (an alias or version), created when it has none: SCF binds
+        at most one URL to each ("每一个别名或者版本仅允许创建一个 URL", doc 583/100227)."""
+        try:
+            answer = self._call(
+                "CreateTrigger",
+                TriggerName=SCF_URL_TRIGGER,
+                Type="http",
+                Qualifier=qualifier,
+                Enable="OPEN",
+                TriggerDesc=scf_url_trigger_desc(),
+            )
+            triggers = [answer.get("TriggerInfo") or {}]
+        except CloudError as error:
+            if not error.code.startswith("ResourceInUse.Trigger"):  # .Trigger / .TriggerName: it exists
+                raise
+            triggers = self._call("ListTriggers").get("Triggers") or []
+        for trigger in triggers:
+            if trigger.get("Type") == "http" and trigger.get("Qualifier") == qualifier:
+                url = scf_url_of_trigger_desc(str(trigger.get("TriggerDesc") or ""))
+                if url:
+                    return url
+        raise CloudError(
+            "CreateTrigger", "NoFunctionUrl", f"no function URL found for {self.function}:{qualifier}"
+        )
+
+    def delete_function_url(self, qualifier: str) -> None:
+        """Delete the URL :meth:`function_url` created on ``qualifier`` (none there: nothing to do)."""
+        try:
+            self._call("DeleteTrigger", TriggerName=SCF_URL_TRIGGER, Type="http", Qualifier=qualifier)
+        except CloudError as error:
+            if error.code != "ResourceNotFound.Trigger":
+                raise
 
     def capacity(self, version: str) -> Capacity:
         answer = self._call("GetProvisionedConcurrencyConfig", Qualifier=version)

@@ -6,7 +6,9 @@ start-up limit: the preload runs in the background and ``/readyz`` reports it. C
 
 With ``LLMFN_ROLE=scaler`` the same image is the scaler: an SCF event image function, whose events
 (the timer trigger's ``{"Type": "Timer", "Time": ...}``) arrive as ``POST /event-invoke`` bodies on
-port 9000 and are answered with ``functions.scaler.handler.main_handler``'s result as JSON.
+port 9000 and are answered with ``functions.scaler.handler.main_handler``'s result as JSON; the
+role's temporary keys in each request's ``X-Scf-Secret-Id`` / ``X-Scf-Secret-Key`` /
+``X-Scf-Session-Token`` headers reach the handler as ``context["credentials"]``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,14 @@ def web_settings() -> ServeSettings:
 
 
 EVENT_PATH = "/event-invoke"
+# An image function's environment holds no API keys (doc 583/94320 lists its built-in variables); the
+# role's temporary keys arrive with each request (doc 583/56051): X-Scf-Secret-Id, X-Scf-Secret-Key,
+# X-Scf-Session-Token. They expire, so they are read per request and never cached.
+SCF_CREDENTIAL_HEADERS = {
+    "secret_id": "x-scf-secret-id",
+    "secret_key": "x-scf-secret-key",
+    "session_token": "x-scf-session-token",
+}
 EventHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -49,7 +59,10 @@ def event_function_app(handler: EventHandler) -> Any:
             return JSONResponse({"error": f"event body is not JSON: {exc}"}, status_code=400)
         if not isinstance(event, dict):
             return JSONResponse({"error": "event body must be a JSON object"}, status_code=400)
-        context = {"request_id": request.headers.get("x-scf-request-id")}
+        context: dict[str, Any] = {"request_id": request.headers.get("x-scf-request-id")}
+        credentials = {key: request.headers.get(header) for key, header in SCF_CREDENTIAL_HEADERS.items()}
+        if credentials["secret_id"] and credentials["secret_key"]:
+            context["credentials"] = credentials
         return JSONResponse(await run_in_threadpool(handler, event, context))
 
     return Starlette(routes=[Route(EVENT_PATH, invoke, methods=["POST"])])

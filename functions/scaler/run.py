@@ -3,7 +3,8 @@
 Each tick is identified by its end time (``now`` floored to the window). The state document records
 the last tick handled, so a re-delivered timer event or a second run started for the same minute
 does nothing, and two overlapping runs never both write: the loser of the conditional write re-reads
-and stops when the winner has handled the tick. While a promotion holds routing weights on the alias
+and stops when the winner has handled the tick (on COS, which has no conditional PUT, the scaler runs
+single-flight instead: ``functions.cloud.state``). While a promotion holds routing weights on the alias
 the scaler leaves capacity alone (``llmfn promote`` owns it until the alias is back to one version).
 """
 
@@ -63,6 +64,31 @@ def observation_from(
     )
 
 
+PREWARM_PATH = "/healthz"
+PREWARM_TIMEOUT_S = 10.0
+
+
+def prewarm_over_http(base_url: str, count: int, timeout_s: float = PREWARM_TIMEOUT_S) -> int:
+    """``count`` concurrent ``GET <base_url>/healthz`` (no API key needed; the app answers it at once):
+    how an SCF web function is pre-warmed, since it takes no asynchronous invocation; requests the
+    platform cannot place start instances. Returns how many answered 200; failures are not errors."""
+    import urllib.error
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(_: int) -> bool:
+        try:
+            with urllib.request.urlopen(base_url.rstrip("/") + PREWARM_PATH, timeout=timeout_s) as answer:
+                return bool(answer.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    if count <= 0:
+        return 0
+    with ThreadPoolExecutor(max_workers=min(count, 32)) as pool:
+        return sum(pool.map(one, range(count)))
+
+
 @dataclass
 class TickOutcome:
     """What one run did. ``action``: "scaled", "dry-run", "skipped"; ``reason`` says why when skipped."""
@@ -93,6 +119,8 @@ class Scaler:
     utc_offset_hours: float = 0.0
     concurrency_per_instance: int = 1
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    prewarm_url: str | None = None  # pre-warm over HTTP here (SCF web functions) ...
+    prewarm_by_invoke: bool = True  # ... else by asynchronous Invoke (not on SCF web functions)
 
     @classmethod
     def from_settings(cls, settings: ScalerSettings, retry: RetryPolicy | None = None) -> Scaler:
@@ -104,13 +132,19 @@ class Scaler:
             metrics=target.metrics(retry),
             control=target.control(retry),
             store=S3StateStore(
-                target.s3_client(settings.state_endpoint), settings.state_bucket, settings.state_key, retry
+                target.s3_client(settings.state_endpoint),
+                settings.state_bucket,
+                settings.state_key,
+                retry,
+                cos=target.cloud == "tencent",
             ),
             alias=target.alias,
             window_s=settings.window_s,
             utc_offset_hours=settings.utc_offset_hours,
             concurrency_per_instance=config.concurrency_per_instance,
             retry=retry,
+            prewarm_url=settings.prewarm_url,
+            prewarm_by_invoke=target.cloud != "tencent",
         )
 
     def tick_end(self, now: datetime) -> float:
@@ -169,8 +203,11 @@ class Scaler:
     def _actuate(self, doc: dict[str, Any], tick_end_s: float) -> TickOutcome:
         decision = Decision(**doc["decision"])
         self.control.set_capacity(doc["qualifier"], decision.reserved)
-        for _ in range(decision.prewarm):
-            self.control.invoke(self.alias, PREWARM_PAYLOAD, asynchronous=True)
+        if self.prewarm_url:
+            prewarm_over_http(self.prewarm_url, decision.prewarm)
+        elif self.prewarm_by_invoke:
+            for _ in range(decision.prewarm):
+                self.control.invoke(self.alias, PREWARM_PAYLOAD, asynchronous=True)
         obs = Observation(**doc["observation"])
         return self._outcome("scaled", tick_end_s, doc["qualifier"], obs, decision, doc["generation"])
 

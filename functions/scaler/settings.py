@@ -21,7 +21,9 @@ __all__ = ["DEFAULT_STATE_KEY", "ScalerSettings", "SettingsError"]
 
 class ScalerSettings(FrozenModel):
     """target: the function alias to scale. state_bucket / state_key: where the state JSON lives (S3,
-    or COS through its S3 API); state_endpoint: override URL for that API. policy / policy_config:
+    or COS through its S3 API); state_endpoint: override URL for that API. prewarm_url: the alias's HTTP
+    endpoint that pre-warm requests go to (Tencent: SCF web functions take no asynchronous invocation,
+    so without it the scaler sends none; AWS: None, asynchronous ``Invoke``). policy / policy_config:
     ``scaling.policies.make_policy`` arguments. window_s: tick and metric window, seconds (a multiple
     of 60, the clouds' metric period). utc_offset_hours: time zone of the hybrid policy's hourly rates.
 
@@ -34,6 +36,7 @@ class ScalerSettings(FrozenModel):
     state_bucket: str
     state_key: str = DEFAULT_STATE_KEY
     state_endpoint: str | None = None
+    prewarm_url: str | None = None
     policy: str = "hybrid"
     policy_config: dict[str, Any] = Field(default_factory=dict)
     window_s: float = 60.0
@@ -43,6 +46,7 @@ class ScalerSettings(FrozenModel):
     def _check(self) -> ScalerSettings:
         if not self.state_bucket:
             raise SettingsError("is required (env LLMFN_STATE_BUCKET)", field="state_bucket")
+
         if self.window_s < 60 or self.window_s % 60:
             raise SettingsError(
                 f"must be a multiple of 60 seconds, got {self.window_s}",
@@ -63,7 +67,7 @@ class ScalerSettings(FrozenModel):
         """Settings from ``LLMFN_*`` variables (the deployed scaler function's environment):
         LLMFN_CLOUD, LLMFN_FUNCTION, LLMFN_ALIAS, LLMFN_REGION, LLMFN_NAMESPACE, LLMFN_CLOUD_ENDPOINT,
         LLMFN_RESERVED_CAPACITY for the target; LLMFN_<FIELD> for the fields above (LLMFN_STATE_BUCKET,
-        LLMFN_STATE_KEY, LLMFN_STATE_ENDPOINT, LLMFN_POLICY, LLMFN_POLICY_CONFIG (JSON),
+        LLMFN_STATE_KEY, LLMFN_STATE_ENDPOINT, LLMFN_PREWARM_URL, LLMFN_POLICY, LLMFN_POLICY_CONFIG (JSON),
         LLMFN_WINDOW_S, LLMFN_UTC_OFFSET_HOURS); Tencent keys from TENCENTCLOUD_SECRETID /
         TENCENTCLOUD_SECRETKEY / TENCENTCLOUD_SESSIONTOKEN."""
         env = os.environ if env is None else env

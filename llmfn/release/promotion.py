@@ -22,6 +22,7 @@ gated again, since its gate may not have run).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from functions.cloud.types import CloudControl, CloudError, MetricSource
 from functions.contract import DESCRIPTION_PREFIX
 from functions.contract import ENV_MODEL_REVISION as REVISION_VARIABLE
 from functions.errors import InputError, LlmfnError
-from llmfn.release.gates import GateResult, GateThresholds, SmokeCheck, evaluate
+from llmfn.release.gates import GateResult, GateThresholds, SmokeCheck, SmokeResult, evaluate
 
 
 class PromotionError(InputError):
@@ -125,6 +126,7 @@ class PromotionReport:
     alias_after: dict[str, Any] | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
     retries: list[str] = field(default_factory=list)
+    deleted_versions: list[str] = field(default_factory=list)  # SCF: old versions removed after promoting
 
     @property
     def succeeded(self) -> bool:
@@ -150,6 +152,7 @@ class Promotion:
     smoke: SmokeCheck = field(default_factory=SmokeCheck)
     sleep: Callable[[float], None] = time.sleep
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    _function_urls: dict[str, str] = field(default_factory=dict, init=False, repr=False)  # SCF canaries
 
     def _find_version(self) -> tuple[str, str | None] | None:
         """The newest version published for this revision and the version it replaces."""
@@ -219,6 +222,7 @@ class Promotion:
             return self._finish(report)
         self.control.set_capacity(previous, 0)
         self._hand_over(new)
+        report.deleted_versions = self._delete_old_versions(previous)
         return self._finish(report)
 
     def _hand_over(self, new: str) -> None:
@@ -262,9 +266,49 @@ class Promotion:
     def _gate(self, version: str) -> GateResult:
         window = max(60.0, math.ceil(self.plan.metrics_window_s / 60) * 60)
         metrics = self.metrics.window(version, self.now(), window)
-        return evaluate(metrics, self.smoke.run(self.control, version), self.plan.thresholds)
+        return evaluate(metrics, self._smoke(version), self.plan.thresholds)
+
+    def _smoke(self, version: str) -> SmokeResult:
+        """The gate's smoke request; on SCF over HTTP to the version's own function URL."""
+        if not hasattr(self.control, "function_url"):
+            return self.smoke.run(self.control, version)
+        return self._smoke_over_function_url(version)
+
+    # ----- SCF (Tencent) only -----
+    def _smoke_over_function_url(self, version: str) -> SmokeResult:
+        """SCF web functions answer HTTP, not Invoke (no asynchronous invocation; the stack's function is a
+        web function), and the stack's URL is the alias's, which mostly reaches the old version during a
+        canary. So promote binds a function URL to the new version itself ("URL 绑定在别名或者版本维度",
+        doc 583/100227) and smokes it with the API key; :meth:`_finish` deletes that URL."""
+        if version not in self._function_urls:
+            try:
+                self._function_urls[version] = self.control.function_url(version)  # type: ignore[attr-defined]
+            except CloudError as error:
+                return SmokeResult(False, "http", 0.0, f"no function URL for version {version}: {error}")
+        smoke = dataclasses.replace(self.smoke, endpoint_url=self._function_urls[version])
+        return smoke.run(self.control, version)
+
+    def _delete_old_versions(self, rollback_target: str) -> list[str]:
+        """After a promotion: delete the versions older than the rollback target that no alias routes to
+        and that hold no provisioned concurrency (SCF only; the stack retains every version it replaces,
+        so without this they pile up against the function's version limit, error
+        ``LimitExceeded.FunctionVersions``). Returns the deleted versions."""
+        if not hasattr(self.control, "delete_version"):
+            return []
+        routed = self.control.routed_versions()  # type: ignore[attr-defined]
+        deleted = []
+        for version in sorted(self.control.versions(), key=int):
+            if int(version) >= int(rollback_target) or version in routed:
+                continue
+            if self.control.capacity(version).requested:
+                continue
+            self.control.delete_version(version)  # type: ignore[attr-defined]
+            deleted.append(version)
+        return deleted
 
     def _finish(self, report: PromotionReport) -> PromotionReport:
+        if report.new_version is not None and hasattr(self.control, "delete_function_url"):
+            self.control.delete_function_url(report.new_version)  # the canary's URL (SCF)
         report.alias_after = self.control.alias().as_dict()
         report.retries = list(self.control.retry.retried)
         return report

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from tests.cloud.aws_proxy import AwsProxy
+from tests.cloud.cos_standin import CosStandIn
 from tests.cloud.scf_emulator import ScfEmulator
 from tests.cloud.standins import StandIn, aws_stand_in, tencent_stand_in
 from tests.conftest import configure_moto
@@ -47,8 +48,11 @@ def scf() -> Iterator[ScfEmulator]:
 
 
 @pytest.fixture(params=["aws", "tencent"])
-def stand_in(request: pytest.FixtureRequest, moto_reset: str, aws_proxy: AwsProxy) -> StandIn:
+def stand_in(request: pytest.FixtureRequest, moto_reset: str, aws_proxy: AwsProxy) -> Iterator[StandIn]:
     if request.param == "aws":
-        return aws_stand_in(moto_reset, aws_proxy)
+        yield aws_stand_in(moto_reset, aws_proxy)
+        return
     emulator: ScfEmulator = request.getfixturevalue("scf")
-    return tencent_stand_in(emulator, moto_reset, aws_proxy)
+    cos = CosStandIn(aws_proxy.url).start()
+    yield tencent_stand_in(emulator, moto_reset, aws_proxy, cos)
+    cos.stop()

@@ -26,7 +26,16 @@ Documented rules enforced (each constant below cites its source):
   ``Code.ZipFile`` rides in the signed request (so above 10 MB it cannot be sent; COS instead);
 - layers: SCF unpacks a layer under ``/opt`` and its runtimes put ``/var/user:/opt`` on
   ``PYTHONPATH`` (:func:`scf_python_path`), so a package a layer holds under ``python/`` is not
-  importable unless the function adds ``/opt/python`` itself.
+  importable unless the function adds ``/opt/python`` itself;
+- function URLs (``CreateTrigger`` / ``DeleteTrigger`` with ``Type="http"``): one per alias or version,
+  never on a missing qualifier; each URL is served on 127.0.0.1 and forwards to the backend a test
+  registers for the version the qualifier resolves to (:meth:`ScfEmulator.serve_version`);
+- API gateway (``apigateway`` service): refuses to create services, as Tencent does since 2024-07-01;
+- ``UpdateFunctionConfiguration``'s ``InstanceConcurrencyConfig``: web functions only, ``MaxConcurrency``
+  in [1, 100]; a published version freezes it;
+- ``PublishVersion`` while the function is not Active: ``FailedOperation.PublishVersion``; at most
+  ``version_limit`` versions per function (``LimitExceeded.FunctionVersions``); ``DeleteFunction`` with a
+  ``Qualifier`` deletes that version (refused while an alias routes to it).
 """
 
 from __future__ import annotations
@@ -57,6 +66,19 @@ SIGNATURE_MAX_SKEW_S = 300
 RESERVED_CONCURRENCY_MARGIN = 100  # the sum over versions must stay <= quota - 100
 # "POST 请求包大小不得超过 10 MB" (API 3.0 signature v3, https://cloud.tencent.com/document/api/583/17238)
 SIGNED_REQUEST_MAX_BYTES = 10 * 1024 * 1024
+APIGATEWAY_API_VERSION = "2018-08-08"
+# API gateway's retirement (https://cloud.tencent.com/document/product/628/106651): from 2024-07-01
+# "新、老用户无法再购买或创建资源, 包含实例、服务"; SCF's trigger page (doc 583/107631) says to use the
+# function URL instead ("建议改用 函数 URL").
+APIGATEWAY_RETIRED = (
+    "API 网关自 2024-07-01 起新、老用户无法再购买或创建资源, 包含实例、服务 (doc 628/106651); "
+    "建议改用 函数 URL (doc 583/107631)"
+)
+# InstanceConcurrencyConfig (SDK model): "单实例多并发配置。只支持Web函数", MaxConcurrency "取值范围 [1,100]".
+MAX_CONCURRENCY_RANGE = (1, 100)
+# The per-function version limit: SCF's error codes have LimitExceeded.FunctionVersions ("函数版本超限"),
+# but neither the quota page (doc 583/11637) nor the version page (doc 583/15371: "The version number
+# has no upper limit", i.e. numbers are never reused) states the count; tests set ``version_limit``.
 # Cloud Monitor's SCF metrics (https://cloud.tencent.com/document/product/248/37207): namespace,
 # metric names, statistic periods, and dimensions "functionName、version、namespace、alias".
 MONITOR_NAMESPACE = "QCE/SCF_V2"
@@ -130,6 +152,10 @@ class ScfFunction:
     aliases: dict[str, dict[str, Any]] = field(default_factory=dict)
     failing_versions: set[str] = field(default_factory=set)
     updating_until: float = 0.0  # clock seconds: "Updating" after a configuration change until then
+    func_type: str = "HTTP"  # "HTTP" (web function) or "Event"
+    published: int = 0  # the last version number: doc 583/15371, numbers start at 1 and only increase
+    # function URLs: qualifier (alias or version) -> the trigger as ListTriggers would show it
+    urls: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _now_text() -> str:
@@ -165,16 +191,23 @@ class ScfEmulator:
         self._put_times: deque[float] = deque()
         self._lock = threading.RLock()
         self._server: LoopbackServer | None = None
+        self._url_server: LoopbackServer | None = None
+        self.version_limit: int | None = None  # see the comment on LimitExceeded.FunctionVersions
+        # (function, version) -> base URL of the HTTP server that plays that version (tests start it)
+        self.backends: dict[tuple[str, str], str] = {}
+        self.url_requests: list[tuple[str, str, str, str]] = []  # (qualifier, version, method, path)
 
     # ----- lifecycle -----
     def start(self) -> ScfEmulator:
         self._server = LoopbackServer(self._handle, ("POST",)).start()
+        self._url_server = LoopbackServer(self._serve_url, ("GET", "POST", "HEAD")).start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        for server in (self._server, self._url_server):
+            if server is not None:
+                server.stop()
+        self._server = self._url_server = None
 
     @property
     def endpoint(self) -> str:
@@ -214,6 +247,17 @@ class ScfEmulator:
             fn = next((f for f in self.functions.values() if f.name == name), None)
             kind = "alias" if fn is not None and qualifier in fn.aliases else "version"
             self.metrics.setdefault((name, kind, qualifier, metric), []).append((timestamp, value))
+
+    def serve_version(self, name: str, version: str, base_url: str) -> None:
+        """Requests to a function URL that resolves to ``version`` go to ``base_url`` (a test's server)."""
+        with self._lock:
+            self.backends[(name, version)] = base_url.rstrip("/")
+
+    def function_url(self, name: str, qualifier: str, namespace: str = "default") -> str | None:
+        """The function URL bound to ``qualifier``, None when there is none."""
+        with self._lock:
+            trigger = self.functions[(namespace, name)].urls.get(qualifier)
+        return None if trigger is None else str(trigger["url"])
 
     def unwarmed_routes(self) -> list[dict[str, Any]]:
         """Alias updates that sent traffic to a version with no warm provisioned instance."""
@@ -309,6 +353,7 @@ class ScfEmulator:
         handlers = {
             "scf": (SCF_API_VERSION, self._scf_actions()),
             "monitor": (MONITOR_API_VERSION, {"GetMonitorData": self._get_monitor_data}),
+            "apigateway": (APIGATEWAY_API_VERSION, {"CreateService": self._apigateway_retired}),
         }
         if service not in handlers:
             raise ApiError("AuthFailure.InvalidAuthorization", f"unknown service {service}")
@@ -328,13 +373,23 @@ class ScfEmulator:
             "PublishVersion": self._publish_version,
             "ListVersionByFunction": self._list_versions,
             "GetAlias": self._get_alias,
+            "ListAliases": self._list_aliases,
             "CreateAlias": self._create_alias,
             "UpdateAlias": self._update_alias,
+            "DeleteAlias": self._delete_alias,
             "PutProvisionedConcurrencyConfig": self._put_provisioned,
             "GetProvisionedConcurrencyConfig": self._get_provisioned,
             "DeleteProvisionedConcurrencyConfig": self._delete_provisioned,
             "Invoke": self._invoke,
+            "CreateTrigger": self._create_trigger,
+            "DeleteTrigger": self._delete_trigger,
+            "ListTriggers": self._list_triggers,
+            "DeleteFunction": self._delete_function,
         }
+
+    @staticmethod
+    def _apigateway_retired(params: dict[str, Any]) -> dict[str, Any]:
+        raise ApiError("UnsupportedOperation", APIGATEWAY_RETIRED)
 
     def _function(self, params: dict[str, Any]) -> ScfFunction:
         name = params.get("FunctionName")
@@ -369,7 +424,8 @@ class ScfEmulator:
                     f"Runtime {runtime} is not supported; supported: {', '.join(sorted(SCF_RUNTIMES))}",
                 )
         env = {v["Key"]: v["Value"] for v in (params.get("Environment") or {}).get("Variables") or []}
-        self.add_function(name, namespace, env)
+        fn = self.add_function(name, namespace, env)
+        fn.func_type = params.get("Type") or "Event"  # CreateFunctionRequest.Type: "Event" (default) / "HTTP"
         return {}
 
     def _get_function(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -381,8 +437,9 @@ class ScfEmulator:
             "Namespace": fn.namespace,
             "Qualifier": qualifier,
             "Status": self._status(fn),
-            "Type": "HTTP",
+            "Type": fn.func_type,
             "UseGpu": "TRUE",
+            "Triggers": [self._trigger_view(t) for t in fn.urls.values()],
             **copy.deepcopy(config),
         }
 
@@ -401,15 +458,46 @@ class ScfEmulator:
         problem = function_description_problem(params["Description"]) if "Description" in params else None
         if problem:
             raise ApiError("InvalidParameterValue.Description", problem)
-        for key in ("Environment", "MemorySize", "Timeout", "Description"):
+        if "InstanceConcurrencyConfig" in params:
+            self._check_instance_concurrency(fn, params["InstanceConcurrencyConfig"])
+        for key in ("Environment", "MemorySize", "Timeout", "Description", "InstanceConcurrencyConfig"):
             if key in params:
                 fn.latest[key] = copy.deepcopy(params[key])
         fn.updating_until = self.clock() + self.update_s
         return {}
 
+    @staticmethod
+    def _check_instance_concurrency(fn: ScfFunction, config: Any) -> None:
+        """InstanceConcurrencyConfig (SDK model): "单实例多并发配置。只支持Web函数"; MaxConcurrency
+        "单实例并发数最大值。取值范围 [1,100]"."""
+        if fn.func_type != "HTTP":
+            raise ApiError(
+                "InvalidParameterValue.InstanceConcurrencyConfig",
+                f"InstanceConcurrencyConfig: 只支持Web函数 (function {fn.name} is {fn.func_type})",
+            )
+        value = (config or {}).get("MaxConcurrency")
+        low, high = MAX_CONCURRENCY_RANGE
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ApiError(
+                "InvalidParameterValue.MaxConcurrency",
+                f"MaxConcurrency {value!r}: 取值范围 [{low},{high}]",
+            )
+
     def _publish_version(self, params: dict[str, Any]) -> dict[str, Any]:
-        fn = self._settled(params)
-        number = str(max((int(v) for v in fn.versions), default=0) + 1)
+        fn = self._function(params)
+        if self._status(fn) != "Active":
+            # errorcodes.py: FailedOperation.PublishVersion "当前函数状态无法发布版本，请在状态为正常时发布"
+            raise ApiError(
+                "FailedOperation.PublishVersion",
+                f"当前函数状态无法发布版本，请在状态为正常时发布 (function {fn.name} is {self._status(fn)})",
+            )
+        if self.version_limit is not None and len(fn.versions) >= self.version_limit:
+            raise ApiError(
+                "LimitExceeded.FunctionVersions",
+                f"函数版本超限: function {fn.name} has {len(fn.versions)} versions (limit {self.version_limit})",
+            )
+        fn.published = max([fn.published, *(int(v) for v in fn.versions)]) + 1
+        number = str(fn.published)
         snapshot = copy.deepcopy(fn.latest)
         snapshot["Description"] = params.get("Description", "")
         snapshot["AddTime"] = snapshot["ModTime"] = _now_text()
@@ -444,6 +532,21 @@ class ScfEmulator:
     def _get_alias(self, params: dict[str, Any]) -> dict[str, Any]:
         fn = self._function(params)
         return self._alias_body(fn, params.get("Name", ""))
+
+    def _list_aliases(self, params: dict[str, Any]) -> dict[str, Any]:
+        """ListAliasesRequest (SDK model): FunctionVersion "如果提供此参数，则只返回与该函数版本有关联的别名";
+        Limit "默认值为 20"."""
+        fn = self._function(params)
+        offset, limit = int(params.get("Offset", 0)), int(params.get("Limit", 20))
+        wanted = params.get("FunctionVersion")
+        aliases = [
+            copy.deepcopy(a)
+            for a in fn.aliases.values()
+            if wanted is None
+            or wanted == a["FunctionVersion"]
+            or wanted in {w["Version"] for w in a["RoutingConfig"]["AdditionalVersionWeights"]}
+        ]
+        return {"Aliases": aliases[offset : offset + limit], "TotalCount": len(aliases)}
 
     def _checked_routing(
         self, fn: ScfFunction, primary: str, routing: dict[str, Any] | None
@@ -497,6 +600,14 @@ class ScfEmulator:
         if "Description" in params:
             alias["Description"] = params["Description"]
         self._record_alias(fn, alias)
+        return {}
+
+    def _delete_alias(self, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self._function(params)
+        name = params.get("Name", "")
+        if name not in fn.aliases:
+            raise ApiError("ResourceNotFound.Alias", f"alias {name} does not exist")
+        del fn.aliases[name]
         return {}
 
     def _provisionable(self, params: dict[str, Any]) -> tuple[ScfFunction, str]:
@@ -583,6 +694,12 @@ class ScfEmulator:
 
     def _invoke(self, params: dict[str, Any]) -> dict[str, Any]:
         fn = self._function(params)
+        if fn.func_type == "HTTP" and params.get("InvocationType") == "Event":
+            # Web functions take HTTP requests only: no asynchronous invocation (SCF, Web 函数 limits)
+            raise ApiError(
+                "UnsupportedOperation",
+                f"{fn.name} is a Web function: asynchronous invocation is not supported",
+            )
         version = self._resolve(fn, params.get("Qualifier") or "$LATEST")
         config = fn.latest if version == "$LATEST" else fn.versions[version]
         env = {v["Key"]: v["Value"] for v in config["Environment"]["Variables"]}
@@ -601,6 +718,151 @@ class ScfEmulator:
                 "FunctionRequestId": str(uuid.uuid4()),
             }
         }
+
+    # ----- function URLs (http triggers) -----
+    def _url_target(self, fn: ScfFunction, params: dict[str, Any]) -> str:
+        """The qualifier an http trigger binds: doc 583/100227, "URL 绑定在别名或者版本维度"; CreateTrigger's
+        Qualifier "默认为 $LATEST"."""
+        qualifier = params.get("Qualifier") or "$LATEST"
+        self._resolve(fn, qualifier)  # ResourceNotFound.Qualifier for a missing alias or version
+        return qualifier
+
+    def _create_trigger(self, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self._function(params)
+        kind = params.get("Type", "")
+        if kind == "apigw":
+            raise ApiError("UnsupportedOperation", APIGATEWAY_RETIRED)
+        if kind != "http":
+            raise ApiError(
+                "InvalidParameterValue.Type", f"the emulator implements Type http only, got {kind!r}"
+            )
+        qualifier = self._url_target(fn, params)
+        if qualifier in fn.urls:
+            # doc 583/100227: "每一个别名或者版本仅允许创建一个 URL"
+            raise ApiError("ResourceInUse.Trigger", f"{fn.name}:{qualifier} already has a function URL")
+        try:
+            desc = json.loads(params.get("TriggerDesc") or "")
+        except json.JSONDecodeError as exc:
+            raise ApiError("InvalidParameterValue.TriggerDesc", f"TriggerDesc is not JSON: {exc}") from exc
+        # doc 583/100227: AuthType (CAM | NONE) and NetConfig{EnableIntranet, EnableExtranet} are required
+        if desc.get("AuthType") not in ("CAM", "NONE"):
+            raise ApiError("InvalidParameterValue.TriggerDesc", "TriggerDesc.AuthType must be CAM or NONE")
+        net = desc.get("NetConfig")
+        if not isinstance(net, dict) or not all(
+            isinstance(net.get(k), bool) for k in ("EnableIntranet", "EnableExtranet")
+        ):
+            raise ApiError(
+                "InvalidParameterValue.TriggerDesc",
+                "TriggerDesc.NetConfig needs EnableIntranet and EnableExtranet (Bool)",
+            )
+        assert self._url_server is not None
+        url = f"{self._url_server.url}/fn/{fn.namespace}/{fn.name}/{qualifier}"
+        shown = {**desc, "Url": {"Extranet": url if net["EnableExtranet"] else "", "Intranet": ""}}
+        trigger = {
+            "TriggerName": params.get("TriggerName", ""),
+            "Type": "http",
+            "Qualifier": qualifier,
+            "Enable": 1 if params.get("Enable", "OPEN") == "OPEN" else 0,
+            "TriggerDesc": json.dumps(shown),
+            "AddTime": _now_text(),
+            "ModTime": _now_text(),
+            "url": url,
+        }
+        fn.urls[qualifier] = trigger
+        return {"TriggerInfo": self._trigger_view(trigger)}
+
+    @staticmethod
+    def _trigger_view(trigger: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in trigger.items() if k != "url"}
+
+    def _delete_trigger(self, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self._function(params)
+        # DeleteTriggerRequest.Qualifier (SDK model): "要删除的触发器实际所指向的版本或别名，默认值为 $LATEST"
+        qualifier = params.get("Qualifier") or "$LATEST"
+        trigger = fn.urls.get(qualifier)
+        if (
+            params.get("Type") != "http"
+            or trigger is None
+            or trigger["TriggerName"] != params.get("TriggerName")
+        ):
+            raise ApiError(
+                "ResourceNotFound.Trigger",
+                f"no {params.get('Type')} trigger {params.get('TriggerName')} on {fn.name}:{qualifier}",
+            )
+        del fn.urls[qualifier]
+        return {}
+
+    def _list_triggers(self, params: dict[str, Any]) -> dict[str, Any]:
+        fn = self._function(params)
+        triggers = [self._trigger_view(t) for t in fn.urls.values()]
+        return {"Triggers": triggers, "TotalCount": len(triggers)}
+
+    def _delete_function(self, params: dict[str, Any]) -> dict[str, Any]:
+        """DeleteFunctionRequest.Qualifier (SDK model): "填写需要删除的版本号，不填默认删除函数下全部版本"."""
+        fn = self._function(params)
+        qualifier = params.get("Qualifier")
+        if not qualifier:
+            del self.functions[(fn.namespace, fn.name)]
+            for version in list(self.capacity.qualifiers(fn.name)):
+                self.capacity.release(fn.name, version)
+            return {}
+        if qualifier not in fn.versions:
+            raise ApiError("ResourceNotFound.Version", f"version {qualifier} does not exist")
+        routed = [
+            a["Name"]
+            for a in fn.aliases.values()
+            if qualifier == a["FunctionVersion"]
+            or qualifier in {w["Version"] for w in a["RoutingConfig"]["AdditionalVersionWeights"]}
+        ]
+        if routed:
+            raise ApiError(
+                "ResourceInUse.Alias", f"version {qualifier} is routed by alias {', '.join(routed)}"
+            )
+        del fn.versions[qualifier]
+        fn.urls.pop(qualifier, None)
+        self.capacity.release(fn.name, qualifier)
+        return {}
+
+    def _serve_url(self, request: BaseHTTPRequestHandler) -> None:
+        """A function URL: ``/fn/<namespace>/<function>/<qualifier>/<path>`` forwards ``/<path>`` to the
+        backend of the version the qualifier resolves to now (an alias's weights pick one at random)."""
+        import random
+        import urllib.error
+        import urllib.request
+
+        parts = request.path.split("/", 5)
+        length = int(request.headers.get("Content-Length", "0") or 0)
+        body = request.rfile.read(length) if length else None
+        with self._lock:
+            fn = self.functions.get((parts[2], parts[3])) if len(parts) >= 5 and parts[1] == "fn" else None
+            qualifier = parts[4] if fn is not None else ""
+            if fn is None or qualifier not in fn.urls:
+                self._send(request, 404, b'{"error": "no such function URL"}', "application/json")
+                return
+            version = self._resolve(fn, qualifier)
+            alias = fn.aliases.get(qualifier)
+            if alias is not None:
+                for entry in alias["RoutingConfig"]["AdditionalVersionWeights"]:
+                    if random.random() < float(entry["Weight"]):
+                        version = entry["Version"]
+                        break
+            backend = self.backends.get((fn.name, version))
+        path = "/" + (parts[5] if len(parts) > 5 else "")
+        with self._lock:
+            self.url_requests.append((qualifier, version, request.command, path))
+        if backend is None:
+            self._send(request, 502, b'{"error": "version has no running instance"}', "application/json")
+            return
+        headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")}
+        forward = urllib.request.Request(backend + path, data=body, method=request.command, headers=headers)
+        try:
+            with urllib.request.urlopen(forward, timeout=60) as answer:
+                status, payload, kind = answer.status, answer.read(), answer.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as error:
+            status, payload, kind = error.code, error.read(), error.headers.get("Content-Type", "")
+        except (urllib.error.URLError, OSError) as error:  # the instance did not answer
+            status, payload, kind = 502, json.dumps({"error": str(error)}).encode(), "application/json"
+        self._send(request, status, payload, kind or "application/json")
 
     # ----- Cloud Monitor -----
     def _get_monitor_data(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,9 @@ import boto3
 
 from functions.cloud.connect import CloudTarget
 from functions.cloud.retry import RetryPolicy
+from functions.contract import SCF_URL_TRIGGER, scf_url_of_trigger_desc, scf_url_trigger_desc
 from tests.cloud.aws_proxy import AwsProxy
+from tests.cloud.cos_standin import CosStandIn
 from tests.cloud.faults import FaultPlan
 from tests.cloud.scf_emulator import ScfEmulator
 
@@ -46,6 +48,8 @@ class StandIn:
     state_faults: FaultPlan
     aws_proxy: AwsProxy | None = None
     scf: ScfEmulator | None = None
+    cos: CosStandIn | None = None  # COS's S3 API rules in front of the state bucket (Tencent)
+    endpoint_url: str | None = None  # the alias's function URL (Tencent)
 
     def unwarmed_routes(self) -> list[dict[str, Any]]:
         return (self.aws_proxy or self.scf).unwarmed_routes()  # type: ignore[union-attr]
@@ -55,8 +59,8 @@ class StandIn:
 
     def invocations(self) -> int:
         """Invoke calls the function received."""
-        if self.scf is not None:
-            return sum(1 for action, _ in self.scf.calls if action == "Invoke")
+        if self.scf is not None:  # Invoke calls and requests through the function URLs
+            return sum(1 for action, _ in self.scf.calls if action == "Invoke") + len(self.scf.url_requests)
         assert self.aws_proxy is not None
         return self.aws_proxy.operations.count("Invoke")
 
@@ -141,8 +145,9 @@ def aws_stand_in(moto_url: str, proxy: AwsProxy) -> StandIn:
     return StandIn("aws", target, proxy.faults, proxy.url, proxy.faults, aws_proxy=proxy)
 
 
-def tencent_stand_in(scf: ScfEmulator, moto_url: str, proxy: AwsProxy) -> StandIn:
-    """The SCF emulator with the stack set up through the SDK; COS's S3 API played by moto."""
+def tencent_stand_in(scf: ScfEmulator, moto_url: str, proxy: AwsProxy, cos: CosStandIn) -> StandIn:
+    """The SCF emulator with the stack set up through the SDK; COS's S3 API played by moto behind
+    ``cos`` (a started :class:`CosStandIn` whose upstream is ``proxy``)."""
     from tencentcloud.common import credential
     from tencentcloud.common.profile.client_profile import ClientProfile
     from tencentcloud.common.profile.http_profile import HttpProfile
@@ -170,6 +175,16 @@ def tencent_stand_in(scf: ScfEmulator, moto_url: str, proxy: AwsProxy) -> StandI
         "CreateAlias",
         {"FunctionName": FUNCTION, "Name": ALIAS, "FunctionVersion": version, "Description": "production"},
     )
+    url = client.call_json(
+        "CreateTrigger",
+        {
+            "FunctionName": FUNCTION,
+            "TriggerName": SCF_URL_TRIGGER,
+            "Type": "http",
+            "Qualifier": ALIAS,
+            "TriggerDesc": scf_url_trigger_desc(),
+        },
+    )["Response"]["TriggerInfo"]["TriggerDesc"]
     boto3.client("s3", region_name=REGION_AWS, endpoint_url=moto_url).create_bucket(Bucket=STATE_BUCKET)
     target = CloudTarget(
         "tencent",
@@ -181,4 +196,7 @@ def tencent_stand_in(scf: ScfEmulator, moto_url: str, proxy: AwsProxy) -> StandI
         secret_key=scf.secret_key,
         timeout_s=0.3,
     )
-    return StandIn("tencent", target, scf.faults, proxy.url, proxy.faults, scf=scf)
+    endpoint_url = scf_url_of_trigger_desc(url)
+    return StandIn(
+        "tencent", target, scf.faults, cos.url, proxy.faults, scf=scf, cos=cos, endpoint_url=endpoint_url
+    )

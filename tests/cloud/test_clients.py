@@ -6,7 +6,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
+from functions.cloud.connect import CloudTarget
 from functions.cloud.retry import RetryPolicy
 from functions.cloud.types import CloudError
 from tests.cloud.standins import ALIAS, INITIAL_CAPACITY, StandIn, fast_retry
@@ -86,8 +88,58 @@ def test_scf_publish_waits_for_the_update_to_deploy(stand_in: StandIn) -> None:
     retry = RetryPolicy(attempts=3, initial_s=0.001, max_s=0.001, jitter_s=0.0)
     control = stand_in.target.control(retry)
     control.set_environment({"LLMFN_MODEL_REVISION": "rev-2"})
-    with pytest.raises(CloudError, match="FunctionStatusError"):
+    # SCF refuses PublishVersion while the function is not Active (FailedOperation.PublishVersion) ...
+    with pytest.raises(TencentCloudSDKException) as refused:
+        control._scf.call_json("PublishVersion", {"FunctionName": "llm", "Description": "raw"})
+    assert refused.value.get_code() == "FailedOperation.PublishVersion"
+    # ... so the control polls GetFunction until Active first, and gives up with the status
+    polls: list[float] = []
+    control.active_timeout_s, control.active_poll_s, control.sleep = 0.0, 0.5, polls.append
+    with pytest.raises(CloudError, match="is Updating, not Active"):
         control.publish_version("too early")
-    assert len(retry.retried) == 2
-    scf.functions[("default", "llm")].updating_until = 0.0  # the update has deployed
+    assert not [a for a, p in scf.calls if a == "PublishVersion" and p.get("Description") == "too early"]
+
+    def deployed(seconds: float) -> None:  # the update deploys while the control waits
+        polls.append(seconds)
+        scf.functions[("default", "llm")].updating_until = 0.0
+
+    control.active_timeout_s, control.sleep = 60.0, deployed
     assert control.publish_version("now") == "2"
+    assert polls[-1] == 0.5
+
+
+def test_every_cos_client_sends_checksums_only_when_required(moto_reset: str) -> None:
+    """botocore 1.36+ adds a CRC32 to every PutObject (aws-chunked bodies with a trailing checksum when
+    streamed), which COS does not fully support: preload's cos:// store and the scaler's state client
+    are both built by preload.objectstore.cos_client with checksums "when_required"."""
+    import boto3
+
+    from preload.objectstore import ObjectStore
+    from tests.cloud.cos_standin import CosStandIn
+
+    boto3.client("s3", region_name="us-east-1", endpoint_url=moto_reset).create_bucket(Bucket="models-1250")
+    cos = CosStandIn(moto_reset).start()
+    try:
+        plain_boto3 = boto3.client("s3", region_name="ap-guangzhou", endpoint_url=cos.url)
+        plain_boto3.put_object(Bucket="models-1250", Key="default.json", Body=b"{}")
+        assert cos.checksum_headers, "the stand-in must see botocore's default checksums"
+        cos.checksum_headers.clear()
+
+        store = ObjectStore("cos://models-1250/qwen", cos.url, connections=2)
+        store.client.put_object(Bucket="models-1250", Key="qwen/config.json", Body=b'{"a": 1}')
+        assert (
+            store.client.get_object(Bucket="models-1250", Key="qwen/config.json")["Body"].read()
+            == b'{"a": 1}'
+        )
+        target = CloudTarget("tencent", "llm", "live", "ap-guangzhou", secret_id="id", secret_key="key")
+        state = target.s3_client(cos.url)
+        state.put_object(Bucket="models-1250", Key="state.json", Body=b"{}")
+        assert cos.checksum_headers == []
+        for client in (store.client, state):
+            config = client.meta.config
+            assert (config.request_checksum_calculation, config.response_checksum_validation) == (
+                "when_required",
+                "when_required",
+            )
+    finally:
+        cos.stop()

@@ -21,6 +21,7 @@ from functions.contract import (
     ENV_CLOUD_ENDPOINT,
     ENV_FUNCTION,
     ENV_POLICY_CONFIG,
+    ENV_PREWARM_URL,
     ENV_REGION,
     ENV_STATE_BUCKET,
     ENV_STATE_ENDPOINT,
@@ -60,6 +61,7 @@ def settings(stand_in: StandIn, **overrides: Any) -> ScalerSettings:
         "state_bucket": STATE_BUCKET,
         "state_endpoint": stand_in.state_endpoint,
         "policy_config": POLICY_CONFIG,
+        "prewarm_url": stand_in.endpoint_url,
     }
     return ScalerSettings(**(values | overrides))
 
@@ -108,6 +110,9 @@ def test_scaler_decisions_equal_the_policy_on_the_same_metric_series(stand_in: S
     assert len({d["reserved"] for d in expected}) >= 3  # the series moves capacity up and down
     assert any(d["prewarm"] for d in expected)
     assert stand_in.invocations() == sum(d["prewarm"] for d in expected)  # pre-warm requests sent
+    if stand_in.scf is not None:  # a web function takes no async Invoke: over HTTP to the alias's URL
+        assert not [a for a, _ in stand_in.scf.calls if a == "Invoke"]
+        assert {(q, m, path) for q, _, m, path in stand_in.scf.url_requests} == {(ALIAS, "GET", "/healthz")}
     stored = run.store.load().document
     assert stored is not None and stored["state"] == state and stored["generation"] == len(SERIES)
     control = stand_in.target.control(fast_retry())
@@ -220,6 +225,7 @@ def _scaler_env(stand_in: StandIn) -> dict[str, str]:
         ENV_POLICY_CONFIG: json.dumps(POLICY_CONFIG),
         "TENCENTCLOUD_SECRETID": target.secret_id or "",
         "TENCENTCLOUD_SECRETKEY": target.secret_key or "",
+        **({ENV_PREWARM_URL: stand_in.endpoint_url} if stand_in.endpoint_url else {}),
     }
 
 
@@ -295,3 +301,61 @@ def test_scaler_settings_name_the_bad_value() -> None:
         ScalerSettings.from_env(
             {"LLMFN_CLOUD": "gcp", "LLMFN_FUNCTION": "f", "LLMFN_ALIAS": "a", "LLMFN_REGION": "r"}
         )
+
+
+@pytest.mark.parametrize("stand_in", ["tencent"], indirect=True)
+def test_scf_image_scaler_signs_with_the_role_keys_of_each_request(
+    stand_in: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SCF image function's environment has no TENCENTCLOUD_* keys (doc 583/94320); the role's
+    temporary keys arrive per request as X-Scf-Secret-Id / X-Scf-Secret-Key / X-Scf-Session-Token
+    (doc 583/56051). The scaler image reads them there on every tick, so rotated keys are used."""
+    import httpx
+
+    from functions.entry.scf_web import EVENT_PATH, event_function_app
+    from tests.functions.helpers import running
+
+    scf = stand_in.scf
+    assert scf is not None
+    env = _scaler_env(stand_in)
+    for key in ("TENCENTCLOUD_SECRETID", "TENCENTCLOUD_SECRETKEY", "TENCENTCLOUD_SESSIONTOKEN"):
+        env.pop(key, None)
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    stand_in.put_minute(ALIAS, start_minute(2), 300, 0, 5.0, 900)
+
+    def tick(minute: int, secret_id: str, secret_key: str) -> httpx.Response:
+        when = (start_minute(minute) + timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        headers = {"X-Scf-Secret-Id": secret_id, "X-Scf-Secret-Key": secret_key, "X-Scf-Session-Token": "tok"}
+        return httpx.post(url + EVENT_PATH, json=_timer_event("tencent", when), headers=headers, timeout=60)
+
+    with running(event_function_app(main_handler)) as url:
+        first = tick(1, scf.secret_id, scf.secret_key)
+        scf.secret_key = "rotated-secret"  # the role's temporary keys changed between two ticks
+        second = tick(0, scf.secret_id, "rotated-secret")
+    assert first.status_code == 200 and first.json()["action"] == "scaled", first.text
+    assert second.status_code == 200 and second.json()["generation"] == 2, second.text
+
+
+@pytest.mark.parametrize("stand_in", ["tencent"], indirect=True)
+def test_scaler_state_on_cos_sends_no_checksums_and_creates_only_once(stand_in: StandIn) -> None:
+    """COS: boto3's default checksums are refused (aws-chunked) or unsupported, so every COS client asks
+    for them only when required; PUT has no If-Match / If-None-Match ("新上传的对象将覆盖原来的对象"), so
+    the first write is create-only with x-cos-forbid-overwrite and later writes send no condition COS
+    would silently ignore (the scaler is single-flight: tests/infra/test_tencent.py)."""
+    cos = stand_in.cos
+    assert cos is not None
+    store = scaler(stand_in).store
+    assert store.cos
+    config = store.client.meta.config
+    assert (config.request_checksum_calculation, config.response_checksum_validation) == (
+        "when_required",
+        "when_required",
+    )
+    etag = store.save({"n": 1}, None)
+    with pytest.raises(StateConflict):
+        store.save({"n": 2}, None)  # a second first write: COS refuses the overwrite
+    store.save({"n": 2}, etag)
+    assert store.load().document == {"n": 2}
+    assert cos.checksum_headers == [] and cos.dropped_conditions == []

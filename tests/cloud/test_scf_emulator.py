@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from tencentcloud.common import credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
@@ -166,3 +168,96 @@ def test_injected_faults_reach_the_sdk_as_its_own_errors(scf: ScfEmulator) -> No
     assert _code(lambda: client.call_json("GetFunction", params)) == "ServerNetworkError"
     assert _code(lambda: client.call_json("GetFunction", params)) == "ClientNetworkError"
     assert client.call_json("GetFunction", params)["Response"]["FunctionName"] == "llm"
+
+
+def test_api_gateway_creates_no_services(scf: ScfEmulator) -> None:
+    """Doc 628/106651: from 2024-07-01 "新、老用户无法再购买或创建资源, 包含实例、服务"."""
+    from tencentcloud.common.common_client import CommonClient
+
+    cred = credential.Credential(scf.secret_id, scf.secret_key)
+    profile = ClientProfile(httpProfile=HttpProfile(endpoint=scf.endpoint, protocol="http"))
+    gateway = CommonClient("apigateway", "2018-08-08", cred, "ap-guangzhou", profile=profile)
+    with pytest.raises(TencentCloudSDKException) as info:
+        gateway.call_json("CreateService", {"ServiceName": "llmfn", "Protocol": "http&https"})
+    assert info.value.get_code() == "UnsupportedOperation"
+    assert "无法再购买或创建资源" in info.value.get_message()
+    scf.add_function("llm")
+    assert (
+        _code(
+            lambda: _client(scf).call_json(
+                "CreateTrigger", {"FunctionName": "llm", "Type": "apigw", "TriggerName": "x"}
+            )
+        )
+        == "UnsupportedOperation"
+    )
+
+
+def test_function_urls_bind_one_per_alias_or_version(scf: ScfEmulator) -> None:
+    client = _published(scf)
+    client.call_json("CreateAlias", {"FunctionName": "llm", "Name": "live", "FunctionVersion": "1"})
+    desc = json.dumps({"AuthType": "NONE", "NetConfig": {"EnableIntranet": False, "EnableExtranet": True}})
+
+    def create(qualifier: str, trigger_desc: str = desc) -> dict:
+        params = {"FunctionName": "llm", "TriggerName": "url", "Type": "http", "TriggerDesc": trigger_desc}
+        return client.call_json("CreateTrigger", {**params, "Qualifier": qualifier})["Response"]
+
+    info = create("live")["TriggerInfo"]
+    assert (info["Qualifier"], info["Type"]) == ("live", "http")
+    assert json.loads(info["TriggerDesc"])["Url"]["Extranet"] == scf.function_url("llm", "live")
+    create("2")
+    assert _code(lambda: create("live")) == "ResourceInUse.Trigger"  # "每一个别名或者版本仅允许创建一个 URL"
+    assert _code(lambda: create("nope")) == "ResourceNotFound.Qualifier"
+    assert _code(lambda: create("1", json.dumps({"AuthType": "KEY"}))) == "InvalidParameterValue.TriggerDesc"
+    listed = client.call_json("ListTriggers", {"FunctionName": "llm"})["Response"]["Triggers"]
+    assert sorted(t["Qualifier"] for t in listed) == ["2", "live"]
+    delete = {"FunctionName": "llm", "TriggerName": "url", "Type": "http"}
+    assert _code(lambda: client.call_json("DeleteTrigger", delete)) == "ResourceNotFound.Trigger"  # $LATEST
+    client.call_json("DeleteTrigger", {**delete, "Qualifier": "live"})
+    assert scf.function_url("llm", "live") is None
+
+
+def test_instance_concurrency_is_for_web_functions_within_1_to_100(scf: ScfEmulator) -> None:
+    client = _client(scf)
+    for name, kind in (("web", "HTTP"), ("event", "Event")):
+        client.call_json(
+            "CreateFunction",
+            {"FunctionName": name, "Type": kind, "Code": {"ImageConfig": {"ImageType": "personal"}}},
+        )
+
+    def update(name: str, value: object) -> None:
+        config = {"DynamicEnabled": "FALSE", "MaxConcurrency": value}
+        client.call_json(
+            "UpdateFunctionConfiguration", {"FunctionName": name, "InstanceConcurrencyConfig": config}
+        )
+
+    assert _code(lambda: update("event", 4)) == "InvalidParameterValue.InstanceConcurrencyConfig"
+    assert _code(lambda: update("web", 0)) == "InvalidParameterValue.MaxConcurrency"
+    assert _code(lambda: update("web", 101)) == "InvalidParameterValue.MaxConcurrency"
+    update("web", 100)
+
+
+def test_publish_refused_until_active_and_beyond_the_version_limit(scf: ScfEmulator) -> None:
+    client = _published(scf)
+    scf.update_s = 3600.0
+    client.call_json("UpdateFunctionConfiguration", {"FunctionName": "llm", "Timeout": 30})
+    publish = {"FunctionName": "llm", "Description": "third"}
+    assert _code(lambda: client.call_json("PublishVersion", publish)) == "FailedOperation.PublishVersion"
+    scf.functions[("default", "llm")].updating_until = 0.0
+    scf.version_limit = 2
+    assert _code(lambda: client.call_json("PublishVersion", publish)) == "LimitExceeded.FunctionVersions"
+    client.call_json("CreateAlias", {"FunctionName": "llm", "Name": "live", "FunctionVersion": "2"})
+    assert (
+        _code(lambda: client.call_json("DeleteFunction", {"FunctionName": "llm", "Qualifier": "2"}))
+        == "ResourceInUse.Alias"
+    )
+    client.call_json("DeleteFunction", {"FunctionName": "llm", "Qualifier": "1"})
+    assert client.call_json("PublishVersion", publish)["Response"]["FunctionVersion"] == "3"  # never reused
+
+
+def test_web_functions_take_no_asynchronous_invocation(scf: ScfEmulator) -> None:
+    client = _published(scf)  # add_function: a web (HTTP) function, as the stack deploys
+    invoke = {"FunctionName": "llm", "Qualifier": "1", "ClientContext": "{}"}
+    assert (
+        _code(lambda: client.call_json("Invoke", {**invoke, "InvocationType": "Event"}))
+        == "UnsupportedOperation"
+    )

@@ -27,7 +27,8 @@ ACCOUNT = "123456789012"
 # The shipped examples leave the API key to `pulumi config set --secret`; the tests set it so.
 EXAMPLE_API_KEY = "sk-example-key"
 EXAMPLE_SECRETS = frozenset({"llmfn:apiKey"})
-TENCENT_SUBDOMAIN = "service-abcd1234-1250000000.gz.apigw.tencentcs.com"
+# a function URL as SCF shows them: https://<appid>-<id>.<region>.tencentscf.com
+TENCENT_FUNCTION_URL = "https://1250000000-abcd1234.ap-guangzhou.tencentscf.com"
 IMAGE_DIGEST = "sha256:" + "ab" * 32
 ECR_PASSWORD = "ecr-password-from-token"
 
@@ -61,7 +62,6 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
             "functionVersion": published_version(args.inputs)
         },
         "tencentcloud:Scf/layer:Layer": lambda: {"layerVersion": 2},
-        "tencentcloud:ApiGateway/service:Service": lambda: {"outerSubDomain": TENCENT_SUBDOMAIN},
         "aws:lambda/function:Function": lambda: {
             "name": name,
             "arn": _aws_arn("lambda", "function", name),
@@ -91,8 +91,13 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         "aws:lambda/capacityProvider:CapacityProvider": lambda: {
             "arn": _aws_arn("lambda", "capacity-provider", name)
         },
-        # infra.gpu.accelerator.LambdaAcceleratorConfig publishes the version
-        "pulumi-python:dynamic:Resource": lambda: {"version": published_version(args.inputs)},
+        # infra.gpu.accelerator.LambdaAcceleratorConfig publishes the version; infra.scf_dynamic's
+        # ScfFunctionUrl answers its URL
+        "pulumi-python:dynamic:Resource": lambda: (
+            {"url": TENCENT_FUNCTION_URL}
+            if "qualifier" in args.inputs
+            else {"version": published_version(args.inputs)}
+        ),
         "aws:ecr/repository:Repository": lambda: {
             "registryId": ACCOUNT,
             "repositoryUrl": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{name}",
@@ -121,6 +126,7 @@ class Registered:
     replace_on_changes: frozenset[str] = frozenset()
     delete_before_replace: bool = False
     retain_on_delete: bool = False
+    depends_on: frozenset[str] = frozenset()  # logical names of the resources in ``depends_on``
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -136,6 +142,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        if args.typ.startswith("tencentcloud:ApiGateway/"):
+            # the emulator's words (tests/cloud/scf_emulator.py): API gateway creates no new services
+            from tests.cloud.scf_emulator import APIGATEWAY_RETIRED
+
+            raise ValueError(f"{args.name}: UnsupportedOperation: {APIGATEWAY_RETIRED}")
         if args.typ == "tencentcloud:Scf/function:Function":
             # the provider sends description to CreateFunction as is: SCF's rule, as the emulator has it
             problem = function_description_problem(str(args.inputs.get("description") or ""))
@@ -158,6 +169,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 frozenset(opts.replace_on_changes or ()),
                 bool(opts.delete_before_replace),
                 bool(opts.retain_on_delete),
+                frozenset(getattr(d, "_name", "") for d in (opts.depends_on or ())),  # type: ignore[union-attr]
             )
         )
         return f"{args.name}-id", {**args.inputs, **_computed(args)}

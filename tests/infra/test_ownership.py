@@ -92,6 +92,7 @@ def _input_names() -> dict[str, set[str]]:
             scf.ProvisionedConcurrencyConfigArgs
         ),
         "tencentcloud:ApiGateway/api:Api": apigateway.ApiArgs,
+        "tencentcloud:Scf/reservedConcurrencyConfig:ReservedConcurrencyConfig": scf.ReservedConcurrencyConfigArgs,
     }
     names = {typ: set(_types.input_type_py_to_pulumi_names(cls).values()) for typ, cls in args.items()}
     # nested inputs that an ignore_changes path names as "outer.inner"
@@ -102,11 +103,15 @@ def _input_names() -> dict[str, set[str]]:
     }
     for (typ, outer), cls in nested.items():
         names[typ] |= {f"{outer}.{inner}" for inner in _types.input_type_py_to_pulumi_names(cls).values()}
-    # our dynamic resource (infra.gpu.accelerator): its inputs are its constructor's keyword arguments
+    # our dynamic resources (infra.gpu.accelerator, infra.scf_dynamic): their inputs are its constructor's keyword arguments
     from infra.gpu.accelerator import LambdaAcceleratorConfig
+    from infra.scf_dynamic import ScfFunctionUrl, ScfInstanceConcurrency
 
-    signature = inspect.signature(LambdaAcceleratorConfig.__init__)
-    names["pulumi-python:dynamic:Resource"] = set(signature.parameters) - {"self", "name", "opts"}
+    names["pulumi-python:dynamic:Resource"] = {
+        parameter
+        for resource in (LambdaAcceleratorConfig, ScfFunctionUrl, ScfInstanceConcurrency)
+        for parameter in inspect.signature(resource.__init__).parameters
+    } - {"self", "name", "opts"}
     return names
 
 

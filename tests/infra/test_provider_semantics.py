@@ -4,14 +4,15 @@ replacement, or, for what Pulumi ignores, by the setting's one owner (``infra/ow
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from infra.ownership import ignored_by_stack
-from infra.provider_semantics import RULES, Update, update_of
+from infra.provider_semantics import PROVIDER_TAG, RULES, Update, update_of
 from llmfn.release.promotion import parse_description
-from tests.infra.mocks import StackRun, example_with, plain, run_stack
+from tests.infra.mocks import REPO_ROOT, StackRun, example_with, plain, run_stack
 
 NEW_REVISION = "fedcba9876543210fedcba9876543210fedcba98"
 NEW_IMAGES = {
@@ -99,3 +100,16 @@ def test_no_stack_resource_relies_on_a_dropped_or_path_only_update() -> None:
 def test_every_rule_cites_the_provider_source() -> None:
     for rule in RULES:
         assert rule.source.startswith("tencentcloud/services/scf/resource_tc_scf_"), rule
+        assert re.search(r"\.go:\d+", rule.source), f"cite the line at {PROVIDER_TAG}: {rule}"
+
+
+def test_the_cited_provider_is_the_one_installed() -> None:
+    """tencentcloud-iac-pulumi 0.2.3 wraps terraform-provider-tencentcloud v1.82.42 (its provider/go.mod):
+    the rules and the docs cite that tag, not the provider's HEAD."""
+    from importlib.metadata import version
+
+    assert version("tencentcloud-iac-pulumi") == "0.2.3"
+    assert PROVIDER_TAG == "v1.82.42"
+    readme = (REPO_ROOT / "infra" / "README.md").read_text()
+    assert "v1.82.42" in readme and "f6970a900" not in readme
+    assert "f6970a900" not in (REPO_ROOT / "infra" / "provider_semantics.py").read_text()

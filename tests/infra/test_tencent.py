@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,12 +11,20 @@ import pytest
 
 from functions.scaler.settings import ScalerSettings
 from infra.config import StackConfigError
+from infra.scf_dynamic import (
+    FunctionUrlProvider,
+    InstanceConcurrencyProvider,
+    ScfCallError,
+    call,
+    scf_client,
+)
 from scaling.plan import hourly_schedule
 from scaling.policies import PolicyConfig
-from tests.cloud.scf_emulator import function_description_problem
+from tests.cloud.scf_emulator import ScfEmulator, function_description_problem
 from tests.infra.mocks import (
     SECRET_SIG,
-    TENCENT_SUBDOMAIN,
+    TENCENT_FUNCTION_URL,
+    Registered,
     StackRun,
     build_with_layer,
     example_config,
@@ -29,6 +39,8 @@ FUNCTION = "tencentcloud:Scf/function:Function"
 VERSION = "tencentcloud:Scf/functionVersion:FunctionVersion"
 ALIAS = "tencentcloud:Scf/functionAlias:FunctionAlias"
 PROVISIONED = "tencentcloud:Scf/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"
+DYNAMIC = "pulumi-python:dynamic:Resource"
+RESERVED = "tencentcloud:Scf/reservedConcurrencyConfig:ReservedConcurrencyConfig"
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +64,10 @@ def test_full_resource_graph(example: StackRun) -> None:
             (FUNCTION, "llmfn-function"),
             (VERSION, "llmfn-version"),
             (ALIAS, "llmfn-alias"),
-            ("tencentcloud:ApiGateway/service:Service", "llmfn-gateway"),
-            ("tencentcloud:ApiGateway/api:Api", "llmfn-api-v1"),
-            ("tencentcloud:ApiGateway/api:Api", "llmfn-api-healthz"),
-            ("tencentcloud:ApiGateway/serviceRelease:ServiceRelease", "llmfn-release"),
+            (DYNAMIC, "llmfn-concurrency"),
+            (DYNAMIC, "llmfn-url"),
             (FUNCTION, "llmfn-scaler"),
+            (RESERVED, "llmfn-scaler-single-flight"),
         ]
     )
     assert example.one("pulumi:providers:tencentcloud").inputs["region"] == "ap-guangzhou"
@@ -137,22 +148,30 @@ def test_no_provisioned_config_in_the_stack_the_scaler_owns_it(example: StackRun
     assert parse_example(example_config(EXAMPLE)).reserved_control == "scaler"
 
 
-def test_gateway_routes_only_v1_and_healthz_to_the_alias(example: StackRun) -> None:
-    apis = {
-        r.inputs["requestConfigPath"]: r.inputs for r in example.of_type("tencentcloud:ApiGateway/api:Api")
-    }
-    assert {path: api["requestConfigMethod"] for path, api in apis.items()} == {
-        "/v1/": "ANY",
-        "=/healthz": "GET",
-    }
-    for api in apis.values():
-        assert api["serviceId"] == "llmfn-gateway-id"
-        assert (api["serviceConfigType"], api["serviceConfigScfFunctionType"]) == ("SCF", "HTTP")
-        assert api["serviceConfigScfFunctionName"] == "qwen3-4b-infer"
-        assert api["serviceConfigScfFunctionQualifier"] == "live"
-        assert api["serviceConfigTimeout"] == 300  # not the gateway's 5 s default
-    release = example.one("tencentcloud:ApiGateway/serviceRelease:ServiceRelease").inputs
-    assert (release["serviceId"], release["environmentName"]) == ("llmfn-gateway-id", "release")
+def _dynamic(run: StackRun, name: str) -> Registered:
+    return next(r for r in run.of_type(DYNAMIC) if r.name == name)
+
+
+def test_endpoint_is_the_alias_function_url_not_api_gateway(example: StackRun) -> None:
+    """API gateway creates no new services since 2024-07-01 (doc 628/106651; the mocks refuse them as
+    the emulator does): the endpoint is the function URL bound to the alias promote moves, never $LATEST."""
+    assert not [r for r in example.registered if r.typ.startswith("tencentcloud:ApiGateway/")]
+    url = _dynamic(example, "llmfn-url").inputs
+    assert (url["function_name"], url["qualifier"], url["namespace"]) == ("qwen3-4b-infer", "live", "default")
+    assert url["region"] == "ap-guangzhou"
+    assert example.outputs["endpointUrl"] == TENCENT_FUNCTION_URL
+    assert "triggers" not in _function(example)  # a provider http trigger would land on $LATEST
+
+
+def test_instance_concurrency_is_sent_before_the_version_freezes_it(example: StackRun) -> None:
+    """llmfn:concurrencyPerInstance reaches SCF as InstanceConcurrencyConfig.MaxConcurrency, and the
+    version is published only after it (the version depends on it; it re-runs for every new version)."""
+    config = parse_example(example_config(EXAMPLE))
+    concurrency = _dynamic(example, "llmfn-concurrency").inputs
+    assert concurrency["max_concurrency"] == config.concurrency_per_instance == 8
+    assert concurrency["function_name"] == "qwen3-4b-infer"
+    assert concurrency["frozen"] == example.one(VERSION).inputs["description"]
+    assert example.one(VERSION).depends_on >= {"llmfn-concurrency"}
 
 
 def test_scaler_runs_every_minute_on_a_timer(example: StackRun) -> None:
@@ -190,10 +209,20 @@ def test_scaler_runs_every_minute_on_a_timer(example: StackRun) -> None:
     assert (policy.hybrid.p95_latency_s, policy.concurrency_per_instance, policy.max_reserved) == (2.5, 8, 20)
 
 
+def test_scaler_runs_single_flight(example: StackRun) -> None:
+    """COS has no conditional PUT, so the scaler's state relies on one tick at a time: the scaler's
+    reserved concurrency is its own memory (doc 583/39464: the reserved quota is the function's upper
+    limit), i.e. one instance, one invocation."""
+    reserved = example.one(RESERVED).inputs
+    scaler = _function(example, "llmfn-scaler")
+    assert (reserved["functionName"], reserved["namespace"]) == (scaler["name"], "default")
+    assert reserved["reservedConcurrencyMem"] == scaler["memSize"] == 256
+
+
 def test_outputs(example: StackRun) -> None:
     config = parse_example(example_config(EXAMPLE))
     outputs = example.outputs
-    assert outputs["endpointUrl"] == f"https://{TENCENT_SUBDOMAIN}/release"
+    assert outputs["endpointUrl"] == TENCENT_FUNCTION_URL
     assert (outputs["functionName"], outputs["aliasName"]) == ("qwen3-4b-infer", "live")
     assert outputs["version"] == example.one(ALIAS).inputs["functionVersion"]
     assert outputs["reservedSchedule"] == hourly_schedule(config.rates_by_hour, config.rule)
@@ -246,3 +275,81 @@ def test_outputs_are_what_llmfn_promote_reads(
     assert (resolved.target.function, resolved.target.alias) == ("qwen3-4b-infer", "live")
     assert resolved.target.namespace == example.outputs["namespace"]
     assert resolved.endpoint_url == example.outputs["endpointUrl"]
+
+
+# ----- the dynamic providers against the SCF emulator (mocks never run them) -----
+
+
+@pytest.fixture
+def scf_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScfEmulator]:
+    """The emulator, and the provider's credential environment the dynamic providers read."""
+    emulator = ScfEmulator().start()
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_ID", emulator.secret_id)
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", emulator.secret_key)
+    yield emulator
+    emulator.stop()
+
+
+def _published_with_alias(emulator: ScfEmulator) -> None:
+    emulator.add_function("qwen3-4b-infer")
+    client = scf_client("ap-guangzhou", emulator.endpoint)
+    call(client, "PublishVersion", {"FunctionName": "qwen3-4b-infer", "Description": "v1"})
+    call(client, "CreateAlias", {"FunctionName": "qwen3-4b-infer", "Name": "live", "FunctionVersion": "1"})
+
+
+def _url_props(emulator: ScfEmulator, qualifier: str = "live") -> dict[str, Any]:
+    return {
+        "function_name": "qwen3-4b-infer",
+        "namespace": "default",
+        "qualifier": qualifier,
+        "region": "ap-guangzhou",
+        "endpoint": emulator.endpoint,
+        "url": None,
+    }
+
+
+def test_function_url_provider_binds_the_alias_and_deletes_on_destroy(scf_api: ScfEmulator) -> None:
+    _published_with_alias(scf_api)
+    provider = FunctionUrlProvider()
+    created = provider.create(_url_props(scf_api))
+    (create,) = [p for a, p in scf_api.calls if a == "CreateTrigger"]
+    assert (create["Type"], create["Qualifier"], create["Enable"]) == ("http", "live", "OPEN")
+    assert json.loads(create["TriggerDesc"]) == {
+        "AuthType": "NONE",
+        "NetConfig": {"EnableIntranet": False, "EnableExtranet": True},
+    }
+    assert created.outs["url"] == scf_api.function_url("qwen3-4b-infer", "live")
+    # one URL per alias (doc 583/100227): a second create is refused, so a replacement deletes first
+    with pytest.raises(ScfCallError, match=r"ResourceInUse\.Trigger"):
+        provider.create(_url_props(scf_api))
+    assert provider.diff("id", _url_props(scf_api), _url_props(scf_api, "canary")).delete_before_replace
+    provider.delete(created.id, created.outs)
+    assert scf_api.function_url("qwen3-4b-infer", "live") is None
+    provider.delete(created.id, created.outs)  # already gone: nothing to do
+    with pytest.raises(ScfCallError, match=r"ResourceNotFound\.Qualifier"):
+        provider.create(_url_props(scf_api, "no-such-alias"))
+
+
+def test_instance_concurrency_provider_sets_max_concurrency_then_waits_active(scf_api: ScfEmulator) -> None:
+    scf_api.add_function("qwen3-4b-infer")
+    scf_api.update_s = 0.2  # "Updating" for a while after each configuration change
+    props = {
+        "function_name": "qwen3-4b-infer",
+        "namespace": "default",
+        "max_concurrency": 8,
+        "region": "ap-guangzhou",
+        "frozen": "llmfn model-revision=r1 code=abc",
+        "endpoint": scf_api.endpoint,
+    }
+    InstanceConcurrencyProvider().create(props)
+    client = scf_client("ap-guangzhou", scf_api.endpoint)
+    got = call(client, "GetFunction", {"FunctionName": "qwen3-4b-infer"})
+    assert got["InstanceConcurrencyConfig"] == {"DynamicEnabled": "FALSE", "MaxConcurrency": 8}
+    assert got["Status"] == "Active"  # it waited: PublishVersion may follow at once
+    published = call(client, "PublishVersion", {"FunctionName": "qwen3-4b-infer", "Description": "v"})
+    version = call(
+        client, "GetFunction", {"FunctionName": "qwen3-4b-infer", "Qualifier": published["FunctionVersion"]}
+    )
+    assert version["InstanceConcurrencyConfig"]["MaxConcurrency"] == 8  # the version froze it
+    with pytest.raises(ScfCallError, match=r"InvalidParameterValue\.MaxConcurrency"):
+        InstanceConcurrencyProvider().create({**props, "max_concurrency": 101})

@@ -67,13 +67,28 @@ class KillAfterRouting:
 
 def publish_canary_metrics(stand_in: StandIn, errors: float = 0.0, duration_ms: float = 400.0) -> None:
     """One minute of the new version's traffic, inside every gate's 5-minute window."""
+    publish_canary_metrics_for(stand_in, NEW_VERSION, errors, duration_ms)
+
+
+def publish_canary_metrics_for(
+    stand_in: StandIn, version: str, errors: float = 0.0, duration_ms: float = 400.0
+) -> None:
     minute = datetime.now(UTC) - timedelta(seconds=120)
     stand_in.put_minute(
-        NEW_VERSION, minute, invocations=100, errors=errors, concurrency=1, duration_ms=duration_ms
+        version, minute, invocations=100, errors=errors, concurrency=1, duration_ms=duration_ms
     )
 
 
-def promotion(stand_in: StandIn, endpoint: str | None, control: Any = None, **plan: Any) -> Promotion:
+def promotion(
+    stand_in: StandIn,
+    endpoint: str | None,
+    control: Any = None,
+    serve: tuple[str, ...] = ("1", NEW_VERSION),
+    **plan: Any,
+) -> Promotion:
+    if stand_in.scf is not None and endpoint is not None:  # SCF: the versions' instances serve HTTP
+        for version in serve:
+            stand_in.scf.serve_version(FUNCTION, version, endpoint)
     retry = fast_retry()
     defaults: dict[str, Any] = {
         "model_revision": "rev-2",
@@ -173,6 +188,7 @@ def test_failing_smoke_request_rolls_back(stand_in: StandIn) -> None:
     assert report.alias_after == report.alias_before
 
 
+@pytest.mark.parametrize("stand_in", ["aws"], indirect=True)
 def test_without_an_endpoint_the_smoke_request_invokes_the_new_version(stand_in: StandIn) -> None:
     publish_canary_metrics(stand_in)
     report = promotion(stand_in, None, steps=(50, 100)).run()
@@ -183,14 +199,62 @@ def test_without_an_endpoint_the_smoke_request_invokes_the_new_version(stand_in:
 
 
 @pytest.mark.parametrize("stand_in", ["tencent"], indirect=True)
-def test_a_new_version_that_fails_when_invoked_rolls_back(stand_in: StandIn) -> None:
+def test_scf_smoke_goes_over_http_to_the_canary_versions_own_function_url(
+    stand_in: StandIn, inference_endpoint: str
+) -> None:
+    """SCF web functions take HTTP, not Invoke: promote binds a function URL to the new version (doc
+    583/100227: a URL binds to an alias or a version), smokes it, and deletes it when it is done."""
+    scf = stand_in.scf
+    assert scf is not None
+    publish_canary_metrics(stand_in)
+    report = promotion(stand_in, inference_endpoint, steps=(50, 100)).run()
+    assert report.status == "promoted", report.reason
+    assert all(s["gate"]["smoke"]["via"] == "http" for s in report.steps)
+    assert not [a for a, _ in scf.calls if a == "Invoke"]
+    smoked = {(q, v, path) for q, v, _, path in scf.url_requests}
+    assert (NEW_VERSION, NEW_VERSION, "/v1/chat/completions") in smoked
+    creates = [p for a, p in scf.calls if a == "CreateTrigger" and p["Qualifier"] == NEW_VERSION]
+    assert len(creates) == 1 and creates[0]["Type"] == "http"
+    assert scf.function_url(FUNCTION, NEW_VERSION) is None  # deleted when the promotion ended
+
+
+@pytest.mark.parametrize("stand_in", ["tencent"], indirect=True)
+def test_a_new_version_whose_instances_fail_rolls_back_and_drops_its_url(stand_in: StandIn) -> None:
     publish_canary_metrics(stand_in)
     assert stand_in.scf is not None
-    stand_in.scf.functions[("default", FUNCTION)].failing_versions.add(NEW_VERSION)
-    report = promotion(stand_in, None).run()
+    report = promotion(stand_in, DEAD_ENDPOINT).run()  # the new version's instance never answers
     assert report.status == "rolled-back"
-    assert f"smoke request failed (invoke {NEW_VERSION})" in report.reason
+    assert "smoke request failed (http)" in report.reason
     assert report.alias_after == report.alias_before
+    assert stand_in.scf.function_url(FUNCTION, NEW_VERSION) is None
+
+
+@pytest.mark.parametrize("stand_in", ["tencent"], indirect=True)
+def test_scf_promotion_deletes_versions_older_than_the_rollback_target(
+    stand_in: StandIn, inference_endpoint: str
+) -> None:
+    """The stack retains every version it replaces; after a promotion, versions older than the rollback
+    target that no alias routes to go (SCF refuses versions past its limit: LimitExceeded.FunctionVersions)."""
+    scf = stand_in.scf
+    assert scf is not None
+    control = stand_in.target.control(fast_retry())
+    # versions 2 and 3 (`pulumi up` twice), the alias moved to 3 by an earlier promotion; a second alias
+    # `pinned` still routes to 2
+    for revision in ("rev-1b", "rev-1c"):
+        control.publish_version(f"llmfn model-revision={revision}")
+    control.set_capacity("3", INITIAL_CAPACITY)
+    scf.prewarm(FUNCTION, "3", INITIAL_CAPACITY)
+    control.set_routing("3", {})
+    control.set_capacity("1", 0)
+    control._call("CreateAlias", Name="pinned", FunctionVersion="2")
+    scf.version_limit = 4
+    publish_canary_metrics_for(stand_in, "4")
+    report = promotion(stand_in, inference_endpoint, serve=("3", "4")).run()
+    assert report.status == "promoted", report.reason
+    assert (report.previous_version, report.new_version) == ("3", "4")
+    assert report.deleted_versions == ["1"]  # 2 is pinned; 3 is the rollback target; 4 serves
+    assert sorted(control.versions(), key=int) == ["2", "3", "4"]
+    control.publish_version("room for the next one")  # under the limit again
 
 
 def test_slow_canary_rolls_back_on_p95(stand_in: StandIn, inference_endpoint: str) -> None:
