@@ -73,6 +73,9 @@ SCF_CONCURRENCY_QUOTA_MB = 128_000
 # the version ACTIVE" (Lambda Managed Instances, "Function versions"): the capacity provider's vCPU
 # ceiling must hold three of its smallest instances.
 LMI_ENVIRONMENTS_AT_PUBLISH = 3
+# SCF's /tmp: "/tmp 目录 ... 512MB" (SCF "配额限制", document 583/11637); the image's Hub cache
+# (HF_HOME=/tmp/huggingface, functions/image/Dockerfile) lives there.
+SCF_TMP_MB = 512
 
 # Full matches (re.fullmatch): a `$` anchor also matches before a trailing newline ("qwen3\n").
 _HUB_REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -116,6 +119,7 @@ class StackConfig(BaseModel):
     model_repo: str | None = None
     model_revision: str | None = None
     model_uri: str | None = None
+    model_size_mb: int | None = Field(None, description="The checkpoint's size (MB), as the Hub lists it.")
     engine: Literal["transformers", "vllm"] = "transformers"
 
     # Package: a container image, or the zips built by `llmfn layer build` (a build directory).
@@ -420,6 +424,20 @@ class StackConfig(BaseModel):
         ]
 
     def _source_problems(self) -> list[str]:
+        if self.model_size_mb is not None and self.model_size_mb < 1:
+            return [f"llmfn:modelSizeMb = {self.model_size_mb}: must be the checkpoint's size, at least 1 MB"]
+        if (
+            self.cloud == "tencentcloud"
+            and self.model_repo is not None
+            and self.model_size_mb is not None
+            and self.model_size_mb > SCF_TMP_MB
+        ):
+            return [
+                f"llmfn:modelSizeMb = {self.model_size_mb} with llmfn:modelRepo on tencentcloud: a Hub "
+                f"download lands in /tmp, which SCF caps at {SCF_TMP_MB} MB; put the checkpoint in COS and set "
+                "llmfn:modelUri = cos://<bucket>-<appid>/<prefix> (preload streams it into memory), or mount "
+                "CFS"
+            ]
         if self.model_uri is not None:
             if self.model_repo is not None or self.model_revision is not None:
                 return [

@@ -288,6 +288,12 @@ CLOUD_REFUSED = {
         example_with(TENCENT, imageType="enterprise", registryId="tcr-1"),
         ["llmfn:registryId = 'tcr-1'", "tcr-ab12cd34"],
     ),
+    # SCF's /tmp (512 MB) cannot hold a Hub download larger than it
+    "hub model above scf's /tmp": (
+        example_with(TENCENT, modelSizeMb=7673),
+        ["llmfn:modelSizeMb = 7673 with llmfn:modelRepo", "512 MB", "llmfn:modelUri = cos://", "CFS"],
+    ),
+    "model size": (example_with(AWS, modelSizeMb=0), ["llmfn:modelSizeMb = 0", "at least 1 MB"]),
     # SCF's region-wide function concurrency quota
     "scf quota": (
         example_with(TENCENT, maxInstances=20),
@@ -354,6 +360,8 @@ def test_values_the_clouds_accept_still_pass() -> None:
         == "cn-north-1"
     )
     assert parse_example(example_with(AWS, apiKey="k" * 3000)).api_key is not None
+    assert parse_example(example_with(TENCENT, modelSizeMb=400)).model_size_mb == 400  # fits /tmp
+    assert parse_example(example_with(AWS, modelSizeMb=7673)).model_size_mb == 7673  # Lambda: 10 GB /tmp
     assert parse_example(example_with(GPU, gpu=_GPU_MAP | {"maxVcpuCount": 12}, maxInstances=6)) is not None
 
 
