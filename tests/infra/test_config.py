@@ -447,6 +447,8 @@ _VALUES = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12),
     st.sampled_from(["aws", "tencentcloud", "scaler", "schedule", "true", "1e308", "-1", "[1,2]", "{}"]),
+    # what the clouds refuse although a `$`-anchored pattern passed it (issue 22.11)
+    st.sampled_from(["qwen3\n", "us-east-1\n", "ap-guangzhou-3", "xn--a", "a-s3alias", "", " ", "a\nb"]),
     st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=25),
     st.lists(st.floats(min_value=0, max_value=1e308), min_size=24, max_size=24),
     st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
