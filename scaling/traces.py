@@ -199,16 +199,29 @@ def _check_span(path: Path, span_s: float, where: str) -> None:
         )
 
 
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path, encoding="ascii") as fh:
+            return int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None  # absent, or "max" (no limit)
+
+
 def available_memory_bytes() -> int | None:
-    """Memory the system can give a process now (Linux ``MemAvailable``), bytes; None when unknown."""
+    """Memory a process can have now, bytes: Linux ``MemAvailable``, lowered to the cgroup v2 limit
+    minus its usage inside a container; None when unknown."""
+    available = None
     try:
         with open("/proc/meminfo", encoding="ascii") as info:
             for line in info:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    available = int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
-        return None
-    return None
+        available = None
+    limit, used = _read_int("/sys/fs/cgroup/memory.max"), _read_int("/sys/fs/cgroup/memory.current")
+    if limit is not None and used is not None:
+        available = min(available if available is not None else limit, max(limit - used, 0))
+    return available
 
 
 def _gib(n: float) -> str:
