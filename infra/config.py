@@ -26,9 +26,16 @@ from pydantic import (
     model_validator,
 )
 
-from functions.contract import LAMBDA_INFERENCE_HANDLER, LAMBDA_SCALER_HANDLER, SCF_PORT, StackCloud
+from functions.contract import (
+    ENV_API_KEY,
+    LAMBDA_INFERENCE_HANDLER,
+    LAMBDA_SCALER_HANDLER,
+    SCF_PORT,
+    StackCloud,
+)
 from functions.errors import InputError
 from infra import cloud_names
+from infra.environment import model_environment
 from infra.gpu.config import MAX_CONCURRENCY_PER_ENVIRONMENT, AwsGpuConfig, parse_aws_gpu
 from infra.image import ImageBuild, parse_image_build, project_path
 from scaling.plan import HOURS_PER_DAY, ReservedRule, ScheduleChange, hourly_schedule, schedule_changes
@@ -409,9 +416,6 @@ class StackConfig(BaseModel):
         """Lambda's 4 KB limit on the inference function's environment, the API key included."""
         if self.cloud != "aws" or self.api_key is None:
             return []
-        from functions.contract import ENV_API_KEY
-        from infra.common import model_environment
-
         variables = {**model_environment(self), ENV_API_KEY: self.api_key.get_secret_value()}
         size = len(json.dumps(variables, separators=(",", ":")).encode())
         if size <= LAMBDA_ENVIRONMENT_BYTES:
