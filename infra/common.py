@@ -14,6 +14,9 @@ from functions import contract as c
 from functions.contract import ALIAS_NAME, DESCRIPTION_PREFIX
 from functions.errors import InputError
 from infra.config import StackConfig
+
+# re-exported: the components read the environment from here; infra.config checks its size too
+from infra.environment import model_environment as model_environment
 from layers import Artifact, BuildManifest, artifact_sizes, check_sizes, read_manifest
 from layers.limits import PlatformLimits
 
@@ -50,21 +53,6 @@ def published_description(config: StackConfig, code: str | None = None) -> str:
     if code is not None:
         text += f" code={hashlib.sha256(code.encode()).hexdigest()[:12]}"
     return text
-
-
-def model_environment(config: StackConfig) -> dict[str, str]:
-    """Environment of the inference function (the names ``functions/`` reads), without secrets."""
-    env = {
-        c.ENV_MODEL_SOURCE: config.model_source,
-        c.ENV_MODEL_NAME: config.model_repo or config.model_source,
-        c.ENV_ENGINE: config.engine,
-        c.ENV_MAX_CONCURRENCY: str(config.concurrency_per_instance),
-    }
-    if config.model_revision is not None:
-        env[c.ENV_MODEL_REVISION] = config.model_revision
-    if config.public:  # llmfn:public: the entry points refuse to serve without a key unless told so
-        env[c.ENV_PUBLIC] = "1"
-    return env
 
 
 def with_api_key(env: dict[str, str], config: StackConfig) -> pulumi.Input[dict[str, str]]:

@@ -21,12 +21,21 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from functions.contract import LAMBDA_INFERENCE_HANDLER, LAMBDA_SCALER_HANDLER, SCF_PORT, StackCloud
+from functions.contract import (
+    ENV_API_KEY,
+    LAMBDA_INFERENCE_HANDLER,
+    LAMBDA_SCALER_HANDLER,
+    SCF_PORT,
+    StackCloud,
+)
 from functions.errors import InputError
+from infra import cloud_names
+from infra.environment import model_environment
 from infra.gpu.config import MAX_CONCURRENCY_PER_ENVIRONMENT, AwsGpuConfig, parse_aws_gpu
 from infra.image import ImageBuild, parse_image_build, project_path
 from scaling.plan import HOURS_PER_DAY, ReservedRule, ScheduleChange, hourly_schedule, schedule_changes
@@ -54,11 +63,39 @@ MAX_RATE_RPS = 1e6  # far above any function quota; larger values are typos (and
 # "Valid value between 128 MB to 32,768 MB (32 GB)" (the Managed Instances' upper bound).
 LAMBDA_MEMORY_MB = (128, 10240)
 LAMBDA_MANAGED_INSTANCES_MEMORY_MB = (2048, 32768)
+# SCF MemorySize of an ordinary function: "可选范围 64、128MB-3072MB，并且以 128MB 为阶梯" (tencentcloud scf
+# v20180416 models, CreateFunctionRequest.MemorySize). GPU functions (enabled per account) take larger
+# sizes; SCF publishes no API range for them, so llmfn keeps multiples of 128 MB up to 65536 there.
+SCF_MEMORY_MB = (128, 3072)
+SCF_SMALLEST_MEMORY_MB = 64
+SCF_GPU_MEMORY_MB = (128, 65536)
+# "Environment variables: 4 KB, for all environment variables associated with the function, in
+# aggregate" (Lambda quotas, "Function configuration, deployment, and execution"); Lambda measures the
+# variables as a JSON string ("... exceeded the 4KB limit. String measured: {...}").
+LAMBDA_ENVIRONMENT_BYTES = 4096
+# The region's function concurrency quota, MB: provisioned concurrency draws on it; "128,000 MB" in large
+# regions (SCF "配额限制", document 583/11637); raisable by a ticket, hence llmfn:concurrencyQuotaMb.
+SCF_CONCURRENCY_QUOTA_MB = 128_000
+# Publishing a Lambda Managed Instances version "starts three execution environments before marking
+# the version ACTIVE" (Lambda Managed Instances, "Function versions"): the capacity provider's vCPU
+# ceiling must hold three of its smallest instances.
+LMI_ENVIRONMENTS_AT_PUBLISH = 3
+# SCF's /tmp: "/tmp 目录 ... 512MB" (SCF "配额限制", document 583/11637); the image's Hub cache
+# (HF_HOME=/tmp/huggingface, functions/image/Dockerfile) lives there.
+SCF_TMP_MB = 512
 
-_HUB_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
-_REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
+# Full matches (re.fullmatch): a `$` anchor also matches before a trailing newline ("qwen3\n").
+_HUB_REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+_NAME = re.compile(r"[a-z][a-z0-9-]{0,38}[a-z0-9]")
+_REGION = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")
+# Names with one rule each, whatever the cloud (infra.cloud_names cites each rule's document).
+_NAME_RULES = {
+    "namespace": cloud_names.scf_namespace_problem,
+    "scaler_role": cloud_names.cam_role_problem,
+    "registry_id": cloud_names.tcr_instance_problem,
+}
+_MODEL_URI = re.compile(r"(?P<scheme>s3|cos)://(?P<bucket>[^/]+)/(?P<key>.+)", re.DOTALL)
 
 
 class StackConfigError(InputError):
@@ -89,6 +126,7 @@ class StackConfig(BaseModel):
     model_repo: str | None = None
     model_revision: str | None = None
     model_uri: str | None = None
+    model_size_mb: int | None = Field(None, description="The checkpoint's size (MB), as the Hub lists it.")
     engine: Literal["transformers", "vllm"] = "transformers"
 
     # Package: a container image, or the zips built by `llmfn layer build` (a build directory).
@@ -138,42 +176,113 @@ class StackConfig(BaseModel):
     scaler_state_bucket: str | None = None
     scaler_role: str | None = Field(None, description="SCF: CAM role the scaler runs as (its API keys).")
     api_key: SecretStr | None = None
+    # SCF only: the region's function concurrency quota (MB) when Tencent has raised it for the account.
+    concurrency_quota_mb: int = SCF_CONCURRENCY_QUOTA_MB
 
     @field_validator("region")
     @classmethod
-    def _region(cls, value: str) -> str:
-        if not _REGION.match(value):
+    def _region(cls, value: str, info: ValidationInfo) -> str:
+        if not _REGION.fullmatch(value):
             raise InputError("must be a region id such as ap-guangzhou or us-east-1")
+        cloud = info.data.get("cloud")
+        if cloud is None:  # llmfn:cloud is refused on its own
+            return value
+        problem = (
+            cloud_names.aws_region_problem(value) if cloud == "aws" else cloud_names.scf_region_problem(value)
+        )
+        if problem:
+            raise InputError(problem)
         return value
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
+        if not _NAME.fullmatch(value):
             raise InputError(
                 "must be 2-40 characters: lowercase letters, digits and '-', starting with a letter"
+            )
+        return value
+
+    @field_validator(*_NAME_RULES)
+    @classmethod
+    def _cloud_name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Names with one documented rule each (see _NAME_RULES)."""
+        problem = None if value is None else _NAME_RULES[str(info.field_name)](value)
+        if problem:
+            raise InputError(problem)
+        return value
+
+    @field_validator("scaler_state_bucket")
+    @classmethod
+    def _state_bucket(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        cloud = info.data.get("cloud")
+        problem = (
+            cloud_names.cos_bucket_problem(value)
+            if cloud == "tencentcloud"
+            else cloud_names.s3_bucket_problem(value)
+        )
+        if problem:
+            raise InputError(problem)
+        return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """An empty or whitespace key, or one with a control character (a newline), is no key: the
+        servers compare it with the bearer token of an Authorization header, which holds neither."""
+        if value is None:
+            return value
+        key = value.get_secret_value()
+        if not key.strip():
+            raise InputError("is empty or whitespace: an API key needs visible characters")
+        if key != key.strip() or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in key):
+            raise InputError(
+                "holds whitespace or a control character (a newline?): an API key is printable "
+                "characters without spaces"
+            )
+        return value
+
+    @field_validator("concurrency_quota_mb")
+    @classmethod
+    def _quota(cls, value: int) -> int:
+        if value < SCF_CONCURRENCY_QUOTA_MB:
+            raise InputError(
+                f"must be at least {SCF_CONCURRENCY_QUOTA_MB:,} MB (SCF's default quota; set it only when "
+                "Tencent raised your region's function concurrency quota)"
             )
         return value
 
     @field_validator("model_repo")
     @classmethod
     def _model_repo(cls, value: str | None) -> str | None:
-        if value is not None and not _HUB_REPO.match(value):
+        if value is not None and not _HUB_REPO.fullmatch(value):
             raise InputError("must be a Hugging Face repo id 'owner/name', e.g. Qwen/Qwen3-4B-Instruct-2507")
         return value
 
     @field_validator("model_revision")
     @classmethod
     def _model_revision(cls, value: str | None) -> str | None:
-        if value is not None and not _COMMIT.match(value):
+        if value is not None and not _COMMIT.fullmatch(value):
             raise InputError("must be a full 40-character commit sha (pin the revision; a branch can move)")
         return value
 
     @field_validator("model_uri")
     @classmethod
     def _model_uri(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^(s3|cos)://[a-z0-9][a-z0-9.-]+/.+", value):
+        found = None if value is None else _MODEL_URI.fullmatch(value)
+        if value is not None and (found is None or any(ch.isspace() for ch in value)):
             raise InputError("must be s3://bucket/prefix or cos://bucket-appid/prefix")
+        if found is not None:
+            bucket = found["bucket"]
+            problem = (
+                cloud_names.s3_bucket_problem(bucket)
+                if found["scheme"] == "s3"
+                else cloud_names.cos_bucket_problem(bucket)
+            )
+            if problem:
+                raise InputError(f"bucket {bucket!r} {problem}")
         if value is not None and len(value) > MAX_MODEL_URI_CHARS:
             raise InputError(
                 f"must be at most {MAX_MODEL_URI_CHARS} characters (it names the published versions, "
@@ -266,6 +375,7 @@ class StackConfig(BaseModel):
     def _cross_checks(self) -> StackConfig:
         problems = (
             self._source_problems()
+            + self._name_problems()
             + self._package_problems()
             + self._shape_problems()
             + self._scaling_problems()
@@ -274,7 +384,64 @@ class StackConfig(BaseModel):
             raise InputError("; ".join(problems))
         return self
 
+    def _name_problems(self) -> list[str]:
+        """Names the clouds refuse at deploy although each field's own shape is fine."""
+        problems = []
+        if self.cloud == "aws" and self.scaler_state_bucket is None:
+            # the stack creates the scaler's state bucket as "<name>-scaler-<random>" (infra/aws.py)
+            problem = cloud_names.s3_prefix_problem(self.name)
+            if problem:
+                problems.append(
+                    f"llmfn:name = {self.name!r} {problem}; the scaler's state bucket is named after it"
+                )
+        if self.cloud == "aws":
+            handlers = {"llmfn:handler": self.handler, "llmfn:scalerHandler": self.scaler_handler}
+            for key, handler in handlers.items():
+                problem = None if handler is None else cloud_names.lambda_handler_problem(handler)
+                if problem:
+                    problems.append(f"{key} = {handler!r} {problem}")
+        return problems
+
+    def _image_uri_problems(self) -> list[str]:
+        if self.image_uri is None:
+            return []
+        problem = (
+            cloud_names.ecr_image_problem(self.image_uri, self.region)
+            if self.cloud == "aws"
+            else cloud_names.scf_image_problem(self.image_uri)
+        )
+        return [f"llmfn:imageUri = {self.image_uri!r} {problem}"] if problem else []
+
+    def _environment_problems(self) -> list[str]:
+        """Lambda's 4 KB limit on the inference function's environment, the API key included."""
+        if self.cloud != "aws" or self.api_key is None:
+            return []
+        variables = {**model_environment(self), ENV_API_KEY: self.api_key.get_secret_value()}
+        size = len(json.dumps(variables, separators=(",", ":")).encode())
+        if size <= LAMBDA_ENVIRONMENT_BYTES:
+            return []
+        key_bytes = len(self.api_key.get_secret_value().encode())
+        return [
+            f"llmfn:apiKey = <secret> ({key_bytes} bytes) makes the function's environment variables "
+            f"{size} bytes; Lambda allows {LAMBDA_ENVIRONMENT_BYTES} bytes (4 KB) in aggregate: use a key of "
+            f"at most {key_bytes - (size - LAMBDA_ENVIRONMENT_BYTES)} bytes"
+        ]
+
     def _source_problems(self) -> list[str]:
+        if self.model_size_mb is not None and self.model_size_mb < 1:
+            return [f"llmfn:modelSizeMb = {self.model_size_mb}: must be the checkpoint's size, at least 1 MB"]
+        if (
+            self.cloud == "tencentcloud"
+            and self.model_repo is not None
+            and self.model_size_mb is not None
+            and self.model_size_mb > SCF_TMP_MB
+        ):
+            return [
+                f"llmfn:modelSizeMb = {self.model_size_mb} with llmfn:modelRepo on tencentcloud: a Hub "
+                f"download lands in /tmp, which SCF caps at {SCF_TMP_MB} MB; put the checkpoint in COS and set "
+                "llmfn:modelUri = cos://<bucket>-<appid>/<prefix> (preload streams it into memory), or mount "
+                "CFS"
+            ]
         if self.model_uri is not None:
             if self.model_repo is not None or self.model_revision is not None:
                 return [
@@ -289,6 +456,10 @@ class StackConfig(BaseModel):
         return []
 
     def _package_problems(self) -> list[str]:
+        problems = self._image_uri_problems() + self._environment_problems()
+        return problems + self._package_choice_problems()
+
+    def _package_choice_problems(self) -> list[str]:
         if self.cloud == "tencentcloud" and self.build_dir is not None:
             return [
                 f"llmfn:buildDir = {str(self.build_dir)!r} with llmfn:cloud = tencentcloud: SCF's newest Python runtime is 3.10 and llmfn "
@@ -329,10 +500,7 @@ class StackConfig(BaseModel):
                     f"llmfn:ephemeralStorageMb = {self.ephemeral_storage_mb}: Lambda allows 512-10240 MB"
                 )
         else:
-            if self.memory_mb % 128 != 0 or not 128 <= self.memory_mb <= 65536:
-                problems.append(
-                    f"llmfn:memoryMb = {self.memory_mb}: SCF needs a multiple of 128 MB, 128-65536"
-                )
+            problems.extend(self._scf_memory_problems())
             if self.concurrency_per_instance > 100:
                 problems.append(
                     f"llmfn:concurrencyPerInstance = {self.concurrency_per_instance}: SCF allows 1-100"
@@ -342,6 +510,27 @@ class StackConfig(BaseModel):
                     f"llmfn:gpu = {self.gpu!r}: with llmfn:cloud = tencentcloud it is the GPU type, e.g. A10 (a string)"
                 )
         return problems
+
+    def _scf_memory_problems(self) -> list[str]:
+        """SCF's memory sizes for this function's kind: ordinary (no llmfn:gpu) or GPU; see
+        SCF_MEMORY_MB and SCF_GPU_MEMORY_MB for the sources."""
+        if self.gpu is None:
+            (low, high), kind = SCF_MEMORY_MB, "an ordinary SCF function (no llmfn:gpu)"
+            if self.memory_mb == SCF_SMALLEST_MEMORY_MB or (
+                self.memory_mb % 128 == 0 and low <= self.memory_mb <= high
+            ):
+                return []
+            return [
+                f"llmfn:memoryMb = {self.memory_mb}: {kind} allows 64 or {low}-{high} MB in steps of 128 MB "
+                "(larger sizes need a GPU function: set llmfn:gpu, once Tencent enabled GPU for the account)"
+            ]
+        low, high = SCF_GPU_MEMORY_MB
+        if self.memory_mb % 128 == 0 and low <= self.memory_mb <= high:
+            return []
+        return [
+            f"llmfn:memoryMb = {self.memory_mb}: a GPU SCF function (llmfn:gpu) needs a multiple of 128 MB, "
+            f"{low}-{high}"
+        ]
 
     def _lambda_memory_problems(self) -> list[str]:
         """Lambda's memory range for this stack's compute type (standard, or Managed Instances with
@@ -369,6 +558,38 @@ class StackConfig(BaseModel):
                 f"llmfn:buildDir = {str(self.build_dir)!r}: a GPU function (llmfn:gpu) on Lambda must be a "
                 "container image (package type Image, not Zip): set llmfn:imageUri or llmfn:image"
             )
+        gpu = parse_aws_gpu(self.gpu)[0]
+        return problems + ([] if gpu is None else self._vcpu_problems(gpu))
+
+    def _vcpu_problems(self, gpu: AwsGpuConfig) -> list[str]:
+        """``maxVcpuCount`` against the three environments a publish starts and against maxInstances."""
+        if gpu.max_vcpu_count is None:
+            return []
+        sizes = {t: cloud_names.instance_vcpus(t) for t in gpu.instance_types}
+        known = [v for v in sizes.values() if v is not None]
+        if not known:
+            return []
+        smallest = min(known)
+        smallest_type = min((t for t, v in sizes.items() if v == smallest))
+        problems = []
+        publish = LMI_ENVIRONMENTS_AT_PUBLISH * smallest
+        if gpu.max_vcpu_count < publish:
+            problems.append(
+                f"llmfn:gpu.maxVcpuCount = {gpu.max_vcpu_count}: publishing a version starts "
+                f"{LMI_ENVIRONMENTS_AT_PUBLISH} execution environments, which need at least "
+                f"{LMI_ENVIRONMENTS_AT_PUBLISH} x {smallest} = {publish} vCPUs of llmfn:gpu.instanceTypes' "
+                f"smallest ({smallest_type}): the version could never become active"
+            )
+        # an environment of memoryMb gets memoryMb / memoryGibPerVcpu vCPUs (ExecutionEnvironment-
+        # MemoryGiBPerVCpu, 2 GiB per vCPU unless set): maxInstances of them need at least that many
+        per_environment = max(1, math.ceil(self.memory_mb / 1024 / (gpu.memory_gib_per_vcpu or 2.0)))
+        scale = self.max_instances * per_environment
+        if gpu.max_vcpu_count < scale:
+            problems.append(
+                f"llmfn:gpu.maxVcpuCount = {gpu.max_vcpu_count} with llmfn:maxInstances = "
+                f"{self.max_instances}: {self.max_instances} execution environments of {self.memory_mb} MB "
+                f"need at least {scale} vCPUs ({per_environment} each); raise maxVcpuCount or lower maxInstances"
+            )
         return problems
 
     def _scaling_problems(self) -> list[str]:
@@ -383,6 +604,8 @@ class StackConfig(BaseModel):
                 f"llmfn:minInstances = {self.min_instances}, llmfn:maxInstances = {self.max_instances}: "
                 f"need 0 <= minInstances <= maxInstances <= {MAX_INSTANCES}"
             )
+        if self.cloud == "tencentcloud":
+            problems.extend(self._scf_quota_problems())
         if self.cloud == "tencentcloud" and self.scaler_state_bucket is None:
             problems.append(
                 "llmfn:scalerStateBucket is required with llmfn:cloud = tencentcloud: a COS bucket (name-appid) for the "
@@ -419,6 +642,20 @@ class StackConfig(BaseModel):
                 "without one on purpose with `pulumi config set llmfn:public true`"
             )
         return problems
+
+    def _scf_quota_problems(self) -> list[str]:
+        """Provisioned instances draw on the region's function concurrency quota (MB)."""
+        needed = self.max_instances * self.memory_mb
+        if needed <= self.concurrency_quota_mb:
+            return []
+        fits = self.concurrency_quota_mb // self.memory_mb
+        return [
+            f"llmfn:maxInstances = {self.max_instances} x llmfn:memoryMb = {self.memory_mb} is {needed:,} MB, "
+            f"above the region's function concurrency quota llmfn:concurrencyQuotaMb = "
+            f"{self.concurrency_quota_mb:,} MB (SCF's default is {SCF_CONCURRENCY_QUOTA_MB:,} MB, shared "
+            f"by every function of the region): set maxInstances <= {fits}, or set "
+            "llmfn:concurrencyQuotaMb once Tencent raised the quota"
+        ]
 
     @cached_property
     def hourly_rates(self) -> list[float]:

@@ -10,17 +10,25 @@ Generic request file (CSV with a header, or JSON Lines), one request per row:
 ``timestamp`` (seconds as a number, or an ISO-8601 date-time), ``input_tokens``, ``output_tokens``.
 The Azure LLM 2023 columns ``TIMESTAMP, ContextTokens, GeneratedTokens`` are read as the same thing.
 A malformed row raises :class:`TraceFormatError` naming the file and the line.
+
+Files are read as a stream (a row at a time into compact columns, 16 bytes per request), with an
+optional progress callback, and a file whose requests cannot fit in the memory available is refused
+before it is read, saying how much it would need.
 """
 
 from __future__ import annotations
 
+import array
 import csv
 import io
 import json
 import math
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -44,6 +52,16 @@ MAX_TOKENS_PER_REQUEST = 10_000_000
 for an open-weight model (Llama 4 Scout). Larger counts are typos or corrupt rows."""
 MAX_RATE_RPS = 1_000_000.0
 """Highest ServeGen window rate accepted, req/s (1 M/s: far above any single service's traffic)."""
+MAX_TRACE_REQUESTS = 10_000_000_000
+"""Most requests one trace may hold (10 billion: 3,700 req/s sustained for 31 days). A ServeGen row's
+requests are rate_rps x window_s; a row at 1 M req/s for 31 days (2.7 trillion requests) is a typo, not
+traffic, and replaying it would need hundreds of GiB."""
+BYTES_PER_REQUEST = 160
+"""Memory one request of a per-request trace takes while it is read and replayed, bytes: the reader's
+columns (16) and sort (24), the Trace's five arrays (40) and the simulator's per-request arrays (80)."""
+ProgressFn = Callable[[int, int], None]
+"""Called as ``progress(bytes_read, file_bytes)`` while a trace file is read."""
+_PROGRESS_EVERY_ROWS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -126,6 +144,9 @@ def _check_file(path: Path) -> None:
         raise TraceFormatError(f"trace {str(path)!r} is not a regular file (a FIFO, socket or device)")
 
 
+_EXTRA_FRACTION = re.compile(r"(\.[0-9]{6})[0-9]+")
+
+
 def _parse_time(value: str | float | int) -> float:
     if isinstance(value, bool):
         raise ScalingError(f"timestamp must be a number or a date-time, got {value!r}")
@@ -137,7 +158,9 @@ def _parse_time(value: str | float | int) -> float:
         return float(value)
     except ValueError:
         try:
-            stamp = datetime.fromisoformat(value.strip()[:26])  # Azure has 7 fractional digits
+            # Azure writes 7 fractional digits, Python reads at most 6: drop the extra digits only,
+            # keeping a UTC offset that follows them ("...46.6805900+08:00")
+            stamp = datetime.fromisoformat(_EXTRA_FRACTION.sub(r"\1", value.strip(), count=1))
         except ValueError:
             raise ScalingError(f"timestamp {value!r} is neither seconds nor an ISO-8601 date-time") from None
         return stamp.timestamp() if stamp.tzinfo else (stamp - datetime(1970, 1, 1)).total_seconds()
@@ -153,6 +176,8 @@ def _tokens(field_name: str, value: object) -> int:
         raise ScalingError(f"{field_name} must be a whole number of tokens, got {value!r}") from None
     if not (0 <= number <= MAX_TOKENS_PER_REQUEST):
         raise ScalingError(f"{field_name} must be in [0, {MAX_TOKENS_PER_REQUEST:,}] tokens, got {value!r}")
+    if number != int(number):  # a fraction of a token is a corrupt row, not something to truncate
+        raise ScalingError(f"{field_name} must be a whole number of tokens, got {value!r}")
     return int(number)
 
 
@@ -174,23 +199,95 @@ def _check_span(path: Path, span_s: float, where: str) -> None:
         )
 
 
-def _read_text(path: Path) -> str:
-    """The file as text; a binary or non-UTF-8 file is one clear error naming it."""
-    data = path.read_bytes()
-    if b"\x00" in data[:65536]:
-        raise TraceFormatError(f"{path}: binary file (NUL bytes), not a CSV or JSON Lines trace")
+def _read_int(path: str) -> int | None:
     try:
-        return data.decode("utf-8-sig")
+        with open(path, encoding="ascii") as fh:
+            return int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None  # absent, or "max" (no limit)
+
+
+def available_memory_bytes() -> int | None:
+    """Memory a process can have now, bytes: Linux ``MemAvailable``, lowered to the cgroup v2 limit
+    minus its usage inside a container; None when unknown."""
+    available = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        available = None
+    limit, used = _read_int("/sys/fs/cgroup/memory.max"), _read_int("/sys/fs/cgroup/memory.current")
+    if limit is not None and used is not None:
+        available = min(available if available is not None else limit, max(limit - used, 0))
+    return available
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB"
+
+
+def _estimated_rows(path: Path, size: int) -> int:
+    """Rows of a file from the mean length of the lines in its first MiB."""
+    with path.open("rb") as fh:
+        head = fh.read(1 << 20)
+    lines = max(head.count(b"\n"), 1)
+    return max(1, int(size / (len(head) / lines))) if head else 0
+
+
+def _check_fits(path: Path, memory_limit_bytes: int | None) -> None:
+    """Refuse a per-request file whose requests cannot fit in memory, saying how much they need."""
+    size = path.stat().st_size
+    limit = available_memory_bytes() if memory_limit_bytes is None else memory_limit_bytes
+    rows = _estimated_rows(path, size)
+    needed = rows * BYTES_PER_REQUEST
+    if limit is not None and needed > limit:
+        raise TraceFormatError(
+            f"{path}: {size / 2**20:,.0f} MiB holds about {rows:,} requests, which need about "
+            f"{_gib(needed)} of memory to read and replay ({BYTES_PER_REQUEST} bytes each); "
+            f"{_gib(limit)} is available: split the trace by time, or run on a machine with more memory"
+        )
+
+
+def _text_lines(path: Path, fh: IO[bytes]) -> Iterator[str]:
+    """The file's lines as text, streamed; a binary or non-UTF-8 file is one error naming it."""
+    if b"\x00" in fh.peek(65536)[:65536]:  # type: ignore[attr-defined]
+        raise TraceFormatError(f"{path}: binary file (NUL bytes), not a CSV or JSON Lines trace")
+    text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
+    line = 0
+    try:
+        for line, raw in enumerate(text, start=1):  # noqa: B007
+            yield raw
     except UnicodeDecodeError as exc:
         raise TraceFormatError(
-            f"{path}: not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}); want a CSV or JSON Lines trace"
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} near line {line + 1}); want a CSV or "
+            "JSON Lines trace"
         ) from None
 
 
-def _request_rows(path: Path, text: str) -> list[tuple[float, int, int]]:
-    rows: list[tuple[float, int, int]] = []
+class _Columns:
+    """Request rows kept as compact columns: seconds (float64) and token counts (uint32)."""
+
+    def __init__(self) -> None:
+        self.time = array.array("d")
+        self.tokens_in = array.array("I")
+        self.tokens_out = array.array("I")
+
+    def add(self, row: tuple[float, int, int]) -> None:
+        self.time.append(row[0])
+        self.tokens_in.append(row[1])
+        self.tokens_out.append(row[2])
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+
+def _request_rows(path: Path, lines: Iterator[str], on_row: Callable[[int], None]) -> _Columns:
+    rows = _Columns()
     if path.suffix in (".jsonl", ".ndjson"):
-        for line, raw in enumerate(text.splitlines(), start=1):
+        for line, raw in enumerate(lines, start=1):
+            on_row(line)
             if not raw.strip():
                 continue
             try:
@@ -202,9 +299,9 @@ def _request_rows(path: Path, text: str) -> list[tuple[float, int, int]]:
             missing = [k for k in ("timestamp", "input_tokens", "output_tokens") if k not in obj]
             if missing:
                 raise TraceFormatError(f"{path}:{line}: JSON object lacks {missing}")
-            rows.append(_row_values(path, line, obj["timestamp"], obj["input_tokens"], obj["output_tokens"]))
+            rows.add(_row_values(path, line, obj["timestamp"], obj["input_tokens"], obj["output_tokens"]))
         return rows
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(lines)
     try:
         header = tuple(h.strip() for h in next(reader, ()))
         if header not in _COLUMN_SETS:
@@ -213,28 +310,67 @@ def _request_rows(path: Path, text: str) -> list[tuple[float, int, int]]:
                 "(or Azure's TIMESTAMP,ContextTokens,GeneratedTokens)"
             )
         for line, row in enumerate(reader, start=2):
+            on_row(line)
             if not row:
                 continue
             if len(row) != 3:
                 raise TraceFormatError(f"{path}:{line}: expected 3 columns, got {len(row)}")
-            rows.append(_row_values(path, line, *row))
+            rows.add(_row_values(path, line, *row))
     except csv.Error as exc:
         raise TraceFormatError(f"{path}:{reader.line_num}: not CSV ({exc})") from None
     return rows
 
 
-def read_request_file(path: str | Path) -> Trace:
-    """Read a per-request trace: the Azure LLM 2023 CSV or the generic CSV / JSON Lines format."""
+def _reporter(fh: IO[bytes], size: int, progress: ProgressFn | None) -> Callable[[int], None]:
+    """A per-row hook calling ``progress(bytes_read, size)`` every few thousand rows."""
+
+    def on_row(line: int) -> None:
+        if progress is not None and line % _PROGRESS_EVERY_ROWS == 0:
+            progress(min(fh.tell(), size), size)
+
+    return on_row
+
+
+def read_request_file(
+    path: str | Path, progress: ProgressFn | None = None, memory_limit_bytes: int | None = None
+) -> Trace:
+    """Read a per-request trace: the Azure LLM 2023 CSV or the generic CSV / JSON Lines format.
+
+    Streams the file (``progress(bytes_read, file_bytes)`` as it goes); refuses, before reading, a file
+    whose requests need more than ``memory_limit_bytes`` (default: the memory available now).
+    """
     path = Path(path)
     _check_file(path)
-    rows = _request_rows(path, _read_text(path))
-    if not rows:
+    _check_fits(path, memory_limit_bytes)
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        rows = _request_rows(path, _text_lines(path, fh), _reporter(fh, size, progress))
+    if progress is not None:
+        progress(size, size)
+    if not len(rows):
         raise TraceFormatError(f"{path}: no requests in the file")
-    data = np.array(rows, dtype=float)
-    first, last = int(data[:, 0].argmin()), int(data[:, 0].argmax())
-    _check_span(path, float(data[last, 0] - data[first, 0]), "timestamps")
-    start = float(data[first, 0])
-    return _from_requests(path.stem, data[:, 0], data[:, 1], data[:, 2], start % SECONDS_PER_DAY)
+    times = np.frombuffer(rows.time, dtype=float)
+    first, last = int(times.argmin()), int(times.argmax())
+    _check_span(path, float(times[last] - times[first]), "timestamps")
+    start = float(times[first])
+    tokens_in = np.frombuffer(rows.tokens_in, dtype=np.uint32)
+    tokens_out = np.frombuffer(rows.tokens_out, dtype=np.uint32)
+    return _from_requests(path.stem, times, tokens_in, tokens_out, start % SECONDS_PER_DAY)
+
+
+def check_has_work(trace: Trace, path: str | Path) -> None:
+    """Refuse a trace whose requests all have zero input and zero output tokens: a simulation prices the
+    work requests do, and such a trace has none (the error names the trace's token columns)."""
+    if trace.requests and not (np.any(trace.input_tokens > 0) or np.any(trace.output_tokens > 0)):
+        columns = (
+            "input_tokens and output_tokens (Azure: ContextTokens, GeneratedTokens)"
+            if trace.per_request
+            else "mean_input_tokens_est and mean_output_tokens_est"
+        )
+        raise TraceFormatError(
+            f"{path}: {columns} are 0 in every row: the simulator prices the work requests do and this "
+            "trace has none; give each request its token counts"
+        )
 
 
 _SERVEGEN_COLUMNS = (
@@ -331,26 +467,46 @@ def _window_counts(
     return counts.astype(np.int64)
 
 
-def read_servegen(path: str | Path, seed: int = 0) -> Trace:
+def read_servegen(path: str | Path, seed: int = 0, progress: ProgressFn | None = None) -> Trace:
     """Read ServeGen per-window rates and regenerate per-second arrival counts.
 
     Windows are placed at their ``t_s`` (from the first window's); gaps between windows and windows
     with rate 0 are quiet time. Each window keeps its request total round(rate x window_s); its
     seconds vary as a renewal process with the window's client CV would (see :func:`_window_counts`).
-    Seeded: the same seed gives the same counts.
+    Seeded: the same seed gives the same counts. A file whose windows add up to more than
+    :data:`MAX_TRACE_REQUESTS` requests is refused at the row that passes it.
     """
     path = Path(path)
     _check_file(path)
-    text = _read_text(path)
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        windows = _servegen_windows(path, _text_lines(path, fh), _reporter(fh, size, progress))
+    if progress is not None:
+        progress(size, size)
+    return _servegen_trace(path, windows, seed)
+
+
+def _servegen_windows(
+    path: Path, lines: Iterator[str], on_row: Callable[[int], None]
+) -> list[tuple[float, ...]]:
     windows: list[tuple[float, ...]] = []
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.DictReader(lines)
     try:
         missing = [c for c in _SERVEGEN_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise TraceFormatError(f"{path}:1: ServeGen header lacks columns {missing}")
         end = -math.inf
+        requests = 0.0
         for line, row in enumerate(reader, start=2):
+            on_row(line)
             values = _servegen_window(path, line, row)
+            requests += round(values[2] * values[1])
+            if requests > MAX_TRACE_REQUESTS:
+                raise TraceFormatError(
+                    f"{path}:{line}: rate_rps x window_s = {values[2]:g} x {values[1]:g} brings the trace to "
+                    f"{requests:,.0f} requests; llmfn replays at most {MAX_TRACE_REQUESTS:,} requests per "
+                    "trace: fix the rate or window, or split the trace"
+                )
             if values[0] < end - 1e-9:
                 raise TraceFormatError(
                     f"{path}:{line}: t_s {values[0]:g} starts before the previous window ends ({end:g}); "
@@ -362,6 +518,10 @@ def read_servegen(path: str | Path, seed: int = 0) -> Trace:
             windows.append(values)
     except csv.Error as exc:
         raise TraceFormatError(f"{path}:{reader.line_num}: not CSV ({exc})") from None
+    return windows
+
+
+def _servegen_trace(path: Path, windows: list[tuple[float, ...]], seed: int) -> Trace:
     if not windows:
         raise TraceFormatError(f"{path}: no windows in the file")
     w = np.array(windows)
@@ -391,18 +551,27 @@ def read_servegen(path: str | Path, seed: int = 0) -> Trace:
     )
 
 
-def read_trace(path: str | Path, seed: int = 0) -> Trace:
+def read_trace(
+    path: str | Path,
+    seed: int = 0,
+    progress: ProgressFn | None = None,
+    memory_limit_bytes: int | None = None,
+) -> Trace:
     """Read any supported trace file, choosing the reader from its header.
 
     Every problem with the file is one :class:`TraceFormatError` (a ``ValueError``) naming the file
-    and, for a row, its line and field; a missing file is a ``FileNotFoundError``.
+    and, for a row, its line and field; a missing file is a ``FileNotFoundError``. ``progress`` is
+    called as ``progress(bytes_read, file_bytes)``; ``memory_limit_bytes`` bounds a per-request file
+    (default: the memory available now).
     """
     path = Path(path)
     _check_file(path)
     with path.open("rb") as fh:
         first = fh.readline(4096)
     is_servegen = first.lstrip(b"\xef\xbb\xbf").startswith(b"t_s,window_s,rate_rps")
-    return read_servegen(path, seed) if is_servegen else read_request_file(path)
+    if is_servegen:
+        return read_servegen(path, seed, progress)
+    return read_request_file(path, progress, memory_limit_bytes)
 
 
 # --------------------------------------------------------------------------- synthetic traces

@@ -89,9 +89,9 @@ def load(
     base = v1_base(url)
     headers = auth_headers(api_key_from_env())
     if trace is not None:
-        from scaling.traces import read_trace
+        from llmfn.commands.options import read_trace_with_progress
 
-        source = read_trace(trace)
+        source = read_trace_with_progress(trace)
         if source.arrival_s is None:
             raise InputError(f"--trace {str(trace)!r}: holds rates, not requests; give a per-request trace")
         plan = loadgen.trace_plan(

@@ -58,3 +58,32 @@ def _profile_overrides(path: Path) -> dict[str, Any]:
     if profile.cold_start is not None:
         overrides["cold_start_s"] = profile.cold_start.total_s
     return overrides
+
+
+PROGRESS_FROM_BYTES = 16 * 2**20
+"""Trace files at least this large (16 MiB) show a progress bar while they are read."""
+
+
+def read_trace_with_progress(path: Path, seed: int = 0, quiet: bool = False) -> Any:
+    """``scaling.traces.read_trace`` with a progress bar on stderr (bytes read) for large files.
+
+    The bar is skipped for small files and with ``quiet`` (e.g. ``--json``); the reader streams the file
+    and refuses one whose requests cannot fit in memory, saying how much they need.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from scaling.traces import read_trace
+
+    size = path.stat().st_size if path.is_file() else 0
+    with Progress(
+        TextColumn("reading {task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=quiet or size < PROGRESS_FROM_BYTES,
+    ) as bar:
+        task = bar.add_task(path.name, total=size)
+        return read_trace(path, seed=seed, progress=lambda done, total: bar.update(task, completed=done))

@@ -94,10 +94,10 @@ def plan(
         min_utilisation=min_utilisation,
     )
     if trace is not None:
+        from llmfn.commands.options import read_trace_with_progress
         from scaling.forecasting import forecast_profile
-        from scaling.traces import read_trace
 
-        profile = forecast_profile(read_trace(trace, seed=seed))
+        profile = forecast_profile(read_trace_with_progress(trace, seed=seed, quiet=as_json))
         rates, method = list(profile.rates_by_hour), profile.method
     else:
         assert rate_profile is not None

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from functions.errors import InputError
-from llmfn.commands.options import read_policy_config
+from llmfn.commands.options import read_policy_config, read_trace_with_progress
 
 
 def register(app: typer.Typer) -> None:
@@ -120,7 +120,7 @@ def simulate(
     from scaling.simulate import Settings, parse_policies
     from scaling.simulate import simulate as run_simulation
     from scaling.tables import format_report
-    from scaling.traces import read_trace
+    from scaling.traces import check_has_work
 
     names = parse_policies(policy)
     _check_flags(max_instances, cold_start, keep_alive, seed)
@@ -163,7 +163,8 @@ def simulate(
         tier_by="fingerprint" if tiers.strip() == "fingerprint" else "output",
         dispatch=dispatch,
     )
-    loaded = read_trace(trace, seed=seed)
+    loaded = read_trace_with_progress(trace, seed=seed, quiet=as_json)
+    check_has_work(loaded, trace)
     console = Console(stderr=True)
     with Progress(
         TextColumn("{task.description}"),

@@ -162,6 +162,208 @@ BAD_CONFIGS = {
     "plain-text api key": (example_with(AWS, apiKey="sk-123"), ["llmfn:apiKey", "plain text", "--secret"]),
 }
 
+GPU = "Pulumi.example-aws-gpu.yaml"
+_GPU_MAP = {
+    "acceleratorMemoryGb": 24,
+    "instanceTypes": ["g6.xlarge", "g6.2xlarge"],
+    "subnetIds": ["subnet-0123456789abcdef0"],
+    "securityGroupIds": ["sg-0123456789abcdef0"],
+    "maxVcpuCount": 64,
+    "memoryGibPerVcpu": 4,
+}
+_SHA = "sha256:" + "0f" * 32
+_TCR_IMAGE = example_config(TENCENT)["llmfn:imageUri"]
+_PINNED_SCF_IMAGE = "ccr.ccs.tencentyun.com/llmfn/llmfn-serve:0.1.0@" + _SHA
+
+# Stack values the clouds refuse at deploy (issue 22.11, 19.7-19.12, 20.5): each passed validation before.
+# (config, fragments: the key as typed, the value, what is allowed)
+CLOUD_REFUSED = {
+    # a `$` anchor matches before a trailing newline: full matches now
+    "name with newline": (example_with(AWS, name="qwen3\n"), ["llmfn:name", "'qwen3\\n'", "lowercase"]),
+    "region with newline": (example_with(AWS, region="us-east-1\n"), ["llmfn:region", "'us-east-1\\n'"]),
+    "hub repo with newline": (example_with(AWS, modelRepo="Qwen/Qwen3\n"), ["llmfn:modelRepo", "owner/name"]),
+    "revision with newline": (
+        example_with(AWS, modelRevision="0123456789abcdef0123456789abcdef01234567\n"),
+        ["llmfn:modelRevision", "40-character"],
+    ),
+    # regions from the SDKs' lists (botocore's partitions; SCF's region table)
+    "tencent region on aws": (
+        example_with(AWS, region="ap-guangzhou"),
+        ["llmfn:region = 'ap-guangzhou'", "not an aws region (it is a Tencent Cloud region)", "us-east-1"],
+    ),
+    "aws region on tencent": (
+        example_with(TENCENT, region="us-east-1"),
+        ["llmfn:region = 'us-east-1'", "not a tencentcloud region (it is an AWS region)", "ap-guangzhou"],
+    ),
+    "zone as region": (
+        example_with(TENCENT, region="ap-guangzhou-3"),
+        ["llmfn:region = 'ap-guangzhou-3'", "availability zone of ap-guangzhou", "set ap-guangzhou"],
+    ),
+    "unknown aws region": (
+        example_with(AWS, region="us-east-9"),
+        ["llmfn:region = 'us-east-9'", "not an aws region"],
+    ),
+    # S3 bucket naming rules: reserved prefixes and suffixes, IP addresses
+    "name with xn-- prefix": (
+        example_with(AWS, name="xn--qwen"),
+        ["llmfn:name = 'xn--qwen'", "'xn--'", "S3"],
+    ),
+    "name with sthree- prefix": (example_with(AWS, name="sthree-qwen"), ["llmfn:name", "'sthree-'"]),
+    "name with amzn-s3-demo- prefix": (
+        example_with(AWS, name="amzn-s3-demo-x"),
+        ["llmfn:name", "'amzn-s3-demo-'"],
+    ),
+    "state bucket -s3alias": (
+        example_with(AWS, scalerStateBucket="state-s3alias"),
+        ["llmfn:scalerStateBucket = 'state-s3alias'", "'-s3alias'"],
+    ),
+    "state bucket --ol-s3": (
+        example_with(AWS, scalerStateBucket="state--ol-s3"),
+        ["llmfn:scalerStateBucket", "'--ol-s3'"],
+    ),
+    "state bucket ip address": (
+        example_with(AWS, scalerStateBucket="192.168.5.4"),
+        ["llmfn:scalerStateBucket = '192.168.5.4'", "IP address"],
+    ),
+    "model uri bucket prefix": (
+        example_with(AWS, modelRepo=None, modelRevision=None, modelUri="s3://xn--models/qwen"),
+        ["llmfn:modelUri = 's3://xn--models/qwen'", "bucket 'xn--models'", "'xn--'"],
+    ),
+    # COS buckets are <name>-<appid>
+    "cos state bucket without appid": (
+        example_with(TENCENT, scalerStateBucket="llmfn-state"),
+        ["llmfn:scalerStateBucket = 'llmfn-state'", "'<name>-<appid>'"],
+    ),
+    "cos model bucket without appid": (
+        example_with(TENCENT, modelRepo=None, modelRevision=None, modelUri="cos://models/qwen"),
+        ["llmfn:modelUri = 'cos://models/qwen'", "bucket 'models'", "APPID"],
+    ),
+    # SCF memory by function kind
+    "scf memory above 3072 without gpu": (
+        example_with(TENCENT, gpu=None),
+        [
+            "llmfn:memoryMb = 16384",
+            "ordinary SCF function (no llmfn:gpu) allows 64 or 128-3072 MB",
+            "llmfn:gpu",
+        ],
+    ),
+    "scf memory 100": (
+        example_with(TENCENT, gpu=None, memoryMb=100),
+        ["llmfn:memoryMb = 100", "64 or 128-3072"],
+    ),
+    "scf gpu memory step": (
+        example_with(TENCENT, memoryMb=1000),
+        ["llmfn:memoryMb = 1000", "GPU SCF function"],
+    ),
+    # images: ECR in the function's region on Lambda; tag@sha256 on SCF
+    "lambda image not ecr": (
+        example_with(AWS, imageUri="docker.io/library/llmfn:1"),
+        ["llmfn:imageUri = 'docker.io/library/llmfn:1'", "Amazon ECR image"],
+    ),
+    "lambda image in another region": (
+        example_with(AWS, imageUri="123456789012.dkr.ecr.eu-west-1.amazonaws.com/llmfn-serve:0.1.0"),
+        ["llmfn:imageUri", "ECR region eu-west-1", "us-east-1", "function's region"],
+    ),
+    "scf image by tag": (
+        example_with(TENCENT, imageUri="ccr.ccs.tencentyun.com/llmfn/llmfn-serve:0.1.0"),
+        ["llmfn:imageUri = 'ccr.ccs.tencentyun.com/llmfn/llmfn-serve:0.1.0'", ":<tag>@sha256:<digest>"],
+    ),
+    # handlers (botocore: max 128, pattern [^\s]+)
+    "handler with space": (
+        example_with(AWS, handler="functions.entry handler"),
+        ["llmfn:handler = 'functions.entry handler'", "without whitespace"],
+    ),
+    "handler too long": (example_with(AWS, handler="h" * 129), ["llmfn:handler", "1-128 characters"]),
+    # Tencent names
+    "scf namespace": (
+        example_with(TENCENT, namespace="my space"),
+        ["llmfn:namespace = 'my space'", "2-60 letters"],
+    ),
+    "scf namespace digit first": (example_with(TENCENT, namespace="1ns"), ["llmfn:namespace = '1ns'"]),
+    "cam role": (
+        example_with(TENCENT, scalerRole="llmfn scaler"),
+        ["llmfn:scalerRole = 'llmfn scaler'", "CAM role"],
+    ),
+    "tcr instance id": (
+        example_with(TENCENT, imageType="enterprise", registryId="tcr-1"),
+        ["llmfn:registryId = 'tcr-1'", "tcr-ab12cd34"],
+    ),
+    # SCF's /tmp (512 MB) cannot hold a Hub download larger than it
+    "hub model above scf's /tmp": (
+        example_with(TENCENT, modelSizeMb=7673),
+        ["llmfn:modelSizeMb = 7673 with llmfn:modelRepo", "512 MB", "llmfn:modelUri = cos://", "CFS"],
+    ),
+    "model size": (example_with(AWS, modelSizeMb=0), ["llmfn:modelSizeMb = 0", "at least 1 MB"]),
+    # SCF's region-wide function concurrency quota
+    "scf quota": (
+        example_with(TENCENT, maxInstances=20),
+        [
+            "llmfn:maxInstances = 20 x llmfn:memoryMb = 16384 is 327,680 MB",
+            "128,000 MB",
+            "maxInstances <= 7",
+            "llmfn:concurrencyQuotaMb",
+        ],
+    ),
+    "scf quota below default": (
+        example_with(TENCENT, concurrencyQuotaMb=1000),
+        ["llmfn:concurrencyQuotaMb = 1000", "at least 128,000 MB"],
+    ),
+    # an empty, whitespace or multi-line key is no key (the value is never echoed)
+    "empty api key": (example_with(AWS, apiKey=""), ["llmfn:apiKey = <secret>", "empty or whitespace"]),
+    "whitespace api key": (
+        example_with(AWS, apiKey="   "),
+        ["llmfn:apiKey = <secret>", "empty or whitespace"],
+    ),
+    "api key with newline": (
+        example_with(AWS, apiKey="sk-123\n"),
+        ["llmfn:apiKey = <secret>", "control character"],
+    ),
+    "api key with space": (example_with(AWS, apiKey="sk 123"), ["llmfn:apiKey = <secret>", "whitespace"]),
+    "api key above lambda's 4 KB": (
+        example_with(AWS, apiKey="k" * 4000),
+        ["llmfn:apiKey = <secret> (4000 bytes)", "Lambda allows 4096 bytes (4 KB)", "at most 3"],
+    ),
+    # Lambda Managed Instances: three environments at publish, and maxInstances
+    "lmi vcpus below publish": (
+        example_with(GPU, gpu=_GPU_MAP | {"maxVcpuCount": 8}),
+        ["llmfn:gpu.maxVcpuCount = 8", "3 execution environments", "3 x 4 = 12", "g6.xlarge"],
+    ),
+    "lmi vcpus below max instances": (
+        example_with(GPU, gpu=_GPU_MAP | {"maxVcpuCount": 12}, maxInstances=8),
+        ["llmfn:gpu.maxVcpuCount = 12 with llmfn:maxInstances = 8", "at least 16 vCPUs"],
+    ),
+}
+BAD_CONFIGS.update(CLOUD_REFUSED)
+
+
+def test_values_the_clouds_accept_still_pass() -> None:
+    """The rules refuse only what the clouds refuse: their boundary values are accepted."""
+    assert (
+        parse_example(example_with(TENCENT, maxInstances=20, concurrencyQuotaMb=400_000)).max_instances == 20
+    )
+    assert parse_example(example_with(TENCENT, gpu=None, memoryMb=64)).memory_mb == 64
+    assert parse_example(example_with(TENCENT, gpu=None, memoryMb=3072)).memory_mb == 3072
+    assert parse_example(example_with(TENCENT, imageUri=_PINNED_SCF_IMAGE)).image_uri == _PINNED_SCF_IMAGE
+    assert "@sha256:" in _TCR_IMAGE  # the example pins its image
+    assert (
+        parse_example(example_with(TENCENT, region="ap-shanghai", namespace="llmfn_ns-1")).region
+        == "ap-shanghai"
+    )
+    assert (
+        parse_example(
+            example_with(
+                AWS,
+                region="cn-north-1",
+                imageUri=("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/llmfn-serve@" + _SHA),
+            )
+        ).region
+        == "cn-north-1"
+    )
+    assert parse_example(example_with(AWS, apiKey="k" * 3000)).api_key is not None
+    assert parse_example(example_with(TENCENT, modelSizeMb=400)).model_size_mb == 400  # fits /tmp
+    assert parse_example(example_with(AWS, modelSizeMb=7673)).model_size_mb == 7673  # Lambda: 10 GB /tmp
+    assert parse_example(example_with(GPU, gpu=_GPU_MAP | {"maxVcpuCount": 12}, maxInstances=6)) is not None
+
 
 @pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
 def test_bad_config_is_refused_by_name(case: str) -> None:
@@ -245,6 +447,8 @@ _VALUES = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12),
     st.sampled_from(["aws", "tencentcloud", "scaler", "schedule", "true", "1e308", "-1", "[1,2]", "{}"]),
+    # what the clouds refuse although a `$`-anchored pattern passed it (issue 22.11)
+    st.sampled_from(["qwen3\n", "us-east-1\n", "ap-guangzhou-3", "xn--a", "a-s3alias", "", " ", "a\nb"]),
     st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=25),
     st.lists(st.floats(min_value=0, max_value=1e308), min_size=24, max_size=24),
     st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),

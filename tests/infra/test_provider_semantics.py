@@ -16,7 +16,7 @@ from tests.infra.mocks import REPO_ROOT, StackRun, example_with, plain, run_stac
 
 NEW_REVISION = "fedcba9876543210fedcba9876543210fedcba98"
 NEW_IMAGES = {
-    "Pulumi.example-tencent.yaml": "ccr.ccs.tencentyun.com/llmfn/llmfn-serve:0.2.0",
+    "Pulumi.example-tencent.yaml": "ccr.ccs.tencentyun.com/llmfn/llmfn-serve:0.2.0@sha256:" + "cd" * 32,
     "Pulumi.example-aws.yaml": "123456789012.dkr.ecr.us-east-1.amazonaws.com/llmfn-serve:0.2.0",
 }
 VERSION_OF = {

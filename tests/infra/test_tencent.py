@@ -206,7 +206,7 @@ def test_scaler_runs_every_minute_on_a_timer(example: StackRun) -> None:
     policy = PolicyConfig.from_mapping(dict(settings.policy_config))
     config = parse_example(example_config(EXAMPLE))
     assert list(policy.hybrid.rates_by_hour or ()) == config.rates_by_hour
-    assert (policy.hybrid.p95_latency_s, policy.concurrency_per_instance, policy.max_reserved) == (2.5, 8, 20)
+    assert (policy.hybrid.p95_latency_s, policy.concurrency_per_instance, policy.max_reserved) == (2.5, 8, 7)
 
 
 def test_scaler_runs_single_flight(example: StackRun) -> None:
