@@ -131,3 +131,22 @@ def forecast_profile(trace: Trace) -> Profile:
     for h in range(SEASON):
         by_hour[(first_hour + h) % SEASON] = float(ahead[h])
     return Profile(tuple(by_hour), backtest.chosen, backtest)
+
+
+BURST_WINDOW_S = 300
+"""The window LMI's growth bound is stated over: traffic that doubles within 5 minutes."""
+
+
+def burst_rates_by_hour(trace: Trace, window_s: int = BURST_WINDOW_S) -> list[float]:
+    """Each hour of day's highest mean arrival rate over any ``window_s`` window starting in it (over
+    every day of the trace), req/s; an hour the trace never covers gets 0."""
+    horizon = trace.duration_s
+    per_s = np.bincount(trace.second, weights=trace.count.astype(float), minlength=horizon)[:horizon]
+    sums = np.concatenate(([0.0], np.cumsum(per_s)))
+    starts = np.arange(horizon)
+    ends = np.minimum(starts + window_s, horizon)
+    rates = (sums[ends] - sums[starts]) / window_s
+    hours = ((trace.start_of_day_s + starts) // 3600).astype(np.int64) % 24
+    out = np.zeros(24)
+    np.maximum.at(out, hours, rates)
+    return [float(r) for r in out]

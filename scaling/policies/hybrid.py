@@ -18,6 +18,9 @@ pre-warm + scale to zero when idle; bursts above it go to the platform's on-dema
   the target is also never below the most instances seen live over ``warm_pool_lookback_s`` when
   the platform had to start them beyond the policy's own target (bursts, not its pre-warms). The
   on-demand part of that target is held warm with pre-warm requests every tick.
+- **On Lambda Managed Instances** (``lmi_floor``): the base is the LMI floor (Little's law and the
+  doubling term, ``scaling.plan.lmi_floor_schedule``); pre-warm invokes add no capacity there, so
+  the forecast raises the floor itself and no pre-warm is sent.
 - **Scale to zero**: no arrivals and nothing in flight for ``idle_to_zero_s`` -> reserved 0 and no
   pre-warm, whatever the hour's base, until traffic returns.
 """
@@ -27,7 +30,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from scaling.plan import HOURS_PER_DAY, ReservedRule, hourly_schedule, instances_for_load
+from scaling.plan import HOURS_PER_DAY, ReservedRule, hourly_schedule, instances_for_load, lmi_floor_schedule
 from scaling.policies.baselines import CLOUD_TICK_S, recent_samples
 from scaling.policies.types import Decision, Observation, PolicyConfig, State
 
@@ -51,6 +54,8 @@ def hybrid_schedule(config: PolicyConfig) -> list[int]:
     rates = config.hybrid.rates_by_hour
     if rates is None:
         return [config.min_reserved] * HOURS_PER_DAY
+    if config.hybrid.lmi_floor:
+        return lmi_floor_schedule(rates, hybrid_rule(config), config.hybrid.burst_rates_by_hour)
     return hourly_schedule(rates, hybrid_rule(config))
 
 
@@ -137,6 +142,10 @@ class Hybrid:
         if hc.rates_by_hour is not None:
             predicted_rps = max(predicted_rps, hc.rates_by_hour[hour_ahead])
         needed_then = self._instances_for(predicted_rps * hc.p95_latency_s)
+        if hc.lmi_floor:  # pre-warming on LMI = raising the floor ahead of the forecast
+            reserved = max(reserved, needed_then)
+            new_state["target"] = reserved
+            return Decision(reserved=reserved), new_state
         if hc.warm_pool_lookback_s > 0:
             most_seen = max(n for _, n in seen)
             needed_then = max(needed_then, math.ceil(most_seen * (1 + hc.warm_pool_headroom) - 1e-9))
