@@ -86,6 +86,7 @@ def scaler_policy_config(config: StackConfig) -> dict[str, Any]:
             "rates_by_hour": config.hourly_rates,
             "p95_latency_s": config.p95_latency_s,
             "headroom": config.headroom,
+            "lmi_floor": config.aws_gpu is not None,  # the floor rule the stack's schedule uses
         },
     }
 

@@ -29,7 +29,14 @@ from functions.contract import LAMBDA_INFERENCE_HANDLER, LAMBDA_SCALER_HANDLER, 
 from functions.errors import InputError
 from infra.gpu.config import MAX_CONCURRENCY_PER_ENVIRONMENT, AwsGpuConfig, parse_aws_gpu
 from infra.image import ImageBuild, parse_image_build, project_path
-from scaling.plan import HOURS_PER_DAY, ReservedRule, ScheduleChange, hourly_schedule, schedule_changes
+from scaling.plan import (
+    HOURS_PER_DAY,
+    ReservedRule,
+    ScheduleChange,
+    hourly_schedule,
+    lmi_floor_schedule,
+    schedule_changes,
+)
 
 CONFIG_NAMESPACE = "llmfn"
 SECRET_KEYS = frozenset({"apiKey"})
@@ -471,7 +478,10 @@ class StackConfig(BaseModel):
 
     @property
     def reserved_schedule(self) -> list[int]:
-        """Reserved instances for each hour of day (profile time zone), hour 0 first."""
+        """Reserved instances for each hour of day (profile time zone), hour 0 first; on Lambda GPU the
+        MinExecutionEnvironments floor, ``scaling.plan.lmi_floor_schedule`` (as the scaler's)."""
+        if self.aws_gpu is not None:
+            return lmi_floor_schedule(self.hourly_rates, self.rule)
         return hourly_schedule(self.hourly_rates, self.rule)
 
     @property

@@ -35,6 +35,7 @@ from scaling.feasibility import (
 )
 from scaling.forecasting import Profile, burst_rates_by_hour, forecast_profile
 from scaling.lmi import initial_environments, on_platform
+from scaling.plan import break_even_counts
 from scaling.policies import ORACLE, POLICY_NAMES, HybridConfig, PolicyConfig, make_policy
 from scaling.policies.baselines import CLOUD_TICK_S
 from scaling.providers import Cost, Provider, cost, oracle_cost
@@ -308,8 +309,15 @@ class _Runner:
         self.demand = Demand(trace, settings.service, self.provider.concurrency_per_instance)
         self.profile = forecast_profile(trace)
 
+    def break_even_by_hour(self) -> list[int]:
+        """Instances per hour of day whose measured busy share passes the provider's break-even."""
+        seconds = np.arange(len(self.demand.busy), dtype=float) + self.trace.start_of_day_s
+        hours = (seconds // 3600).astype(np.int64) % 24
+        return break_even_counts(self.demand.busy, hours, self.provider.reserved_break_even())
+
     def policy_config(self, fixed_instances: int = 1) -> PolicyConfig:
         mean_service_s = self.demand.work_s / max(self.trace.requests, 1)
+        break_even = self.provider.reserved_break_even()
         base: dict[str, Any] = {
             "concurrency_per_instance": self.provider.concurrency_per_instance,
             "cold_start_s": self.provider.cold_start_s,
@@ -325,6 +333,7 @@ class _Runner:
                     if self.provider.lmi is not None
                     else {}
                 ),
+                **({"break_even_by_hour": self.break_even_by_hour()} if 0 < break_even < 1 else {}),
             },
         }
         overrides = dict(self.settings.policy_config)

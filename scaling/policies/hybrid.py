@@ -20,7 +20,8 @@ pre-warm + scale to zero when idle; bursts above it go to the platform's on-dema
   on-demand part of that target is held warm with pre-warm requests every tick.
 - **On Lambda Managed Instances** (``lmi_floor``): the base is the LMI floor (Little's law and the
   doubling term, ``scaling.plan.lmi_floor_schedule``); pre-warm invokes add no capacity there, so
-  the forecast raises the floor itself and no pre-warm is sent.
+  the forecast raises the floor itself and no pre-warm is sent; as scaling from zero takes minutes
+  there, idleness lowers the floor to zero only in hours whose base is zero.
 - **Scale to zero**: no arrivals and nothing in flight for ``idle_to_zero_s`` -> reserved 0 and no
   pre-warm, whatever the hour's base, until traffic returns.
 """
@@ -56,7 +57,11 @@ def hybrid_schedule(config: PolicyConfig) -> list[int]:
         return [config.min_reserved] * HOURS_PER_DAY
     if config.hybrid.lmi_floor:
         return lmi_floor_schedule(rates, hybrid_rule(config), config.hybrid.burst_rates_by_hour)
-    return hourly_schedule(rates, hybrid_rule(config))
+    schedule = hourly_schedule(rates, hybrid_rule(config))
+    cap = config.hybrid.break_even_by_hour
+    if cap is None:
+        return schedule
+    return [max(config.min_reserved, min(n, limit)) for n, limit in zip(schedule, cap, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,8 @@ class Hybrid:
         else:
             off_s = 0.0
         reserved = math.ceil(need_ema - 1e-9) if abs(off_s) >= hc.correction_after_s else base
+        if hc.break_even_by_hour is not None:  # only instances whose measured busy share pays
+            reserved = min(reserved, max(base, hc.break_even_by_hour[obs.hour_of_day]))
 
         idle = obs.arrival_rate_rps == 0 and obs.in_flight == 0
         idle_s = float(state["idle_s"]) + obs.interval_s if idle else 0.0
@@ -134,7 +141,8 @@ class Hybrid:
             "seen": seen,
             "target": 0,
         }
-        if idle_s >= hc.idle_to_zero_s:
+        # on LMI, coming back from zero takes minutes: only an hour forecast empty goes to zero
+        if idle_s >= hc.idle_to_zero_s and not (hc.lmi_floor and base > 0):
             return Decision(reserved=0), new_state
 
         trend = 0.0 if prev_rate is None else (obs.arrival_rate_rps - float(prev_rate)) / obs.interval_s

@@ -242,6 +242,9 @@ class HybridConfig(FrozenModel):
         environments are not bursts to copy).
     burst_rates_by_hour: each hour's highest 5-minute arrival rate (req/s) for the doubling term;
         ``None`` = the hourly means.
+    break_even_by_hour: a cap on each hour's base from the measured busy distribution
+        (``scaling.plan.break_even_counts``: instances busy more than ``min_utilisation`` of the
+        hour); ``None`` = none (Little's law's fluid busy share only).
     """
 
     rates_by_hour: tuple[float, ...] | None = None
@@ -256,6 +259,7 @@ class HybridConfig(FrozenModel):
     warm_pool_headroom: float = 0.2
     lmi_floor: bool = False
     burst_rates_by_hour: tuple[float, ...] | None = None
+    break_even_by_hour: tuple[int, ...] | None = None
 
 
 class PolicyConfig(FrozenModel):
