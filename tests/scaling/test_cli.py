@@ -212,3 +212,17 @@ def test_simulate_refuses_a_directory_and_a_stray_timestamp(tmp_path: Path) -> N
             and "stray.csv: timestamps span" in out.stderr
             and "Traceback" not in out.stderr
         )
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--lmi", "from_zero_s=420"], "--lmi is written to the profile: give --write-profile FILE"),
+        (["--lmi", "warmup=3", "--write-profile", "p.json"], "unknown key(s) ['warmup']"),
+        (["--lmi", "from_zero_s", "--write-profile", "p.json"], "--lmi takes KEY=VALUE"),
+        (["--lmi", "target_utilisation=2", "--write-profile", "p.json"], "lmi.target_utilisation must be in"),
+    ],
+)
+def test_load_lmi_figures_are_checked_before_any_request(flags: list[str], message: str) -> None:
+    out = llmfn("load", "--url", "http://127.0.0.1:9", "--rps", "1", *flags)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
