@@ -147,7 +147,7 @@ class Hybrid:
 
         trend = 0.0 if prev_rate is None else (obs.arrival_rate_rps - float(prev_rate)) / obs.interval_s
         predicted_rps = max(0.0, obs.arrival_rate_rps + trend * lead)
-        if hc.rates_by_hour is not None:
+        if hc.rates_by_hour is not None and not hc.lmi_floor:
             predicted_rps = max(predicted_rps, hc.rates_by_hour[hour_ahead])
         needed_then = self._instances_for(predicted_rps * hc.p95_latency_s)
         if hc.lmi_floor:  # pre-warming on LMI = raising the floor ahead of the forecast
