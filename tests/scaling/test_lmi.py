@@ -249,3 +249,53 @@ def test_lambda_hybrid_on_bursty_traffic_costs_no_more_than_reserving_nothing() 
     report = simulate(trace, ["on-demand", "hybrid"], Settings(provider=get_provider("lambda")))
     by = {p.name: p for p in report.policies}
     assert by["hybrid"].completed_usd <= 1.03 * by["on-demand"].completed_usd
+
+
+def test_gpu_stack_scaler_and_plan_compute_one_floor(tmp_path, traces_dir) -> None:
+    """The GPU stack's reservedSchedule, the scaler's hybrid base and ``llmfn plan --provider
+    lambda-gpu`` are one function (``scaling.plan.lmi_floor_terms``), with a trace's 5-minute peaks."""
+    import json
+    import subprocess
+    import sys
+
+    from infra.common import scaler_policy_config
+    from scaling.policies import hybrid_schedule
+    from tests.infra.mocks import REPO_ROOT, example_with, parse_example
+
+    trace = traces_dir / "azure_llm_2023_conv.csv"
+    config = parse_example(
+        example_with("Pulumi.example-aws-gpu.yaml", ratesByHour=None, trafficTrace=str(trace))
+    )
+    assert config.aws_gpu is not None and config.burst_rates_by_hour is not None
+    scaler = hybrid_schedule(PolicyConfig.from_mapping(scaler_policy_config(config)))
+    assert scaler == config.reserved_schedule
+    rule = ["--p95", str(config.p95_latency_s), "--concurrency", str(config.concurrency_per_instance)]
+    rule += [
+        "--headroom",
+        str(config.headroom),
+        "--min",
+        str(config.min_instances),
+        "--max",
+        str(config.max_instances),
+    ]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llmfn",
+            "plan",
+            "--trace",
+            str(trace),
+            *rule,
+            "--provider",
+            "lambda-gpu",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    assert plan["reserved_by_hour"] == config.reserved_schedule
+    assert [h["floor"] for h in plan["lmi_floor_by_hour"]] == config.reserved_schedule
