@@ -7,7 +7,11 @@ end-to-end latency, cold-start and rejected shares, utilisation and SLO attainme
 - The **fixed pool** is the smallest pool of reserved instances, with no on-demand bursts, whose
   P99 TTFT meets the SLO on this trace (bisection), so savings compare like with like.
 - The **oracle** is the trace's total service work divided by per-instance concurrency, at the
-  provider's busy price: perfect packing, no idle capacity, no cold starts.
+  provider's busy price: perfect packing, no idle capacity, no cold starts; it obeys the quota the
+  policies obey (work beyond it in a second is left out).
+- On **Lambda GPU** (Managed Instances) each policy's reserved count is the floor and the platform's
+  own scaling runs above it (``scaling.lmi``); requests finding every slot busy are throttled and
+  counted (``throttled_share``), never queued.
 - **Fidelity**: ``request`` (event simulation, per-request traces up to ~1 M requests) or
   ``timestep`` (1-second fluid model, any trace); ``auto`` picks request-level when it can.
 """
