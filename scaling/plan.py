@@ -26,8 +26,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
 from scaling.errors import ScalingError
 
 HOURS_PER_DAY = 24
@@ -121,6 +119,7 @@ def break_even_counts(
     fluid share min(1, y - k + 1) overstates it on bursty traffic (a mean of 1.6 busy instances can
     keep the first one busy only 30 % of the time); the simulator caps the hourly base with this.
     ``busy_per_s``: busy instances each second; ``hour_per_s``: each second's hour of day."""
+    import numpy as np  # here, not at import: the scaler's package needs only the rule above
     busy = np.ceil(np.asarray(busy_per_s, dtype=float) - _EPS).astype(np.int64)
     hours = np.asarray(hour_per_s, dtype=np.int64)
     counts = []
