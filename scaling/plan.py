@@ -120,6 +120,7 @@ def break_even_counts(
     keep the first one busy only 30 % of the time); the simulator caps the hourly base with this.
     ``busy_per_s``: busy instances each second; ``hour_per_s``: each second's hour of day."""
     import numpy as np  # here, not at import: the scaler's package needs only the rule above
+
     busy = np.ceil(np.asarray(busy_per_s, dtype=float) - _EPS).astype(np.int64)
     hours = np.asarray(hour_per_s, dtype=np.int64)
     counts = []
