@@ -1,5 +1,10 @@
 """Benchmark of the simulator: every policy on both Azure LLM traces and the 14-day ServeGen trace.
 
+First the summary: one table, a row per trace x provider (scf, lambda, lambda-gpu), a cell per
+policy with cost / oracle, P99 TTFT and throttled share, the best policy of each row (the cheapest
+that meets the SLO) marked ``*``, and per row the hybrid's two checks: at most 1.03x the cheaper of
+on-demand and the fixed pool among those meeting the SLO, and at most 1.05x the printed price floor
+(``--only-summary`` stops there; ``--smoke`` runs it on small synthetic traces).
 Prints first, per provider and Azure trace, the packing gap with and without tiers (and with
 length-aware 'fit' dispatch) beside the oracle and the no-wait floor, with the goal check (hybrid
 <= 1.10x oracle with the SLO met, or the one line saying the SLO is infeasible); ``--only-packing``
@@ -29,13 +34,73 @@ from scaling.providers import cost, get_provider  # noqa: E402
 from scaling.sim_requests import FINGERPRINT_BOUNDS  # noqa: E402
 from scaling.simulate import Report, Settings, _Runner, simulate  # noqa: E402
 from scaling.tables import format_report  # noqa: E402
-from scaling.traces import Trace, read_trace  # noqa: E402
+from scaling.traces import Trace, diurnal_trace, read_trace  # noqa: E402
 
 TRACES = REPO.parent / "shared" / "data" / "traces"
 AZURE = ("azure_llm_2023_conv.csv", "azure_llm_2023_code.csv")
 SERVEGEN = "servegen_m-large_per_10min.csv"
 ORACLE_TARGET = {"azure_llm_2023_conv": 1.25, "servegen_m-large_per_10min": 1.25, "azure_llm_2023_code": 2.0}
 QUOTA = 20_000  # instances: ServeGen peaks need ~1,700 SCF instances or ~13,000 Lambda ones
+SUMMARY_PROVIDERS = ("scf", "lambda", "lambda-gpu")
+NEVER_WORSE = 1.03  # hybrid <= 1.03x the cheaper of on-demand and the fixed pool meeting the SLO
+NEAR_FLOOR = 1.05  # hybrid <= 1.05x the price floor
+
+
+def _cell(p) -> str:
+    ratio = "n/a" if p.cost_over_oracle != p.cost_over_oracle else f"{p.cost_over_oracle:.2f}x"
+    return f"{ratio} {p.ttft_s[2]:.2f}s {p.throttled_share:.2%}"
+
+
+def summary_rows(traces: dict[str, Trace], providers: tuple[str, ...]) -> tuple[list[str], list[dict]]:
+    """The summary table's lines, and per row the figures its checks use."""
+    names = [n for n in POLICY_NAMES if n != "oracle"]
+    width = 24
+    head = f"{'trace':28s} {'provider':10s} " + " ".join(f"{n:>{width}s}" for n in names)
+    lines = [
+        "cells: cost / oracle, P99 TTFT, throttled %; * = best of the row (cheapest meeting the SLO)",
+        head,
+    ]
+    checks = []
+    for trace in traces.values():
+        for provider_name in providers:
+            provider = get_provider(provider_name).with_overrides(max_instances=QUOTA)
+            report = simulate(trace, names, Settings(provider=provider))
+            by = {p.name: p for p in report.policies}
+            meeting = [p for p in report.policies if p.meets_slo and p.comparable]
+            best = min(meeting, key=lambda p: p.completed_usd).name if meeting else None
+            cells = [(_cell(by[n]) + ("*" if n == best else " ")).rjust(width) for n in names]
+            lines.append(f"{trace.name:28s} {provider_name:10s} " + " ".join(cells))
+            baseline = [by[n] for n in ("on-demand", "fixed") if by[n].meets_slo and by[n].comparable]
+            hybrid = by["hybrid"]
+            checks.append(
+                {
+                    "row": f"{trace.name} / {provider_name}",
+                    "hybrid_meets_slo": hybrid.meets_slo,
+                    "vs_baseline": hybrid.completed_usd / min(p.completed_usd for p in baseline)
+                    if baseline
+                    else None,
+                    "baseline": min(baseline, key=lambda p: p.completed_usd).name if baseline else "none",
+                    "vs_price_floor": hybrid.completed_usd / report.price_floor_usd
+                    if report.price_floor_usd > 0
+                    else None,
+                }
+            )
+    for c in checks:
+        vs_b, vs_f = c["vs_baseline"], c["vs_price_floor"]
+        lines.append(
+            f"  {c['row']:44s} hybrid {'meets' if c['hybrid_meets_slo'] else 'MISSES'} the SLO; "
+            + (
+                f"{vs_b:.3f}x {c['baseline']} ({'ok' if vs_b <= NEVER_WORSE else 'OVER'} {NEVER_WORSE}x)"
+                if vs_b is not None
+                else "neither on-demand nor the fixed pool meets the SLO"
+            )
+            + (
+                f"; {vs_f:.3f}x the price floor ({'ok' if vs_f <= NEAR_FLOOR else 'OVER'} {NEAR_FLOOR}x)"
+                if vs_f is not None
+                else ""
+            )
+        )
+    return lines, checks
 
 
 def goals(report: Report) -> str:
@@ -136,10 +201,20 @@ def main() -> None:
     parser.add_argument(
         "--only-packing", action="store_true", help="Only the packing tables (deterministic: no timing)."
     )
+    parser.add_argument("--only-summary", action="store_true", help="Only the summary table.")
+    parser.add_argument("--smoke", action="store_true", help="The summary on small synthetic traces.")
     args = parser.parse_args()
     if args.repeats < 5:
         parser.error("--repeats must be >= 5 (medians of at least 5 runs)")
+    if args.smoke:
+        small = {t.name: t for t in (diurnal_trace(0.3, days=0.1, seed=1),)}
+        print("\n".join(summary_rows(small, SUMMARY_PROVIDERS)[0]))
+        return
     traces = {name: read_trace(TRACES / name, seed=0) for name in (*AZURE, SERVEGEN)}
+    print("\n".join(summary_rows(traces, SUMMARY_PROVIDERS)[0]))
+    print()
+    if args.only_summary:
+        return
     for provider_name in args.providers.split(","):
         for name in AZURE:
             print(packing(traces[name], provider_name))

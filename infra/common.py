@@ -74,6 +74,8 @@ def scaler_policy_config(config: StackConfig) -> dict[str, Any]:
             "rates_by_hour": config.hourly_rates,
             "p95_latency_s": config.p95_latency_s,
             "headroom": config.headroom,
+            "lmi_floor": config.aws_gpu is not None,  # the floor rule the stack's schedule uses
+            "burst_rates_by_hour": config.burst_rates_by_hour if config.aws_gpu is not None else None,
         },
     }
 

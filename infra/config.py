@@ -38,7 +38,14 @@ from infra import cloud_names
 from infra.environment import model_environment
 from infra.gpu.config import MAX_CONCURRENCY_PER_ENVIRONMENT, AwsGpuConfig, parse_aws_gpu
 from infra.image import ImageBuild, parse_image_build, project_path
-from scaling.plan import HOURS_PER_DAY, ReservedRule, ScheduleChange, hourly_schedule, schedule_changes
+from scaling.plan import (
+    HOURS_PER_DAY,
+    ReservedRule,
+    ScheduleChange,
+    hourly_schedule,
+    lmi_floor_schedule,
+    schedule_changes,
+)
 
 CONFIG_NAMESPACE = "llmfn"
 SECRET_KEYS = frozenset({"apiKey"})
@@ -674,6 +681,17 @@ class StackConfig(BaseModel):
         return list(forecast_profile(read_trace(self.traffic_trace)).rates_by_hour)
 
     @cached_property
+    def burst_rates_by_hour(self) -> list[float] | None:
+        """Each hour's highest 5-minute rate of the traffic trace (req/s; the LMI floor's doubling
+        term, as ``llmfn plan --trace``), None with configured rates."""
+        if self.traffic_trace is None:
+            return None
+        from scaling.forecasting import burst_rates_by_hour
+        from scaling.traces import read_trace
+
+        return burst_rates_by_hour(read_trace(self.traffic_trace))
+
+    @cached_property
     def aws_gpu(self) -> AwsGpuConfig | None:
         """The Lambda Managed Instances GPU settings (``llmfn:gpu`` on AWS), None elsewhere."""
         if self.cloud != "aws" or self.gpu is None:
@@ -708,7 +726,10 @@ class StackConfig(BaseModel):
 
     @property
     def reserved_schedule(self) -> list[int]:
-        """Reserved instances for each hour of day (profile time zone), hour 0 first."""
+        """Reserved instances for each hour of day (profile time zone), hour 0 first; on Lambda GPU the
+        MinExecutionEnvironments floor, ``scaling.plan.lmi_floor_schedule`` (as the scaler's)."""
+        if self.aws_gpu is not None:
+            return lmi_floor_schedule(self.hourly_rates, self.rule, self.burst_rates_by_hour)
         return hourly_schedule(self.hourly_rates, self.rule)
 
     @property

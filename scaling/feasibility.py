@@ -133,7 +133,13 @@ def no_wait_instance_seconds(start_s: np.ndarray, service_s: np.ndarray, weight:
     return float((np.ceil(np.maximum(in_service[:-1], 0) / c - 1e-9) * np.diff(times)).sum())
 
 
-def price_floor_usd(busy_per_s: np.ndarray, provider: Provider) -> float:
+LMI_METRIC_PERIOD_S = 60
+"""Seconds over which LMI's target tracking sees utilisation (CloudWatch's 1-minute period)."""
+
+
+def price_floor_usd(
+    busy_per_s: np.ndarray, provider: Provider, concurrency_per_s: np.ndarray | None = None
+) -> float:
     """About the least any reserved / on-demand split can cost with the platform's packing, USD.
 
     ``busy_per_s``: busy instances in each second under the platform's packing with no cold starts
@@ -142,6 +148,12 @@ def price_floor_usd(busy_per_s: np.ndarray, provider: Provider) -> float:
     cold starts, Lambda's 5-minute rounding and SCF's 10-second idle sampling are left out, so it is
     a lower bound up to the per-second sampling: a policy at it has nothing left to gain from better
     reservation.
+
+    Lambda GPU (Managed Instances): the platform, not the policy, runs the environments above the
+    floor, tracking its target utilisation; a floor can only add to them. The floor there is the
+    instances that hold, each minute (the metric period), the environments target tracking wants for
+    that minute's mean requests in service (``concurrency_per_s``) with perfect foresight: ceil(in
+    service / (c x target)), packed ``environments_per_instance`` to an instance.
     """
     if len(busy_per_s) == 0:
         return 0.0
@@ -153,8 +165,16 @@ def price_floor_usd(busy_per_s: np.ndarray, provider: Provider) -> float:
     if provider.billing == "fixed":
         return float(peak * horizon * p.server_per_hour / 3600)
     if provider.billing == "lambda-gpu":
-        # every execution-environment second alive is billed (instance price + management fee), and
-        # none starts for a request: at best the k-th environment is alive exactly while it is busy
+        if provider.lmi is not None and concurrency_per_s is not None:
+            slots = provider.concurrency_per_instance * provider.lmi.target_utilisation
+            conc = np.asarray(concurrency_per_s, dtype=float)
+            minutes = -(-len(conc) // LMI_METRIC_PERIOD_S)
+            padded = np.zeros(minutes * LMI_METRIC_PERIOD_S)
+            padded[: len(conc)] = conc
+            tracked = np.ceil(padded.reshape(minutes, LMI_METRIC_PERIOD_S).mean(axis=1) / slots - 1e-9)
+            return float(p.instances_for(tracked).sum() * LMI_METRIC_PERIOD_S * p.instance_per_s())
+        # every environment-second alive is billed, and none starts for a request: at best the
+        # k-th environment is alive exactly while it is busy
         return float(busy_k.sum() * p.environment_per_s())
     if provider.billing == "lambda":
         on_demand = busy_k * p.on_demand_per_gb_s * mem

@@ -131,3 +131,28 @@ def forecast_profile(trace: Trace) -> Profile:
     for h in range(SEASON):
         by_hour[(first_hour + h) % SEASON] = float(ahead[h])
     return Profile(tuple(by_hour), backtest.chosen, backtest)
+
+
+BURST_WINDOW_S = 300
+"""The window LMI's growth bound is stated over: traffic that doubles within 5 minutes."""
+
+
+def burst_rates_by_hour(trace: Trace, window_s: int = BURST_WINDOW_S) -> list[float]:
+    """Each hour of day's highest mean arrival rate over a ``window_s`` window starting in it, req/s:
+    the median over the trace's days of each day's highest (a typical day's burst, as the hourly
+    rates are a typical day's); an hour the trace never covers gets 0."""
+    horizon = trace.duration_s
+    per_s = np.bincount(trace.second, weights=trace.count.astype(float), minlength=horizon)[:horizon]
+    sums = np.concatenate(([0.0], np.cumsum(per_s)))
+    starts = np.arange(horizon)
+    ends = np.minimum(starts + window_s, horizon)
+    rates = (sums[ends] - sums[starts]) / window_s
+    hour_index = ((trace.start_of_day_s + starts) // 3600).astype(np.int64)  # hours since the first midnight
+    peaks = np.full(int(hour_index[-1]) + 1 if horizon else 0, -1.0)
+    np.maximum.at(peaks, hour_index, rates)
+    out = []
+    for hour in range(24):
+        seen = peaks[hour::24]
+        seen = seen[seen >= 0]
+        out.append(float(np.median(seen)) if len(seen) else 0.0)
+    return out

@@ -5,8 +5,15 @@ instances for an hour = ceil(lambda_h x W_p95 / c x (1 + headroom)), clamped to 
 is the number of concurrent requests one instance serves. The P95 in place of the mean time in
 system is the seed's margin for variance. With a daily request count N, lambda = N / 86400.
 
-Pure: no clock, no I/O. Shared by ``llmfn plan``, the simulator's hybrid policy and ``infra/``, so
-a deployed schedule is exactly the planned one.
+On Lambda Managed Instances (LMI) the floor ``MinExecutionEnvironments`` has a second job: the
+platform scales by itself but absorbs only traffic that at most doubles within five minutes, so the
+floor for an hour is also at least what keeps the next five minutes' demand within one doubling of
+the capacity in place: ceil(lambda_5min x W_p95 / (2 c)), lambda_5min being the highest 5-minute rate
+the hour (or the next hour, which its last five minutes face) sees. :func:`lmi_floor_terms` gives both
+terms per hour and which binds (scaling/README.md, "Lambda GPU (Managed Instances)").
+
+Pure: no clock, no I/O. Shared by ``llmfn plan``, the simulator's hybrid policy, the scaler and
+``infra/``, so a deployed schedule is exactly the planned one.
 """
 
 from __future__ import annotations
@@ -103,6 +110,88 @@ def hourly_schedule(rates_by_hour: Sequence[float], rule: ReservedRule) -> list[
     return [reserved_instances(float(r), rule) for r in rates_by_hour]
 
 
+def break_even_counts(
+    busy_per_s: Sequence[float], hour_per_s: Sequence[int], min_utilisation: float
+) -> list[int]:
+    """Per hour of day, the instances whose measured busy share pays for reserving them: the k-th
+    instance (packed first-fit) is busy in the seconds where at least k are, so k counts when the
+    share of the hour's seconds with >= k busy exceeds ``min_utilisation``. Little's law with the
+    fluid share min(1, y - k + 1) overstates it on bursty traffic (a mean of 1.6 busy instances can
+    keep the first one busy only 30 % of the time); the simulator caps the hourly base with this.
+    ``busy_per_s``: busy instances each second; ``hour_per_s``: each second's hour of day."""
+    import numpy as np  # here, not at import: the scaler's package needs only the rule above
+
+    busy = np.ceil(np.asarray(busy_per_s, dtype=float) - _EPS).astype(np.int64)
+    hours = np.asarray(hour_per_s, dtype=np.int64)
+    counts = []
+    for h in range(HOURS_PER_DAY):
+        in_hour = busy[hours == h]
+        if len(in_hour) == 0:
+            counts.append(0)
+            continue
+        at_least = np.cumsum(np.bincount(in_hour, minlength=1)[::-1])[::-1] / len(in_hour)  # share >= k
+        counts.append(int((at_least[1:] > min_utilisation + _EPS).sum()))
+    return counts
+
+
+LMI_BURST_GROWTH = 2.0
+"""Growth LMI absorbs within five minutes: "If your traffic more than doubles within 5 minutes, you
+may see throttles" (AWS Lambda docs, "Scaling Lambda Managed Instances")."""
+
+
+@dataclass(frozen=True)
+class LmiFloorHour:
+    """One hour of an LMI floor. rate_rps: the hour's mean rate; burst_rps: the highest 5-minute rate
+    its next five minutes can see (req/s); littles_law / doubling: the two terms, environments;
+    floor: the larger (clamped to the rule's bounds); binds: ``little``, ``doubling`` or ``both``."""
+
+    hour: int
+    rate_rps: float
+    burst_rps: float
+    littles_law: int
+    doubling: int
+    floor: int
+    binds: str
+
+
+def lmi_floor_terms(
+    rates_by_hour: Sequence[float],
+    rule: ReservedRule,
+    burst_rates_by_hour: Sequence[float] | None = None,
+) -> list[LmiFloorHour]:
+    """The LMI floor of each hour of day: max(Little's law, the doubling term); see the module
+    docstring. ``burst_rates_by_hour``: each hour's highest 5-minute rate (req/s, from a trace:
+    :func:`scaling.forecasting.burst_rates_by_hour`); ``None`` = the hourly means only, so the term
+    binds where the next hour more than doubles."""
+    rates = [float(r) for r in rates_by_hour]
+    if len(rates) != HOURS_PER_DAY:
+        raise ScalingError(f"a rate profile needs exactly 24 hourly rates, got {len(rates)}")
+    bursts = rates if burst_rates_by_hour is None else [float(r) for r in burst_rates_by_hour]
+    if len(bursts) != HOURS_PER_DAY or any(not (b >= 0 and math.isfinite(b)) for b in bursts):
+        raise ScalingError(f"burst rates need 24 finite rates >= 0 (req/s), got {list(bursts)[:30]!r}")
+    hours = []
+    for h in range(HOURS_PER_DAY):
+        burst = max(bursts[h], rates[h], rates[(h + 1) % HOURS_PER_DAY])  # its last 5 min face the next hour
+        little = reserved_instances(rates[h], rule)
+        needed = math.ceil(
+            littles_law_concurrency(burst, rule.p95_latency_s)
+            / (rule.concurrency_per_instance * LMI_BURST_GROWTH)
+            - _EPS
+        )
+        doubling = max(rule.min_reserved, min(rule.max_reserved, needed))
+        binds = "both" if little == doubling else "little" if little > doubling else "doubling"
+        hours.append(LmiFloorHour(h, rates[h], burst, little, doubling, max(little, doubling), binds))
+    return hours
+
+
+def lmi_floor_schedule(
+    rates_by_hour: Sequence[float], rule: ReservedRule, burst_rates_by_hour: Sequence[float] | None = None
+) -> list[int]:
+    """MinExecutionEnvironments for each hour of day (:func:`lmi_floor_terms`' floors), hour 0 first:
+    what ``llmfn plan --provider lambda-gpu`` prints, the GPU stack deploys and the scaler moves."""
+    return [h.floor for h in lmi_floor_terms(rates_by_hour, rule, burst_rates_by_hour)]
+
+
 @dataclass(frozen=True)
 class ScheduleChange:
     """From ``hour`` (0-23, in the profile's time zone) on, keep ``instances`` reserved."""
@@ -188,9 +277,15 @@ def read_rate_profile(path: str | Path) -> list[float]:
     return values
 
 
-def schedule_plan(rates_by_hour: Sequence[float], rule: ReservedRule, utc_offset_hours: int = 0) -> dict:
-    """The schedule as JSON-able data: per-hour rates and counts, and each change with its crons."""
-    schedule = hourly_schedule(rates_by_hour, rule)
+def schedule_plan(
+    rates_by_hour: Sequence[float],
+    rule: ReservedRule,
+    utc_offset_hours: int = 0,
+    schedule: Sequence[int] | None = None,
+) -> dict:
+    """The schedule as JSON-able data: per-hour rates and counts, and each change with its crons.
+    ``schedule``: the counts when not the plain rule's (the LMI floor's)."""
+    schedule = list(schedule) if schedule is not None else hourly_schedule(rates_by_hour, rule)
     return {
         "rule": asdict(rule),
         "utc_offset_hours": utc_offset_hours,

@@ -26,6 +26,9 @@ Shape (TOML; the JSON form has the same nesting)::
     storage_gb_per_s = 1.5
     load_s = 1.8
     engine_start_s = 3.0       # CUDA context + KV-cache allocation + graph capture
+    [lmi]                      # Lambda GPU (Managed Instances) only: the platform's own scaling
+    target_utilisation = 0.6   # the capacity provider's GPU utilisation target
+    from_zero_s = 420          # measured: traffic at zero environments -> first one serving
 
 Pure apart from reading the file; imports nothing of llmfn outside ``scaling``.
 """
@@ -99,6 +102,7 @@ class DeploymentProfile:
     max_instances: int | None = None
     prices: dict[str, float] = field(default_factory=dict)
     cold_start: ColdStart | None = None
+    lmi: dict[str, float] = field(default_factory=dict)
 
     def service_model(self, base: ServiceModel | None = None) -> ServiceModel:
         """The profile's service model over ``base`` (default: Qwen3-4B on an A10G)."""
@@ -116,12 +120,39 @@ class DeploymentProfile:
             changes["prices"] = replace(provider.prices, **self.prices)
         if self.cold_start is not None:
             changes["cold_start_s"] = self.cold_start.total_s
+        if self.lmi and provider.lmi is not None:  # [lmi] applies to Lambda GPU only
+            changes["lmi"] = replace(provider.lmi, **self.lmi)
         return provider.with_overrides(**changes) if changes else provider
 
 
 # --------------------------------------------------------------------------- reading
 
-_SECTIONS = {"service", "instance", "platform", "prices", "cold_start"}
+_SECTIONS = {"service", "instance", "platform", "prices", "cold_start", "lmi"}
+_LMI_RANGES = {
+    "target_utilisation": (0.01, 1.0, False),
+    "doubling_s": (1.0, 86_400.0, False),
+    "scale_in_per_min": (0.001, 1.0, False),
+    "from_zero_s": (0.0, 86_400.0, False),
+    "idle_to_zero_s": (0.0, 86_400.0, False),
+    "publish_environments": (0, 1000, True),
+}
+"""Keys of ``[lmi]`` (:class:`scaling.providers.LmiScaling`) and their ranges: low, high, whole."""
+
+
+def lmi_values(values: dict[str, Any], where: str) -> dict[str, float]:
+    """Validated ``[lmi]`` keys (a profile's section, or ``llmfn load --lmi KEY=VALUE``)."""
+    unknown = sorted(set(values) - set(_LMI_RANGES))
+    if unknown:
+        raise ProfileError(
+            f"{where}: unknown key(s) {unknown} in section 'lmi'; allowed: {sorted(_LMI_RANGES)}"
+        )
+    return {
+        key: _number(f"{where}: lmi.{key}", value, low, high, integer)
+        for key, value in values.items()
+        for low, high, integer in (_LMI_RANGES[key],)
+    }
+
+
 _SERVICE_KEYS = {f.name for f in fields(ServiceModel)}
 _PRICE_KEYS = {f.name for f in fields(Prices)}
 _COLD_KEYS = {
@@ -209,6 +240,7 @@ def read_profile(path: str | Path) -> DeploymentProfile:
         for key, value in _section("prices", data, _PRICE_KEYS, where).items()
     }
     cold = _section("cold_start", data, _COLD_KEYS, where)
+    lmi = lmi_values(_section("lmi", data, set(_LMI_RANGES), where), where)
 
     def opt(
         section: dict[str, Any], key: str, name: str, low: float, high: float, integer: bool = False
@@ -228,6 +260,7 @@ def read_profile(path: str | Path) -> DeploymentProfile:
         max_instances=opt(platform, "max_instances", "platform", 1, 1_000_000, integer=True),
         prices=prices,
         cold_start=_cold_start(cold, path) if cold else None,
+        lmi=lmi,
     )
 
 
@@ -364,6 +397,27 @@ _PRICE_SOURCES = {
     "per_million_requests": "AWS Lambda",
     "server_per_hour": "AWS g5.xlarge (1x A10G) on-demand, us-east-1",
     "on_demand_idle_per_gb_s": "0: idle-warm on-demand time is free on SCF and Lambda",
+    "instance_per_hour": "g6.xlarge (1x NVIDIA L4 24 GB) EC2 on-demand, us-east-1: what LMI bills per instance",
+    "management_fee": "'Compute management fee: 15% premium on the EC2 on-demand instance price' "
+    "(aws.amazon.com/lambda/pricing, Lambda Managed Instances)",
+    "environments_per_instance": "min(instance GPU memory / AcceleratorMemorySize, instance vCPUs / "
+    "environment vCPUs, instance memory / (vCPUs x ExecutionEnvironmentMemoryGiBPerVCpu)); g6.xlarge "
+    "with 24 GiB: min(1, 4, 8) = 1 (API AcceleratorConfig: 'The minimum amount of memory (in GB) of "
+    "each accelerator device exposed to the execution environment')",
+    "instance_discount": "0: no Savings Plan; 'Savings Plans apply' to the instance part, not the fee",
+}
+_LMI_SOURCES = {
+    "target_utilisation": "'The default GPU utilization target is 40%, which is designed to leave "
+    "headroom for traffic to double' (Lambda docs, lambda-managed-instances-gpu-scaling)",
+    "doubling_s": "'If your traffic more than doubles within 5 minutes, you may see throttles' "
+    "(Lambda docs, lambda-managed-instances-scaling)",
+    "scale_in_per_min": "assumed 10 %/min of the excess: 'Lambda Managed Instances scale down gradually' "
+    "(troubleshooting page); no rate is published",
+    "from_zero_s": "assumed 300 s: 'scaling from zero can take several minutes while Lambda provisions new "
+    "GPU instances, and requests might fail if GPU capacity isn't available' (GPU scaling page)",
+    "idle_to_zero_s": "assumed 900 s without traffic before the last environment goes (floor 0); not published",
+    "publish_environments": "'starts three execution environments before marking your function version "
+    "ACTIVE' (Lambda docs, lambda-managed-instances-scaling)",
 }
 
 
@@ -394,6 +448,10 @@ def describe(
     for key in provider_price_keys(provider):
         source = from_file if key in mine.prices else _PRICE_SOURCES[key]
         rows.append((f"prices.{key}", f"{getattr(provider.prices, key):g}", source))
+    if provider.lmi is not None:
+        for key, source in _LMI_SOURCES.items():
+            origin = from_file if key in mine.lmi else source
+            rows.append((f"lmi.{key}", f"{getattr(provider.lmi, key):g}", origin))
     cold = mine.cold_start if mine.cold_start is not None else ColdStart()
     if "cold_start_s" in flags or cold.total_s != provider.cold_start_s:
         rows.append(("cold_start.total_s", f"{provider.cold_start_s:g}", "command-line flag"))
@@ -417,14 +475,28 @@ def provider_price_keys(provider: Provider) -> list[str]:
             "on_demand_per_gb_s",
             "per_million_requests",
         ]
+    if provider.billing == "lambda-gpu":
+        return [
+            "instance_per_hour",
+            "management_fee",
+            "environments_per_instance",
+            "instance_discount",
+            "per_million_requests",
+        ]
     return ["server_per_hour"]
 
 
 def write_profile(
-    path: str | Path, service: ServiceModel, concurrency: int | None, cold_start_s: float | None, note: str
+    path: str | Path,
+    service: ServiceModel,
+    concurrency: int | None,
+    cold_start_s: float | None,
+    note: str,
+    lmi: dict[str, float] | None = None,
 ) -> Path:
     """Write a JSON profile (``llmfn load --write-profile``): the measured service model, and the
-    concurrency and cold start where measured. ``note`` says where the figures come from."""
+    concurrency and cold start where measured; ``lmi``: Managed Instances figures measured on an
+    account (validated ``[lmi]`` keys). ``note`` says where the figures come from."""
     data: dict[str, Any] = {
         "service": {
             "prefill_tokens_per_s": service.prefill_tokens_per_s,
@@ -436,6 +508,8 @@ def write_profile(
         data["instance"] = {"concurrency": concurrency}
     if cold_start_s is not None:
         data["cold_start"] = {"total_s": round(cold_start_s, 4)}
+    if lmi:
+        data["lmi"] = lmi_values(lmi, str(path))
     path = Path(path)
     path.write_text(json.dumps({"_note": note, **data}, indent=2) + "\n", encoding="utf-8")
     return path

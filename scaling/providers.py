@@ -64,11 +64,94 @@ class Prices:
                 f"prices instance_discount must be a fraction in [0, 1), got {self.instance_discount!r}"
             )
 
+    def instance_per_s(self) -> float:
+        """Lambda GPU: USD per Managed Instance-second (the EC2 on-demand price less any Savings Plan /
+        RI discount, plus the management fee on the on-demand price)."""
+        return self.instance_per_hour * (1 - self.instance_discount + self.management_fee) / 3600
+
+    def instances_for(self, environments: np.ndarray | float) -> np.ndarray:
+        """Instances that hold ``environments`` execution environments (packed, rounded up)."""
+        return np.ceil(np.asarray(environments, dtype=float) / self.environments_per_instance - 1e-9)
+
     def environment_per_s(self) -> float:
         """Lambda GPU: USD per execution-environment-second (the instance share, less any Savings Plan /
         RI discount, plus the management fee on the on-demand price)."""
         per_instance_hour = self.instance_per_hour * (1 - self.instance_discount + self.management_fee)
         return per_instance_hour / self.environments_per_instance / 3600
+
+
+@dataclass(frozen=True)
+class LmiScaling:
+    """How Lambda Managed Instances scale a GPU function's execution environments by themselves
+    (scaling/README.md, "Lambda GPU (Managed Instances)"; each default's source is in
+    ``scaling.profile``'s table, printed by ``llmfn simulate --show-profile``).
+
+    target_utilisation: the share of an environment's slots (PerExecutionEnvironmentMaxConcurrency)
+        the platform keeps busy; it adds environments above it and removes them below (0.4 = the
+        documented default GPU utilisation target).
+    doubling_s: capacity grows at most 2x per ``doubling_s`` seconds (300: traffic that more than
+        doubles within 5 minutes is throttled).
+    scale_in_per_min: share of the environments above the target that may go per minute (gradual
+        scale-down; the rate is not published).
+    from_zero_s: seconds from traffic (or a raised floor) arriving at zero environments to the first
+        one serving (several minutes while GPU instances are provisioned).
+    idle_to_zero_s: with a floor of 0, the last environment goes after this many seconds without
+        traffic (scale-down is gradual; the figure is not published: 900 s assumed).
+    publish_environments: environments a freshly published version starts with (three).
+    """
+
+    target_utilisation: float = 0.4
+    doubling_s: float = 300.0
+    scale_in_per_min: float = 0.1
+    from_zero_s: float = 300.0
+    idle_to_zero_s: float = 900.0
+    publish_environments: int = 3
+
+    def __post_init__(self) -> None:
+        checks = {
+            "target_utilisation": 0 < self.target_utilisation <= 1,
+            "doubling_s": self.doubling_s > 0,
+            "scale_in_per_min": 0 < self.scale_in_per_min <= 1,
+            "from_zero_s": 0 <= self.from_zero_s <= 86_400,
+            "idle_to_zero_s": 0 <= self.idle_to_zero_s <= 86_400,
+            "publish_environments": self.publish_environments >= 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ScalingError(
+                    f"lmi {name} out of range, got {getattr(self, name)!r}",
+                    field=f"lmi.{name}",
+                    value=getattr(self, name),
+                    allowed="target_utilisation in (0, 1], doubling_s > 0, scale_in_per_min in (0, 1], "
+                    "from_zero_s and idle_to_zero_s in [0, 86400], publish_environments >= 0",
+                )
+
+
+def environments_per_instance(
+    instance_gpu_memory_gib: float,
+    accelerator_memory_gib: float,
+    instance_vcpus: float,
+    environment_vcpus: float,
+    instance_memory_gib: float,
+    memory_gib_per_vcpu: float,
+) -> int:
+    """Execution environments one Managed Instance holds: each gets AcceleratorMemorySize of GPU
+    memory, its vCPUs and vCPUs x ExecutionEnvironmentMemoryGiBPerVCpu of memory, so the count is
+    the least of the three quotients (at least 0). g6.xlarge (1x L4 24 GB, 4 vCPU, 16 GiB) with
+    24 GiB, 1 vCPU and 2 GiB/vCPU: min(1, 4, 8) = 1; with 12 GiB of accelerator memory: 2."""
+    if min(accelerator_memory_gib, environment_vcpus, memory_gib_per_vcpu) <= 0:
+        raise ScalingError(
+            "accelerator memory, vCPUs and memory per vCPU of an environment must be > 0",
+            field="environments_per_instance",
+        )
+    return max(
+        0,
+        min(
+            math.floor(instance_gpu_memory_gib / accelerator_memory_gib + 1e-9),
+            math.floor(instance_vcpus / environment_vcpus + 1e-9),
+            math.floor(instance_memory_gib / (environment_vcpus * memory_gib_per_vcpu) + 1e-9),
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -91,6 +174,9 @@ class Provider:
     released_stay_warm: whether an instance whose reserved capacity is released stays on as a warm
         on-demand instance until its keep-alive ends (``llmfn dev``'s pool demotes it so) instead
         of stopping at once. Only the request-level simulator models it.
+    lmi: Lambda Managed Instances' own scaling (:class:`LmiScaling`) for ``billing="lambda-gpu"``:
+        the platform runs execution environments above the policy's floor, and a request finding
+        every slot busy is throttled (429), never queued. ``None`` elsewhere.
     """
 
     name: str
@@ -106,6 +192,7 @@ class Provider:
     provisioned_rounding_s: int = 300
     released_stay_warm: bool = False
     prices: Prices = field(default_factory=Prices)
+    lmi: LmiScaling | None = None
 
     def __post_init__(self) -> None:
         if self.concurrency_per_instance < 1:
@@ -144,6 +231,16 @@ class Provider:
             )
         return 1.0 if self.billing == "scf" else 0.0  # fixed, lambda-gpu
 
+    @property
+    def throttles(self) -> bool:
+        """Whether a request that finds every slot busy is rejected (429) rather than queued."""
+        return self.lmi is not None
+
+    def max_environments(self) -> int:
+        """Most instances the simulators run: ``max_instances``, or on Lambda GPU the capacity
+        provider's ``maxInstances`` x execution environments packed on one instance."""
+        return self.max_instances * (self.prices.environments_per_instance if self.lmi is not None else 1)
+
     def with_overrides(self, **changes: object) -> Provider:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
@@ -158,15 +255,12 @@ PROVIDERS: dict[str, Provider] = {
         name="fixed", billing="fixed", concurrency_per_instance=8, on_demand=False, memory_gb=24.0
     ),
     # Lambda GPU functions on Managed Instances: an execution environment serves many requests
-    # (PerExecutionEnvironmentMaxConcurrency; 8 = docs/sources.md's batch 8); the reserved floor is
-    # MinExecutionEnvironments. "Lambda Managed Instances don't scale when invocations arrive and
-    # don't support cold starts. Instead, they scale asynchronously using resource consumption
-    # signals" (AWS Lambda docs, "Lambda Managed Instances scaling"): no environment starts for a
-    # request, so on_demand=False and the capacity is the floor the policy keeps. Lambda's own
-    # asynchronous scale-out above the floor (CPU use, concurrency saturation; throttling "if traffic
-    # more than doubles within 5 minutes") is not modelled: requests beyond the floor queue here.
-    # cold_start_s: how long a raised floor takes to serve (60 s assumed: instance launch, image
-    # pull, preload; AWS publishes no figure).
+    # (PerExecutionEnvironmentMaxConcurrency; 8 = docs/sources.md's batch 8); the policy's reserved count is
+    # the floor MinExecutionEnvironments, and the platform's own asynchronous scaling (lmi) runs the
+    # environments above it: "Lambda Managed Instances don't scale when invocations arrive and don't
+    # support cold starts" (AWS Lambda docs, "Scaling Lambda Managed Instances"), so on_demand=False
+    # and a request finding every slot busy is throttled. cold_start_s: how long a new environment
+    # takes to serve (60 s assumed: image pull, preload; AWS publishes no figure).
     "lambda-gpu": Provider(
         name="lambda-gpu",
         billing="lambda-gpu",
@@ -174,6 +268,7 @@ PROVIDERS: dict[str, Provider] = {
         cold_start_s=60.0,
         on_demand=False,
         memory_gb=24.0,
+        lmi=LmiScaling(),
     ),
 }
 
@@ -192,7 +287,8 @@ class FloorCost:
     environment_hours_per_day: environment-hours a day, the floor of each hour of day x 1 h.
     environment_price_per_hour: USD per environment-hour (:meth:`Prices.environment_per_s` x 3600:
         the instance share less any Savings Plan / RI discount, plus the 15 % management fee).
-    estimated_cost_per_day: USD a day for the floor, rounded to 4 decimals (1/100 cent). Request
+    estimated_cost_per_day: USD a day for the floor, rounded to 4 decimals (1/100 cent): the instances
+        that hold each hour's environments (packed, ``environments_per_instance``) x 1 h. Request
         charges and Lambda's own scale-out above the floor are not included.
     """
 
@@ -217,7 +313,8 @@ def floor_cost_per_day(floor_by_hour: Sequence[int], provider: Provider) -> Floo
         raise ScalingError(f"a floor needs 24 hourly counts >= 0, got {list(floor_by_hour)!r}")
     hours = float(sum(floor_by_hour))
     per_hour = provider.prices.environment_per_s() * 3600
-    return FloorCost(hours, per_hour, round(hours * per_hour, 4))
+    instance_hours = float(provider.prices.instances_for(np.asarray(floor_by_hour, dtype=float)).sum())
+    return FloorCost(hours, per_hour, round(instance_hours * provider.prices.instance_per_s() * 3600, 4))
 
 
 @dataclass
@@ -290,14 +387,18 @@ def cost(usage: Usage, provider: Provider) -> Cost:
             requests=usage.requests * p.per_million_requests / 1e6,
         )
     if provider.billing == "lambda-gpu":
-        # every environment-second alive is an instance share billed, busy or idle, reserved or not
-        per_env_s = p.environment_per_s()
-        on_demand_idle_s = float(np.maximum(usage.on_demand_alive - usage.on_demand_busy, 0).sum())
+        # every Managed Instance alive is billed, busy or idle: the environments alive each second are
+        # packed onto instances (environments_per_instance), busy ones first
+        per_inst_s = p.instance_per_s()
+        alive = usage.reserved_alive + usage.on_demand_alive
+        busy = usage.reserved_busy + usage.on_demand_busy
+        instance_s = float(p.instances_for(alive).sum())
+        busy_instance_s = float(np.minimum(p.instances_for(busy), p.instances_for(alive)).sum())
         return Cost(
-            busy=float(usage.reserved_busy.sum() + usage.on_demand_busy.sum()) * per_env_s,
-            reserved_idle=float(reserved_idle_now.sum()) * per_env_s,
+            busy=busy_instance_s * per_inst_s,
+            reserved_idle=(instance_s - busy_instance_s) * per_inst_s,
             init=0.0,  # start-up time is alive time, already billed
-            on_demand_idle=on_demand_idle_s * per_env_s,
+            on_demand_idle=0.0,
             requests=usage.requests * p.per_million_requests / 1e6,
         )
     per_s = p.server_per_hour / 3600
@@ -310,6 +411,16 @@ def cost(usage: Usage, provider: Provider) -> Cost:
     )
 
 
-def oracle_cost(total_work_s: float, provider: Provider) -> float:
-    """The lower bound: all service work packed perfectly (work / concurrency) at the cheapest busy price."""
-    return total_work_s / provider.concurrency_per_instance * provider.busy_price_per_instance_s()
+def oracle_cost(
+    total_work_s: float, provider: Provider, concurrency_per_s: np.ndarray | None = None
+) -> float:
+    """The lower bound: all service work packed perfectly (work / concurrency) at the cheapest busy price.
+
+    ``concurrency_per_s`` (mean requests in service in each second): the oracle obeys the quota the
+    policies obey, so the work of the seconds where it exceeds ``max_environments() x concurrency``
+    slots is left out, as no policy can serve it then either."""
+    c = provider.concurrency_per_instance
+    if concurrency_per_s is not None and len(concurrency_per_s):
+        over = np.maximum(np.asarray(concurrency_per_s, dtype=float) - provider.max_environments() * c, 0)
+        total_work_s = max(0.0, total_work_s - float(over.sum()))
+    return total_work_s / c * provider.busy_price_per_instance_s()

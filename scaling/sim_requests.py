@@ -5,7 +5,9 @@ started by the policy and serve once warm; on-demand ones are started by the pla
 request that finds no free slot (it waits for the cold start; up to ``concurrency`` requests
 may wait on one warming instance), kept warm ``keep_alive_s`` after their last request, then
 reaped. Dispatch packs: a request goes to the busiest ready instance with a free slot, reserved
-before on-demand. With no slot and no instance allowed to start, it queues (FIFO). A token bucket
+before on-demand. With no slot and no instance allowed to start, it queues (FIFO), except on a
+provider that throttles (Lambda Managed Instances: "if all runtime workers are busy, new invocations
+are rejected"), where it is throttled (429) and counted. A token bucket
 rejects requests above the policy's admission rate (counted, never dropped silently).
 """
 
@@ -153,6 +155,7 @@ class _EventSim:
         self.e2e = np.full(n, np.nan)
         self.cold = np.zeros(n, dtype=bool)
         self.rejected = np.zeros(n, dtype=bool)
+        self.throttled = np.zeros(n, dtype=bool)
         self.work_s = 0.0
         self.instances: list[_Instance] = []
         self.events: list[tuple[float, int, int, object]] = []
@@ -262,7 +265,10 @@ class _EventSim:
         target = best or warming
         if target is None and self._may_start_on_demand():
             target = self._new_instance(False, now)
-        if target is None:
+        if target is None and self.provider.throttles:
+            self.throttled[i] = True  # rejected (429), never queued
+            self.in_system -= 1
+        elif target is None:
             self.queue.append(i)
             self.queue_peak = max(self.queue_peak, len(self.queue))
         else:
@@ -423,9 +429,9 @@ class _EventSim:
             on_demand_busy=self.od_busy,
             on_demand_alive=self.od_alive,
             on_demand_starts=self.od_starts,
-            requests=int((~self.rejected).sum()),
+            requests=int((~self.rejected & ~self.throttled).sum()),
         )
-        served = ~self.rejected
+        served = ~self.rejected & ~self.throttled
         never = served & np.isnan(self.ttft)  # still queued when no capacity could ever come
         waited = self.end_t - self.trace.arrival_s[never]  # type: ignore[index]
         self.ttft[never] = self.e2e[never] = waited
@@ -447,4 +453,5 @@ class _EventSim:
             unfinished_requests=float(self.unfinished + never.sum()),
             unfinished_work_s=unfinished_work_s,
             backlog_peak=float(self.queue_peak),
+            throttled=float(self.throttled.sum()),
         )

@@ -43,6 +43,8 @@ class RunRecord:
     unfinished_requests / unfinished_work_s: requests (and their slot-seconds of service) still
         waiting for a slot when the trace ends: the run did not bill that work.
     backlog_peak: most requests waiting for a slot at once.
+    throttled: requests rejected (429) because every slot was busy on a platform that does not queue
+        (Lambda Managed Instances); they count as missing every latency target.
     """
 
     usage: Usage
@@ -60,9 +62,23 @@ class RunRecord:
     unfinished_requests: float = 0.0
     unfinished_work_s: float = 0.0
     backlog_peak: float = 0.0
+    throttled: float = 0.0
 
     def percentile_ttft(self, q: float) -> float:
-        return weighted_percentile(self.ttft_s, self.weights, q)
+        """The q-th percentile of TTFT over served and throttled requests (a throttled one: never)."""
+        if self.throttled <= 0:
+            return weighted_percentile(self.ttft_s, self.weights, q)
+        return weighted_percentile(np.append(self.ttft_s, np.inf), np.append(self.weights, self.throttled), q)
+
+    @property
+    def throttled_share(self) -> float:
+        """Throttled requests / requests offered (served + throttled + rejected by admission)."""
+        return self.throttled / self.offered if self.offered else 0.0
+
+    def answered_share(self) -> float:
+        """Served requests / served + throttled: scales a share of served requests to all of them."""
+        total = self.served + self.throttled
+        return self.served / total if total else 1.0
 
     def percentile_e2e(self, q: float) -> float:
         return weighted_percentile(self.e2e_s, self.weights, q)

@@ -10,7 +10,8 @@ instances while the platform and the policy allow them; the platform keeps an on
 for ``keep_alive_s`` after its last use, so the alive on-demand pool is the sliding maximum of the
 on-demand need over that window (plus pre-warmed instances); a need above the pool is a cold
 start. Requests arriving when the ready slots are full wait for the youngest cold start; demand
-above all capacity queues (a fluid Lindley backlog in slot-seconds). The policy sees the same
+above all capacity queues (a fluid Lindley backlog in slot-seconds), or is throttled on a provider
+that throttles (Lambda Managed Instances). The policy sees the same
 :class:`~scaling.policies.Observation` as in the request-level fidelity.
 """
 
@@ -187,9 +188,11 @@ def simulate_timestep(
     control_step_s: float | None = None,
     on_step: Callable[[int], None] | None = None,
     demand: Demand | None = None,
+    warm_reserved: int = 0,
 ) -> RunRecord:
     """Replay ``trace`` in 1-second steps under ``policy`` on ``provider``.
 
+    warm_reserved: reserved instances already warm at t = 0 (a running deployment; default none).
     control_step_s: seconds between policy decisions; default ``policy.interval_s``. Longer steps
         trade the policy's reaction time for speed (a constant policy can use the whole trace).
     on_step: called with the seconds simulated so far after every control step (progress bars).
@@ -198,7 +201,7 @@ def simulate_timestep(
     if demand is None:
         demand = Demand(trace, service, provider.concurrency_per_instance)
     step = max(1, round(control_step_s if control_step_s is not None else policy.interval_s))
-    return _run(trace, demand, policy, provider, step, on_step)
+    return _run(trace, demand, policy, provider, step, on_step, warm_reserved)
 
 
 def _run(
@@ -208,6 +211,7 @@ def _run(
     provider: Provider,
     step: int,
     on_step: Callable[[int], None] | None,
+    warm_reserved: int = 0,
 ) -> RunRecord:
     """Run ``policy`` over the trace one control step (``step`` whole seconds) at a time.
 
@@ -244,7 +248,8 @@ def _run(
     on_demand_cap = np.zeros(horizon_s)  # on-demand instances allowed (platform quota and policy cap)
 
     policy_state = policy.initial_state()
-    reserved_ready_now = 0  # reserved instances ready at the current step's start
+    reserved_ready_now = max(0, warm_reserved)  # reserved instances ready at the current step's start
+    throttles = provider.throttles  # demand above the slots is rejected (429) instead of queued
     reserved_warming: list[list[float]] = []  # [ready at (seconds since start), instance count]
     prewarm_starts = 0  # on-demand instances started by pre-warm requests
     backlog_slot_s = 0.0  # demand waiting for a slot at the end of the last step, slot-seconds
@@ -269,7 +274,7 @@ def _run(
         )
         decision, policy_state = policy.decide(observation, policy_state)
         # the reserved target: add warming instances, or remove warming ones first, then ready ones
-        reserved_target = min(decision.reserved, provider.max_instances)
+        reserved_target = min(decision.reserved, provider.max_environments())
         if reserved_target > alive:
             reserved_warming.append([now_s + cold_start_s, float(reserved_target - alive)])
         elif reserved_target < alive:
@@ -346,7 +351,7 @@ def _run(
         # observation for the next decision
         step_capacity_slots = slots_per_instance * (reserved_ready_step + on_demand_busy[this_step])
         step_excess = concurrency[this_step] - step_capacity_slots  # demand above the slots, per second
-        if backlog_slot_s > 0 or step_excess.max() > 0:
+        if not throttles and (backlog_slot_s > 0 or step_excess.max() > 0):
             net = np.cumsum(step_excess)  # Lindley: B_s = max(B_0 + S_s, S_s - min_{k<=s} S_k)
             step_backlog = np.maximum(backlog_slot_s + net, net - np.minimum.accumulate(net))
             backlog_slot_s, queued_mean = float(step_backlog[-1]), float(step_backlog.mean())
@@ -372,6 +377,8 @@ def _run(
             float(concurrency_cumsum[step_end] - concurrency_cumsum[step_start]) / step_s
             + queued_mean / max(mean_service_s, _EPS),
         )
+        if throttles:  # only the requests served are in flight
+            in_flight = min(in_flight, float(step_capacity_slots.mean()))
         if on_step is not None:
             on_step(step_end)
         step_start = step_end
@@ -403,8 +410,13 @@ def _run(
         beyond_warm = np.maximum(np.minimum(demand.peak, capacity_slots) - warm_slots, 0)  # requests
         cold_requests = np.minimum(demand.arrivals, np.ceil(beyond_warm - _EPS))
     cold_start_began = (on_demand_starts > 0) | (np.diff(prewarmed_alive, prepend=0.0) > 0)  # per second
-    net = np.cumsum(concurrency - capacity_slots)
-    backlog_per_s = np.maximum(net, net - np.minimum.accumulate(net))  # fluid Lindley backlog, slot-seconds
+    if throttles:
+        backlog_per_s = np.zeros(horizon_s)  # nothing queues: the excess is throttled in _latencies
+    else:
+        net = np.cumsum(concurrency - capacity_slots)
+        backlog_per_s = np.maximum(
+            net, net - np.minimum.accumulate(net)
+        )  # fluid Lindley backlog, slot-seconds
 
     usage = Usage(
         reserved_alive=reserved_alive,
@@ -414,9 +426,19 @@ def _run(
         on_demand_starts=int(on_demand_starts.sum()) + prewarm_starts,
         requests=int(arrivals_cumsum[-1]),
     )
-    return _latencies(
-        trace, demand, usage, cold_start_s, cold_requests, cold_start_began, capacity_slots, backlog_per_s
+    record = _latencies(
+        trace,
+        demand,
+        usage,
+        cold_start_s,
+        cold_requests,
+        cold_start_began,
+        capacity_slots,
+        backlog_per_s,
+        throttles,
     )
+    usage.requests = max(0, usage.requests - round(record.throttled))  # throttled invocations: no fee
+    return record
 
 
 def _latencies(
@@ -428,6 +450,7 @@ def _latencies(
     cold_start_began: np.ndarray,
     capacity_slots: np.ndarray,
     backlog_slot_s: np.ndarray,
+    throttles: bool = False,
 ) -> RunRecord:
     """Latency of every group, split into its part that found a warm slot and its part that waited
     for a cold start. Within a second the latest arrivals are the ones that find slots full:
@@ -435,7 +458,8 @@ def _latencies(
     - cold: the last ``cold_requests`` arrivals of a second; a cold start begins at the first of them
       and each waits what is left of it at its own arrival;
     - queued: arrivals beyond all slots (peak concurrency above capacity) wait their turn, one mean
-      service time per slot-full ahead of them, plus the fluid backlog carried from earlier seconds.
+      service time per slot-full ahead of them, plus the fluid backlog carried from earlier seconds;
+      where the provider ``throttles``, those arrivals are throttled instead (no latency, counted).
 
     Per second (index = second since the trace's start): cold_requests, requests that wait for a cold
     start; cold_start_began, whether an on-demand cold start began; capacity_slots, slots that exist or
@@ -447,7 +471,11 @@ def _latencies(
     horizon = trace.duration_s
     # the group's requests that find the warm slots full: the last cold_requests of its second
     cold_n = np.clip(cold_requests[sec] - demand.after, 0, n)
-    warm_n = n - cold_n
+    slots = np.maximum(capacity_slots, 1.0)
+    waiting = np.minimum(demand.arrivals, np.ceil(np.maximum(demand.peak - capacity_slots, 0) - _EPS))
+    # requests beyond all slots: the last `waiting` arrivals of a second (throttled where nothing queues)
+    throttled_n = np.clip(waiting[sec] - demand.after, 0, n - cold_n) if throttles else np.zeros(len(n))
+    warm_n = n - cold_n - throttled_n
     # when each second's cold start began: the arrival of its first cold request (else the second)
     first_cold = np.full(horizon, np.inf)
     has_first = (cold_n > 0) & (demand.after + n >= cold_requests[sec])
@@ -459,9 +487,7 @@ def _latencies(
     # what is left of that cold start at the group's arrival, seconds
     cold_wait = np.clip(cold_start_s - (demand.start - last_start[sec]), 0, cold_start_s)
     # queueing: requests beyond all slots at the second's peak, in arrival order, plus the backlog
-    slots = np.maximum(capacity_slots, 1.0)
-    waiting = np.minimum(demand.arrivals, np.ceil(np.maximum(demand.peak - capacity_slots, 0) - _EPS))
-    position = np.clip(waiting[sec] - demand.after, 0, None)  # requests of the group's second ahead of it
+    position = np.clip(waiting[sec] - demand.after, 0, None) * (not throttles)  # requests ahead of it
     mean_service = demand.work_s / max(float(n.sum()), 1.0)
     queue_wait = (position * mean_service + backlog_slot_s[sec]) / slots[sec]  # seconds
     ttft_warm = queue_wait + demand.prefill_s
@@ -494,4 +520,5 @@ def _latencies(
         unfinished_requests=left / max(mean_service, _EPS),
         unfinished_work_s=left,
         backlog_peak=float(backlog_slot_s.max()) / max(mean_service, _EPS) if horizon else 0.0,
+        throttled=float(throttled_n.sum()),
     )

@@ -7,7 +7,11 @@ end-to-end latency, cold-start and rejected shares, utilisation and SLO attainme
 - The **fixed pool** is the smallest pool of reserved instances, with no on-demand bursts, whose
   P99 TTFT meets the SLO on this trace (bisection), so savings compare like with like.
 - The **oracle** is the trace's total service work divided by per-instance concurrency, at the
-  provider's busy price: perfect packing, no idle capacity, no cold starts.
+  provider's busy price: perfect packing, no idle capacity, no cold starts; it obeys the quota the
+  policies obey (work beyond it in a second is left out).
+- On **Lambda GPU** (Managed Instances) each policy's reserved count is the floor and the platform's
+  own scaling runs above it (``scaling.lmi``); requests finding every slot busy are throttled and
+  counted (``throttled_share``), never queued.
 - **Fidelity**: ``request`` (event simulation, per-request traces up to ~1 M requests) or
   ``timestep`` (1-second fluid model, any trace); ``auto`` picks request-level when it can.
 """
@@ -33,8 +37,11 @@ from scaling.feasibility import (
     quota_pressure,
     slo_feasibility,
 )
-from scaling.forecasting import Profile, forecast_profile
+from scaling.forecasting import Profile, burst_rates_by_hour, forecast_profile
+from scaling.lmi import initial_environments, on_platform
+from scaling.plan import break_even_counts
 from scaling.policies import ORACLE, POLICY_NAMES, HybridConfig, PolicyConfig, make_policy
+from scaling.policies.baselines import CLOUD_TICK_S
 from scaling.providers import Cost, Provider, cost, oracle_cost
 from scaling.service import ServiceModel
 from scaling.sim_requests import DISPATCHES, TIER_KEYS, simulate_requests
@@ -149,6 +156,7 @@ class PolicyReport:
     unfinished_work_s: float = 0.0
     backlog_peak: float = 0.0
     unfinished_usd: float = 0.0
+    throttled_share: float = 0.0
 
     @property
     def comparable(self) -> bool:
@@ -181,6 +189,7 @@ class PolicyReport:
             "e2e_p50_p95_p99_s": list(self.e2e_s),
             "cold_start_share": self.cold_share,
             "rejected_share": self.rejected_share,
+            "throttled_share": self.throttled_share,
             "utilisation": self.utilisation,
             "slo_attainment": self.slo_attainment,
             "meets_slo": self.meets_slo,
@@ -304,18 +313,31 @@ class _Runner:
         self.demand = Demand(trace, settings.service, self.provider.concurrency_per_instance)
         self.profile = forecast_profile(trace)
 
+    def break_even_by_hour(self) -> list[int]:
+        """Instances per hour of day whose measured busy share passes the provider's break-even."""
+        seconds = np.arange(len(self.demand.busy), dtype=float) + self.trace.start_of_day_s
+        hours = (seconds // 3600).astype(np.int64) % 24
+        return break_even_counts(self.demand.busy, hours, self.provider.reserved_break_even())
+
     def policy_config(self, fixed_instances: int = 1) -> PolicyConfig:
         mean_service_s = self.demand.work_s / max(self.trace.requests, 1)
+        break_even = self.provider.reserved_break_even()
         base: dict[str, Any] = {
             "concurrency_per_instance": self.provider.concurrency_per_instance,
             "cold_start_s": self.provider.cold_start_s,
-            "max_reserved": self.provider.max_instances,
+            "max_reserved": self.provider.max_environments(),
             "fixed_instances": fixed_instances,
             "hybrid": {
                 "rates_by_hour": list(self.profile.rates_by_hour),
                 "p95_latency_s": mean_service_s,
                 "headroom": 0.0,
                 "min_utilisation": self.provider.reserved_break_even(),
+                **(
+                    {"lmi_floor": True, "burst_rates_by_hour": burst_rates_by_hour(self.trace)}
+                    if self.provider.lmi is not None
+                    else {}
+                ),
+                **({"break_even_by_hour": self.break_even_by_hour()} if 0 < break_even < 1 else {}),
             },
         }
         overrides = dict(self.settings.policy_config)
@@ -326,13 +348,17 @@ class _Runner:
         return config
 
     def run(self, name: str, config: PolicyConfig, constant: bool = False) -> RunRecord:
-        policy = make_policy(name, config)
+        # a running deployment: a published LMI version already has its environments
+        first_tick = self.demand.concurrency[: round(CLOUD_TICK_S)]
+        warm = initial_environments(self.provider, float(first_tick.mean()) if len(first_tick) else 0.0)
+        policy = on_platform(make_policy(name, config), self.provider, warm)
         if self.fidelity == "request":
             return simulate_requests(
                 self.trace,
                 policy,
                 self.provider,
                 self.settings.service,
+                warm_reserved=warm,
                 tier_bounds_tokens=self.settings.tier_bounds_tokens,
                 dispatch=self.settings.dispatch,
                 tier_by=self.settings.tier_by,
@@ -343,7 +369,7 @@ class _Runner:
                 field="tier_bounds_tokens",
             )
         step = self.settings.control_step_s
-        if constant:
+        if constant and self.provider.lmi is None:  # on LMI the platform's scaling is not constant
             step = float(self.trace.duration_s)
         elif step is None and self.trace.duration_s > SECONDS_PER_DAY:
             step = max(policy.interval_s, LONG_TRACE_CONTROL_STEP_S)
@@ -357,12 +383,13 @@ class _Runner:
             control_step_s=step,
             on_step=on_step,
             demand=self.demand,
+            warm_reserved=warm,
         )
 
     def smallest_fixed_pool(self) -> int:
         """Bisection for the smallest fixed pool whose P99 TTFT meets the SLO."""
         slo = self.settings.slo_p99_s
-        hi = max(1, min(int(self.demand.busy.max()), self.provider.max_instances))
+        hi = max(1, min(int(self.demand.busy.max()), self.provider.max_environments()))
         lo = 1
 
         def meets(n: int) -> bool:
@@ -421,17 +448,18 @@ def _report(name: str, record: RunRecord, settings: Settings, oracle: float, wal
         cold_share=record.cold_fraction(),
         rejected_share=record.rejected / record.offered if record.offered else 0.0,
         utilisation=busy_s / alive_s if alive_s else 0.0,
-        slo_attainment=record.slo_attainment(slo_s),
+        slo_attainment=record.slo_attainment(slo_s) * record.answered_share(),
         meets_slo=p99 <= slo_s,
         gap_usd=gap,
         wall_s=wall_s,
         record=record,
-        scaled_slo_attainment=record.share_within(scaled_ok),
-        goodput=record.share_within(good),
+        scaled_slo_attainment=record.share_within(scaled_ok) * record.answered_share(),
+        goodput=record.share_within(good) * record.answered_share(),  # a throttled request is no good
         unfinished_requests=record.unfinished_requests,
         unfinished_work_s=record.unfinished_work_s,
         backlog_peak=record.backlog_peak,
         unfinished_usd=oracle_cost(record.unfinished_work_s, provider),
+        throttled_share=record.throttled_share,
     )
 
 
@@ -441,7 +469,7 @@ def _oracle_report(runner: _Runner, settings: Settings) -> PolicyReport:
     t = runner.trace
     scaled_ok, good = _goodput(settings, d.prefill_s, d.service_s, t.input_tokens, t.output_tokens)
     weights = runner.trace.count.astype(float)
-    oracle = oracle_cost(d.work_s, runner.provider)
+    oracle = oracle_cost(d.work_s, runner.provider, d.concurrency)
     pct = lambda values, q: weighted_percentile(values, weights, q)  # noqa: E731
     ttft = (pct(d.prefill_s, 50), pct(d.prefill_s, 95), pct(d.prefill_s, 99))
     return PolicyReport(
@@ -474,7 +502,7 @@ def simulate(
     fidelity = choose_fidelity(trace, settings.fidelity)
     runner = _Runner(trace, settings, fidelity, progress)
     fixed_n = runner.smallest_fixed_pool()
-    oracle = oracle_cost(runner.demand.work_s, settings.provider)
+    oracle = oracle_cost(runner.demand.work_s, settings.provider, runner.demand.concurrency)
     reports: list[PolicyReport] = []
     for name in policies:
         t0 = time.perf_counter()
@@ -506,7 +534,7 @@ def simulate(
         policies=reports,
         wall_s=time.perf_counter() - started,
         feasibility=slo_feasibility(trace, settings.service, settings.slo_p99_s),
-        quota=quota_pressure(runner.demand.busy_peak, settings.provider.max_instances),
+        quota=quota_pressure(runner.demand.busy_peak, settings.provider.max_environments()),
         slo_per_1k_tokens_s=settings.slo_per_1k_tokens_s,
         slo_tpot_s=settings.slo_tpot_s,
         oracle_usd=oracle,
@@ -517,7 +545,7 @@ def simulate(
             settings.provider.concurrency_per_instance,
         )
         * settings.provider.busy_price_per_instance_s(),
-        price_floor_usd=price_floor_usd(runner.demand.busy, settings.provider),
+        price_floor_usd=price_floor_usd(runner.demand.busy, settings.provider, runner.demand.concurrency),
         tier_bounds_tokens=settings.tier_bounds_tokens,
         tier_by=settings.tier_by,
     )

@@ -23,6 +23,7 @@ _COLUMNS = (
     ("p99", 6),
     ("cold%", 6),
     ("rej%", 5),
+    ("thr%", 6),
     ("util", 5),
     ("SLO att", 7),
     ("SLO", 4),
@@ -53,6 +54,7 @@ def _row(p: PolicyReport) -> list[str]:
         *(f"{v:.1f}" for v in p.e2e_s),
         f"{p.cold_share:.2%}",
         f"{p.rejected_share:.1%}",
+        f"{p.throttled_share:.2%}",
         f"{p.utilisation:.2f}",
         f"{p.slo_attainment:.2%}",
         "yes" if p.meets_slo else "NO",
@@ -76,7 +78,8 @@ def format_report(report: Report) -> str:
         "gap = cost - oracle, USD: packing (busy instance time beyond work / concurrency), idle reserved, "
         "billed cold starts, other (on-demand price premium, request fees, work differences); "
         f"len-SLO = share with TTFT <= {report.slo_p99_s:g} s + {report.slo_per_1k_tokens_s:g} s per 1k input "
-        f"tokens; goodput = share meeting len-SLO and TPOT <= {report.slo_tpot_s:g} s (DistServe)"
+        f"tokens; goodput = share meeting len-SLO and TPOT <= {report.slo_tpot_s:g} s (DistServe); thr% = "
+        "throttled (429, every slot busy on Lambda Managed Instances), counted as missing every target"
     )
     if report.oracle_usd > 0:
         tiers = ",".join(f"{b:g}" for b in report.tier_bounds_tokens) or "none"

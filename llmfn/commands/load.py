@@ -75,6 +75,13 @@ def load(
         "--write-profile",
         help="Write the measured service model, slots per worker and cold start as a deployment profile (JSON).",
     ),
+    lmi: list[str] = typer.Option(
+        [],
+        "--lmi",
+        help="KEY=VALUE of Lambda Managed Instances scaling measured on your account, written to the "
+        "profile's [lmi] section with --write-profile (target_utilisation, from_zero_s, doubling_s, "
+        "scale_in_per_min, idle_to_zero_s, publish_environments); repeatable.",
+    ),
 ) -> None:
     """Bounded load test with latency percentiles, cold starts and 429s, beside the simulator's prediction."""
     from llmfn.local import loadgen
@@ -82,6 +89,9 @@ def load(
     from llmfn.local.measurement import ModelListingFailed, measure
 
     loadgen.check_target(url, allow_remote)
+    lmi_measured = _lmi_pairs(lmi) if lmi else {}
+    if lmi_measured and write_profile is None:
+        raise InputError("--lmi is written to the profile: give --write-profile FILE with it")
     if max_in_flight < 1:
         raise InputError(f"--max-in-flight must be >= 1, got {max_in_flight}")
     if (trace is None) == (rps is None):
@@ -129,7 +139,13 @@ def load(
         loadgen.save_outcomes(run.outcomes, save)
     if write_profile is not None:
         _write_profile(
-            write_profile, run.calibration, run.calibrated_on, run.final_status, run.prediction, url
+            write_profile,
+            run.calibration,
+            run.calibrated_on,
+            run.final_status,
+            run.prediction,
+            url,
+            lmi_measured,
         )
     if as_json:
         print(
@@ -160,6 +176,27 @@ def load(
     )
 
 
+def _lmi_pairs(pairs: list[str]) -> dict[str, float]:
+    """``--lmi KEY=VALUE`` options as validated ``[lmi]`` figures (one clear error per bad one)."""
+    from scaling.profile import ProfileError, lmi_values
+
+    values: dict[str, float] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise InputError(f"--lmi takes KEY=VALUE, got {pair!r}", field="lmi", value=pair)
+        try:
+            values[key.strip()] = float(raw)
+        except ValueError:
+            raise InputError(
+                f"--lmi takes KEY=VALUE with a number, got {pair!r}", field="lmi", value=pair
+            ) from None
+    try:
+        return lmi_values(values, "--lmi")
+    except ProfileError as exc:
+        raise InputError(str(exc), field="lmi", value=pairs) from None
+
+
 def _write_profile(
     path: Path,
     calibration: Calibration | None,
@@ -167,6 +204,7 @@ def _write_profile(
     status: RuntimeStatus | None,
     prediction: Prediction | None,
     url: str,
+    lmi: dict[str, float] | None = None,
 ) -> None:
     """The measurement as a deployment profile ``llmfn simulate/plan --profile`` read back."""
     from scaling.profile import write_profile
@@ -182,7 +220,9 @@ def _write_profile(
         slots,
         prediction.cold_start_s if prediction is not None else None,
         f"measured by llmfn load against {url}: service model fitted on {calibrated_on}; "
-        "batch_slowdown is the default (not measured); cold start = mean measured worker start",
+        "batch_slowdown is the default (not measured); cold start = mean measured worker start"
+        + ("; lmi: measured on the account (--lmi)" if lmi else ""),
+        lmi=lmi,
     )
     err_console.print(f"profile written to {written}", highlight=False)
 

@@ -55,7 +55,7 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> None:
     """Reserved instances = ceil(rate x P95 / concurrency x (1 + headroom)) for each hour of day."""
-    from scaling.plan import ReservedRule, read_rate_profile, schedule_plan
+    from scaling.plan import ReservedRule, lmi_floor_terms, read_rate_profile, schedule_plan
     from scaling.providers import PROVIDERS, floor_cost_per_day
 
     if (trace is None) == (rate_profile is None):
@@ -93,20 +93,37 @@ def plan(
         max_reserved=max_reserved,
         min_utilisation=min_utilisation,
     )
+    bursts = None
     if trace is not None:
         from llmfn.commands.options import read_trace_with_progress
-        from scaling.forecasting import forecast_profile
+        from scaling.forecasting import burst_rates_by_hour, forecast_profile
 
-        profile = forecast_profile(read_trace_with_progress(trace, seed=seed, quiet=as_json))
+        replay = read_trace_with_progress(trace, seed=seed, quiet=as_json)
+        profile = forecast_profile(replay)
         rates, method = list(profile.rates_by_hour), profile.method
+        bursts = burst_rates_by_hour(replay)
     else:
         assert rate_profile is not None
         rates, method = read_rate_profile(rate_profile), "rate-profile file"
-    result = {**schedule_plan(rates, rule, utc_offset), "profile_method": method}
+    terms = lmi_floor_terms(rates, rule, bursts) if billed_by is not None else None
+    schedule = None if terms is None else [t.floor for t in terms]
+    result = {**schedule_plan(rates, rule, utc_offset, schedule), "profile_method": method}
     floor = None
-    if billed_by is not None:
+    if billed_by is not None and terms is not None:
         floor = floor_cost_per_day(result["reserved_by_hour"], billed_by)
         result |= {
+            "lmi_floor_by_hour": [
+                {
+                    "hour": t.hour,
+                    "rate_rps": t.rate_rps,
+                    "burst_rps": t.burst_rps,
+                    "littles_law": t.littles_law,
+                    "doubling": t.doubling,
+                    "floor": t.floor,
+                    "binds": t.binds,
+                }
+                for t in terms
+            ],
             "provider": billed_by.name,
             "reserved_environment_hours_per_day": floor.environment_hours_per_day,
             "environment_price_per_hour": floor.environment_price_per_hour,
@@ -118,12 +135,27 @@ def plan(
     typer.echo(
         f"profile: {method}; rule: ceil(rate x {p95:g} s / {concurrency} x {1 + headroom:g}), in [{min_reserved}, {max_reserved}]"
     )
-    counted = "environments" if floor is not None else "reserved"
-    typer.echo(f"{'hour':>4}  {'rate req/s':>10}  {counted:>8}")
-    for hour, (rate, count) in enumerate(
-        zip(result["rates_by_hour"], result["reserved_by_hour"], strict=True)
-    ):
-        typer.echo(f"{hour:>4}  {rate:>10.2f}  {count:>{len(counted)}}")
+    if terms is not None:
+        typer.echo(
+            "floor = max(Little's law, doubling): the doubling term ceil(5-min peak rate x "
+            f"{p95:g} s / ({concurrency} x 2)) keeps the next five minutes within one doubling of the "
+            "capacity in place (Managed Instances throttle traffic that more than doubles within 5 minutes)"
+        )
+        typer.echo(
+            f"{'hour':>4}  {'rate req/s':>10}  {'5-min peak':>10}  {'little':>6}  {'doubling':>8}  "
+            f"{'environments':>12}  binds"
+        )
+        for t in terms:
+            typer.echo(
+                f"{t.hour:>4}  {t.rate_rps:>10.2f}  {t.burst_rps:>10.2f}  {t.littles_law:>6}  "
+                f"{t.doubling:>8}  {t.floor:>12}  {t.binds}"
+            )
+    else:
+        typer.echo(f"{'hour':>4}  {'rate req/s':>10}  {'reserved':>8}")
+        for hour, (rate, count) in enumerate(
+            zip(result["rates_by_hour"], result["reserved_by_hour"], strict=True)
+        ):
+            typer.echo(f"{hour:>4}  {rate:>10.2f}  {count:>8}")
     if floor is not None and billed_by is not None:
         typer.echo(
             f"floor (MinExecutionEnvironments): {floor.environment_hours_per_day:g} environment-hours/day x "

@@ -18,6 +18,10 @@ pre-warm + scale to zero when idle; bursts above it go to the platform's on-dema
   the target is also never below the most instances seen live over ``warm_pool_lookback_s`` when
   the platform had to start them beyond the policy's own target (bursts, not its pre-warms). The
   on-demand part of that target is held warm with pre-warm requests every tick.
+- **On Lambda Managed Instances** (``lmi_floor``): the base is the LMI floor (Little's law and the
+  doubling term, ``scaling.plan.lmi_floor_schedule``); pre-warm invokes add no capacity there, so
+  the forecast raises the floor itself and no pre-warm is sent; as scaling from zero takes minutes
+  there, idleness lowers the floor to zero only in hours whose base is zero.
 - **Scale to zero**: no arrivals and nothing in flight for ``idle_to_zero_s`` -> reserved 0 and no
   pre-warm, whatever the hour's base, until traffic returns.
 """
@@ -27,7 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from scaling.plan import HOURS_PER_DAY, ReservedRule, hourly_schedule, instances_for_load
+from scaling.plan import HOURS_PER_DAY, ReservedRule, hourly_schedule, instances_for_load, lmi_floor_schedule
 from scaling.policies.baselines import CLOUD_TICK_S, recent_samples
 from scaling.policies.types import Decision, Observation, PolicyConfig, State
 
@@ -51,7 +55,13 @@ def hybrid_schedule(config: PolicyConfig) -> list[int]:
     rates = config.hybrid.rates_by_hour
     if rates is None:
         return [config.min_reserved] * HOURS_PER_DAY
-    return hourly_schedule(rates, hybrid_rule(config))
+    if config.hybrid.lmi_floor:
+        return lmi_floor_schedule(rates, hybrid_rule(config), config.hybrid.burst_rates_by_hour)
+    schedule = hourly_schedule(rates, hybrid_rule(config))
+    cap = config.hybrid.break_even_by_hour
+    if cap is None:
+        return schedule
+    return [max(config.min_reserved, min(n, limit)) for n, limit in zip(schedule, cap, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,8 @@ class Hybrid:
         else:
             off_s = 0.0
         reserved = math.ceil(need_ema - 1e-9) if abs(off_s) >= hc.correction_after_s else base
+        if hc.break_even_by_hour is not None:  # only instances whose measured busy share pays
+            reserved = min(reserved, max(base, hc.break_even_by_hour[obs.hour_of_day]))
 
         idle = obs.arrival_rate_rps == 0 and obs.in_flight == 0
         idle_s = float(state["idle_s"]) + obs.interval_s if idle else 0.0
@@ -129,14 +141,19 @@ class Hybrid:
             "seen": seen,
             "target": 0,
         }
-        if idle_s >= hc.idle_to_zero_s:
+        # on LMI, coming back from zero takes minutes: only an hour forecast empty goes to zero
+        if idle_s >= hc.idle_to_zero_s and not (hc.lmi_floor and base > 0):
             return Decision(reserved=0), new_state
 
         trend = 0.0 if prev_rate is None else (obs.arrival_rate_rps - float(prev_rate)) / obs.interval_s
         predicted_rps = max(0.0, obs.arrival_rate_rps + trend * lead)
-        if hc.rates_by_hour is not None:
+        if hc.rates_by_hour is not None and not hc.lmi_floor:
             predicted_rps = max(predicted_rps, hc.rates_by_hour[hour_ahead])
         needed_then = self._instances_for(predicted_rps * hc.p95_latency_s)
+        if hc.lmi_floor:  # pre-warming on LMI = raising the floor ahead of the forecast
+            reserved = max(reserved, needed_then)
+            new_state["target"] = reserved
+            return Decision(reserved=reserved), new_state
         if hc.warm_pool_lookback_s > 0:
             most_seen = max(n for _, n in seen)
             needed_then = max(needed_then, math.ceil(most_seen * (1 + hc.warm_pool_headroom) - 1e-9))

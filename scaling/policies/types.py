@@ -235,6 +235,16 @@ class HybridConfig(FrozenModel):
         platform reaped idle ones (free where idle on-demand time is not billed; each re-start
         bills its initialisation where the provider bills it). 0 disables it.
     warm_pool_headroom: margin over that largest count (0.2 = +20 %).
+    lmi_floor: the reserved count is a Lambda Managed Instances floor (MinExecutionEnvironments):
+        the hourly base is ``scaling.plan.lmi_floor_schedule`` (Little's law and at least what keeps
+        the next five minutes within one doubling), and since pre-warm invokes add no capacity there,
+        pre-warming raises the floor to the forecast instead (no warm pool: the platform's own
+        environments are not bursts to copy).
+    burst_rates_by_hour: each hour's highest 5-minute arrival rate (req/s) for the doubling term;
+        ``None`` = the hourly means.
+    break_even_by_hour: a cap on each hour's base from the measured busy distribution
+        (``scaling.plan.break_even_counts``: instances busy more than ``min_utilisation`` of the
+        hour); ``None`` = none (Little's law's fluid busy share only).
     """
 
     rates_by_hour: tuple[float, ...] | None = None
@@ -247,6 +257,9 @@ class HybridConfig(FrozenModel):
     idle_to_zero_s: float = 300.0
     warm_pool_lookback_s: float = 3600.0
     warm_pool_headroom: float = 0.2
+    lmi_floor: bool = False
+    burst_rates_by_hour: tuple[float, ...] | None = None
+    break_even_by_hour: tuple[int, ...] | None = None
 
 
 class PolicyConfig(FrozenModel):

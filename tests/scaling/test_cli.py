@@ -108,11 +108,31 @@ def test_plan_for_lambda_gpu_prints_the_floor_in_environments_and_its_daily_cost
     out = llmfn(*common, "--utc-offset", "8")
     assert out.returncode == 0, out.stderr
     table = out.stdout.splitlines()
-    assert table[1].split() == ["hour", "rate", "req/s", "environments"]
-    assert table[2 + 10].split() == ["10", "10.00", "2"]
+    assert table[1].startswith("floor = max(Little's law, doubling)")
+    assert table[2].split() == [
+        "hour",
+        "rate",
+        "req/s",
+        "5-min",
+        "peak",
+        "little",
+        "doubling",
+        "environments",
+        "binds",
+    ]
+    # hour 10: Little ceil(10 x 0.76 / 8 x 1.2) = 2; doubling ceil(10 x 0.76 / (8 x 2)) = 1
+    assert table[3 + 10].split() == ["10", "10.00", "10.00", "2", "1", "2", "little"]
     assert "28 environment-hours/day x 0.9255 USD/h = 25.9146 USD/day" in out.stdout
     assert "cron(" not in out.stdout  # the scaler moves MinExecutionEnvironments; no cron target exists
     assert [line.split() for line in table[-2:]] == [["10", "2", "2"], ["14", "1", "6"]]
+    # a morning jump: hour 9 at 0.5 req/s faces 40 req/s in its last five minutes; Little gives 1
+    # (ceil(0.5 x 0.76 / 8 x 1.2)), the doubling term ceil(40 x 0.76 / 16) = 2, which binds
+    jump = tmp_path / "jump.json"
+    jump.write_text(json.dumps([0.5] * 10 + [40.0] * 4 + [0.5] * 10))
+    out = llmfn("plan", "--rate-profile", str(jump), "--p95", "0.76", "--provider", "lambda-gpu", "--json")
+    hour9 = json.loads(out.stdout)["lmi_floor_by_hour"][9]
+    assert (hour9["littles_law"], hour9["doubling"], hour9["floor"], hour9["binds"]) == (1, 2, 2, "doubling")
+    assert json.loads(out.stdout)["reserved_by_hour"][9] == 2
     without = llmfn("plan", "--rate-profile", str(profile), "--p95", "0.76", "--min", "1", "--json")
     assert "estimated_reserved_cost_per_day" not in json.loads(without.stdout)  # no provider, no price
 
@@ -192,3 +212,17 @@ def test_simulate_refuses_a_directory_and_a_stray_timestamp(tmp_path: Path) -> N
             and "stray.csv: timestamps span" in out.stderr
             and "Traceback" not in out.stderr
         )
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--lmi", "from_zero_s=420"], "--lmi is written to the profile: give --write-profile FILE"),
+        (["--lmi", "warmup=3", "--write-profile", "p.json"], "unknown key(s) ['warmup']"),
+        (["--lmi", "from_zero_s", "--write-profile", "p.json"], "--lmi takes KEY=VALUE"),
+        (["--lmi", "target_utilisation=2", "--write-profile", "p.json"], "lmi.target_utilisation must be in"),
+    ],
+)
+def test_load_lmi_figures_are_checked_before_any_request(flags: list[str], message: str) -> None:
+    out = llmfn("load", "--url", "http://127.0.0.1:9", "--rps", "1", *flags)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr

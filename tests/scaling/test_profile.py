@@ -191,3 +191,38 @@ def test_cli_profile_cold_start_from_and_show_profile(tmp_path: Path) -> None:
     plan = llmfn("plan", "--trace", str(csv), "--profile", str(profile), "--json")
     assert plan.returncode == 0, plan.stderr
     assert json.loads(plan.stdout)["rule"]["concurrency_per_instance"] == 4
+
+
+def test_lmi_section_sets_the_platform_scaling_and_show_profile_cites_each(tmp_path: Path) -> None:
+    """``[lmi]`` applies to Lambda GPU only; every LMI figure and price is listed with its source."""
+    from scaling.profile import read_profile, write_profile
+    from scaling.providers import get_provider
+    from scaling.service import ServiceModel
+
+    profile = tmp_path / "lmi.toml"
+    profile.write_text("[lmi]\ntarget_utilisation = 0.6\nfrom_zero_s = 420\n")
+    read = read_profile(profile)
+    gpu = read.apply(get_provider("lambda-gpu"))
+    assert gpu.lmi is not None and (gpu.lmi.target_utilisation, gpu.lmi.from_zero_s) == (0.6, 420.0)
+    assert gpu.lmi.doubling_s == 300.0  # the rest keep their documented defaults
+    assert read.apply(get_provider("scf")).lmi is None
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[lmi]\ntarget_utilisation = 1.5\n")
+    with pytest.raises(ProfileError, match=r"lmi\.target_utilisation must be in \[0\.01, 1\]"):
+        read_profile(bad)
+    bad.write_text("[lmi]\nwarmup = 3\n")
+    with pytest.raises(ProfileError, match=r"unknown key.*'warmup'.*allowed"):
+        read_profile(bad)
+    written = write_profile(tmp_path / "m.json", ServiceModel(), None, None, "test", lmi={"from_zero_s": 410})
+    assert read_profile(written).lmi == {"from_zero_s": 410.0}
+    shown = llmfn("simulate", "--show-profile", "--provider", "lambda-gpu", "--profile", str(profile))
+    assert shown.returncode == 0, shown.stderr
+    lines = {line.split()[0]: line for line in shown.stdout.splitlines() if line.strip()}
+    assert "40%" in llmfn("simulate", "--show-profile", "--provider", "lambda-gpu").stdout
+    assert (
+        "0.6" in lines["lmi.target_utilisation"] and f"profile {profile}" in lines["lmi.target_utilisation"]
+    )
+    assert "doubles within 5 minutes" in lines["lmi.doubling_s"]
+    assert "three execution environments" in lines["lmi.publish_environments"]
+    assert "15% premium" in lines["prices.management_fee"]
+    assert "AcceleratorMemorySize" in lines["prices.environments_per_instance"]
