@@ -83,9 +83,7 @@ class AwsInferenceStack(pulumi.ComponentResource):
 
             capacity_provider = gpu.capacity_provider(name, config, child)
             managed["capacity_provider_config"] = gpu.managed_instances_config(config, capacity_provider)
-        function = lambda_.Function(
-            f"{name}-function",
-            name=config.function_name,
+        frozen: dict[str, Any] = dict(  # what a published version freezes (GPU: its key, infra/gpu)
             # every version Lambda publishes carries this: `llmfn promote` finds it by revision
             description=published_description(config),
             role=role.arn,
@@ -96,14 +94,19 @@ class AwsInferenceStack(pulumi.ComponentResource):
                 lambda env: {"variables": env}
             ),
             architectures=["x86_64"],
-            publish=config.aws_gpu is None,  # GPU: published with its AcceleratorConfig below
             **code,
             **managed,
+        )
+        function = lambda_.Function(
+            f"{name}-function",
+            name=config.function_name,
+            publish=config.aws_gpu is None,  # GPU: published with its AcceleratorConfig below
+            **frozen,
             opts=child,
         )
         version = function.version
         if config.aws_gpu is not None:
-            version = gpu.accelerated_version(name, config, function, code["image_uri"], child)
+            version = gpu.accelerated_version(name, config, function, code["image_uri"], frozen, child)
         alias = lambda_.Alias(
             f"{name}-alias",
             name=ALIAS_NAME,
@@ -117,7 +120,7 @@ class AwsInferenceStack(pulumi.ComponentResource):
         if config.aws_gpu is None:
             self._autoscaling(name, config, function, alias, child)
         else:  # the floor is MinExecutionEnvironments of the version, moved by the scaler only
-            gpu.execution_environment_floor(name, config, function, version, child)
+            gpu.execution_environment_floor(name, config, function, version, alias, child)
         endpoint_url = self._http_api(name, config, function, alias, child)
         if config.reserved_control == "scaler":
             self._scaler(name, config, function, code, child)

@@ -28,7 +28,7 @@ import pulumi
 from pulumi_aws import iam, lambda_
 
 from infra.config import StackConfig
-from infra.gpu.accelerator import LambdaAcceleratorConfig
+from infra.gpu.accelerator import LambdaAcceleratorConfig, frozen_inputs_hash
 
 OPERATOR_POLICY = "arn:aws:iam::aws:policy/AWSLambdaManagedEC2ResourceOperator"
 ARCHITECTURE = "x86_64"  # "Lambda supports accelerator configuration only for ... x86_64" (AWS SAM)
@@ -99,9 +99,12 @@ def accelerated_version(
     config: StackConfig,
     function: lambda_.Function,
     image_uri: pulumi.Input[str],
+    frozen: pulumi.Input[dict[str, Any]],
     child: pulumi.ResourceOptions,
 ) -> pulumi.Output[str]:
-    """Set ``AcceleratorConfig`` and publish: the version the alias and the floor use."""
+    """Set ``AcceleratorConfig`` and publish: the version the alias and the floor use. ``frozen``: the
+    function's arguments a published version freezes (its configuration); their hash, with the image
+    reference, decides when a new version is published (infra/README.md, "GPU versions")."""
     gpu = config.aws_gpu
     assert gpu is not None
     accelerator = LambdaAcceleratorConfig(
@@ -110,10 +113,18 @@ def accelerated_version(
         accelerator_memory_gb=gpu.accelerator_memory_gb,
         region=config.region,
         code_ref=image_uri,
-        function_modified=function.last_modified,  # any change of the function publishes a new version
+        frozen_inputs=pulumi.Output.from_input(frozen).apply(frozen_inputs_hash),
         opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[function])),
     )
     return accelerator.version
+
+
+def initial_floor(scheduled_min: int, alias_version: str | None, version: str) -> int:
+    """``MinExecutionEnvironments`` a version starts with: the schedule's smallest count when the alias
+    serves it (a first deploy), else 0. A version ``pulumi up`` publishes later is not the alias's (the
+    alias is ``llmfn promote``'s): a floor there would bill GPU instances for a version nobody calls
+    until a promotion (or the scaler, once the alias routes to it) gives it one."""
+    return scheduled_min if alias_version == version else 0
 
 
 def execution_environment_floor(
@@ -121,15 +132,20 @@ def execution_environment_floor(
     config: StackConfig,
     function: lambda_.Function,
     version: pulumi.Input[str],
+    alias: lambda_.Alias,
     child: pulumi.ResourceOptions,
 ) -> lambda_.FunctionScalingConfig:
-    """``MinExecutionEnvironments`` (the reserved floor, the scaler's after creation) and the ceiling."""
+    """``MinExecutionEnvironments`` (the reserved floor, the scaler's after creation; see
+    :func:`initial_floor`) and the ceiling."""
+    floor = pulumi.Output.all(alias.function_version, version).apply(
+        lambda both: initial_floor(min(config.reserved_schedule), both[0], both[1])
+    )
     return lambda_.FunctionScalingConfig(
         f"{name}-execution-environments",
         function_name=function.name,
         qualifier=version,
         function_scaling_config={
-            "min_execution_environments": min(config.reserved_schedule),
+            "min_execution_environments": floor,
             "max_execution_environments": config.max_instances,
         },
         # retain_on_delete: a new version replaces this resource (qualifier "forces a new resource",

@@ -18,6 +18,7 @@ against the documented cross-field rules below, each with the sentence it comes 
 | no ``CapacityProviderConfig`` added to an existing function | "This configuration determines the compute type of a function and needs to be specified during the first function deployment. It can't be added or removed after the function resource has been created." (AWS SAM, CapacityProviderConfig) |
 | a function's capacity provider must exist | (assumed: an unknown ARN cannot be launched on) |
 | Min <= Max execution environments | (assumed: no sentence found; a floor above the ceiling cannot be kept) |
+| at most 100 published versions of functions on one capacity provider (``FunctionVersionsPerCapacityProviderLimitExceededException``) | "Function versions per capacity provider: 100. The maximum number of function versions per capacity provider. Cannot be increased." (Lambda Managed Instances quotas) |
 
 A requested scaling config becomes the applied one ``apply_s`` seconds later (Lambda answers 202 and
 applies asynchronously). ``GetFunctionScalingConfig`` answers as Lambda does: "The API reports the scaling
@@ -43,6 +44,9 @@ ACCELERATOR_MEMORY_SIZES_GB = (3, 6, 12, 16, 24, 48)
 MEMORY_GIB_PER_VCPU = (2, 4, 8)
 STANDARD_MAX_MEMORY_MB = 10240
 MANAGED_INSTANCES_MIN_MEMORY_MB = 2048
+VERSIONS_PER_CAPACITY_PROVIDER = (
+    100  # "Function versions per capacity provider: 100 ... Cannot be increased."
+)
 ACCOUNT = "123456789012"
 
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
@@ -62,8 +66,14 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         "PutFunctionScalingConfig",
     ),
     ("POST", re.compile(r"^/2015-03-31/functions$"), "CreateFunction"),
+    ("DELETE", re.compile(r"^/2015-03-31/functions/([^/]+)$"), "DeleteFunction"),
 ]
-_CHECKED = {name for _, _, name in ROUTES} | {"UpdateFunctionConfiguration"}
+_CHECKED = {name for _, _, name in ROUTES} | {
+    "UpdateFunctionConfiguration",
+    "PublishVersion",
+    "DeleteFunction",
+}
+_BY_FUNCTION_PATH = ("UpdateFunctionConfiguration", "PublishVersion")  # /.../functions/NAME/...
 Answer = tuple[int, dict[str, Any], str]  # status, JSON body, error type ("" on success)
 
 
@@ -142,6 +152,7 @@ class ManagedInstancesStandIn:
         self.refused: list[tuple[str, str]] = []  # (operation, message) of every refusal
         self.fail_next_publish: set[str] = set()  # functions whose next published version fails to start
         self.failed_versions: set[tuple[str, str]] = set()
+        self._deleting: dict[str, str] = {}  # function -> qualifier of a DeleteFunction moto is answering
         self._model = _lambda_model()
         self._lock = threading.RLock()
 
@@ -165,6 +176,9 @@ class ManagedInstancesStandIn:
 
     def observe(self, operation: str, path: str, answer: bytes) -> None:
         """Record what moto accepted: published versions freeze the GPU configuration of ``$LATEST``."""
+        if operation == "DeleteFunction":
+            self._deleted(path)
+            return
         if operation != "PublishVersion":
             return
         published = json.loads(answer)
@@ -175,6 +189,24 @@ class ManagedInstancesStandIn:
             if function in self.fail_next_publish:
                 self.fail_next_publish.discard(function)
                 self.failed_versions.add((function, str(published["Version"])))
+
+    def amend(self, operation: str, path: str, answer: bytes) -> bytes:
+        """moto's answer to GetFunctionConfiguration of ``$LATEST`` with the GPU fields it does not keep
+        (``AcceleratorConfig``: "The accelerator configuration for the function", FunctionConfiguration
+        in botocore's model)."""
+        if operation != "GetFunctionConfiguration" or not answer:
+            return answer
+        config = json.loads(answer)
+        with self._lock:
+            version = str(config.get("Version") or "$LATEST")
+            stored = (
+                self.functions.get(config.get("FunctionName", ""), {})
+                if version == "$LATEST"
+                else self.versions.get(config.get("FunctionName", ""), {}).get(version, {})
+            )
+        if "AcceleratorConfig" in stored:
+            config["AcceleratorConfig"] = stored["AcceleratorConfig"]
+        return json.dumps(config).encode()
 
     def _failed_version(self, path: str, query: Mapping[str, list[str]]) -> Answer | None:
         """A version Managed Instances could not start: "Lambda launches Managed Instances ... and starts
@@ -195,7 +227,7 @@ class ManagedInstancesStandIn:
         shape = self._model.operation_model(operation).input_shape
         method_path = next((p for m, p, name in ROUTES if name == operation), None)
         groups = method_path.match(path).groups() if method_path is not None else ()
-        if operation == "UpdateFunctionConfiguration":
+        if operation in _BY_FUNCTION_PATH:
             groups = (path.split("/")[3],)
         uri_members = [n for n, m in shape.members.items() if m.serialization.get("location") == "uri"]
         params.update(dict(zip(uri_members, groups, strict=False)))
@@ -308,6 +340,51 @@ class ManagedInstancesStandIn:
         self.functions[function] = merged
         return None  # moto updates the rest
 
+    # ----- versions: the per-capacity-provider quota, deletion -----
+    def _PublishVersion(self, params: dict[str, Any]) -> Answer | None:
+        """Refuse a version beyond the capacity provider's quota ("Function versions per capacity
+        provider: 100 ... Cannot be increased", Lambda Managed Instances quotas; botocore's
+        ``FunctionVersionsPerCapacityProviderLimitExceededException``, HTTP 400)."""
+        provider = self._provider_of(self.functions.get(params["FunctionName"], {}))
+        if provider is None:
+            return None
+        held = sum(
+            1 for versions in self.versions.values() for frozen in versions.values()
+            if self._provider_of(frozen) == provider
+        )  # fmt: skip
+        if held >= VERSIONS_PER_CAPACITY_PROVIDER:
+            return self._refuse("PublishVersion", 400, "FunctionVersionsPerCapacityProviderLimitExceededException",
+                                f"Capacity provider {provider} already has {held} function versions "
+                                f"(quota {VERSIONS_PER_CAPACITY_PROVIDER})")  # fmt: skip
+        return None
+
+    def _DeleteFunction(self, params: dict[str, Any]) -> Answer | None:
+        """ "To delete a specific function version, use the Qualifier parameter. Otherwise, all versions
+        and aliases are deleted." (API reference, DeleteFunction): moto deletes; :meth:`observe` then
+        forgets what was deleted (the qualifier is noted here, where the query is known)."""
+        self._deleting[params["FunctionName"]] = params.get("Qualifier") or ""
+        return None
+
+    def _deleted(self, path: str) -> None:
+        """moto deleted a function (no Qualifier) or one version: forget its frozen configs and floors."""
+        function = path.split("/")[3]
+        with self._lock:
+            qualifier = self._deleting.pop(function, "")
+            versions = self.versions.get(function, {})
+            gone = [qualifier] if qualifier else list(versions)
+            for version in gone:
+                versions.pop(version, None)
+                self.scaling.pop((function, version), None)
+            if not qualifier:
+                self.versions.pop(function, None)
+                self.functions.pop(function, None)
+
+    def _provider_of(self, config: Mapping[str, Any]) -> str | None:
+        managed = (config.get("CapacityProviderConfig") or {}).get(
+            "LambdaManagedInstancesCapacityProviderConfig"
+        )
+        return None if managed is None else self._name_of(managed["CapacityProviderArn"])
+
     # ----- function scaling configs -----
     def _version_config(self, operation: str, params: dict[str, Any]) -> tuple[str, str, Answer | None]:
         function, qualifier = params["FunctionName"], params["Qualifier"]
@@ -368,6 +445,15 @@ class ManagedInstancesStandIn:
         return record["requested"] if self._settled(record) else record["applied"]
 
     # ----- test-side checks -----
+    def floors(self, function: str) -> dict[str, int]:
+        """Every version of ``function`` with a non-zero requested floor: the versions that bill."""
+        with self._lock:
+            return {
+                version: record["requested"]["MinExecutionEnvironments"]
+                for (name, version), record in self.scaling.items()
+                if name == function and record["requested"].get("MinExecutionEnvironments")
+            }
+
     def floor(self, function: str, version: str) -> int | None:
         """The requested MinExecutionEnvironments of a version (None without a scaling config)."""
         with self._lock:

@@ -180,6 +180,7 @@ class AwsProxy:
             return
         status, headers, answer = self._forward(request, body)
         if status < 300:
+            answer = self.managed_instances.amend(operation, path, answer)
             self._observe(operation, path, body, answer)
             self.managed_instances.observe(operation, path, answer)
         if fault == "lost":

@@ -172,11 +172,11 @@ def test_any_change_of_the_function_publishes_a_new_version(
     image) must reach a new version, or it never reaches the alias."""
     again = run_stack(example_config(EXAMPLE)).one(ACCELERATOR).inputs
     before = example.one(ACCELERATOR).inputs
-    assert again["function_modified"] == before["function_modified"]  # same program: no new version
+    assert again["frozen_inputs"] == before["frozen_inputs"]  # same program: no new version
     changed = run_stack(example_with(EXAMPLE, **change))
     after = changed.one(ACCELERATOR).inputs
     assert after["code_ref"] == before["code_ref"]  # same image
-    assert after["function_modified"] != before["function_modified"]
+    assert after["frozen_inputs"] != before["frozen_inputs"]
     diff = AcceleratorConfigProvider().diff("id", plain_props(before), plain_props(after))
     assert diff.changes and not diff.replaces  # an update: configured again and published
     assert published_version(after) != published_version(before)
@@ -359,3 +359,26 @@ def test_the_dynamic_provider_host_can_load_the_accelerator_provider(tmp_path: A
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["infra.gpu.accelerator", "AcceleratorConfigProvider", "True"]
     assert b"infra.gpu.accelerator" in base64.b64decode(serialized)  # by reference: keep the module
+
+
+def test_a_version_the_alias_does_not_serve_starts_without_a_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A later `pulumi up` publishes a version while the alias (``llmfn promote``'s, ignore_changes)
+    still serves the old one: its MinExecutionEnvironments starts at 0, or it bills GPU instances
+    nobody calls until a promotion. The first deploy's version is the alias's: it gets the schedule's
+    smallest count (test_accelerator_publishes_the_version_the_alias_and_floor_use)."""
+    from tests.infra import mocks
+
+    computed = mocks._computed
+
+    def alias_kept_on_version_1(args: Any) -> dict[str, Any]:
+        outputs = computed(args)
+        if args.typ == "aws:lambda/alias:Alias":
+            outputs["functionVersion"] = "1"  # what ignore_changes keeps from the first deploy
+        return outputs
+
+    monkeypatch.setattr(mocks, "_computed", alias_kept_on_version_1)
+    run = run_stack(example_config(EXAMPLE))
+    floor = run.one(SCALING).inputs
+    assert floor["qualifier"] != "1"
+    assert floor["functionScalingConfig"]["minExecutionEnvironments"] == 0
+    assert floor["functionScalingConfig"]["maxExecutionEnvironments"] == 8
