@@ -78,9 +78,11 @@ class AwsInferenceStack(pulumi.ComponentResource):
         role = self._role(f"{name}-function-role", child)
         code = self._code(name, config, child)
         managed: dict[str, Any] = {}
+        environment = model_environment(config)
         if config.aws_gpu is not None:  # a GPU function on Lambda Managed Instances (infra/gpu/aws.py)
             from infra.gpu import aws as gpu
 
+            environment |= gpu.function_environment(config)
             capacity_provider = gpu.capacity_provider(name, config, child)
             managed["capacity_provider_config"] = gpu.managed_instances_config(config, capacity_provider)
         frozen: dict[str, Any] = dict(  # what a published version freezes (GPU: its key, infra/gpu)
@@ -90,7 +92,7 @@ class AwsInferenceStack(pulumi.ComponentResource):
             memory_size=config.memory_mb,
             timeout=config.timeout_s,
             ephemeral_storage={"size": config.ephemeral_storage_mb},
-            environment=pulumi.Output.from_input(with_api_key(model_environment(config), config)).apply(
+            environment=pulumi.Output.from_input(with_api_key(environment, config)).apply(
                 lambda env: {"variables": env}
             ),
             architectures=["x86_64"],

@@ -27,6 +27,7 @@ from typing import Any
 import pulumi
 from pulumi_aws import iam, lambda_
 
+from functions.contract import ENV_FUNCTION_TIMEOUT_S
 from infra.config import StackConfig
 from infra.gpu.accelerator import LambdaAcceleratorConfig, frozen_inputs_hash
 
@@ -79,6 +80,12 @@ def capacity_provider(
         capacity_provider_scaling_configs=scaling,
         opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[attachment])),
     )
+
+
+def function_environment(config: StackConfig) -> dict[str, str]:
+    """What the image's entry reads on Managed Instances: the function timeout, which sets the init
+    limit it waits for the model within (functions/image/entry.py)."""
+    return {ENV_FUNCTION_TIMEOUT_S: str(config.timeout_s)}
 
 
 def managed_instances_config(config: StackConfig, provider: lambda_.CapacityProvider) -> dict[str, Any]:
