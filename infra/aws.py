@@ -316,6 +316,10 @@ class AwsInferenceStack(pulumi.ComponentResource):
             opts=child,
         )
         scaler_code = dict(code)
+        if config.aws_gpu is not None:  # never the GPU image on standard Lambda (infra/gpu/aws.py)
+            from infra.gpu.aws import scaler_code as gpu_scaler_code
+
+            scaler_code = gpu_scaler_code(name, config, child)
         if scaler_code["package_type"] == "Image":
             scaler_code["image_config"] = {"commands": [config.scaler_entry_point]}
         else:

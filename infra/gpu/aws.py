@@ -28,9 +28,11 @@ import pulumi
 from pulumi_aws import iam, lambda_
 
 from functions.contract import ENV_FUNCTION_TIMEOUT_S
+from functions.errors import InputError
 from infra.config import StackConfig
 from infra.gpu.accelerator import LambdaAcceleratorConfig, frozen_inputs_hash
 
+SCALER_TARGET = "scaler"  # functions/image/Dockerfile's slim stage: no torch, no vLLM
 OPERATOR_POLICY = "arn:aws:iam::aws:policy/AWSLambdaManagedEC2ResourceOperator"
 ARCHITECTURE = "x86_64"  # "Lambda supports accelerator configuration only for ... x86_64" (AWS SAM)
 SCALING_MODE = "Auto"
@@ -163,3 +165,30 @@ def execution_environment_floor(
             child, pulumi.ResourceOptions(ignore_changes=[FLOOR_FIELD], retain_on_delete=True)
         ),
     )
+
+
+def scaler_code(name: str, config: StackConfig, child: pulumi.ResourceOptions) -> dict[str, Any]:
+    """The scaler's own image: it runs on standard Lambda, whose container images are limited to 10 GB
+    uncompressed ("The maximum size of a container image is 10 GB", Lambda quotas), which a CUDA +
+    vLLM image passes. ``llmfn:gpu.scalerImageUri`` when given, else built from the Dockerfile's
+    ``scaler`` target and pushed to a repository of its own."""
+    gpu = config.aws_gpu
+    assert gpu is not None
+    if gpu.scaler_image_uri is not None:
+        return {"package_type": "Image", "image_uri": gpu.scaler_image_uri}
+    if config.image_build is None:
+        raise InputError(
+            "llmfn:gpu.scalerImageUri is required with llmfn:imageUri and llmfn:reservedControl = 'scaler': "
+            "the scaler runs on standard Lambda (images up to 10 GB), not from the GPU image; build it with "
+            "`llmfn image build --target scaler` or let the stack build both (llmfn:image)",
+            field="llmfn:gpu.scalerImageUri",
+        )
+    from infra.image import ecr_image
+
+    build = config.image_build.model_copy(
+        update={"target": SCALER_TARGET, "tag": f"{config.image_build.tag}-scaler"}
+    )
+    return {
+        "package_type": "Image",
+        "image_uri": ecr_image(f"{name}-scaler", f"{config.name}-scaler", build, child),
+    }

@@ -51,8 +51,8 @@ def test_gpu_graph_has_managed_instances_and_no_provisioned_concurrency(example:
     assert counts["aws:lambda/capacityProvider:CapacityProvider"] == 1
     assert counts[SCALING] == 1
     assert counts[ACCELERATOR] == 1
-    assert counts["aws:ecr/repository:Repository"] == 1
-    assert counts["docker-build:index:Image"] == 1
+    assert counts["aws:ecr/repository:Repository"] == 2  # the GPU image's and the scaler's
+    assert counts["docker-build:index:Image"] == 2
     # one controller of the floor: no provisioned concurrency, no Application Auto Scaling
     for typ in (
         "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig",
@@ -214,9 +214,9 @@ def test_the_scaler_owns_the_floor(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_image_pushed_to_the_stacks_ecr_repository(example: StackRun) -> None:
-    repository = example.one("aws:ecr/repository:Repository").inputs
+    repository = _named(example, "aws:ecr/repository:Repository", "llmfn-repository")
     assert repository["name"] == "qwen3-4b-gpu-serve"
-    image = example.one("docker-build:index:Image").inputs
+    image = _named(example, "docker-build:index:Image", "llmfn-image")
     assert image["push"] is True
     assert image["platforms"] == ["linux/amd64"]
     assert (image["target"], image["dockerfile"], image["context"]) == (
@@ -236,14 +236,35 @@ def test_image_paths_are_the_projects_not_the_programs_cwd(monkeypatch: pytest.M
     """``main: infra/`` makes Pulumi run the program in infra/: the Dockerfile and the build context
     must still be found from the project directory (Pulumi.yaml's)."""
     monkeypatch.chdir(REPO_ROOT / "infra")
-    image = run_stack(example_config(EXAMPLE)).one("docker-build:index:Image").inputs
+    image = _named(run_stack(example_config(EXAMPLE)), "docker-build:index:Image", "llmfn-image")
     assert Path(image["dockerfile"]["location"]).is_file()
     assert Path(image["context"]["location"], "functions", "image", "Dockerfile.dockerignore").is_file()
 
 
+def test_the_scaler_runs_its_own_slim_image(example: StackRun) -> None:
+    """Standard Lambda takes images up to 10 GB: the scaler gets the Dockerfile's ``scaler`` target in
+    a repository of its own, never the CUDA + vLLM image."""
+    scaler_image = _named(example, "docker-build:index:Image", "llmfn-scaler-image")
+    assert scaler_image["target"] == "scaler" and scaler_image["tags"][0].endswith(
+        "-scaler-serve:0.1.0-scaler"
+    )
+    scaler = _named(example, FUNCTION, "llmfn-scaler")
+    function = _named(example, FUNCTION, "llmfn-function")
+    assert scaler["packageType"] == "Image" and scaler["imageUri"] != function["imageUri"]
+    assert scaler["imageUri"].split("@")[0].endswith("qwen3-4b-gpu-scaler-serve")
+
+
+def test_given_image_uri_needs_a_scaler_image() -> None:
+    uri = f"{REPOSITORY_URL}@{IMAGE_DIGEST}"
+    with pytest.raises(Exception, match=r"llmfn:gpu\.scalerImageUri is required"):
+        run_stack(example_with(EXAMPLE, image=None, imageUri=uri))
+
+
 def test_given_image_uri_builds_nothing() -> None:
     uri = f"{REPOSITORY_URL}@{IMAGE_DIGEST}"
-    run = run_stack(example_with(EXAMPLE, image=None, imageUri=uri))
+    scaler_uri = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/scaler@{IMAGE_DIGEST}"
+    run = run_stack(example_with(EXAMPLE, image=None, imageUri=uri, gpu=_gpu(scalerImageUri=scaler_uri)))
+    assert _named(run, FUNCTION, "llmfn-scaler")["imageUri"] == scaler_uri
     assert not run.of_type("docker-build:index:Image") and not run.of_type("aws:ecr/repository:Repository")
     assert _named(run, FUNCTION, "llmfn-function")["imageUri"] == uri
 
