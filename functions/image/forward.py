@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -110,9 +111,6 @@ async def _send(
                 await asyncio.sleep(0.1)
 
 
-_handler = Mangum(forwarding_app(f"http://{LOCAL_HOST}:{local_port()}"), lifespan="off")
-
-
 def prewarm(base_url: str, connect_wait_s: float = CONNECT_WAIT_S) -> dict[str, Any]:
     """The scaler's pre-warm: wait until the environment's server listens; report its readiness."""
     deadline = time.monotonic() + connect_wait_s
@@ -129,9 +127,21 @@ def prewarm(base_url: str, connect_wait_s: float = CONNECT_WAIT_S) -> dict[str, 
             time.sleep(0.1)
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda handler of a Managed Instances worker: the event, answered by the environment's server
-    (a pre-warm event only waits for that server to listen)."""
-    if event == PREWARM_EVENT:
-        return prewarm(f"http://{LOCAL_HOST}:{local_port()}")
-    return _handler(event, context)
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def make_handler(base_url: str) -> Handler:
+    """The Lambda handler of a worker forwarding to the server at ``base_url``: the event, answered by
+    that server (a pre-warm event only waits for it to listen)."""
+    forward = Mangum(forwarding_app(base_url), lifespan="off")
+
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if event == PREWARM_EVENT:
+            return prewarm(base_url)
+        return forward(event, context)
+
+    return handle
+
+
+handler = make_handler(f"http://{LOCAL_HOST}:{local_port()}")
+"""Lambda handler of a Managed Instances worker (the environment's server on ``LLMFN_LOCAL_PORT``)."""

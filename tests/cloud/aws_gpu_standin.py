@@ -33,11 +33,12 @@ dedicated DeleteFunctionScalingConfig API", ibid., Delete): that is what deletin
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 ACCELERATOR_MEMORY_SIZES_GB = (3, 6, 12, 16, 24, 48)
@@ -139,6 +140,16 @@ def _check(shape: Any, value: Any, where: str, problems: list[str]) -> None:
                             f"between {meta.get('min')} and {meta.get('max')}")  # fmt: skip
 
 
+class _InvokeContext:
+    """The part of Lambda's context object a handler reads: the invocation's remaining time."""
+
+    def __init__(self, timeout_s: float = 60.0) -> None:
+        self._deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self._deadline - time.monotonic()) * 1000)
+
+
 class ManagedInstancesStandIn:
     """State and rules of Lambda Managed Instances behind :class:`tests.cloud.aws_proxy.AwsProxy`."""
 
@@ -153,16 +164,25 @@ class ManagedInstancesStandIn:
         self.fail_next_publish: set[str] = set()  # functions whose next published version fails to start
         self.failed_versions: set[tuple[str, str]] = set()
         self._deleting: dict[str, str] = {}  # function -> qualifier of a DeleteFunction moto is answering
+        # function -> the handler of an execution environment that has called /runtime/invocation/next
+        self.environments: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {}
         self._model = _lambda_model()
         self._lock = threading.RLock()
 
     # ----- the proxy's hooks -----
     def intercept(
-        self, operation: str, path: str, query: Mapping[str, list[str]], body: bytes
+        self,
+        operation: str,
+        path: str,
+        query: Mapping[str, list[str]],
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
     ) -> Answer | None:
         """An answer for a request this stand-in owns or refuses; None lets moto handle it."""
         if operation == "GetFunctionConfiguration":
             return self._failed_version(path, query)
+        if operation == "Invoke":
+            return self._invoke(path, body, (headers or {}).get("X-Amz-Invocation-Type") or "RequestResponse")
         if operation not in _CHECKED:
             return None
         params = self._params(operation, path, query, body)
@@ -189,6 +209,38 @@ class ManagedInstancesStandIn:
             if function in self.fail_next_publish:
                 self.fail_next_publish.discard(function)
                 self.failed_versions.add((function, str(published["Version"])))
+
+    def environment_ready(
+        self, function: str, handler: Callable[[dict[str, Any], Any], dict[str, Any]]
+    ) -> None:
+        """An execution environment of ``function`` called ``/runtime/invocation/next``: from now on it
+        takes invocations ("Init phase is complete when extensions have initialized and at least one
+        runtime worker has called /runtime/invocation/next. The function is then ready to process
+        invocations.", AWS docs, Lambda Managed Instances execution environment)."""
+        with self._lock:
+            self.environments[function] = handler
+
+    def _invoke(self, path: str, body: bytes, invocation_type: str) -> Answer | None:
+        """An invocation of a Managed Instances function goes to an environment that is ready, never to
+        one still initialising; with none, it is rejected ("if all runtime workers are busy, new
+        invocations are rejected", ibid.; LMI "does not support cold starts"). Asynchronous invocations
+        (the scaler's pre-warm events) and other functions: moto answers."""
+        function = path.split("/")[3]
+        with self._lock:
+            managed = self._provider_of(self.functions.get(function, {})) is not None
+            handler = self.environments.get(function)
+        if not managed or invocation_type == "Event":  # asynchronous: queued by Lambda, answered 202
+            return None
+        if handler is None:
+            return self._refuse("Invoke", 429, "TooManyRequestsException",
+                                f"No execution environment of {function} is ready to take invocations")  # fmt: skip
+        loop = asyncio.new_event_loop()  # a runtime worker's own (Mangum runs the app on the current loop)
+        asyncio.set_event_loop(loop)
+        try:
+            return 200, handler(json.loads(body or b"{}"), _InvokeContext()), ""
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
 
     def amend(self, operation: str, path: str, answer: bytes) -> bytes:
         """moto's answer to GetFunctionConfiguration of ``$LATEST`` with the GPU fields it does not keep

@@ -174,7 +174,7 @@ class AwsProxy:
         if operation.endswith("ProvisionedConcurrencyConfig"):
             self._provisioned_config(request, operation, path, query)
             return
-        owned = self.managed_instances.intercept(operation, path, query, body)
+        owned = self.managed_instances.intercept(operation, path, query, body, request.headers)
         if owned is not None:
             self._send_json(request, *owned)
             return

@@ -325,16 +325,20 @@ POLICY_CONFIG: dict[str, Any] = {
 SERIES = [(120, 4.0, 2000), (1800, 40.0, 2600), (2400, 50.0, 2800), (1800, 44.0, 2700), (120, 4.0, 1900)]
 
 
-def test_scaler_moves_min_execution_environments(aws_proxy: AwsProxy) -> None:
-    version = _published_gpu_function(aws_proxy, floor=1)
-    boto3.client("s3", region_name=REGION_AWS, endpoint_url=aws_proxy.url).create_bucket(Bucket=STATE_BUCKET)
-    env = {
+def _scaler_env(proxy: AwsProxy) -> dict[str, str]:
+    """The GPU stack's scaler environment against the stand-in (its state bucket created)."""
+    boto3.client("s3", region_name=REGION_AWS, endpoint_url=proxy.url).create_bucket(Bucket=STATE_BUCKET)
+    return {
         "LLMFN_CLOUD": "aws", "LLMFN_FUNCTION": FUNCTION, "LLMFN_ALIAS": ALIAS, "LLMFN_REGION": REGION_AWS,
-        "LLMFN_CLOUD_ENDPOINT": aws_proxy.url, "LLMFN_STATE_BUCKET": STATE_BUCKET,
-        "LLMFN_STATE_ENDPOINT": aws_proxy.url, "LLMFN_RESERVED_CAPACITY": "execution-environments",
+        "LLMFN_CLOUD_ENDPOINT": proxy.url, "LLMFN_STATE_BUCKET": STATE_BUCKET,
+        "LLMFN_STATE_ENDPOINT": proxy.url, "LLMFN_RESERVED_CAPACITY": "execution-environments",
         "LLMFN_POLICY_CONFIG": __import__("json").dumps(POLICY_CONFIG),
     }  # fmt: skip
-    settings = ScalerSettings.from_env(env)
+
+
+def test_scaler_moves_min_execution_environments(aws_proxy: AwsProxy) -> None:
+    version = _published_gpu_function(aws_proxy, floor=1)
+    settings = ScalerSettings.from_env(_scaler_env(aws_proxy))
     run = Scaler.from_settings(settings, fast_retry())
     assert isinstance(run.control, ManagedInstancesControl)
 
@@ -536,3 +540,101 @@ def test_only_a_new_image_or_frozen_input_publishes(aws_proxy: AwsProxy) -> None
     assert aws_proxy.managed_instances.versions[FUNCTION][second]["AcceleratorConfig"] == {
         "AcceleratorMemorySize": 24
     }
+
+
+# ----- the GPU stack's first day, against the stand-in -----
+def _deploy_version(proxy: AwsProxy, image: str, frozen: str) -> str:
+    """What `pulumi up` does to the function after its image changed: the accelerator resource
+    (publish, wait until Active) and the version's FunctionScalingConfig with its starting floor."""
+    from infra.gpu.aws import initial_floor
+
+    version = (
+        AcceleratorConfigProvider()
+        .create(_props(proxy, code_ref=image, frozen_inputs=frozen))
+        .outs["version"]
+    )
+    state = _lambda(proxy).get_function_configuration(FunctionName=FUNCTION, Qualifier=version)["State"]
+    assert state == "Active"
+    try:
+        alias_version = _lambda(proxy).get_alias(FunctionName=FUNCTION, Name=ALIAS)["FunctionVersion"]
+    except ClientError:
+        _lambda(proxy).create_alias(
+            FunctionName=FUNCTION, Name=ALIAS, FunctionVersion=version
+        )  # first deploy
+        alias_version = version
+    _lambda(proxy).put_function_scaling_config(
+        FunctionName=FUNCTION, Qualifier=version,
+        FunctionScalingConfig={"MinExecutionEnvironments": initial_floor(1, alias_version, version),
+                               "MaxExecutionEnvironments": MAX_ENVIRONMENTS},
+    )  # fmt: skip
+    return version
+
+
+def test_the_gpu_stacks_first_day(aws_proxy: AwsProxy, inference_endpoint: str) -> None:  # noqa: F811
+    """Deploy, a chat request through the alias, a scaler tick, a second deploy with a new image digest,
+    a canary promotion, a failed one rolled back, destroy: afterwards only the alias's versions hold
+    floors and no version older than the rollback target remains; after destroy nothing remains."""
+    from functions.image.forward import make_handler
+    from tests.functions.test_entry_points import http_api_v2_event
+
+    gpu = aws_proxy.managed_instances
+    lam = _lambda(aws_proxy)
+    _gpu_function(aws_proxy, Description="llmfn model-revision=rev-1")
+    first = _deploy_version(aws_proxy, IMAGE, "h0")
+    assert gpu.floors(FUNCTION) == {first: 1}  # the alias's version: the schedule's floor
+
+    # one chat request through the alias: rejected until an environment is ready, then answered by it
+    control = _gpu_stand_in(aws_proxy).target.control(fast_retry())
+    chat = http_api_v2_event("POST", "/v1/chat/completions",
+                             __import__("json").dumps({"model": "tiny", "messages": [{"role": "user", "content": "hi"}]}))  # fmt: skip
+    with pytest.raises(ClientError) as raised:
+        lam.invoke(FunctionName=FUNCTION, Qualifier=ALIAS, Payload=__import__("json").dumps(chat))
+    assert _error(raised)[0] == "TooManyRequestsException"
+    gpu.environment_ready(FUNCTION, make_handler(inference_endpoint))  # its /readyz is 200
+    answer = control.invoke(ALIAS, chat)
+    reply = __import__("json").loads(answer.body)
+    assert answer.ok and reply["statusCode"] == 200, answer.body
+    assert __import__("json").loads(reply["body"])["object"] == "chat.completion"
+
+    # a scaler tick moves the alias's floor
+    scaler = Scaler.from_settings(ScalerSettings.from_env(_scaler_env(aws_proxy)), fast_retry())
+    stand_in = _gpu_stand_in(aws_proxy)
+    t0 = start_minute(len(SERIES) + 1)
+    floors = []
+    for i, (calls, concurrency, duration_ms) in enumerate(SERIES):
+        stand_in.put_minute(ALIAS, t0 + timedelta(minutes=i), calls, 0, concurrency, duration_ms)
+        assert scaler.run_once(t0 + timedelta(minutes=i + 1, seconds=5)).action == "scaled"
+        floors.append(gpu.floor(FUNCTION, first))
+    assert max(floors) > 1  # the scaler moved the alias's floor with the load
+    scaled = floors[-1]
+
+    # a second deploy with a new image digest: a new version, no floor (the alias still serves `first`)
+    new_image = IMAGE[:-2] + "cd"
+    lam.update_function_code(FunctionName=FUNCTION, ImageUri=new_image)
+    second = _deploy_version(aws_proxy, new_image, "h0")
+    assert int(second) == int(first) + 1
+    assert gpu.floor(FUNCTION, second) == 0 and gpu.floor(FUNCTION, first) == scaled
+
+    # llmfn promote (canary steps) of what the stack published, then a failed promotion rolled back
+    _canary_minute(stand_in, second)
+    promoted = promotion(stand_in, inference_endpoint, model_revision="rev-1", steps=(10, 50, 100)).run()
+    assert (promoted.status, promoted.new_version, promoted.previous_version) == ("promoted", second, first)
+    assert [step["percent"] for step in promoted.steps] == [10, 50, 100]
+    _canary_minute(stand_in, str(int(second) + 1), errors=50)
+    rolled = promotion(stand_in, inference_endpoint, model_revision="rev-3").run()
+    assert (rolled.status, rolled.previous_version) == ("rolled-back", second)
+    assert control.alias().primary == second and not control.alias().weights
+
+    # only the alias's versions hold floors; nothing older than the rollback target remains
+    assert set(gpu.floors(FUNCTION)) == {second}
+    assert min(map(int, gpu.versions[FUNCTION])) == int(second)
+    not_ready = ("Invoke", f"No execution environment of {FUNCTION} is ready to take invocations")
+    assert gpu.refused and set(gpu.refused) == {
+        not_ready
+    }  # only the request before the environment (and botocore's retries of it)
+
+    # destroy: the stack's resources go (function with its versions and alias, then the capacity provider)
+    lam.delete_function(FunctionName=FUNCTION)
+    lam.delete_capacity_provider(CapacityProviderName="llmfn-gpu")
+    assert gpu.versions.get(FUNCTION) is None and gpu.floors(FUNCTION) == {}
+    assert gpu.capacity_providers == {}
