@@ -82,6 +82,7 @@ class AwsInferenceStack(pulumi.ComponentResource):
         if config.aws_gpu is not None:  # a GPU function on Lambda Managed Instances (infra/gpu/aws.py)
             from infra.gpu import aws as gpu
 
+            gpu.check_account(config)  # fails `pulumi preview` with what the account lacks
             environment |= gpu.function_environment(config)
             capacity_provider = gpu.capacity_provider(name, config, child)
             managed["capacity_provider_config"] = gpu.managed_instances_config(config, capacity_provider)

@@ -84,6 +84,28 @@ def capacity_provider(
     )
 
 
+def check_account(config: StackConfig) -> None:
+    """Fail ``pulumi preview`` / ``up`` with every account precondition an API can tell is missing
+    (infra/gpu/preflight.py), unless ``llmfn:gpu.preflight`` is false; never under Pulumi's mocks."""
+    from pulumi.runtime.mocks import MockMonitor
+    from pulumi.runtime.settings import SETTINGS
+
+    gpu = config.aws_gpu
+    assert gpu is not None
+    if not gpu.preflight or isinstance(SETTINGS.monitor, MockMonitor):
+        return
+    from infra.gpu.preflight import preflight_problems
+
+    problems = preflight_problems(gpu, config.region)
+    if problems:
+        raise InputError(
+            "the AWS account is not ready for a Lambda Managed Instances GPU function:\n- "
+            + "\n- ".join(problems)
+            + "\n(set llmfn:gpu.preflight: false to skip these checks; infra/README.md, GPU checklist)",
+            field="llmfn:gpu",
+        )
+
+
 def function_environment(config: StackConfig) -> dict[str, str]:
     """What the image's entry reads on Managed Instances: the function timeout, which sets the init
     limit it waits for the model within (functions/image/entry.py)."""

@@ -164,6 +164,7 @@ class ManagedInstancesStandIn:
         self.fail_next_publish: set[str] = set()  # functions whose next published version fails to start
         self.failed_versions: set[tuple[str, str]] = set()
         self._deleting: dict[str, str] = {}  # function -> qualifier of a DeleteFunction moto is answering
+        self.g_instance_vcpu_quota = 64.0  # the account's G and VT on-demand vCPU quota (Service Quotas)
         # function -> the handler of an execution environment that has called /runtime/invocation/next
         self.environments: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {}
         self._model = _lambda_model()
@@ -181,6 +182,8 @@ class ManagedInstancesStandIn:
         """An answer for a request this stand-in owns or refuses; None lets moto handle it."""
         if operation == "GetFunctionConfiguration":
             return self._failed_version(path, query)
+        if operation == "GetServiceQuota":
+            return self._service_quota(body)
         if operation == "Invoke":
             return self._invoke(path, body, (headers or {}).get("X-Amz-Invocation-Type") or "RequestResponse")
         if operation not in _CHECKED:
@@ -209,6 +212,18 @@ class ManagedInstancesStandIn:
             if function in self.fail_next_publish:
                 self.fail_next_publish.discard(function)
                 self.failed_versions.add((function, str(published["Version"])))
+
+    def _service_quota(self, body: bytes) -> Answer | None:
+        """The account's "Running On-Demand G and VT instances" quota (ec2 / L-DB2E81BA, vCPUs), which
+        moto's Service Quotas lacks: "Lambda Managed Instances are subject to Amazon EC2 service quotas
+        applied to your account" (LMI quotas)."""
+        params = json.loads(body or b"{}")
+        if (params.get("ServiceCode"), params.get("QuotaCode")) != ("ec2", "L-DB2E81BA"):
+            return None
+        quota = {"ServiceCode": "ec2", "QuotaCode": "L-DB2E81BA",
+                 "QuotaName": "Running On-Demand G and VT instances", "Value": self.g_instance_vcpu_quota,
+                 "Unit": "None", "Adjustable": True}  # fmt: skip
+        return 200, {"Quota": quota}, ""
 
     def environment_ready(
         self, function: str, handler: Callable[[dict[str, Any], Any], dict[str, Any]]
