@@ -403,3 +403,12 @@ def test_a_version_the_alias_does_not_serve_starts_without_a_floor(monkeypatch: 
     assert floor["qualifier"] != "1"
     assert floor["functionScalingConfig"]["minExecutionEnvironments"] == 0
     assert floor["functionScalingConfig"]["maxExecutionEnvironments"] == 8
+
+
+def test_publishing_waits_at_least_30_minutes() -> None:
+    """Three execution environments on new GPU instances plus a 10 GB image pull: botocore's own
+    PublishedVersionActive waiter allows 26 minutes, terraform-provider-aws's LMI tests 30."""
+    from infra.gpu.accelerator import PUBLISH_WAIT_S, WAIT_DELAY_S, _waiter_config
+
+    config = _waiter_config(PUBLISH_WAIT_S, WAIT_DELAY_S)
+    assert config["Delay"] * config["MaxAttempts"] >= 30 * 60
