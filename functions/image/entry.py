@@ -40,6 +40,7 @@ from functions.contract import (
     LAMBDA_INFERENCE_HANDLER,
     SCF_WEB_MODULE,
 )
+from functions.errors import LlmfnError
 from functions.image.forward import LOCAL_HOST, local_port
 
 LAMBDA_RUNTIME_API = "AWS_LAMBDA_RUNTIME_API"
@@ -52,7 +53,7 @@ INIT_MARGIN_S = 5.0  # kept from the init limit to exec the runtime client and r
 READY_POLL_S = 0.5
 
 
-class NotReadyInTime(RuntimeError):
+class NotReadyInTime(LlmfnError):
     """The local server was not ready within the init limit, or exited first (the message says which)."""
 
 
