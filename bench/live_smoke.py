@@ -31,6 +31,14 @@ request without the key is refused (401); after the promotion, that the canary's
 version older than the rollback target is left; with ``--rollback-model-revision``, a third revision
 deployed and promoted behind a gate no version passes, which must roll back with the alias unchanged;
 after the destroy, that the function is gone.
+
+AWS GPU (Lambda Managed Instances), :func:`gpu_main`: ``--gpu '{"acceleratorMemoryGb": 24,
+"instanceTypes": ["g6.xlarge"], "subnetIds": [...], "securityGroupIds": [...]}'`` with
+``--image-uri`` (the gpu target), ``--scaler-image-uri`` (the scaler target), ``--new-image-uri`` (a
+second digest) and optionally ``--rollback-revision``: deploy (the publish starts three environments),
+version Active, time to the first streamed token through the alias, one scaler tick and the floors,
+a redeploy with the new digest, ``llmfn promote`` of it in canary steps, the rollback, the floors
+left (only the alias's versions may hold one), destroy; each step's time printed.
 """
 
 from __future__ import annotations
@@ -68,6 +76,11 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--stack", default=f"llmfn-smoke-{secrets.token_hex(3)}")
     parser.add_argument("--keep", action="store_true", help="leave the stack deployed")
     parser.add_argument("--http-timeout-s", type=float, default=600.0, help="wait for /healthz this long")
+    # AWS GPU (Lambda Managed Instances): gpu_main's steps
+    parser.add_argument("--gpu", help="aws: the llmfn:gpu map as JSON (subnetIds, securityGroupIds, ...)")
+    parser.add_argument("--scaler-image-uri", help="aws --gpu: the scaler image (Dockerfile target scaler)")
+    parser.add_argument("--new-image-uri", help="aws --gpu: a second image digest for the redeploy")
+    parser.add_argument("--rollback-revision", help="aws --gpu: a revision whose promotion must roll back")
     return parser.parse_args()
 
 
@@ -314,8 +327,10 @@ def tencent_checks_after_destroy(outputs: dict[str, Any], api_endpoint: str | No
     raise RuntimeError(f"function {outputs['functionName']} still exists after destroy")
 
 
-def promote(outputs: dict[str, Any], revision: str, api_key: str) -> dict[str, Any]:
-    """``llmfn promote`` of ``revision`` in two steps (50, 100) with a 60 s interval; the report."""
+def promote(
+    outputs: dict[str, Any], revision: str, api_key: str, steps: tuple[int, ...] = (50, 100)
+) -> dict[str, Any]:
+    """``llmfn promote`` of ``revision`` in ``steps`` (default 50, 100) with a 60 s interval; the report."""
     from functions.cloud.retry import RetryPolicy
     from llmfn.release.gates import GateThresholds, SmokeCheck
     from llmfn.release.promotion import Promotion, PromotionPlan
@@ -331,7 +346,7 @@ def promote(outputs: dict[str, Any], revision: str, api_key: str) -> dict[str, A
         metrics=stack.target.metrics(retry),
         plan=PromotionPlan(
             model_revision=revision,
-            steps=(50, 100),
+            steps=steps,
             interval_s=60,
             metrics_window_s=120,
             thresholds=GateThresholds(max_error_rate=0.5, max_p95_s=60.0),
@@ -344,8 +359,170 @@ def promote(outputs: dict[str, Any], revision: str, api_key: str) -> dict[str, A
     return report.as_dict()
 
 
+def open_stack(args: argparse.Namespace) -> tuple[str, Steps, Any]:
+    """A fresh API key, the step log, and the stack selected (None when that step failed)."""
+    from pulumi import automation as auto
+
+    steps = Steps()
+    stack = steps.run(
+        "select stack", lambda: auto.create_or_select_stack(stack_name=args.stack, work_dir=str(REPO_ROOT))
+    )
+    return secrets.token_hex(24), steps, stack
+
+
+def redeploy(steps: Steps, stack: Any, name: str, key: str, value: str) -> None:
+    """Set one config value and ``pulumi up`` again, as the step ``name``."""
+    from pulumi import automation as auto
+
+    steps.run(
+        name,
+        lambda: (stack.set_config(key, auto.ConfigValue(value=value)), stack.up(on_output=lambda line: None)),
+    )
+
+
+def destroy_unless_kept(
+    args: argparse.Namespace,
+    steps: Steps,
+    stack: Any,
+    after_destroy: tuple[str, Callable[[], Any]] | None = None,
+) -> None:
+    """``pulumi destroy`` and the stack's removal (even after a failed step), unless ``--keep``;
+    ``after_destroy`` (name, check) runs between the two (e.g. that nothing is left behind)."""
+    if not args.keep:
+        failed, steps.failed = steps.failed, None  # destroy even after a failure
+        steps.run("pulumi destroy", lambda: stack.destroy(on_output=lambda line: None))
+        if after_destroy is not None:
+            steps.run(*after_destroy)
+        steps.run("remove stack", lambda: stack.workspace.remove_stack(args.stack))
+        steps.failed = steps.failed or failed
+
+
+def report_steps(steps: Steps) -> int:
+    """Print the steps' table (and the first failure); the exit code."""
+    print()
+    print(steps.table())
+    if steps.failed:
+        print(f"\nFAILED: {steps.failed}")
+        return 1
+    return 0
+
+
+def gpu_stack_config(args: argparse.Namespace, api_key: str) -> dict[str, Any]:
+    """The CPU smoke config plus ``llmfn:gpu`` (Lambda Managed Instances) and the scaler's image."""
+    from pulumi import automation as auto
+
+    config = stack_config(args, api_key)
+    gpu = {**json.loads(args.gpu), "scalerImageUri": args.scaler_image_uri}
+    config["llmfn:gpu"] = auto.ConfigValue(value=json.dumps(gpu))
+    config["llmfn:memoryMb"] = auto.ConfigValue(value=str(max(args.memory_mb, 8192)))
+    config["llmfn:timeoutS"] = auto.ConfigValue(value="900")  # the init limit: max(130 s, the timeout)
+    config["llmfn:concurrencyPerInstance"] = auto.ConfigValue(value="8")
+    return config
+
+
+def first_token_s(url: str, api_key: str) -> float:
+    """Seconds to the first streamed chunk of one chat completion through the gateway."""
+    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+    body = {"model": "default", "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 8,
+            "stream": True}  # fmt: skip
+    request = urllib.request.Request(
+        url.rstrip("/") + "/v1/chat/completions", json.dumps(body).encode(), headers, method="POST"
+    )
+    start = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=120) as answer:
+        for line in answer:
+            if line.startswith(b"data:"):
+                return time.perf_counter() - start
+    raise RuntimeError("the stream ended without a chunk")
+
+
+def gpu_version_state(region: str, function: str, version: str) -> str:
+    """Wait until the published version is Active (its three environments started); its state."""
+    import boto3
+
+    client = boto3.client("lambda", region_name=region)
+    client.get_waiter("published_version_active").wait(
+        FunctionName=function, Qualifier=version, WaiterConfig={"Delay": 10, "MaxAttempts": 210}
+    )
+    return str(client.get_function_configuration(FunctionName=function, Qualifier=version)["State"])
+
+
+def gpu_floors(region: str, function: str) -> dict[str, int]:
+    """Every published version's requested MinExecutionEnvironments (0 when it has no config)."""
+    import boto3
+
+    client = boto3.client("lambda", region_name=region)
+    floors: dict[str, int] = {}
+    for page in client.get_paginator("list_versions_by_function").paginate(FunctionName=function):
+        for entry in page["Versions"]:
+            if entry["Version"] == "$LATEST":
+                continue
+            config = client.get_function_scaling_config(FunctionName=function, Qualifier=entry["Version"])
+            wanted = (
+                config.get("RequestedFunctionScalingConfig")
+                or config.get("AppliedFunctionScalingConfig")
+                or {}
+            )
+            floors[entry["Version"]] = int(wanted.get("MinExecutionEnvironments") or 0)
+    return floors
+
+
+def gpu_promote(outputs: dict[str, Any], revision: str, api_key: str, must_roll_back: bool) -> dict[str, Any]:
+    """``llmfn promote`` with canary steps 10, 50, 100; a rollback is expected when ``must_roll_back``."""
+    try:
+        report = promote(outputs, revision, api_key, steps=(10, 50, 100))
+    except RuntimeError as failure:
+        if must_roll_back and "rolled back" in str(failure):
+            return {"status": "rolled-back", "reason": str(failure)}
+        raise
+    if must_roll_back:
+        raise RuntimeError(f"promotion of {revision} was expected to roll back: {report['status']}")
+    return report
+
+
+def gpu_main(args: argparse.Namespace) -> int:
+    """The GPU stack's first day on a real account, each step timed: deploy (publish: three execution
+    environments), version Active, first token through the alias, one scaler tick and the floor, a
+    redeploy with a new image digest, a canary promotion, an optional rollback, the floors left, destroy."""
+
+    if not (args.gpu and args.scaler_image_uri and args.new_image_uri):
+        print("--gpu, --scaler-image-uri and --new-image-uri are required for the GPU smoke", file=sys.stderr)
+        return 2
+    api_key, steps, stack = open_stack(args)
+    if stack is None:
+        return report_steps(steps)
+    outputs: dict[str, Any] = {}
+    function = f"{args.stack[:40]}-infer"
+    try:
+        steps.run("set config", lambda: stack.set_all_config(gpu_stack_config(args, api_key)))
+        up = steps.run("pulumi up (publish, 3 environments)", lambda: stack.up(on_output=lambda line: None))
+        if up is not None:
+            outputs = {k: v.value for k, v in up.outputs.items()}
+        url, version = str(outputs.get("endpointUrl") or ""), str(outputs.get("version") or "")
+        steps.run("version Active", lambda: gpu_version_state(args.region, function, version))
+        ttft = steps.run("first token through the alias", lambda: first_token_s(url, api_key))
+        if ttft is not None:
+            print(f"   first token after {ttft:.2f} s")
+        steps.run("one scaler tick", lambda: scaler_tick(args, f"{args.stack[:40]}-scaler"))
+        print(f"   floors {steps.run('floors after the tick', lambda: gpu_floors(args.region, function))}")
+        redeploy(steps, stack, "pulumi up (new image digest)", "llmfn:imageUri", args.new_image_uri)
+        steps.run(
+            "llmfn promote (10, 50, 100)", lambda: gpu_promote(outputs, args.model_revision, api_key, False)
+        )
+        if args.rollback_revision:
+            steps.run("llmfn promote (rolled back)",
+                      lambda: gpu_promote(outputs, args.rollback_revision, api_key, True))  # fmt: skip
+        floors = steps.run("floors after promotion", lambda: gpu_floors(args.region, function))
+        print(f"   floors {floors} (only the alias's versions may hold one)")
+    finally:
+        destroy_unless_kept(args, steps, stack)
+    return report_steps(steps)
+
+
 def main() -> int:
     args = _args()
+    if args.cloud == "aws" and args.gpu:
+        return gpu_main(args)
     if args.cloud == "tencentcloud" and not (args.state_bucket and args.scaler_role):
         print(
             "--state-bucket and --scaler-role are required with --cloud tencentcloud (a COS bucket "
@@ -353,16 +530,10 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
-    from pulumi import automation as auto
 
-    api_key = secrets.token_hex(24)
-    steps = Steps()
-    stack = steps.run(
-        "select stack", lambda: auto.create_or_select_stack(stack_name=args.stack, work_dir=str(REPO_ROOT))
-    )
+    api_key, steps, stack = open_stack(args)
     if stack is None:
-        print(steps.table())
-        return 1
+        return report_steps(steps)
     outputs: dict[str, Any] = {}
     try:
         steps.run("set config", lambda: stack.set_all_config(stack_config(args, api_key)))
@@ -384,12 +555,8 @@ def main() -> int:
         tick = steps.run("one scaler tick", lambda: scaler_tick(args, scaler_name))
         if tick is not None:
             print(f"   {tick.get('action')}: {json.dumps(tick.get('decision'))}")
-        steps.run(
-            "pulumi up (new model revision)",
-            lambda: (
-                stack.set_config("llmfn:modelRevision", auto.ConfigValue(value=args.new_model_revision)),
-                stack.up(on_output=lambda line: None),
-            ),
+        redeploy(
+            steps, stack, "pulumi up (new model revision)", "llmfn:modelRevision", args.new_model_revision
         )
         report = steps.run("llmfn promote", lambda: promote(outputs, args.new_model_revision, api_key))
         if report is not None:
@@ -414,19 +581,15 @@ def main() -> int:
                 lambda: tencent_rollback(outputs, args.rollback_model_revision, api_key),
             )
     finally:
-        if not args.keep:
-            failed, steps.failed = steps.failed, None  # destroy even after a failure
-            steps.run("pulumi destroy", lambda: stack.destroy(on_output=lambda line: None))
-            if args.cloud == "tencentcloud" and outputs:
-                steps.run("tencent: nothing left", lambda: tencent_checks_after_destroy(outputs))
-            steps.run("remove stack", lambda: stack.workspace.remove_stack(args.stack))
-            steps.failed = steps.failed or failed
-    print()
-    print(steps.table())
-    if steps.failed:
-        print(f"\nFAILED: {steps.failed}")
-        return 1
-    return 0
+        after = (
+            (lambda: tencent_checks_after_destroy(outputs))
+            if args.cloud == "tencentcloud" and outputs
+            else None
+        )
+        destroy_unless_kept(
+            args, steps, stack, after_destroy=("tencent: nothing left", after) if after else None
+        )
+    return report_steps(steps)
 
 
 if __name__ == "__main__":

@@ -104,6 +104,8 @@ ENV_READY_WAIT_S: Final = "LLMFN_READY_WAIT_S"
 ENV_EAGER_INIT: Final = "LLMFN_EAGER_INIT"
 ENV_LOCAL_PORT: Final = "LLMFN_LOCAL_PORT"
 """Lambda Managed Instances image: the execution environment's one inference server's port."""
+ENV_FUNCTION_TIMEOUT_S: Final = "LLMFN_FUNCTION_TIMEOUT_S"
+"""Lambda Managed Instances image: the function's timeout, seconds (the init limit is max(130, it))."""
 
 # Which program an image runs: ROLE_SCALER makes the SCF image the scaler's event function.
 ENV_ROLE: Final = "LLMFN_ROLE"

@@ -78,32 +78,38 @@ class AwsInferenceStack(pulumi.ComponentResource):
         role = self._role(f"{name}-function-role", child)
         code = self._code(name, config, child)
         managed: dict[str, Any] = {}
+        environment = model_environment(config)
         if config.aws_gpu is not None:  # a GPU function on Lambda Managed Instances (infra/gpu/aws.py)
             from infra.gpu import aws as gpu
 
+            gpu.check_account(config)  # fails `pulumi preview` with what the account lacks
+            environment |= gpu.function_environment(config)
             capacity_provider = gpu.capacity_provider(name, config, child)
             managed["capacity_provider_config"] = gpu.managed_instances_config(config, capacity_provider)
-        function = lambda_.Function(
-            f"{name}-function",
-            name=config.function_name,
+        frozen: dict[str, Any] = dict(  # what a published version freezes (GPU: its key, infra/gpu)
             # every version Lambda publishes carries this: `llmfn promote` finds it by revision
             description=published_description(config),
             role=role.arn,
             memory_size=config.memory_mb,
             timeout=config.timeout_s,
             ephemeral_storage={"size": config.ephemeral_storage_mb},
-            environment=pulumi.Output.from_input(with_api_key(model_environment(config), config)).apply(
+            environment=pulumi.Output.from_input(with_api_key(environment, config)).apply(
                 lambda env: {"variables": env}
             ),
             architectures=["x86_64"],
-            publish=config.aws_gpu is None,  # GPU: published with its AcceleratorConfig below
             **code,
             **managed,
+        )
+        function = lambda_.Function(
+            f"{name}-function",
+            name=config.function_name,
+            publish=config.aws_gpu is None,  # GPU: published with its AcceleratorConfig below
+            **frozen,
             opts=child,
         )
         version = function.version
         if config.aws_gpu is not None:
-            version = gpu.accelerated_version(name, config, function, code["image_uri"], child)
+            version = gpu.accelerated_version(name, config, function, code["image_uri"], frozen, child)
         alias = lambda_.Alias(
             f"{name}-alias",
             name=ALIAS_NAME,
@@ -117,7 +123,7 @@ class AwsInferenceStack(pulumi.ComponentResource):
         if config.aws_gpu is None:
             self._autoscaling(name, config, function, alias, child)
         else:  # the floor is MinExecutionEnvironments of the version, moved by the scaler only
-            gpu.execution_environment_floor(name, config, function, version, child)
+            gpu.execution_environment_floor(name, config, function, version, alias, child)
         endpoint_url = self._http_api(name, config, function, alias, child)
         if config.reserved_control == "scaler":
             self._scaler(name, config, function, code, child)
@@ -311,6 +317,10 @@ class AwsInferenceStack(pulumi.ComponentResource):
             opts=child,
         )
         scaler_code = dict(code)
+        if config.aws_gpu is not None:  # never the GPU image on standard Lambda (infra/gpu/aws.py)
+            from infra.gpu.aws import scaler_code as gpu_scaler_code
+
+            scaler_code = gpu_scaler_code(name, config, child)
         if scaler_code["package_type"] == "Image":
             scaler_code["image_config"] = {"commands": [config.scaler_entry_point]}
         else:

@@ -32,6 +32,15 @@ class ExecutionEnvironments:
     requested_max: int | None
 
 
+@dataclass(frozen=True)
+class ReleasedVersions:
+    """What :meth:`ManagedInstancesControl.release_unrouted` did: versions whose floor went to 0, and
+    versions deleted."""
+
+    released: tuple[str, ...]
+    deleted: tuple[str, ...]
+
+
 @dataclass
 class ManagedInstancesControl(LambdaControl):
     """The AWS actuator for a GPU function on Lambda Managed Instances (versions, alias and invoke as
@@ -81,3 +90,38 @@ class ManagedInstancesControl(LambdaControl):
             FunctionScalingConfig={"MinExecutionEnvironments": floor,
                                    "MaxExecutionEnvironments": int(maximum if maximum is not None else floor)},
         )  # fmt: skip
+
+    def delete_version(self, version: str) -> None:
+        """``DeleteFunction`` with ``Qualifier``: the version and its scaling config go ("To delete a
+        specific function version, use the Qualifier parameter", Lambda API reference). Lambda refuses
+        a version an alias references ("You can't delete a version that an alias references")."""
+        _call(
+            self.retry, "DeleteFunction", self._lambda.delete_function,
+            FunctionName=self.function, Qualifier=version,
+        )  # fmt: skip
+
+    def release_unrouted(self, rollback_target: str) -> ReleasedVersions:
+        """After a promotion or a rollback: ``MinExecutionEnvironments`` 0 on every version the alias
+        does not route to, and delete the versions older than ``rollback_target`` (never one the
+        alias routes to). A floor on a version nobody calls bills GPU instances for good, and a
+        capacity provider holds at most 100 function versions ("Function versions per capacity
+        provider: 100 ... Cannot be increased", Lambda Managed Instances quotas)."""
+        routing = self.alias()
+        routed = {routing.primary, *routing.weights}
+        released, deleted = [], []
+        for version in sorted(self.versions(), key=int):
+            if version in routed:
+                continue
+            if int(version) < int(rollback_target):
+                try:
+                    self.delete_version(version)
+                except CloudError as error:
+                    if error.code != "ResourceConflictException":  # another alias references it
+                        raise
+                else:
+                    deleted.append(version)
+                    continue
+            if self.execution_environments(version).requested_min > 0:
+                self.set_capacity(version, 0)
+                released.append(version)
+        return ReleasedVersions(released=tuple(released), deleted=tuple(deleted))

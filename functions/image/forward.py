@@ -9,6 +9,14 @@ inference server on ``127.0.0.1:LLMFN_LOCAL_PORT`` (its engine batches the concu
 continuous batching on GPU) and each worker runs :func:`handler`: Mangum turns the API Gateway event into
 an HTTP request, which goes to that server; its answer goes back as the event response. This module
 imports no engine and no model code.
+
+Each forwarded request is bounded by the invocation's own deadline, ``context.get_remaining_time_in_millis()``
+less :data:`ANSWER_MARGIN_S`: Lambda Managed Instances do not stop a function at its timeout ("your code
+continues to run", AWS docs, Lambda Managed Instances execution environment), and "if all runtime
+workers are busy, new invocations are rejected" (ibid.), so one stuck request would otherwise hold a
+worker for good. At the deadline the worker closes its connection to the server (the server's
+streaming responses stop the engine's generation when their client goes: the engine's ``aclose``
+aborts the request) and answers 504.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -27,7 +36,8 @@ from functions.errors import APIError
 LOCAL_HOST = "127.0.0.1"
 DEFAULT_LOCAL_PORT = 8080
 CONNECT_WAIT_S = 60.0  # the server listens within a second or two; the preload runs behind /readyz
-REQUEST_TIMEOUT_S = 900.0  # Lambda's longest function timeout: the function's own timeout stops us first
+REQUEST_TIMEOUT_S = 900.0  # Lambda's longest function timeout: the bound without an invocation context
+ANSWER_MARGIN_S = 1.0  # kept from the invocation's remaining time to send the 504 back
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
 
@@ -55,19 +65,14 @@ def forwarding_app(base_url: str, connect_wait_s: float = CONNECT_WAIT_S) -> Any
         headers = [
             (k.decode(), v.decode()) for k, v in scope["headers"] if k.decode().lower() not in _HOP_BY_HOP
         ]
-        deadline = time.monotonic() + connect_wait_s
-        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as client:
-            while True:
-                try:
-                    response = await client.request(scope["method"], url, headers=headers, content=body)
-                    break
-                except httpx.ConnectError:
-                    if time.monotonic() > deadline:
-                        response = httpx.Response(
-                            502, json=APIError(502, "inference server not listening").body()
-                        )
-                        break
-                    await asyncio.sleep(0.1)
+        budget_s = request_budget_s(scope.get("aws.context"))
+        try:
+            response = await asyncio.wait_for(
+                _send(url, scope["method"], headers, body, connect_wait_s, budget_s), budget_s
+            )
+        except TimeoutError:  # the connection is closed: the server sees its client go
+            message = f"no answer within the invocation's remaining {budget_s:.1f} s"
+            response = httpx.Response(504, json=APIError(504, message, code="deadline_exceeded").body())
         out_headers = [
             (k.encode(), v.encode()) for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP
         ]
@@ -77,7 +82,33 @@ def forwarding_app(base_url: str, connect_wait_s: float = CONNECT_WAIT_S) -> Any
     return app
 
 
-_handler = Mangum(forwarding_app(f"http://{LOCAL_HOST}:{local_port()}"), lifespan="off")
+def request_budget_s(context: Any) -> float:
+    """Seconds a forwarded request may take: the invocation's remaining time less the margin to answer
+    (:data:`REQUEST_TIMEOUT_S` without a Lambda context)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return REQUEST_TIMEOUT_S
+    return max(0.1, remaining() / 1000.0 - ANSWER_MARGIN_S)
+
+
+async def _send(
+    url: str,
+    method: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    connect_wait_s: float,
+    timeout_s: float,
+) -> httpx.Response:
+    """One request to the local server; connection refusals retried for ``connect_wait_s`` seconds."""
+    deadline = time.monotonic() + connect_wait_s
+    async with httpx.AsyncClient(timeout=timeout_s) as client:
+        while True:
+            try:
+                return await client.request(method, url, headers=headers, content=body)
+            except httpx.ConnectError:
+                if time.monotonic() > deadline:
+                    return httpx.Response(502, json=APIError(502, "inference server not listening").body())
+                await asyncio.sleep(0.1)
 
 
 def prewarm(base_url: str, connect_wait_s: float = CONNECT_WAIT_S) -> dict[str, Any]:
@@ -96,9 +127,21 @@ def prewarm(base_url: str, connect_wait_s: float = CONNECT_WAIT_S) -> dict[str, 
             time.sleep(0.1)
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda handler of a Managed Instances worker: the event, answered by the environment's server
-    (a pre-warm event only waits for that server to listen)."""
-    if event == PREWARM_EVENT:
-        return prewarm(f"http://{LOCAL_HOST}:{local_port()}")
-    return _handler(event, context)
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def make_handler(base_url: str) -> Handler:
+    """The Lambda handler of a worker forwarding to the server at ``base_url``: the event, answered by
+    that server (a pre-warm event only waits for it to listen)."""
+    forward = Mangum(forwarding_app(base_url), lifespan="off")
+
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if event == PREWARM_EVENT:
+            return prewarm(base_url)
+        return forward(event, context)
+
+    return handle
+
+
+handler = make_handler(f"http://{LOCAL_HOST}:{local_port()}")
+"""Lambda handler of a Managed Instances worker (the environment's server on ``LLMFN_LOCAL_PORT``)."""

@@ -27,9 +27,12 @@ from typing import Any
 import pulumi
 from pulumi_aws import iam, lambda_
 
+from functions.contract import ENV_FUNCTION_TIMEOUT_S
+from functions.errors import InputError
 from infra.config import StackConfig
-from infra.gpu.accelerator import LambdaAcceleratorConfig
+from infra.gpu.accelerator import LambdaAcceleratorConfig, frozen_inputs_hash
 
+SCALER_TARGET = "scaler"  # functions/image/Dockerfile's slim stage: no torch, no vLLM
 OPERATOR_POLICY = "arn:aws:iam::aws:policy/AWSLambdaManagedEC2ResourceOperator"
 ARCHITECTURE = "x86_64"  # "Lambda supports accelerator configuration only for ... x86_64" (AWS SAM)
 SCALING_MODE = "Auto"
@@ -81,6 +84,34 @@ def capacity_provider(
     )
 
 
+def check_account(config: StackConfig) -> None:
+    """Fail ``pulumi preview`` / ``up`` with every account precondition an API can tell is missing
+    (infra/gpu/preflight.py), unless ``llmfn:gpu.preflight`` is false; never under Pulumi's mocks."""
+    from pulumi.runtime.mocks import MockMonitor
+    from pulumi.runtime.settings import SETTINGS
+
+    gpu = config.aws_gpu
+    assert gpu is not None
+    if not gpu.preflight or isinstance(SETTINGS.monitor, MockMonitor):
+        return
+    from infra.gpu.preflight import preflight_problems
+
+    problems = preflight_problems(gpu, config.region)
+    if problems:
+        raise InputError(
+            "the AWS account is not ready for a Lambda Managed Instances GPU function:\n- "
+            + "\n- ".join(problems)
+            + "\n(set llmfn:gpu.preflight: false to skip these checks; infra/README.md, GPU checklist)",
+            field="llmfn:gpu",
+        )
+
+
+def function_environment(config: StackConfig) -> dict[str, str]:
+    """What the image's entry reads on Managed Instances: the function timeout, which sets the init
+    limit it waits for the model within (functions/image/entry.py)."""
+    return {ENV_FUNCTION_TIMEOUT_S: str(config.timeout_s)}
+
+
 def managed_instances_config(config: StackConfig, provider: lambda_.CapacityProvider) -> dict[str, Any]:
     """``Function.capacity_provider_config``: the provider, requests per environment, GiB per vCPU."""
     gpu = config.aws_gpu
@@ -99,9 +130,12 @@ def accelerated_version(
     config: StackConfig,
     function: lambda_.Function,
     image_uri: pulumi.Input[str],
+    frozen: pulumi.Input[dict[str, Any]],
     child: pulumi.ResourceOptions,
 ) -> pulumi.Output[str]:
-    """Set ``AcceleratorConfig`` and publish: the version the alias and the floor use."""
+    """Set ``AcceleratorConfig`` and publish: the version the alias and the floor use. ``frozen``: the
+    function's arguments a published version freezes (its configuration); their hash, with the image
+    reference, decides when a new version is published (infra/README.md, "GPU versions")."""
     gpu = config.aws_gpu
     assert gpu is not None
     accelerator = LambdaAcceleratorConfig(
@@ -110,10 +144,18 @@ def accelerated_version(
         accelerator_memory_gb=gpu.accelerator_memory_gb,
         region=config.region,
         code_ref=image_uri,
-        function_modified=function.last_modified,  # any change of the function publishes a new version
+        frozen_inputs=pulumi.Output.from_input(frozen).apply(frozen_inputs_hash),
         opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[function])),
     )
     return accelerator.version
+
+
+def initial_floor(scheduled_min: int, alias_version: str | None, version: str) -> int:
+    """``MinExecutionEnvironments`` a version starts with: the schedule's smallest count when the alias
+    serves it (a first deploy), else 0. A version ``pulumi up`` publishes later is not the alias's (the
+    alias is ``llmfn promote``'s): a floor there would bill GPU instances for a version nobody calls
+    until a promotion (or the scaler, once the alias routes to it) gives it one."""
+    return scheduled_min if alias_version == version else 0
 
 
 def execution_environment_floor(
@@ -121,15 +163,20 @@ def execution_environment_floor(
     config: StackConfig,
     function: lambda_.Function,
     version: pulumi.Input[str],
+    alias: lambda_.Alias,
     child: pulumi.ResourceOptions,
 ) -> lambda_.FunctionScalingConfig:
-    """``MinExecutionEnvironments`` (the reserved floor, the scaler's after creation) and the ceiling."""
+    """``MinExecutionEnvironments`` (the reserved floor, the scaler's after creation; see
+    :func:`initial_floor`) and the ceiling."""
+    floor = pulumi.Output.all(alias.function_version, version).apply(
+        lambda both: initial_floor(min(config.reserved_schedule), both[0], both[1])
+    )
     return lambda_.FunctionScalingConfig(
         f"{name}-execution-environments",
         function_name=function.name,
         qualifier=version,
         function_scaling_config={
-            "min_execution_environments": min(config.reserved_schedule),
+            "min_execution_environments": floor,
             "max_execution_environments": config.max_instances,
         },
         # retain_on_delete: a new version replaces this resource (qualifier "forces a new resource",
@@ -140,3 +187,30 @@ def execution_environment_floor(
             child, pulumi.ResourceOptions(ignore_changes=[FLOOR_FIELD], retain_on_delete=True)
         ),
     )
+
+
+def scaler_code(name: str, config: StackConfig, child: pulumi.ResourceOptions) -> dict[str, Any]:
+    """The scaler's own image: it runs on standard Lambda, whose container images are limited to 10 GB
+    uncompressed ("The maximum size of a container image is 10 GB", Lambda quotas), which a CUDA +
+    vLLM image passes. ``llmfn:gpu.scalerImageUri`` when given, else built from the Dockerfile's
+    ``scaler`` target and pushed to a repository of its own."""
+    gpu = config.aws_gpu
+    assert gpu is not None
+    if gpu.scaler_image_uri is not None:
+        return {"package_type": "Image", "image_uri": gpu.scaler_image_uri}
+    if config.image_build is None:
+        raise InputError(
+            "llmfn:gpu.scalerImageUri is required with llmfn:imageUri and llmfn:reservedControl = 'scaler': "
+            "the scaler runs on standard Lambda (images up to 10 GB), not from the GPU image; build it with "
+            "`llmfn image build --target scaler` or let the stack build both (llmfn:image)",
+            field="llmfn:gpu.scalerImageUri",
+        )
+    from infra.image import ecr_image
+
+    build = config.image_build.model_copy(
+        update={"target": SCALER_TARGET, "tag": f"{config.image_build.tag}-scaler"}
+    )
+    return {
+        "package_type": "Image",
+        "image_uri": ecr_image(f"{name}-scaler", f"{config.name}-scaler", build, child),
+    }

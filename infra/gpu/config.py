@@ -66,6 +66,14 @@ class AwsGpuConfig(BaseModel):
     gpu_utilization_target: float | None = Field(
         None, description="Percent: the capacity provider tracks average GPU utilisation (Manual mode)."
     )
+    preflight: bool = Field(
+        True, description="Check the account's preconditions before deploying (infra/gpu/preflight.py)."
+    )
+    scaler_image_uri: str | None = Field(
+        None,
+        description="The scaler's own image (Dockerfile target scaler) when llmfn:imageUri is given; "
+        "with llmfn:image the stack builds it. Standard Lambda takes images up to 10 GB: not the GPU one.",
+    )
 
     @field_validator("accelerator_memory_gb")
     @classmethod

@@ -127,6 +127,7 @@ class PromotionReport:
     steps: list[dict[str, Any]] = field(default_factory=list)
     retries: list[str] = field(default_factory=list)
     deleted_versions: list[str] = field(default_factory=list)  # SCF: old versions removed after promoting
+    released: dict[str, list[str]] = field(default_factory=dict)  # Managed Instances: floors zeroed, deleted
 
     @property
     def succeeded(self) -> bool:
@@ -134,6 +135,19 @@ class PromotionReport:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def release_managed_instances(control: CloudControl, rollback_target: str) -> dict[str, list[str]]:
+    """Lambda Managed Instances only: every version the alias does not route to loses its floor, and
+    the versions older than ``rollback_target`` (the version a rollback returns to) are deleted, so
+    no version bills GPU instances unseen and the capacity provider's 100-version quota is never
+    reached (README.md, "GPU functions on AWS"). Other clouds: nothing (``{}``)."""
+    from functions.cloud.aws_gpu import ManagedInstancesControl
+
+    if not isinstance(control, ManagedInstancesControl):
+        return {}
+    done = control.release_unrouted(rollback_target)
+    return {"floors_released": list(done.released), "deleted": list(done.deleted)}
 
 
 class _Rollback(LlmfnError):
@@ -219,10 +233,13 @@ class Promotion:
             self.control.set_routing(previous, {})
             self.control.set_capacity(new, 0)
             report.status, report.reason = "rolled-back", reason
+            report.released = release_managed_instances(self.control, previous)
             return self._finish(report)
         self.control.set_capacity(previous, 0)
         self._hand_over(new)
-        report.deleted_versions = self._delete_old_versions(previous)
+        report.released = release_managed_instances(self.control, previous)
+        if not report.released:  # Managed Instances pruned their versions above; SCF prunes here
+            report.deleted_versions = self._delete_old_versions(previous)
         return self._finish(report)
 
     def _hand_over(self, new: str) -> None:

@@ -18,6 +18,7 @@ against the documented cross-field rules below, each with the sentence it comes 
 | no ``CapacityProviderConfig`` added to an existing function | "This configuration determines the compute type of a function and needs to be specified during the first function deployment. It can't be added or removed after the function resource has been created." (AWS SAM, CapacityProviderConfig) |
 | a function's capacity provider must exist | (assumed: an unknown ARN cannot be launched on) |
 | Min <= Max execution environments | (assumed: no sentence found; a floor above the ceiling cannot be kept) |
+| at most 100 published versions of functions on one capacity provider (``FunctionVersionsPerCapacityProviderLimitExceededException``) | "Function versions per capacity provider: 100. The maximum number of function versions per capacity provider. Cannot be increased." (Lambda Managed Instances quotas) |
 
 A requested scaling config becomes the applied one ``apply_s`` seconds later (Lambda answers 202 and
 applies asynchronously). ``GetFunctionScalingConfig`` answers as Lambda does: "The API reports the scaling
@@ -32,17 +33,21 @@ dedicated DeleteFunctionScalingConfig API", ibid., Delete): that is what deletin
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 ACCELERATOR_MEMORY_SIZES_GB = (3, 6, 12, 16, 24, 48)
 MEMORY_GIB_PER_VCPU = (2, 4, 8)
 STANDARD_MAX_MEMORY_MB = 10240
 MANAGED_INSTANCES_MIN_MEMORY_MB = 2048
+VERSIONS_PER_CAPACITY_PROVIDER = (
+    100  # "Function versions per capacity provider: 100 ... Cannot be increased."
+)
 ACCOUNT = "123456789012"
 
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
@@ -62,8 +67,14 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         "PutFunctionScalingConfig",
     ),
     ("POST", re.compile(r"^/2015-03-31/functions$"), "CreateFunction"),
+    ("DELETE", re.compile(r"^/2015-03-31/functions/([^/]+)$"), "DeleteFunction"),
 ]
-_CHECKED = {name for _, _, name in ROUTES} | {"UpdateFunctionConfiguration"}
+_CHECKED = {name for _, _, name in ROUTES} | {
+    "UpdateFunctionConfiguration",
+    "PublishVersion",
+    "DeleteFunction",
+}
+_BY_FUNCTION_PATH = ("UpdateFunctionConfiguration", "PublishVersion")  # /.../functions/NAME/...
 Answer = tuple[int, dict[str, Any], str]  # status, JSON body, error type ("" on success)
 
 
@@ -129,6 +140,16 @@ def _check(shape: Any, value: Any, where: str, problems: list[str]) -> None:
                             f"between {meta.get('min')} and {meta.get('max')}")  # fmt: skip
 
 
+class _InvokeContext:
+    """The part of Lambda's context object a handler reads: the invocation's remaining time."""
+
+    def __init__(self, timeout_s: float = 60.0) -> None:
+        self._deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self._deadline - time.monotonic()) * 1000)
+
+
 class ManagedInstancesStandIn:
     """State and rules of Lambda Managed Instances behind :class:`tests.cloud.aws_proxy.AwsProxy`."""
 
@@ -142,16 +163,29 @@ class ManagedInstancesStandIn:
         self.refused: list[tuple[str, str]] = []  # (operation, message) of every refusal
         self.fail_next_publish: set[str] = set()  # functions whose next published version fails to start
         self.failed_versions: set[tuple[str, str]] = set()
+        self._deleting: dict[str, str] = {}  # function -> qualifier of a DeleteFunction moto is answering
+        self.g_instance_vcpu_quota = 64.0  # the account's G and VT on-demand vCPU quota (Service Quotas)
+        # function -> the handler of an execution environment that has called /runtime/invocation/next
+        self.environments: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {}
         self._model = _lambda_model()
         self._lock = threading.RLock()
 
     # ----- the proxy's hooks -----
     def intercept(
-        self, operation: str, path: str, query: Mapping[str, list[str]], body: bytes
+        self,
+        operation: str,
+        path: str,
+        query: Mapping[str, list[str]],
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
     ) -> Answer | None:
         """An answer for a request this stand-in owns or refuses; None lets moto handle it."""
         if operation == "GetFunctionConfiguration":
             return self._failed_version(path, query)
+        if operation == "GetServiceQuota":
+            return self._service_quota(body)
+        if operation == "Invoke":
+            return self._invoke(path, body, (headers or {}).get("X-Amz-Invocation-Type") or "RequestResponse")
         if operation not in _CHECKED:
             return None
         params = self._params(operation, path, query, body)
@@ -165,6 +199,9 @@ class ManagedInstancesStandIn:
 
     def observe(self, operation: str, path: str, answer: bytes) -> None:
         """Record what moto accepted: published versions freeze the GPU configuration of ``$LATEST``."""
+        if operation == "DeleteFunction":
+            self._deleted(path)
+            return
         if operation != "PublishVersion":
             return
         published = json.loads(answer)
@@ -175,6 +212,68 @@ class ManagedInstancesStandIn:
             if function in self.fail_next_publish:
                 self.fail_next_publish.discard(function)
                 self.failed_versions.add((function, str(published["Version"])))
+
+    def _service_quota(self, body: bytes) -> Answer | None:
+        """The account's "Running On-Demand G and VT instances" quota (ec2 / L-DB2E81BA, vCPUs), which
+        moto's Service Quotas lacks: "Lambda Managed Instances are subject to Amazon EC2 service quotas
+        applied to your account" (LMI quotas)."""
+        params = json.loads(body or b"{}")
+        if (params.get("ServiceCode"), params.get("QuotaCode")) != ("ec2", "L-DB2E81BA"):
+            return None
+        quota = {"ServiceCode": "ec2", "QuotaCode": "L-DB2E81BA",
+                 "QuotaName": "Running On-Demand G and VT instances", "Value": self.g_instance_vcpu_quota,
+                 "Unit": "None", "Adjustable": True}  # fmt: skip
+        return 200, {"Quota": quota}, ""
+
+    def environment_ready(
+        self, function: str, handler: Callable[[dict[str, Any], Any], dict[str, Any]]
+    ) -> None:
+        """An execution environment of ``function`` called ``/runtime/invocation/next``: from now on it
+        takes invocations ("Init phase is complete when extensions have initialized and at least one
+        runtime worker has called /runtime/invocation/next. The function is then ready to process
+        invocations.", AWS docs, Lambda Managed Instances execution environment)."""
+        with self._lock:
+            self.environments[function] = handler
+
+    def _invoke(self, path: str, body: bytes, invocation_type: str) -> Answer | None:
+        """An invocation of a Managed Instances function goes to an environment that is ready, never to
+        one still initialising; with none, it is rejected ("if all runtime workers are busy, new
+        invocations are rejected", ibid.; LMI "does not support cold starts"). Asynchronous invocations
+        (the scaler's pre-warm events) and other functions: moto answers."""
+        function = path.split("/")[3]
+        with self._lock:
+            managed = self._provider_of(self.functions.get(function, {})) is not None
+            handler = self.environments.get(function)
+        if not managed or invocation_type == "Event":  # asynchronous: queued by Lambda, answered 202
+            return None
+        if handler is None:
+            return self._refuse("Invoke", 429, "TooManyRequestsException",
+                                f"No execution environment of {function} is ready to take invocations")  # fmt: skip
+        loop = asyncio.new_event_loop()  # a runtime worker's own (Mangum runs the app on the current loop)
+        asyncio.set_event_loop(loop)
+        try:
+            return 200, handler(json.loads(body or b"{}"), _InvokeContext()), ""
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+    def amend(self, operation: str, path: str, answer: bytes) -> bytes:
+        """moto's answer to GetFunctionConfiguration of ``$LATEST`` with the GPU fields it does not keep
+        (``AcceleratorConfig``: "The accelerator configuration for the function", FunctionConfiguration
+        in botocore's model)."""
+        if operation != "GetFunctionConfiguration" or not answer:
+            return answer
+        config = json.loads(answer)
+        with self._lock:
+            version = str(config.get("Version") or "$LATEST")
+            stored = (
+                self.functions.get(config.get("FunctionName", ""), {})
+                if version == "$LATEST"
+                else self.versions.get(config.get("FunctionName", ""), {}).get(version, {})
+            )
+        if "AcceleratorConfig" in stored:
+            config["AcceleratorConfig"] = stored["AcceleratorConfig"]
+        return json.dumps(config).encode()
 
     def _failed_version(self, path: str, query: Mapping[str, list[str]]) -> Answer | None:
         """A version Managed Instances could not start: "Lambda launches Managed Instances ... and starts
@@ -195,7 +294,7 @@ class ManagedInstancesStandIn:
         shape = self._model.operation_model(operation).input_shape
         method_path = next((p for m, p, name in ROUTES if name == operation), None)
         groups = method_path.match(path).groups() if method_path is not None else ()
-        if operation == "UpdateFunctionConfiguration":
+        if operation in _BY_FUNCTION_PATH:
             groups = (path.split("/")[3],)
         uri_members = [n for n, m in shape.members.items() if m.serialization.get("location") == "uri"]
         params.update(dict(zip(uri_members, groups, strict=False)))
@@ -308,6 +407,51 @@ class ManagedInstancesStandIn:
         self.functions[function] = merged
         return None  # moto updates the rest
 
+    # ----- versions: the per-capacity-provider quota, deletion -----
+    def _PublishVersion(self, params: dict[str, Any]) -> Answer | None:
+        """Refuse a version beyond the capacity provider's quota ("Function versions per capacity
+        provider: 100 ... Cannot be increased", Lambda Managed Instances quotas; botocore's
+        ``FunctionVersionsPerCapacityProviderLimitExceededException``, HTTP 400)."""
+        provider = self._provider_of(self.functions.get(params["FunctionName"], {}))
+        if provider is None:
+            return None
+        held = sum(
+            1 for versions in self.versions.values() for frozen in versions.values()
+            if self._provider_of(frozen) == provider
+        )  # fmt: skip
+        if held >= VERSIONS_PER_CAPACITY_PROVIDER:
+            return self._refuse("PublishVersion", 400, "FunctionVersionsPerCapacityProviderLimitExceededException",
+                                f"Capacity provider {provider} already has {held} function versions "
+                                f"(quota {VERSIONS_PER_CAPACITY_PROVIDER})")  # fmt: skip
+        return None
+
+    def _DeleteFunction(self, params: dict[str, Any]) -> Answer | None:
+        """ "To delete a specific function version, use the Qualifier parameter. Otherwise, all versions
+        and aliases are deleted." (API reference, DeleteFunction): moto deletes; :meth:`observe` then
+        forgets what was deleted (the qualifier is noted here, where the query is known)."""
+        self._deleting[params["FunctionName"]] = params.get("Qualifier") or ""
+        return None
+
+    def _deleted(self, path: str) -> None:
+        """moto deleted a function (no Qualifier) or one version: forget its frozen configs and floors."""
+        function = path.split("/")[3]
+        with self._lock:
+            qualifier = self._deleting.pop(function, "")
+            versions = self.versions.get(function, {})
+            gone = [qualifier] if qualifier else list(versions)
+            for version in gone:
+                versions.pop(version, None)
+                self.scaling.pop((function, version), None)
+            if not qualifier:
+                self.versions.pop(function, None)
+                self.functions.pop(function, None)
+
+    def _provider_of(self, config: Mapping[str, Any]) -> str | None:
+        managed = (config.get("CapacityProviderConfig") or {}).get(
+            "LambdaManagedInstancesCapacityProviderConfig"
+        )
+        return None if managed is None else self._name_of(managed["CapacityProviderArn"])
+
     # ----- function scaling configs -----
     def _version_config(self, operation: str, params: dict[str, Any]) -> tuple[str, str, Answer | None]:
         function, qualifier = params["FunctionName"], params["Qualifier"]
@@ -368,6 +512,15 @@ class ManagedInstancesStandIn:
         return record["requested"] if self._settled(record) else record["applied"]
 
     # ----- test-side checks -----
+    def floors(self, function: str) -> dict[str, int]:
+        """Every version of ``function`` with a non-zero requested floor: the versions that bill."""
+        with self._lock:
+            return {
+                version: record["requested"]["MinExecutionEnvironments"]
+                for (name, version), record in self.scaling.items()
+                if name == function and record["requested"].get("MinExecutionEnvironments")
+            }
+
     def floor(self, function: str, version: str) -> int | None:
         """The requested MinExecutionEnvironments of a version (None without a scaling config)."""
         with self._lock:

@@ -174,12 +174,13 @@ class AwsProxy:
         if operation.endswith("ProvisionedConcurrencyConfig"):
             self._provisioned_config(request, operation, path, query)
             return
-        owned = self.managed_instances.intercept(operation, path, query, body)
+        owned = self.managed_instances.intercept(operation, path, query, body, request.headers)
         if owned is not None:
             self._send_json(request, *owned)
             return
         status, headers, answer = self._forward(request, body)
         if status < 300:
+            answer = self.managed_instances.amend(operation, path, answer)
             self._observe(operation, path, body, answer)
             self.managed_instances.observe(operation, path, answer)
         if fault == "lost":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -79,7 +79,7 @@ def _error(raised: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
 def test_accelerator_resource_sets_the_config_and_publishes(aws_proxy: AwsProxy) -> None:
     _gpu_function(aws_proxy)
     props = {"function_name": FUNCTION, "accelerator_memory_gb": 24, "region": REGION_AWS,
-             "endpoint_url": aws_proxy.url, "code_ref": IMAGE, "function_modified": "t0"}  # fmt: skip
+             "endpoint_url": aws_proxy.url, "code_ref": IMAGE, "frozen_inputs": "h0"}  # fmt: skip
     created = AcceleratorConfigProvider().create(props)
     version = created.outs["version"]
     assert created.id == f"{FUNCTION}:{version}"
@@ -100,7 +100,7 @@ def test_a_version_that_cannot_start_fails_the_deploy(aws_proxy: AwsProxy) -> No
     _gpu_function(aws_proxy)
     aws_proxy.managed_instances.fail_next_publish.add(FUNCTION)
     props = {"function_name": FUNCTION, "accelerator_memory_gb": 24, "region": REGION_AWS,
-             "endpoint_url": aws_proxy.url, "code_ref": IMAGE, "function_modified": "t0"}  # fmt: skip
+             "endpoint_url": aws_proxy.url, "code_ref": IMAGE, "frozen_inputs": "h0"}  # fmt: skip
     with pytest.raises(WaiterError, match="PublishedVersionActive"):
         AcceleratorConfigProvider().create(props)
 
@@ -110,7 +110,7 @@ def test_the_stacks_version_is_found_by_llmfn_promote(aws_proxy: AwsProxy) -> No
     ``llmfn model-revision=REV``), which is how ``llmfn promote`` finds the version ``pulumi up`` made."""
     _gpu_function(aws_proxy, Description="llmfn model-revision=" + "a" * 40)
     props = {"function_name": FUNCTION, "accelerator_memory_gb": 24, "region": REGION_AWS,
-             "endpoint_url": aws_proxy.url, "code_ref": IMAGE, "function_modified": "t0"}  # fmt: skip
+             "endpoint_url": aws_proxy.url, "code_ref": IMAGE, "frozen_inputs": "h0"}  # fmt: skip
     version = AcceleratorConfigProvider().create(props).outs["version"]
     control = _gpu_stand_in(aws_proxy).target.control(fast_retry())
     assert parse_description(control.versions()[version]) == ("a" * 40, None)
@@ -325,16 +325,20 @@ POLICY_CONFIG: dict[str, Any] = {
 SERIES = [(120, 4.0, 2000), (1800, 40.0, 2600), (2400, 50.0, 2800), (1800, 44.0, 2700), (120, 4.0, 1900)]
 
 
-def test_scaler_moves_min_execution_environments(aws_proxy: AwsProxy) -> None:
-    version = _published_gpu_function(aws_proxy, floor=1)
-    boto3.client("s3", region_name=REGION_AWS, endpoint_url=aws_proxy.url).create_bucket(Bucket=STATE_BUCKET)
-    env = {
+def _scaler_env(proxy: AwsProxy) -> dict[str, str]:
+    """The GPU stack's scaler environment against the stand-in (its state bucket created)."""
+    boto3.client("s3", region_name=REGION_AWS, endpoint_url=proxy.url).create_bucket(Bucket=STATE_BUCKET)
+    return {
         "LLMFN_CLOUD": "aws", "LLMFN_FUNCTION": FUNCTION, "LLMFN_ALIAS": ALIAS, "LLMFN_REGION": REGION_AWS,
-        "LLMFN_CLOUD_ENDPOINT": aws_proxy.url, "LLMFN_STATE_BUCKET": STATE_BUCKET,
-        "LLMFN_STATE_ENDPOINT": aws_proxy.url, "LLMFN_RESERVED_CAPACITY": "execution-environments",
+        "LLMFN_CLOUD_ENDPOINT": proxy.url, "LLMFN_STATE_BUCKET": STATE_BUCKET,
+        "LLMFN_STATE_ENDPOINT": proxy.url, "LLMFN_RESERVED_CAPACITY": "execution-environments",
         "LLMFN_POLICY_CONFIG": __import__("json").dumps(POLICY_CONFIG),
     }  # fmt: skip
-    settings = ScalerSettings.from_env(env)
+
+
+def test_scaler_moves_min_execution_environments(aws_proxy: AwsProxy) -> None:
+    version = _published_gpu_function(aws_proxy, floor=1)
+    settings = ScalerSettings.from_env(_scaler_env(aws_proxy))
     run = Scaler.from_settings(settings, fast_retry())
     assert isinstance(run.control, ManagedInstancesControl)
 
@@ -428,3 +432,209 @@ def test_the_floor_never_moves_the_stacks_ceiling(aws_proxy: AwsProxy) -> None:
         "MinExecutionEnvironments": MAX_ENVIRONMENTS,
         "MaxExecutionEnvironments": MAX_ENVIRONMENTS,
     }
+
+
+# ----- floors never leak; versions never pile up (issue 20, item 1) -----
+def _publish(proxy: AwsProxy, floor: int | None = None) -> str:
+    """One more published version of the GPU function (with a floor, as the old stack gave every one).
+    Something changes first: Lambda publishes nothing new for an unchanged function (nor does moto)."""
+    lam = _lambda(proxy)
+    lam.update_function_configuration(FunctionName=FUNCTION, Description=f"change {time.monotonic_ns()}")
+    version = str(lam.publish_version(FunctionName=FUNCTION)["Version"])
+    if floor is not None:
+        _lambda(proxy).put_function_scaling_config(
+            FunctionName=FUNCTION, Qualifier=version,
+            FunctionScalingConfig={"MinExecutionEnvironments": floor, "MaxExecutionEnvironments": MAX_ENVIRONMENTS},
+        )  # fmt: skip
+    return version
+
+
+def _canary_minute(stand_in: StandIn, version: str, errors: float = 0.0) -> None:
+    minute = datetime.now(UTC) - timedelta(seconds=120)
+    stand_in.put_minute(version, minute, invocations=100, errors=errors, concurrency=1, duration_ms=400.0)
+
+
+def test_a_capacity_provider_holds_at_most_100_versions(aws_proxy: AwsProxy) -> None:
+    _gpu_function(aws_proxy)
+    for _ in range(100):
+        _publish(aws_proxy)
+    with pytest.raises(ClientError) as raised:
+        _publish(aws_proxy)
+    assert _error(raised)[0] == "FunctionVersionsPerCapacityProviderLimitExceededException"
+    _lambda(aws_proxy).delete_function(FunctionName=FUNCTION, Qualifier="1")  # a deleted one frees its slot
+    assert len(aws_proxy.managed_instances.versions[FUNCTION]) == 99
+
+
+def test_promotion_leaves_floors_only_on_the_alias_and_deletes_older_versions(
+    aws_proxy: AwsProxy,
+    inference_endpoint: str,  # noqa: F811
+) -> None:
+    """Version 1 (older than the alias's), 2 (the alias's) and 3 (published by a later ``pulumi up``,
+    never promoted) all hold floors; promoting a new revision leaves a floor on the new version only
+    and deletes version 1, which is older than the rollback target (2)."""
+    _gpu_function(aws_proxy)
+    old = _publish(aws_proxy, floor=1)
+    primary = _publish(aws_proxy, floor=2)
+    _lambda(aws_proxy).create_alias(FunctionName=FUNCTION, Name=ALIAS, FunctionVersion=primary)
+    stray = _publish(aws_proxy, floor=1)
+    stand_in = _gpu_stand_in(aws_proxy)
+    _canary_minute(stand_in, str(int(stray) + 1))
+    report = promotion(stand_in, inference_endpoint).run()
+    assert report.status == "promoted", report.reason
+    gpu = aws_proxy.managed_instances
+    assert gpu.floors(FUNCTION) == {report.new_version: 2}
+    assert sorted(gpu.versions[FUNCTION], key=int) == [primary, stray, report.new_version]
+    assert report.released == {"floors_released": [stray], "deleted": [old]}
+    assert gpu.refused == []
+
+
+def test_a_rollback_leaves_floors_only_on_the_alias(aws_proxy: AwsProxy, inference_endpoint: str) -> None:  # noqa: F811
+    _gpu_function(aws_proxy)
+    old = _publish(aws_proxy, floor=1)
+    primary = _publish(aws_proxy, floor=2)
+    _lambda(aws_proxy).create_alias(FunctionName=FUNCTION, Name=ALIAS, FunctionVersion=primary)
+    stand_in = _gpu_stand_in(aws_proxy)
+    _canary_minute(stand_in, str(int(primary) + 1), errors=50)  # the canary fails its first gate
+    report = promotion(stand_in, inference_endpoint).run()
+    assert report.status == "rolled-back"
+    gpu = aws_proxy.managed_instances
+    assert gpu.floors(FUNCTION) == {primary: 2}
+    assert old not in gpu.versions[FUNCTION] and report.new_version in gpu.versions[FUNCTION]
+
+
+# ----- publish: resumed, keyed on what a version freezes (items 8, 9) -----
+def _props(proxy: AwsProxy, **changes: Any) -> dict[str, Any]:
+    return {"function_name": FUNCTION, "accelerator_memory_gb": 24, "region": REGION_AWS,
+            "endpoint_url": proxy.url, "code_ref": IMAGE, "frozen_inputs": "h0", **changes}  # fmt: skip
+
+
+def test_an_interrupted_publish_is_resumed_not_repeated(aws_proxy: AwsProxy) -> None:
+    """``pulumi up`` killed after PublishVersion (while the three environments start) leaves a version
+    Pulumi never recorded; the next run's create finds it by its key and publishes nothing."""
+    _gpu_function(aws_proxy, Description="llmfn model-revision=" + "a" * 40)
+    first = AcceleratorConfigProvider().create(_props(aws_proxy)).outs["version"]
+    publishes = aws_proxy.operations.count("PublishVersion")
+    again = AcceleratorConfigProvider().create(_props(aws_proxy)).outs["version"]
+    assert again == first and aws_proxy.operations.count("PublishVersion") == publishes
+    control = _gpu_stand_in(aws_proxy).target.control(fast_retry())
+    assert parse_description(control.versions()[first]) == ("a" * 40, None)  # llmfn promote still finds it
+
+
+def test_only_a_new_image_or_frozen_input_publishes(aws_proxy: AwsProxy) -> None:
+    """The key is the image digest plus the hash of what a version freezes, never LastModified (which
+    the resource's own UpdateFunctionConfiguration moves): same inputs, no change, nothing sent; a new
+    image publishes without another UpdateFunctionConfiguration when the accelerator size is set."""
+    _gpu_function(aws_proxy)
+    provider = AcceleratorConfigProvider()
+    props = _props(aws_proxy)
+    first = provider.create(props).outs
+    assert not provider.diff("id", first, props).changes  # `pulumi refresh` moved LastModified: no input
+    lam = _lambda(aws_proxy)
+    new_image = IMAGE[:-2] + "cd"
+    lam.update_function_code(FunctionName=FUNCTION, ImageUri=new_image)  # what Pulumi's Function does first
+    updates = aws_proxy.operations.count("UpdateFunctionConfiguration")
+    assert provider.diff("id", first, _props(aws_proxy, code_ref=new_image)).changes
+    second = provider.update("id", first, _props(aws_proxy, code_ref=new_image)).outs["version"]
+    assert int(second) == int(first["version"]) + 1
+    assert aws_proxy.operations.count("UpdateFunctionConfiguration") == updates  # size already 24 GiB
+    assert aws_proxy.managed_instances.versions[FUNCTION][second]["AcceleratorConfig"] == {
+        "AcceleratorMemorySize": 24
+    }
+
+
+# ----- the GPU stack's first day, against the stand-in -----
+def _deploy_version(proxy: AwsProxy, image: str, frozen: str) -> str:
+    """What `pulumi up` does to the function after its image changed: the accelerator resource
+    (publish, wait until Active) and the version's FunctionScalingConfig with its starting floor."""
+    from infra.gpu.aws import initial_floor
+
+    version = (
+        AcceleratorConfigProvider()
+        .create(_props(proxy, code_ref=image, frozen_inputs=frozen))
+        .outs["version"]
+    )
+    state = _lambda(proxy).get_function_configuration(FunctionName=FUNCTION, Qualifier=version)["State"]
+    assert state == "Active"
+    try:
+        alias_version = _lambda(proxy).get_alias(FunctionName=FUNCTION, Name=ALIAS)["FunctionVersion"]
+    except ClientError:
+        _lambda(proxy).create_alias(
+            FunctionName=FUNCTION, Name=ALIAS, FunctionVersion=version
+        )  # first deploy
+        alias_version = version
+    _lambda(proxy).put_function_scaling_config(
+        FunctionName=FUNCTION, Qualifier=version,
+        FunctionScalingConfig={"MinExecutionEnvironments": initial_floor(1, alias_version, version),
+                               "MaxExecutionEnvironments": MAX_ENVIRONMENTS},
+    )  # fmt: skip
+    return version
+
+
+def test_the_gpu_stacks_first_day(aws_proxy: AwsProxy, inference_endpoint: str) -> None:  # noqa: F811
+    """Deploy, a chat request through the alias, a scaler tick, a second deploy with a new image digest,
+    a canary promotion, a failed one rolled back, destroy: afterwards only the alias's versions hold
+    floors and no version older than the rollback target remains; after destroy nothing remains."""
+    from functions.image.forward import make_handler
+    from tests.functions.test_entry_points import http_api_v2_event
+
+    gpu = aws_proxy.managed_instances
+    lam = _lambda(aws_proxy)
+    _gpu_function(aws_proxy, Description="llmfn model-revision=rev-1")
+    first = _deploy_version(aws_proxy, IMAGE, "h0")
+    assert gpu.floors(FUNCTION) == {first: 1}  # the alias's version: the schedule's floor
+
+    # one chat request through the alias: rejected until an environment is ready, then answered by it
+    control = _gpu_stand_in(aws_proxy).target.control(fast_retry())
+    chat = http_api_v2_event("POST", "/v1/chat/completions",
+                             __import__("json").dumps({"model": "tiny", "messages": [{"role": "user", "content": "hi"}]}))  # fmt: skip
+    with pytest.raises(ClientError) as raised:
+        lam.invoke(FunctionName=FUNCTION, Qualifier=ALIAS, Payload=__import__("json").dumps(chat))
+    assert _error(raised)[0] == "TooManyRequestsException"
+    gpu.environment_ready(FUNCTION, make_handler(inference_endpoint))  # its /readyz is 200
+    answer = control.invoke(ALIAS, chat)
+    reply = __import__("json").loads(answer.body)
+    assert answer.ok and reply["statusCode"] == 200, answer.body
+    assert __import__("json").loads(reply["body"])["object"] == "chat.completion"
+
+    # a scaler tick moves the alias's floor
+    scaler = Scaler.from_settings(ScalerSettings.from_env(_scaler_env(aws_proxy)), fast_retry())
+    stand_in = _gpu_stand_in(aws_proxy)
+    t0 = start_minute(len(SERIES) + 1)
+    floors = []
+    for i, (calls, concurrency, duration_ms) in enumerate(SERIES):
+        stand_in.put_minute(ALIAS, t0 + timedelta(minutes=i), calls, 0, concurrency, duration_ms)
+        assert scaler.run_once(t0 + timedelta(minutes=i + 1, seconds=5)).action == "scaled"
+        floors.append(gpu.floor(FUNCTION, first))
+    assert max(floors) > 1  # the scaler moved the alias's floor with the load
+    scaled = floors[-1]
+
+    # a second deploy with a new image digest: a new version, no floor (the alias still serves `first`)
+    new_image = IMAGE[:-2] + "cd"
+    lam.update_function_code(FunctionName=FUNCTION, ImageUri=new_image)
+    second = _deploy_version(aws_proxy, new_image, "h0")
+    assert int(second) == int(first) + 1
+    assert gpu.floor(FUNCTION, second) == 0 and gpu.floor(FUNCTION, first) == scaled
+
+    # llmfn promote (canary steps) of what the stack published, then a failed promotion rolled back
+    _canary_minute(stand_in, second)
+    promoted = promotion(stand_in, inference_endpoint, model_revision="rev-1", steps=(10, 50, 100)).run()
+    assert (promoted.status, promoted.new_version, promoted.previous_version) == ("promoted", second, first)
+    assert [step["percent"] for step in promoted.steps] == [10, 50, 100]
+    _canary_minute(stand_in, str(int(second) + 1), errors=50)
+    rolled = promotion(stand_in, inference_endpoint, model_revision="rev-3").run()
+    assert (rolled.status, rolled.previous_version) == ("rolled-back", second)
+    assert control.alias().primary == second and not control.alias().weights
+
+    # only the alias's versions hold floors; nothing older than the rollback target remains
+    assert set(gpu.floors(FUNCTION)) == {second}
+    assert min(map(int, gpu.versions[FUNCTION])) == int(second)
+    not_ready = ("Invoke", f"No execution environment of {FUNCTION} is ready to take invocations")
+    assert gpu.refused and set(gpu.refused) == {
+        not_ready
+    }  # only the request before the environment (and botocore's retries of it)
+
+    # destroy: the stack's resources go (function with its versions and alias, then the capacity provider)
+    lam.delete_function(FunctionName=FUNCTION)
+    lam.delete_capacity_provider(CapacityProviderName="llmfn-gpu")
+    assert gpu.versions.get(FUNCTION) is None and gpu.floors(FUNCTION) == {}
+    assert gpu.capacity_providers == {}

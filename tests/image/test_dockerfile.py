@@ -45,15 +45,12 @@ def _stages(text: str) -> dict[str, str]:
 
 def test_targets_gpu_and_cpu_share_one_entry_command() -> None:
     stages = _stages(DOCKERFILE.read_text())
-    assert set(stages) == {"app", "gpu", "cpu"}
-    assert (
-        stages["gpu"].startswith("${CUDA_IMAGE}")
-        and "runtime" in DOCKERFILE.read_text().split("CUDA_IMAGE=")[1].split("\n")[0]
-    )
+    assert set(stages) == {"app", "gpu", "cpu", "scaler"}
+    assert stages["gpu"].startswith("${CUDA_IMAGE}")
     assert re.search(r'"vllm==\$\{VLLM_VERSION\}"', stages["gpu"]) and re.search(
         r"ARG VLLM_VERSION=\d+\.\d+\.\d+", stages["gpu"]
     )
-    for target in ("gpu", "cpu"):
+    for target in ("gpu", "cpu"):  # the scaler target: tests/image/test_scaler_image.py
         body = stages[target]
         assert 'ENTRYPOINT ["python", "-m", "functions.image.entry"]' in body
         assert 'CMD ["functions.entry.aws_lambda.handler"]' in body
@@ -63,7 +60,10 @@ def test_targets_gpu_and_cpu_share_one_entry_command() -> None:
 
 def test_only_functions_preload_and_scaling_go_in() -> None:
     copies = re.findall(r"^COPY\s+(?!--from)(\S+)", DOCKERFILE.read_text(), flags=re.MULTILINE)
-    assert set(copies) == {"functions/", "preload/", "scaling/", "functions/image/requirements.txt"}
+    assert set(copies) == {
+        "functions/", "preload/", "scaling/", "functions/image/requirements.txt",
+        "functions/image/scaler-requirements.txt",
+    }  # fmt: skip
     ignore = (IMAGE_DIR / "Dockerfile.dockerignore").read_text().split()
     assert ignore[ignore.index("*")] == "*" and {"!functions/", "!preload/", "!scaling/"} <= set(ignore)
 
@@ -94,3 +94,14 @@ def test_cpu_target_pins_pyprojects_torch_from_the_cpu_index() -> None:
     version = re.search(r"^ARG TORCH_VERSION=(\S+)$", cpu, flags=re.MULTILINE)
     assert version is not None and str(pinned.specifier) == f"=={version.group(1)}"
     assert re.search(r'--index-url https://download\.pytorch\.org/whl/cpu "torch==\$\{TORCH_VERSION\}"', cpu)
+
+
+def test_the_gpu_base_matches_the_cuda_major_of_vllms_torch() -> None:
+    """vllm==0.33.0 requires torch==2.14.0, whose Linux wheel requires cuda-toolkit==13.0.3 and the cu13
+    cuDNN / NCCL wheels (their METADATA): the base image is CUDA 13, the small ``base`` flavour (the
+    libraries come with the wheels), not CUDA 12."""
+    text = DOCKERFILE.read_text()
+    base = text.split("ARG CUDA_IMAGE=")[1].split("\n")[0]
+    assert re.fullmatch(r"nvidia/cuda:13\.0\.\d+-base-ubuntu24\.04", base), base
+    assert re.search(r"ARG VLLM_VERSION=0\.33\.0\b", text)
+    assert "580" in text  # the host driver CUDA 13.0 needs is written down

@@ -53,8 +53,15 @@ class RuntimeApiStandIn:
     req-0, req-1, ...), records each answer, then holds further polls until stopped, as Lambda does
     between invocations."""
 
-    def __init__(self, events: list[dict[str, Any]]) -> None:
+    def __init__(self, events: list[dict[str, Any]], ready_url: str | None = None) -> None:
         self.events = list(events)
+        # "Init phase is complete when extensions have initialized and at least one runtime worker has
+        # called /runtime/invocation/next. The function is then ready to process invocations." (AWS docs,
+        # Lambda Managed Instances execution environment): each /next is a claim that the environment
+        # serves; with ``ready_url`` the stand-in records each /next before the first answer that came
+        # while the environment's server was not ready (later polls race the test's teardown).
+        self.ready_url = ready_url
+        self.polled_before_ready: list[int] = []
         self.answers: dict[str, tuple[str, Any]] = {}
         self.all_answered = threading.Event()
         self._stop = threading.Event()
@@ -65,6 +72,8 @@ class RuntimeApiStandIn:
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         body = request.rfile.read(int(request.headers.get("Content-Length", "0") or 0))
         if request.command == "GET" and request.path == "/2018-06-01/runtime/invocation/next":
+            if self.ready_url is not None and not self.answers and not _ready(self.ready_url):
+                self.polled_before_ready.append(self._next)
             with self._lock:
                 index, self._next = self._next, self._next + 1
             if index >= len(self.events):
@@ -106,14 +115,24 @@ class RuntimeApiStandIn:
         self.server.stop()
 
 
+def _ready(url: str) -> bool:
+    try:
+        return (
+            httpx.get(url + "/readyz", headers={"Authorization": f"Bearer {KEY}"}, timeout=5).status_code
+            == 200
+        )
+    except httpx.TransportError:
+        return False
+
+
 def _chat_event() -> dict[str, Any]:
     event = http_api_v2_event("POST", "/v1/chat/completions", json.dumps(CHAT))
     event["headers"]["authorization"] = f"Bearer {KEY}"
     return event
 
 
-def run_entry(runtime: RuntimeApiStandIn, extra_env: dict[str, str]) -> None:
-    """Run the image's entry command under ``runtime`` until every event is answered."""
+def run_entry(runtime: RuntimeApiStandIn, extra_env: dict[str, str]) -> str:
+    """Run the image's entry command under ``runtime`` until every event is answered; its stderr."""
     runtime.server.start()
     env = {**os.environ, **NULL_ENV, "AWS_LAMBDA_RUNTIME_API": runtime.server.host_port,
            "AWS_LAMBDA_FUNCTION_NAME": "llm", "AWS_LAMBDA_FUNCTION_VERSION": "3",
@@ -121,12 +140,14 @@ def run_entry(runtime: RuntimeApiStandIn, extra_env: dict[str, str]) -> None:
     process = subprocess.Popen([sys.executable, "-m", "functions.image.entry"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
     try:
-        answered = runtime.all_answered.wait(90)
+        answered = runtime.all_answered.wait(180)
         assert answered, f"answers {runtime.answers}; entry exited {process.poll()}: {_stderr(process)}"
     finally:
         runtime.stop()
-        os.killpg(process.pid, signal.SIGTERM)  # the runtime client, its workers and the local server
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)  # the runtime client, its workers and the local server
         process.wait(10)
+    return _stderr(process)
 
 
 def _assert_chat_answer(answer: tuple[str, Any]) -> None:
@@ -210,3 +231,44 @@ def test_the_image_files_alone_serve(tmp_path: Path) -> None:
         process.wait(10)
     assert answer.status_code == 200, answer.text
     assert answer.json()["choices"][0]["message"]["content"].startswith("ok")
+
+
+def test_managed_instances_take_no_invocation_before_the_model_is_loaded(tiny_model_dir: Path) -> None:
+    """A real preload (the tiny model, transformers engine) takes seconds: the runtime client, and so
+    Lambda's first /next, waits for the local server's /readyz; no invocation meets a loading model."""
+    port = free_port()
+    runtime = RuntimeApiStandIn([_chat_event()], ready_url=f"http://127.0.0.1:{port}")
+    env = {"AWS_LAMBDA_MAX_CONCURRENCY": "1", "LLMFN_LOCAL_PORT": str(port), "LLMFN_ENGINE": "transformers",
+           "LLMFN_MODEL": str(tiny_model_dir), "LLMFN_PRELOAD_WORKERS": "2"}  # fmt: skip
+    run_entry(runtime, env)
+    kind, response = runtime.answers["req-0"]
+    assert kind == "response" and response["statusCode"] == 200, response  # random weights: any text
+    assert json.loads(response["body"])["object"] == "chat.completion"
+    assert runtime.polled_before_ready == []
+
+
+def test_a_model_not_ready_within_the_init_limit_fails_the_init() -> None:
+    """The server exits (here: a model directory that does not exist) before it is ready: the entry
+    exits with the reason instead of taking invocations it can only answer 503."""
+    port = free_port()
+    runtime = RuntimeApiStandIn([])
+    runtime.server.start()
+    env = {**os.environ, **NULL_ENV, "AWS_LAMBDA_RUNTIME_API": runtime.server.host_port, "PYTHONPATH": str(ROOT),
+           "AWS_LAMBDA_MAX_CONCURRENCY": "1", "LLMFN_LOCAL_PORT": str(port), "LLMFN_ENGINE": "transformers",
+           "LLMFN_MODEL": "/nonexistent/model"}  # fmt: skip
+    try:
+        done = subprocess.run([sys.executable, "-m", "functions.image.entry"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    finally:
+        runtime.stop()
+    assert done.returncode != 0
+    assert "before it was ready" in done.stderr, done.stderr[-2000:]
+    assert runtime._next == 0  # no /next: Lambda never counts this environment as initialised
+
+
+def test_the_init_limit_is_130_s_or_the_function_timeout() -> None:
+    from functions.image.entry import init_limit_s
+
+    assert init_limit_s({}) == 130.0
+    assert init_limit_s({"LLMFN_FUNCTION_TIMEOUT_S": "60"}) == 130.0
+    assert init_limit_s({"LLMFN_FUNCTION_TIMEOUT_S": "900"}) == 900.0

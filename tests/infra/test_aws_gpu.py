@@ -51,8 +51,8 @@ def test_gpu_graph_has_managed_instances_and_no_provisioned_concurrency(example:
     assert counts["aws:lambda/capacityProvider:CapacityProvider"] == 1
     assert counts[SCALING] == 1
     assert counts[ACCELERATOR] == 1
-    assert counts["aws:ecr/repository:Repository"] == 1
-    assert counts["docker-build:index:Image"] == 1
+    assert counts["aws:ecr/repository:Repository"] == 2  # the GPU image's and the scaler's
+    assert counts["docker-build:index:Image"] == 2
     # one controller of the floor: no provisioned concurrency, no Application Auto Scaling
     for typ in (
         "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig",
@@ -172,11 +172,11 @@ def test_any_change_of_the_function_publishes_a_new_version(
     image) must reach a new version, or it never reaches the alias."""
     again = run_stack(example_config(EXAMPLE)).one(ACCELERATOR).inputs
     before = example.one(ACCELERATOR).inputs
-    assert again["function_modified"] == before["function_modified"]  # same program: no new version
+    assert again["frozen_inputs"] == before["frozen_inputs"]  # same program: no new version
     changed = run_stack(example_with(EXAMPLE, **change))
     after = changed.one(ACCELERATOR).inputs
     assert after["code_ref"] == before["code_ref"]  # same image
-    assert after["function_modified"] != before["function_modified"]
+    assert after["frozen_inputs"] != before["frozen_inputs"]
     diff = AcceleratorConfigProvider().diff("id", plain_props(before), plain_props(after))
     assert diff.changes and not diff.replaces  # an update: configured again and published
     assert published_version(after) != published_version(before)
@@ -214,9 +214,9 @@ def test_the_scaler_owns_the_floor(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_image_pushed_to_the_stacks_ecr_repository(example: StackRun) -> None:
-    repository = example.one("aws:ecr/repository:Repository").inputs
+    repository = _named(example, "aws:ecr/repository:Repository", "llmfn-repository")
     assert repository["name"] == "qwen3-4b-gpu-serve"
-    image = example.one("docker-build:index:Image").inputs
+    image = _named(example, "docker-build:index:Image", "llmfn-image")
     assert image["push"] is True
     assert image["platforms"] == ["linux/amd64"]
     assert (image["target"], image["dockerfile"], image["context"]) == (
@@ -236,14 +236,35 @@ def test_image_paths_are_the_projects_not_the_programs_cwd(monkeypatch: pytest.M
     """``main: infra/`` makes Pulumi run the program in infra/: the Dockerfile and the build context
     must still be found from the project directory (Pulumi.yaml's)."""
     monkeypatch.chdir(REPO_ROOT / "infra")
-    image = run_stack(example_config(EXAMPLE)).one("docker-build:index:Image").inputs
+    image = _named(run_stack(example_config(EXAMPLE)), "docker-build:index:Image", "llmfn-image")
     assert Path(image["dockerfile"]["location"]).is_file()
     assert Path(image["context"]["location"], "functions", "image", "Dockerfile.dockerignore").is_file()
 
 
+def test_the_scaler_runs_its_own_slim_image(example: StackRun) -> None:
+    """Standard Lambda takes images up to 10 GB: the scaler gets the Dockerfile's ``scaler`` target in
+    a repository of its own, never the CUDA + vLLM image."""
+    scaler_image = _named(example, "docker-build:index:Image", "llmfn-scaler-image")
+    assert scaler_image["target"] == "scaler" and scaler_image["tags"][0].endswith(
+        "-scaler-serve:0.1.0-scaler"
+    )
+    scaler = _named(example, FUNCTION, "llmfn-scaler")
+    function = _named(example, FUNCTION, "llmfn-function")
+    assert scaler["packageType"] == "Image" and scaler["imageUri"] != function["imageUri"]
+    assert scaler["imageUri"].split("@")[0].endswith("qwen3-4b-gpu-scaler-serve")
+
+
+def test_given_image_uri_needs_a_scaler_image() -> None:
+    uri = f"{REPOSITORY_URL}@{IMAGE_DIGEST}"
+    with pytest.raises(Exception, match=r"llmfn:gpu\.scalerImageUri is required"):
+        run_stack(example_with(EXAMPLE, image=None, imageUri=uri))
+
+
 def test_given_image_uri_builds_nothing() -> None:
     uri = f"{REPOSITORY_URL}@{IMAGE_DIGEST}"
-    run = run_stack(example_with(EXAMPLE, image=None, imageUri=uri))
+    scaler_uri = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/scaler@{IMAGE_DIGEST}"
+    run = run_stack(example_with(EXAMPLE, image=None, imageUri=uri, gpu=_gpu(scalerImageUri=scaler_uri)))
+    assert _named(run, FUNCTION, "llmfn-scaler")["imageUri"] == scaler_uri
     assert not run.of_type("docker-build:index:Image") and not run.of_type("aws:ecr/repository:Repository")
     assert _named(run, FUNCTION, "llmfn-function")["imageUri"] == uri
 
@@ -359,3 +380,35 @@ def test_the_dynamic_provider_host_can_load_the_accelerator_provider(tmp_path: A
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["infra.gpu.accelerator", "AcceleratorConfigProvider", "True"]
     assert b"infra.gpu.accelerator" in base64.b64decode(serialized)  # by reference: keep the module
+
+
+def test_a_version_the_alias_does_not_serve_starts_without_a_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A later `pulumi up` publishes a version while the alias (``llmfn promote``'s, ignore_changes)
+    still serves the old one: its MinExecutionEnvironments starts at 0, or it bills GPU instances
+    nobody calls until a promotion. The first deploy's version is the alias's: it gets the schedule's
+    smallest count (test_accelerator_publishes_the_version_the_alias_and_floor_use)."""
+    from tests.infra import mocks
+
+    computed = mocks._computed
+
+    def alias_kept_on_version_1(args: Any) -> dict[str, Any]:
+        outputs = computed(args)
+        if args.typ == "aws:lambda/alias:Alias":
+            outputs["functionVersion"] = "1"  # what ignore_changes keeps from the first deploy
+        return outputs
+
+    monkeypatch.setattr(mocks, "_computed", alias_kept_on_version_1)
+    run = run_stack(example_config(EXAMPLE))
+    floor = run.one(SCALING).inputs
+    assert floor["qualifier"] != "1"
+    assert floor["functionScalingConfig"]["minExecutionEnvironments"] == 0
+    assert floor["functionScalingConfig"]["maxExecutionEnvironments"] == 8
+
+
+def test_publishing_waits_at_least_30_minutes() -> None:
+    """Three execution environments on new GPU instances plus a 10 GB image pull: botocore's own
+    PublishedVersionActive waiter allows 26 minutes, terraform-provider-aws's LMI tests 30."""
+    from infra.gpu.accelerator import PUBLISH_WAIT_S, WAIT_DELAY_S, _waiter_config
+
+    config = _waiter_config(PUBLISH_WAIT_S, WAIT_DELAY_S)
+    assert config["Delay"] * config["MaxAttempts"] >= 30 * 60
