@@ -567,14 +567,12 @@ def main() -> int:
                 lambda: tencent_checks_after_promote(outputs, report),
             )
         if args.cloud == "tencentcloud" and args.rollback_model_revision:
-            steps.run(
+            redeploy(
+                steps,
+                stack,
                 "pulumi up (rollback revision)",
-                lambda: (
-                    stack.set_config(
-                        "llmfn:modelRevision", auto.ConfigValue(value=args.rollback_model_revision)
-                    ),
-                    stack.up(on_output=lambda line: None),
-                ),
+                "llmfn:modelRevision",
+                args.rollback_model_revision,
             )
             steps.run(
                 "tencent: promote that rolls back",
