@@ -154,6 +154,7 @@ def load(
                     "measured": asdict(run.summary)
                     | {
                         "instance_seconds": run.instance_seconds,
+                        "instance_seconds_sampled_s": run.sampled_s,
                         "worker_cold_starts": run.worker_cold_starts,
                         "wall_s": run.wall_s,
                     },

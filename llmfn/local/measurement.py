@@ -45,13 +45,15 @@ class Measurement:
     """What one load run measured, and what the simulator predicted for it.
 
     instance_seconds: worker-seconds the runtime accumulated from the start to the horizon (None
-    when the target has no ``/_llmfn/status``); worker_cold_starts: workers started during the run;
-    wall_s: the replay's wall-clock time, seconds.
+    when the target has no ``/_llmfn/status``); sampled_s: the seconds between the two status samples
+    that ``instance_seconds`` spans (the horizon plus scheduling delays; None with it);
+    worker_cold_starts: workers started during the run; wall_s: the replay's wall-clock time, seconds.
     """
 
     summary: loadgen.LoadSummary
     outcomes: list[loadgen.Outcome]
     instance_seconds: float | None
+    sampled_s: float | None
     worker_cold_starts: int | None
     wall_s: float
     calibration: Calibration | None
@@ -79,7 +81,9 @@ def measure(
     """
     root = base.removesuffix("/v1")
     with httpx.Client(headers=headers) as sync_client:
+        sampled_from = time.perf_counter()
         status = fetch_status(sync_client, root)
+        sampled_from = (sampled_from + time.perf_counter()) / 2
         try:
             model_id = model or asyncio.run(_first_model(base, headers))
         except (httpx.TransportError, RuntimeError) as exc:
@@ -91,10 +95,15 @@ def measure(
         before = status.pool.instance_seconds if status else None
         last_worker_id = max((w.id for w in status.pool.known_workers()), default=0) if status else 0
 
+        sampled_to = sampled_from
+
         async def run() -> tuple[list[loadgen.Outcome], float | None]:
             async def at_horizon() -> float | None:
+                nonlocal sampled_to
                 await asyncio.sleep(horizon_s)
+                asked = time.perf_counter()
                 after = await asyncio.to_thread(fetch_status, sync_client, root)
+                sampled_to = (asked + time.perf_counter()) / 2
                 return after.pool.instance_seconds if after else None
 
             sampler = asyncio.create_task(at_horizon())
@@ -129,6 +138,7 @@ def measure(
         summary=loadgen.summarize(outcomes),
         outcomes=outcomes,
         instance_seconds=after - before if after is not None and before is not None else None,
+        sampled_s=sampled_to - sampled_from if after is not None and before is not None else None,
         worker_cold_starts=(
             final_status.pool.counters.cold_starts - status.pool.counters.cold_starts
             if status and final_status
