@@ -236,8 +236,10 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     notes, problems = [], []
+    wire_rows: list[tuple[str, str, Tally, float]] = []
     for surface, run in (("serve", serve_surface), ("gateway", gateway_surface)):
         rows, after = run(model_dir, args.cases, args.wire_cases, logs)
+        wire_rows += [(surface, name, tally, seconds) for name, tally, seconds in rows if "wire" in name]
         for name, tally, seconds in rows:
             s = tally.statuses
             print(
@@ -248,7 +250,15 @@ def main() -> None:
             problems += [f"{surface}/{name}: {p}" for p in tally.problems[:5]]
         notes.append(f"{surface}: {after}")
     print()
-    for line in notes + problems:
+    for line in notes:
+        print(line)
+    print("\n| surface | class of hostile request (issue 22 item) | wire cases tried | with a finding |")
+    print("|---|---|---|---|")
+    for surface, _name, tally, _seconds in wire_rows:
+        for cls, (tried, failed) in sorted(tally.classes.items()):
+            print(f"| {surface} | {cls} | {tried} | {failed} |")
+    print()
+    for line in problems:
         print(line)
     print("\n| where a key is read | keys that are no key | accepted | which |\n|---|---|---|---|")
     for row in key_table():

@@ -34,6 +34,8 @@ class Tally:
     bad_errors: int = 0
     """4xx bodies or error events not in OpenAI's format."""
     transport_errors: int = 0
+    classes: dict[str, list[int]] = field(default_factory=dict)
+    """Wire cases per class of hostile request (``WireRequest.classes``): [tried, with a finding]."""
 
     def record(self, label: str, status: int, content_type: str, content: bytes) -> None:
         self.cases += 1
@@ -377,6 +379,28 @@ class WireRequest:
         line = len(f"{self.method} {self.path} HTTP/1.1\r\n")
         return line + sum(len(n) + len(v) + 4 for n, v in self.wire_headers(key))
 
+    def classes(self, key: str) -> list[str]:
+        """The classes of hostile request this one belongs to (issue 22's items)."""
+        from urllib.parse import unquote
+
+        path = unquote(self.path.split("?")[0])
+        found = []
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path):
+            found.append("control character in the path (5)")
+        elif ".." in path:
+            found.append("dot segments to internal endpoints (4)")
+        elif path not in CANONICAL:
+            found.append("near-miss route: slashes, ';', '%2F' (15)")
+        if self.oversized(key):
+            found.append("header flood / oversized head (6, 7)")
+        if self.auth not in KEY_FORMS:
+            found.append("no usable key: empty or malformed Bearer (1)")
+        if self.method == "HEAD":
+            found.append("HEAD (15)")
+        if self.odd is not None:
+            found.append("non-ASCII header bytes (5)")
+        return found or ["plain request"]
+
     def oversized(self, key: str) -> bool:
         """More header bytes or fields than the servers accept (``functions.guards.headers``)."""
         return self.head_bytes(key) > HEAD_LIMIT_BYTES or len(self.wire_headers(key)) > HEADER_COUNT_LIMIT
@@ -421,13 +445,28 @@ def wire_problem(request: WireRequest, key: str, status: int, headers: list[tupl
 def send_wire(base_url: str, request: WireRequest, key: str, tally: Tally, timeout_s: float = 60) -> None:
     """Send ``request`` on a fresh connection with ``http.client`` (it sends the path as given: no dot
     segment is removed, no escape decoded) and record the answer."""
+    label = (
+        f"{request.method} {request.path} (auth {request.auth!r}, +{request.extra} fields, big {request.big})"
+    )
+    classes = request.classes(key)
+    for name in classes:
+        tally.classes.setdefault(name, [0, 0])[0] += 1
+    found_before = tally.bad_errors + tally.transport_errors + tally.statuses["5xx"]
+    try:
+        _send_wire(base_url, request, key, tally, timeout_s, label)
+    finally:
+        if tally.bad_errors + tally.transport_errors + tally.statuses["5xx"] > found_before:
+            for name in classes:
+                tally.classes[name][1] += 1
+
+
+def _send_wire(
+    base_url: str, request: WireRequest, key: str, tally: Tally, timeout_s: float, label: str
+) -> None:
     import http.client
     from urllib.parse import urlparse
 
     host = urlparse(base_url)
-    label = (
-        f"{request.method} {request.path} (auth {request.auth!r}, +{request.extra} fields, big {request.big})"
-    )
     connection = http.client.HTTPConnection(host.hostname or "127.0.0.1", host.port, timeout=timeout_s)
     try:
         connection.putrequest(request.method, request.path, skip_host=True, skip_accept_encoding=True)

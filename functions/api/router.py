@@ -147,13 +147,16 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
         runtime.metrics.queue_length.set(runtime.admission.slots.queued)
         return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
 
-    @app.api_route("/healthz", methods=["GET", "HEAD"])
     async def healthz() -> Response:
         """Liveness: the only route open without the API key."""
         return Response(b'{"status":"ok"}', media_type="application/json")
 
-    get = ["GET", "HEAD"]
-    app.add_api_route("/v1/models", models, methods=get, responses={200: {"model": ModelList}})
-    app.add_api_route("/readyz", readyz, methods=get)
-    app.add_api_route("/metrics", metrics, methods=get)
+    for path, endpoint, responses in (
+        ("/healthz", healthz, None),
+        ("/v1/models", models, {200: {"model": ModelList}}),
+        ("/readyz", readyz, None),
+        ("/metrics", metrics, None),
+    ):
+        app.add_api_route(path, endpoint, methods=["GET"], responses=responses)
+        app.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)  # GET without a body
     return app
