@@ -257,6 +257,12 @@ def main() -> None:
     for surface, _name, tally, _seconds in wire_rows:
         for cls, (tried, failed) in sorted(tally.classes.items()):
             print(f"| {surface} | {cls} | {tried} | {failed} |")
+    print("\n| surface | wire finding (issue 22 item) | cases |\n|---|---|---|")
+    for surface, _name, tally, _seconds in wire_rows:
+        for kind, count in sorted(tally.findings.items()):
+            print(f"| {surface} | {kind} | {count} |")
+        if not tally.findings:
+            print(f"| {surface} | none | 0 |")
     print()
     for line in problems:
         print(line)

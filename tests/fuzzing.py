@@ -36,6 +36,8 @@ class Tally:
     transport_errors: int = 0
     classes: dict[str, list[int]] = field(default_factory=dict)
     """Wire cases per class of hostile request (``WireRequest.classes``): [tried, with a finding]."""
+    findings: Counter[str] = field(default_factory=Counter)
+    """Wire findings by kind (:func:`wire_problem`'s, ``5xx``, non-OpenAI error body, transport error)."""
 
     def record(self, label: str, status: int, content_type: str, content: bytes) -> None:
         self.cases += 1
@@ -421,24 +423,34 @@ HEAD_LIMIT_BYTES = 16 * 1024
 HEADER_COUNT_LIMIT = 100
 
 
-def wire_problem(request: WireRequest, key: str, status: int, headers: list[tuple[str, str]]) -> str | None:
-    """What is wrong with the answer to ``request`` beyond :func:`answer_problem` (None: nothing)."""
+GET_ROUTES = {"/healthz", "/v1/models", "/metrics", "/readyz", "/_llmfn/status"}
+
+
+def wire_problem(
+    request: WireRequest, key: str, status: int, headers: list[tuple[str, str]]
+) -> tuple[str, str] | None:
+    """(kind, what) is wrong with the answer to ``request`` beyond :func:`answer_problem`, or None."""
     from urllib.parse import unquote
 
     path = unquote(request.path.split("?")[0])
     names = [name.lower() for name, _ in headers]
     for repeated in ("date", "server"):
         if names.count(repeated) > 1:
-            return f"{names.count(repeated)} '{repeated}' headers"
+            return "repeated date / server header (15)", f"{names.count(repeated)} '{repeated}' headers"
     if 300 <= status < 400:
-        return f"{status} redirect to {dict(headers).get('location')!r}"
+        return "redirect to the client's Host (15)", f"{status} redirect to {dict(headers).get('location')!r}"
     if request.oversized(key) and status < 400:
         fields = len(request.wire_headers(key))
-        return f"{status}: {request.head_bytes(key)} bytes in {fields} header fields were read in full"
+        return (
+            "head read past the bound (6, 7)",
+            f"{status}: {request.head_bytes(key)} bytes in {fields} header fields were read in full",
+        )
     if status < 400 and path not in CANONICAL:
-        return f"{status} for a path that is no route ({path!r})"
+        return "a path that is no route answered (4)", f"{status} for a path that is no route ({path!r})"
     if status < 400 and request.auth not in KEY_FORMS and path != "/healthz":
-        return f"{status} without a usable key (Authorization form {request.auth!r})"
+        return "answered without a usable key (1)", f"{status} without a usable key ({request.auth!r})"
+    if request.method == "HEAD" and path in GET_ROUTES and status == 405:
+        return "HEAD refused on a GET route (15)", "405 for HEAD on a GET route"
     return None
 
 
@@ -481,6 +493,7 @@ def _send_wire(
             tally.statuses["closed"] += 1
         else:
             tally.transport_error(label, exc)
+            tally.findings["transport error"] += 1
         return
     finally:
         connection.close()
@@ -490,15 +503,21 @@ def _send_wire(
         tally.cases += 1  # uvicorn's h11 protocol refuses an oversized head with a plain-text 400
         tally.statuses["4xx"] += 1
         return
+    bad_before = tally.bad_errors
     if request.method == "HEAD" and response.status < 500:  # no body to check
         tally.record(label, response.status, "", b"{}" if response.status < 400 else _HEAD_ERROR)
     else:
         tally.record(label, response.status, content_type, content)
+    if response.status >= 500:
+        tally.findings["5xx (5)"] += 1
+    elif tally.bad_errors > bad_before:
+        tally.findings["error body not in OpenAI's format"] += 1
     problem = wire_problem(request, key, response.status, headers)
     if problem is not None:
+        tally.findings[problem[0]] += 1
         tally.bad_errors += 1
         if len(tally.problems) < 50:
-            tally.problems.append(f"{label}: {problem}")
+            tally.problems.append(f"{label}: {problem[1]}")
 
 
 _HEAD_ERROR = json.dumps({"error": {"message": "HEAD", "type": "t", "param": None, "code": None}}).encode()
