@@ -1,6 +1,6 @@
 """Fuzz the serving surfaces with a large budget and count what comes back.
 
-    .venv/bin/python bench/fuzz.py [--cases 10000]
+    .venv/bin/python bench/fuzz.py [--cases 10000] [--wire-cases 2000]
 
 Two surfaces, each a real process on 127.0.0.1 with an API key:
 
@@ -11,11 +11,20 @@ Two surfaces, each a real process on 127.0.0.1 with an API key:
 
 Each gets ``--cases`` cases: half schemathesis cases of its OpenAPI document (positive and negative),
 half hypothesis request bodies (hostile integers, lone surrogates, deep nesting, NaN, non-UTF-8 bytes,
-wrong shapes; ``tests/fuzzing.py``), and a tenth more of field-honesty cases (a field the server cannot
-honour must be refused naming it, one it honours must be answered; its mismatches count as problems). Printed per surface and generator: cases, answers by class, 5xx,
-error bodies not in OpenAI's format, transport errors (a dropped or refused connection), and after the
-run whether the process is alive, the breaker closed (serve) and how many workers died (gateway).
-A clean run shows 0 in every failure column.
+wrong shapes; ``tests/fuzzing.py``); then ``--wire-cases`` hypothesis requests at the HTTP layer
+(percent-encoded control characters and dot segments aimed at internal endpoints, near-miss routes,
+every method, 0-3000 extra header fields, 100 KB header values, non-ASCII header bytes, empty and
+malformed Bearer keys), and a tenth of ``--cases`` more of field-honesty cases (a
+field the server cannot honour must be refused naming it, one it honours must be answered), each checked for a 5xx, a redirect, an internal endpoint reached, an answer
+without the key, headers read past the bound and repeated ``date`` / ``server`` headers (counted as
+"non-OpenAI errors / findings"). Printed per surface and generator: cases, answers by class (``closed``:
+the parser refused an oversized head by closing), 5xx, findings, transport errors, and after the run
+whether the process is alive, the breaker closed (serve), how many workers died and how many worker
+slots are still leased with nothing in flight (gateway). Then API keys that are no key (empty, blank,
+with a newline...) given to each place a key is read: how many are accepted. A clean run shows 0 in
+every failure column.
+
+The gateway runs with ``--queue-timeout 5`` so that a leaked lease shows as slow 503s, not 30 s waits.
 """
 
 from __future__ import annotations
@@ -39,9 +48,10 @@ from llmfn.local.gateway import gateway_openapi  # noqa: E402
 from llmfn.local.status import fetch_status  # noqa: E402
 from llmfn.local.tiny_model import ensure_tiny_model  # noqa: E402
 from llmfn.local.worker import free_port  # noqa: E402
-from tests.fuzzing import Tally, run_bodies, run_field_honesty, run_openapi  # noqa: E402
+from tests.fuzzing import Tally, run_bodies, run_field_honesty, run_openapi, run_wire  # noqa: E402
 
 KEY = "sk-fuzz-bench"
+START_TIMEOUT_S = 600  # a busy shared machine imports torch slowly
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
@@ -55,7 +65,7 @@ def process(
             cmd, cwd=REPO, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
         )
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"{cmd[:4]} exited with {proc.returncode}; see {log}")
@@ -65,7 +75,7 @@ def process(
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{url} not ready within 180 s; see {log}")
+                raise RuntimeError(f"{url} not ready within {START_TIMEOUT_S} s; see {log}")
             time.sleep(0.2)
         yield proc
     finally:
@@ -77,12 +87,15 @@ def process(
             proc.wait()
 
 
-def fuzz(url: str, document: dict[str, object], model: str, cases: int) -> list[tuple[str, Tally, float]]:
+def fuzz(
+    url: str, document: dict[str, object], model: str, cases: int, wire_cases: int
+) -> list[tuple[str, Tally, float]]:
     rows = []
     for name, run in (
         ("schemathesis", lambda: run_openapi(url, document, KEY, cases=cases // 2, seeded=False)),
         ("hypothesis bodies", lambda: run_bodies(url, model, KEY, cases=cases - cases // 2, seeded=False)),
         ("field honesty", lambda: run_field_honesty(url, model, KEY, cases=field_cases(cases), seeded=False)),
+        ("hypothesis wire", lambda: run_wire(url, KEY, cases=wire_cases, seeded=False, timeout_s=60)),
     ):
         started = time.perf_counter()
         tally = run()
@@ -96,7 +109,9 @@ def field_cases(cases: int) -> int:
     return max(cases // 10, 50)
 
 
-def serve_surface(model_dir: Path, cases: int, logs: Path) -> tuple[list[tuple[str, Tally, float]], str]:
+def serve_surface(
+    model_dir: Path, cases: int, wire_cases: int, logs: Path
+) -> tuple[list[tuple[str, Tally, float]], str]:
     from functions.api.router import create_app
     from functions.settings import ServeSettings
 
@@ -114,14 +129,16 @@ def serve_surface(model_dir: Path, cases: int, logs: Path) -> tuple[list[tuple[s
     cmd += ["--port", str(port), "--preload-workers", "2"]
     document = create_app(ServeSettings.build(engine="null")).openapi()
     with process(cmd, env, url, "/readyz", logs / "serve.log") as proc:
-        rows = fuzz(url, document, "tiny", cases)
+        rows = fuzz(url, document, "tiny", cases, wire_cases)
         alive = proc.poll() is None
         metrics = httpx.get(url + "/metrics", headers=AUTH, timeout=10).text if alive else ""
     breaker = "closed" if "llmfn_breaker_state 0.0" in metrics else "OPEN or unknown"
     return rows, f"process alive: {alive}; breaker: {breaker}"
 
 
-def gateway_surface(model_dir: Path, cases: int, logs: Path) -> tuple[list[tuple[str, Tally, float]], str]:
+def gateway_surface(
+    model_dir: Path, cases: int, wire_cases: int, logs: Path
+) -> tuple[list[tuple[str, Tally, float]], str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [
@@ -137,6 +154,7 @@ def gateway_surface(model_dir: Path, cases: int, logs: Path) -> tuple[list[tuple
         str(port),
     ]
     cmd += ["--policy", "fixed", "--reserved", "1", "--max", "2", "--slots", "4", "--api-key", KEY]
+    cmd += ["--queue-timeout", "5"]
     with (
         process(cmd, {}, url, "/v1/models", logs / "gateway.log") as proc,
         httpx.Client(headers=AUTH, timeout=10) as status_client,
@@ -152,16 +170,70 @@ def gateway_surface(model_dir: Path, cases: int, logs: Path) -> tuple[list[tuple
             )
             if time.monotonic() > deadline:
                 raise RuntimeError("the gateway's worker never answered")
-        rows = fuzz(url, gateway_openapi(), model, cases)
+        rows = fuzz(url, gateway_openapi(), model, cases, wire_cases)
         alive = proc.poll() is None
         status = fetch_status(status_client, url) if alive else None
     deaths = status.pool.counters.worker_deaths if status else "?"
-    return rows, f"process alive: {alive}; worker deaths: {deaths}"
+    leased = status.pool.busy_slots if status else "?"
+    return rows, f"process alive: {alive}; worker deaths: {deaths}; slots still leased: {leased}"
+
+
+BAD_KEYS = (
+    "",
+    " ",
+    "   ",
+    "\t",
+    "\n",
+    "key\n",
+    "a\nb",
+    "key\r\nx-injected: 1",
+    " key",
+    "key ",
+    "k e y",
+    "ключ",
+)
+"""API keys that are no key: empty, blank, a newline (header injection), spaces, non-ASCII."""
+
+
+def key_readers() -> list[tuple[str, object]]:
+    """Each place a key is read at start-up, as a function of the key that raises when it refuses it."""
+    from functions.settings import ServeSettings
+    from llmfn.local.config import DevConfig
+
+    def serve_env(key: str) -> object:  # the cloud entry points and `python -m functions.serve`
+        return ServeSettings.from_env({"LLMFN_API_KEY": key, "LLMFN_ENGINE": "null"})
+
+    def serve_flag(key: str) -> object:  # `llmfn serve --api-key KEY` on a public host
+        return ServeSettings.build(engine="null", host="0.0.0.0", api_key=key)
+
+    def dev(key: str) -> object:  # `llmfn dev --api-key KEY`
+        return DevConfig(model_dir=REPO, engine="null", api_key=key)
+
+    return [
+        ("serve settings from LLMFN_API_KEY", serve_env),
+        ("serve --api-key", serve_flag),
+        ("dev --api-key", dev),
+    ]
+
+
+def key_table() -> list[str]:
+    rows = []
+    for name, read in key_readers():
+        accepted = []
+        for key in BAD_KEYS:
+            try:
+                read(key)  # type: ignore[operator]
+            except ValueError:
+                continue
+            accepted.append(repr(key))
+        rows.append(f"| {name} | {len(BAD_KEYS)} | {len(accepted)} | {', '.join(accepted) or '-'} |")
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=10_000, help="cases per surface (half per generator)")
+    parser.add_argument("--wire-cases", type=int, default=2000, help="HTTP-layer cases per surface")
     args = parser.parse_args()
     model_dir = ensure_tiny_model()
     logs = Path(os.environ.get("TMPDIR", "/tmp")) / f"llmfn-fuzz-{os.getpid()}"
@@ -172,8 +244,10 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     notes, problems = [], []
+    wire_rows: list[tuple[str, str, Tally, float]] = []
     for surface, run in (("serve", serve_surface), ("gateway", gateway_surface)):
-        rows, after = run(model_dir, args.cases, logs)
+        rows, after = run(model_dir, args.cases, args.wire_cases, logs)
+        wire_rows += [(surface, name, tally, seconds) for name, tally, seconds in rows if "wire" in name]
         for name, tally, seconds in rows:
             s = tally.statuses
             print(
@@ -184,8 +258,25 @@ def main() -> None:
             problems += [f"{surface}/{name}: {p}" for p in tally.problems[:5]]
         notes.append(f"{surface}: {after}")
     print()
-    for line in notes + problems:
+    for line in notes:
         print(line)
+    print("\n| surface | class of hostile request (issue 22 item) | wire cases tried | with a finding |")
+    print("|---|---|---|---|")
+    for surface, _name, tally, _seconds in wire_rows:
+        for cls, (tried, failed) in sorted(tally.classes.items()):
+            print(f"| {surface} | {cls} | {tried} | {failed} |")
+    print("\n| surface | wire finding (issue 22 item) | cases |\n|---|---|---|")
+    for surface, _name, tally, _seconds in wire_rows:
+        for kind, count in sorted(tally.findings.items()):
+            print(f"| {surface} | {kind} | {count} |")
+        if not tally.findings:
+            print(f"| {surface} | none | 0 |")
+    print()
+    for line in problems:
+        print(line)
+    print("\n| where a key is read | keys that are no key | accepted | which |\n|---|---|---|---|")
+    for row in key_table():
+        print(row)
 
 
 if __name__ == "__main__":

@@ -99,6 +99,7 @@ def serve(settings: ServeSettings) -> None:
     import uvicorn
 
     from functions.api.router import create_app
+    from functions.guards.headers import server_options
     from functions.logs import configure_json_logging
 
     note_process_span("imports", started, time.monotonic())
@@ -111,6 +112,7 @@ def serve(settings: ServeSettings) -> None:
         log_level=settings.log_level,
         access_log=False,
         timeout_keep_alive=30,
+        **server_options(),
     )
     uvicorn.Server(config).run()
 

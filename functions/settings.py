@@ -13,10 +13,11 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, model_validator
 
-from functions.contract import ENV_PREFIX
+from functions.contract import ENV_API_KEY, ENV_PREFIX
 from functions.errors import InputError
+from functions.secrets import ApiKey
 from scaling.validated import ConfigError, FrozenModel, Problem, env_values
 
 EngineName = Literal["transformers", "null", "vllm"]
@@ -70,9 +71,10 @@ class ServeSettings(FrozenModel):
         description="torch intra-op threads on CPU; default: 1 for checkpoints under 256 MB (their "
         "ops are too small to split, and threads fight on a shared machine), else torch's default.",
     )
-    api_key: SecretStr | None = Field(
+    api_key: ApiKey | None = Field(
         None,
-        description="Bearer key required on every route but /healthz (/v1/*, /readyz, /metrics); None: open.",
+        description="Bearer key required on every route but /healthz (/v1/*, /readyz, /metrics); None: open. "
+        "1-4096 visible ASCII characters: an empty, blank or multi-line key is refused, never served open.",
     )
     public: bool = Field(
         False,
@@ -168,6 +170,8 @@ class ServeSettings(FrozenModel):
         """Read ``LLMFN_<FIELD>`` variables (e.g. ``LLMFN_MODEL``, ``LLMFN_RATE_PER_S``); overrides win."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = env_values(cls.model_fields, env, ENV_PREFIX)
+        if env.get(ENV_API_KEY) is not None:  # set but empty (an unset shell variable): refused, not "no key"
+            values["api_key"] = env[ENV_API_KEY]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_data(values, ENV_PREFIX)
 

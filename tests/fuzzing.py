@@ -34,6 +34,10 @@ class Tally:
     bad_errors: int = 0
     """4xx bodies or error events not in OpenAI's format."""
     transport_errors: int = 0
+    classes: dict[str, list[int]] = field(default_factory=dict)
+    """Wire cases per class of hostile request (``WireRequest.classes``): [tried, with a finding]."""
+    findings: Counter[str] = field(default_factory=Counter)
+    """Wire findings by kind (:func:`wire_problem`'s, ``5xx``, non-OpenAI error body, transport error)."""
 
     def record(self, label: str, status: int, content_type: str, content: bytes) -> None:
         self.cases += 1
@@ -377,3 +381,262 @@ def injected_messages(specials: list[str]) -> st.SearchStrategy[list[dict[str, s
     content = st.lists(piece, max_size=6).map("".join)
     role = st.sampled_from(["system", "user", "assistant"])
     return st.lists(st.fixed_dictionaries({"role": role, "content": content}), min_size=1, max_size=3)
+
+
+# ---- the HTTP layer: paths, methods, header fields, keys (issue 22) -----------------------------------
+ROUTES = (CHAT, COMPLETIONS, "/v1/models", "/healthz", "/metrics")
+"""Routes both surfaces serve (``/readyz`` is serve's, ``/_llmfn/status`` the gateway's)."""
+TRAVERSALS = (
+    "/v1/%2e%2e",
+    "/v1/%2E%2E",
+    "/v1/.%2e",
+    "/v1/%2e.",
+    "/v1/..",
+    "/v1/chat/%2e%2e/%2e%2e",
+    "/v1/x/../..",
+)
+INTERNAL = ("/metrics", "/readyz", "/healthz", "/_llmfn/status", "/v1/models")
+
+
+def _encode(ch: int) -> str:
+    return f"%{ch:02X}"
+
+
+hostile_paths = st.one_of(
+    # a percent-encoded control character after (or inside) a route: httpx refuses to build it upstream
+    st.builds(
+        lambda route, ch, at_end: (
+            route + _encode(ch) if at_end else route.replace("/c", "/" + _encode(ch) + "c", 1)
+        ),
+        st.sampled_from([CHAT, COMPLETIONS, "/v1/models"]),
+        st.sampled_from([*range(0x20), 0x7F]),
+        st.booleans(),
+    ),
+    # dot segments, percent-encoded or not, aimed at the worker's internal endpoints
+    st.builds(lambda prefix, target: prefix + target, st.sampled_from(TRAVERSALS), st.sampled_from(INTERNAL)),
+    # near misses of a route: trailing or doubled slashes, parameters, case
+    st.builds(
+        lambda route, form: form.format(route=route, inner=route[1:]),
+        st.sampled_from(ROUTES),
+        st.sampled_from(
+            ["{route}/", "/{route}", "{route}//", "/v1/{inner}", "{route};x=1", "{route}%2F", "{route}?a=%00"]
+        ),
+    ),
+    st.sampled_from(ROUTES),
+)
+methods = st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"])
+AUTH_FORMS = (
+    "key",
+    "none",
+    "Bearer",
+    "Bearer ",
+    "Bearer   ",
+    "Bearer \t",
+    "Basic key",
+    "bearer key",
+    "Bearer key ",
+)
+"""How the key is sent: ``key`` correctly; the others carry no usable key (``bearer key`` and ``Bearer key ``
+are the right key in a form RFC 6750 allows: case-insensitive scheme, trailing whitespace)."""
+KEY_FORMS = {"key", "bearer key", "Bearer key "}
+
+
+@dataclass(frozen=True)
+class WireRequest:
+    """One request as bytes on the wire: ``extra`` header fields of ``extra_bytes`` value bytes each,
+    plus one field of ``big`` bytes and one with ``odd`` (non-ASCII, ``obs-text``) bytes."""
+
+    method: str
+    path: str
+    auth: str
+    extra: int
+    big: int
+    odd: bytes | None
+    body: bool
+
+    def headers(self, key: str) -> list[tuple[str, bytes]]:
+        fields: list[tuple[str, bytes]] = []
+        if self.auth != "none":
+            fields.append(("Authorization", self.auth.replace("key", key).encode()))
+        if self.body:
+            fields.append(("Content-Type", b"application/json"))
+        fields += [(f"x-fuzz-{i}", b"v") for i in range(self.extra)]
+        if self.big:
+            fields.append(("x-fuzz-big", b"b" * self.big))
+        if self.odd is not None:
+            fields.append(("x-fuzz-odd", self.odd))
+        return fields
+
+    def wire_headers(self, key: str) -> list[tuple[str, bytes]]:
+        """Every header field sent, ``Host`` and ``Content-Length`` included."""
+        fields = [("Host", b"127.0.0.1:65535"), *self.headers(key)]
+        if self.sends_length:
+            fields.append(("Content-Length", str(len(self.content)).encode()))
+        return fields
+
+    @property
+    def content(self) -> bytes:
+        return b'{"model": "m", "prompt": "hi", "max_tokens": 1}' if self.body else b""
+
+    @property
+    def sends_length(self) -> bool:
+        return self.body or self.method in ("POST", "PUT", "PATCH")
+
+    def head_bytes(self, key: str) -> int:
+        """Request line and header fields, bytes (as the parser counts them)."""
+        line = len(f"{self.method} {self.path} HTTP/1.1\r\n")
+        return line + sum(len(n) + len(v) + 4 for n, v in self.wire_headers(key))
+
+    def classes(self, key: str) -> list[str]:
+        """The classes of hostile request this one belongs to (issue 22's items)."""
+        from urllib.parse import unquote
+
+        path = unquote(self.path.split("?")[0])
+        found = []
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path):
+            found.append("control character in the path (5)")
+        elif ".." in path:
+            found.append("dot segments to internal endpoints (4)")
+        elif path not in CANONICAL:
+            found.append("near-miss route: slashes, ';', '%2F' (15)")
+        if self.oversized(key):
+            found.append("header flood / oversized head (6, 7)")
+        if self.auth not in KEY_FORMS:
+            found.append("no usable key: empty or malformed Bearer (1)")
+        if self.method == "HEAD":
+            found.append("HEAD (15)")
+        if self.odd is not None:
+            found.append("non-ASCII header bytes (5)")
+        return found or ["plain request"]
+
+    def oversized(self, key: str) -> bool:
+        """More header bytes or fields than the servers accept (``functions.guards.headers``)."""
+        return self.head_bytes(key) > HEAD_LIMIT_BYTES or len(self.wire_headers(key)) > HEADER_COUNT_LIMIT
+
+
+wire_requests = st.builds(
+    WireRequest,
+    method=methods,
+    path=hostile_paths,
+    auth=st.sampled_from(AUTH_FORMS),
+    extra=st.one_of(st.just(0), st.integers(1, 120), st.sampled_from([99, 100, 101, 500, 3000])),
+    big=st.one_of(st.just(0), st.sampled_from([4000, 15_000, 17_000, 100_000])),
+    odd=st.one_of(st.none(), st.sampled_from([b"\xe9t\xe9", b"\xff\xfe", b"a\x80"])),
+    body=st.booleans(),
+)
+CANONICAL = {CHAT, COMPLETIONS, "/v1/models", "/healthz", "/metrics", "/readyz", "/_llmfn/status"}
+HEAD_LIMIT_BYTES = 16 * 1024
+HEADER_COUNT_LIMIT = 100
+
+
+GET_ROUTES = {"/healthz", "/v1/models", "/metrics", "/readyz", "/_llmfn/status"}
+
+
+def wire_problem(
+    request: WireRequest, key: str, status: int, headers: list[tuple[str, str]]
+) -> tuple[str, str] | None:
+    """(kind, what) is wrong with the answer to ``request`` beyond :func:`answer_problem`, or None."""
+    from urllib.parse import unquote
+
+    path = unquote(request.path.split("?")[0])
+    names = [name.lower() for name, _ in headers]
+    for repeated in ("date", "server"):
+        if names.count(repeated) > 1:
+            return "repeated date / server header (15)", f"{names.count(repeated)} '{repeated}' headers"
+    if 300 <= status < 400:
+        return "redirect to the client's Host (15)", f"{status} redirect to {dict(headers).get('location')!r}"
+    if request.oversized(key) and status < 400:
+        fields = len(request.wire_headers(key))
+        return (
+            "head read past the bound (6, 7)",
+            f"{status}: {request.head_bytes(key)} bytes in {fields} header fields were read in full",
+        )
+    if status < 400 and path not in CANONICAL:
+        return "a path that is no route answered (4)", f"{status} for a path that is no route ({path!r})"
+    if status < 400 and request.auth not in KEY_FORMS and path != "/healthz":
+        return "answered without a usable key (1)", f"{status} without a usable key ({request.auth!r})"
+    if request.method == "HEAD" and path in GET_ROUTES and status == 405:
+        return "HEAD refused on a GET route (15)", "405 for HEAD on a GET route"
+    return None
+
+
+def send_wire(base_url: str, request: WireRequest, key: str, tally: Tally, timeout_s: float = 60) -> None:
+    """Send ``request`` on a fresh connection with ``http.client`` (it sends the path as given: no dot
+    segment is removed, no escape decoded) and record the answer."""
+    label = (
+        f"{request.method} {request.path} (auth {request.auth!r}, +{request.extra} fields, big {request.big})"
+    )
+    classes = request.classes(key)
+    for name in classes:
+        tally.classes.setdefault(name, [0, 0])[0] += 1
+    found_before = tally.bad_errors + tally.transport_errors + tally.statuses["5xx"]
+    try:
+        _send_wire(base_url, request, key, tally, timeout_s, label)
+    finally:
+        if tally.bad_errors + tally.transport_errors + tally.statuses["5xx"] > found_before:
+            for name in classes:
+                tally.classes[name][1] += 1
+
+
+def _send_wire(
+    base_url: str, request: WireRequest, key: str, tally: Tally, timeout_s: float, label: str
+) -> None:
+    import http.client
+    from urllib.parse import urlparse
+
+    host = urlparse(base_url)
+    connection = http.client.HTTPConnection(host.hostname or "127.0.0.1", host.port, timeout=timeout_s)
+    try:
+        connection.putrequest(request.method, request.path, skip_host=True, skip_accept_encoding=True)
+        for name, value in request.wire_headers(key):
+            connection.putheader(name, value)
+        connection.endheaders(request.content)
+        response = connection.getresponse()
+        content = response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        if request.oversized(key) and isinstance(exc, ConnectionError | http.client.RemoteDisconnected):
+            tally.cases += 1  # the parser refused the head and closed the connection as it arrived
+            tally.statuses["closed"] += 1
+        else:
+            tally.transport_error(label, exc)
+            tally.findings["transport error"] += 1
+        return
+    finally:
+        connection.close()
+    headers = response.getheaders()
+    content_type = response.getheader("content-type") or ""
+    if response.status == 400 and content_type.startswith("text/plain") and request.oversized(key):
+        tally.cases += 1  # uvicorn's h11 protocol refuses an oversized head with a plain-text 400
+        tally.statuses["4xx"] += 1
+        return
+    bad_before = tally.bad_errors
+    if request.method == "HEAD" and response.status < 500:  # no body to check
+        tally.record(label, response.status, "", b"{}" if response.status < 400 else _HEAD_ERROR)
+    else:
+        tally.record(label, response.status, content_type, content)
+    if response.status >= 500:
+        tally.findings["5xx (5)"] += 1
+    elif tally.bad_errors > bad_before:
+        tally.findings["error body not in OpenAI's format"] += 1
+    problem = wire_problem(request, key, response.status, headers)
+    if problem is not None:
+        tally.findings[problem[0]] += 1
+        tally.bad_errors += 1
+        if len(tally.problems) < 50:
+            tally.problems.append(f"{label}: {problem[1]}")
+
+
+_HEAD_ERROR = json.dumps({"error": {"message": "HEAD", "type": "t", "param": None, "code": None}}).encode()
+
+
+def run_wire(base_url: str, api_key: str, cases: int, seeded: bool, timeout_s: float = 60) -> Tally:
+    """Send ``cases`` hypothesis :data:`wire_requests` (hostile paths, methods, header floods, keys)."""
+    tally = Tally()
+
+    @settings(max_examples=cases, derandomize=seeded, **_settings())
+    @given(request=wire_requests)
+    def run(request: WireRequest) -> None:
+        send_wire(base_url, request, api_key, tally, timeout_s)
+
+    run()
+    return tally

@@ -4,7 +4,10 @@ Routes: ``POST /v1/chat/completions``, ``POST /v1/completions`` (JSON or SSE str
 filled in, also in a last stream chunk with ``stream_options.include_usage``), ``GET /v1/models``,
 ``GET /healthz`` (live), ``GET /readyz`` (200 once the preload's last stage finished, else 503 with
 stage and progress and ``Retry-After`` in seconds), ``GET /metrics`` (Prometheus). Errors use OpenAI's
-format. With an API key every route but ``/healthz`` requires it. The OpenAPI document is not served:
+format. With an API key every route but ``/healthz`` requires it. GET routes answer HEAD too (RFC 9110
+section 9.1: "All general-purpose servers MUST support the methods GET and HEAD"), as the ``llmfn dev``
+gateway does; a path with a trailing slash is a 404, never a redirect to the client's ``Host`` before the
+key check. Header fields are bounded (:mod:`functions.guards.headers`). The OpenAPI document is not served:
 ``app.openapi()`` builds it, with the request bodies and 200 answers of :mod:`functions.api.protocol`.
 What a generation request goes through, in order, is :mod:`functions.api.serving`'s docstring.
 """
@@ -35,6 +38,7 @@ from functions.api.protocol import (
 from functions.api.serving import CHAT, COMPLETIONS, NOT_READY_RETRY_AFTER_S, ServingRuntime
 from functions.engines import Engine
 from functions.errors import APIError, http_error
+from functions.guards.headers import HeaderLimits
 from functions.metrics import CONTENT_TYPE
 from functions.settings import ServeSettings
 
@@ -80,7 +84,15 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
         runtime.start()
         yield
 
-    app = FastAPI(title="llmfn inference", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app = FastAPI(
+        title="llmfn inference",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    app.add_middleware(HeaderLimits)
     app.state.runtime = runtime
     app.openapi = lambda: openapi_schema(app)  # type: ignore[method-assign]
 
@@ -135,12 +147,16 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
         runtime.metrics.queue_length.set(runtime.admission.slots.queued)
         return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
 
-    @app.get("/healthz")
     async def healthz() -> Response:
         """Liveness: the only route open without the API key."""
         return Response(b'{"status":"ok"}', media_type="application/json")
 
-    app.add_api_route("/v1/models", models, methods=["GET"], responses={200: {"model": ModelList}})
-    app.add_api_route("/readyz", readyz, methods=["GET"])
-    app.add_api_route("/metrics", metrics, methods=["GET"])
+    for path, endpoint, responses in (
+        ("/healthz", healthz, None),
+        ("/v1/models", models, {200: {"model": ModelList}}),
+        ("/readyz", readyz, None),
+        ("/metrics", metrics, None),
+    ):
+        app.add_api_route(path, endpoint, methods=["GET"], responses=responses)
+        app.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)  # GET without a body
     return app

@@ -8,11 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from pydantic import SecretStr
+
 from functions import contract
 from functions.cloud.retry import RetryPolicy
 from functions.cloud.types import CloudControl, MetricSource
 from functions.contract import CLOUDS, RESERVED_CAPACITIES, Cloud, ReservedCapacity
 from functions.errors import InputError
+from functions.secrets import as_secret, reveal
 
 
 class TargetError(InputError):
@@ -35,7 +38,8 @@ class CloudTarget:
     cloud: "aws" or "tencent". function / alias: names; namespace: SCF namespace (Tencent only).
     region: cloud region. endpoint: API endpoint override URL (tests: the stand-ins), None = the
     cloud's own. secret_id / secret_key / session_token: Tencent credentials (AWS uses boto3's
-    credential chain). timeout_s: per-request timeout, seconds. reserved_capacity: what the reserved
+    credential chain), held as ``SecretStr`` (strings given are wrapped) so that a repr of the target, or
+    of settings holding it, shows them masked. timeout_s: per-request timeout, seconds. reserved_capacity: what the reserved
     floor is: provisioned concurrency, or on Lambda Managed Instances (AWS GPU functions) the
     version's ``MinExecutionEnvironments``.
     """
@@ -46,13 +50,15 @@ class CloudTarget:
     region: str
     namespace: str = "default"
     endpoint: str | None = None
-    secret_id: str | None = None
-    secret_key: str | None = None
-    session_token: str | None = None
+    secret_id: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    session_token: SecretStr | None = None
     timeout_s: float = 10.0
     reserved_capacity: ReservedCapacity = contract.PROVISIONED_CONCURRENCY
 
     def __post_init__(self) -> None:
+        for name in ("secret_id", "secret_key", "session_token"):
+            object.__setattr__(self, name, as_secret(getattr(self, name)))
         if self.cloud not in CLOUDS:
             raise TargetError(
                 f"must be one of {', '.join(CLOUDS)}, got {self.cloud!r}",
@@ -76,14 +82,14 @@ class CloudTarget:
             )
 
     @staticmethod
-    def tencent_credentials(env: Mapping[str, str] | None = None) -> dict[str, str | None]:
+    def tencent_credentials(env: Mapping[str, str] | None = None) -> dict[str, SecretStr | None]:
         """Tencent keys from the environment (on SCF, ``functions.scaler.handler.tencent_env`` puts each
         request's ``X-Scf-*`` role keys there: an image function's own environment has none)."""
         env = os.environ if env is None else env
         return {
-            "secret_id": env.get("TENCENTCLOUD_SECRETID") or None,
-            "secret_key": env.get("TENCENTCLOUD_SECRETKEY") or None,
-            "session_token": env.get("TENCENTCLOUD_SESSIONTOKEN") or None,
+            "secret_id": as_secret(env.get("TENCENTCLOUD_SECRETID")),
+            "secret_key": as_secret(env.get("TENCENTCLOUD_SECRETKEY")),
+            "session_token": as_secret(env.get("TENCENTCLOUD_SESSIONTOKEN")),
         }
 
     def _tencent(self) -> Any:
@@ -95,8 +101,8 @@ class CloudTarget:
             host, protocol = parsed.netloc, parsed.scheme
         return TencentEndpoint(
             region=self.region,
-            secret_id=self.secret_id or "",
-            secret_key=self.secret_key or "",
+            secret_id=self.secret_id or SecretStr(""),
+            secret_key=self.secret_key or SecretStr(""),
             endpoint=host,
             protocol=protocol,
             timeout_s=self.timeout_s,
@@ -149,9 +155,9 @@ class CloudTarget:
             "s3",
             region_name=self.region,
             endpoint_url=endpoint or f"https://cos.{self.region}.myqcloud.com",
-            aws_access_key_id=self.secret_id,
-            aws_secret_access_key=self.secret_key,
-            aws_session_token=self.session_token,
+            aws_access_key_id=reveal(self.secret_id),
+            aws_secret_access_key=reveal(self.secret_key),
+            aws_session_token=reveal(self.session_token),
             config=Config(
                 retries={"total_max_attempts": 1},
                 s3={"addressing_style": "virtual"},

@@ -20,9 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import SecretStr
+
 from functions.cloud.retry import RetryPolicy
 from functions.cloud.types import AliasRouting, Capacity, CloudError, InvokeResult, WindowMetrics
 from functions.contract import SCF_URL_TRIGGER, scf_url_of_trigger_desc, scf_url_trigger_desc
+from functions.secrets import reveal
 
 SCF_MONITOR_NAMESPACE = "QCE/SCF_V2"
 MONITOR_PERIOD_S = 60
@@ -54,12 +57,17 @@ class TencentEndpoint:
     ``timeout_s`` is the per-request timeout in seconds; ``session_token`` goes with temporary keys."""
 
     region: str
-    secret_id: str
-    secret_key: str
+    secret_id: SecretStr
+    secret_key: SecretStr
     endpoint: str | None = None
     protocol: str = "https"
     timeout_s: float = 10.0
-    session_token: str | None = None
+    session_token: SecretStr | None = None
+
+    def __post_init__(self) -> None:  # credentials as SecretStr (strings given are wrapped): masked repr
+        for name in ("secret_id", "secret_key", "session_token"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, value if isinstance(value, SecretStr | None) else SecretStr(value))
 
     def client(self, service: str, version: str) -> Any:
         """A signed ``CommonClient`` for ``service`` at API ``version``."""
@@ -69,7 +77,9 @@ class TencentEndpoint:
         from tencentcloud.common.profile.http_profile import HttpProfile
 
         http = HttpProfile(protocol=self.protocol, endpoint=self.endpoint, reqTimeout=self.timeout_s)
-        cred = credential.Credential(self.secret_id, self.secret_key, self.session_token)
+        cred = credential.Credential(
+            self.secret_id.get_secret_value(), self.secret_key.get_secret_value(), reveal(self.session_token)
+        )
         return CommonClient(service, version, cred, self.region, profile=ClientProfile(httpProfile=http))
 
 

@@ -72,11 +72,12 @@ def serve_scaler() -> None:
     """Run the scaler as an SCF event image function on SCF's host and port."""
     import uvicorn
 
+    from functions.guards.headers import server_options
     from functions.scaler.handler import main_handler
 
     host = os.environ.get(ENV_HOST) or SCF_HOST
     port = int(os.environ.get(ENV_PORT) or SCF_PORT)
-    uvicorn.run(event_function_app(main_handler), host=host, port=port, log_level="info")
+    uvicorn.run(event_function_app(main_handler), host=host, port=port, log_level="info", **server_options())
 
 
 def main() -> None:

@@ -103,6 +103,7 @@ def dev(
     ),
 ) -> None:
     """Serve a model locally behind a gateway with reserved and on-demand workers, scaled by a policy."""
+    from functions.secrets import api_key_given
     from llmfn.local.config import DevConfig
     from llmfn.local.runner import build_gateway, serve
 
@@ -131,7 +132,7 @@ def dev(
         engine=engine,
         worker_threads=worker_threads,
         worker_args=tuple(worker_arg),
-        api_key=api_key,
+        api_key=api_key_given(api_key),
         max_body_bytes=max_body_bytes,
         tier_exclusive=tier_exclusive,
     )

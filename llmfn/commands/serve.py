@@ -36,6 +36,7 @@ def serve(
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Serve /v1/chat/completions, /v1/completions, /v1/models, /healthz, /readyz and /metrics."""
+    from functions.secrets import api_key_given
     from functions.serve import serve as run
     from functions.settings import ServeSettings
     from llmfn.commands.dev import resolve_model
@@ -48,7 +49,7 @@ def serve(
         device=device,
         host=host,
         port=port,
-        api_key=api_key,
+        api_key=api_key_given(api_key),
         public=no_auth or None,
         rate_per_s=rate_per_s,
         burst=burst,

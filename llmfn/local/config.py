@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import model_validator
 
 from functions.errors import InputError
+from functions.secrets import ApiKey
 from functions.settings import SettingsError
 from scaling.validated import FrozenModel
 
@@ -42,7 +43,8 @@ class DevConfig(FrozenModel):
     worker_threads: torch threads per worker (``OMP_NUM_THREADS``).
     worker_args: extra arguments passed through to ``python -m functions.serve``.
     api_key: Bearer key required on every route of the gateway and its workers but ``/healthz``
-        (``None``: open; the gateway listens on loopback only).
+        (``None``: open; the gateway listens on loopback only); a ``functions.secrets.ApiKey``, so an
+        empty, blank or multi-line key is refused and its repr is masked.
     max_body_bytes: largest request body, bytes (413 above), at the gateway and at each worker.
     tier_exclusive: a busy worker takes requests of its own complexity tier only (an idle one any),
         so the requests sharing a worker finish close together: the simulator's tiered dispatch
@@ -73,7 +75,7 @@ class DevConfig(FrozenModel):
     engine: str = "transformers"
     worker_threads: int = 1
     worker_args: tuple[str, ...] = ()
-    api_key: str | None = Field(default=None, repr=False)
+    api_key: ApiKey | None = None
     max_body_bytes: int = 1_048_576
     tier_exclusive: bool = False
 
@@ -94,8 +96,6 @@ class DevConfig(FrozenModel):
 
     @model_validator(mode="after")
     def _check(self) -> DevConfig:
-        if self.api_key is not None and not self.api_key.strip():
-            raise InputError("(LLMFN_API_KEY) must not be empty or blank", field="api_key", value="")
         if self.reserved > self.max_instances:
             raise InputError(
                 f"{self.reserved} exceeds max_instances {self.max_instances}: the reserved workers must fit "

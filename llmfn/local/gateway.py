@@ -7,6 +7,12 @@ buffered, so a worker that dies mid-request is retried once on another worker; S
 through chunk by chunk, and a worker dying mid-stream ends the stream with an OpenAI error event.
 ``/_llmfn/status`` is the pool as JSON, ``/metrics`` Prometheus text.
 
+Only the worker routes in ``WORKER_ROUTES`` are forwarded, matched exactly on the percent-decoded path
+(no dot segment, encoded slash, control character or trailing slash reaches a worker: 404, before the
+key check and before a worker slot is leased, as ``llmfn serve`` answers them), with only the request
+headers in ``FORWARDED_HEADERS``; header fields are bounded (``functions.guards.headers``). Every
+leased slot is returned on every path (``_leased``), a stream's when the stream ends or the client goes.
+
 With an API key (``--api-key`` / ``LLMFN_API_KEY``) every route but ``/healthz`` requires it. Bodies
 over ``max_body_bytes`` get 413 before they are read in full; bodies that are not a JSON object 400,
 both from the gateway itself (no worker is leased for them). Every error the gateway answers, routing
@@ -24,6 +30,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
@@ -33,6 +40,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -42,6 +50,7 @@ from functions.errors import APIError, LlmfnError, http_error
 from functions.guards.auth import check_bearer
 from functions.guards.body import parse_json_object, read_body
 from functions.guards.complexity import complexity_score, complexity_tier
+from functions.guards.headers import HeaderLimits
 from functions.guards.token_bucket import TokenBucket
 from llmfn.local.autoscaler import Autoscaler
 from llmfn.local.config import DevConfig
@@ -51,6 +60,20 @@ from llmfn.local.status import GatewayStatus, PolicyStatus, PoolStatus, RuntimeS
 log = logging.getLogger("llmfn.dev")
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
+_NOT_RELAYED = _HOP_BY_HOP | {"date", "server"}
+"""Answer headers of a worker the gateway does not pass on (its own server sets ``date`` and ``server``)."""
+WORKER_ROUTES: dict[str, tuple[str, ...]] = {
+    "/v1/chat/completions": ("POST",),
+    "/v1/completions": ("POST",),
+}
+"""The worker routes the gateway forwards (``/v1/models`` it answers itself): path -> methods."""
+FORWARDED_HEADERS = frozenset(
+    {b"authorization", b"content-type", b"accept", b"x-request-id", b"x-llmfn-session"}
+)
+"""The request headers a worker reads; no other header of the client is forwarded."""
+_OWN_V1_ROUTES = {"/v1/models": ("GET", "HEAD")}
+"""``/v1/*`` routes the gateway answers itself (another method reaches ``proxy``: 405)."""
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 SUPERVISE_S = 1.0
 _NEUTRAL_MAX_TOKENS = 256  # the fingerprint's max_tokens factor is 1 when a request does not say
 HEALTH_PROBE_TIMEOUT_S = 2.0
@@ -59,6 +82,67 @@ _T = TypeVar("_T")
 
 class Draining(LlmfnError):
     """The gateway began shutting down while a request waited."""
+
+
+@dataclass
+class _Hold:
+    """A leased worker slot and the worker's answer using it; :meth:`finish` returns both exactly once."""
+
+    lease: Lease
+    pool: WorkerPool
+    upstream: httpx.Response | None = None
+    streaming: bool = False
+    """The slot now belongs to a stream (``_relay`` and ``_HeldStream`` finish it)."""
+    done: bool = False
+
+    async def finish(self, ok: bool, broken: bool = False) -> None:
+        if self.done:
+            return
+        self.done = True
+        with anyio.CancelScope(shield=True):
+            try:
+                if self.upstream is not None:
+                    await self.upstream.aclose()
+            finally:
+                await self.pool.release(self.lease, ok=ok, broken=broken)
+
+
+class _HeldStream(StreamingResponse):
+    """A stream that returns its slot when it ends, also when the client left before it began (then
+    the body iterator never runs, so its own ``finally`` cannot)."""
+
+    def __init__(
+        self, hold: _Hold, content: AsyncIterator[bytes], status_code: int, headers: dict[str, str]
+    ) -> None:
+        super().__init__(content, status_code=status_code, headers=headers)
+        self.hold = hold
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.hold.finish(ok=False)
+
+
+def worker_path(request: Request) -> str:
+    """The worker route a ``/v1/*`` request names, or the 404 / 405 ``llmfn serve`` would answer.
+
+    The match is exact on the percent-decoded path, so ``/v1/%2e%2e/metrics``, ``/v1/chat/completions%00``
+    and ``/v1/chat/completions/`` are 404s; the query string is not forwarded (the routes take none)."""
+    path = request.scope["path"]
+    methods = WORKER_ROUTES.get(path) or _OWN_V1_ROUTES.get(path)
+    if methods is None:
+        raise http_error(404, "Not Found")
+    if request.method not in methods or path not in WORKER_ROUTES:
+        raise APIError(
+            405, "Method Not Allowed", code="method_not_allowed", headers={"Allow": ", ".join(methods)}
+        )
+    return path
+
+
+def forwarded_headers(request: Request) -> list[tuple[bytes, bytes]]:
+    """The client's headers a worker reads (``FORWARDED_HEADERS``), as the raw bytes received."""
+    return [(name, value) for name, value in request.headers.raw if name.lower() in FORWARDED_HEADERS]
 
 
 def shutting_down() -> APIError:
@@ -177,7 +261,7 @@ class Gateway:
             "llmfn_dev_gateway_queue_wait_seconds", "Time waiting for a worker slot.", registry=self.registry
         )
         self.ticker: asyncio.Task[None] | None = None
-        self._api_key = config.api_key.encode() if config.api_key else None
+        self._api_key = None if config.api_key is None else config.api_key.get_secret_value().encode()
         self._drain: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -260,6 +344,7 @@ class Gateway:
         """Admit, route and forward one ``/v1/*`` request; retries once if its worker breaks."""
         arrived = time.monotonic()
         try:
+            path = worker_path(request)
             self.authorize(request)
             if self.draining:
                 raise shutting_down()
@@ -271,7 +356,7 @@ class Gateway:
         tier = "S"
         try:
             tier, score = request_tier(payload)
-            return await self._forward(request, body, payload, tier, score, arrived)
+            return await self._forward(request, path, body, payload, tier, score, arrived)
         except APIError as exc:
             self.requests.labels(tier, str(exc.status)).inc()
             return exc.response()
@@ -283,6 +368,7 @@ class Gateway:
     async def _forward(
         self,
         request: Request,
+        path: str,
         body: bytes,
         payload: dict[str, Any] | None,
         tier: str,
@@ -299,55 +385,61 @@ class Gateway:
                     headers=retry_after(admission.retry_after_s),
                 )
         streaming = isinstance(payload, dict) and payload.get("stream") is True
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
-        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        headers = forwarded_headers(request)
         for _attempt in range(2):
-            lease = await self._lease(tier)
-            self.queue_wait.observe(lease.waited_s)
-            upstream_request = self.client.build_request(
-                request.method, lease.worker.url + path, content=body, headers=headers
-            )
-            upstream: httpx.Response | None = None
-            try:  # a worker sends a non-streamed answer's headers only once it is complete: race both
-                upstream = await self._unless_draining(
-                    self.client.send(upstream_request, stream=True), cleanup=_close_response
+            async with self._leased(tier) as hold:
+                lease = hold.lease
+                self.queue_wait.observe(lease.waited_s)
+                upstream_request = self.client.build_request(
+                    request.method, lease.worker.url + path, content=body, headers=headers
                 )
+                try:  # a worker sends a non-streamed answer's headers only once it is complete: race both
+                    hold.upstream = await self._unless_draining(
+                        self.client.send(upstream_request, stream=True), cleanup=_close_response
+                    )
+                    if not streaming:
+                        content = await self._unless_draining(hold.upstream.aread())
+                except Draining:
+                    raise shutting_down() from None
+                except httpx.TransportError as exc:
+                    broken = await self._worker_broken(lease)
+                    log.warning(
+                        "request to worker %s failed (%s: %s); worker %s; retrying",
+                        lease.worker.worker_id,
+                        type(exc).__name__,
+                        exc,
+                        "broken" if broken else "healthy",
+                    )
+                    await hold.finish(ok=False, broken=broken)
+                    continue
+                upstream = hold.upstream
+                self.ttft.labels(tier).observe(time.monotonic() - arrived)
+                self.autoscaler.record_ttft(time.monotonic() - arrived)
+                out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _NOT_RELAYED}
+                out_headers.update(self._route_headers(lease, tier, score))
+                self.requests.labels(tier, str(upstream.status_code)).inc()
                 if not streaming:
-                    content = await self._unless_draining(upstream.aread())
-            except Draining:
-                if upstream is not None:
-                    await upstream.aclose()
-                await self.pool.release(lease, ok=False)
-                raise shutting_down() from None
-            except httpx.TransportError as exc:
-                broken = await self._worker_broken(lease)
-                log.warning(
-                    "request to worker %s failed (%s: %s); worker %s; retrying",
-                    lease.worker.worker_id,
-                    type(exc).__name__,
-                    exc,
-                    "broken" if broken else "healthy",
-                )
-                await self.pool.release(lease, ok=False, broken=broken)
-                continue
-            self.ttft.labels(tier).observe(time.monotonic() - arrived)
-            self.autoscaler.record_ttft(time.monotonic() - arrived)
-            out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
-            out_headers.update(self._route_headers(lease, tier, score))
-            self.requests.labels(tier, str(upstream.status_code)).inc()
-            if not streaming:
-                await upstream.aclose()
-                await self.pool.release(lease, ok=upstream.status_code < 500)
-                return Response(content, status_code=upstream.status_code, headers=out_headers)
-            return StreamingResponse(
-                self._relay(upstream, lease), status_code=upstream.status_code, headers=out_headers
-            )
+                    await hold.finish(ok=upstream.status_code < 500)
+                    return Response(content, status_code=upstream.status_code, headers=out_headers)
+                hold.streaming = True
+                return _HeldStream(hold, self._relay(hold), upstream.status_code, out_headers)
         raise APIError(
             503,
             "The worker failed twice during this request; retry.",
             code="worker_failed",
             headers=retry_after(1),
         )
+
+    @asynccontextmanager
+    async def _leased(self, tier: str) -> AsyncIterator[_Hold]:
+        """A slot on a ready worker for the block: returned when the block ends, however it ends
+        (an error, a cancellation, a bug), unless the block handed it to a stream."""
+        hold = _Hold(await self._lease(tier), self.pool)
+        try:
+            yield hold
+        finally:
+            if not hold.streaming:
+                await hold.finish(ok=False)
 
     async def _lease(self, tier: str) -> Lease:
         """A slot on a ready worker, or the APIError to answer (429 queue full, 503 none in time or
@@ -393,11 +485,12 @@ class Gateway:
             "x-llmfn-queue-seconds": f"{lease.waited_s:.4f}",
         }
 
-    async def _relay(self, upstream: httpx.Response, lease: Lease) -> AsyncIterator[bytes]:
+    async def _relay(self, hold: _Hold) -> AsyncIterator[bytes]:
         """Pass an SSE stream through; a broken worker or the gateway's shutdown ends it with an OpenAI
         error event."""
-        ok, broken = upstream.status_code < 500, False
-        chunks = upstream.aiter_raw()
+        assert hold.upstream is not None
+        ok, broken = hold.upstream.status_code < 500, False
+        chunks = hold.upstream.aiter_raw()
         try:
             while (chunk := await self._unless_draining(anext(chunks, None))) is not None:
                 yield chunk
@@ -405,12 +498,10 @@ class Gateway:
             ok = False
             yield sse_error(shutting_down())
         except httpx.TransportError as exc:
-            ok, broken = False, await self._worker_broken(lease)
+            ok, broken = False, await self._worker_broken(hold.lease)
             yield sse_error(APIError(503, f"worker failed mid-stream: {exc!s}", code="worker_failed"))
         finally:
-            with anyio.CancelScope(shield=True):
-                await upstream.aclose()
-                await self.pool.release(lease, ok=ok, broken=broken)
+            await hold.finish(ok=ok, broken=broken)
 
     # ---- introspection ---------------------------------------------------------------------------
     def status(self) -> RuntimeStatus:
@@ -525,11 +616,18 @@ def create_gateway(
         assert isinstance(exc, HTTPException)
         return http_error(exc.status_code, str(exc.detail)).response()
 
-    routes = [
+    routes = [  # GET routes answer HEAD too (Starlette adds it), as llmfn serve's do
         Route("/v1/models", guarded(models)),
-        Route("/v1/{path:path}", gateway.proxy, methods=["GET", "POST"]),
+        Route("/v1/{path:path}", gateway.proxy, methods=_ANY_METHOD),
         Route("/_llmfn/status", guarded(status)),
         Route("/metrics", guarded(metrics)),
         Route("/healthz", healthz),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: routing_error})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: routing_error},
+        middleware=[Middleware(HeaderLimits)],
+    )
+    app.router.redirect_slashes = False  # a 307 to the client's Host header, before the key check: 404
+    return app

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from functions.errors import LlmfnError
+from functions.secrets import reveal
 from llmfn.local.client import auth_headers
 from llmfn.local.config import DevConfig
 from llmfn.local.worker import Worker, WorkerKind, WorkerState, spawn_worker, terminate, watch_cold_start
@@ -137,7 +138,7 @@ class WorkerPool:
         self._waiters = 0
         self._in_service = 0
         self._changed = asyncio.Condition()
-        self._client = httpx.AsyncClient(headers=auth_headers(config.api_key))
+        self._client = httpx.AsyncClient(headers=auth_headers(reveal(config.api_key)))
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 

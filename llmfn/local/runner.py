@@ -9,6 +9,7 @@ from typing import Any
 
 import uvicorn
 
+from functions.guards.headers import server_options
 from llmfn.local.autoscaler import Autoscaler, policy_config
 from llmfn.local.config import DevConfig
 from llmfn.local.gateway import Gateway, create_gateway
@@ -56,6 +57,7 @@ def serve(
             log_level=log_level,
             timeout_graceful_shutdown=5,
             lifespan="on",
+            **server_options(),
         ),
         gateway,
     )

@@ -165,7 +165,7 @@ def spawn_worker(config: DevConfig, worker_id: int, kind: WorkerKind, log_dir: P
     env = dict(os.environ, OMP_NUM_THREADS=str(config.worker_threads), PYTHONUNBUFFERED="1")
     env.pop(ENV_API_KEY, None)
     if config.api_key is not None:
-        env[ENV_API_KEY] = config.api_key  # the environment keeps it out of `ps`
+        env[ENV_API_KEY] = config.api_key.get_secret_value()  # the environment keeps it out of `ps`
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             worker_command(config, port),

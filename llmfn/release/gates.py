@@ -11,8 +11,11 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pydantic import SecretStr
+
 from functions.cloud.types import CloudControl, WindowMetrics
 from functions.errors import InputError
+from functions.secrets import as_secret, reveal
 
 
 @dataclass(frozen=True)
@@ -49,12 +52,16 @@ class SmokeResult:
 @dataclass(frozen=True)
 class SmokeCheck:
     """prompt: what to ask. endpoint_url: the stack's HTTP endpoint (None: invoke the version directly).
-    api_key: bearer key for the endpoint. timeout_s: request timeout, seconds."""
+    api_key: bearer key for the endpoint (a ``SecretStr``; a string given is wrapped, so the repr
+    masks it). timeout_s: request timeout, seconds."""
 
     prompt: str = "Reply with the word OK."
     endpoint_url: str | None = None
-    api_key: str | None = None
+    api_key: SecretStr | None = None
     timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "api_key", as_secret(self.api_key))
 
     def _http(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         assert self.endpoint_url is not None
@@ -63,7 +70,7 @@ class SmokeCheck:
             data=json.dumps(body).encode() if body is not None else None,
             method=method,
             headers={"Content-Type": "application/json"}
-            | ({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
+            | ({"Authorization": f"Bearer {reveal(self.api_key)}"} if self.api_key else {}),
         )
         with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
             return json.loads(response.read())

@@ -32,6 +32,7 @@ from functions.contract import (
 from functions.scaler.handler import lambda_handler, main_handler
 from functions.scaler.run import Scaler
 from functions.scaler.settings import ScalerSettings
+from functions.secrets import reveal
 from llmfn.cli import app
 from scaling.policies import Observation, PolicyConfig, make_policy
 from tests.cloud.standins import ALIAS, INITIAL_CAPACITY, STATE_BUCKET, StandIn, fast_retry
@@ -223,8 +224,8 @@ def _scaler_env(stand_in: StandIn) -> dict[str, str]:
         ENV_STATE_BUCKET: STATE_BUCKET,
         ENV_STATE_ENDPOINT: stand_in.state_endpoint,
         ENV_POLICY_CONFIG: json.dumps(POLICY_CONFIG),
-        "TENCENTCLOUD_SECRETID": target.secret_id or "",
-        "TENCENTCLOUD_SECRETKEY": target.secret_key or "",
+        "TENCENTCLOUD_SECRETID": reveal(target.secret_id) or "",
+        "TENCENTCLOUD_SECRETKEY": reveal(target.secret_key) or "",
         **({ENV_PREWARM_URL: stand_in.endpoint_url} if stand_in.endpoint_url else {}),
     }
 
@@ -282,7 +283,10 @@ def test_scale_command_prints_the_dry_run_decision(stand_in: StandIn, tmp_path: 
         "--state-endpoint", stand_in.state_endpoint, "--api-endpoint", str(target.endpoint),
         "--policy-config", str(config),
     ]  # fmt: skip
-    env = {"TENCENTCLOUD_SECRETID": target.secret_id or "", "TENCENTCLOUD_SECRETKEY": target.secret_key or ""}
+    env = {
+        "TENCENTCLOUD_SECRETID": reveal(target.secret_id) or "",
+        "TENCENTCLOUD_SECRETKEY": reveal(target.secret_key) or "",
+    }
     result = CliRunner().invoke(app, args, env=env)
     assert result.exit_code == 0, result.output
     outcome = json.loads(result.output)

@@ -24,12 +24,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(app: Any) -> Iterator[str]:
+def running(app: Any, **options: Any) -> Iterator[str]:
     """Serve ``app`` until the block ends; yields its base URL. A port taken between choosing and
-    binding it (other suites pick free ports too) is retried with another."""
+    binding it (other suites pick free ports too) is retried with another. ``options``: more
+    ``uvicorn.Config`` keywords (``functions.guards.headers.server_options()``, as the servers run)."""
     for _attempt in range(3):
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options)
+        )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 60

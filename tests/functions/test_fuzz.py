@@ -1,5 +1,6 @@
 """Property-based fuzzing of ``llmfn serve``'s app over real HTTP (issue 13, "keep it fixed"): schemathesis
-from its OpenAPI document and hypothesis request bodies against the tiny model. No answer is a 5xx, every
+from its OpenAPI document, hypothesis request bodies against the tiny model, and hypothesis requests at
+the HTTP layer (issue 22: hostile paths and methods, header floods, keys that are no key). No answer is a 5xx, every
 error is in OpenAI's format, and afterwards the server is alive and its breaker closed. Bounded budgets
 (seeded); ``bench/fuzz.py`` runs 10k+ cases per surface."""
 
@@ -12,9 +13,10 @@ import httpx
 import pytest
 
 from functions.api.router import create_app
+from functions.guards.headers import server_options
 from functions.settings import ServeSettings
 from tests.functions.helpers import running, wait_ready
-from tests.fuzzing import Tally, run_bodies, run_field_honesty, run_openapi
+from tests.fuzzing import Tally, run_bodies, run_field_honesty, run_openapi, run_wire
 
 KEY = "sk-fuzz"
 
@@ -34,7 +36,7 @@ def fuzzed_app(tiny_model_dir: Path) -> Iterator[tuple[str, object]]:
         access_log=False,
     )
     app = create_app(settings)
-    with running(app) as url:
+    with running(app, **server_options()) as url:  # as `llmfn serve` runs it: header bounds at the parser
         wait_ready(url, api_key=KEY)
         yield url, app
 
@@ -108,3 +110,13 @@ def test_control_token_text_in_messages_never_becomes_a_control_token(tiny_model
         assert tokenizer.decode(ids) == text
 
     check()
+
+
+def test_hypothesis_wire_requests(fuzzed_app: tuple[str, object]) -> None:
+    """Paths with encoded control characters or dot segments, near-miss routes, every method, header
+    floods and oversized heads, malformed Bearer keys: no 5xx, no redirect, no route reached by a path
+    that is not one, nothing answered without the key, no head read past its bound."""
+    url, _ = fuzzed_app
+    tally = run_wire(url, KEY, cases=200, seeded=True)
+    assert tally.cases >= 150
+    assert_clean(tally, url)

@@ -3,19 +3,36 @@ engine failure counted by the circuit breaker, and the keep-alive connection sur
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import importlib
+import os
+import re
+import socket
+import subprocess
+import sys
 import threading
 import time
+import typing
 from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import BaseModel, SecretStr
 
 from functions.api.router import create_app
+from functions.cloud.connect import CloudTarget
 from functions.engines import Prompt, make_engine
-from functions.settings import ServeSettings
+from functions.errors import APIError
+from functions.guards.auth import check_bearer
+from functions.scaler.settings import ScalerSettings
+from functions.settings import ServeSettings, SettingsError
+from llmfn.local.config import DevConfig
+from llmfn.local.worker import free_port
+from llmfn.release.gates import SmokeCheck
 from tests.functions.conftest import API_KEY
 from tests.functions.engines import ControlledEngine
-from tests.functions.helpers import assert_openai_error, running, wait_ready
+from tests.functions.helpers import assert_openai_error, running, spawned, wait_ready
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 CHAT, COMPLETIONS = "/v1/chat/completions", "/v1/completions"
@@ -253,3 +270,225 @@ def test_a_vanishing_temperature_decodes_greedily(tiny_server: str, temperature:
     assert response.status_code == 200, response.text
     greedy = httpx.post(tiny_server + COMPLETIONS, json={**body, "temperature": 0}, headers=AUTH, timeout=30)
     assert response.json()["choices"][0]["text"] == greedy.json()["choices"][0]["text"]
+
+
+# ---- issue 22: keys that are no key, secrets, header bounds, routes -------------------------------------
+NO_KEYS = [
+    "",
+    " ",
+    "   ",
+    "\t",
+    "\n",
+    "sk-Zq9\n",
+    "sk\nZq9",
+    "sk-Zq9\r\nx-injected: 1",
+    " sk-Zq9",
+    "sk-Zq9 ",
+    "sk Zq9",
+    "ключZq9",
+]
+"""An empty or blank key, or one with a newline, a space or a character a client cannot send, is no key."""
+
+
+@pytest.mark.parametrize("key", NO_KEYS)
+def test_a_key_that_is_no_key_is_refused_where_it_is_read(key: str) -> None:
+    readers = {
+        "LLMFN_API_KEY (entry points, python -m functions.serve)": lambda: ServeSettings.from_env(
+            {"LLMFN_API_KEY": key, "LLMFN_ENGINE": "null"}
+        ),
+        "serve settings": lambda: ServeSettings.build(engine="null", api_key=key),
+        "serve settings, public host": lambda: ServeSettings.build(
+            engine="null", host="0.0.0.0", api_key=key
+        ),
+        "llmfn dev": lambda: DevConfig(model_dir=Path("."), engine="null", api_key=key),
+    }
+    for where, read in readers.items():
+        with pytest.raises(SettingsError) as caught:
+            read()
+        message = str(caught.value)
+        assert message.startswith(("invalid settings: api_key", "api_key")), (where, message)
+        assert "visible ASCII" in message, (where, message)
+        assert "Zq9" not in message, (where, message)  # the key is never echoed
+
+
+def test_an_empty_bearer_token_never_passes() -> None:
+    """The second line behind the settings: ``Bearer`` with nothing after it matches no key, not even an
+    empty one (the repro: ``--api-key ""`` answered ``Authorization: Bearer`` with 200)."""
+    for header in ("Bearer", "Bearer ", "Bearer    ", "Bearer \t", "bearer"):
+        for key in (b"", b"sk-1"):
+            with pytest.raises(APIError) as caught:
+                check_bearer({"authorization": header}, key)
+            assert caught.value.status == 401
+    check_bearer({"authorization": "Bearer sk-1"}, b"sk-1")
+    check_bearer({"authorization": "bearer sk-1 "}, b"sk-1")  # RFC 6750: the scheme is case-insensitive
+
+
+@pytest.mark.parametrize("args", [["--api-key", ""], ["--api-key", "a\nb"]])
+def test_llmfn_serve_refuses_a_key_that_is_no_key(args: list[str]) -> None:
+    done = run_cli("serve", "--engine", "null", "--port", str(free_port()), *args)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: ") and "api_key" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", [["serve", "--engine", "null"], ["dev", "--engine", "null"]])
+def test_an_empty_llmfn_api_key_variable_is_refused_not_served_open(command: list[str]) -> None:
+    """``LLMFN_API_KEY=$UNSET_VARIABLE``: click drops an empty variable, which served the model open."""
+    done = run_cli(*command, "--port", str(free_port()), env={"LLMFN_API_KEY": ""})
+    assert done.returncode == 2, done.stderr
+    assert "empty" in done.stderr and "Traceback" not in done.stderr
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m llmfn *args``; a command that starts serving instead of refusing times out."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("LLMFN_API_KEY", "LLMFN_PUBLIC")}
+    return subprocess.run(
+        [sys.executable, "-m", "llmfn", *args],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+
+SECRET_NAME = re.compile(r"key|secret|token|password|credential", re.IGNORECASE)
+NOT_SECRETS = {
+    "state_key": "the S3 / COS object key (a path) of the scaler's state",
+    "null_completion_tokens": "a token count",
+    "max_tokens_cap": "a token count",
+    "default_max_tokens_short": "a token count",
+    "default_max_tokens_long": "a token count",
+    "prompt_bytes_per_token": "a ratio, bytes per token",
+}
+"""Fields whose names look like a secret's and that are not secrets, each with what it is."""
+SETTINGS_MODULES = (
+    "functions.settings",
+    "functions.scaler.settings",
+    "functions.cloud.connect",
+    "functions.cloud.tencent",
+    "functions.cloud.aws",
+    "llmfn.local.config",
+    "llmfn.release.gates",
+    "llmfn.release.promotion",
+    "infra.config",
+)
+
+
+def settings_classes() -> list[type]:
+    """Every pydantic model and dataclass defined in the settings modules."""
+    classes = []
+    for name in SETTINGS_MODULES:
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            if not isinstance(value, type) or value.__module__ != name:
+                continue
+            if (issubclass(value, BaseModel) and value is not BaseModel) or dataclasses.is_dataclass(value):
+                classes.append(value)
+    return classes
+
+
+def is_secret_type(annotation: object) -> bool:
+    return annotation is SecretStr or any(is_secret_type(arg) for arg in typing.get_args(annotation))
+
+
+def test_every_field_named_like_a_secret_is_a_secret_type() -> None:
+    classes = settings_classes()
+    assert {c.__name__ for c in classes} >= {"ServeSettings", "ScalerSettings", "DevConfig", "CloudTarget"}
+    offenders, seen = [], 0
+    for cls in classes:
+        hints = typing.get_type_hints(cls, include_extras=True)
+        names = cls.model_fields if issubclass(cls, BaseModel) else [f.name for f in dataclasses.fields(cls)]
+        for name in names:
+            if not SECRET_NAME.search(name) or name in NOT_SECRETS:
+                continue
+            seen += 1
+            if not is_secret_type(hints[name]):
+                offenders.append(f"{cls.__module__}.{cls.__name__}.{name}: {hints[name]}")
+    assert offenders == [], offenders
+    assert seen >= 6  # api_key (x3), secret_id, secret_key, session_token (x2)
+
+
+def test_no_secret_shows_in_a_repr_or_str_of_the_settings() -> None:
+    """The repro: printing ``ScalerSettings`` (a log line, a traceback's locals) showed the Tencent key."""
+    secret = "TENCENT-SECRET-KEY-VALUE"
+    target = CloudTarget("tencent", "fn", "live", "ap-guangzhou", secret_id="AKID-ID", secret_key=secret,
+                         session_token="SESSION-TOKEN")  # fmt: skip
+    scaler = ScalerSettings(target=target, state_bucket="bucket-1250000000")
+    serve = ServeSettings.build(engine="null", api_key="sk-SERVE-KEY")
+    dev = DevConfig(model_dir=Path("."), engine="null", api_key="sk-DEV-KEY")
+    smoke = SmokeCheck(endpoint_url="http://x", api_key="sk-SMOKE-KEY")
+    endpoint = target._tencent()
+    for shown in (target, scaler, serve, dev, smoke, endpoint):
+        for text in (repr(shown), str(shown)):
+            for value in (secret, "AKID-ID", "SESSION-TOKEN", "sk-SERVE-KEY", "sk-DEV-KEY", "sk-SMOKE-KEY"):
+                assert value not in text, text
+    assert target.secret_key is not None and target.secret_key.get_secret_value() == secret  # still usable
+    assert (
+        dict(ScalerSettings.from_env(_scaler_env(secret)).target.__dict__)["secret_key"].get_secret_value()
+        == secret
+    )
+
+
+def _scaler_env(secret: str) -> dict[str, str]:
+    return {
+        "LLMFN_CLOUD": "tencent",
+        "LLMFN_FUNCTION": "fn",
+        "LLMFN_ALIAS": "live",
+        "LLMFN_REGION": "ap-guangzhou",
+        "LLMFN_STATE_BUCKET": "bucket-1250000000",
+        "TENCENTCLOUD_SECRETID": "AKID-ID",
+        "TENCENTCLOUD_SECRETKEY": secret,
+    }
+
+
+def test_serve_refuses_an_oversized_header_before_reading_it(tiny_model_dir: Path) -> None:
+    """The repro: a 200 MB header was read in full (45 s, +376 MB) before the 401. The parser now refuses
+    the head past 16 KiB: the server answers 400 and closes while the client is still sending."""
+    port = free_port()
+    args = ["--engine", "null", "--port", str(port), "--log-level", "error", "--no-access-log"]
+    with spawned("functions.serve", args, {"LLMFN_API_KEY": API_KEY}, port) as url:
+        sent, answer = 0, b""
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+            conn.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nx-big: ")
+            chunk = b"a" * 65536
+            try:
+                while sent < 64 * 1024 * 1024:
+                    conn.sendall(chunk)
+                    sent += len(chunk)
+            except OSError:  # the server closed the connection: it stopped reading
+                pass
+            with contextlib.suppress(OSError):
+                answer = conn.recv(65536)
+        assert sent < 64 * 1024 * 1024, "the server read 64 MiB of one header"
+        assert answer.startswith(b"HTTP/1.1 400") or answer == b"", answer[:200]
+        assert httpx.get(url + "/healthz").status_code == 200
+
+
+def test_serve_answers_many_header_fields_with_431(tiny_server: str) -> None:
+    many = [("x-h", "1")] * 101
+    response = httpx.get(tiny_server + "/v1/models", headers=[*AUTH.items(), *many])
+    assert assert_openai_error(response, 431)["code"] == "request_header_fields_too_large"
+    assert httpx.get(tiny_server + "/v1/models", headers=[*AUTH.items(), *many[:90]]).status_code == 200
+
+
+def test_a_trailing_slash_is_a_404_not_a_redirect_to_the_clients_host(tiny_server: str) -> None:
+    """The repro: ``POST /v1/chat/completions/`` answered 307 to ``http://<Host header>/...`` before the key
+    check."""
+    for method, path in (
+        ("POST", CHAT + "/"),
+        ("POST", COMPLETIONS + "/"),
+        ("GET", "/v1/models/"),
+        ("GET", "/healthz/"),
+    ):
+        response = httpx.request(method, tiny_server + path, headers={"Host": "evil.example"}, json={})
+        assert_openai_error(response, 404)
+        assert "location" not in response.headers
+
+
+def test_get_routes_answer_head(tiny_server: str) -> None:
+    """RFC 9110 section 9.1: general-purpose servers support GET and HEAD (the gateway did, serve 405)."""
+    for path in ("/healthz", "/v1/models", "/readyz", "/metrics"):
+        response = httpx.head(tiny_server + path, headers=AUTH)
+        assert response.status_code == 200 and response.content == b"", (path, response.status_code)
+    assert httpx.head(tiny_server + "/v1/models").status_code == 401
+    assert httpx.head(tiny_server + CHAT, headers=AUTH).status_code == 405

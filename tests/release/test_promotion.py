@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from functions.cloud.types import CloudControl
+from functions.secrets import reveal
 from llmfn.cli import app
 from llmfn.errors import cli_message
 from llmfn.release.gates import GateThresholds, SmokeCheck
@@ -163,8 +164,8 @@ def test_failing_canary_rolls_back_and_leaves_the_alias_as_before(
         "--max-error-rate", "0.05", "--report", str(tmp_path / "report.json"),
     ]  # fmt: skip
     env = {
-        "TENCENTCLOUD_SECRETID": stand_in.target.secret_id or "",
-        "TENCENTCLOUD_SECRETKEY": stand_in.target.secret_key or "",
+        "TENCENTCLOUD_SECRETID": reveal(stand_in.target.secret_id) or "",
+        "TENCENTCLOUD_SECRETKEY": reveal(stand_in.target.secret_key) or "",
     }
     result = CliRunner().invoke(app, args, env=env)
 
