@@ -235,7 +235,7 @@ def tencent_checks_after_deploy(
     request without the key is refused. ``api_endpoint``: SCF API override (tests: the emulator)."""
     import urllib.error
 
-    from functions.contract import scf_url_of_trigger_desc
+    from core.contract import scf_url_of_trigger_desc
 
     control = _tencent_control(outputs, api_endpoint)
     triggers = control._call("ListTriggers").get("Triggers") or []

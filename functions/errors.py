@@ -1,62 +1,21 @@
-"""The roots of llmfn's errors, and OpenAI's error format for the ones answered over HTTP.
+"""OpenAI's error format for the errors llmfn answers over HTTP.
 
-Roots. README.md's layout rule (``scaling/`` and ``preload/`` import nothing of ours) forbids one base
-class for the whole project, so each independent package has its own root, all with the same shape
-(``llmfn.errors.FieldError``: ``message``, ``field``, ``value``, ``allowed``, ``path``):
+The root of every error of ours, ``LlmfnError``, and its ``InputError`` branch live in ``core.errors``
+(README.md, "Errors"); this module adds the run-time signal the serving code answers with
+(:class:`APIError`, a subclass of the root) and the framework's routing errors (:func:`http_error`).
 
-- ``LlmfnError`` here: every error class of ``functions/``, ``infra/``, ``layers/`` and ``llmfn/``;
-  ``InputError`` (also a ``ValueError``) is its branch for bad input (flags, config, files, request
-  bodies), the others are run-time signals (``APIError``, a full queue, a cloud call that failed);
-- ``preload.errors.PreloadError``: a checkpoint or source the preload refuses (a ``ValueError``);
-- ``scaling.errors.ScalingError``: a policy config, trace or profile the scaling core refuses.
-
-``llmfn.errors`` is the one place that turns ``InputError``, ``PreloadError`` and ``ScalingError`` into the
-CLI's one ``error: ...`` line (exit 2), naming the CLI flag for a field. Library code names its *field*
-(``max_instances``), never a CLI flag (``--max``): the flag is the CLI's business.
-
-This module imports nothing heavy at import time (starlette only when a response is built), so
-``infra/`` and ``layers/`` can import the roots without the serving stack.
+This module imports nothing heavy at import time (starlette only when a response is built).
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from core.errors import LlmfnError
 
 if TYPE_CHECKING:
     from starlette.responses import Response
-
-
-class LlmfnError(Exception):
-    """Root of every error class of ``functions/``, ``infra/``, ``layers/`` and ``llmfn/``.
-
-    ``message`` says what is wrong without the field's name; ``field`` names the setting it is about
-    (a config key, a request-body field); ``value`` is what was given, ``allowed`` what would be
-    accepted (in words), ``path`` the file. ``str()`` is ``"<field> <message>"`` when ``field`` is set.
-    """
-
-    def __init__(
-        self,
-        message: str = "",
-        *,
-        field: str | None = None,
-        value: object = None,
-        allowed: str | None = None,
-        path: str | Path | None = None,
-    ) -> None:
-        self.message = message
-        self.field = field
-        self.value = value
-        self.allowed = allowed
-        self.path = str(path) if path is not None else None
-        # Exception's own __init__, not super(): SettingsError is also a scaling.validated.ConfigError
-        # (a ScalingError), whose __init__ must not reset these attributes
-        Exception.__init__(self, f"{field} {message}" if field else message)
-
-
-class InputError(LlmfnError, ValueError):
-    """Bad input (a flag, a config value, a file, a request body): the CLI prints it as one line, exit 2."""
 
 
 ERROR_TYPES = {

@@ -18,8 +18,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, SecretStr
 
-from functions.contract import ENV_API_KEY
-from functions.errors import InputError
+from core.contract import ENV_API_KEY
+from core.errors import InputError
 
 API_KEY_MAX_CHARS = 4096
 """Lambda keeps all of a function's environment variables within 4 KB (the key travels in one)."""

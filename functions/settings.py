@@ -15,31 +15,27 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from functions.contract import ENV_API_KEY, ENV_PREFIX
-from functions.errors import InputError
+from core.contract import ENV_API_KEY, ENV_PREFIX
+from core.errors import InputError
+from core.validated import ConfigError, FrozenModel, env_values
 from functions.secrets import ApiKey
-from scaling.validated import ConfigError, FrozenModel, Problem, env_values
 
 EngineName = Literal["transformers", "null", "vllm"]
 
 
-class SettingsError(InputError, ConfigError):
+class SettingsError(ConfigError):
     """Invalid configuration; the message names each bad field and what it accepts.
 
-    An ``InputError`` (functions' root: the CLI prints it as one line) and a
-    ``scaling.validated.ConfigError`` (what ``FrozenModel`` raises, with its ``problems``): the
-    configuration models of ``functions/`` and ``llmfn/`` name it as their ``error_type``.
+    A ``core.validated.ConfigError`` (what ``FrozenModel`` raises, with its ``problems``; an
+    ``InputError``, so the CLI prints it as one line): the configuration models of ``functions/``
+    and ``llmfn/`` name it as their ``error_type``.
     """
-
-    def __init__(self, message: str, problems: tuple[Problem, ...] = (), **fields: Any) -> None:
-        InputError.__init__(self, message, **fields)
-        self.problems = problems
 
 
 class ServeSettings(FrozenModel):
     """Everything the app needs; units in the field names (``_s`` seconds, ``_bytes``, ``_per_s``).
 
-    A frozen pydantic model (:class:`scaling.validated.FrozenModel`); invalid values raise
+    A frozen pydantic model (:class:`core.validated.FrozenModel`); invalid values raise
     :class:`SettingsError` naming each field (and its ``LLMFN_*`` variable when read from the env).
     """
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pulumi
 
-from functions import contract as c
-from functions.contract import ALIAS_NAME, DESCRIPTION_PREFIX
-from functions.errors import InputError
+from core import contract as c
+from core.contract import ALIAS_NAME, DESCRIPTION_PREFIX
+from core.errors import InputError
 from infra.config import StackConfig
 
 # re-exported: the components read the environment from here; infra.config checks its size too

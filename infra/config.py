@@ -26,14 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from functions.contract import (
-    ENV_API_KEY,
-    LAMBDA_INFERENCE_HANDLER,
-    LAMBDA_SCALER_HANDLER,
-    SCF_PORT,
-    StackCloud,
-)
-from functions.errors import InputError
+from core.contract import ENV_API_KEY, LAMBDA_INFERENCE_HANDLER, LAMBDA_SCALER_HANDLER, SCF_PORT, StackCloud
+from core.errors import InputError
 from infra import cloud_names
 from infra.environment import model_environment
 from infra.gpu.config import MAX_CONCURRENCY_PER_ENVIRONMENT, AwsGpuConfig, parse_aws_gpu

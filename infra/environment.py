@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from functions import contract as c
+from core import contract as c
 
 if TYPE_CHECKING:
     from infra.config import StackConfig

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import pulumi
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from functions.errors import InputError
+from core.errors import InputError
 from infra.submap import camel, parse_submap
 
 IMAGE_KEY = "llmfn:image"

@@ -35,8 +35,8 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
-from functions.contract import SCF_URL_TRIGGER, scf_url_of_trigger_desc, scf_url_trigger_desc
-from functions.errors import LlmfnError
+from core.contract import SCF_URL_TRIGGER, scf_url_of_trigger_desc, scf_url_trigger_desc
+from core.errors import LlmfnError
 
 ACTIVE = "Active"
 # GetFunction Status values that will not become Active by waiting (doc 583/115197's status list)

@@ -27,7 +27,7 @@ import pulumi
 import tencentcloud_iac_pulumi as tencentcloud
 from tencentcloud_iac_pulumi import scf
 
-from functions.contract import ENV_HOST, ENV_PORT, ENV_PREWARM_URL, SCF_HOST
+from core.contract import ENV_HOST, ENV_PORT, ENV_PREWARM_URL, SCF_HOST
 from infra.common import (
     ALIAS_DESCRIPTION,
     ALIAS_NAME,

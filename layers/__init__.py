@@ -1,6 +1,6 @@
 """Reproducible builds of function layers and packages (zip + sha256 manifest), per cloud's layout.
 
-Imports of ours only :mod:`functions.contract` (the entry points and cloud names it packs for);
+Imports of ours only :mod:`core` (the entry points and cloud names it packs for, the errors);
 ``infra/`` and the ``llmfn layer build`` command use it.
 """
 

@@ -6,7 +6,7 @@ Two artifacts per cloud, written to ``out_dir``:
   ``/opt/python`` to ``sys.path``. Built from a requirements file (``pip install --target``, for the
   platform's Linux x86_64 wheels) or from a prepared site-packages directory.
 - ``llmfn-function-<cloud>.zip``: the modules of ours the handlers import (the import closure of
-  :data:`functions.contract.LAMBDA_HANDLERS`, :mod:`layers.closure`) at the zip root (the handler's
+  :data:`core.contract.LAMBDA_HANDLERS`, :mod:`layers.closure`) at the zip root (the handler's
   import path): no simulator, load generator, local runtime or CI promotion.
 
 Lambda only. SCF runs llmfn as an image, never a zip (:data:`SCF_ZIP_REFUSAL` says why; the stack
@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from functions.contract import CLOUD_SPELLINGS, LAMBDA_HANDLERS, Cloud, handler_module
-from functions.errors import InputError
+from core.contract import CLOUD_SPELLINGS, LAMBDA_HANDLERS, Cloud, handler_module
+from core.errors import InputError
 from layers.closure import OUR_PACKAGES, ClosureError, import_closure
 from layers.limits import LIMITS_BY_CLOUD, ArtifactSize, check_sizes
 from layers.zipfiles import ManifestEntry, ZipEntry, collect_tree, file_sha256, write_reproducible_zip

@@ -14,9 +14,9 @@ import modulefinder
 from collections.abc import Sequence
 from pathlib import Path
 
-from functions.errors import InputError
+from core.errors import InputError
 
-OUR_PACKAGES = ("functions", "preload", "scaling")
+OUR_PACKAGES = ("core", "functions", "preload", "scaling")
 """The top-level packages of ours a deployed function may import (``llmfn``, ``infra``, ``layers``,
 ``bench`` and ``tests`` never run in a function)."""
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from functions.errors import InputError
+from core.errors import InputError
 
 MB = 1024 * 1024
 GB = 1024 * MB

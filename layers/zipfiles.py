@@ -14,7 +14,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from functions.errors import InputError
+from core.errors import InputError
 
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 _UNIX_SYSTEM = 3  # ZipInfo.create_system: Unix, so external_attr carries the permission bits

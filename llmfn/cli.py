@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from functions.contract import ENV_DEBUG
+from core.contract import ENV_DEBUG
 from llmfn import __version__
 
 app = typer.Typer(

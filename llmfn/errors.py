@@ -1,8 +1,8 @@
 """The one place that turns an error of ours into the CLI's one ``error: ...`` line (exit 2).
 
-Roots (see ``functions.errors`` for why there are three, not one): ``functions.errors.InputError`` (bad
-input to ``functions/``, ``infra/``, ``layers/``, ``llmfn/``), ``preload.errors.PreloadError`` and
-``scaling.errors.ScalingError``. All three are ``ValueError`` subclasses with the ``FieldError`` shape.
+The root is ``core.errors.LlmfnError``; bad input is its ``InputError`` branch (the scaling
+core's ``ScalingError`` and the preload's ``PreloadError`` under it), a ``ValueError`` with
+the ``FieldError`` shape.
 The printer handles exactly these and the operating system's "that path is wrong" errors; any other
 exception (a ``KeyError``, a plain ``ValueError`` from a bug) keeps its traceback, so bugs are not
 dressed up as user errors.
@@ -18,28 +18,24 @@ from __future__ import annotations
 import re
 from typing import Protocol, runtime_checkable
 
-from functions.errors import InputError, LlmfnError
-from preload.errors import PreloadError
-from scaling.errors import ScalingError
+from core.errors import InputError, LlmfnError
 
-ROOTS: tuple[type[Exception], ...] = (LlmfnError, PreloadError, ScalingError)
-"""Every exception class defined in our packages derives from one of these (tests/test_errors.py)."""
+ROOTS: tuple[type[Exception], ...] = (LlmfnError,)
+"""Every exception class defined in our packages derives from this one root (tests/test_errors.py)."""
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     InputError,
-    PreloadError,
-    ScalingError,
     FileNotFoundError,
     NotADirectoryError,
     IsADirectoryError,
     PermissionError,
 )
-"""What the CLI prints as one line: our input roots and the OS's wrong-path errors."""
+"""What the CLI prints as one line: our input branch and the OS's wrong-path errors."""
 
 
 @runtime_checkable
 class FieldError(Protocol):
-    """The shape every root shares: what is wrong, about which field, given what, allowing what, where."""
+    """The shape of the root: what is wrong, about which field, given what, allowing what, where."""
 
     message: str
     """What is wrong; with ``field`` set, without the field's name (``str()`` puts it first)."""

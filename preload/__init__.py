@@ -48,7 +48,7 @@ The ``runtime`` stage no longer imports torch: CPU loads read with plain threads
 at the end of ``final``, so a caller can import its engine while the bytes arrive.
 """
 
-from preload.errors import PreloadError
+from core.errors import PreloadError
 from preload.events import (
     STAGE_BLOCKS,
     STAGE_EMBEDDING,

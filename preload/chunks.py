@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from preload.errors import PreloadError
+from core.errors import PreloadError
 from preload.plan import ShardFile, Stage, TensorEntry
 
 DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from preload.errors import PreloadError
+from core.errors import PreloadError
 from preload.jsonfile import read_json
 
 CONFIG_FILE = "config.json"

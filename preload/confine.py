@@ -14,7 +14,7 @@ import os
 from fnmatch import fnmatch
 from pathlib import Path
 
-from preload.errors import PreloadError
+from core.errors import PreloadError
 
 METADATA_PATTERNS = ("*.json", "*.txt", "*.jinja", "*.model", "*.tiktoken")
 """Small non-weight files read beside the shards (config, tokenizer, chat template, index)."""

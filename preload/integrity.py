@@ -14,8 +14,8 @@ import re
 import threading
 from pathlib import Path
 
+from core.errors import PreloadError
 from preload.confine import confined
-from preload.errors import PreloadError
 from preload.plan import ShardFile
 
 SUMS_FILE = "SHA256SUMS"

@@ -1,13 +1,13 @@
 """JSON files of a checkpoint (safetensors headers, the shard index, ``config.json``), parsed with one
-error for every way they can be wrong: a :class:`~preload.errors.PreloadError` naming the file."""
+error for every way they can be wrong: a :class:`~core.errors.PreloadError` naming the file."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from core.errors import PreloadError
 from preload.confine import confined
-from preload.errors import PreloadError
 
 
 class _DuplicateKeyError(PreloadError):

@@ -15,7 +15,7 @@ in, all with the GIL released during I/O:
   with the next reads (see :mod:`preload.staged`).
 
 A stage's ``end`` event is sent only when all its bytes are in place; any failure raises
-:class:`~preload.errors.PreloadError` and nothing is returned, so nothing half-loaded is ever ready.
+:class:`~core.errors.PreloadError` and nothing is returned, so nothing half-loaded is ever ready.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from core.errors import PreloadError
 from preload.chunks import DEFAULT_CHUNK_BYTES, Chunk, lanes, stage_chunks
-from preload.errors import PreloadError
 from preload.events import STAGE_FINAL, STAGE_RUNTIME, STAGES, EventCallback, StageEvent
 from preload.integrity import FileHasher, expected_digest, read_sums
 from preload.memory import (

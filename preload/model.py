@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from preload.errors import PreloadError
+from core.errors import PreloadError
 from preload.events import STAGE_ENGINE, STAGES, EventCallback, StageEvent
 from preload.loader import LoadedCheckpoint, StageTiming
 from preload.memory import torch_dtype

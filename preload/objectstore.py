@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatch
 from typing import Any
 
+from core.errors import PreloadError
 from preload.confine import METADATA_PATTERNS
-from preload.errors import PreloadError
 from preload.jsonfile import parse_json
 from preload.plan import INDEX_FILE, SINGLE_FILE
 

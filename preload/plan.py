@@ -15,9 +15,9 @@ import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from core.errors import PreloadError
 from preload.config_check import check_config
 from preload.confine import confine_directory, confined
-from preload.errors import PreloadError
 from preload.events import STAGE_BLOCKS, STAGE_EMBEDDING, STAGE_FINAL
 from preload.jsonfile import parse_json, read_json
 

@@ -1,7 +1,7 @@
 """Reading planned shard files, shared by every load backend (:mod:`preload.loader`, :mod:`preload.staged`).
 
 :func:`open_checked` opens a file of a :class:`~preload.plan.PreloadPlan` and refuses it when its size
-(bytes) changed since planning; :func:`truncated` is the :class:`~preload.errors.PreloadError` for a chunk
+(bytes) changed since planning; :func:`truncated` is the :class:`~core.errors.PreloadError` for a chunk
 read short, naming the file, the first tensor not fully read and the byte offset where the file ends.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 
+from core.errors import PreloadError
 from preload.chunks import Chunk
-from preload.errors import PreloadError
 from preload.plan import ShardFile
 
 

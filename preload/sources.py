@@ -14,8 +14,8 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from core.errors import PreloadError
 from preload import objectstore
-from preload.errors import PreloadError
 from preload.integrity import SUMS_FILE
 from preload.jsonfile import parse_json
 from preload.objectstore import METADATA_PATTERNS, ObjectRef, ObjectStore, is_object_store

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from core.errors import PreloadError
 from preload.chunks import DEFAULT_CHUNK_BYTES, Chunk
-from preload.errors import PreloadError
 from preload.memory import byte_view, preadv_fully, torch_dtype
 from preload.plan import PreloadPlan, TensorEntry
 from preload.shard_files import open_checked, truncated

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.errors import PreloadError
 from preload.chunks import DEFAULT_CHUNK_BYTES, Chunk
-from preload.errors import PreloadError
 from preload.events import EventCallback
 from preload.integrity import StreamHasher
 from preload.loader import LoadedCheckpoint, load_checkpoint, run_plan, tensor_in_file_image

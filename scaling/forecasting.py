@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scaling.errors import ScalingError
+from core.errors import ScalingError
 from scaling.traces import SECONDS_PER_HOUR, Trace
 
 SEASON = 24

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scaling.errors import ScalingError
+from core.errors import ScalingError
 from scaling.policies import Decision, Observation, Policy, State
 from scaling.providers import LmiScaling, Provider
 

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from scaling.errors import ScalingError
+from core.errors import ScalingError
 
 HOURS_PER_DAY = 24
 _EPS = 1e-9  # tolerance so that 2.0000000001 instances does not round up to 3

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scaling.errors import ScalingError
+from core.errors import ScalingError
 from scaling.simulate import Report
 from scaling.traces import Trace
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from scaling.errors import ScalingError
+from core.errors import ScalingError
 from scaling.providers import Prices, Provider
 from scaling.service import ServiceModel
 

@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 
-from scaling.errors import ScalingError
+from core.errors import ScalingError
 from scaling.plan import HOURS_PER_DAY
 
 Billing = Literal["scf", "lambda", "lambda-gpu", "fixed"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scaling.errors import ScalingError
+from core.errors import ScalingError
 
 # Batch 8 gives 2.3x the throughput of batch 1 (seeds/002, docs/sources.md): 8 / (1 + 7 k) = 2.3.
 BATCH8_THROUGHPUT_GAIN = 2.3

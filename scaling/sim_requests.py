@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scaling.errors import ScalingError
+from core.errors import ScalingError
 from scaling.policies import Decision, Observation, Policy
 from scaling.providers import Provider, Usage
 from scaling.service import ServiceModel

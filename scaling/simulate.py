@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from scaling.errors import ScalingError
+from core.errors import ScalingError
 from scaling.feasibility import (
     QuotaPressure,
     SloFeasibility,

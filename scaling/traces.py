@@ -32,7 +32,7 @@ from typing import IO
 
 import numpy as np
 
-from scaling.errors import ScalingError
+from core.errors import ScalingError
 
 SECONDS_PER_DAY = 86400
 SECONDS_PER_HOUR = 3600

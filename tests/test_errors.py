@@ -1,6 +1,6 @@
 """One error hierarchy: every exception class of ours derives from a root, and one printer words them.
 
-The roots and why there are three: ``functions.errors``'s module docstring.
+The root and its branches: ``core.errors``'s module docstring.
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from functions.errors import APIError, InputError, LlmfnError
+from core.errors import InputError, LlmfnError, PreloadError, ScalingError
+from functions.errors import APIError
 from llmfn.errors import FLAGS, ROOTS, USER_ERRORS, FieldError, cli_message, command_of
-from preload.errors import PreloadError
-from scaling.errors import ScalingError
 
-PACKAGES = ("functions", "infra", "layers", "llmfn", "preload", "scaling")
+PACKAGES = ("core", "functions", "infra", "layers", "llmfn", "preload", "scaling")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -57,7 +56,7 @@ def test_every_exception_class_of_ours_derives_from_a_root() -> None:
 
 
 def test_each_package_raises_only_its_own_root() -> None:
-    """README.md (Layout): preload/ and scaling/ import nothing of ours, so their classes use their own root."""
+    """The preload's classes are PreloadErrors, the scaling core's ScalingErrors, the rest LlmfnErrors."""
     for cls in _exception_classes():
         if cls.__module__.startswith("preload."):
             assert issubclass(cls, PreloadError), cls
@@ -65,6 +64,24 @@ def test_each_package_raises_only_its_own_root() -> None:
             assert issubclass(cls, ScalingError), cls
         else:
             assert issubclass(cls, LlmfnError), cls
+
+
+def test_one_root_and_bad_input_is_one_branch() -> None:
+    """README "Errors": one root for every package; the scaling core's and the preload's errors are
+    bad input (``InputError``), and SettingsError inherits the root once (no ``__init__`` of its own)."""
+    from core.validated import ConfigError
+    from functions.settings import SettingsError
+
+    assert len(ROOTS) == 1 and ROOTS[0] is LlmfnError
+    for branch in (ScalingError, PreloadError, ConfigError, SettingsError):
+        assert issubclass(branch, InputError) and issubclass(branch, LlmfnError), branch
+    assert "__init__" not in vars(SettingsError)
+    problems = ((("port",), "too big"),)
+    error = SettingsError("too big", problems, field="port", value=1)
+    assert (error.field, error.value, error.problems, str(error)) == ("port", 1, problems, "port too big")
+    located = PreloadError("bad dtype", file="m.safetensors", tensor="w", offset=8, field="dtype")
+    assert str(located) == "dtype bad dtype (file m.safetensors, tensor 'w', offset 8)"
+    assert (located.path, located.message) == ("m.safetensors", "bad dtype")
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("llmfn", "scaling", "preload", "functions", "layers", "infra")
+PACKAGES = ("core", "llmfn", "scaling", "preload", "functions", "layers", "infra")
 """Our packages: ``[tool.setuptools.packages.find] include`` of pyproject.toml."""
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from llmfn import __version__
 
-PACKAGES = ["llmfn", "scaling", "preload", "functions", "layers", "infra"]
+PACKAGES = ["core", "llmfn", "scaling", "preload", "functions", "layers", "infra"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

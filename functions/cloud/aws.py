@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.errors import InputError
 from functions.cloud.retry import RetryPolicy
 from functions.cloud.types import AliasRouting, Capacity, CloudError, InvokeResult, WindowMetrics
-from functions.errors import InputError
 
 PROVISIONED_DIMENSION = "lambda:function:ProvisionedConcurrency"
 _THROTTLING_CODES = {

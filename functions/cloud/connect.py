@@ -10,11 +10,11 @@ from urllib.parse import urlparse
 
 from pydantic import SecretStr
 
-from functions import contract
+from core import contract
+from core.contract import CLOUDS, RESERVED_CAPACITIES, Cloud, ReservedCapacity
+from core.errors import InputError
 from functions.cloud.retry import RetryPolicy
 from functions.cloud.types import CloudControl, MetricSource
-from functions.contract import CLOUDS, RESERVED_CAPACITIES, Cloud, ReservedCapacity
-from functions.errors import InputError
 from functions.secrets import as_secret, reveal
 
 
@@ -23,7 +23,7 @@ class TargetError(InputError):
 
 
 def cloud_name(text: str) -> Cloud:
-    """The canonical cloud ("aws" or "tencent") for any spelling :data:`functions.contract.CLOUD_SPELLINGS`
+    """The canonical cloud ("aws" or "tencent") for any spelling :data:`core.contract.CLOUD_SPELLINGS`
     accepts: aws, lambda, tencent, tencentcloud (infra's name), scf (the layer builder's)."""
     try:
         return contract.cloud_name(text)

@@ -22,9 +22,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.errors import LlmfnError
 from functions.cloud.retry import RetryPolicy
 from functions.cloud.types import CloudError
-from functions.errors import LlmfnError
 
 _CONFLICT_CODES = ("PreconditionFailed", "ConditionalRequestConflict")
 

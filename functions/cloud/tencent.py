@@ -22,9 +22,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from core.contract import SCF_URL_TRIGGER, scf_url_of_trigger_desc, scf_url_trigger_desc
 from functions.cloud.retry import RetryPolicy
 from functions.cloud.types import AliasRouting, Capacity, CloudError, InvokeResult, WindowMetrics
-from functions.contract import SCF_URL_TRIGGER, scf_url_of_trigger_desc, scf_url_trigger_desc
 from functions.secrets import reveal
 
 SCF_MONITOR_NAMESPACE = "QCE/SCF_V2"

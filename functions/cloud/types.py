@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from core.errors import LlmfnError
 from functions.cloud.retry import RetryPolicy
-from functions.errors import LlmfnError
 
 
 class CloudError(LlmfnError, RuntimeError):

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from core.errors import InputError, LlmfnError
 from functions.engines.chat_prompt import render_chat_prompt
-from functions.errors import InputError, LlmfnError
 from preload.events import STAGE_FETCH, STAGE_IMPORTS, STAGES, EventCallback, StageEvent
 
 if TYPE_CHECKING:

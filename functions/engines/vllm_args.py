@@ -28,8 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.errors import InputError
-from preload.errors import PreloadError
+from core.errors import InputError, PreloadError
 from preload.jsonfile import read_json
 
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "float8_e4m3fn": 1}

@@ -14,7 +14,7 @@ mark_entry()  # the entry point's first line: ends the timeline's ``interpreter`
 import os  # noqa: E402
 from typing import Any  # noqa: E402
 
-from functions.contract import ENV_EAGER_INIT  # noqa: E402
+from core.contract import ENV_EAGER_INIT  # noqa: E402
 from functions.entry.events import Handler, make_event_handler, settings_from_env  # noqa: E402
 
 _handler: Handler | None = None

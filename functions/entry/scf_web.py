@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from functions.contract import ENV_HOST, ENV_PORT, ENV_ROLE, ROLE_SCALER, SCF_HOST, SCF_PORT
+from core.contract import ENV_HOST, ENV_PORT, ENV_ROLE, ROLE_SCALER, SCF_HOST, SCF_PORT
 from functions.serve import serve_or_exit
 from functions.settings import ServeSettings
 

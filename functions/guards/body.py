@@ -15,7 +15,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from functions.errors import APIError, InputError
+from core.errors import InputError
+from functions.errors import APIError
 
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 """A ``\\uD800``-``\\uDFFF`` escape in the raw body: only then can a parsed string hold a surrogate."""

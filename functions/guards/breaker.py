@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 
-from functions.errors import InputError, LlmfnError
+from core.errors import InputError, LlmfnError
 
 
 class BreakerState(StrEnum):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from functions.errors import InputError
+from core.errors import InputError
 
 Tier = Literal["S", "M", "L"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from functions.errors import InputError
+from core.errors import InputError
 
 PRECISE_TEMPERATURE = 0.3
 CREATIVE_TEMPERATURE = 0.7

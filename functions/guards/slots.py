@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-from functions.errors import InputError, LlmfnError
+from core.errors import InputError, LlmfnError
 
 
 class QueueFullError(LlmfnError):

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from functions.errors import InputError
+from core.errors import InputError
 
 
 @dataclass(frozen=True)

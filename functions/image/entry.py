@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 
-from functions.contract import (
+from core.contract import (
     ENV_API_KEY,
     ENV_FUNCTION_TIMEOUT_S,
     ENV_HOST,
@@ -40,7 +40,7 @@ from functions.contract import (
     LAMBDA_INFERENCE_HANDLER,
     SCF_WEB_MODULE,
 )
-from functions.errors import LlmfnError
+from core.errors import LlmfnError
 from functions.image.forward import LOCAL_HOST, local_port
 
 LAMBDA_RUNTIME_API = "AWS_LAMBDA_RUNTIME_API"

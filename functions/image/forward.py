@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 from mangum import Mangum
 
-from functions.contract import ENV_API_KEY, ENV_LOCAL_PORT, PREWARM_EVENT
+from core.contract import ENV_API_KEY, ENV_LOCAL_PORT, PREWARM_EVENT
 from functions.errors import APIError
 
 LOCAL_HOST = "127.0.0.1"

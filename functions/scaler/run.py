@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from core.contract import PREWARM_EVENT
 from functions.cloud.retry import RetryPolicy
 from functions.cloud.state import S3StateStore, StateConflict
 from functions.cloud.types import Capacity, CloudControl, MetricSource, WindowMetrics
-from functions.contract import PREWARM_EVENT
 from functions.scaler.settings import ScalerSettings
 from scaling.policies import Decision, Observation, Policy, PolicyConfig, make_policy
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from pydantic import Field, InstanceOf, model_validator
 
-from functions import contract as c
+from core import contract as c
+from core.validated import FrozenModel, env_values
 from functions.cloud.connect import CloudTarget
 from functions.settings import SettingsError
-from scaling.validated import FrozenModel, env_values
 
 DEFAULT_STATE_KEY = "llmfn/scaler-state.json"
 

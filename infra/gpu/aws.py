@@ -27,8 +27,8 @@ from typing import Any
 import pulumi
 from pulumi_aws import iam, lambda_
 
-from functions.contract import ENV_FUNCTION_TIMEOUT_S
-from functions.errors import InputError
+from core.contract import ENV_FUNCTION_TIMEOUT_S
+from core.errors import InputError
 from infra.config import StackConfig
 from infra.gpu.accelerator import LambdaAcceleratorConfig, frozen_inputs_hash
 

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from functions.errors import InputError
+from core.errors import InputError
 from infra.submap import camel, parse_submap
 
 ACCELERATOR_MEMORY_SIZES_GB = (3, 6, 12, 16, 24, 48)

@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from functions.contract import ENV_API_KEY
-from functions.errors import InputError
+from core.contract import ENV_API_KEY
+from core.errors import InputError
 from llmfn.commands.options import read_policy_config
 
 console = Console(stderr=True)

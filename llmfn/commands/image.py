@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from functions.errors import InputError
+from core.errors import InputError
 
 DOCKERFILE = Path("functions") / "image" / "Dockerfile"
 PLATFORM = "linux/amd64"  # GPU instances (G6, SCF GPU) are x86_64

@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from functions.errors import InputError
+from core.errors import InputError
 
 console = Console(stderr=True)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from functions.errors import InputError
+from core.errors import InputError
 
 
 def register(app: typer.Typer) -> None:
@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         import layers
-        from functions.contract import CLOUD_SPELLINGS
+        from core.contract import CLOUD_SPELLINGS
         from layers.build import SCF_ZIP_REFUSAL
         from layers.limits import format_mb
         from layers.requirements import requirements_from_pyproject

@@ -17,7 +17,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from llmfn.local.prediction import Calibration, Prediction
     from llmfn.local.status import RuntimeStatus
-from functions.errors import InputError
+from core.errors import InputError
 
 console = Console()
 err_console = Console(stderr=True)

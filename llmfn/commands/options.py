@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from functions.errors import InputError
+from core.errors import InputError
 
 PROFILE_SECTIONS = frozenset({"service", "instance", "platform", "prices", "cold_start"})
 
@@ -45,7 +45,7 @@ def read_policy_config(path: Path | None) -> dict[str, Any]:
 
 def _profile_overrides(path: Path) -> dict[str, Any]:
     """A deployment profile as ``PolicyConfig`` overrides (what a policy plans with)."""
-    from scaling.errors import ScalingError
+    from core.errors import ScalingError
     from scaling.profile import read_profile
 
     try:

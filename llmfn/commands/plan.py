@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from functions.errors import InputError
+from core.errors import InputError
 
 
 def register(app: typer.Typer) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import typer
 
-from functions.errors import InputError
+from core.errors import InputError
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from functions.contract import ENV_API_KEY
+from core.contract import ENV_API_KEY
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from functions.contract import ALIAS_NAME
+from core.contract import ALIAS_NAME
 from llmfn.commands.options import read_policy_config
 
 

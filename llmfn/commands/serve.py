@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from functions.contract import ENV_API_KEY, ENV_PUBLIC
+from core.contract import ENV_API_KEY, ENV_PUBLIC
 
 
 def serve(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from functions.errors import InputError
+from core.errors import InputError
 from llmfn.commands.options import read_policy_config, read_trace_with_progress
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from functions.contract import ENV_API_KEY
-from functions.errors import InputError
+from core.contract import ENV_API_KEY
+from core.errors import InputError
 
 API_KEY_VARIABLES = (ENV_API_KEY, "OPENAI_API_KEY")
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from pydantic import model_validator
 
-from functions.errors import InputError
+from core.errors import InputError
+from core.validated import FrozenModel
 from functions.secrets import ApiKey
 from functions.settings import SettingsError
-from scaling.validated import FrozenModel
 
 
 class DevConfig(FrozenModel):

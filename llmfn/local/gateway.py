@@ -45,8 +45,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from core.errors import LlmfnError
 from functions.api.protocol import openapi_generation_bodies
-from functions.errors import APIError, LlmfnError, http_error
+from functions.errors import APIError, http_error
 from functions.guards.auth import check_bearer
 from functions.guards.body import parse_json_object, read_body
 from functions.guards.complexity import complexity_score, complexity_tier

@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 
 import httpx
 
-from functions.errors import InputError
+from core.errors import InputError
 from llmfn.local.client import Completion, chat
 
 MAX_DURATION_S = 3600.0

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from functions.errors import LlmfnError
+from core.errors import LlmfnError
 from llmfn.local import loadgen
 from llmfn.local.client import Completion, chat, first_model
 from llmfn.local.prediction import (

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from functions.errors import LlmfnError
+from core.errors import LlmfnError
 from functions.secrets import reveal
 from llmfn.local.client import auth_headers
 from llmfn.local.config import DevConfig

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from functions.contract import ENV_CACHE
+from core.contract import ENV_CACHE
 
 TINY_MODEL_NAME = "llmfn/tiny-qwen3-random"
 """The model id the tiny model is served under."""

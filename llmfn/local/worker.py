@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from functions.contract import ENV_API_KEY
+from core.contract import ENV_API_KEY
 from llmfn.local.config import DevConfig
 
 _PR_SET_PDEATHSIG = 1

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from core.errors import InputError
 from functions.cloud.types import CloudControl, WindowMetrics
-from functions.errors import InputError
 from functions.secrets import as_secret, reveal
 
 

@@ -30,10 +30,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from core.contract import DESCRIPTION_PREFIX
+from core.contract import ENV_MODEL_REVISION as REVISION_VARIABLE
+from core.errors import InputError, LlmfnError
 from functions.cloud.types import CloudControl, CloudError, MetricSource
-from functions.contract import DESCRIPTION_PREFIX
-from functions.contract import ENV_MODEL_REVISION as REVISION_VARIABLE
-from functions.errors import InputError, LlmfnError
 from llmfn.release.gates import GateResult, GateThresholds, SmokeCheck, SmokeResult, evaluate
 
 

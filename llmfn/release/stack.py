@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.contract import PROVISIONED_CONCURRENCY
+from core.errors import InputError
 from functions.cloud.connect import CloudTarget, cloud_name
-from functions.contract import PROVISIONED_CONCURRENCY
-from functions.errors import InputError
 
 DEFAULT_OUTPUTS_DIR = Path("stack-outputs")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from scaling.errors import ScalingError
+from core.errors import ScalingError
 from scaling.policies.baselines import FixedPool, KnativeKpa, OnDemandOnly, ReactiveLoadScore, TargetTracking
 from scaling.policies.hybrid import Hybrid, hybrid_rule, hybrid_schedule
 from scaling.policies.types import (

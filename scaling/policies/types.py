@@ -45,8 +45,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import AliasChoices, Field, model_validator
 
-from scaling.errors import ScalingError
-from scaling.validated import FrozenModel
+from core.errors import ScalingError
+from core.validated import FrozenModel
 
 State = dict[str, Any]
 """A policy's carried state: a dict of JSON values (see the module docstring)."""

@@ -15,9 +15,9 @@ from typing import Any
 
 import boto3
 
+from core.contract import SCF_URL_TRIGGER, scf_url_of_trigger_desc, scf_url_trigger_desc
 from functions.cloud.connect import CloudTarget
 from functions.cloud.retry import RetryPolicy
-from functions.contract import SCF_URL_TRIGGER, scf_url_of_trigger_desc, scf_url_trigger_desc
 from tests.cloud.aws_proxy import AwsProxy
 from tests.cloud.cos_standin import CosStandIn
 from tests.cloud.faults import FaultPlan

@@ -14,8 +14,7 @@ import boto3
 import pytest
 from typer.testing import CliRunner
 
-from functions.cloud.state import S3StateStore, StateConflict
-from functions.contract import (
+from core.contract import (
     ENV_ALIAS,
     ENV_CLOUD,
     ENV_CLOUD_ENDPOINT,
@@ -29,6 +28,7 @@ from functions.contract import (
     SCF_SCALER_HANDLER,
     handler_module,
 )
+from functions.cloud.state import S3StateStore, StateConflict
 from functions.scaler.handler import lambda_handler, main_handler
 from functions.scaler.run import Scaler
 from functions.scaler.settings import ScalerSettings

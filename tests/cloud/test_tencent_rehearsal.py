@@ -24,7 +24,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from functions.contract import ENV_CLOUD_ENDPOINT, ENV_PREWARM_URL, ENV_STATE_ENDPOINT
+from core.contract import ENV_CLOUD_ENDPOINT, ENV_PREWARM_URL, ENV_STATE_ENDPOINT
 from functions.entry.scf_web import EVENT_PATH, event_function_app
 from functions.scaler.handler import main_handler
 from infra.scf_dynamic import FunctionUrlProvider, InstanceConcurrencyProvider

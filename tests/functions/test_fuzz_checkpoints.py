@@ -16,8 +16,8 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from core.errors import PreloadError
 from preload.confine import allowed_roots
-from preload.errors import PreloadError
 from preload.plan import DTYPE_SIZES, plan_checkpoint, read_header
 from tests.fuzzing import json_values
 

@@ -58,14 +58,16 @@ def test_targets_gpu_and_cpu_share_one_entry_command() -> None:
         assert "COPY --from=app /var/task /var/task" in body
 
 
-def test_only_functions_preload_and_scaling_go_in() -> None:
+def test_only_core_functions_preload_and_scaling_go_in() -> None:
     copies = re.findall(r"^COPY\s+(?!--from)(\S+)", DOCKERFILE.read_text(), flags=re.MULTILINE)
     assert set(copies) == {
-        "functions/", "preload/", "scaling/", "functions/image/requirements.txt",
+        "core/", "functions/", "preload/", "scaling/", "functions/image/requirements.txt",
         "functions/image/scaler-requirements.txt",
     }  # fmt: skip
     ignore = (IMAGE_DIR / "Dockerfile.dockerignore").read_text().split()
-    assert ignore[ignore.index("*")] == "*" and {"!functions/", "!preload/", "!scaling/"} <= set(ignore)
+    assert ignore[ignore.index("*")] == "*" and {"!core/", "!functions/", "!preload/", "!scaling/"} <= set(
+        ignore
+    )
 
 
 def test_image_requirements_follow_pyproject_extras() -> None:

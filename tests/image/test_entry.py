@@ -189,7 +189,12 @@ def _stderr(process: subprocess.Popen[bytes]) -> str:
     return process.stderr.read().decode()[-2000:]
 
 
-IMAGE_PACKAGES = ("functions", "preload", "scaling")  # what the Dockerfile copies (Dockerfile.dockerignore)
+IMAGE_PACKAGES = (
+    "core",
+    "functions",
+    "preload",
+    "scaling",
+)  # what the Dockerfile copies (Dockerfile.dockerignore)
 _ONLY_THE_IMAGE = """
 import importlib.abc, runpy, sys
 app = sys.argv.pop(1)
@@ -206,7 +211,7 @@ runpy.run_module("functions.image.entry", run_name="__main__", alter_sys=True)
 
 
 def test_the_image_files_alone_serve(tmp_path: Path) -> None:
-    """The entry command with only what the image holds (functions/ preload/ scaling/, no llmfn, layers
+    """The entry command with only what the image holds (core/ functions/ preload/ scaling/, no llmfn, layers
     or infra importable) starts and answers: the Dockerfile's COPY set is enough to run."""
     import shutil
 

@@ -1,4 +1,4 @@
-"""The contract between stacks, packagers and functions is written once: in functions/contract.py.
+"""The contract between stacks, packagers and functions is written once: in core/contract.py.
 
 Scans the source (not a grep: the AST's string constants, so docstrings that mention a name in a
 sentence do not count) of the code that writes or reads the contract: ``infra/``, ``layers/``, the
@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from functions import contract
-from functions.contract import CLOUD_SPELLINGS, STACK_CLOUD, UnknownCloudError, cloud_name
+from core import contract
+from core.contract import CLOUD_SPELLINGS, STACK_CLOUD, UnknownCloudError, cloud_name
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("infra", "layers", "functions", "llmfn")
-NOT_SCANNED = ("functions/contract.py",)
+NOT_SCANNED = ("core/contract.py",)
 ENV_NAME = re.compile(r"LLMFN_[A-Z0-9_]+")
 ENTRY_POINTS = {
     value
@@ -63,7 +63,7 @@ def test_env_names_are_written_only_in_the_contract() -> None:
         for node in _strings(tree)
         if ENV_NAME.fullmatch(node.value)
     ]
-    assert not repeated, "use functions.contract's ENV_* names: " + "; ".join(repeated)
+    assert not repeated, "use core.contract's ENV_* names: " + "; ".join(repeated)
 
 
 def test_entry_points_are_written_only_in_the_contract() -> None:
@@ -74,7 +74,7 @@ def test_entry_points_are_written_only_in_the_contract() -> None:
         for node in _strings(tree)
         if node.value in ENTRY_POINTS
     ]
-    assert not repeated, "use functions.contract's entry points: " + "; ".join(repeated)
+    assert not repeated, "use core.contract's entry points: " + "; ".join(repeated)
 
 
 def test_contract_values_are_written_only_in_the_contract() -> None:
@@ -86,7 +86,7 @@ def test_contract_values_are_written_only_in_the_contract() -> None:
         for node in _strings(tree)
         if node.value in values
     ]
-    assert not repeated, "use functions.contract's names: " + "; ".join(repeated)
+    assert not repeated, "use core.contract's names: " + "; ".join(repeated)
 
 
 def _is_spelling(node: ast.AST | None) -> bool:
@@ -102,7 +102,7 @@ def test_cloud_spellings_are_mapped_only_in_the_contract() -> None:
                 mappings.append(f"{name}:{node.lineno}: a dict keyed by cloud names")
             if isinstance(node, ast.IfExp) and _is_spelling(node.body) and _is_spelling(node.orelse):
                 mappings.append(f"{name}:{node.lineno}: a conditional choosing between cloud names")
-    assert not mappings, "use functions.contract.cloud_name: " + "; ".join(mappings)
+    assert not mappings, "use core.contract.cloud_name: " + "; ".join(mappings)
 
 
 @pytest.mark.parametrize(

@@ -85,6 +85,7 @@ def test_each_cloud_layout_and_fixed_metadata(cloud: str, tmp_path: Path) -> Non
         names = function.namelist()
         assert names == sorted(names)
         assert {n.split("/")[0] for n in names} == {
+            "core",
             "functions",
             "preload",
             "scaling",

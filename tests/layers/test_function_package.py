@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.contract import IMAGE_ENTRY_MODULES, LAMBDA_HANDLERS, handler_module
+from core.contract import IMAGE_ENTRY_MODULES, LAMBDA_HANDLERS, handler_module
 from layers import BuildRequest, LayerBuildError, build_packages
 from layers.closure import OUR_PACKAGES, ClosureError, import_closure
 from tests.functions.test_entry_points import CHAT, KEY, http_api_v2_event
@@ -51,7 +51,7 @@ def test_the_package_is_the_handlers_import_closure(unpacked: Path) -> None:
     assert files == set(import_closure(REPO_ROOT, modules))
     for module in modules:
         assert module.replace(".", "/") + ".py" in files
-    assert "functions/contract.py" in files and "scaling/policies/hybrid.py" in files
+    assert "core/contract.py" in files and "scaling/policies/hybrid.py" in files
     assert not files & set(NEVER_IN_A_FUNCTION)
     assert all(name.endswith(".py") for name in files)
 
@@ -159,7 +159,7 @@ def test_a_package_for_one_handler_holds_its_closure_only(tmp_path: Path) -> Non
         ("functions.entry.nope.handler", r"entry point module 'functions\.entry\.nope' not found"),
         (
             "tests.conftest.handler",
-            r"entry point module 'tests\.conftest' is not in our packages \(functions, preload",
+            r"entry point module 'tests\.conftest' is not in our packages \(core, functions, preload",
         ),
     ],
 )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from functions.errors import InputError
+from core.errors import InputError
 from llmfn.errors import cli_message
 from llmfn.local.autoscaler import Autoscaler, policy_config
 from llmfn.local.client import Completion, v1_base

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from functions.errors import InputError
+from core.errors import InputError
+from core.validated import ConfigError, env_values
 from functions.scaler.settings import ScalerSettings, SettingsError
 from llmfn.errors import cli_message
 from llmfn.local.config import DevConfig
 from scaling.policies import HybridConfig, PolicyConfig
-from scaling.validated import ConfigError, env_values
 
 AWS_TARGET_ENV = {
     "LLMFN_CLOUD": "aws",

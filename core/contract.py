@@ -5,7 +5,7 @@ AWS Lambda's ``shared/constants.py`` is the model): the ``LLMFN_*`` environment 
 write and the functions read, the entry points (module paths and handler strings) per cloud and role,
 the one cloud-name type with the single place where user spellings map to it, and the alias name.
 
-Imports nothing of ours, so any side (and the packaged function) can import it on its own.
+Imports nothing of ours but ``core``, so any side (and the packaged function) can import it on its own.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final, Literal, get_args
 
-from functions.errors import InputError
+from core.errors import InputError
 
 # --- the cloud ------------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ multi-line ``ValidationError`` (which repeats every input value, secrets include
 
 :func:`describe_errors` is the formatter the others share; ``env_prefix`` names the environment
 variable a field was read from (``LLMFN_WINDOW_S``) for settings parsed by :func:`env_values`.
-This module imports nothing of the project's outside ``scaling/`` (the bottom layer).
+It imports nothing of ours but :mod:`core.errors` (``core/`` is the bottom layer).
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from scaling.errors import ScalingError
+from core.errors import InputError
 
 Problem = tuple[tuple[str, ...], str]
 """One validation problem: the field's path (empty: the whole model) and what is wrong with it."""
 
 
-class ConfigError(ScalingError):
+class ConfigError(InputError):
     """A configuration value is missing or wrong; the message names the field and what is allowed.
 
-    A ``ScalingError`` (the scaling core's root, a ``ValueError``). problems: the same as (field path,
+    An ``InputError`` (a ``ValueError``). problems: the same as (field path,
     message) pairs, so a caller can name the field differently (its environment variable) or nest it
     under its parent's field. The message names the fields itself; ``field`` (``value``, ``allowed``)
     is set only when the one problem is a validator's own error that named its field.
