@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
+from core.clouds import plugin
 from infra.config import StackConfig, parse_stack_config
 
 COMPONENT_NAME = "llmfn"
@@ -25,14 +26,10 @@ def current_raw_config() -> tuple[dict[str, Any], set[str]]:
 
 
 def build_stack(config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> pulumi.ComponentResource:
-    """The component for ``config.cloud``; its ``outputs`` are what the stack exports."""
-    if config.cloud == "aws":
-        from infra.aws import AwsInferenceStack
-
-        return AwsInferenceStack(COMPONENT_NAME, config, opts)
-    from infra.tencent import TencentInferenceStack
-
-    return TencentInferenceStack(COMPONENT_NAME, config, opts)
+    """The component of ``config.cloud``'s row in :data:`core.clouds.CLOUD_PLUGINS`; its ``outputs`` are
+    what the stack exports. A cloud without a row raises UnknownCloudError naming ``llmfn:cloud``."""
+    component = plugin(config.cloud, field="llmfn:cloud").load_component()
+    return component(COMPONENT_NAME, config, opts)
 
 
 def main() -> None:

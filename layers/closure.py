@@ -14,11 +14,16 @@ import modulefinder
 from collections.abc import Sequence
 from pathlib import Path
 
+from core.clouds import CLOUD_PLUGINS
 from core.errors import InputError
 
 OUR_PACKAGES = ("core", "functions", "preload", "scaling")
 """The top-level packages of ours a deployed function may import (``llmfn``, ``infra``, ``layers``,
 ``bench`` and ``tests`` never run in a function)."""
+
+
+CONNECTORS: tuple[str, ...] = tuple(row.connector for row in CLOUD_PLUGINS.values())
+"""The function side's module of every registered cloud: in the closure whenever the registry is."""
 
 
 class ClosureError(InputError):
@@ -40,6 +45,15 @@ def import_closure(
             finder.import_hook(module)
         except ImportError as exc:
             raise ClosureError(f"entry point module {module!r} not found under {str(root)!r}") from exc
+    # the cloud registry loads each cloud's connector by its import path, which modulefinder cannot see
+    if "core.clouds" in finder.modules:
+        for module in CONNECTORS:
+            try:
+                finder.import_hook(module)
+            except ImportError as exc:
+                raise ClosureError(
+                    f"cloud connector module {module!r} not found under {str(root)!r}"
+                ) from exc
     files = set()
     for name, found in finder.modules.items():
         if name.split(".")[0] not in packages or not found.__file__:
