@@ -417,7 +417,9 @@ def test_no_secret_shows_in_a_repr_or_str_of_the_settings() -> None:
     serve = ServeSettings.build(engine="null", api_key="sk-SERVE-KEY")
     dev = DevConfig(model_dir=Path("."), engine="null", api_key="sk-DEV-KEY")
     smoke = SmokeCheck(endpoint_url="http://x", api_key="sk-SMOKE-KEY")
-    endpoint = target._tencent()
+    from functions.cloud.tencent_connect import endpoint as tencent_endpoint
+
+    endpoint = tencent_endpoint(target)
     for shown in (target, scaler, serve, dev, smoke, endpoint):
         for text in (repr(shown), str(shown)):
             for value in (secret, "AKID-ID", "SESSION-TOKEN", "sk-SERVE-KEY", "sk-DEV-KEY", "sk-SMOKE-KEY"):
