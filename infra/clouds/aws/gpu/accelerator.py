@@ -29,7 +29,7 @@ launches Managed Instances ... and starts three execution environments before ma
 version ACTIVE" (AWS docs, Lambda Managed Instances scaling), three GPU instances plus a 10 GB image
 pull; botocore's own waiter allows 26 minutes, terraform-provider-aws's LMI tests 30.
 
-Pulumi stores this provider in the stack's state as a reference to ``infra.gpu.accelerator`` (dill
+Pulumi stores this provider in the stack's state as a reference to ``infra.clouds.aws.gpu.accelerator`` (dill
 pickles classes of importable modules by reference), and the dynamic provider host imports it from the
 installed llmfn package to diff, update or delete. WHEN pulumi-aws has ``Function.accelerator_config``:
 first release that removes this resource from the program (with this module still installed: its
