@@ -4,7 +4,8 @@ A cloud is a plugin (README.md, "Layout"): its row names, by import path, the Pu
 deploys a stack on it (``infra.program`` builds it) and the module that connects the function side to
 it (``functions.cloud.connect`` dispatches to it: the actuator, the metric source, the state store's
 S3 client). Both dispatch through :func:`plugin`, so a cloud without a row is refused by name, never
-sent down another cloud's branch; adding a cloud is a row here and the two modules it names.
+sent down another cloud's branch; adding a cloud is a row here and the modules it names (its
+``infra/clouds/<cloud>/`` folder: component, config rules, registry).
 
 Rows hold import paths, not classes, so ``core/`` imports nothing of ours but itself and each side
 loads only its own half (the function image has no ``infra/``, the Pulumi program no cloud SDK).
@@ -41,10 +42,26 @@ class CloudPlugin:
     ``functions.cloud.connect.CloudTarget``."""
     reserved_capacities: tuple[ReservedCapacity, ...]
     """What the scaler's reserved floor may be on this cloud (``core.contract.ReservedCapacity``)."""
+    stack_name: str = ""
+    """The stack's ``llmfn:cloud`` value (Pulumi's provider name); the row's name when empty."""
+    config_rules: str = ""
+    """``module:attribute`` of the cloud's stack-config rules (an ``infra.clouds.CloudRules``); when
+    empty, ``RULES`` of the ``config`` module beside the component (``infra.clouds.<cloud>.config``)."""
+
+    @property
+    def stack_cloud(self) -> str:
+        """What ``llmfn:cloud`` says to pick this row."""
+        return self.stack_name or self.name
 
     def load_component(self) -> Any:
         """The component class (imports ``infra/``: the Pulumi program's half)."""
         module, _, name = self.component.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def load_config_rules(self) -> Any:
+        """The cloud's stack-config rules (imports ``infra/``: the Pulumi program's half)."""
+        package = self.component.partition(":")[0].rpartition(".")[0]
+        module, _, name = (self.config_rules or f"{package}.config:RULES").partition(":")
         return getattr(importlib.import_module(module), name)
 
     def load_connector(self) -> ModuleType:
@@ -55,15 +72,18 @@ class CloudPlugin:
 CLOUD_PLUGINS: Final[dict[str, CloudPlugin]] = {
     "aws": CloudPlugin(
         name="aws",
-        component="infra.aws:AwsInferenceStack",
+        component="infra.clouds.aws.component:AwsInferenceStack",
         connector="functions.cloud.aws_connect",
         reserved_capacities=(PROVISIONED_CONCURRENCY, EXECUTION_ENVIRONMENTS),
+        config_rules="infra.clouds.aws.config:RULES",
     ),
     "tencent": CloudPlugin(
         name="tencent",
-        component="infra.tencent:TencentInferenceStack",
+        component="infra.clouds.tencent.component:TencentInferenceStack",
         connector="functions.cloud.tencent_connect",
         reserved_capacities=(PROVISIONED_CONCURRENCY,),
+        stack_name="tencentcloud",
+        config_rules="infra.clouds.tencent.config:RULES",
     ),
 }
 """Canonical cloud name (``core.contract.Cloud``) -> its row."""
@@ -83,3 +103,18 @@ def plugin(name: str, field: str = "cloud") -> CloudPlugin:
             f"must be one of {allowed}, got {name!r}", field=field, value=name, allowed=allowed
         )
     return row
+
+
+def stack_plugin(value: str, field: str = "llmfn:cloud") -> CloudPlugin:
+    """The row whose stack name (:attr:`CloudPlugin.stack_cloud`, exactly as ``llmfn:cloud`` takes it:
+    ``aws``, ``tencentcloud``) is ``value``.
+
+    Raises UnknownCloudError naming ``field``, the value and the registered stack names otherwise.
+    """
+    for row in CLOUD_PLUGINS.values():
+        if row.stack_cloud == value:
+            return row
+    allowed = ", ".join(row.stack_cloud for row in CLOUD_PLUGINS.values())
+    raise UnknownCloudError(
+        f"must be one of {allowed}, got {value!r}", field=field, value=value, allowed=allowed
+    )

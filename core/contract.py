@@ -173,7 +173,7 @@ def handler_module(handler: str) -> str:
 
 
 # SCF function URLs (infra/README.md, "Tencent endpoint"): the http trigger the stack binds to the alias
-# (infra.scf_dynamic) and ``llmfn promote`` to a canary version, by this name and TriggerDesc.
+# (infra.clouds.tencent.scf_dynamic) and ``llmfn promote`` to a canary version, by this name and TriggerDesc.
 SCF_URL_TRIGGER: Final = "llmfn-url"
 
 

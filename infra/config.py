@@ -13,7 +13,7 @@ import re
 from collections.abc import Collection, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -26,11 +26,12 @@ from pydantic import (
     model_validator,
 )
 
-from core.contract import ENV_API_KEY, LAMBDA_INFERENCE_HANDLER, LAMBDA_SCALER_HANDLER, SCF_PORT, StackCloud
+from core.clouds import CLOUD_PLUGINS
+from core.contract import LAMBDA_INFERENCE_HANDLER, StackCloud
 from core.errors import InputError
 from infra import cloud_names
-from infra.environment import model_environment
-from infra.gpu.config import MAX_CONCURRENCY_PER_ENVIRONMENT, AwsGpuConfig, parse_aws_gpu
+from infra.clouds import CloudRules, rules_for
+from infra.clouds.aws.gpu.config import MAX_CONCURRENCY_PER_ENVIRONMENT, AwsGpuConfig
 from infra.image import ImageBuild, parse_image_build, project_path
 from scaling.plan import (
     HOURS_PER_DAY,
@@ -44,47 +45,15 @@ from scaling.plan import (
 CONFIG_NAMESPACE = "llmfn"
 SECRET_KEYS = frozenset({"apiKey"})
 
-# Lambda's price for provisioned concurrency, us-east-1 x86 (USD per GB-s), as in docs/sources.md;
-# SCF publishes no GPU price, so a Tencent stack reports a cost only when a price is configured.
-AWS_PROVISIONED_PRICE_PER_GB_S = 0.0000041667
-
 # Entry points in the packages of functions/ (overridable per stack, e.g. for a custom image).
 DEFAULT_LAMBDA_HANDLER = LAMBDA_INFERENCE_HANDLER
-# AWS only: on SCF the scaler is the image itself, run with LLMFN_ROLE=scaler (functions.entry.scf_web).
-DEFAULT_SCALER_HANDLERS = {"aws": LAMBDA_SCALER_HANDLER}
-SCF_IMAGE_PORT = SCF_PORT
 MAX_TIMEOUT_S = 900  # both SCF and Lambda stop a request at 900 s
 MAX_INSTANCES = 10_000  # above every account's concurrency quota on either cloud
 MAX_MODEL_URI_CHARS = 200  # + "llmfn model-revision=" stays within Lambda's 256-character Description
 MAX_RATE_RPS = 1e6  # far above any function quota; larger values are typos (and overflow the plan)
-# Lambda function memory (MemorySize, MB) by compute type. Standard: "You can configure memory between
-# 128 MB and 10,240 MB in 1-MB increments" (Lambda Developer Guide, configuration-memory). Managed
-# Instances (llmfn:gpu): "The minimum supported function size is 2GB and 1 vCPU" (Best practices for
-# Lambda Managed Instances); botocore's MemorySize shape allows up to 32768, and pulumi-aws documents
-# "Valid value between 128 MB to 32,768 MB (32 GB)" (the Managed Instances' upper bound).
-LAMBDA_MEMORY_MB = (128, 10240)
-LAMBDA_MANAGED_INSTANCES_MEMORY_MB = (2048, 32768)
-# SCF MemorySize of an ordinary function: "可选范围 64、128MB-3072MB，并且以 128MB 为阶梯" (tencentcloud scf
-# v20180416 models, CreateFunctionRequest.MemorySize). GPU functions (enabled per account) take larger
-# sizes; SCF publishes no API range for them, so llmfn keeps multiples of 128 MB up to 65536 there.
-SCF_MEMORY_MB = (128, 3072)
-SCF_SMALLEST_MEMORY_MB = 64
-SCF_GPU_MEMORY_MB = (128, 65536)
-# "Environment variables: 4 KB, for all environment variables associated with the function, in
-# aggregate" (Lambda quotas, "Function configuration, deployment, and execution"); Lambda measures the
-# variables as a JSON string ("... exceeded the 4KB limit. String measured: {...}").
-LAMBDA_ENVIRONMENT_BYTES = 4096
 # The region's function concurrency quota, MB: provisioned concurrency draws on it; "128,000 MB" in large
 # regions (SCF "配额限制", document 583/11637); raisable by a ticket, hence llmfn:concurrencyQuotaMb.
 SCF_CONCURRENCY_QUOTA_MB = 128_000
-# Publishing a Lambda Managed Instances version "starts three execution environments before marking
-# the version ACTIVE" (Lambda Managed Instances, "Function versions"): the capacity provider's vCPU
-# ceiling must hold three of its smallest instances.
-LMI_ENVIRONMENTS_AT_PUBLISH = 3
-# SCF's /tmp: "/tmp 目录 ... 512MB" (SCF "配额限制", document 583/11637); the image's Hub cache
-# (HF_HOME=/tmp/huggingface, functions/image/Dockerfile) lives there.
-SCF_TMP_MB = 512
-
 # Full matches (re.fullmatch): a `$` anchor also matches before a trailing newline ("qwen3\n").
 _HUB_REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -118,7 +87,9 @@ class StackConfig(BaseModel):
 
     model_config = ConfigDict(alias_generator=_camel, populate_by_name=True, extra="forbid", frozen=True)
 
-    cloud: StackCloud
+    cloud: StackCloud = Field(
+        description="A registered cloud (core.clouds.CLOUD_PLUGINS), by its stack name."
+    )
     region: str = Field(description="Cloud region, e.g. ap-guangzhou or us-east-1.")
     name: str = Field("llmfn", description="Prefix of every resource name: lowercase, digits, '-'.")
     namespace: str = Field("default", description="SCF namespace (Tencent only).")
@@ -143,7 +114,7 @@ class StackConfig(BaseModel):
     memory_mb: int
     gpu: str | dict[str, Any] | None = Field(
         None,
-        description="SCF: GPU type (enabled per account). AWS: Lambda Managed Instances (infra.gpu.config).",
+        description="SCF: GPU type (enabled per account). AWS: Lambda Managed Instances (infra.clouds.aws.gpu.config).",
     )
     timeout_s: int = 300
     ephemeral_storage_mb: int = 10240
@@ -188,12 +159,24 @@ class StackConfig(BaseModel):
         cloud = info.data.get("cloud")
         if cloud is None:  # llmfn:cloud is refused on its own
             return value
-        problem = (
-            cloud_names.aws_region_problem(value) if cloud == "aws" else cloud_names.scf_region_problem(value)
-        )
+        problem = rules_for(cloud).region_problem(value)
         if problem:
             raise InputError(problem)
         return value
+
+    @field_validator("cloud", mode="plain")
+    @classmethod
+    def _cloud(cls, value: Any) -> str:
+        """A cloud with a row in the registry (``core.clouds``), by its stack name: the row decides, not
+        the annotation, so a cloud is its row and its folder; refused by name otherwise, in the words
+        pydantic uses for a Literal (the annotation's names first, as they always were listed)."""
+        rows = [row.stack_cloud for row in CLOUD_PLUGINS.values()]
+        if isinstance(value, str) and value in rows:
+            return value
+        order = list(get_args(StackCloud))
+        allowed = [repr(n) for n in sorted(rows, key=lambda n: order.index(n) if n in order else len(order))]
+        expected = allowed[0] if len(allowed) == 1 else f"{', '.join(allowed[:-1])} or {allowed[-1]}"
+        raise InputError(f"Input should be {expected}")
 
     @field_validator("name")
     @classmethod
@@ -219,11 +202,9 @@ class StackConfig(BaseModel):
         if value is None:
             return value
         cloud = info.data.get("cloud")
-        problem = (
-            cloud_names.cos_bucket_problem(value)
-            if cloud == "tencentcloud"
-            else cloud_names.s3_bucket_problem(value)
-        )
+        if cloud is None:  # llmfn:cloud is refused on its own
+            return value
+        problem = rules_for(cloud).state_bucket_problem(value)
         if problem:
             raise InputError(problem)
         return value
@@ -308,6 +289,7 @@ class StackConfig(BaseModel):
     @field_validator("concurrency_per_instance")
     @classmethod
     def _concurrency(cls, value: int) -> int:
+        """The largest any cloud allows (Lambda Managed Instances'); each cloud's rules narrow it."""
         if not 1 <= value <= MAX_CONCURRENCY_PER_ENVIRONMENT:
             raise InputError(
                 f"must be between 1 and {MAX_CONCURRENCY_PER_ENVIRONMENT} concurrent requests per instance"
@@ -376,73 +358,32 @@ class StackConfig(BaseModel):
     def _cross_checks(self) -> StackConfig:
         problems = (
             self._source_problems()
-            + self._name_problems()
+            + self.rules.name_problems(self)
             + self._package_problems()
-            + self._shape_problems()
+            + self.rules.shape_problems(self)
             + self._scaling_problems()
         )
         if problems:
             raise InputError("; ".join(problems))
         return self
 
-    def _name_problems(self) -> list[str]:
-        """Names the clouds refuse at deploy although each field's own shape is fine."""
-        problems = []
-        if self.cloud == "aws" and self.scaler_state_bucket is None:
-            # the stack creates the scaler's state bucket as "<name>-scaler-<random>" (infra/aws.py)
-            problem = cloud_names.s3_prefix_problem(self.name)
-            if problem:
-                problems.append(
-                    f"llmfn:name = {self.name!r} {problem}; the scaler's state bucket is named after it"
-                )
-        if self.cloud == "aws":
-            handlers = {"llmfn:handler": self.handler, "llmfn:scalerHandler": self.scaler_handler}
-            for key, handler in handlers.items():
-                problem = None if handler is None else cloud_names.lambda_handler_problem(handler)
-                if problem:
-                    problems.append(f"{key} = {handler!r} {problem}")
-        return problems
+    @property
+    def rules(self) -> CloudRules:
+        """This stack's cloud rules (``infra.clouds.<cloud>.config``, through its registry row)."""
+        return rules_for(self.cloud)
 
     def _image_uri_problems(self) -> list[str]:
         if self.image_uri is None:
             return []
-        problem = (
-            cloud_names.ecr_image_problem(self.image_uri, self.region)
-            if self.cloud == "aws"
-            else cloud_names.scf_image_problem(self.image_uri)
-        )
+        problem = self.rules.image_uri_problem(self.image_uri, self.region)
         return [f"llmfn:imageUri = {self.image_uri!r} {problem}"] if problem else []
-
-    def _environment_problems(self) -> list[str]:
-        """Lambda's 4 KB limit on the inference function's environment, the API key included."""
-        if self.cloud != "aws" or self.api_key is None:
-            return []
-        variables = {**model_environment(self), ENV_API_KEY: self.api_key.get_secret_value()}
-        size = len(json.dumps(variables, separators=(",", ":")).encode())
-        if size <= LAMBDA_ENVIRONMENT_BYTES:
-            return []
-        key_bytes = len(self.api_key.get_secret_value().encode())
-        return [
-            f"llmfn:apiKey = <secret> ({key_bytes} bytes) makes the function's environment variables "
-            f"{size} bytes; Lambda allows {LAMBDA_ENVIRONMENT_BYTES} bytes (4 KB) in aggregate: use a key of "
-            f"at most {key_bytes - (size - LAMBDA_ENVIRONMENT_BYTES)} bytes"
-        ]
 
     def _source_problems(self) -> list[str]:
         if self.model_size_mb is not None and self.model_size_mb < 1:
             return [f"llmfn:modelSizeMb = {self.model_size_mb}: must be the checkpoint's size, at least 1 MB"]
-        if (
-            self.cloud == "tencentcloud"
-            and self.model_repo is not None
-            and self.model_size_mb is not None
-            and self.model_size_mb > SCF_TMP_MB
-        ):
-            return [
-                f"llmfn:modelSizeMb = {self.model_size_mb} with llmfn:modelRepo on tencentcloud: a Hub "
-                f"download lands in /tmp, which SCF caps at {SCF_TMP_MB} MB; put the checkpoint in COS and set "
-                "llmfn:modelUri = cos://<bucket>-<appid>/<prefix> (preload streams it into memory), or mount "
-                "CFS"
-            ]
+        problems = self.rules.source_problems(self)
+        if problems:
+            return problems
         if self.model_uri is not None:
             if self.model_repo is not None or self.model_revision is not None:
                 return [
@@ -457,141 +398,24 @@ class StackConfig(BaseModel):
         return []
 
     def _package_problems(self) -> list[str]:
-        problems = self._image_uri_problems() + self._environment_problems()
+        problems = self._image_uri_problems() + self.rules.environment_problems(self)
         return problems + self._package_choice_problems()
 
     def _package_choice_problems(self) -> list[str]:
-        if self.cloud == "tencentcloud" and self.build_dir is not None:
-            return [
-                f"llmfn:buildDir = {str(self.build_dir)!r} with llmfn:cloud = tencentcloud: SCF's newest Python runtime is 3.10 and llmfn "
-                "needs >= 3.11, so zip packages cannot run there; deploy an image (llmfn:imageUri), which "
-                "also runs the scaler"
-            ]
+        early = self.rules.package_problems(self)
+        if early:
+            return early
         if sum(x is not None for x in (self.image_uri, self.image, self.build_dir)) != 1:
             return [
                 "give exactly one package: llmfn:imageUri (a container image), llmfn:image (build and push "
                 "one) or llmfn:buildDir (the output directory of `llmfn layer build`)"
             ]
         if self.image is not None:
-            problems = parse_image_build(self.image, self.cloud, self.name)[1]
-            if self.cloud == "tencentcloud" and (self.image_type != "enterprise" or self.registry_id is None):
-                problems.append(
-                    "llmfn:image with llmfn:cloud = tencentcloud pushes to a TCR Enterprise instance the stack adds a namespace "
-                    "to: set llmfn:imageType = enterprise and llmfn:registryId (the instance id)"
-                )
+            build, problems = parse_image_build(self.image)
+            problems = self.rules.image_problems(self, build, problems)
             if problems:
                 return problems
-        if self.cloud == "tencentcloud" and self.image_type == "enterprise" and self.registry_id is None:
-            return ["llmfn:registryId is required with llmfn:imageType = 'enterprise' (a TCR instance id)"]
-        return []
-
-    def _shape_problems(self) -> list[str]:
-        problems = []
-        if self.cloud == "aws":
-            problems.extend(self._lambda_memory_problems())
-            if self.gpu is not None:
-                problems.extend(self._aws_gpu_problems())
-            elif self.concurrency_per_instance != 1:
-                problems.append(
-                    f"llmfn:concurrencyPerInstance = {self.concurrency_per_instance}: a Lambda instance "
-                    "serves exactly 1 request at a time; set 1"
-                )
-            if not 512 <= self.ephemeral_storage_mb <= 10240:
-                problems.append(
-                    f"llmfn:ephemeralStorageMb = {self.ephemeral_storage_mb}: Lambda allows 512-10240 MB"
-                )
-        else:
-            problems.extend(self._scf_memory_problems())
-            if self.concurrency_per_instance > 100:
-                problems.append(
-                    f"llmfn:concurrencyPerInstance = {self.concurrency_per_instance}: SCF allows 1-100"
-                )
-            if self.gpu is not None and not isinstance(self.gpu, str):
-                problems.append(
-                    f"llmfn:gpu = {self.gpu!r}: with llmfn:cloud = tencentcloud it is the GPU type, e.g. A10 (a string)"
-                )
-        return problems
-
-    def _scf_memory_problems(self) -> list[str]:
-        """SCF's memory sizes for this function's kind: ordinary (no llmfn:gpu) or GPU; see
-        SCF_MEMORY_MB and SCF_GPU_MEMORY_MB for the sources."""
-        if self.gpu is None:
-            (low, high), kind = SCF_MEMORY_MB, "an ordinary SCF function (no llmfn:gpu)"
-            if self.memory_mb == SCF_SMALLEST_MEMORY_MB or (
-                self.memory_mb % 128 == 0 and low <= self.memory_mb <= high
-            ):
-                return []
-            return [
-                f"llmfn:memoryMb = {self.memory_mb}: {kind} allows 64 or {low}-{high} MB in steps of 128 MB "
-                "(larger sizes need a GPU function: set llmfn:gpu, once Tencent enabled GPU for the account)"
-            ]
-        low, high = SCF_GPU_MEMORY_MB
-        if self.memory_mb % 128 == 0 and low <= self.memory_mb <= high:
-            return []
-        return [
-            f"llmfn:memoryMb = {self.memory_mb}: a GPU SCF function (llmfn:gpu) needs a multiple of 128 MB, "
-            f"{low}-{high}"
-        ]
-
-    def _lambda_memory_problems(self) -> list[str]:
-        """Lambda's memory range for this stack's compute type (standard, or Managed Instances with
-        llmfn:gpu): see LAMBDA_MEMORY_MB and LAMBDA_MANAGED_INSTANCES_MEMORY_MB for the sources."""
-        if self.gpu is None:
-            (low, high), kind = LAMBDA_MEMORY_MB, "a standard Lambda function (no llmfn:gpu)"
-        else:
-            (low, high), kind = LAMBDA_MANAGED_INSTANCES_MEMORY_MB, "Lambda Managed Instances (llmfn:gpu)"
-        if low <= self.memory_mb <= high:
-            return []
-        return [f"llmfn:memoryMb = {self.memory_mb}: {kind} allows {low}-{high} MB"]
-
-    def _aws_gpu_problems(self) -> list[str]:
-        """A GPU function on Lambda Managed Instances: "Lambda supports accelerator configuration only
-        for functions that use the Image package type and the x86_64 architecture" (AWS SAM)."""
-        problems = parse_aws_gpu(self.gpu)[1]
-        if self.reserved_control == "schedule":  # no scheduled actions exist for MinExecutionEnvironments
-            problems.append(
-                "llmfn:reservedControl = 'schedule' with llmfn:gpu on aws: the floor of a GPU function "
-                "(MinExecutionEnvironments) has no Application Auto Scaling target to schedule; the scaler "
-                "moves it: set 'scaler'"
-            )
-        if self.build_dir is not None:
-            problems.append(
-                f"llmfn:buildDir = {str(self.build_dir)!r}: a GPU function (llmfn:gpu) on Lambda must be a "
-                "container image (package type Image, not Zip): set llmfn:imageUri or llmfn:image"
-            )
-        gpu = parse_aws_gpu(self.gpu)[0]
-        return problems + ([] if gpu is None else self._vcpu_problems(gpu))
-
-    def _vcpu_problems(self, gpu: AwsGpuConfig) -> list[str]:
-        """``maxVcpuCount`` against the three environments a publish starts and against maxInstances."""
-        if gpu.max_vcpu_count is None:
-            return []
-        sizes = {t: cloud_names.instance_vcpus(t) for t in gpu.instance_types}
-        known = [v for v in sizes.values() if v is not None]
-        if not known:
-            return []
-        smallest = min(known)
-        smallest_type = min((t for t, v in sizes.items() if v == smallest))
-        problems = []
-        publish = LMI_ENVIRONMENTS_AT_PUBLISH * smallest
-        if gpu.max_vcpu_count < publish:
-            problems.append(
-                f"llmfn:gpu.maxVcpuCount = {gpu.max_vcpu_count}: publishing a version starts "
-                f"{LMI_ENVIRONMENTS_AT_PUBLISH} execution environments, which need at least "
-                f"{LMI_ENVIRONMENTS_AT_PUBLISH} x {smallest} = {publish} vCPUs of llmfn:gpu.instanceTypes' "
-                f"smallest ({smallest_type}): the version could never become active"
-            )
-        # an environment of memoryMb gets memoryMb / memoryGibPerVcpu vCPUs (ExecutionEnvironment-
-        # MemoryGiBPerVCpu, 2 GiB per vCPU unless set): maxInstances of them need at least that many
-        per_environment = max(1, math.ceil(self.memory_mb / 1024 / (gpu.memory_gib_per_vcpu or 2.0)))
-        scale = self.max_instances * per_environment
-        if gpu.max_vcpu_count < scale:
-            problems.append(
-                f"llmfn:gpu.maxVcpuCount = {gpu.max_vcpu_count} with llmfn:maxInstances = "
-                f"{self.max_instances}: {self.max_instances} execution environments of {self.memory_mb} MB "
-                f"need at least {scale} vCPUs ({per_environment} each); raise maxVcpuCount or lower maxInstances"
-            )
-        return problems
+        return self.rules.registry_problems(self)
 
     def _scaling_problems(self) -> list[str]:
         problems = []
@@ -605,58 +429,13 @@ class StackConfig(BaseModel):
                 f"llmfn:minInstances = {self.min_instances}, llmfn:maxInstances = {self.max_instances}: "
                 f"need 0 <= minInstances <= maxInstances <= {MAX_INSTANCES}"
             )
-        if self.cloud == "tencentcloud":
-            problems.extend(self._scf_quota_problems())
-        if self.cloud == "tencentcloud" and self.scaler_state_bucket is None:
-            problems.append(
-                "llmfn:scalerStateBucket is required with llmfn:cloud = tencentcloud: a COS bucket (name-appid) for the "
-                "scaler's state"
-            )
-        if self.cloud == "tencentcloud" and self.scaler_role is None:
-            # SCF hands a function API keys (TENCENTCLOUD_SECRETID / _SECRETKEY / _SESSIONTOKEN, read by
-            # functions.cloud.connect) only for its run role: without one every scaler tick is unsigned
-            problems.append(
-                "llmfn:scalerRole is required on tencentcloud: the CAM role the scaler runs as (SCF gives a "
-                "function API keys only through its role; it needs SCF, Cloud Monitor read and COS on "
-                "llmfn:scalerStateBucket)"
-            )
-        if self.cloud == "tencentcloud" and self.scaler_handler is not None:
-            problems.append(
-                f"llmfn:scalerHandler = {self.scaler_handler!r}: with llmfn:cloud = tencentcloud the scaler is the image "
-                "itself (run with LLMFN_ROLE=scaler); remove llmfn:scalerHandler"
-            )
-        if self.cloud == "tencentcloud" and self.reserved_control == "schedule":
-            problems.append(
-                "llmfn:reservedControl = 'schedule' is AWS only: SCF keeps provisioned concurrency per "
-                "version and every field of the provider's config forces a replacement, so with llmfn:cloud = tencentcloud "
-                "the scaler owns it and follows the alias's version; set 'scaler'"
-            )
-        if self.cloud == "tencentcloud" and self.utilization_target is not None:
-            problems.append(
-                f"llmfn:utilizationTarget = {self.utilization_target}: with llmfn:cloud = tencentcloud the scaler owns the "
-                "version's provisioned config, and SCF does not document utilisation tracking mixed with a "
-                "config another writer sets; remove llmfn:utilizationTarget"
-            )
+        problems.extend(self.rules.scaling_problems(self))
         if self.api_key is None and not self.public:
             problems.append(
                 "no API key: set one with `pulumi config set --secret llmfn:apiKey <key>`, or serve "
                 "without one on purpose with `pulumi config set llmfn:public true`"
             )
         return problems
-
-    def _scf_quota_problems(self) -> list[str]:
-        """Provisioned instances draw on the region's function concurrency quota (MB)."""
-        needed = self.max_instances * self.memory_mb
-        if needed <= self.concurrency_quota_mb:
-            return []
-        fits = self.concurrency_quota_mb // self.memory_mb
-        return [
-            f"llmfn:maxInstances = {self.max_instances} x llmfn:memoryMb = {self.memory_mb} is {needed:,} MB, "
-            f"above the region's function concurrency quota llmfn:concurrencyQuotaMb = "
-            f"{self.concurrency_quota_mb:,} MB (SCF's default is {SCF_CONCURRENCY_QUOTA_MB:,} MB, shared "
-            f"by every function of the region): set maxInstances <= {fits}, or set "
-            "llmfn:concurrencyQuotaMb once Tencent raised the quota"
-        ]
 
     @cached_property
     def hourly_rates(self) -> list[float]:
@@ -687,15 +466,17 @@ class StackConfig(BaseModel):
 
     @cached_property
     def aws_gpu(self) -> AwsGpuConfig | None:
-        """The Lambda Managed Instances GPU settings (``llmfn:gpu`` on AWS), None elsewhere."""
-        if self.cloud != "aws" or self.gpu is None:
-            return None
-        return parse_aws_gpu(self.gpu)[0]
+        """The Lambda Managed Instances GPU settings (``llmfn:gpu`` on AWS: ``infra.clouds.aws.gpu.config``),
+        None elsewhere (this cloud's rules' ``gpu_config``)."""
+        return self.rules.gpu_config(self)
 
     @cached_property
     def image_build(self) -> ImageBuild | None:
         """How the stack builds and pushes the function image (``llmfn:image``), None when not asked."""
-        return None if self.image is None else parse_image_build(self.image, self.cloud)[0]
+        if self.image is None:
+            return None
+        build, problems = parse_image_build(self.image)
+        return build if not self.rules.image_problems(self, build, problems) else None
 
     @cached_property
     def profile_cold_start_s(self) -> float | None:
@@ -744,7 +525,7 @@ class StackConfig(BaseModel):
     @property
     def scaler_entry_point(self) -> str:
         """The scaler's handler: configured, else this cloud's entry point in functions.scaler.handler."""
-        return self.scaler_handler or DEFAULT_SCALER_HANDLERS.get(self.cloud, "")
+        return self.scaler_handler or self.rules.default_scaler_handler
 
     @property
     def model_source(self) -> str:
@@ -753,10 +534,10 @@ class StackConfig(BaseModel):
 
     @property
     def price_per_gb_s(self) -> float | None:
-        """Provisioned price per GB-s: configured, else Lambda's list price on AWS, else unknown."""
+        """Provisioned price per GB-s: configured, else the cloud's list price (Lambda's on AWS), else unknown."""
         if self.provisioned_price_per_gb_s is not None:
             return self.provisioned_price_per_gb_s
-        return AWS_PROVISIONED_PRICE_PER_GB_S if self.cloud == "aws" else None
+        return self.rules.list_price_per_gb_s
 
 
 def _parse_value(raw: Any) -> Any:

@@ -12,9 +12,10 @@
 AWS: an ECR repository created by the stack, the registry credentials from ECR's authorization token,
 and a ``pulumi_docker_build.Image`` pushed there for linux/amd64; the function then references the
 pushed digest (``<repository>@sha256:...``), so a rebuild with new content deploys a new image even
-when the tag stays. Tencent: a namespace and repository in the TCR Enterprise instance
+when the tag stays (``infra.clouds.aws.registry``). Tencent: a namespace and repository in the TCR Enterprise instance
 ``llmfn:registryId`` (created by the stack), a long-lived TCR token for the push, and the reference
-``<repository>:<tag>@sha256:...`` that SCF image functions take.
+``<repository>:<tag>@sha256:...`` that SCF image functions take (``infra.clouds.tencent.registry``).
+This module holds what both share: the map's schema, the project-relative paths and the build.
 """
 
 from __future__ import annotations
@@ -65,30 +66,10 @@ class ImageBuild(BaseModel):
         return value
 
 
-TCR_NAMESPACE_MAX = 30  # tcr.Namespace name: "Valid length is [2~30]" (tencentcloud-iac-pulumi 0.2.3)
-
-
-def parse_image_build(
-    raw: Any, cloud: str, stack_name: str | None = None
-) -> tuple[ImageBuild | None, list[str]]:
-    """``llmfn:image`` validated for ``cloud`` (and the stack's ``llmfn:name``, which names the TCR
-    namespace on tencentcloud), or the problems naming each bad key."""
-    build, problems = parse_submap(ImageBuild, raw, IMAGE_KEY, _WHAT)
-    if build is not None and cloud == "tencentcloud" and stack_name and len(stack_name) > TCR_NAMESPACE_MAX:
-        too_long = (
-            f"llmfn:name = {stack_name!r} is {len(stack_name)} characters: with {IMAGE_KEY} on tencentcloud it "
-            f"names the TCR namespace the stack creates, which allows 2-{TCR_NAMESPACE_MAX}; use a shorter name"
-        )
-        problems = [*problems, too_long]
-    if build is not None and cloud == "tencentcloud" and build.registry_server is None:
-        problems = [
-            f"{IMAGE_KEY}.registryServer is required with llmfn:cloud = tencentcloud: the TCR instance's domain"
-        ]
-    if build is not None and cloud == "aws" and build.registry_server is not None:
-        problems = [
-            f"{IMAGE_KEY}.registryServer is for tencentcloud; with llmfn:cloud = aws the stack creates an ECR repository"
-        ]
-    return (build if not problems else None), problems
+def parse_image_build(raw: Any) -> tuple[ImageBuild | None, list[str]]:
+    """``llmfn:image`` validated as a map, or the problems naming each bad key; each cloud's config
+    rules (``infra.clouds.<cloud>.config``) add what its registry needs."""
+    return parse_submap(ImageBuild, raw, IMAGE_KEY, _WHAT)
 
 
 def project_path(path: str) -> str:
@@ -108,13 +89,15 @@ def project_root() -> str:
     return root if root and os.path.isabs(root) else os.getcwd()
 
 
-def _image(
+def build_and_push(
     name: str,
     build: ImageBuild,
     repository: pulumi.Input[str],
     registry: dict[str, pulumi.Input[str]],
     opts: pulumi.ResourceOptions,
 ) -> Any:
+    """The ``pulumi_docker_build.Image`` of ``build``, tagged ``<repository>:<tag>`` and pushed to
+    ``registry`` (``address``, ``username``, ``password``) for :data:`IMAGE_PLATFORM`."""
     import pulumi_docker_build as docker_build
 
     return docker_build.Image(
@@ -128,59 +111,3 @@ def _image(
         registries=[registry],
         opts=opts,
     )
-
-
-def ecr_image(
-    name: str, stack_name: str, build: ImageBuild, opts: pulumi.ResourceOptions
-) -> pulumi.Output[str]:
-    """Build and push to a new ECR repository; the function's ``image_uri`` (``<repository>@<digest>``)."""
-    import pulumi_aws as aws
-
-    repository = aws.ecr.Repository(
-        f"{name}-repository",
-        name=f"{stack_name}-serve",
-        image_tag_mutability="MUTABLE",
-        force_delete=True,
-        opts=opts,
-    )
-    token = aws.ecr.get_authorization_token_output(
-        registry_id=repository.registry_id,
-        opts=pulumi.InvokeOutputOptions(parent=opts.parent, provider=opts.provider),
-    )
-    registry = {
-        "address": repository.repository_url.apply(lambda url: url.split("/", 1)[0]),
-        "username": token.user_name,
-        "password": pulumi.Output.secret(token.password),
-    }
-    image = _image(name, build, repository.repository_url, registry, opts)
-    return pulumi.Output.concat(repository.repository_url, "@", image.digest)
-
-
-def tcr_image(
-    name: str, stack_name: str, registry_id: str, build: ImageBuild, opts: pulumi.ResourceOptions
-) -> pulumi.Output[str]:
-    """Build and push to a namespace/repository created in TCR instance ``registry_id``; the
-    function's ``image_uri`` (``<server>/<namespace>/<repository>:<tag>@<digest>``)."""
-    from tencentcloud_iac_pulumi import tcr
-
-    assert build.registry_server is not None
-    namespace = tcr.Namespace(f"{name}-namespace", instance_id=registry_id, name=stack_name, opts=opts)
-    repository = tcr.Repository(
-        f"{name}-repository",
-        instance_id=registry_id,
-        namespace_name=namespace.name,
-        name="serve",
-        brief_desc="llmfn function image",
-        opts=opts,
-    )
-    token = tcr.Token(
-        f"{name}-push-token", instance_id=registry_id, description="llmfn image push", opts=opts
-    )
-    address = pulumi.Output.concat(build.registry_server, "/", namespace.name, "/", repository.name)
-    registry = {
-        "address": build.registry_server,
-        "username": token.user_name,
-        "password": pulumi.Output.secret(token.token),
-    }
-    image = _image(name, build, address, registry, opts)
-    return pulumi.Output.concat(address, ":", build.tag, "@", image.digest)

@@ -11,7 +11,7 @@ Sending ``If-Match`` there would only look safe. So on COS the first write carri
 ``x-cos-forbid-overwrite: true`` (COS's own create-only header: an existing object answers 409, a
 :class:`StateConflict`), and later writes are plain PUTs. They need no condition because SCF runs the
 scaler single-flight: the stack gives the scaler function a reserved concurrency equal to its memory
-(``infra/tencent.py``), and "The reserved quota is the upper limit of the function concurrency quota"
+(``infra/clouds/tencent/component.py``), and "The reserved quota is the upper limit of the function concurrency quota"
 (SCF, Reserved Concurrency, doc 583/39464; one event-function instance serves one invocation), so two
 ticks never overlap; a re-delivered timer event is still recognised by the tick it names.
 """

@@ -1,1 +1,1 @@
-"""GPU functions: Lambda Managed Instances with accelerators (AWS) and the stack config they take."""
+"""Moved to ``infra.clouds.aws.gpu``; only :mod:`infra.gpu.accelerator` stays, for deployed stacks' state."""

@@ -75,7 +75,7 @@ def plan(
         default = billed_by.concurrency_per_instance if billed_by is not None else 8
         concurrency = from_profile if from_profile is not None else default
     if billed_by is not None:
-        from infra.gpu.config import MAX_CONCURRENCY_PER_ENVIRONMENT
+        from infra.clouds.aws.gpu.config import MAX_CONCURRENCY_PER_ENVIRONMENT
 
         if not 1 <= concurrency <= MAX_CONCURRENCY_PER_ENVIRONMENT:  # the stack refuses the same
             raise InputError(

@@ -132,7 +132,7 @@ def aws_stand_in(moto_url: str, proxy: AwsProxy) -> StandIn:
     )
     proxy.prewarm(FUNCTION, version, INITIAL_CAPACITY)
     lam.create_alias(FunctionName=FUNCTION, Name=ALIAS, FunctionVersion=version, Description="production")
-    # as infra/aws.py registers it: the alias's target, whose floor (MinCapacity) the scaler moves
+    # as infra/clouds/aws/component.py registers it: the alias's target, whose floor (MinCapacity) the scaler moves
     boto3.client("application-autoscaling", **kw).register_scalable_target(
         ServiceNamespace="lambda",
         ResourceId=f"function:{FUNCTION}:{ALIAS}",

@@ -18,7 +18,7 @@ from functions.cloud.connect import CloudTarget, TargetError
 from functions.cloud.types import Capacity
 from functions.scaler.run import Scaler
 from functions.scaler.settings import ScalerSettings
-from infra.gpu.accelerator import AcceleratorConfigProvider
+from infra.clouds.aws.gpu.accelerator import AcceleratorConfigProvider
 from llmfn.release.promotion import parse_description
 from scaling.policies import Observation, PolicyConfig, make_policy
 from tests.cloud.aws_proxy import AwsProxy
@@ -546,7 +546,7 @@ def test_only_a_new_image_or_frozen_input_publishes(aws_proxy: AwsProxy) -> None
 def _deploy_version(proxy: AwsProxy, image: str, frozen: str) -> str:
     """What `pulumi up` does to the function after its image changed: the accelerator resource
     (publish, wait until Active) and the version's FunctionScalingConfig with its starting floor."""
-    from infra.gpu.aws import initial_floor
+    from infra.clouds.aws.gpu.managed import initial_floor
 
     version = (
         AcceleratorConfigProvider()

@@ -1,4 +1,4 @@
-"""The GPU stack's account preflight (infra/gpu/preflight.py) against moto's EC2 and the stand-in's
+"""The GPU stack's account preflight (infra/clouds/aws/gpu/preflight.py) against moto's EC2 and the stand-in's
 Service Quotas: what it finds missing fails `pulumi preview` with the reason."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 import pytest
 
-from infra.gpu.config import AwsGpuConfig
-from infra.gpu.preflight import preflight_problems
+from infra.clouds.aws.gpu.config import AwsGpuConfig
+from infra.clouds.aws.gpu.preflight import preflight_problems
 from tests.cloud.aws_proxy import AwsProxy
 from tests.cloud.standins import REGION_AWS
 

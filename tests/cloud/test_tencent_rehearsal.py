@@ -6,7 +6,7 @@ rollback of a third revision, destroy; then nothing is left (no versions, trigge
 Pulumi's mocks run the program (the wiring: which resources, which inputs) but no provider code, so
 :class:`ProviderStandIn` plays terraform-provider-tencentcloud v1.82.42 on the SCF emulator for the
 ``tencentcloud:Scf/*`` resources (the calls its create / update / delete send, infra/README.md), and the
-stack's own dynamic providers (``infra.scf_dynamic``) run for real against the same emulator. What a
+stack's own dynamic providers (``infra.clouds.tencent.scf_dynamic``) run for real against the same emulator. What a
 provider computes (the published version, the function URL) comes from the emulator, not the mocks.
 """
 
@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 from core.contract import ENV_CLOUD_ENDPOINT, ENV_PREWARM_URL, ENV_STATE_ENDPOINT
 from functions.entry.scf_web import EVENT_PATH, event_function_app
 from functions.scaler.handler import main_handler
-from infra.scf_dynamic import FunctionUrlProvider, InstanceConcurrencyProvider
+from infra.clouds.tencent.scf_dynamic import FunctionUrlProvider, InstanceConcurrencyProvider
 from llmfn.cli import app
 from tests.cloud.aws_proxy import AwsProxy
 from tests.cloud.cos_standin import CosStandIn
@@ -55,7 +55,7 @@ class ProviderStandIn:
         self.state: dict[str, dict[str, Any]] = {}  # logical name -> {"inputs", "outs"}
 
     def call(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
-        from infra.scf_dynamic import call, scf_client
+        from infra.clouds.tencent.scf_dynamic import call, scf_client
 
         return call(scf_client(REGION, self.scf.endpoint), action, params)
 

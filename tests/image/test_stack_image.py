@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from infra.clouds.tencent.component import TencentInferenceStack
 from infra.common import published_description
 from infra.config import StackConfigError
-from infra.tencent import TencentInferenceStack
 from tests.infra.mocks import IMAGE_DIGEST, StackRun, example_with, parse_example, plain, run_stack
 
 TENCENT = "Pulumi.example-tencent.yaml"

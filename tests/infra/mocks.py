@@ -91,7 +91,7 @@ def _computed(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         "aws:lambda/capacityProvider:CapacityProvider": lambda: {
             "arn": _aws_arn("lambda", "capacity-provider", name)
         },
-        # infra.gpu.accelerator.LambdaAcceleratorConfig publishes the version; infra.scf_dynamic's
+        # infra.clouds.aws.gpu.accelerator.LambdaAcceleratorConfig publishes the version; infra.clouds.tencent.scf_dynamic's
         # ScfFunctionUrl answers its URL
         "pulumi-python:dynamic:Resource": lambda: (
             {"url": TENCENT_FUNCTION_URL}

@@ -13,9 +13,9 @@ import pulumi_aws
 import pytest
 
 from functions.scaler.settings import ScalerSettings
+from infra.clouds.aws.gpu import managed as gpu_aws
+from infra.clouds.aws.gpu.accelerator import AcceleratorConfigProvider
 from infra.config import StackConfigError
-from infra.gpu import aws as gpu_aws
-from infra.gpu.accelerator import AcceleratorConfigProvider
 from tests.infra.mocks import (
     ACCOUNT,
     ECR_PASSWORD,
@@ -360,7 +360,7 @@ def test_bad_gpu_config_is_refused_by_name(case: str) -> None:
 def test_the_dynamic_provider_host_can_load_the_accelerator_provider(tmp_path: Any) -> None:
     """Pulumi stores the provider as dill bytes in the state; its host (``python -m pulumi.dynamic``, a
     separate process) loads them for every diff, update and delete. dill pickles a class of an
-    importable module by reference, so the host must import ``infra.gpu.accelerator`` from the
+    importable module by reference, so the host must import ``infra.clouds.aws.gpu.accelerator`` from the
     installed llmfn package, from any working directory, with no program running."""
     import base64
     import subprocess
@@ -378,8 +378,10 @@ def test_the_dynamic_provider_host_can_load_the_accelerator_provider(tmp_path: A
     result = subprocess.run([sys.executable, "-c", load, serialized], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["infra.gpu.accelerator", "AcceleratorConfigProvider", "True"]
-    assert b"infra.gpu.accelerator" in base64.b64decode(serialized)  # by reference: keep the module
+    assert result.stdout.split() == ["infra.clouds.aws.gpu.accelerator", "AcceleratorConfigProvider", "True"]
+    assert b"infra.clouds.aws.gpu.accelerator" in base64.b64decode(
+        serialized
+    )  # by reference: keep the module
 
 
 def test_a_version_the_alias_does_not_serve_starts_without_a_floor(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -408,7 +410,7 @@ def test_a_version_the_alias_does_not_serve_starts_without_a_floor(monkeypatch: 
 def test_publishing_waits_at_least_30_minutes() -> None:
     """Three execution environments on new GPU instances plus a 10 GB image pull: botocore's own
     PublishedVersionActive waiter allows 26 minutes, terraform-provider-aws's LMI tests 30."""
-    from infra.gpu.accelerator import PUBLISH_WAIT_S, WAIT_DELAY_S, _waiter_config
+    from infra.clouds.aws.gpu.accelerator import PUBLISH_WAIT_S, WAIT_DELAY_S, _waiter_config
 
     config = _waiter_config(PUBLISH_WAIT_S, WAIT_DELAY_S)
     assert config["Delay"] * config["MaxAttempts"] >= 30 * 60

@@ -103,9 +103,9 @@ def _input_names() -> dict[str, set[str]]:
     }
     for (typ, outer), cls in nested.items():
         names[typ] |= {f"{outer}.{inner}" for inner in _types.input_type_py_to_pulumi_names(cls).values()}
-    # our dynamic resources (infra.gpu.accelerator, infra.scf_dynamic): their inputs are its constructor's keyword arguments
-    from infra.gpu.accelerator import LambdaAcceleratorConfig
-    from infra.scf_dynamic import ScfFunctionUrl, ScfInstanceConcurrency
+    # our dynamic resources (infra.clouds.aws.gpu.accelerator, infra.clouds.tencent.scf_dynamic): their inputs are its constructor's keyword arguments
+    from infra.clouds.aws.gpu.accelerator import LambdaAcceleratorConfig
+    from infra.clouds.tencent.scf_dynamic import ScfFunctionUrl, ScfInstanceConcurrency
 
     names["pulumi-python:dynamic:Resource"] = {
         parameter
@@ -121,7 +121,7 @@ def test_every_named_property_exists_in_the_provider_sdk() -> None:
     the setting's owner without any test noticing. Every property the stacks ignore, the ownership
     table names, or the provider-semantics table cites must be an input of that resource type in the
     installed SDK (pulumi-aws, tencentcloud-iac-pulumi)."""
-    from infra.provider_semantics import RULES
+    from infra.clouds.tencent.provider_semantics import RULES
 
     names = _input_names()
     named: set[tuple[str, str]] = {(s.resource, s.property) for s in SETTINGS if s.resource}

@@ -1,5 +1,5 @@
 """Deploy twice under mocks (a new model revision and new code) and check that every change reaches the
-cloud as the provider really applies it (``infra/provider_semantics.py``): by its update call, by a
+cloud as the provider really applies it (``infra/clouds/tencent/provider_semantics.py``): by its update call, by a
 replacement, or, for what Pulumi ignores, by the setting's one owner (``infra/ownership.py``)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from infra.clouds.tencent.provider_semantics import PROVIDER_TAG, RULES, Update, update_of
 from infra.ownership import ignored_by_stack
-from infra.provider_semantics import PROVIDER_TAG, RULES, Update, update_of
 from llmfn.release.promotion import parse_description
 from tests.infra.mocks import REPO_ROOT, StackRun, example_with, plain, run_stack
 
@@ -112,4 +112,6 @@ def test_the_cited_provider_is_the_one_installed() -> None:
     assert PROVIDER_TAG == "v1.82.42"
     readme = (REPO_ROOT / "infra" / "README.md").read_text()
     assert "v1.82.42" in readme and "f6970a900" not in readme
-    assert "f6970a900" not in (REPO_ROOT / "infra" / "provider_semantics.py").read_text()
+    assert (
+        "f6970a900" not in (REPO_ROOT / "infra" / "clouds" / "tencent" / "provider_semantics.py").read_text()
+    )

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from functions.scaler.settings import ScalerSettings
-from infra.config import StackConfigError
-from infra.scf_dynamic import (
+from infra.clouds.tencent.scf_dynamic import (
     FunctionUrlProvider,
     InstanceConcurrencyProvider,
     ScfCallError,
     call,
     scf_client,
 )
+from infra.config import StackConfigError
 from scaling.plan import hourly_schedule
 from scaling.policies import PolicyConfig
 from tests.cloud.scf_emulator import ScfEmulator, function_description_problem

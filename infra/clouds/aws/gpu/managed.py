@@ -6,7 +6,7 @@ groups, x86_64, the allowed GPU instance types; scaling mode Auto, or Manual tra
 utilisation when ``gpuUtilizationTarget`` is given, with a vCPU ceiling when given);
 the image function on x86_64 with ``capacity_provider_config`` (capacity provider ARN,
 ``PerExecutionEnvironmentMaxConcurrency`` = ``llmfn:concurrencyPerInstance``: one execution
-environment serves that many requests at once); :class:`infra.gpu.accelerator.LambdaAcceleratorConfig`
+environment serves that many requests at once); :class:`infra.clouds.aws.gpu.accelerator.LambdaAcceleratorConfig`
 (``AcceleratorConfig`` and the published version); ``lambda_.FunctionScalingConfig`` on that version.
 
 Capacity model: the reserved floor is ``MinExecutionEnvironments`` (not provisioned concurrency).
@@ -29,8 +29,8 @@ from pulumi_aws import iam, lambda_
 
 from core.contract import ENV_FUNCTION_TIMEOUT_S
 from core.errors import InputError
+from infra.clouds.aws.gpu.accelerator import LambdaAcceleratorConfig, frozen_inputs_hash
 from infra.config import StackConfig
-from infra.gpu.accelerator import LambdaAcceleratorConfig, frozen_inputs_hash
 
 SCALER_TARGET = "scaler"  # functions/image/Dockerfile's slim stage: no torch, no vLLM
 OPERATOR_POLICY = "arn:aws:iam::aws:policy/AWSLambdaManagedEC2ResourceOperator"
@@ -86,7 +86,7 @@ def capacity_provider(
 
 def check_account(config: StackConfig) -> None:
     """Fail ``pulumi preview`` / ``up`` with every account precondition an API can tell is missing
-    (infra/gpu/preflight.py), unless ``llmfn:gpu.preflight`` is false; never under Pulumi's mocks."""
+    (infra/clouds/aws/gpu/preflight.py), unless ``llmfn:gpu.preflight`` is false; never under Pulumi's mocks."""
     from pulumi.runtime.mocks import MockMonitor
     from pulumi.runtime.settings import SETTINGS
 
@@ -94,7 +94,7 @@ def check_account(config: StackConfig) -> None:
     assert gpu is not None
     if not gpu.preflight or isinstance(SETTINGS.monitor, MockMonitor):
         return
-    from infra.gpu.preflight import preflight_problems
+    from infra.clouds.aws.gpu.preflight import preflight_problems
 
     problems = preflight_problems(gpu, config.region)
     if problems:
@@ -205,7 +205,7 @@ def scaler_code(name: str, config: StackConfig, child: pulumi.ResourceOptions) -
             "`llmfn image build --target scaler` or let the stack build both (llmfn:image)",
             field="llmfn:gpu.scalerImageUri",
         )
-    from infra.image import ecr_image
+    from infra.clouds.aws.registry import ecr_image
 
     build = config.image_build.model_copy(
         update={"target": SCALER_TARGET, "tag": f"{config.image_build.tag}-scaler"}

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.gpu.config import AwsGpuConfig
+from infra.clouds.aws.gpu.config import AwsGpuConfig
 
 G_INSTANCE_QUOTA = ("ec2", "L-DB2E81BA")  # Running On-Demand G and VT instances (vCPUs)
 ENVIRONMENTS_AT_PUBLISH = 3

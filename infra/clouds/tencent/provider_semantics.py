@@ -10,7 +10,7 @@ with line numbers at that tag, and says what reaches the cloud. The deploy-twice
 
 Not a row, since the stack does not use it for the inference function: ``Function.triggers`` are created
 by ``service_tencentcloud_scf.go`` ``CreateTriggers`` (line 515) without a ``Qualifier``, so they land on
-``$LATEST``; the function URL is ``infra.scf_dynamic.ScfFunctionUrl`` instead.
+``$LATEST``; the function URL is ``infra.clouds.tencent.scf_dynamic.ScfFunctionUrl`` instead.
 """
 
 from __future__ import annotations

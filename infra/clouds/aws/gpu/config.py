@@ -67,7 +67,8 @@ class AwsGpuConfig(BaseModel):
         None, description="Percent: the capacity provider tracks average GPU utilisation (Manual mode)."
     )
     preflight: bool = Field(
-        True, description="Check the account's preconditions before deploying (infra/gpu/preflight.py)."
+        True,
+        description="Check the account's preconditions before deploying (infra/clouds/aws/gpu/preflight.py).",
     )
     scaler_image_uri: str | None = Field(
         None,

@@ -1,7 +1,7 @@
 """The Tencent Cloud component: an SCF web (image) function behind its function URL, scaled by the scaler.
 
 Resources (``tencentcloud-iac-pulumi``): the inference ``scf.Function`` (an HTTP/web function: an image
-listening on 0.0.0.0:9000), its per-instance concurrency (a dynamic resource, ``infra.scf_dynamic``), a
+listening on 0.0.0.0:9000), its per-instance concurrency (a dynamic resource, ``infra.clouds.tencent.scf_dynamic``), a
 published ``scf.FunctionVersion`` (replaced, i.e. published anew, when the model revision, image,
 memory, timeout, environment or concurrency changes), the alias ``live`` (created on that version;
 ``llmfn promote`` moves it afterwards), the alias's function URL (a dynamic resource: API gateway
@@ -28,6 +28,8 @@ import tencentcloud_iac_pulumi as tencentcloud
 from tencentcloud_iac_pulumi import scf
 
 from core.contract import ENV_HOST, ENV_PORT, ENV_PREWARM_URL, SCF_HOST
+from infra.clouds.tencent.config import SCF_IMAGE_PORT
+from infra.clouds.tencent.scf_dynamic import ScfFunctionUrl, ScfInstanceConcurrency
 from infra.common import (
     ALIAS_DESCRIPTION,
     ALIAS_NAME,
@@ -38,8 +40,7 @@ from infra.common import (
     stack_outputs,
     with_api_key,
 )
-from infra.config import SCF_IMAGE_PORT, StackConfig
-from infra.scf_dynamic import ScfFunctionUrl, ScfInstanceConcurrency
+from infra.config import StackConfig
 from scaling.plan import scf_cron
 
 SCALER_TIMER_CRON = "0 */1 * * * * *"  # every minute; SCF timer crons have 7 fields
@@ -190,7 +191,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
         and what identifies that code (the image URI, the pushed digest when the stack builds it)."""
         image_uri: pulumi.Input[str] | None = config.image_uri
         if config.image_build is not None:  # built and pushed to the TCR instance llmfn:registryId
-            from infra.image import tcr_image
+            from infra.clouds.tencent.registry import tcr_image
 
             assert config.registry_id is not None
             image_uri = tcr_image(name, config.name, config.registry_id, config.image_build, child)

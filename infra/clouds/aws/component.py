@@ -79,8 +79,10 @@ class AwsInferenceStack(pulumi.ComponentResource):
         code = self._code(name, config, child)
         managed: dict[str, Any] = {}
         environment = model_environment(config)
-        if config.aws_gpu is not None:  # a GPU function on Lambda Managed Instances (infra/gpu/aws.py)
-            from infra.gpu import aws as gpu
+        if (
+            config.aws_gpu is not None
+        ):  # a GPU function on Lambda Managed Instances (infra/clouds/aws/gpu/managed.py)
+            from infra.clouds.aws.gpu import managed as gpu
 
             gpu.check_account(config)  # fails `pulumi preview` with what the account lacks
             environment |= gpu.function_environment(config)
@@ -153,7 +155,7 @@ class AwsInferenceStack(pulumi.ComponentResource):
         if config.image_uri is not None:
             return {"package_type": "Image", "image_uri": config.image_uri}
         if config.image_build is not None:
-            from infra.image import ecr_image
+            from infra.clouds.aws.registry import ecr_image
 
             return {
                 "package_type": "Image",
@@ -317,8 +319,10 @@ class AwsInferenceStack(pulumi.ComponentResource):
             opts=child,
         )
         scaler_code = dict(code)
-        if config.aws_gpu is not None:  # never the GPU image on standard Lambda (infra/gpu/aws.py)
-            from infra.gpu.aws import scaler_code as gpu_scaler_code
+        if (
+            config.aws_gpu is not None
+        ):  # never the GPU image on standard Lambda (infra/clouds/aws/gpu/managed.py)
+            from infra.clouds.aws.gpu.managed import scaler_code as gpu_scaler_code
 
             scaler_code = gpu_scaler_code(name, config, child)
         if scaler_code["package_type"] == "Image":

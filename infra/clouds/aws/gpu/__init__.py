@@ -1,0 +1,1 @@
+"""GPU functions: Lambda Managed Instances with accelerators (AWS) and the stack config they take."""
