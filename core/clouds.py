@@ -56,13 +56,13 @@ CLOUD_PLUGINS: Final[dict[str, CloudPlugin]] = {
     "aws": CloudPlugin(
         name="aws",
         component="infra.aws:AwsInferenceStack",
-        connector="functions.cloud.aws_connect",
+        connector="functions.cloud.aws.connector",
         reserved_capacities=(PROVISIONED_CONCURRENCY, EXECUTION_ENVIRONMENTS),
     ),
     "tencent": CloudPlugin(
         name="tencent",
         component="infra.tencent:TencentInferenceStack",
-        connector="functions.cloud.tencent_connect",
+        connector="functions.cloud.tencent.connector",
         reserved_capacities=(PROVISIONED_CONCURRENCY,),
     ),
 }

@@ -153,9 +153,11 @@ def test_a_new_row_is_all_both_sides_need(monkeypatch: pytest.MonkeyPatch) -> No
 def test_the_real_rows_reach_their_own_clients() -> None:
     """Through the registry, AWS gets Lambda's clients and S3, Tencent SCF's and COS's S3 API, and the
     Tencent connector's own check (every call is signed) runs when a Tencent target is made."""
-    from functions.cloud.aws import CloudWatchMetrics, LambdaControl
-    from functions.cloud.aws_gpu import ManagedInstancesControl
-    from functions.cloud.tencent import CloudMonitorMetrics, ScfControl
+    from functions.cloud.aws.control import LambdaControl
+    from functions.cloud.aws.managed_instances import ManagedInstancesControl
+    from functions.cloud.aws.metrics import CloudWatchMetrics
+    from functions.cloud.tencent.control import ScfControl
+    from functions.cloud.tencent.metrics import CloudMonitorMetrics
 
     aws = CloudTarget("aws", "fn", "live", "us-east-1")
     assert isinstance(aws.control(RETRY), LambdaControl) and isinstance(aws.metrics(RETRY), CloudWatchMetrics)

@@ -42,7 +42,7 @@ class StoredState:
 
 
 def _is_transient(error: BaseException) -> bool:
-    from functions.cloud.aws import is_transient
+    from functions.cloud.aws.control import is_transient
 
     return is_transient(error) and not _is_conflict(error)
 
