@@ -2,8 +2,8 @@
 
 A cloud is a plugin (README.md, "Layout"): its row names, by import path, the Pulumi component that
 deploys a stack on it (``infra.program`` builds it) and the module that connects the function side to
-it (``functions.cloud.connect`` dispatches to it: the actuator, the metric source, the state store's
-S3 client). Both dispatch through :func:`plugin`, so a cloud without a row is refused by name, never
+it (``functions.cloud.connect`` dispatches to it: the actuator, the metric source, the scaler's state
+store). Both dispatch through :func:`plugin`, so a cloud without a row is refused by name, never
 sent down another cloud's branch; adding a cloud is a row here and the two modules it names.
 
 Rows hold import paths, not classes, so ``core/`` imports nothing of ours but itself and each side
@@ -37,8 +37,8 @@ class CloudPlugin:
     with the validated ``infra.config.StackConfig``."""
     connector: str
     """Module of the function side: ``validate(target)``, ``control(target, retry)``,
-    ``metrics(target, retry)`` and ``s3_client(target, endpoint)`` for a
-    ``functions.cloud.connect.CloudTarget``."""
+    ``metrics(target, retry)``, ``s3_client(target, endpoint)`` and
+    ``state_store(target, endpoint, bucket, key, retry)`` for a ``functions.cloud.connect.CloudTarget``."""
     reserved_capacities: tuple[ReservedCapacity, ...]
     """What the scaler's reserved floor may be on this cloud (``core.contract.ReservedCapacity``)."""
 

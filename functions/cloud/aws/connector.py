@@ -2,7 +2,7 @@
 
 :mod:`functions.cloud.connect` dispatches a ``CloudTarget`` on AWS here: Lambda's alias and provisioned
 concurrency (or, with ``reserved_capacity`` = execution-environments, Lambda Managed Instances'
-``MinExecutionEnvironments``), CloudWatch metrics, and S3 for the scaler's state. Credentials come
+``MinExecutionEnvironments``), CloudWatch metrics, and S3 for the scaler's state (its conditional writes). Credentials come
 from boto3's chain (the function's execution role), so there is nothing to check up front.
 """
 
@@ -16,6 +16,7 @@ from functions.cloud.types import CloudControl, MetricSource
 
 if TYPE_CHECKING:
     from functions.cloud.connect import CloudTarget
+    from functions.cloud.state import S3StateStore
 
 
 def validate(target: CloudTarget) -> None:
@@ -48,3 +49,12 @@ def s3_client(target: CloudTarget, endpoint: str | None) -> Any:
     from functions.cloud.aws.control import AwsEndpoint
 
     return AwsEndpoint(target.region, endpoint, target.timeout_s).client("s3")
+
+
+def state_store(
+    target: CloudTarget, endpoint: str | None, bucket: str, key: str, retry: RetryPolicy
+) -> S3StateStore:
+    """The scaler's state object in S3, written conditionally (``functions.cloud.state``)."""
+    from functions.cloud.state import S3StateStore
+
+    return S3StateStore(s3_client(target, endpoint), bucket, key, retry)

@@ -21,6 +21,7 @@ from functions.secrets import reveal
 if TYPE_CHECKING:
     from functions.cloud.connect import CloudTarget
     from functions.cloud.tencent.control import TencentEndpoint
+    from functions.cloud.tencent.state import CosStateStore
 
 
 def validate(target: CloudTarget) -> None:
@@ -87,3 +88,13 @@ def s3_client(target: CloudTarget, endpoint_url: str | None) -> Any:
             response_checksum_validation="when_required",
         ),
     )
+
+
+def state_store(
+    target: CloudTarget, endpoint_url: str | None, bucket: str, key: str, retry: RetryPolicy
+) -> CosStateStore:
+    """The scaler's state object on COS: create-only first write, then plain PUTs
+    (:mod:`functions.cloud.tencent.state`)."""
+    from functions.cloud.tencent.state import CosStateStore
+
+    return CosStateStore(s3_client(target, endpoint_url), bucket, key, retry)
