@@ -50,7 +50,7 @@ AWS_PROVISIONED_PRICE_PER_GB_S = 0.0000041667
 
 # Entry points in the packages of functions/ (overridable per stack, e.g. for a custom image).
 DEFAULT_LAMBDA_HANDLER = LAMBDA_INFERENCE_HANDLER
-# AWS only: on SCF the scaler is the image itself, run with LLMFN_ROLE=scaler (functions.entry.scf_web).
+# AWS only: on SCF the scaler is the image itself, run with LLMFN_ROLE=scaler (functions.cloud.tencent.entry_web).
 DEFAULT_SCALER_HANDLERS = {"aws": LAMBDA_SCALER_HANDLER}
 SCF_IMAGE_PORT = SCF_PORT
 MAX_TIMEOUT_S = 900  # both SCF and Lambda stop a request at 900 s

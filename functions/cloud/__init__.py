@@ -1,6 +1,7 @@
-"""Cloud clients shared by the scaler function and ``llmfn promote``: the only code that talks to a cloud.
+"""Each cloud's home on the function side: its entry points, and the cloud clients shared by the scaler
+function and ``llmfn promote`` (the only code that talks to a cloud's API).
 
-Cloud-neutral here; each cloud's own modules live in its package (README.md, "Layout"), the one that
+Cloud-neutral here; each cloud's own modules live in its package (README.md, "Layout"), whose connector
 its row of :data:`core.clouds.CLOUD_PLUGINS` names.
 
 - :mod:`functions.cloud.types`: what a metric source measures and what an actuator controls, per cloud
@@ -9,6 +10,11 @@ its row of :data:`core.clouds.CLOUD_PLUGINS` names.
 - :mod:`functions.cloud.connect`: ``CloudTarget`` (which function on which cloud) and the dispatch to its
   cloud's connector through the registry.
 - :mod:`functions.cloud.state`: the scaler's state object in S3 / COS with conditional writes.
-- :mod:`functions.cloud.aws`: Lambda (control, Managed Instances' floor), CloudWatch metrics.
-- :mod:`functions.cloud.tencent`: SCF (control), Tencent Cloud Monitor metrics.
+- :mod:`functions.cloud.aws`: the Lambda entry point; Lambda control (and Managed Instances' floor),
+  CloudWatch metrics.
+- :mod:`functions.cloud.tencent`: the SCF entry points (web / image function, event function); SCF
+  control, Tencent Cloud Monitor metrics, the state store's COS writes.
+
+The entry points are configured by ``LLMFN_*`` environment variables (``functions.settings``); their
+names are written once, in ``core.contract``.
 """

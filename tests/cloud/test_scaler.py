@@ -317,7 +317,7 @@ def test_scf_image_scaler_signs_with_the_role_keys_of_each_request(
     (doc 583/56051). The scaler image reads them there on every tick, so rotated keys are used."""
     import httpx
 
-    from functions.entry.scf_web import EVENT_PATH, event_function_app
+    from functions.cloud.tencent.entry_web import EVENT_PATH, event_function_app
     from tests.functions.helpers import running
 
     scf = stand_in.scf
