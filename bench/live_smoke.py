@@ -197,7 +197,7 @@ def tencent_scaler_tick(args: argparse.Namespace, scaler_name: str, now: str) ->
     """Invoke the scaler (an event function: synchronous Invoke works; SCF hands it its role's keys in
     the request headers) with a timer event of ``now``; its tick outcome."""
     from functions.cloud.connect import CloudTarget
-    from functions.cloud.tencent import ScfControl, TencentEndpoint
+    from functions.cloud.tencent.control import ScfControl, TencentEndpoint
 
     keys = CloudTarget.tencent_credentials()
     endpoint = TencentEndpoint(

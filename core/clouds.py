@@ -2,10 +2,11 @@
 
 A cloud is a plugin (README.md, "Layout"): its row names, by import path, the Pulumi component that
 deploys a stack on it (``infra.program`` builds it) and the module that connects the function side to
-it (``functions.cloud.connect`` dispatches to it: the actuator, the metric source, the state store's
-S3 client). Both dispatch through :func:`plugin`, so a cloud without a row is refused by name, never
-sent down another cloud's branch; adding a cloud is a row here and the modules it names (its
-``infra/clouds/<cloud>/`` folder: component, config rules, registry).
+it (``functions.cloud.connect`` dispatches to it: the actuator, the metric source, the scaler's state
+store). Both dispatch through :func:`plugin`, so a cloud without a row is refused by name, never
+sent down another cloud's branch; adding a cloud is a row here and the two homes it names: its
+``infra/clouds/<cloud>/`` folder (component, config rules, registry) and its ``functions/cloud/<cloud>/``
+package (connector, control, metrics, state store, entry).
 
 Rows hold import paths, not classes, so ``core/`` imports nothing of ours but itself and each side
 loads only its own half (the function image has no ``infra/``, the Pulumi program no cloud SDK).
@@ -38,8 +39,8 @@ class CloudPlugin:
     with the validated ``infra.config.StackConfig``."""
     connector: str
     """Module of the function side: ``validate(target)``, ``control(target, retry)``,
-    ``metrics(target, retry)`` and ``s3_client(target, endpoint)`` for a
-    ``functions.cloud.connect.CloudTarget``."""
+    ``metrics(target, retry)``, ``s3_client(target, endpoint)`` and
+    ``state_store(target, endpoint, bucket, key, retry)`` for a ``functions.cloud.connect.CloudTarget``."""
     reserved_capacities: tuple[ReservedCapacity, ...]
     """What the scaler's reserved floor may be on this cloud (``core.contract.ReservedCapacity``)."""
     stack_name: str = ""
@@ -73,14 +74,14 @@ CLOUD_PLUGINS: Final[dict[str, CloudPlugin]] = {
     "aws": CloudPlugin(
         name="aws",
         component="infra.clouds.aws.component:AwsInferenceStack",
-        connector="functions.cloud.aws_connect",
+        connector="functions.cloud.aws.connector",
         reserved_capacities=(PROVISIONED_CONCURRENCY, EXECUTION_ENVIRONMENTS),
         config_rules="infra.clouds.aws.config:RULES",
     ),
     "tencent": CloudPlugin(
         name="tencent",
         component="infra.clouds.tencent.component:TencentInferenceStack",
-        connector="functions.cloud.tencent_connect",
+        connector="functions.cloud.tencent.connector",
         reserved_capacities=(PROVISIONED_CONCURRENCY,),
         stack_name="tencentcloud",
         config_rules="infra.clouds.tencent.config:RULES",

@@ -136,15 +136,15 @@ ENV_UTC_OFFSET_HOURS: Final = "LLMFN_UTC_OFFSET_HOURS"
 # --- entry points ---------------------------------------------------------------------------------
 
 # Lambda handler strings (module.function) in the zip or the image.
-LAMBDA_INFERENCE_HANDLER: Final = "functions.entry.aws_lambda.handler"
+LAMBDA_INFERENCE_HANDLER: Final = "functions.cloud.aws.entry.handler"
 LAMBDA_SCALER_HANDLER: Final = "functions.scaler.handler.lambda_handler"
 # Lambda Managed Instances image: the handler each worker runs, forwarding to the one local server.
 LAMBDA_FORWARD_HANDLER: Final = "functions.image.forward.handler"
 # SCF: the timer-trigger (event function) handler of the scaler, and the image's web server module
 # (``python -m``; with ENV_ROLE = ROLE_SCALER it serves the scaler's events instead).
 SCF_SCALER_HANDLER: Final = "functions.scaler.handler.main_handler"
-SCF_EVENT_HANDLER: Final = "functions.entry.scf_event.main_handler"
-SCF_WEB_MODULE: Final = "functions.entry.scf_web"
+SCF_EVENT_HANDLER: Final = "functions.cloud.tencent.entry_event.main_handler"
+SCF_WEB_MODULE: Final = "functions.cloud.tencent.entry_web"
 # The image's entry command module (``python -m functions.image.entry [HANDLER]``).
 IMAGE_ENTRY_MODULE: Final = "functions.image.entry"
 
@@ -168,7 +168,7 @@ LAMBDA_HANDLERS: Final[dict[Role, str]] = {
 
 
 def handler_module(handler: str) -> str:
-    """The module of a ``module.function`` handler string, e.g. ``functions.entry.aws_lambda``."""
+    """The module of a ``module.function`` handler string, e.g. ``functions.cloud.aws.entry``."""
     return handler.rpartition(".")[0]
 
 

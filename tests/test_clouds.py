@@ -3,7 +3,8 @@ dispatch through, so a cloud is a row plus its two modules, and a cloud without 
 on both sides, never sent down another cloud's branch (README.md, "Layout").
 
 This module doubles as the third cloud's two halves in the tests that register one: ``ThirdCloudStack``
-is its component, and ``validate`` / ``control`` / ``metrics`` / ``s3_client`` its connector.
+is its component, and ``validate`` / ``control`` / ``metrics`` / ``s3_client`` / ``state_store`` its
+connector.
 """
 
 from __future__ import annotations
@@ -63,6 +64,13 @@ def metrics(target: CloudTarget, retry: RetryPolicy) -> tuple[str, str]:
 def s3_client(target: CloudTarget, endpoint: str | None) -> tuple[str, str | None]:
     CALLS.append(("s3_client", target.function))
     return ("s3", endpoint)
+
+
+def state_store(
+    target: CloudTarget, endpoint: str | None, bucket: str, key: str, retry: RetryPolicy
+) -> tuple[str, str]:
+    CALLS.append(("state_store", target.function))
+    return ("state", f"{bucket}/{key}")
 
 
 THIRD = CloudPlugin(
@@ -126,6 +134,7 @@ def test_the_function_side_refuses_a_cloud_without_a_row() -> None:
         lambda: target.control(RETRY),
         lambda: target.metrics(RETRY),
         lambda: target.s3_client(None),
+        lambda: target.state_store(None, "bucket", "key", RETRY),
     ):
         with pytest.raises(UnknownCloudError, match=r"^cloud must be one of aws, tencent, got 'gcp'$"):
             call()
@@ -145,7 +154,14 @@ def test_a_new_row_is_all_both_sides_need(monkeypatch: pytest.MonkeyPatch) -> No
     assert target.control(RETRY) == ("control", "us-central1")  # type: ignore[comparison-overlap]
     assert target.metrics(RETRY) == ("metrics", "us-central1")  # type: ignore[comparison-overlap]
     assert target.s3_client("http://127.0.0.1:1") == ("s3", "http://127.0.0.1:1")
-    assert CALLS == [("validate", "fn"), ("control", "fn"), ("metrics", "fn"), ("s3_client", "fn")]
+    assert target.state_store(None, "bucket", "key", RETRY) == ("state", "bucket/key")  # type: ignore[comparison-overlap]
+    assert CALLS == [
+        ("validate", "fn"),
+        ("control", "fn"),
+        ("metrics", "fn"),
+        ("s3_client", "fn"),
+        ("state_store", "fn"),
+    ]
     with pytest.raises(TargetError, match="execution-environments on aws only"):
         CloudTarget("gcp", "fn", "live", "us-central1", reserved_capacity="execution-environments")  # type: ignore[arg-type]
 
@@ -153,13 +169,19 @@ def test_a_new_row_is_all_both_sides_need(monkeypatch: pytest.MonkeyPatch) -> No
 def test_the_real_rows_reach_their_own_clients() -> None:
     """Through the registry, AWS gets Lambda's clients and S3, Tencent SCF's and COS's S3 API, and the
     Tencent connector's own check (every call is signed) runs when a Tencent target is made."""
-    from functions.cloud.aws import CloudWatchMetrics, LambdaControl
-    from functions.cloud.aws_gpu import ManagedInstancesControl
-    from functions.cloud.tencent import CloudMonitorMetrics, ScfControl
+    from functions.cloud.aws.control import LambdaControl
+    from functions.cloud.aws.managed_instances import ManagedInstancesControl
+    from functions.cloud.aws.metrics import CloudWatchMetrics
+    from functions.cloud.state import S3StateStore
+    from functions.cloud.tencent.control import ScfControl
+    from functions.cloud.tencent.metrics import CloudMonitorMetrics
+    from functions.cloud.tencent.state import CosStateStore
 
     aws = CloudTarget("aws", "fn", "live", "us-east-1")
     assert isinstance(aws.control(RETRY), LambdaControl) and isinstance(aws.metrics(RETRY), CloudWatchMetrics)
     assert aws.s3_client(None).meta.region_name == "us-east-1"
+    s3 = aws.state_store(None, "bucket", "key", RETRY)
+    assert type(s3) is S3StateStore and s3.client.meta.region_name == "us-east-1"
     gpu = CloudTarget("aws", "fn", "live", "us-east-1", reserved_capacity="execution-environments")
     assert isinstance(gpu.control(RETRY), ManagedInstancesControl)
     with pytest.raises(TargetError, match="Tencent credentials missing"):
@@ -168,3 +190,8 @@ def test_the_real_rows_reach_their_own_clients() -> None:
     assert isinstance(tencent.control(RETRY), ScfControl)
     assert isinstance(tencent.metrics(RETRY), CloudMonitorMetrics)
     assert tencent.s3_client(None).meta.endpoint_url == "https://cos.ap-guangzhou.myqcloud.com"
+    cos = tencent.state_store(None, "bucket-1250000000", "key", RETRY)
+    assert (
+        isinstance(cos, CosStateStore)
+        and cos.client.meta.endpoint_url == "https://cos.ap-guangzhou.myqcloud.com"
+    )

@@ -15,6 +15,7 @@ from core.clouds import CLOUD_PLUGINS, plugin
 from core.contract import RESERVED_CAPACITIES, Cloud, ReservedCapacity
 from core.errors import InputError
 from functions.cloud.retry import RetryPolicy
+from functions.cloud.state import S3StateStore
 from functions.cloud.types import CloudControl, MetricSource
 from functions.secrets import as_secret
 
@@ -108,6 +109,12 @@ class CloudTarget:
     def s3_client(self, endpoint: str | None) -> Any:
         """A boto3 S3 client for the state object: S3 on AWS; COS's S3 API on Tencent."""
         return self._connector().s3_client(self, endpoint)
+
+    def state_store(self, endpoint: str | None, bucket: str, key: str, retry: RetryPolicy) -> S3StateStore:
+        """The scaler's state object ``bucket`` / ``key`` in this cloud's object store, written the way the
+        store allows (conditional on S3, create-only then plain on COS); ``endpoint``: an override URL."""
+        store: S3StateStore = self._connector().state_store(self, endpoint, bucket, key, retry)
+        return store
 
 
 def _where_allowed() -> str:

@@ -5,15 +5,9 @@ write uses ``If-None-Match: *`` (create only), every later one ``If-Match: <ETag
 loses the race gets HTTP 412 (or 409 on a concurrent conditional write) and raises
 :class:`StateConflict`; the caller re-reads and decides again.
 
-COS (``cos=True``) has no conditional PUT: its PUT Object lists no ``If-Match`` / ``If-None-Match``
-request headers, and "如果试图添加已存在的同名对象，则新上传的对象将覆盖原来的对象" (COS API, PUT Object).
-Sending ``If-Match`` there would only look safe. So on COS the first write carries
-``x-cos-forbid-overwrite: true`` (COS's own create-only header: an existing object answers 409, a
-:class:`StateConflict`), and later writes are plain PUTs. They need no condition because SCF runs the
-scaler single-flight: the stack gives the scaler function a reserved concurrency equal to its memory
-(``infra/clouds/tencent/component.py``), and "The reserved quota is the upper limit of the function concurrency quota"
-(SCF, Reserved Concurrency, doc 583/39464; one event-function instance serves one invocation), so two
-ticks never overlap; a re-delivered timer event is still recognised by the tick it names.
+A cloud whose store writes otherwise subclasses :class:`S3StateStore` in its package and its connector's
+``state_store`` returns it: COS, which has no conditional PUT, is
+:class:`functions.cloud.tencent.state.CosStateStore`.
 """
 
 from __future__ import annotations
@@ -42,7 +36,7 @@ class StoredState:
 
 
 def _is_transient(error: BaseException) -> bool:
-    from functions.cloud.aws import is_transient
+    from functions.cloud.aws.control import is_transient
 
     return is_transient(error) and not _is_conflict(error)
 
@@ -58,14 +52,21 @@ def _is_conflict(error: BaseException) -> bool:
 
 @dataclass
 class S3StateStore:
-    """``s3://bucket/key`` through ``client`` (a boto3 S3 client; for COS, one whose endpoint_url is
-    ``https://cos.<region>.myqcloud.com`` with the SecretId / SecretKey as access keys)."""
+    """``s3://bucket/key`` through ``client`` (a boto3 S3 client)."""
 
     client: Any
     bucket: str
     key: str
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    cos: bool = False  # COS's S3 API: create-only first write, then unconditional (see the module)
+
+    def write_condition(self, etag: str | None) -> dict[str, str]:
+        """PutObject's condition: create only (``If-None-Match: *``) when ``etag`` is None, else
+        ``If-Match: <etag>``."""
+        return {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+
+    def write_headers(self, etag: str | None) -> dict[str, str]:
+        """Request headers a write adds that botocore's model has no parameter for (none on S3)."""
+        return {}
 
     def load(self) -> StoredState:
         """The current document and its ETag (``StoredState(None, None)`` when absent)."""
@@ -89,21 +90,23 @@ class S3StateStore:
         """Write ``document`` if the object is still at ``etag`` (absent when None); returns the new ETag."""
         from botocore.exceptions import ClientError
 
-        condition = {} if self.cos else {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        condition = self.write_condition(etag)
+        headers = self.write_headers(etag)
         body = json.dumps(document, sort_keys=True).encode()
 
-        def forbid_overwrite(request: Any, **_: Any) -> None:
-            request.headers["x-cos-forbid-overwrite"] = "true"
+        def add_headers(request: Any, **_: Any) -> None:
+            for name, value in headers.items():  # botocore's HTTPHeaders has no update()
+                request.headers[name] = value
 
         def put() -> str:
-            if self.cos and etag is None:
-                self.client.meta.events.register("before-sign.s3.PutObject", forbid_overwrite)
+            if headers:
+                self.client.meta.events.register("before-sign.s3.PutObject", add_headers)
             try:
                 answer = self.client.put_object(
                     Bucket=self.bucket, Key=self.key, Body=body, ContentType="application/json", **condition
                 )
             finally:
-                self.client.meta.events.unregister("before-sign.s3.PutObject", forbid_overwrite)
+                self.client.meta.events.unregister("before-sign.s3.PutObject", add_headers)
             return str(answer["ETag"])
 
         try:

@@ -4,7 +4,7 @@ One image serves both clouds; the entry command tells them apart by the environm
 
 - Lambda (the runtime sets ``AWS_LAMBDA_RUNTIME_API``): the Lambda runtime interface client
   (``awslambdaric``) fetches invocations from the runtime API and runs ``HANDLER`` (the image's ``CMD``,
-  ``functions.entry.aws_lambda.handler``; the scaler function's ``image_config.command`` names
+  ``functions.cloud.aws.entry.handler``; the scaler function's ``image_config.command`` names
   ``functions.scaler.handler.lambda_handler`` instead). On Lambda Managed Instances
   (``AWS_LAMBDA_MAX_CONCURRENCY`` set: the client forks that many workers) the inference handler is
   replaced by one inference server on 127.0.0.1 and :mod:`functions.image.forward` in the workers, so
@@ -18,7 +18,7 @@ One image serves both clouds; the entry command tells them apart by the environm
   never serves: the entry exits with the reason, init fails, and the version never becomes Active
   (``pulumi up`` fails on it). Bake the weights into the image or stream them from S3 at the storage
   limit, and raise the function timeout (README.md, "GPU functions on AWS").
-- Anywhere else (an SCF image / web function): :func:`functions.entry.scf_web.main` listens on
+- Anywhere else (an SCF image / web function): :func:`functions.cloud.tencent.entry_web.main` listens on
   ``0.0.0.0:9000`` (``LLMFN_HOST`` / ``LLMFN_PORT`` override it) and answers while the preload runs;
   with ``LLMFN_ROLE=scaler`` it is the scaler's event function. ``HANDLER`` is ignored there.
 """
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
             handler = FORWARD_HANDLER
         command = lambda_command(handler)
         os.execv(command[0], command)  # replaces this process: signals and exit codes go to the client
-    from functions.entry.scf_web import main as serve_scf
+    from functions.cloud.tencent.entry_web import main as serve_scf
 
     serve_scf()
 

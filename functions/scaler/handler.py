@@ -39,7 +39,7 @@ def _run(event: dict[str, Any] | None, env: Mapping[str, str] | None = None) -> 
 def tencent_env(context: Any) -> dict[str, str]:
     """The environment with this invocation's Tencent keys: an SCF image function gets its role's
     temporary keys per request (``context["credentials"]``, from the ``X-Scf-*`` headers that
-    ``functions.entry.scf_web`` reads), not in its environment; a tick uses them, never a cached set."""
+    ``functions.cloud.tencent.entry_web`` reads), not in its environment; a tick uses them, never a cached set."""
     env = dict(os.environ)
     credentials = (context or {}).get("credentials") if isinstance(context, dict) else None
     if credentials:

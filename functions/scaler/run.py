@@ -4,7 +4,7 @@ Each tick is identified by its end time (``now`` floored to the window). The sta
 the last tick handled, so a re-delivered timer event or a second run started for the same minute
 does nothing, and two overlapping runs never both write: the loser of the conditional write re-reads
 and stops when the winner has handled the tick (on COS, which has no conditional PUT, the scaler runs
-single-flight instead: ``functions.cloud.state``). While a promotion holds routing weights on the alias
+single-flight instead: ``functions.cloud.tencent.state``). While a promotion holds routing weights on the alias
 the scaler leaves capacity alone (``llmfn promote`` owns it until the alias is back to one version).
 """
 
@@ -131,12 +131,8 @@ class Scaler:
             policy=make_policy(settings.policy, config),
             metrics=target.metrics(retry),
             control=target.control(retry),
-            store=S3StateStore(
-                target.s3_client(settings.state_endpoint),
-                settings.state_bucket,
-                settings.state_key,
-                retry,
-                cos=target.cloud == "tencent",
+            store=target.state_store(
+                settings.state_endpoint, settings.state_bucket, settings.state_key, retry
             ),
             alias=target.alias,
             window_s=settings.window_s,

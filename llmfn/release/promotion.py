@@ -142,7 +142,7 @@ def release_managed_instances(control: CloudControl, rollback_target: str) -> di
     the versions older than ``rollback_target`` (the version a rollback returns to) are deleted, so
     no version bills GPU instances unseen and the capacity provider's 100-version quota is never
     reached (README.md, "GPU functions on AWS"). Other clouds: nothing (``{}``)."""
-    from functions.cloud.aws_gpu import ManagedInstancesControl
+    from functions.cloud.aws.managed_instances import ManagedInstancesControl
 
     if not isinstance(control, ManagedInstancesControl):
         return {}

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from functions.cloud.aws_gpu import ManagedInstancesControl
+from functions.cloud.aws.managed_instances import ManagedInstancesControl
 from functions.cloud.connect import CloudTarget, TargetError
 from functions.cloud.types import Capacity
 from functions.scaler.run import Scaler

@@ -15,8 +15,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from functions.cloud.aws import AwsEndpoint, CloudWatchMetrics, LambdaControl
-from functions.cloud.tencent import ScfControl
+from functions.cloud.aws.control import AwsEndpoint, LambdaControl
+from functions.cloud.aws.metrics import CloudWatchMetrics
+from functions.cloud.tencent.control import ScfControl
 from llmfn.release.promotion import Promotion, PromotionPlan
 from tests.cloud.aws_proxy import AwsProxy
 from tests.cloud.aws_rules import RULES, DecodedRequest, check
@@ -174,7 +175,8 @@ def test_aws_scaler_without_the_stacks_target_says_so(aws_proxy: AwsProxy) -> No
 
 # ----- defect 6: Cloud Monitor's alias dimension -----
 def test_scf_metrics_of_the_alias_are_read_under_the_alias_dimension(scf: ScfEmulator) -> None:
-    from functions.cloud.tencent import CloudMonitorMetrics, TencentEndpoint
+    from functions.cloud.tencent.control import TencentEndpoint
+    from functions.cloud.tencent.metrics import CloudMonitorMetrics
 
     scf.add_function(FUNCTION)
     endpoint = TencentEndpoint("ap-guangzhou", scf.secret_id, scf.secret_key, scf.endpoint, "http", 0.3)
@@ -210,7 +212,7 @@ def test_scf_emulator_refuses_undocumented_monitor_queries(
 ) -> None:
     from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
-    from functions.cloud.tencent import TencentEndpoint
+    from functions.cloud.tencent.control import TencentEndpoint
 
     client = TencentEndpoint("ap-guangzhou", scf.secret_id, scf.secret_key, scf.endpoint, "http").client(
         "monitor", "2018-07-24"
@@ -230,7 +232,7 @@ def test_scf_emulator_refuses_undocumented_monitor_queries(
 
 # ----- defect 9: the deprecated InvokeResult is not the success flag -----
 def test_scf_invoke_success_does_not_read_the_deprecated_invoke_result(scf: ScfEmulator) -> None:
-    from functions.cloud.tencent import TencentEndpoint
+    from functions.cloud.tencent.control import TencentEndpoint
 
     fn = scf.add_function(FUNCTION)
     endpoint = TencentEndpoint("ap-guangzhou", scf.secret_id, scf.secret_key, scf.endpoint, "http", 0.3)
@@ -247,7 +249,7 @@ def test_scf_invoke_success_does_not_read_the_deprecated_invoke_result(scf: ScfE
 def test_scf_emulator_refuses_a_signed_request_over_10_mb(scf: ScfEmulator) -> None:
     from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
-    from functions.cloud.tencent import TencentEndpoint
+    from functions.cloud.tencent.control import TencentEndpoint
 
     client = TencentEndpoint("ap-guangzhou", scf.secret_id, scf.secret_key, scf.endpoint, "http", 10).client(
         "scf", "2018-04-16"
@@ -263,7 +265,7 @@ def test_scf_emulator_refuses_a_signed_request_over_10_mb(scf: ScfEmulator) -> N
 def test_scf_emulator_knows_the_runtime_list_and_layer_paths(scf: ScfEmulator) -> None:
     from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
-    from functions.cloud.tencent import TencentEndpoint
+    from functions.cloud.tencent.control import TencentEndpoint
 
     client = TencentEndpoint("ap-guangzhou", scf.secret_id, scf.secret_key, scf.endpoint, "http").client(
         "scf", "2018-04-16"
@@ -294,7 +296,7 @@ def test_cloudwatch_window_reads_p95_from_one_call_and_maximum_from_another(aws_
 def test_scf_emulator_checks_tracking_bounds_as_the_sdk_model_documents(scf: ScfEmulator) -> None:
     from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
-    from functions.cloud.tencent import TencentEndpoint
+    from functions.cloud.tencent.control import TencentEndpoint
 
     scf.add_function(FUNCTION)
     endpoint = TencentEndpoint("ap-guangzhou", scf.secret_id, scf.secret_key, scf.endpoint, "http", 0.3)

@@ -29,6 +29,7 @@ from core.contract import (
     handler_module,
 )
 from functions.cloud.state import S3StateStore, StateConflict
+from functions.cloud.tencent.state import CosStateStore
 from functions.scaler.handler import lambda_handler, main_handler
 from functions.scaler.run import Scaler
 from functions.scaler.settings import ScalerSettings
@@ -316,7 +317,7 @@ def test_scf_image_scaler_signs_with_the_role_keys_of_each_request(
     (doc 583/56051). The scaler image reads them there on every tick, so rotated keys are used."""
     import httpx
 
-    from functions.entry.scf_web import EVENT_PATH, event_function_app
+    from functions.cloud.tencent.entry_web import EVENT_PATH, event_function_app
     from tests.functions.helpers import running
 
     scf = stand_in.scf
@@ -351,7 +352,7 @@ def test_scaler_state_on_cos_sends_no_checksums_and_creates_only_once(stand_in: 
     cos = stand_in.cos
     assert cos is not None
     store = scaler(stand_in).store
-    assert store.cos
+    assert isinstance(store, CosStateStore)
     config = store.client.meta.config
     assert (config.request_checksum_calculation, config.response_checksum_validation) == (
         "when_required",

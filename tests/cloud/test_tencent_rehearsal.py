@@ -25,7 +25,7 @@ import pytest
 from typer.testing import CliRunner
 
 from core.contract import ENV_CLOUD_ENDPOINT, ENV_PREWARM_URL, ENV_STATE_ENDPOINT
-from functions.entry.scf_web import EVENT_PATH, event_function_app
+from functions.cloud.tencent.entry_web import EVENT_PATH, event_function_app
 from functions.scaler.handler import main_handler
 from infra.clouds.tencent.scf_dynamic import FunctionUrlProvider, InstanceConcurrencyProvider
 from llmfn.cli import app

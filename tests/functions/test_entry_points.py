@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from functions.entry import aws_lambda, scf_event
+from functions.cloud.aws import entry as aws_lambda
+from functions.cloud.tencent import entry_event as scf_event
 from tests.functions.helpers import free_port, spawned, wait_ready
 
 KEY = "sk-entry"
@@ -167,7 +168,7 @@ def scf_web_server(tiny_model_dir: Path) -> Iterator[str]:
         "LLMFN_PORT": str(port),
         "LLMFN_PRELOAD_WORKERS": "2",
     }
-    with spawned("functions.entry.scf_web", [], env, port) as url:
+    with spawned("functions.cloud.tencent.entry_web", [], env, port) as url:
         yield url
 
 
@@ -187,7 +188,7 @@ def test_scf_web_function_serves_over_http(scf_web_server: str) -> None:
 def test_scf_web_defaults_to_port_9000_on_all_interfaces(
     tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from functions.entry.scf_web import web_settings
+    from functions.cloud.tencent.entry_web import web_settings
 
     monkeypatch.setenv("LLMFN_MODEL", str(tiny_model_dir))
     monkeypatch.setenv("LLMFN_API_KEY", KEY)
@@ -200,8 +201,8 @@ def test_scf_web_defaults_to_port_9000_on_all_interfaces(
 def test_entry_points_refuse_to_start_without_a_key_unless_public(
     tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from functions.entry.events import settings_from_env
-    from functions.entry.scf_web import web_settings
+    from functions.cloud.tencent.entry_web import web_settings
+    from functions.events import settings_from_env
     from functions.settings import SettingsError
 
     monkeypatch.setenv("LLMFN_MODEL", str(tiny_model_dir))
@@ -217,7 +218,7 @@ def test_entry_points_refuse_to_start_without_a_key_unless_public(
 def test_scf_web_without_a_key_exits_with_one_line(tiny_model_dir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("LLMFN_API_KEY", "LLMFN_PUBLIC", "LLMFN_HOST")}
     done = subprocess.run(
-        [sys.executable, "-m", "functions.entry.scf_web"],
+        [sys.executable, "-m", "functions.cloud.tencent.entry_web"],
         env={**env, "LLMFN_MODEL": str(tiny_model_dir), "LLMFN_PORT": str(free_port())},
         capture_output=True,
         text=True,

@@ -22,6 +22,7 @@ from pydantic import BaseModel, SecretStr
 
 from functions.api.router import create_app
 from functions.cloud.connect import CloudTarget
+from functions.cloud.tencent import connector as tencent_connector
 from functions.engines import Prompt, make_engine
 from functions.errors import APIError
 from functions.guards.auth import check_bearer
@@ -365,8 +366,11 @@ SETTINGS_MODULES = (
     "functions.settings",
     "functions.scaler.settings",
     "functions.cloud.connect",
-    "functions.cloud.tencent",
-    "functions.cloud.aws",
+    "functions.cloud.tencent.control",
+    "functions.cloud.tencent.metrics",
+    "functions.cloud.aws.control",
+    "functions.cloud.aws.managed_instances",
+    "functions.cloud.aws.metrics",
     "llmfn.local.config",
     "llmfn.release.gates",
     "llmfn.release.promotion",
@@ -417,9 +421,7 @@ def test_no_secret_shows_in_a_repr_or_str_of_the_settings() -> None:
     serve = ServeSettings.build(engine="null", api_key="sk-SERVE-KEY")
     dev = DevConfig(model_dir=Path("."), engine="null", api_key="sk-DEV-KEY")
     smoke = SmokeCheck(endpoint_url="http://x", api_key="sk-SMOKE-KEY")
-    from functions.cloud.tencent_connect import endpoint as tencent_endpoint
-
-    endpoint = tencent_endpoint(target)
+    endpoint = tencent_connector.endpoint(target)
     for shown in (target, scaler, serve, dev, smoke, endpoint):
         for text in (repr(shown), str(shown)):
             for value in (secret, "AKID-ID", "SESSION-TOKEN", "sk-SERVE-KEY", "sk-DEV-KEY", "sk-SMOKE-KEY"):

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from functions.entry.scf_web import EVENT_PATH, event_function_app
+from functions.cloud.tencent.entry_web import EVENT_PATH, event_function_app
 from tests.functions.helpers import running
 
 TIMER_EVENT = {"Type": "Timer", "TriggerName": "llmfn-scaler", "Time": "2026-11-22T08:00:00Z", "Message": ""}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+from core.contract import IMAGE_ENTRY_MODULE, LAMBDA_INFERENCE_HANDLER
 from layers.requirements import requirements_from_pyproject
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,8 +53,8 @@ def test_targets_gpu_and_cpu_share_one_entry_command() -> None:
     )
     for target in ("gpu", "cpu"):  # the scaler target: tests/image/test_scaler_image.py
         body = stages[target]
-        assert 'ENTRYPOINT ["python", "-m", "functions.image.entry"]' in body
-        assert 'CMD ["functions.entry.aws_lambda.handler"]' in body
+        assert f'ENTRYPOINT ["python", "-m", "{IMAGE_ENTRY_MODULE}"]' in body
+        assert f'CMD ["{LAMBDA_INFERENCE_HANDLER}"]' in body  # the Dockerfile cannot import the contract
         assert "EXPOSE 9000" in body and "LLMFN_PORT=9000" in body and "LLMFN_HOST=0.0.0.0" in body
         assert "COPY --from=app /var/task /var/task" in body
 

@@ -38,7 +38,7 @@ def test_scf_mode_listens_and_answers() -> None:
     env = {**NULL_ENV, "LLMFN_HOST": "127.0.0.1", "LLMFN_PORT": str(port)}
     env.pop("AWS_LAMBDA_RUNTIME_API", None)
     # the image's ENTRYPOINT + CMD: the Lambda handler argument is ignored outside Lambda
-    with spawned("functions.image.entry", ["functions.entry.aws_lambda.handler"], env, port) as url:
+    with spawned("functions.image.entry", ["functions.cloud.aws.entry.handler"], env, port) as url:
         assert httpx.get(url + "/healthz").status_code == 200
         wait_ready(url, api_key=KEY)
         answer = httpx.post(
@@ -222,7 +222,7 @@ def test_the_image_files_alone_serve(tmp_path: Path) -> None:
     env = {**os.environ, **NULL_ENV, "LLMFN_HOST": "127.0.0.1", "LLMFN_PORT": str(port)}
     for name in ("PYTHONPATH", "AWS_LAMBDA_RUNTIME_API"):
         env.pop(name, None)
-    process = subprocess.Popen([sys.executable, "-c", _ONLY_THE_IMAGE, str(app), "functions.entry.aws_lambda.handler"],
+    process = subprocess.Popen([sys.executable, "-c", _ONLY_THE_IMAGE, str(app), "functions.cloud.aws.entry.handler"],
                                cwd=app, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:

@@ -255,7 +255,7 @@ def test_zip_package_with_runtime_layer(tmp_path: Path) -> None:
     assert layer["compatibleRuntimes"] == ["python3.11"]
     function = _named(run, FUNCTION, "llmfn-function")
     assert (function["packageType"], function["runtime"]) == ("Zip", "python3.11")
-    assert function["handler"] == "functions.entry.aws_lambda.handler"
+    assert function["handler"] == "functions.cloud.aws.entry.handler"
     assert function["layers"] == ["arn:aws:lambda:us-east-1:123456789012:layer:qwen3-small-runtime:1"]
     function_sha = manifest.artifact("function").sha256
     assert function["sourceCodeHash"] == base64.b64encode(bytes.fromhex(function_sha)).decode()

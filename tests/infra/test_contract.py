@@ -67,7 +67,10 @@ def test_env_names_are_written_only_in_the_contract() -> None:
 
 
 def test_entry_points_are_written_only_in_the_contract() -> None:
-    assert "functions.entry.aws_lambda.handler" in ENTRY_POINTS and "functions.entry.scf_web" in ENTRY_POINTS
+    assert (
+        "functions.cloud.aws.entry.handler" in ENTRY_POINTS
+        and "functions.cloud.tencent.entry_web" in ENTRY_POINTS
+    )
     repeated = [
         f"{name}:{node.lineno}: {node.value!r}"
         for name, tree in _sources()

@@ -287,7 +287,7 @@ def test_scf_zip_builds_are_refused_with_the_reason(tmp_path: Path) -> None:
     [
         (
             "aws",
-            "from functions.entry.aws_lambda import handler; from functions.scaler.handler import lambda_handler",
+            "from functions.cloud.aws.entry import handler; from functions.scaler.handler import lambda_handler",
         ),
     ],
 )

@@ -69,7 +69,7 @@ def test_the_packed_inference_handler_answers_a_chat_event(unpacked: Path, tiny_
     event = http_api_v2_event("POST", "/v1/chat/completions", json.dumps(CHAT))
     code = (
         "import json, sys\n"
-        "from functions.entry.aws_lambda import handler\n"
+        "from functions.cloud.aws.entry import handler\n"
         f"response = handler(json.loads({json.dumps(event)!r}), None)\n"
         "print(json.dumps(response))\n"
     )
@@ -184,7 +184,7 @@ def test_cli_packs_the_handlers_it_is_given(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     with zipfile.ZipFile(tmp_path / "out" / "llmfn-function-aws.zip") as function:
         names = set(function.namelist())
-    assert "functions/scaler/handler.py" in names and "functions/entry/aws_lambda.py" not in names
+    assert "functions/scaler/handler.py" in names and "functions/cloud/aws/entry.py" not in names
     bad = subprocess.run([sys.executable, *args[:-1], "nodots"], capture_output=True, text=True, cwd=tmp_path)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "error: entry point 'nodots' must be module.function" in bad.stderr

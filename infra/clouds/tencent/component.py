@@ -216,7 +216,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
         child: pulumi.ResourceOptions,
     ) -> scf.Function:
         """The scaler: the same image, an event function run every minute by a timer trigger; the
-        image's ``functions.entry.scf_web`` answers SCF event invocations on port 9000 when
+        image's ``functions.cloud.tencent.entry_web`` answers SCF event invocations on port 9000 when
         ``LLMFN_ROLE=scaler``.
 
         Network: public access on, explicitly (the provider's default is off). The scaler calls

@@ -1,4 +1,4 @@
-"""AWS Lambda entry point: ``functions.entry.aws_lambda.handler`` (API Gateway HTTP API v2 events).
+"""AWS Lambda entry point: ``functions.cloud.aws.entry.handler`` (API Gateway HTTP API v2 events).
 
 Configured by ``LLMFN_*`` environment variables; the app is built and its preload started on the
 first invocation of the execution environment (or at import when ``LLMFN_EAGER_INIT=1``, so that it
@@ -15,7 +15,7 @@ import os  # noqa: E402
 from typing import Any  # noqa: E402
 
 from core.contract import ENV_EAGER_INIT  # noqa: E402
-from functions.entry.events import Handler, make_event_handler, settings_from_env  # noqa: E402
+from functions.events import Handler, make_event_handler, settings_from_env  # noqa: E402
 
 _handler: Handler | None = None
 

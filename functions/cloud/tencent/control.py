@@ -1,14 +1,9 @@
-"""Tencent Cloud: SCF control (versions, aliases, provisioned concurrency) and Cloud Monitor metrics.
+"""Tencent Cloud: SCF control (versions, aliases, provisioned concurrency); the metric source is
+:mod:`functions.cloud.tencent.metrics`.
 
 Calls go through ``tencentcloud-sdk-python`` (TC3-HMAC-SHA256 signed API 3.0); transient errors
 (``RequestLimitExceeded*``, ``InternalError*``, ``FailedOperation.ProvisionedInProgress``,
 ``FailedOperation.FunctionStatusError`` while an update deploys, 5xx answers, network timeouts) are retried by :class:`functions.cloud.retry.RetryPolicy`.
-
-Cloud Monitor: namespace ``QCE/SCF_V2``, dimensions ``functionName`` / ``namespace`` plus ``version``
-for a version or ``alias`` for an alias (https://cloud.tencent.com/document/product/248/37207: every SCF
-metric's dimensions are "functionName、version、namespace、alias"), metrics ``Invocation`` and ``Error``
-(counts per period), ``ConcurrentExecutions`` and ``Duration`` (ms, a per-period average). It
-publishes no percentile, so ``p95_duration_s`` is the largest per-period ``Duration`` in the window.
 """
 
 from __future__ import annotations
@@ -17,18 +12,15 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import SecretStr
 
 from core.contract import SCF_URL_TRIGGER, scf_url_of_trigger_desc, scf_url_trigger_desc
 from functions.cloud.retry import RetryPolicy
-from functions.cloud.types import AliasRouting, Capacity, CloudError, InvokeResult, WindowMetrics
+from functions.cloud.types import AliasRouting, Capacity, CloudError, InvokeResult
 from functions.secrets import reveal
 
-SCF_MONITOR_NAMESPACE = "QCE/SCF_V2"
-MONITOR_PERIOD_S = 60
 _TRANSIENT_CODES = (
     "ClientNetworkError",
     "ServerNetworkError",
@@ -262,54 +254,3 @@ class ScfControl:
         result = answer.get("Result") or {}
         error = result.get("ErrMsg") or ""
         return InvokeResult(ok=not error, body=str(error or result.get("RetMsg") or ""))
-
-
-def qualifier_dimension(qualifier: str) -> str:
-    """Cloud Monitor's dimension for an SCF qualifier: ``version`` for a version number or ``$LATEST``,
-    ``alias`` for an alias name."""
-    return "version" if qualifier.isdigit() or qualifier == "$LATEST" else "alias"
-
-
-@dataclass
-class CloudMonitorMetrics:
-    """SCF metrics from Tencent Cloud Monitor (the SCF metric source)."""
-
-    endpoint: TencentEndpoint
-    function: str
-    namespace: str = "default"
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-
-    def __post_init__(self) -> None:
-        self._monitor = self.endpoint.client("monitor", "2018-07-24")
-
-    def _values(self, metric: str, qualifier: str, end: datetime, window_s: float) -> list[float]:
-        dims = [
-            {"Name": "functionName", "Value": self.function},
-            {"Name": qualifier_dimension(qualifier), "Value": qualifier},
-            {"Name": "namespace", "Value": self.namespace},
-        ]
-        params = {
-            "Namespace": SCF_MONITOR_NAMESPACE,
-            "MetricName": metric,
-            "Instances": [{"Dimensions": dims}],
-            "Period": MONITOR_PERIOD_S,
-            "StartTime": (end - timedelta(seconds=window_s)).isoformat(timespec="seconds"),
-            "EndTime": end.isoformat(timespec="seconds"),
-        }
-        answer = _call(self._monitor, self.retry, "GetMonitorData", params)
-        return [float(v) for point in answer.get("DataPoints") or [] for v in point.get("Values") or []]
-
-    def window(self, qualifier: str, end: datetime, window_s: float) -> WindowMetrics:
-        invocations = sum(self._values("Invocation", qualifier, end, window_s))
-        errors = sum(self._values("Error", qualifier, end, window_s))
-        concurrency = self._values("ConcurrentExecutions", qualifier, end, window_s)
-        durations_ms = self._values("Duration", qualifier, end, window_s)
-        return WindowMetrics(
-            window_s=window_s,
-            invocations=invocations,
-            errors=errors,
-            mean_concurrency=sum(concurrency) / len(concurrency) if concurrency else 0.0,
-            max_concurrency=max(concurrency, default=0.0),
-            p95_duration_s=max(durations_ms) / 1000 if durations_ms else None,
-            p95_source="max per-period Duration (Cloud Monitor has no percentile)",
-        )

@@ -1,4 +1,7 @@
-"""Shared by the event entry points: one app per process, preload started outside any lifespan."""
+"""API gateway events -> the inference app, shared by every cloud's event entry point
+(``functions.cloud.aws.entry``, ``functions.cloud.tencent.entry_event``): one app per process, preload
+started outside any lifespan. Each is configured by ``LLMFN_*`` environment variables
+(``functions.settings``)."""
 
 from __future__ import annotations
 

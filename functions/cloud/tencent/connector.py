@@ -20,7 +20,8 @@ from functions.secrets import reveal
 
 if TYPE_CHECKING:
     from functions.cloud.connect import CloudTarget
-    from functions.cloud.tencent import TencentEndpoint
+    from functions.cloud.tencent.control import TencentEndpoint
+    from functions.cloud.tencent.state import CosStateStore
 
 
 def validate(target: CloudTarget) -> None:
@@ -33,7 +34,7 @@ def validate(target: CloudTarget) -> None:
 
 def endpoint(target: CloudTarget) -> TencentEndpoint:
     """Where and as whom to call; ``target.endpoint`` (a URL or ``host[:port]``) overrides the domain."""
-    from functions.cloud.tencent import TencentEndpoint
+    from functions.cloud.tencent.control import TencentEndpoint
 
     host, protocol = None, "https"
     if target.endpoint:
@@ -52,14 +53,14 @@ def endpoint(target: CloudTarget) -> TencentEndpoint:
 
 def control(target: CloudTarget, retry: RetryPolicy) -> CloudControl:
     """The actuator: SCF's versions, alias routing and provisioned concurrency."""
-    from functions.cloud.tencent import ScfControl
+    from functions.cloud.tencent.control import ScfControl
 
     return ScfControl(endpoint(target), target.function, target.alias, target.namespace, retry)
 
 
 def metrics(target: CloudTarget, retry: RetryPolicy) -> MetricSource:
     """The metric source: Tencent Cloud Monitor's SCF metrics."""
-    from functions.cloud.tencent import CloudMonitorMetrics
+    from functions.cloud.tencent.metrics import CloudMonitorMetrics
 
     return CloudMonitorMetrics(endpoint(target), target.function, target.namespace, retry)
 
@@ -87,3 +88,13 @@ def s3_client(target: CloudTarget, endpoint_url: str | None) -> Any:
             response_checksum_validation="when_required",
         ),
     )
+
+
+def state_store(
+    target: CloudTarget, endpoint_url: str | None, bucket: str, key: str, retry: RetryPolicy
+) -> CosStateStore:
+    """The scaler's state object on COS: create-only first write, then plain PUTs
+    (:mod:`functions.cloud.tencent.state`)."""
+    from functions.cloud.tencent.state import CosStateStore
+
+    return CosStateStore(s3_client(target, endpoint_url), bucket, key, retry)

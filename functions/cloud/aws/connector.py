@@ -2,7 +2,7 @@
 
 :mod:`functions.cloud.connect` dispatches a ``CloudTarget`` on AWS here: Lambda's alias and provisioned
 concurrency (or, with ``reserved_capacity`` = execution-environments, Lambda Managed Instances'
-``MinExecutionEnvironments``), CloudWatch metrics, and S3 for the scaler's state. Credentials come
+``MinExecutionEnvironments``), CloudWatch metrics, and S3 for the scaler's state (its conditional writes). Credentials come
 from boto3's chain (the function's execution role), so there is nothing to check up front.
 """
 
@@ -16,6 +16,7 @@ from functions.cloud.types import CloudControl, MetricSource
 
 if TYPE_CHECKING:
     from functions.cloud.connect import CloudTarget
+    from functions.cloud.state import S3StateStore
 
 
 def validate(target: CloudTarget) -> None:
@@ -24,11 +25,11 @@ def validate(target: CloudTarget) -> None:
 
 def control(target: CloudTarget, retry: RetryPolicy) -> CloudControl:
     """The actuator: Lambda's versions, alias routing and provisioned concurrency (or Managed Instances')."""
-    from functions.cloud.aws import AwsEndpoint, LambdaControl
+    from functions.cloud.aws.control import AwsEndpoint, LambdaControl
 
     endpoint = AwsEndpoint(target.region, target.endpoint, target.timeout_s)
     if target.reserved_capacity == EXECUTION_ENVIRONMENTS:
-        from functions.cloud.aws_gpu import ManagedInstancesControl
+        from functions.cloud.aws.managed_instances import ManagedInstancesControl
 
         return ManagedInstancesControl(endpoint, target.function, target.alias, retry)
     return LambdaControl(endpoint, target.function, target.alias, retry)
@@ -36,7 +37,8 @@ def control(target: CloudTarget, retry: RetryPolicy) -> CloudControl:
 
 def metrics(target: CloudTarget, retry: RetryPolicy) -> MetricSource:
     """The metric source: CloudWatch's Lambda metrics of the alias."""
-    from functions.cloud.aws import AwsEndpoint, CloudWatchMetrics
+    from functions.cloud.aws.control import AwsEndpoint
+    from functions.cloud.aws.metrics import CloudWatchMetrics
 
     endpoint = AwsEndpoint(target.region, target.endpoint, target.timeout_s)
     return CloudWatchMetrics(endpoint, function=target.function, alias=target.alias, retry=retry)
@@ -44,6 +46,15 @@ def metrics(target: CloudTarget, retry: RetryPolicy) -> MetricSource:
 
 def s3_client(target: CloudTarget, endpoint: str | None) -> Any:
     """A boto3 S3 client for the state object (``endpoint``: an override URL, tests: moto's server)."""
-    from functions.cloud.aws import AwsEndpoint
+    from functions.cloud.aws.control import AwsEndpoint
 
     return AwsEndpoint(target.region, endpoint, target.timeout_s).client("s3")
+
+
+def state_store(
+    target: CloudTarget, endpoint: str | None, bucket: str, key: str, retry: RetryPolicy
+) -> S3StateStore:
+    """The scaler's state object in S3, written conditionally (``functions.cloud.state``)."""
+    from functions.cloud.state import S3StateStore
+
+    return S3StateStore(s3_client(target, endpoint), bucket, key, retry)

@@ -1,4 +1,4 @@
-"""Tencent SCF web / image function entry point: ``python -m functions.entry.scf_web``.
+"""Tencent SCF web / image function entry point: ``python -m functions.cloud.tencent.entry_web``.
 
 Listens on ``0.0.0.0:9000`` (SCF's fixed port; ``LLMFN_HOST`` / ``LLMFN_PORT`` override it) within the
 start-up limit: the preload runs in the background and ``/readyz`` reports it. Configured by

@@ -1,4 +1,4 @@
-"""Tencent SCF event function entry point: ``functions.entry.scf_event.main_handler``.
+"""Tencent SCF event function entry point: ``functions.cloud.tencent.entry_event.main_handler``.
 
 SCF's API gateway trigger sends ``{"httpMethod", "path", "headers", "queryString" /
 "queryStringParameters", "body", "isBase64Encoded", "requestContext": {"serviceId", "stage", ...}}``
@@ -17,7 +17,7 @@ from typing import Any  # noqa: E402
 
 from mangum.handlers.api_gateway import APIGateway  # noqa: E402
 
-from functions.entry.events import Handler, make_event_handler, settings_from_env  # noqa: E402
+from functions.events import Handler, make_event_handler, settings_from_env  # noqa: E402
 
 
 class ScfApiGateway(APIGateway):

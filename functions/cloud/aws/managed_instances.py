@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from functions.cloud.aws import LambdaControl, _call
+from functions.cloud.aws.control import LambdaControl, _call
 from functions.cloud.types import AliasRouting, Capacity, CloudError
 
 
