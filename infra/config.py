@@ -40,6 +40,7 @@ from scaling.plan import (
     lmi_floor_schedule,
     schedule_changes,
 )
+from scaling.policies import RUNNABLE_POLICY_NAMES
 
 CONFIG_NAMESPACE = "llmfn"
 SECRET_KEYS = frozenset({"apiKey"})
@@ -149,7 +150,8 @@ class StackConfig(BaseModel):
     ephemeral_storage_mb: int = 10240
     concurrency_per_instance: int = 1
 
-    # Traffic and the hybrid rule.
+    # The policy the scaler runs (a name of scaling.policies' registry) and the traffic it plans with.
+    policy: str = "hybrid"
     p95_latency_s: float
     rates_by_hour: list[float] | None = None
     traffic_trace: Path | None = Field(None, description="A trace file whose hourly profile is the traffic.")
@@ -243,6 +245,13 @@ class StackConfig(BaseModel):
                 "holds whitespace or a control character (a newline?): an API key is printable "
                 "characters without spaces"
             )
+        return value
+
+    @field_validator("policy")
+    @classmethod
+    def _policy(cls, value: str) -> str:
+        if value not in RUNNABLE_POLICY_NAMES:
+            raise InputError(f"must be one of: {', '.join(RUNNABLE_POLICY_NAMES)} (the scaler's policies)")
         return value
 
     @field_validator("concurrency_quota_mb")

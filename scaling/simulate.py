@@ -40,7 +40,7 @@ from scaling.feasibility import (
 from scaling.forecasting import Profile, burst_rates_by_hour, forecast_profile
 from scaling.lmi import initial_environments, on_platform
 from scaling.plan import break_even_counts
-from scaling.policies import ORACLE, POLICY_NAMES, HybridConfig, PolicyConfig, make_policy
+from scaling.policies import ORACLE, POLICY_NAMES, PolicyConfig, make_policy, policy_config_for
 from scaling.policies.baselines import CLOUD_TICK_S
 from scaling.providers import Cost, Provider, cost, oracle_cost
 from scaling.service import ServiceModel
@@ -322,30 +322,21 @@ class _Runner:
     def policy_config(self, fixed_instances: int = 1) -> PolicyConfig:
         mean_service_s = self.demand.work_s / max(self.trace.requests, 1)
         break_even = self.provider.reserved_break_even()
-        base: dict[str, Any] = {
-            "concurrency_per_instance": self.provider.concurrency_per_instance,
-            "cold_start_s": self.provider.cold_start_s,
-            "max_reserved": self.provider.max_environments(),
-            "fixed_instances": fixed_instances,
-            "hybrid": {
-                "rates_by_hour": list(self.profile.rates_by_hour),
-                "p95_latency_s": mean_service_s,
-                "headroom": 0.0,
-                "min_utilisation": self.provider.reserved_break_even(),
-                **(
-                    {"lmi_floor": True, "burst_rates_by_hour": burst_rates_by_hour(self.trace)}
-                    if self.provider.lmi is not None
-                    else {}
-                ),
-                **({"break_even_by_hour": self.break_even_by_hour()} if 0 < break_even < 1 else {}),
-            },
-        }
-        overrides = dict(self.settings.policy_config)
-        if "hybrid" in overrides:
-            base["hybrid"] = {**base["hybrid"], **overrides.pop("hybrid")}
-        config = PolicyConfig.from_mapping({**base, **overrides})
-        assert isinstance(config.hybrid, HybridConfig)
-        return config
+        lmi = self.provider.lmi is not None
+        return policy_config_for(
+            concurrency_per_instance=self.provider.concurrency_per_instance,
+            cold_start_s=self.provider.cold_start_s,
+            max_reserved=self.provider.max_environments(),
+            fixed_instances=fixed_instances,
+            rates_by_hour=self.profile.rates_by_hour,
+            p95_latency_s=mean_service_s,
+            headroom=0.0,
+            min_utilisation=break_even,
+            lmi_floor=True if lmi else None,
+            burst_rates_by_hour=burst_rates_by_hour(self.trace) if lmi else None,
+            break_even_by_hour=self.break_even_by_hour() if 0 < break_even < 1 else None,
+            overrides=self.settings.policy_config,
+        )
 
     def run(self, name: str, config: PolicyConfig, constant: bool = False) -> RunRecord:
         # a running deployment: a published LMI version already has its environments
