@@ -28,6 +28,7 @@ from pydantic import (
 
 from core.contract import ENV_API_KEY, LAMBDA_INFERENCE_HANDLER, LAMBDA_SCALER_HANDLER, SCF_PORT, StackCloud
 from core.errors import InputError
+from core.revision import revision_problem
 from infra import cloud_names
 from infra.environment import model_environment
 from infra.gpu.config import MAX_CONCURRENCY_PER_ENVIRONMENT, AwsGpuConfig, parse_aws_gpu
@@ -88,7 +89,6 @@ SCF_TMP_MB = 512
 
 # Full matches (re.fullmatch): a `$` anchor also matches before a trailing newline ("qwen3\n").
 _HUB_REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
-_COMMIT = re.compile(r"[0-9a-f]{40}")
 _NAME = re.compile(r"[a-z][a-z0-9-]{0,38}[a-z0-9]")
 _REGION = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")
 # Names with one rule each, whatever the cloud (infra.cloud_names cites each rule's document).
@@ -274,8 +274,9 @@ class StackConfig(BaseModel):
     @field_validator("model_revision")
     @classmethod
     def _model_revision(cls, value: str | None) -> str | None:
-        if value is not None and not _COMMIT.fullmatch(value):
-            raise InputError("must be a full 40-character commit sha (pin the revision; a branch can move)")
+        problem = None if value is None else revision_problem(value, commit=True)
+        if problem:
+            raise InputError(problem)
         return value
 
     @field_validator("model_uri")
