@@ -18,8 +18,8 @@ from pydantic import Field, model_validator
 from core.contract import ENV_API_KEY, ENV_PREFIX
 from core.errors import InputError
 from core.revision import ModelRevision
+from core.secrets import ApiKey
 from core.validated import ConfigError, FrozenModel, env_values
-from functions.secrets import ApiKey
 
 EngineName = Literal["transformers", "null", "vllm"]
 

@@ -4,14 +4,18 @@ rule below is declared once in ``core/`` and every reader of the concept applies
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from core.errors import InputError
 from functions.settings import ServeSettings
+from llmfn.local.config import DevConfig
 from llmfn.release.promotion import PromotionPlan
+from tests.infra.mocks import example_with, parse_example
 
+TENCENT = "Pulumi.example-tencent.yaml"
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
 # What a promotion and the function's settings read: LLMFN_MODEL_REVISION is set by the stack (a sha)
@@ -38,3 +42,22 @@ def test_a_revision_that_is_no_word_is_refused_everywhere_by_field(reader: str, 
         REVISION_READERS[reader](revision)
     message = str(caught.value)
     assert "model_revision" in message and "1 to 128 visible ASCII characters" in message, message
+
+
+# The API key: one type (core.secrets.ApiKey) for the stack, the serve settings and `llmfn dev`.
+KEY_READERS: dict[str, Callable[[str], Any]] = {
+    "llmfn:apiKey": lambda key: parse_example(example_with(TENCENT, apiKey=key)),
+    "serve settings": lambda key: ServeSettings.build(engine="null", api_key=key),
+    "llmfn dev": lambda key: DevConfig(model_dir=Path("."), engine="null", api_key=key),
+}
+
+
+@pytest.mark.parametrize("reader", sorted(KEY_READERS))
+@pytest.mark.parametrize("key", ["sk-ключZq9", "sk-Zq9\u00a0", "k" * 4097 + "Zq9", "sk-\x7fZq9", " "])
+def test_an_api_key_is_one_type_refused_alike_by_the_stack_and_the_servers(reader: str, key: str) -> None:
+    with pytest.raises(InputError) as caught:
+        KEY_READERS[reader](key)
+    message = str(caught.value)
+    assert "visible ASCII" in message, (reader, message)
+    assert "Zq9" not in message, (reader, message)  # the key is never echoed
+    assert ("llmfn:apiKey = <secret>" if reader == "llmfn:apiKey" else "api_key") in message, message

@@ -13,8 +13,8 @@ from pathlib import Path
 from pydantic import model_validator
 
 from core.errors import InputError
+from core.secrets import ApiKey
 from core.validated import FrozenModel
-from functions.secrets import ApiKey
 from functions.settings import SettingsError
 
 
@@ -43,7 +43,7 @@ class DevConfig(FrozenModel):
     worker_threads: torch threads per worker (``OMP_NUM_THREADS``).
     worker_args: extra arguments passed through to ``python -m functions.serve``.
     api_key: Bearer key required on every route of the gateway and its workers but ``/healthz``
-        (``None``: open; the gateway listens on loopback only); a ``functions.secrets.ApiKey``, so an
+        (``None``: open; the gateway listens on loopback only); a ``core.secrets.ApiKey``, so an
         empty, blank or multi-line key is refused and its repr is masked.
     max_body_bytes: largest request body, bytes (413 above), at the gateway and at each worker.
     tier_exclusive: a busy worker takes requests of its own complexity tier only (an idle one any),
