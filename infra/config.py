@@ -33,6 +33,7 @@ from infra import cloud_names
 from infra.environment import model_environment
 from infra.gpu.config import MAX_CONCURRENCY_PER_ENVIRONMENT, AwsGpuConfig, parse_aws_gpu
 from infra.image import ImageBuild, parse_image_build, project_path
+from scaling.bounds import bounds_problem
 from scaling.plan import (
     HOURS_PER_DAY,
     ReservedRule,
@@ -593,7 +594,7 @@ class StackConfig(BaseModel):
                 "give exactly one traffic profile: llmfn:ratesByHour (24 req/s values, hour 0 first) or "
                 "llmfn:trafficTrace (a trace file, see `llmfn simulate`)"
             )
-        if not 0 <= self.min_instances <= self.max_instances <= MAX_INSTANCES:
+        if bounds_problem(self.min_instances, self.max_instances) or self.max_instances > MAX_INSTANCES:
             problems.append(
                 f"llmfn:minInstances = {self.min_instances}, llmfn:maxInstances = {self.max_instances}: "
                 f"need 0 <= minInstances <= maxInstances <= {MAX_INSTANCES}"

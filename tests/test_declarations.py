@@ -61,3 +61,29 @@ def test_an_api_key_is_one_type_refused_alike_by_the_stack_and_the_servers(reade
     assert "visible ASCII" in message, (reader, message)
     assert "Zq9" not in message, (reader, message)  # the key is never echoed
     assert ("llmfn:apiKey = <secret>" if reader == "llmfn:apiKey" else "api_key") in message, message
+
+
+@pytest.mark.parametrize(("low", "high"), [(-1, 3), (4, 3)])
+def test_reserved_bounds_are_one_declaration_checked_alike(low: int, high: int) -> None:
+    """``scaling.bounds.ReservedBounds`` is what the policy config and the hybrid rule check and clamp
+    with: the same bad pair is refused by field with the same rule, a good pair clamps alike."""
+    from scaling.bounds import BOUNDS_ALLOWED, ReservedBounds
+    from scaling.plan import ReservedRule, hourly_schedule
+    from scaling.policies import PolicyConfig, hybrid_schedule
+
+    field = "min_reserved" if low < 0 else "max_reserved"
+    for build in (
+        lambda: ReservedBounds(low, high),
+        lambda: ReservedRule(p95_latency_s=1.0, min_reserved=low, max_reserved=high),
+        lambda: PolicyConfig(min_reserved=low, max_reserved=high),
+    ):
+        with pytest.raises(InputError) as caught:  # ScalingError; PolicyConfig's ConfigError
+            build()
+        assert f"{field} need {BOUNDS_ALLOWED}, got {low}..{high}" in str(caught.value)
+    rates = [0.0] * 6 + [100.0] * 18
+    rule = ReservedRule(p95_latency_s=1.0, min_reserved=2, max_reserved=5)
+    config = PolicyConfig(
+        min_reserved=2, max_reserved=5, hybrid={"rates_by_hour": rates, "p95_latency_s": 1.0}
+    )
+    assert rule.bounds == config.bounds == ReservedBounds(2, 5)
+    assert hourly_schedule(rates, rule)[:7] == hybrid_schedule(config)[:7] == [2] * 6 + [5]
