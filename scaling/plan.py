@@ -31,6 +31,9 @@ from core.errors import ScalingError
 from scaling.bounds import ReservedBounds
 
 HOURS_PER_DAY = 24
+DEFAULT_P95_LATENCY_S = 0.76
+"""Time in system at P95 the hybrid rule plans with unless told, seconds: 2 x the ~380 ms typical request
+(docs/sources.md), slowed ~2x by batching (``HybridConfig.p95_latency_s``, ``llmfn plan --p95``)."""
 _EPS = 1e-9  # tolerance so that 2.0000000001 instances does not round up to 3
 
 

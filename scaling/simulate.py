@@ -44,6 +44,7 @@ from scaling.policies import ORACLE, POLICY_NAMES, PolicyConfig, make_policy, po
 from scaling.policies.baselines import CLOUD_TICK_S
 from scaling.providers import Cost, Provider, cost, oracle_cost
 from scaling.service import ServiceModel
+from scaling.sim_defaults import SIM
 from scaling.sim_requests import DISPATCHES, TIER_KEYS, simulate_requests
 from scaling.sim_result import RunRecord, weighted_percentile
 from scaling.sim_timestep import Demand, simulate_timestep
@@ -52,12 +53,6 @@ from scaling.traces import SECONDS_PER_DAY, Trace
 FIDELITIES = ("auto", "request", "timestep")
 REQUEST_LEVEL_MAX_REQUESTS = 1_000_000
 LONG_TRACE_CONTROL_STEP_S = 10.0  # time-step fidelity on traces over a day: policies tick at least every 10 s
-DEFAULT_SLO_P99_S = 2.0  # the seed's SLO: P99 < 2 s
-DEFAULT_SLO_PER_1K_TOKENS_S = 0.25
-"""b of the length-scaled SLO TTFT <= a + b x input tokens, seconds per 1,000 input tokens: 4,000
-tok/s, half the default prefill rate, so a long prompt's own prefill fits with room for queueing."""
-DEFAULT_SLO_TPOT_S = 0.1
-"""Time per output token target of the goodput, seconds: DistServe's (OSDI '24) chatbot SLO."""
 UNFINISHED_TOLERANCE = 0.001
 """Share of the trace's work a run may leave queued at the trace's end and still have its cost
 compared (0.1 %). Even then the comparison adds that work at the oracle's price (the least it
@@ -84,14 +79,14 @@ class Settings:
 
     provider: Provider
     service: ServiceModel = field(default_factory=ServiceModel)
-    slo_p99_s: float = DEFAULT_SLO_P99_S
-    fidelity: str = "auto"
+    slo_p99_s: float = SIM.slo_p99_s
+    fidelity: str = SIM.fidelity
     control_step_s: float | None = None
     policy_config: Mapping[str, Any] = field(default_factory=dict)
-    slo_per_1k_tokens_s: float = DEFAULT_SLO_PER_1K_TOKENS_S
-    slo_tpot_s: float = DEFAULT_SLO_TPOT_S
+    slo_per_1k_tokens_s: float = SIM.slo_per_1k_tokens_s
+    slo_tpot_s: float = SIM.slo_tpot_s
     tier_bounds_tokens: tuple[float, ...] = ()
-    dispatch: str = "pack"
+    dispatch: str = SIM.dispatch
     tier_by: str = "output"
 
     def __post_init__(self) -> None:
@@ -229,8 +224,8 @@ class Report:
     wall_s: float
     feasibility: SloFeasibility | None = None
     quota: QuotaPressure | None = None
-    slo_per_1k_tokens_s: float = DEFAULT_SLO_PER_1K_TOKENS_S
-    slo_tpot_s: float = DEFAULT_SLO_TPOT_S
+    slo_per_1k_tokens_s: float = SIM.slo_per_1k_tokens_s
+    slo_tpot_s: float = SIM.slo_tpot_s
     oracle_usd: float = 0.0
     no_wait_floor_usd: float = 0.0
     price_floor_usd: float = 0.0

@@ -87,3 +87,42 @@ def test_reserved_bounds_are_one_declaration_checked_alike(low: int, high: int) 
     )
     assert rule.bounds == config.bounds == ReservedBounds(2, 5)
     assert hourly_schedule(rates, rule)[:7] == hybrid_schedule(config)[:7] == [2] * 6 + [5]
+
+
+def test_cli_defaults_are_the_models_and_the_flag_table_is_the_printers() -> None:
+    """``llmfn dev`` / ``plan`` / ``simulate``: each option built by ``llmfn.commands.fields.option``
+    defaults to its model field's default (one declaration: ``DevDefaults``, ``ReservedRule``,
+    ``SimDefaults``, which ``DevConfig`` and ``Settings`` declare their fields with), and the field ->
+    flag table the options are built from is the one ``llmfn.errors`` words errors with."""
+    import dataclasses
+
+    from llmfn.commands.fields import FLAGS_OF, model_default
+    from llmfn.errors import FLAGS
+    from llmfn.local.defaults import DevDefaults
+    from scaling.plan import DEFAULT_P95_LATENCY_S, ReservedRule
+    from scaling.policies.types import HybridConfig
+    from scaling.sim_defaults import SimDefaults
+    from scaling.simulate import Settings
+
+    tables: dict[str, tuple[Any, Any, tuple[str, ...]]] = {
+        "dev": (DevDefaults, DevConfig, tuple(f.name for f in dataclasses.fields(DevDefaults))),
+        "plan": (ReservedRule, ReservedRule, ("headroom", "min_utilisation", "min_reserved", "max_reserved")),
+        "simulate": (SimDefaults, Settings, tuple(f.name for f in dataclasses.fields(SimDefaults))),
+    }
+    for command, (defaults, model, fields) in tables.items():
+        assert FLAGS[command] is FLAGS_OF[command]
+        for field in fields:
+            expected = model_default(model, field)
+            assert model_default(defaults, field) == expected, (command, field)
+            assert flag_default(command, FLAGS_OF[command][field]) == expected, (command, field)
+    assert HybridConfig().p95_latency_s == DEFAULT_P95_LATENCY_S == flag_default("plan", "--p95")
+
+
+def flag_default(command: str, flag: str) -> Any:
+    """The default typer gives ``flag`` of ``llmfn command``."""
+    from typer.main import get_command
+
+    from llmfn.cli import app
+
+    group = get_command(app)
+    return next(p.default for p in group.commands[command].params if flag in p.opts)  # type: ignore[attr-defined]

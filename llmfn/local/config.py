@@ -16,6 +16,7 @@ from core.errors import InputError
 from core.secrets import ApiKey
 from core.validated import FrozenModel
 from functions.settings import SettingsError
+from llmfn.local.defaults import DEV
 
 
 class DevConfig(FrozenModel):
@@ -59,25 +60,25 @@ class DevConfig(FrozenModel):
 
     model_dir: Path
     model_name: str | None = None
-    policy: str = "hybrid"
-    reserved: int = 1
-    max_instances: int = 4
-    concurrency_per_instance: int = 1
+    policy: str = DEV.policy
+    reserved: int = DEV.reserved
+    max_instances: int = DEV.max_instances
+    concurrency_per_instance: int = DEV.concurrency_per_instance
     host: str = "127.0.0.1"
-    port: int = 8080
-    tick_s: float | None = None
-    idle_timeout_s: float = 60.0
-    queue_timeout_s: float = 30.0
-    max_queue: int = 64
-    cold_start_timeout_s: float = 120.0
-    cold_start_estimate_s: float = 5.0
+    port: int = DEV.port
+    tick_s: float | None = DEV.tick_s
+    idle_timeout_s: float = DEV.idle_timeout_s
+    queue_timeout_s: float = DEV.queue_timeout_s
+    max_queue: int = DEV.max_queue
+    cold_start_timeout_s: float = DEV.cold_start_timeout_s
+    cold_start_estimate_s: float = DEV.cold_start_estimate_s
     request_timeout_s: float = 300.0
-    engine: str = "transformers"
-    worker_threads: int = 1
+    engine: str = DEV.engine
+    worker_threads: int = DEV.worker_threads
     worker_args: tuple[str, ...] = ()
     api_key: ApiKey | None = None
-    max_body_bytes: int = 1_048_576
-    tier_exclusive: bool = False
+    max_body_bytes: int = DEV.max_body_bytes
+    tier_exclusive: bool = DEV.tier_exclusive
 
     @property
     def served_model_name(self) -> str:

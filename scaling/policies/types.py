@@ -49,6 +49,7 @@ from pydantic import AliasChoices, Field, model_validator
 from core.errors import ScalingError
 from core.validated import FrozenModel
 from scaling.bounds import ReservedBounds
+from scaling.plan import DEFAULT_P95_LATENCY_S
 
 State = dict[str, Any]
 """A policy's carried state: a dict of JSON values (see the module docstring)."""
@@ -250,7 +251,7 @@ class HybridConfig(FrozenModel):
     """
 
     rates_by_hour: tuple[float, ...] | None = None
-    p95_latency_s: float = 0.76
+    p95_latency_s: float = DEFAULT_P95_LATENCY_S
     headroom: float = 0.2
     min_utilisation: float = 0.0
     correction_alpha: float = 0.3
