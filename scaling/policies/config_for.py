@@ -3,7 +3,7 @@
 The simulator (``scaling.simulate``), the local runtime (``llmfn.local.autoscaler``), the stack
 (``infra.common``, which passes the result to the scaler as ``LLMFN_POLICY_CONFIG``) and the scaler
 (``functions.scaler.run``) all call :func:`policy_config_for`, so a parameter derived from a trace or a
-profile reaches every policy the same way (scaling/README.md, "Policies").
+profile reaches every policy the same way (scaling/README.md, "Policy contract").
 """
 
 from __future__ import annotations
