@@ -17,8 +17,9 @@ from pydantic import Field, model_validator
 
 from core.contract import ENV_API_KEY, ENV_PREFIX
 from core.errors import InputError
+from core.revision import ModelRevision
+from core.secrets import ApiKey
 from core.validated import ConfigError, FrozenModel, env_values
-from functions.secrets import ApiKey
 
 EngineName = Literal["transformers", "null", "vllm"]
 
@@ -48,8 +49,10 @@ class ServeSettings(FrozenModel):
         description="Remote checkpoint fetched at start-up, in the background like the preload: a Hub id "
         "(org/name or hf://org/name), s3://bucket/prefix or cos://bucket/prefix. Set by the cloud stacks.",
     )
-    model_revision: str | None = Field(
-        None, description="Hub revision of model_source, pinned to a commit (branch, tag or 40-hex sha)."
+    model_revision: ModelRevision | None = Field(
+        None,
+        description="Revision of model_source (core.revision's rule: one word; a stack pins a Hub "
+        "source to its 40-hex commit sha, a promotion may name any word).",
     )
     model_cache_dir: Path | None = Field(
         None, description="Where model_source is fetched to; default: preload's cache (~/.cache/llmfn)."

@@ -19,6 +19,7 @@ from infra.config import StackConfig
 from infra.environment import model_environment as model_environment
 from layers import Artifact, BuildManifest, artifact_sizes, check_sizes, read_manifest
 from layers.limits import PlatformLimits
+from scaling.policies import compact, policy_config_for
 
 ALIAS_DESCRIPTION = "traffic entry point; llmfn promote moves its version and weights"
 # Alias properties `llmfn promote` owns after creation (infra/README.md, "One owner per setting").
@@ -64,20 +65,22 @@ def with_api_key(env: dict[str, str], config: StackConfig) -> pulumi.Input[dict[
 
 
 def scaler_policy_config(config: StackConfig) -> dict[str, Any]:
-    """The hybrid policy's configuration (``scaling.policies.PolicyConfig`` mapping) for the scaler."""
-    return {
-        "concurrency_per_instance": config.concurrency_per_instance,
-        "min_reserved": config.min_instances,
-        "max_reserved": config.max_instances,
-        **({} if config.profile_cold_start_s is None else {"cold_start_s": config.profile_cold_start_s}),
-        "hybrid": {
-            "rates_by_hour": config.hourly_rates,
-            "p95_latency_s": config.p95_latency_s,
-            "headroom": config.headroom,
-            "lmi_floor": config.aws_gpu is not None,  # the floor rule the stack's schedule uses
-            "burst_rates_by_hour": config.burst_rates_by_hour if config.aws_gpu is not None else None,
-        },
-    }
+    """The configured policy's configuration for the scaler (``scaling.policies.PolicyConfig``'s
+    JSON mapping, the given values only), built and validated by ``policy_config_for``."""
+    gpu = config.aws_gpu is not None
+    return compact(
+        policy_config_for(
+            concurrency_per_instance=config.concurrency_per_instance,
+            min_reserved=config.min_instances,
+            max_reserved=config.max_instances,
+            cold_start_s=config.profile_cold_start_s,
+            rates_by_hour=config.hourly_rates,
+            p95_latency_s=config.p95_latency_s,
+            headroom=config.headroom,
+            lmi_floor=gpu,  # the floor rule the stack's schedule uses
+            burst_rates_by_hour=config.burst_rates_by_hour if gpu else None,
+        )
+    )
 
 
 def scaler_environment(
@@ -89,7 +92,7 @@ def scaler_environment(
         c.ENV_CLOUD: c.cloud_name(config.cloud, "llmfn:cloud"),
         c.ENV_ALIAS: ALIAS_NAME,
         c.ENV_REGION: config.region,
-        c.ENV_POLICY: "hybrid",
+        c.ENV_POLICY: config.policy,
         c.ENV_POLICY_CONFIG: json.dumps(scaler_policy_config(config), separators=(",", ":")),
         c.ENV_UTC_OFFSET_HOURS: str(config.utc_offset_hours),
         c.ENV_WINDOW_S: "60",

@@ -19,7 +19,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -29,10 +28,13 @@ from pydantic import (
 from core.clouds import CLOUD_PLUGINS
 from core.contract import LAMBDA_INFERENCE_HANDLER, StackCloud
 from core.errors import InputError
+from core.revision import revision_problem
+from core.secrets import ApiKey
 from infra import cloud_names
 from infra.clouds import CloudRules, rules_for
 from infra.clouds.aws.gpu.config import MAX_CONCURRENCY_PER_ENVIRONMENT, AwsGpuConfig
 from infra.image import ImageBuild, parse_image_build, project_path
+from scaling.bounds import bounds_problem
 from scaling.plan import (
     HOURS_PER_DAY,
     ReservedRule,
@@ -41,6 +43,7 @@ from scaling.plan import (
     lmi_floor_schedule,
     schedule_changes,
 )
+from scaling.policies import RUNNABLE_POLICY_NAMES
 
 CONFIG_NAMESPACE = "llmfn"
 SECRET_KEYS = frozenset({"apiKey"})
@@ -56,7 +59,6 @@ MAX_RATE_RPS = 1e6  # far above any function quota; larger values are typos (and
 SCF_CONCURRENCY_QUOTA_MB = 128_000
 # Full matches (re.fullmatch): a `$` anchor also matches before a trailing newline ("qwen3\n").
 _HUB_REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
-_COMMIT = re.compile(r"[0-9a-f]{40}")
 _NAME = re.compile(r"[a-z][a-z0-9-]{0,38}[a-z0-9]")
 _REGION = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")
 # Names with one rule each, whatever the cloud (infra.cloud_names cites each rule's document).
@@ -120,7 +122,8 @@ class StackConfig(BaseModel):
     ephemeral_storage_mb: int = 10240
     concurrency_per_instance: int = 1
 
-    # Traffic and the hybrid rule.
+    # The policy the scaler runs (a name of scaling.policies' registry) and the traffic it plans with.
+    policy: str = "hybrid"
     p95_latency_s: float
     rates_by_hour: list[float] | None = None
     traffic_trace: Path | None = Field(None, description="A trace file whose hourly profile is the traffic.")
@@ -147,7 +150,7 @@ class StackConfig(BaseModel):
     error_alarm_threshold: int = 5
     scaler_state_bucket: str | None = None
     scaler_role: str | None = Field(None, description="SCF: CAM role the scaler runs as (its API keys).")
-    api_key: SecretStr | None = None
+    api_key: ApiKey | None = None  # core.secrets: the one API-key rule
     # SCF only: the region's function concurrency quota (MB) when Tencent has raised it for the account.
     concurrency_quota_mb: int = SCF_CONCURRENCY_QUOTA_MB
 
@@ -209,21 +212,11 @@ class StackConfig(BaseModel):
             raise InputError(problem)
         return value
 
-    @field_validator("api_key")
+    @field_validator("policy")
     @classmethod
-    def _api_key(cls, value: SecretStr | None) -> SecretStr | None:
-        """An empty or whitespace key, or one with a control character (a newline), is no key: the
-        servers compare it with the bearer token of an Authorization header, which holds neither."""
-        if value is None:
-            return value
-        key = value.get_secret_value()
-        if not key.strip():
-            raise InputError("is empty or whitespace: an API key needs visible characters")
-        if key != key.strip() or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in key):
-            raise InputError(
-                "holds whitespace or a control character (a newline?): an API key is printable "
-                "characters without spaces"
-            )
+    def _policy(cls, value: str) -> str:
+        if value not in RUNNABLE_POLICY_NAMES:
+            raise InputError(f"must be one of: {', '.join(RUNNABLE_POLICY_NAMES)} (the scaler's policies)")
         return value
 
     @field_validator("concurrency_quota_mb")
@@ -246,8 +239,9 @@ class StackConfig(BaseModel):
     @field_validator("model_revision")
     @classmethod
     def _model_revision(cls, value: str | None) -> str | None:
-        if value is not None and not _COMMIT.fullmatch(value):
-            raise InputError("must be a full 40-character commit sha (pin the revision; a branch can move)")
+        problem = None if value is None else revision_problem(value, commit=True)
+        if problem:
+            raise InputError(problem)
         return value
 
     @field_validator("model_uri")
@@ -424,7 +418,7 @@ class StackConfig(BaseModel):
                 "give exactly one traffic profile: llmfn:ratesByHour (24 req/s values, hour 0 first) or "
                 "llmfn:trafficTrace (a trace file, see `llmfn simulate`)"
             )
-        if not 0 <= self.min_instances <= self.max_instances <= MAX_INSTANCES:
+        if bounds_problem(self.min_instances, self.max_instances) or self.max_instances > MAX_INSTANCES:
             problems.append(
                 f"llmfn:minInstances = {self.min_instances}, llmfn:maxInstances = {self.max_instances}: "
                 f"need 0 <= minInstances <= maxInstances <= {MAX_INSTANCES}"

@@ -19,6 +19,7 @@ import re
 from typing import Protocol, runtime_checkable
 
 from core.errors import InputError, LlmfnError
+from llmfn.commands.fields import FLAGS_OF
 
 ROOTS: tuple[type[Exception], ...] = (LlmfnError,)
 """Every exception class defined in our packages derives from this one root (tests/test_errors.py)."""
@@ -53,23 +54,6 @@ class FieldError(Protocol):
 
 
 FLAGS: dict[str, dict[str, str]] = {
-    "dev": {
-        "revision": "--revision",
-        "reserved": "--reserved",
-        "max_instances": "--max",
-        "concurrency_per_instance": "--slots",
-        "max_queue": "--max-queue",
-        "worker_threads": "--worker-threads",
-        "max_body_bytes": "--max-body-bytes",
-        "api_key": "--api-key",
-        "port": "--port",
-        "idle_timeout_s": "--idle-timeout",
-        "queue_timeout_s": "--queue-timeout",
-        "cold_start_timeout_s": "--cold-start-timeout",
-        "cold_start_estimate_s": "--cold-start-estimate",
-        "tick_s": "--tick",
-        "engine": "--engine",
-    },
     "load": {
         "url": "--url",
         "rps": "--rps",
@@ -79,16 +63,7 @@ FLAGS: dict[str, dict[str, str]] = {
         "start_s": "--start",
         "allow_remote": "--allow-remote",
     },
-    "plan": {
-        "p95_latency_s": "--p95",
-        "concurrency_per_instance": "--concurrency",
-        "min_utilisation": "--min-utilisation",
-        "min_reserved": "--min",
-        "max_reserved": "--max",
-        "headroom": "--headroom",
-        "utc_offset_hours": "--utc-offset",
-        "provider": "--provider",
-    },
+    **FLAGS_OF,  # the commands whose options llmfn.commands.fields builds
     "preload": {
         "device": "--device",
         "workers": "--workers",
@@ -97,16 +72,6 @@ FLAGS: dict[str, dict[str, str]] = {
     "serve": {
         "device": "--device",
         "revision": "--revision",
-    },
-    "simulate": {
-        "slo_p99_s": "--slo-p99",
-        "slo_per_1k_tokens_s": "--slo-per-1k-tokens",
-        "slo_tpot_s": "--slo-tpot",
-        "dispatch": "--dispatch",
-        "policy": "--policy",
-        "fidelity": "--fidelity",
-        "tier_bounds_tokens": "--tiers",
-        "plot_policies": "--plot-policies",
     },
     "promote": {
         "steps": "--steps",

@@ -24,11 +24,16 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 from core.errors import ScalingError
+from scaling.bounds import ReservedBounds
 
 HOURS_PER_DAY = 24
+DEFAULT_P95_LATENCY_S = 0.76
+"""Time in system at P95 the hybrid rule plans with unless told, seconds: 2 x the ~380 ms typical request
+(docs/sources.md), slowed ~2x by batching (``HybridConfig.p95_latency_s``, ``llmfn plan --p95``)."""
 _EPS = 1e-9  # tolerance so that 2.0000000001 instances does not round up to 3
 
 
@@ -75,10 +80,12 @@ class ReservedRule:
             raise ScalingError(
                 f"min_utilisation must be in [0, 1] (a busy share), got {self.min_utilisation!r}"
             )
-        if self.min_reserved < 0 or self.max_reserved < self.min_reserved:
-            raise ScalingError(
-                f"need 0 <= min_reserved <= max_reserved, got {self.min_reserved!r}..{self.max_reserved!r}"
-            )
+        self.bounds  # noqa: B018 (checks min_reserved / max_reserved: scaling.bounds)
+
+    @cached_property
+    def bounds(self) -> ReservedBounds:
+        """``min_reserved`` / ``max_reserved`` as the one bounds type (checked, with ``clamp``)."""
+        return ReservedBounds(self.min_reserved, self.max_reserved)
 
 
 def littles_law_concurrency(rate_rps: float, time_in_system_s: float) -> float:
@@ -100,7 +107,7 @@ def reserved_instances(rate_rps: float, rule: ReservedRule) -> int:
         raise ScalingError(f"rate must be a finite number of requests per second >= 0, got {rate_rps!r}")
     raw = littles_law_concurrency(rate_rps, rule.p95_latency_s) / rule.concurrency_per_instance
     needed = instances_for_load(raw * (1.0 + rule.headroom), rule.min_utilisation)
-    return max(rule.min_reserved, min(rule.max_reserved, needed))
+    return rule.bounds.clamp(needed)
 
 
 def hourly_schedule(rates_by_hour: Sequence[float], rule: ReservedRule) -> list[int]:
@@ -178,7 +185,7 @@ def lmi_floor_terms(
             / (rule.concurrency_per_instance * LMI_BURST_GROWTH)
             - _EPS
         )
-        doubling = max(rule.min_reserved, min(rule.max_reserved, needed))
+        doubling = rule.bounds.clamp(needed)
         binds = "both" if little == doubling else "little" if little > doubling else "doubling"
         hours.append(LmiFloorHour(h, rates[h], burst, little, doubling, max(little, doubling), binds))
     return hours

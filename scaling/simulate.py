@@ -40,10 +40,11 @@ from scaling.feasibility import (
 from scaling.forecasting import Profile, burst_rates_by_hour, forecast_profile
 from scaling.lmi import initial_environments, on_platform
 from scaling.plan import break_even_counts
-from scaling.policies import ORACLE, POLICY_NAMES, HybridConfig, PolicyConfig, make_policy
+from scaling.policies import ORACLE, POLICY_NAMES, PolicyConfig, make_policy, policy_config_for
 from scaling.policies.baselines import CLOUD_TICK_S
 from scaling.providers import Cost, Provider, cost, oracle_cost
 from scaling.service import ServiceModel
+from scaling.sim_defaults import SIM
 from scaling.sim_requests import DISPATCHES, TIER_KEYS, simulate_requests
 from scaling.sim_result import RunRecord, weighted_percentile
 from scaling.sim_timestep import Demand, simulate_timestep
@@ -52,12 +53,6 @@ from scaling.traces import SECONDS_PER_DAY, Trace
 FIDELITIES = ("auto", "request", "timestep")
 REQUEST_LEVEL_MAX_REQUESTS = 1_000_000
 LONG_TRACE_CONTROL_STEP_S = 10.0  # time-step fidelity on traces over a day: policies tick at least every 10 s
-DEFAULT_SLO_P99_S = 2.0  # the seed's SLO: P99 < 2 s
-DEFAULT_SLO_PER_1K_TOKENS_S = 0.25
-"""b of the length-scaled SLO TTFT <= a + b x input tokens, seconds per 1,000 input tokens: 4,000
-tok/s, half the default prefill rate, so a long prompt's own prefill fits with room for queueing."""
-DEFAULT_SLO_TPOT_S = 0.1
-"""Time per output token target of the goodput, seconds: DistServe's (OSDI '24) chatbot SLO."""
 UNFINISHED_TOLERANCE = 0.001
 """Share of the trace's work a run may leave queued at the trace's end and still have its cost
 compared (0.1 %). Even then the comparison adds that work at the oracle's price (the least it
@@ -84,14 +79,14 @@ class Settings:
 
     provider: Provider
     service: ServiceModel = field(default_factory=ServiceModel)
-    slo_p99_s: float = DEFAULT_SLO_P99_S
-    fidelity: str = "auto"
+    slo_p99_s: float = SIM.slo_p99_s
+    fidelity: str = SIM.fidelity
     control_step_s: float | None = None
     policy_config: Mapping[str, Any] = field(default_factory=dict)
-    slo_per_1k_tokens_s: float = DEFAULT_SLO_PER_1K_TOKENS_S
-    slo_tpot_s: float = DEFAULT_SLO_TPOT_S
+    slo_per_1k_tokens_s: float = SIM.slo_per_1k_tokens_s
+    slo_tpot_s: float = SIM.slo_tpot_s
     tier_bounds_tokens: tuple[float, ...] = ()
-    dispatch: str = "pack"
+    dispatch: str = SIM.dispatch
     tier_by: str = "output"
 
     def __post_init__(self) -> None:
@@ -229,8 +224,8 @@ class Report:
     wall_s: float
     feasibility: SloFeasibility | None = None
     quota: QuotaPressure | None = None
-    slo_per_1k_tokens_s: float = DEFAULT_SLO_PER_1K_TOKENS_S
-    slo_tpot_s: float = DEFAULT_SLO_TPOT_S
+    slo_per_1k_tokens_s: float = SIM.slo_per_1k_tokens_s
+    slo_tpot_s: float = SIM.slo_tpot_s
     oracle_usd: float = 0.0
     no_wait_floor_usd: float = 0.0
     price_floor_usd: float = 0.0
@@ -322,30 +317,21 @@ class _Runner:
     def policy_config(self, fixed_instances: int = 1) -> PolicyConfig:
         mean_service_s = self.demand.work_s / max(self.trace.requests, 1)
         break_even = self.provider.reserved_break_even()
-        base: dict[str, Any] = {
-            "concurrency_per_instance": self.provider.concurrency_per_instance,
-            "cold_start_s": self.provider.cold_start_s,
-            "max_reserved": self.provider.max_environments(),
-            "fixed_instances": fixed_instances,
-            "hybrid": {
-                "rates_by_hour": list(self.profile.rates_by_hour),
-                "p95_latency_s": mean_service_s,
-                "headroom": 0.0,
-                "min_utilisation": self.provider.reserved_break_even(),
-                **(
-                    {"lmi_floor": True, "burst_rates_by_hour": burst_rates_by_hour(self.trace)}
-                    if self.provider.lmi is not None
-                    else {}
-                ),
-                **({"break_even_by_hour": self.break_even_by_hour()} if 0 < break_even < 1 else {}),
-            },
-        }
-        overrides = dict(self.settings.policy_config)
-        if "hybrid" in overrides:
-            base["hybrid"] = {**base["hybrid"], **overrides.pop("hybrid")}
-        config = PolicyConfig.from_mapping({**base, **overrides})
-        assert isinstance(config.hybrid, HybridConfig)
-        return config
+        lmi = self.provider.lmi is not None
+        return policy_config_for(
+            concurrency_per_instance=self.provider.concurrency_per_instance,
+            cold_start_s=self.provider.cold_start_s,
+            max_reserved=self.provider.max_environments(),
+            fixed_instances=fixed_instances,
+            rates_by_hour=self.profile.rates_by_hour,
+            p95_latency_s=mean_service_s,
+            headroom=0.0,
+            min_utilisation=break_even,
+            lmi_floor=True if lmi else None,
+            burst_rates_by_hour=burst_rates_by_hour(self.trace) if lmi else None,
+            break_even_by_hour=self.break_even_by_hour() if 0 < break_even < 1 else None,
+            overrides=self.settings.policy_config,
+        )
 
     def run(self, name: str, config: PolicyConfig, constant: bool = False) -> RunRecord:
         # a running deployment: a published LMI version already has its environments

@@ -21,7 +21,7 @@ from functions.cloud.retry import RetryPolicy
 from functions.cloud.state import S3StateStore, StateConflict
 from functions.cloud.types import Capacity, CloudControl, MetricSource, WindowMetrics
 from functions.scaler.settings import ScalerSettings
-from scaling.policies import Decision, Observation, Policy, PolicyConfig, make_policy
+from scaling.policies import Decision, Observation, Policy, make_policy, policy_config_for
 
 STATE_FORMAT = 1
 CONFLICT_ATTEMPTS = 5
@@ -125,7 +125,7 @@ class Scaler:
     @classmethod
     def from_settings(cls, settings: ScalerSettings, retry: RetryPolicy | None = None) -> Scaler:
         retry = retry or RetryPolicy()
-        config = PolicyConfig.from_mapping(dict(settings.policy_config))
+        config = policy_config_for(overrides=settings.policy_config)
         target = settings.target
         return cls(
             policy=make_policy(settings.policy, config),

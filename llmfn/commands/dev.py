@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 
 from core.contract import ENV_API_KEY
 from core.errors import InputError
+from llmfn.commands.fields import option
 from llmfn.commands.options import read_policy_config
+from llmfn.local.defaults import DevDefaults
 
 console = Console(stderr=True)
 
@@ -47,47 +50,43 @@ def resolve_model(model: str | None, revision: str | None) -> tuple[Path, str | 
     return path.resolve(), None if local.is_dir() else model
 
 
+def _option(field: str, help: str) -> Any:
+    """``llmfn dev``'s flag for ``DevConfig.field``, its default ``DevDefaults``' (``llmfn.commands.fields``)."""
+    return option("dev", DevDefaults, field, help)
+
+
 def dev(
     model: str | None = typer.Option(
         None, "--model", help="Checkpoint dir or Hub id (e.g. Qwen/Qwen3-0.6B). Default: tiny random model."
     ),
     revision: str | None = typer.Option(None, "--revision", help="Hub revision (commit) for a Hub --model."),
-    policy: str = typer.Option("hybrid", "--policy", help="Scaling policy deciding every tick."),
+    policy: str = _option("policy", "Scaling policy deciding every tick."),
     policy_config: Path | None = typer.Option(
         None,
         "--policy-config",
         help='JSON of PolicyConfig fields (e.g. {"hybrid": {...}}) or a deployment profile (JSON/TOML).',
     ),
-    reserved: int = typer.Option(
-        1, "--reserved", help="Reserved workers started at launch (fixed pool size)."
+    reserved: int = _option("reserved", "Reserved workers started at launch (fixed pool size)."),
+    max_instances: int = _option("max_instances", "Quota: workers alive at once."),
+    concurrency_per_instance: int = _option(
+        "concurrency_per_instance", "Concurrent requests per worker (heavy requests take all)."
     ),
-    max_instances: int = typer.Option(4, "--max", help="Quota: workers alive at once."),
-    concurrency_per_instance: int = typer.Option(
-        1, "--slots", help="Concurrent requests per worker (heavy requests take all)."
+    port: int = _option("port", "Gateway port on 127.0.0.1."),
+    tick: float | None = _option(
+        "tick_s", "Seconds between two policy decisions (default: the policy's own interval)."
     ),
-    port: int = typer.Option(8080, "--port", help="Gateway port on 127.0.0.1."),
-    tick: float | None = typer.Option(
-        None, "--tick", help="Seconds between two policy decisions (default: the policy's own interval)."
+    idle_timeout: float = _option("idle_timeout_s", "Seconds before an idle on-demand worker is reaped."),
+    queue_timeout: float = _option("queue_timeout_s", "Longest wait for a worker, seconds (then 503)."),
+    max_queue: int = _option("max_queue", "Requests that may wait at once (then 429)."),
+    cold_start_timeout: float = _option("cold_start_timeout_s", "Seconds a worker may take to load."),
+    cold_start_estimate: float = _option(
+        "cold_start_estimate_s", "Cold start the policy plans with, seconds."
     ),
-    idle_timeout: float = typer.Option(
-        60.0, "--idle-timeout", help="Seconds before an idle on-demand worker is reaped."
-    ),
-    queue_timeout: float = typer.Option(
-        30.0, "--queue-timeout", help="Longest wait for a worker, seconds (then 503)."
-    ),
-    max_queue: int = typer.Option(64, "--max-queue", help="Requests that may wait at once (then 429)."),
-    cold_start_timeout: float = typer.Option(
-        120.0, "--cold-start-timeout", help="Seconds a worker may take to load."
-    ),
-    cold_start_estimate: float = typer.Option(
-        5.0, "--cold-start-estimate", help="Cold start the policy plans with, seconds."
-    ),
-    engine: str = typer.Option("transformers", "--engine", help="Worker engine: transformers or null."),
-    worker_threads: int = typer.Option(1, "--worker-threads", help="torch threads per worker."),
-    tier_exclusive: bool = typer.Option(
-        False,
-        "--tier-exclusive",
-        help="A busy worker takes requests of its own complexity tier only (llmfn simulate --tiers).",
+    engine: str = _option("engine", "Worker engine: transformers or null."),
+    worker_threads: int = _option("worker_threads", "torch threads per worker."),
+    tier_exclusive: bool = _option(
+        "tier_exclusive",
+        "A busy worker takes requests of its own complexity tier only (llmfn simulate --tiers).",
     ),
     worker_arg: list[str] = typer.Option(
         [], "--worker-arg", help="Extra argument for `python -m functions.serve` (repeatable)."
@@ -98,9 +97,7 @@ def dev(
         envvar=ENV_API_KEY,
         help="Require 'Authorization: Bearer KEY' on every route but /healthz (gateway and workers).",
     ),
-    max_body_bytes: int = typer.Option(
-        1_048_576, "--max-body-bytes", help="Largest request body, bytes (413 above)."
-    ),
+    max_body_bytes: int = _option("max_body_bytes", "Largest request body, bytes (413 above)."),
 ) -> None:
     """Serve a model locally behind a gateway with reserved and on-demand workers, scaled by a policy."""
     from functions.secrets import api_key_given

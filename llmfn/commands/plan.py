@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from core.errors import InputError
+from llmfn.commands.fields import FLAGS_OF, option
+from scaling.plan import DEFAULT_P95_LATENCY_S, ReservedRule
 
 
 def register(app: typer.Typer) -> None:
     app.command("plan")(plan)
+
+
+def _option(field: str, help: str) -> Any:
+    """``llmfn plan``'s flag for ``ReservedRule.field``, its default the rule's (``llmfn.commands.fields``)."""
+    return option("plan", ReservedRule, field, help)
 
 
 def plan(
@@ -24,7 +32,9 @@ def plan(
         help="24 hourly rates (req/s): JSON list / {\"rates_by_hour\": [...]} or CSV 'hour,rate_rps'.",
     ),
     p95: float = typer.Option(
-        0.76, "--p95", help="P95 time in system per request, seconds (Little's law W)."
+        DEFAULT_P95_LATENCY_S,
+        FLAGS_OF["plan"]["p95_latency_s"],
+        help="P95 time in system per request, seconds (Little's law W).",
     ),
     concurrency: int | None = typer.Option(
         None, "--concurrency", help="Concurrent requests one instance serves (default: --profile's, else 8)."
@@ -32,16 +42,12 @@ def plan(
     profile: Path | None = typer.Option(
         None, "--profile", help="Deployment profile (JSON or TOML); its instance.concurrency is used."
     ),
-    headroom: float = typer.Option(
-        0.2, "--headroom", help="Margin over Little's-law concurrency (0.2 = +20 %)."
+    headroom: float = _option("headroom", "Margin over Little's-law concurrency (0.2 = +20 %)."),
+    min_utilisation: float = _option(
+        "min_utilisation", "Reserve an instance only if busier than this share (Lambda break-even 0.6)."
     ),
-    min_utilisation: float = typer.Option(
-        0.0,
-        "--min-utilisation",
-        help="Reserve an instance only if busier than this share (Lambda break-even 0.6).",
-    ),
-    min_reserved: int = typer.Option(0, "--min", help="Fewest reserved instances."),
-    max_reserved: int = typer.Option(50, "--max", help="Most reserved instances."),
+    min_reserved: int = _option("min_reserved", "Fewest reserved instances."),
+    max_reserved: int = _option("max_reserved", "Most reserved instances."),
     utc_offset: int = typer.Option(
         0, "--utc-offset", help="Hours east of UTC of the profile's hours (crons are UTC)."
     ),
@@ -55,7 +61,7 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> None:
     """Reserved instances = ceil(rate x P95 / concurrency x (1 + headroom)) for each hour of day."""
-    from scaling.plan import ReservedRule, lmi_floor_terms, read_rate_profile, schedule_plan
+    from scaling.plan import lmi_floor_terms, read_rate_profile, schedule_plan
     from scaling.providers import PROVIDERS, floor_cost_per_day
 
     if (trace is None) == (rate_profile is None):

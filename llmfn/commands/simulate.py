@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from core.errors import InputError
+from llmfn.commands.fields import option
 from llmfn.commands.options import read_policy_config, read_trace_with_progress
+from scaling.sim_defaults import SimDefaults
 
 
 def register(app: typer.Typer) -> None:
@@ -44,6 +47,11 @@ def _tier_bounds(spec: str) -> tuple[float, ...]:
     return bounds
 
 
+def _option(field: str, help: str) -> Any:
+    """``llmfn simulate``'s flag for ``Settings.field``, its default ``SimDefaults``' (``llmfn.commands.fields``)."""
+    return option("simulate", SimDefaults, field, help)
+
+
 def simulate(
     trace: Path | None = typer.Option(
         None,
@@ -56,18 +64,15 @@ def simulate(
         help="'all' or comma-separated: fixed,on-demand,reactive,target-tracking,kpa,hybrid,oracle.",
     ),
     provider: str = typer.Option("scf", "--provider", help="scf, lambda or fixed (a GPU server pool)."),
-    slo_p99: float = typer.Option(2.0, "--slo-p99", help="SLO on P99 time to first token, seconds."),
-    slo_per_1k_tokens: float = typer.Option(
-        0.25,
-        "--slo-per-1k-tokens",
-        help="b of the length-scaled SLO TTFT <= --slo-p99 + b x input tokens / 1000, seconds.",
+    slo_p99: float = _option("slo_p99_s", "SLO on P99 time to first token, seconds."),
+    slo_per_1k_tokens: float = _option(
+        "slo_per_1k_tokens_s",
+        "b of the length-scaled SLO TTFT <= --slo-p99 + b x input tokens / 1000, seconds.",
     ),
-    slo_tpot: float = typer.Option(
-        0.1, "--slo-tpot", help="Time-per-output-token target of the goodput, seconds (DistServe)."
+    slo_tpot: float = _option(
+        "slo_tpot_s", "Time-per-output-token target of the goodput, seconds (DistServe)."
     ),
-    fidelity: str = typer.Option(
-        "auto", "--fidelity", help="auto, request (event simulation) or timestep (1 s fluid)."
-    ),
+    fidelity: str = _option("fidelity", "auto, request (event simulation) or timestep (1 s fluid)."),
     max_instances: int | None = typer.Option(
         None, "--max-instances", help="Quota on instances (default: the provider's, 1000)."
     ),
@@ -85,10 +90,8 @@ def simulate(
         "--tiers",
         help="Tiered dispatch: output-token bounds ('100', '50,400') or 'fingerprint' (the S/M/L complexity tiers of llmfn dev --tier-exclusive).",
     ),
-    dispatch: str = typer.Option(
-        "pack",
-        "--dispatch",
-        help="pack (busiest instance with a free slot) or fit (least added busy time; request-level).",
+    dispatch: str = _option(
+        "dispatch", "pack (busiest instance with a free slot) or fit (least added busy time; request-level)."
     ),
     profile: Path | None = typer.Option(
         None,

@@ -16,20 +16,20 @@ from typing import Any
 from llmfn.local.config import DevConfig
 from llmfn.local.pool import WorkerPool
 from llmfn.local.worker import WorkerKind, WorkerState
-from scaling.policies import Decision, Observation, Policy, PolicyConfig, make_policy
+from scaling.policies import Decision, Observation, Policy, PolicyConfig, make_policy, policy_config_for
 
 
 def policy_config(config: DevConfig, overrides: dict[str, Any] | None = None) -> PolicyConfig:
     """The ``PolicyConfig`` for the runtime: c = slots per worker, the quota, the cold-start
     estimate, ``--reserved`` as the fixed pool's size; ``overrides`` (a ``PolicyConfig`` mapping, e.g.
     from ``--policy-config``) win."""
-    base: dict[str, Any] = {
-        "concurrency_per_instance": config.concurrency_per_instance,
-        "cold_start_s": config.cold_start_estimate_s,
-        "max_reserved": config.max_instances,
-        "fixed_instances": config.reserved,
-    }
-    return PolicyConfig.from_mapping({**base, **(overrides or {})})
+    return policy_config_for(
+        concurrency_per_instance=config.concurrency_per_instance,
+        cold_start_s=config.cold_start_estimate_s,
+        max_reserved=config.max_instances,
+        fixed_instances=config.reserved,
+        overrides=overrides,
+    )
 
 
 def _p95(values: list[float]) -> float | None:

@@ -13,9 +13,10 @@ from pathlib import Path
 from pydantic import model_validator
 
 from core.errors import InputError
+from core.secrets import ApiKey
 from core.validated import FrozenModel
-from functions.secrets import ApiKey
 from functions.settings import SettingsError
+from llmfn.local.defaults import DEV
 
 
 class DevConfig(FrozenModel):
@@ -43,7 +44,7 @@ class DevConfig(FrozenModel):
     worker_threads: torch threads per worker (``OMP_NUM_THREADS``).
     worker_args: extra arguments passed through to ``python -m functions.serve``.
     api_key: Bearer key required on every route of the gateway and its workers but ``/healthz``
-        (``None``: open; the gateway listens on loopback only); a ``functions.secrets.ApiKey``, so an
+        (``None``: open; the gateway listens on loopback only); a ``core.secrets.ApiKey``, so an
         empty, blank or multi-line key is refused and its repr is masked.
     max_body_bytes: largest request body, bytes (413 above), at the gateway and at each worker.
     tier_exclusive: a busy worker takes requests of its own complexity tier only (an idle one any),
@@ -59,25 +60,25 @@ class DevConfig(FrozenModel):
 
     model_dir: Path
     model_name: str | None = None
-    policy: str = "hybrid"
-    reserved: int = 1
-    max_instances: int = 4
-    concurrency_per_instance: int = 1
+    policy: str = DEV.policy
+    reserved: int = DEV.reserved
+    max_instances: int = DEV.max_instances
+    concurrency_per_instance: int = DEV.concurrency_per_instance
     host: str = "127.0.0.1"
-    port: int = 8080
-    tick_s: float | None = None
-    idle_timeout_s: float = 60.0
-    queue_timeout_s: float = 30.0
-    max_queue: int = 64
-    cold_start_timeout_s: float = 120.0
-    cold_start_estimate_s: float = 5.0
+    port: int = DEV.port
+    tick_s: float | None = DEV.tick_s
+    idle_timeout_s: float = DEV.idle_timeout_s
+    queue_timeout_s: float = DEV.queue_timeout_s
+    max_queue: int = DEV.max_queue
+    cold_start_timeout_s: float = DEV.cold_start_timeout_s
+    cold_start_estimate_s: float = DEV.cold_start_estimate_s
     request_timeout_s: float = 300.0
-    engine: str = "transformers"
-    worker_threads: int = 1
+    engine: str = DEV.engine
+    worker_threads: int = DEV.worker_threads
     worker_args: tuple[str, ...] = ()
     api_key: ApiKey | None = None
-    max_body_bytes: int = 1_048_576
-    tier_exclusive: bool = False
+    max_body_bytes: int = DEV.max_body_bytes
+    tier_exclusive: bool = DEV.tier_exclusive
 
     @property
     def served_model_name(self) -> str:

@@ -33,6 +33,7 @@ from typing import Any
 from core.contract import DESCRIPTION_PREFIX
 from core.contract import ENV_MODEL_REVISION as REVISION_VARIABLE
 from core.errors import InputError, LlmfnError
+from core.revision import check_revision
 from functions.cloud.types import CloudControl, CloudError, MetricSource
 from llmfn.release.gates import GateResult, GateThresholds, SmokeCheck, SmokeResult, evaluate
 
@@ -92,12 +93,7 @@ class PromotionPlan:
     poll_s: float = 5.0
 
     def __post_init__(self) -> None:
-        if not self.model_revision or any(c.isspace() for c in self.model_revision):
-            raise InputError(
-                f"must be a non-empty word, got {self.model_revision!r}",
-                field="model_revision",
-                value=self.model_revision,
-            )
+        check_revision(self.model_revision)
         if self.interval_s < 0:
             raise InputError(
                 f"must be >= 0 seconds, got {self.interval_s}", field="interval_s", value=self.interval_s

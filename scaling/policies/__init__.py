@@ -12,6 +12,7 @@ from typing import Any
 
 from core.errors import ScalingError
 from scaling.policies.baselines import FixedPool, KnativeKpa, OnDemandOnly, ReactiveLoadScore, TargetTracking
+from scaling.policies.config_for import compact, policy_config_for
 from scaling.policies.hybrid import Hybrid, hybrid_rule, hybrid_schedule
 from scaling.policies.types import (
     Decision,
@@ -69,7 +70,9 @@ __all__ = [
     "ReactiveConfig",
     "State",
     "TargetTrackingConfig",
+    "compact",
     "hybrid_rule",
     "hybrid_schedule",
     "make_policy",
+    "policy_config_for",
 ]

@@ -61,7 +61,8 @@ def hybrid_schedule(config: PolicyConfig) -> list[int]:
     cap = config.hybrid.break_even_by_hour
     if cap is None:
         return schedule
-    return [max(config.min_reserved, min(n, limit)) for n, limit in zip(schedule, cap, strict=True)]
+    bounds = config.bounds
+    return [bounds.clamp(min(n, limit)) for n, limit in zip(schedule, cap, strict=True)]
 
 
 @dataclass(frozen=True)

@@ -41,12 +41,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import AliasChoices, Field, model_validator
 
 from core.errors import ScalingError
 from core.validated import FrozenModel
+from scaling.bounds import ReservedBounds
+from scaling.plan import DEFAULT_P95_LATENCY_S
 
 State = dict[str, Any]
 """A policy's carried state: a dict of JSON values (see the module docstring)."""
@@ -248,7 +251,7 @@ class HybridConfig(FrozenModel):
     """
 
     rates_by_hour: tuple[float, ...] | None = None
-    p95_latency_s: float = 0.76
+    p95_latency_s: float = DEFAULT_P95_LATENCY_S
     headroom: float = 0.2
     min_utilisation: float = 0.0
     correction_alpha: float = 0.3
@@ -299,10 +302,7 @@ class PolicyConfig(FrozenModel):
             )
         if not (self.cold_start_s >= 0 and math.isfinite(self.cold_start_s)):
             raise ScalingError(f"PolicyConfig.cold_start_s must be >= 0 seconds, got {self.cold_start_s!r}")
-        if self.min_reserved < 0 or self.max_reserved < self.min_reserved:
-            raise ScalingError(
-                f"PolicyConfig needs 0 <= min_reserved <= max_reserved, got {self.min_reserved}..{self.max_reserved}"
-            )
+        self.bounds  # noqa: B018 (checks min_reserved / max_reserved: scaling.bounds)
         if self.upscale_delay_s < 0 or self.downscale_delay_s < 0:
             raise ScalingError("PolicyConfig.upscale_delay_s / downscale_delay_s must be >= 0 seconds")
         if self.fixed_instances < 0:
@@ -313,6 +313,11 @@ class PolicyConfig(FrozenModel):
                 "PolicyConfig.hybrid.rates_by_hour must be 24 finite rates >= 0 (req/s), hour 0 first"
             )
         return self
+
+    @cached_property
+    def bounds(self) -> ReservedBounds:
+        """``min_reserved`` / ``max_reserved`` as the one bounds type (checked, with ``clamp``)."""
+        return ReservedBounds(self.min_reserved, self.max_reserved)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (tuples become lists)."""

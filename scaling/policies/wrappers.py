@@ -34,13 +34,9 @@ class BoundedPolicy:
     def decide(self, obs: Observation, state: State) -> tuple[Decision, State]:
         raw, inner_state = self.inner.decide(obs, state["inner"])
         cfg = self.config
-        target = max(cfg.min_reserved, min(cfg.max_reserved, raw.reserved))
+        target = cfg.bounds.clamp(raw.reserved)
         applied = state["applied"]
-        current = (
-            applied
-            if applied is not None
-            else max(cfg.min_reserved, min(cfg.max_reserved, obs.reserved_instances))
-        )
+        current = applied if applied is not None else cfg.bounds.clamp(obs.reserved_instances)
         up_s, down_s = float(state["up_s"]), float(state["down_s"])
         if target > current:
             up_s, down_s = up_s + obs.interval_s, 0.0

@@ -53,6 +53,10 @@ BAD_CONFIGS = {
         example_with(AWS, modelRevision="main"),
         ["llmfn:modelRevision", "'main'", "40-character"],
     ),
+    "policy": (
+        example_with(AWS, policy="oracle"),
+        ["llmfn:policy", "'oracle'", "kpa, hybrid"],
+    ),
     "model uri": (example_with(AWS, modelUri="http://x/y"), ["llmfn:modelUri", "'http://x/y'", "s3://"]),
     "long model uri": (
         example_with(AWS, modelRepo=None, modelRevision=None, modelUri="s3://bucket/" + "m" * 200),

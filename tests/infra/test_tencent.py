@@ -353,3 +353,21 @@ def test_instance_concurrency_provider_sets_max_concurrency_then_waits_active(sc
     assert version["InstanceConcurrencyConfig"]["MaxConcurrency"] == 8  # the version froze it
     with pytest.raises(ScfCallError, match=r"InvalidParameterValue\.MaxConcurrency"):
         InstanceConcurrencyProvider().create({**props, "max_concurrency": 101})
+
+
+def test_the_scaler_runs_the_stacks_configured_policy() -> None:
+    """``llmfn:policy`` picks the scaler's policy from the registry (default hybrid); its parameters are
+    the ones ``scaling.policies.policy_config_for`` builds from the stack's traffic keys."""
+    from functions.scaler.run import Scaler
+    from scaling.policies import make_policy
+
+    run = run_stack(_config(policy="kpa"))
+    scaler = _function(run, "llmfn-scaler")
+    env = {**plain(scaler["environment"]), "TENCENTCLOUD_SECRETID": "id", "TENCENTCLOUD_SECRETKEY": "key"}
+    settings = ScalerSettings.from_env(env)
+    assert settings.policy == "kpa"
+    policy = Scaler.from_settings(settings).policy
+    assert policy.name == make_policy("kpa").name == "kpa"
+    config = parse_example(example_config(EXAMPLE))
+    assert policy.config.max_reserved == config.max_instances  # type: ignore[attr-defined]
+    assert list(policy.config.hybrid.rates_by_hour or ()) == config.rates_by_hour  # type: ignore[attr-defined]

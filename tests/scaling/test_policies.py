@@ -208,3 +208,27 @@ def test_hybrid_correction_idle_and_prewarm() -> None:
     ]
     ds = run("hybrid", burst, config)
     assert ds[0].prewarm == 12 - 1 and ds[1].prewarm == 11
+
+
+def test_policy_config_for_is_the_one_builder_overrides_merge_per_section() -> None:
+    """``policy_config_for``: given values only, an override file's section merges key by key (the
+    derived rates stay), and ``compact`` is the form the stack sends that rebuilds the same config."""
+    from core.errors import ScalingError
+    from scaling.policies import compact, policy_config_for
+
+    rates = [float(h) for h in range(24)]
+    config = policy_config_for(
+        concurrency_per_instance=4,
+        max_reserved=9,
+        rates_by_hour=rates,
+        p95_latency_s=1.5,
+        overrides={"hybrid": {"headroom": 0.5}, "min_reserved": 2},
+    )
+    assert (config.concurrency_per_instance, config.min_reserved, config.max_reserved) == (4, 2, 9)
+    assert (list(config.hybrid.rates_by_hour or ()), config.hybrid.headroom) == (rates, 0.5)
+    assert config.cold_start_s == 2.8  # not given: the model's default
+    sent = compact(config)
+    assert "cold_start_s" not in sent and "kpa" not in sent
+    assert policy_config_for(overrides=json.loads(json.dumps(sent))) == config
+    with pytest.raises(ScalingError, match="'typo'"):
+        policy_config_for(overrides={"hybrid": {"typo": 1}})
