@@ -333,7 +333,7 @@ class AwsInferenceStack(pulumi.ComponentResource):
         scaler = lambda_.Function(
             f"{name}-scaler",
             name=config.scaler_name,
-            description="llmfn scaler: the hybrid policy every minute",
+            description=f"llmfn scaler: the {config.policy} policy every minute",
             role=role.arn,
             memory_size=SCALER_MEMORY_MB,
             timeout=SCALER_TIMEOUT_S,

@@ -234,7 +234,7 @@ class TencentInferenceStack(pulumi.ComponentResource):
             f"{name}-scaler",
             name=config.scaler_name,
             namespace=config.namespace,
-            description=scf_function_description("llmfn scaler, the hybrid policy every minute"),
+            description=scf_function_description(f"llmfn scaler, the {config.policy} policy every minute"),
             func_type="Event",
             enable_public_net=True,
             mem_size=SCALER_MEMORY_MB,
