@@ -69,8 +69,25 @@ SMOKES: dict[str, Smoke] = {
         ("| bare |", "| app |", "added p50 latency", "| unloaded 0.5x |", "| overload 5x |", "RSS "),
     ),
     "simulate.py": Smoke(
-        ("--only-packing", "--providers", "scf"),
-        ("packing on azure_llm_2023_conv (scf)", "packing on azure_llm_2023_code (scf)", "no-wait floor"),
+        ("--smoke",),
+        (
+            "cells: cost / oracle, P99 TTFT",
+            *(f"servegen_m-large_per_10min   {p:10s} " for p in ("scf", "lambda", "lambda-gpu")),
+            "azure_llm_2023_code / lambda-gpu             hybrid ",
+            *(f"packing on azure_llm_2023_{t} ({p})" for t in ("conv", "code") for p in ("scf", "lambda")),
+            *(
+                f"trace {t}: "
+                for t in ("azure_llm_2023_conv", "azure_llm_2023_code", "servegen_m-large_per_10min")
+            ),
+            "goals: hybrid P99 TTFT",
+            *(
+                f"fidelity agreement on azure_llm_2023_{t} ({p})"
+                for t in ("conv", "code")
+                for p in ("scf", "lambda")
+            ),
+            "median of 1, min-max",
+            "14-day time-step replay",
+        ),
     ),
     "fuzz.py": Smoke(
         ("--cases", "4"),
@@ -136,9 +153,11 @@ def test_serve_benchmark_smoke(tiny_model_dir: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_simulate_benchmark_runs_its_packing_tables(traces_dir: Path, tiny_model_dir: Path) -> None:
-    out = run_bench("simulate.py", SMOKES["simulate.py"].args, tiny_model_dir.parent, timeout_s=570)
+def test_simulate_benchmark_smoke(traces_dir: Path, tmp_path: Path) -> None:
+    """Every table (summary, packing, reports, goals, agreement, speed) on the shipped traces, cut short."""
+    out = run_bench("simulate.py", SMOKES["simulate.py"].args, tmp_path, timeout_s=570)
     _check("simulate.py", out)
+    assert out.count("goals: ") == 6, out  # 3 traces x 2 providers
 
 
 @pytest.mark.slow
