@@ -19,6 +19,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -90,14 +91,19 @@ SMOKES: dict[str, Smoke] = {
         ),
     ),
     "fuzz.py": Smoke(
-        ("--cases", "4"),
+        ("--smoke",),
         (
+            "seeded: True",
             "| serve | schemathesis |",
             "| serve | hypothesis bodies |",
             "| gateway | schemathesis |",
             "| gateway | hypothesis bodies |",
             "serve: process alive: True; breaker: closed",
-            "gateway: process alive: True; worker deaths: 0",
+            "gateway: process alive: True; worker deaths: 0; slots still leased: 0",
+            "| serve | field honesty |",
+            "| gateway | hypothesis wire |",
+            "| dev --api-key | 12 | 0 | - |",
+            "failures: none",
         ),
     ),
     "live_smoke.py": Smoke(("--help",), ("--cloud {aws,tencentcloud}", "--new-model-revision", "--keep")),
@@ -166,7 +172,34 @@ def test_fuzz_benchmark_smoke(tiny_model_dir: Path) -> None:
     out = run_bench("fuzz.py", SMOKES["fuzz.py"].args, tiny_model_dir.parent, timeout_s=570)
     _check("fuzz.py", out)
     rows = re.findall(r"^\| (serve|gateway) \| [a-z ]+ \| (\d+) \| \d+ \| \d+ \| (\d+) \|", out, re.MULTILINE)
-    assert len(rows) == 4 and all(fivexx == "0" for _, _, fivexx in rows), out
+    assert len(rows) == 8 and all(fivexx == "0" for _, _, fivexx in rows), out
+
+
+def _load_bench(script: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{script[:-3]}", BENCH / script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fuzz_benchmark_names_each_failure_column() -> None:
+    """What makes ``bench/fuzz.py`` exit 1: each failure column above 0, by name; a clean row names none."""
+    from collections import Counter
+
+    from tests.fuzzing import Tally
+
+    fuzz = _load_bench("fuzz.py")
+    assert fuzz.tally_failures("serve", "schemathesis", Tally(cases=3)) == []
+    bad = Tally(cases=3, statuses=Counter({"5xx": 2}), bad_errors=1, transport_errors=4)
+    bad.findings["redirect"] += 1
+    assert fuzz.tally_failures("gateway", "hypothesis wire", bad) == [
+        "gateway/hypothesis wire: 5xx 2",
+        "gateway/hypothesis wire: non-OpenAI errors 1",
+        "gateway/hypothesis wire: findings 1",
+        "gateway/hypothesis wire: transport errors 4",
+    ]
 
 
 def test_live_smoke_parses_its_arguments(tmp_path: Path) -> None:
