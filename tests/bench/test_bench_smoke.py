@@ -47,9 +47,20 @@ PRELOAD_VARIANTS = (
     "raw-mmap",
     "raw-mmap:1",
 )
-# bench/simulate.py, bench/fuzz.py and bench/live_smoke.py have no --smoke flag yet: their rows run the
-# smallest run each has (the deterministic packing tables of one provider; 4 fuzz cases per surface;
-# live_smoke's argument parsing, since everything else needs a real account and the Pulumi CLI)
+LIVE_SMOKE_STEPS = (
+    "pulumi up (stand-in)",
+    "GET /healthz through the gateway",
+    "POST /v1/chat/completions",
+    "tencent: URL on the alias, concurrency, key",
+    "pulumi up (new model revision)",
+    "llmfn promote",
+    "tencent: canary URL gone, versions pruned",
+    "pulumi up (rollback revision)",
+    "tencent: promote that rolls back",
+    "pulumi destroy (stand-in)",
+    "tencent: nothing left",
+)
+"""bench/live_smoke.py --smoke: its Tencent steps against the SCF emulator (no scaler tick, no AWS)."""
 SMOKES: dict[str, Smoke] = {
     "coldstart.py": Smoke(
         ("--smoke",),
@@ -106,7 +117,14 @@ SMOKES: dict[str, Smoke] = {
             "failures: none",
         ),
     ),
-    "live_smoke.py": Smoke(("--help",), ("--cloud {aws,tencentcloud}", "--new-model-revision", "--keep")),
+    "live_smoke.py": Smoke(
+        ("--smoke",),
+        (
+            "promoted: 1 -> 2",
+            "rolled-back: gate at",
+            *(f"-> {step} ...\n   ok in" for step in LIVE_SMOKE_STEPS),
+        ),
+    ),
 }
 
 
@@ -202,9 +220,23 @@ def test_fuzz_benchmark_names_each_failure_column() -> None:
     ]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_live_smoke_benchmark_smoke(tmp_path: Path) -> None:
+    """Every step against the stand-ins, in order, each ok; the table ends without a failure."""
+    out = run_bench("live_smoke.py", SMOKES["live_smoke.py"].args, tmp_path, timeout_s=240)
+    _check("live_smoke.py", out)
+    table = out[out.index("\nstep ") :]
+    assert [line.rsplit(None, 2)[0] for line in table.strip().splitlines()[1:]] == list(LIVE_SMOKE_STEPS), out
+    assert "FAILED" not in out, out
+
+
 def test_live_smoke_parses_its_arguments(tmp_path: Path) -> None:
     """Its whole run needs an account; what runs here is its argument parsing and its first refusal."""
-    _check("live_smoke.py", run_bench("live_smoke.py", ("--help",), tmp_path, timeout_s=120))
+    help_text = run_bench("live_smoke.py", ("--help",), tmp_path, timeout_s=120)
+    assert all(
+        f in help_text for f in ("--cloud {aws,tencentcloud}", "--new-model-revision", "--keep", "--smoke")
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     args = ["--cloud", "tencentcloud", "--region", "ap-guangzhou", "--image-uri", "i", "--model-repo", "m"]
     args += ["--model-revision", "a" * 40, "--new-model-revision", "b" * 40]
