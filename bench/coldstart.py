@@ -21,7 +21,9 @@ Prints medians of ``--runs`` (>= 5 for the note), spreads ((max - min) / median)
     .venv/bin/python bench/coldstart.py --smoke   # seconds: proves every variant runs, measures nothing
 
 ``--smoke``: one run of every variant on the embedded tiny model (``llmfn.local.tiny_model``, built once
-and cached under ``$LLMFN_CACHE`` as ``llmfn dev`` does; ~0.8 MB); ``tests/bench`` runs it.
+and cached under ``$LLMFN_CACHE`` as ``llmfn dev`` does; ~0.8 MB), the five child variants (floors and naive
+paths) in turn in one fresh child process so that torch is imported once for them (each ``llmfn`` variant
+is still its own server process); ``tests/bench`` runs it.
 """
 
 from __future__ import annotations
@@ -172,7 +174,24 @@ def child(kind: str, model_dir: Path, endpoint: str) -> dict[str, float]:
     raise SystemExit(f"unknown child {kind}")
 
 
+CHILD_OF = {
+    "floor: imports": "imports",
+    "floor: raw read local": "raw-local",
+    "floor: raw ranged s3": "raw-s3",
+    "naive local": "naive-local",
+    "naive s3": "naive-s3",
+}
+"""The variants a child process runs (the others are ``functions.serve`` processes), and their child kind."""
+
+
 def run_child(kind: str, model_dir: Path, endpoint: str) -> dict[str, float]:
+    """Run one child variant in a fresh process; its result, ``ttft_s`` measured from spawn."""
+    return run_children([kind], model_dir, endpoint)[kind]
+
+
+def run_children(kinds: list[str], model_dir: Path, endpoint: str) -> dict[str, dict[str, float]]:
+    """Run ``kinds`` in turn in one fresh process (``--smoke``: torch imported once); each one's result,
+    ``ttft_s`` from the spawn to its ``done``."""
     env = {
         **os.environ,
         "TRANSFORMERS_VERBOSITY": "error",
@@ -181,15 +200,24 @@ def run_child(kind: str, model_dir: Path, endpoint: str) -> dict[str, float]:
     }
     started = time.time()
     out = subprocess.run(
-        [sys.executable, __file__, "--child", kind, "--dir", str(model_dir), "--endpoint", endpoint],
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            ",".join(kinds),
+            "--dir",
+            str(model_dir),
+            "--endpoint",
+            endpoint,
+        ],
         check=True,
         capture_output=True,
         text=True,
         env=env,
         cwd=REPO,
     )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    return {**result, "ttft_s": result["done"] - started}
+    results = json.loads(out.stdout.strip().splitlines()[-1])
+    return {kind: {**result, "ttft_s": result["done"] - started} for kind, result in results.items()}
 
 
 def run_serve(model_args: list[str], endpoint: str, cache: Path) -> dict[str, object]:
@@ -295,7 +323,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.dir, args.endpoint)))
+        print(json.dumps({kind: child(kind, args.dir, args.endpoint) for kind in args.child.split(",")}))
         return
     if args.smoke:
         args.runs = 1
@@ -320,24 +348,20 @@ def main() -> None:
     results: dict[str, list[dict[str, object]]] = {v: [] for v in variants}
     wall = time.perf_counter()
     try:
+        drop_cache(files)
+        together = run_children(list(CHILD_OF.values()), model_dir, endpoint) if args.smoke else {}
         for run in range(args.runs):
             for variant in variants:
                 drop_cache(files)
                 cache = cache_root / f"{run}-{variant.replace(' ', '_').replace(':', '')}"
-                if variant == "floor: imports":
-                    result: dict[str, object] = run_child("imports", model_dir, endpoint)
-                elif variant == "floor: raw read local":
-                    result = run_child("raw-local", model_dir, endpoint)
-                elif variant == "floor: raw ranged s3":
-                    result = run_child("raw-s3", model_dir, endpoint)
+                result: dict[str, object]
+                if variant in CHILD_OF:
+                    kind = CHILD_OF[variant]
+                    result = together[kind] if together else run_child(kind, model_dir, endpoint)
                 elif variant == "llmfn local":
                     result = run_serve(["--model", str(model_dir)], endpoint, cache)
-                elif variant == "llmfn s3":
-                    result = run_serve(["--model-source", f"s3://{BUCKET}/{PREFIX}"], endpoint, cache)
-                elif variant == "naive local":
-                    result = run_child("naive-local", model_dir, endpoint)
                 else:
-                    result = run_child("naive-s3", model_dir, endpoint)
+                    result = run_serve(["--model-source", f"s3://{BUCKET}/{PREFIX}"], endpoint, cache)
                 shutil.rmtree(cache, ignore_errors=True)
                 results[variant].append(result)
                 print(f"  run {run + 1}/{args.runs} {variant:<22} {result['ttft_s']:.2f} s", flush=True)

@@ -1,6 +1,7 @@
 """Fuzz the serving surfaces with a large budget and count what comes back.
 
-    .venv/bin/python bench/fuzz.py [--cases 10000] [--wire-cases 2000]
+    .venv/bin/python bench/fuzz.py [--cases 10000] [--wire-cases 2000] [--seeded]
+    .venv/bin/python bench/fuzz.py --smoke   # 8 cases of each generator, seeded: every step, in seconds
 
 Two surfaces, each a real process on 127.0.0.1 with an API key:
 
@@ -22,7 +23,9 @@ the parser refused an oversized head by closing), 5xx, findings, transport error
 whether the process is alive, the breaker closed (serve), how many workers died and how many worker
 slots are still leased with nothing in flight (gateway). Then API keys that are no key (empty, blank,
 with a newline...) given to each place a key is read: how many are accepted. A clean run shows 0 in
-every failure column.
+every failure column; the script exits 1 when any failure column is above 0 (5xx, non-OpenAI errors /
+findings, transport errors, a dead process or an open breaker, worker deaths, slots still leased, bad keys
+accepted), naming each, so a run (the suite's ``--smoke``) can gate on it.
 
 The gateway runs with ``--queue-timeout 5`` so that a leaked lease shows as slow 503s, not 30 s waits.
 """
@@ -37,6 +40,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -87,15 +91,31 @@ def process(
             proc.wait()
 
 
-def fuzz(
-    url: str, document: dict[str, object], model: str, cases: int, wire_cases: int
-) -> list[tuple[str, Tally, float]]:
+@dataclass(frozen=True)
+class Budget:
+    """Cases per surface: ``cases`` split between schemathesis and the body generator, ``field`` of
+    field honesty, ``wire`` at the HTTP layer; ``seeded`` derandomizes hypothesis (a run repeats)."""
+
+    cases: int
+    wire: int
+    field: int
+    seeded: bool
+
+
+SMOKE = Budget(cases=16, wire=8, field=8, seeded=True)
+"""``--smoke``: a few cases of each generator, seeded, so each surface and each check runs once."""
+
+
+def fuzz(url: str, document: dict[str, object], model: str, b: Budget) -> list[tuple[str, Tally, float]]:
     rows = []
     for name, run in (
-        ("schemathesis", lambda: run_openapi(url, document, KEY, cases=cases // 2, seeded=False)),
-        ("hypothesis bodies", lambda: run_bodies(url, model, KEY, cases=cases - cases // 2, seeded=False)),
-        ("field honesty", lambda: run_field_honesty(url, model, KEY, cases=field_cases(cases), seeded=False)),
-        ("hypothesis wire", lambda: run_wire(url, KEY, cases=wire_cases, seeded=False, timeout_s=60)),
+        ("schemathesis", lambda: run_openapi(url, document, KEY, cases=b.cases // 2, seeded=b.seeded)),
+        (
+            "hypothesis bodies",
+            lambda: run_bodies(url, model, KEY, cases=b.cases - b.cases // 2, seeded=b.seeded),
+        ),
+        ("field honesty", lambda: run_field_honesty(url, model, KEY, cases=b.field, seeded=b.seeded)),
+        ("hypothesis wire", lambda: run_wire(url, KEY, cases=b.wire, seeded=b.seeded, timeout_s=60)),
     ):
         started = time.perf_counter()
         tally = run()
@@ -110,8 +130,8 @@ def field_cases(cases: int) -> int:
 
 
 def serve_surface(
-    model_dir: Path, cases: int, wire_cases: int, logs: Path
-) -> tuple[list[tuple[str, Tally, float]], str]:
+    model_dir: Path, budget: Budget, logs: Path
+) -> tuple[list[tuple[str, Tally, float]], str, list[str]]:
     from functions.api.router import create_app
     from functions.settings import ServeSettings
 
@@ -129,16 +149,18 @@ def serve_surface(
     cmd += ["--port", str(port), "--preload-workers", "2"]
     document = create_app(ServeSettings.build(engine="null")).openapi()
     with process(cmd, env, url, "/readyz", logs / "serve.log") as proc:
-        rows = fuzz(url, document, "tiny", cases, wire_cases)
+        rows = fuzz(url, document, "tiny", budget)
         alive = proc.poll() is None
         metrics = httpx.get(url + "/metrics", headers=AUTH, timeout=10).text if alive else ""
     breaker = "closed" if "llmfn_breaker_state 0.0" in metrics else "OPEN or unknown"
-    return rows, f"process alive: {alive}; breaker: {breaker}"
+    failed = [] if alive else ["process died"]
+    failed += [] if breaker == "closed" else [f"breaker {breaker}"]
+    return rows, f"process alive: {alive}; breaker: {breaker}", failed
 
 
 def gateway_surface(
-    model_dir: Path, cases: int, wire_cases: int, logs: Path
-) -> tuple[list[tuple[str, Tally, float]], str]:
+    model_dir: Path, budget: Budget, logs: Path
+) -> tuple[list[tuple[str, Tally, float]], str, list[str]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [
@@ -170,12 +192,15 @@ def gateway_surface(
             )
             if time.monotonic() > deadline:
                 raise RuntimeError("the gateway's worker never answered")
-        rows = fuzz(url, gateway_openapi(), model, cases, wire_cases)
+        rows = fuzz(url, gateway_openapi(), model, budget)
         alive = proc.poll() is None
         status = fetch_status(status_client, url) if alive else None
     deaths = status.pool.counters.worker_deaths if status else "?"
     leased = status.pool.busy_slots if status else "?"
-    return rows, f"process alive: {alive}; worker deaths: {deaths}; slots still leased: {leased}"
+    failed = [] if alive else ["process died"]
+    failed += [] if deaths == 0 else [f"worker deaths: {deaths}"]
+    failed += [] if leased == 0 else [f"slots still leased: {leased}"]
+    return rows, f"process alive: {alive}; worker deaths: {deaths}; slots still leased: {leased}", failed
 
 
 BAD_KEYS = (
@@ -216,8 +241,9 @@ def key_readers() -> list[tuple[str, object]]:
     ]
 
 
-def key_table() -> list[str]:
-    rows = []
+def key_table() -> tuple[list[str], int]:
+    """The table's rows, and how many bad keys were accepted in all."""
+    rows, total = [], 0
     for name, read in key_readers():
         accepted = []
         for key in BAD_KEYS:
@@ -226,27 +252,47 @@ def key_table() -> list[str]:
             except ValueError:
                 continue
             accepted.append(repr(key))
+        total += len(accepted)
         rows.append(f"| {name} | {len(BAD_KEYS)} | {len(accepted)} | {', '.join(accepted) or '-'} |")
-    return rows
+    return rows, total
+
+
+def tally_failures(surface: str, name: str, tally: Tally) -> list[str]:
+    """The failure columns of one row of the table that are above 0, each as ``surface/generator: column n``."""
+    columns = {
+        "5xx": tally.statuses["5xx"],
+        "non-OpenAI errors": tally.bad_errors,
+        "findings": sum(tally.findings.values()),
+        "transport errors": tally.transport_errors,
+    }
+    return [f"{surface}/{name}: {column} {n}" for column, n in columns.items() if n > 0]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=10_000, help="cases per surface (half per generator)")
     parser.add_argument("--wire-cases", type=int, default=2000, help="HTTP-layer cases per surface")
+    parser.add_argument("--seeded", action="store_true", help="derandomize the generators: a run repeats")
+    parser.add_argument("--smoke", action="store_true", help=f"tiny seeded budget: {SMOKE}")
     args = parser.parse_args()
+    budget = (
+        SMOKE if args.smoke else Budget(args.cases, args.wire_cases, field_cases(args.cases), args.seeded)
+    )
     model_dir = ensure_tiny_model()
     logs = Path(os.environ.get("TMPDIR", "/tmp")) / f"llmfn-fuzz-{os.getpid()}"
     logs.mkdir(parents=True, exist_ok=True)
-    print(f"cases per surface: {args.cases}; server logs in {logs}\n")
+    print(
+        f"cases per surface: {budget.cases} (+{budget.field} field, +{budget.wire} wire; seeded: {budget.seeded}); server logs in {logs}\n"
+    )
     print(
         "| surface | generator | cases | 2xx | 4xx | 5xx | non-OpenAI errors | transport errors | seconds |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    notes, problems = [], []
+    notes, problems, failures = [], [], []
     wire_rows: list[tuple[str, str, Tally, float]] = []
     for surface, run in (("serve", serve_surface), ("gateway", gateway_surface)):
-        rows, after = run(model_dir, args.cases, args.wire_cases, logs)
+        rows, after, failed = run(model_dir, budget, logs)
+        failures += [f"{surface}: {f}" for f in failed]
         wire_rows += [(surface, name, tally, seconds) for name, tally, seconds in rows if "wire" in name]
         for name, tally, seconds in rows:
             s = tally.statuses
@@ -256,6 +302,7 @@ def main() -> None:
                 flush=True,
             )
             problems += [f"{surface}/{name}: {p}" for p in tally.problems[:5]]
+            failures += tally_failures(surface, name, tally)
         notes.append(f"{surface}: {after}")
     print()
     for line in notes:
@@ -275,8 +322,13 @@ def main() -> None:
     for line in problems:
         print(line)
     print("\n| where a key is read | keys that are no key | accepted | which |\n|---|---|---|---|")
-    for row in key_table():
+    rows, accepted = key_table()
+    for row in rows:
         print(row)
+    failures += [f"bad keys accepted: {accepted}"] if accepted else []
+    print(f"\nfailures: {'; '.join(failures) or 'none'}")
+    if failures:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,16 @@ second digest) and optionally ``--rollback-revision``: deploy (the publish start
 version Active, time to the first streamed token through the alias, one scaler tick and the floors,
 a redeploy with the new digest, ``llmfn promote`` of it in canary steps, the rollback, the floors
 left (only the alias's versions may hold one), destroy; each step's time printed.
+
+``--smoke`` (no account, seconds): :func:`smoke_main` runs the Tencent steps above through this script's
+own step functions against the stand-ins of ``tests/cloud/test_tencent_rehearsal.py``: the SCF emulator
+(API, function URLs, Cloud Monitor metrics, warm capacity), the stack's Pulumi program under Pulumi's mocks
+with that test's provider stand-in playing ``pulumi up`` / ``pulumi destroy``, and a null-engine
+inference app behind each version. Covered: deploy, ``/healthz`` and one chat completion through the
+function URL, the three after-deploy checks, a redeploy with a new revision, ``llmfn promote`` (10, 50,
+100), the after-promote checks, the promotion that must roll back, destroy and the after-destroy check.
+Not covered: the Pulumi CLI and the real provider, the scaler tick (the rehearsal test runs the scaler
+image against a COS stand-in) and the AWS and GPU paths (``tests/cloud/test_aws_gpu.py``).
 """
 
 from __future__ import annotations
@@ -60,12 +70,16 @@ sys.path.insert(0, str(REPO_ROOT))
 
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cloud", choices=["aws", "tencentcloud"], required=True)
-    parser.add_argument("--region", required=True)
-    parser.add_argument("--image-uri", required=True, help="a pushed llmfn serve image (CPU is enough)")
-    parser.add_argument("--model-repo", required=True)
-    parser.add_argument("--model-revision", required=True, help="40-character commit sha")
-    parser.add_argument("--new-model-revision", required=True, help="the revision to promote")
+    smoke = "--smoke" in sys.argv[1:]  # the stand-ins need none of the account's arguments
+    parser.add_argument(
+        "--smoke", action="store_true", help="the Tencent steps against the local stand-ins, no account"
+    )
+    parser.add_argument("--cloud", choices=["aws", "tencentcloud"], required=not smoke)
+    parser.add_argument("--region", required=not smoke)
+    parser.add_argument("--image-uri", required=not smoke, help="a pushed llmfn serve image (CPU is enough)")
+    parser.add_argument("--model-repo", required=not smoke)
+    parser.add_argument("--model-revision", required=not smoke, help="40-character commit sha")
+    parser.add_argument("--new-model-revision", required=not smoke, help="the revision to promote")
     parser.add_argument("--state-bucket", help="tencentcloud: COS bucket (name-appid) for the scaler state")
     parser.add_argument("--scaler-role", help="tencentcloud: CAM role the scaler runs as (required there)")
     parser.add_argument("--memory-mb", type=int, default=3072)
@@ -111,8 +125,8 @@ class Steps:
         return result
 
     def table(self) -> str:
-        lines = [f"{'step':<34} {'seconds':>8}  result"]
-        lines += [f"{name:<34} {seconds:>8.1f}  {result}" for name, seconds, result in self.timings]
+        lines = [f"{'step':<44} {'seconds':>8}  result"]
+        lines += [f"{name:<44} {seconds:>8.1f}  {result}" for name, seconds, result in self.timings]
         return "\n".join(lines)
 
 
@@ -283,10 +297,10 @@ def tencent_checks_after_promote(
 
 
 def tencent_rollback(
-    outputs: dict[str, Any], revision: str, api_key: str, api_endpoint: str | None = None
+    outputs: dict[str, Any], revision: str, api_key: str, api_endpoint: str | None = None, poll_s: float = 5.0
 ) -> dict[str, Any]:
     """Promote ``revision`` (already deployed) behind a P95 gate no version passes: it must roll back
-    and leave the alias as it was; the report."""
+    and leave the alias as it was; the report. ``poll_s``: seconds between warm-capacity polls."""
     from functions.cloud.retry import RetryPolicy
     from llmfn.release.gates import GateThresholds, SmokeCheck
     from llmfn.release.promotion import Promotion, PromotionPlan
@@ -304,6 +318,7 @@ def tencent_rollback(
             metrics_window_s=120,
             thresholds=GateThresholds(max_error_rate=0.5, max_p95_s=1e-6),
             warm_timeout_s=900,
+            poll_s=poll_s,
         ),
         smoke=SmokeCheck(endpoint_url=stack.endpoint_url, api_key=api_key, timeout_s=120),
     ).run()
@@ -328,18 +343,29 @@ def tencent_checks_after_destroy(outputs: dict[str, Any], api_endpoint: str | No
 
 
 def promote(
-    outputs: dict[str, Any], revision: str, api_key: str, steps: tuple[int, ...] = (50, 100)
+    outputs: dict[str, Any],
+    revision: str,
+    api_key: str,
+    steps: tuple[int, ...] = (50, 100),
+    api_endpoint: str | None = None,
+    interval_s: float = 60.0,
+    poll_s: float = 5.0,
 ) -> dict[str, Any]:
-    """``llmfn promote`` of ``revision`` in ``steps`` (default 50, 100) with a 60 s interval; the report."""
+    """``llmfn promote`` of ``revision`` in ``steps`` (default 50, 100) with an ``interval_s`` (60 s)
+    interval; the report. ``api_endpoint``: the cloud API override (``--smoke``: the emulator, and the
+    outputs go to a temporary file, not ``stack-outputs/``)."""
     from functions.cloud.retry import RetryPolicy
     from llmfn.release.gates import GateThresholds, SmokeCheck
     from llmfn.release.promotion import Promotion, PromotionPlan
     from llmfn.release.stack import resolve_stack
 
-    outputs_file = REPO_ROOT / "stack-outputs" / "live-smoke.json"
-    outputs_file.parent.mkdir(exist_ok=True)
-    outputs_file.write_text(json.dumps(outputs))
-    stack = resolve_stack("live-smoke", outputs_file)
+    if api_endpoint is not None:
+        stack = _tencent_stack(outputs, api_endpoint)
+    else:
+        outputs_file = REPO_ROOT / "stack-outputs" / "live-smoke.json"
+        outputs_file.parent.mkdir(exist_ok=True)
+        outputs_file.write_text(json.dumps(outputs))
+        stack = resolve_stack("live-smoke", outputs_file)
     retry = RetryPolicy()
     report = Promotion(
         control=stack.target.control(retry),
@@ -347,10 +373,11 @@ def promote(
         plan=PromotionPlan(
             model_revision=revision,
             steps=steps,
-            interval_s=60,
+            interval_s=interval_s,
             metrics_window_s=120,
             thresholds=GateThresholds(max_error_rate=0.5, max_p95_s=60.0),
             warm_timeout_s=900,
+            poll_s=poll_s,
         ),
         smoke=SmokeCheck(endpoint_url=stack.endpoint_url, api_key=api_key, timeout_s=120),
     ).run()
@@ -519,8 +546,105 @@ def gpu_main(args: argparse.Namespace) -> int:
     return report_steps(steps)
 
 
+SMOKE_FUNCTION = "qwen3-4b-infer"  # the function of Pulumi.example-tencent.yaml
+SMOKE_CONCURRENCY = 8  # its concurrencyPerInstance
+SMOKE_REVISIONS = ("1" * 40, "2" * 40, "3" * 40)  # deployed, promoted, rolled back
+SMOKE_KEY = "sk-live-smoke-0123456789abcdef"
+
+
+def _smoke_metrics(scf: Any, qualifier: str) -> None:
+    """One minute of healthy Cloud Monitor data for ``qualifier`` (100 invocations of 0.4 s, no errors)."""
+    minute = int(time.time()) - 120
+    for metric, value in (
+        ("Invocation", 100.0),
+        ("Error", 0.0),
+        ("ConcurrentExecutions", 6.0),
+        ("Duration", 400.0),
+    ):
+        scf.put_metric(SMOKE_FUNCTION, qualifier, metric, minute, value)
+
+
+def smoke_main() -> int:
+    """``--smoke``: the Tencent steps of :func:`main` against the stand-ins (see the module docstring)."""
+    import os
+
+    from functions.api.router import create_app
+    from functions.settings import ServeSettings
+    from tests.cloud.scf_emulator import ScfEmulator
+    from tests.cloud.test_tencent_rehearsal import EXAMPLE, ProviderStandIn
+    from tests.functions.helpers import running, wait_ready
+    from tests.infra.mocks import example_with, run_stack
+
+    scf = ScfEmulator().start()
+    scf.update_s = 0.05  # "Updating" after every configuration change: publishing must wait for Active
+    for spelling in ("SECRET_ID", "SECRETID"):  # the provider's and llmfn's own spellings
+        os.environ[f"TENCENTCLOUD_{spelling}"] = scf.secret_id
+    for spelling in ("SECRET_KEY", "SECRETKEY"):
+        os.environ[f"TENCENTCLOUD_{spelling}"] = scf.secret_key
+    os.environ.pop("TENCENTCLOUD_SESSIONTOKEN", None)
+    provider, api = ProviderStandIn(scf), f"http://{scf.endpoint}"
+    app = create_app(ServeSettings(engine="null", model_name="tiny", api_key=SMOKE_KEY))
+    steps, outputs = Steps(), {}
+
+    def deploy(revision: str) -> dict[str, Any]:
+        up = provider.up(run_stack(example_with(EXAMPLE, modelRevision=revision, apiKey=SMOKE_KEY)))
+        scf.serve_version(SMOKE_FUNCTION, str(up["version"]), instance)
+        _smoke_metrics(scf, str(up["version"]))
+        return dict(up)
+
+    try:
+        with running(app) as instance:
+            wait_ready(instance, api_key=SMOKE_KEY)
+            outputs = steps.run("pulumi up (stand-in)", lambda: deploy(SMOKE_REVISIONS[0])) or {}
+            url = str(outputs.get("endpointUrl") or "")
+            print(f"   endpoint {url}, version {outputs.get('version')}")
+            steps.run("GET /healthz through the gateway", lambda: wait_healthy(url, 30))
+            print(f"   answer: {steps.run('POST /v1/chat/completions', lambda: chat(url, SMOKE_KEY))!r}")
+            steps.run(
+                "tencent: URL on the alias, concurrency, key",
+                lambda: tencent_checks_after_deploy(outputs, SMOKE_CONCURRENCY, api_endpoint=api),
+            )
+            scf.prewarm(SMOKE_FUNCTION, "1", 1)  # what the scaler's first tick leaves (not run here)
+            outputs = (
+                steps.run("pulumi up (new model revision)", lambda: deploy(SMOKE_REVISIONS[1])) or outputs
+            )
+            report = steps.run(
+                "llmfn promote",
+                lambda: promote(
+                    outputs, SMOKE_REVISIONS[1], SMOKE_KEY, (10, 50, 100), api, interval_s=0, poll_s=0.01
+                ),
+            )
+            if report is not None:
+                print(f"   {report['status']}: {report['previous_version']} -> {report['new_version']}")
+                steps.run(
+                    "tencent: canary URL gone, versions pruned",
+                    lambda: tencent_checks_after_promote(outputs, report, api_endpoint=api),
+                )
+            outputs = (
+                steps.run("pulumi up (rollback revision)", lambda: deploy(SMOKE_REVISIONS[2])) or outputs
+            )
+            rolled = steps.run(
+                "tencent: promote that rolls back",
+                lambda: tencent_rollback(outputs, SMOKE_REVISIONS[2], SMOKE_KEY, api, poll_s=0.01),
+            )
+            if rolled is not None:
+                print(f"   {rolled['status']}: {rolled['reason']}")
+    finally:
+        if outputs:
+            failed, steps.failed = steps.failed, None  # destroy even after a failure
+            steps.run("pulumi destroy (stand-in)", provider.destroy)
+            steps.run(
+                "tencent: nothing left", lambda: tencent_checks_after_destroy(outputs, api_endpoint=api)
+            )
+            steps.failed = steps.failed or failed
+        scf.stop()
+    return report_steps(steps)
+
+
 def main() -> int:
     args = _args()
+    if args.smoke:
+        return smoke_main()
     if args.cloud == "aws" and args.gpu:
         return gpu_main(args)
     if args.cloud == "tencentcloud" and not (args.state_bucket and args.scaler_role):

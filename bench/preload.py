@@ -15,7 +15,8 @@ Clock: starts after ``import torch`` (every variant needs it), ends when every b
 
 ``--smoke``: one cold run of each kind of variant (``--modes``, ``--variants`` to change) on the embedded tiny model (a real Qwen3
 checkpoint of ~0.8 MB in 3 shards, built once and cached under ``$LLMFN_CACHE`` as ``llmfn dev`` does)
-instead of a generated one; the figures mean nothing. ``tests/bench`` runs it.
+instead of a generated one, every variant in turn in one fresh child process (torch imported once); the
+figures mean nothing. ``tests/bench`` runs it.
 """
 
 from __future__ import annotations
@@ -295,8 +296,14 @@ def warm_cache(paths: list[Path]) -> None:
 
 
 def measure(variant: str, model_dir: Path) -> dict[str, float]:
+    """Time ``variant`` in a fresh process."""
+    return measure_together([variant], model_dir)[variant]
+
+
+def measure_together(variants: list[str], model_dir: Path) -> dict[str, dict[str, float]]:
+    """Run ``variants`` in turn in one fresh process (``--smoke``: torch imported once); each one's figures."""
     out = subprocess.run(
-        [sys.executable, __file__, "--child", variant, "--dir", str(model_dir)],
+        [sys.executable, __file__, "--child", ",".join(variants), "--dir", str(model_dir)],
         check=True,
         capture_output=True,
         text=True,
@@ -345,7 +352,7 @@ def main() -> None:
         else Path(f"{args.dir}-x{args.scale}")
     )
     if args.child:
-        print(json.dumps(run_child(args.child, model_dir)))
+        print(json.dumps({variant: run_child(variant, model_dir) for variant in args.child.split(",")}))
         return
     if args.smoke:
         from llmfn.local.tiny_model import ensure_tiny_model
@@ -368,6 +375,11 @@ def main() -> None:
         results: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
         started = time.perf_counter()
         for _ in range(args.runs):
+            if args.smoke:  # every branch once, in one process: nothing is measured
+                drop_cache(paths) if mode == "cold" else warm_cache(paths)
+                for variant, figures in measure_together(variants, model_dir).items():
+                    results[variant].append(figures)
+                continue
             for variant in variants:  # interleaved, so slow phases of a loaded machine hit every variant
                 drop_cache(paths) if mode == "cold" else warm_cache(paths)
                 results[variant].append(measure(variant, model_dir))

@@ -4,7 +4,7 @@ First the summary: one table, a row per trace x provider (scf, lambda, lambda-gp
 policy with cost / oracle, P99 TTFT and throttled share, the best policy of each row (the cheapest
 that meets the SLO) marked ``*``, and per row the hybrid's two checks: at most 1.03x the cheaper of
 on-demand and the fixed pool among those meeting the SLO, and at most 1.05x the printed price floor
-(``--only-summary`` stops there; ``--smoke`` runs it on small synthetic traces).
+(``--only-summary`` stops there).
 Prints first, per provider and Azure trace, the packing gap with and without tiers (and with
 length-aware 'fit' dispatch) beside the oracle and the no-wait floor, with the goal check (hybrid
 <= 1.10x oracle with the SLO met, or the one line saying the SLO is infeasible); ``--only-packing``
@@ -16,6 +16,9 @@ request-level one on the same traces and the 14-day replay against its 60 s budg
 
 Run: ``.venv/bin/python bench/simulate.py [--repeats 5] [--providers scf,lambda]``. The machine is
 shared, so wall times move by tens of percent between runs; the spread (min-max) is printed.
+``--smoke`` runs the whole pipeline (every table and check above, one repeat of each timing) in seconds on
+the same files cut to their first rows (``SMOKE_ROWS``), read through the same reader; its figures mean
+nothing, only that every step ran.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,7 +38,7 @@ from scaling.providers import cost, get_provider  # noqa: E402
 from scaling.sim_requests import FINGERPRINT_BOUNDS  # noqa: E402
 from scaling.simulate import Report, Settings, _Runner, simulate  # noqa: E402
 from scaling.tables import format_report  # noqa: E402
-from scaling.traces import Trace, diurnal_trace, read_trace  # noqa: E402
+from scaling.traces import Trace, read_trace  # noqa: E402
 
 TRACES = REPO.parent / "shared" / "data" / "traces"
 AZURE = ("azure_llm_2023_conv.csv", "azure_llm_2023_code.csv")
@@ -44,6 +48,17 @@ QUOTA = 20_000  # instances: ServeGen peaks need ~1,700 SCF instances or ~13,000
 SUMMARY_PROVIDERS = ("scf", "lambda", "lambda-gpu")
 NEVER_WORSE = 1.03  # hybrid <= 1.03x the cheaper of on-demand and the fixed pool meeting the SLO
 NEAR_FLOOR = 1.05  # hybrid <= 1.05x the price floor
+SMOKE_ROWS = {AZURE[0]: 800, AZURE[1]: 800, SERVEGEN: 3}
+"""Rows each trace file keeps in ``--smoke``: a few minutes of each Azure trace, three 10-minute ServeGen windows."""
+
+
+def cut_traces(into: Path) -> Path:
+    """Copy each shipped trace's header and first ``SMOKE_ROWS`` rows into ``into``; returns ``into``."""
+    for name, rows in SMOKE_ROWS.items():
+        with (TRACES / name).open(encoding="utf-8") as src:
+            head = [line for _, line in zip(range(rows + 1), src, strict=False)]
+        (into / name).write_text("".join(head), encoding="utf-8")
+    return into
 
 
 def _cell(p) -> str:
@@ -202,15 +217,22 @@ def main() -> None:
         "--only-packing", action="store_true", help="Only the packing tables (deterministic: no timing)."
     )
     parser.add_argument("--only-summary", action="store_true", help="Only the summary table.")
-    parser.add_argument("--smoke", action="store_true", help="The summary on small synthetic traces.")
+    parser.add_argument(
+        "--smoke", action="store_true", help="Every step on the traces cut to their first rows, 1 repeat."
+    )
     args = parser.parse_args()
+    if args.smoke:
+        with tempfile.TemporaryDirectory() as cut:
+            run(args, cut_traces(Path(cut)), repeats=1)
+        return
     if args.repeats < 5:
         parser.error("--repeats must be >= 5 (medians of at least 5 runs)")
-    if args.smoke:
-        small = {t.name: t for t in (diurnal_trace(0.3, days=0.1, seed=1),)}
-        print("\n".join(summary_rows(small, SUMMARY_PROVIDERS)[0]))
-        return
-    traces = {name: read_trace(TRACES / name, seed=0) for name in (*AZURE, SERVEGEN)}
+    run(args, TRACES, args.repeats)
+
+
+def run(args: argparse.Namespace, folder: Path, repeats: int) -> None:
+    """Every table of the benchmark on the trace files in ``folder``, timings as medians of ``repeats``."""
+    traces = {name: read_trace(folder / name, seed=0) for name in (*AZURE, SERVEGEN)}
     print("\n".join(summary_rows(traces, SUMMARY_PROVIDERS)[0]))
     print()
     if args.only_summary:
@@ -233,26 +255,26 @@ def main() -> None:
         print()
 
     print(
-        f"simulator speed (all {len(POLICY_NAMES)} policies incl. the fixed-pool search; median of {args.repeats}, min-max)"
+        f"simulator speed (all {len(POLICY_NAMES)} policies incl. the fixed-pool search; median of {repeats}, min-max)"
     )
     scf = get_provider("scf").with_overrides(max_instances=QUOTA)
     for name in AZURE:
         trace = traces[name]
         req = timed(
             lambda t=trace: simulate(t, POLICY_NAMES, Settings(provider=scf, fidelity="request")),
-            args.repeats,
+            repeats,
         )
         ts = timed(
             lambda t=trace: simulate(t, POLICY_NAMES, Settings(provider=scf, fidelity="timestep")),
-            args.repeats,
+            repeats,
         )
         print(
             f"  {trace.name:28s} {trace.requests:>11,} req  request-level {req[0]:6.2f} s ({req[1]:.2f}-{req[2]:.2f})  "
             f"time-step {ts[0]:6.2f} s ({ts[1]:.2f}-{ts[2]:.2f})  time-step speed-up {req[0] / ts[0]:.1f}x"
         )
     trace = traces[SERVEGEN]
-    sg = timed(lambda: simulate(trace, POLICY_NAMES, Settings(provider=scf)), args.repeats)
-    read = timed(lambda: read_trace(TRACES / SERVEGEN, seed=0), args.repeats)
+    sg = timed(lambda: simulate(trace, POLICY_NAMES, Settings(provider=scf)), repeats)
+    read = timed(lambda: read_trace(folder / SERVEGEN, seed=0), repeats)
     print(
         f"  {trace.name:28s} {trace.requests:>11,} req  14-day time-step replay {sg[0]:6.2f} s ({sg[1]:.2f}-{sg[2]:.2f}) "
         f"= {sg[0] / 60:.2f} of the 60 s budget; {trace.duration_s * (len(POLICY_NAMES) - 1) / sg[0] / 1e6:.2f} M "

@@ -67,7 +67,7 @@ SEED_001_BREAKDOWN = (
     ColdStartStage("cuda_context", 0.9, "seeds/001: streams, events, graphs"),
     ColdStartStage("kv_cache_allocation", 2.1, "seeds/001: paged KV-cache at max-model-len"),
 )
-"""Qwen3-4B under vLLM without a staged preload (seeds/001); its 0.6 s first token is the first
+"""Qwen3-4B on vLLM, no staged preload (docs/sources.md, seeds/001); its 0.6 s first token is the first
 request's own prefill and decode, which the simulator adds per request, so it is left out."""
 STAGED_PRELOAD = (
     ColdStartStage(

@@ -160,9 +160,9 @@ class Provider:
 
     concurrency_per_instance: requests one instance serves at once (SCF multi-concurrency 8 =
         docs/sources.md's batch 8; a Lambda execution environment serves 1).
-    cold_start_s: 2.8 s, the staged preload (seeds/000); 5.4 s without it (seeds/001).
+    cold_start_s: 2.8 s, the staged preload; 5.4 s without it (docs/sources.md, seeds/000 and 001).
     keep_alive_s: how long the platform keeps an idle on-demand instance warm (not public for SCF
-        or Lambda; 600 s = seeds/002's "idle 10 min -> zero").
+        or Lambda; 600 s = docs/sources.md's seeds/002 "idle 10 min -> zero").
     max_instances: quota on reserved + on-demand instances (SCF: the function's concurrency quota).
     on_demand: whether the platform starts instances on demand (False for a server pool).
     memory_gb: billed memory per instance (16 GB GPU slice: 7.8 GB at batch 8 + KV room; Lambda's

@@ -22,7 +22,7 @@ class ServiceModel:
     prefill_tokens_per_s: 8000 tok/s: ~8 GFLOP per token for a 4B model at ~64 TFLOPS effective
         bf16 on an A10G; a 30-token "hello" then prefills in 4 ms.
     decode_s_per_token: 0.013 s at batch 1: the 8.04 GB of weights read per token at the A10G's
-        600 GB/s; seeds/002's 2.1 s for a ~160-token code answer and 120 ms for "hello" agree.
+        600 GB/s; docs/sources.md's seeds/002: 2.1 s for a ~160-token code answer, 120 ms for "hello".
     batch_slowdown (k): per extra request in the batch; (8 / 2.3 - 1) / 7 = 0.354 so that batch 8
         gives 2.3x the throughput of batch 1 (docs/sources.md).
     """

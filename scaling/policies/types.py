@@ -158,7 +158,7 @@ class Policy(Protocol):
 
 
 class ReactiveConfig(FrozenModel):
-    """The seed's load-score policy, its exact constants (seeds/000, ``calculate_load`` /
+    """The seed's load-score policy, its exact constants (docs/sources.md, seeds/000, ``calculate_load`` /
     ``scale_decision``): load = 0.4 cpu + 0.3 mem + 0.3 rps, EMA alpha 0.7, up above 0.8 to
     ceil(N x 2^((load - 0.8) x 10)), down below 0.3 to max(min, floor(sqrt N)), min 1, max 50.
 
@@ -230,8 +230,8 @@ class HybridConfig(FrozenModel):
     correction_after_s: the measured need must differ from the hourly base this long before the
         correction replaces it (bursts shorter than this go to on-demand instances).
     prewarm_margin_s: pre-warm this long before the predicted load on top of the cold start
-        (seeds/002: "pre-warm 30 s before predicted load").
-    idle_to_zero_s: no arrivals for this long -> reserved 0 until traffic returns (seeds/002's
+        (docs/sources.md, seeds/002: "pre-warm 30 s before predicted load").
+    idle_to_zero_s: no arrivals for this long -> reserved 0 until traffic returns (docs/sources.md, seeds/002:
         silent recycle reaches zero after 10 min idle; 300 s is its "minimal" step).
     warm_pool_lookback_s: pre-warm keeps the live instance count at the largest one observed over
         this many seconds, so a burst like the last one finds warm instances even after the
@@ -271,7 +271,7 @@ class PolicyConfig(FrozenModel):
     concurrency_per_instance: concurrent requests one instance serves (c); default 8, the batch
         docs/sources.md quotes (batch 8 = 2.3x throughput). Lambda instances serve 1.
     cold_start_s: seconds from asking for an instance to it serving; default 2.8 s, the staged
-        preload's figure (seeds/000; 5.4 s = 1.8 + 0.9 + 2.1 + 0.6 without it, seeds/001).
+        preload's figure (docs/sources.md: seeds/000; 5.4 s = 1.8 + 0.9 + 2.1 + 0.6 without it, seeds/001).
     min_reserved / max_reserved: bounds applied to every policy's raw reserved count (50 = the
         seed's MAX_INSTANCES). The project's one name for this concept (the stack's
         ``llmfn:minInstances`` / ``llmfn:maxInstances`` and ``llmfn plan --min`` / ``--max`` map to

@@ -19,6 +19,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -46,9 +47,20 @@ PRELOAD_VARIANTS = (
     "raw-mmap",
     "raw-mmap:1",
 )
-# bench/simulate.py, bench/fuzz.py and bench/live_smoke.py have no --smoke flag yet: their rows run the
-# smallest run each has (the deterministic packing tables of one provider; 4 fuzz cases per surface;
-# live_smoke's argument parsing, since everything else needs a real account and the Pulumi CLI)
+LIVE_SMOKE_STEPS = (
+    "pulumi up (stand-in)",
+    "GET /healthz through the gateway",
+    "POST /v1/chat/completions",
+    "tencent: URL on the alias, concurrency, key",
+    "pulumi up (new model revision)",
+    "llmfn promote",
+    "tencent: canary URL gone, versions pruned",
+    "pulumi up (rollback revision)",
+    "tencent: promote that rolls back",
+    "pulumi destroy (stand-in)",
+    "tencent: nothing left",
+)
+"""bench/live_smoke.py --smoke: its Tencent steps against the SCF emulator (no scaler tick, no AWS)."""
 SMOKES: dict[str, Smoke] = {
     "coldstart.py": Smoke(
         ("--smoke",),
@@ -69,21 +81,50 @@ SMOKES: dict[str, Smoke] = {
         ("| bare |", "| app |", "added p50 latency", "| unloaded 0.5x |", "| overload 5x |", "RSS "),
     ),
     "simulate.py": Smoke(
-        ("--only-packing", "--providers", "scf"),
-        ("packing on azure_llm_2023_conv (scf)", "packing on azure_llm_2023_code (scf)", "no-wait floor"),
+        ("--smoke",),
+        (
+            "cells: cost / oracle, P99 TTFT",
+            *(f"servegen_m-large_per_10min   {p:10s} " for p in ("scf", "lambda", "lambda-gpu")),
+            "azure_llm_2023_code / lambda-gpu             hybrid ",
+            *(f"packing on azure_llm_2023_{t} ({p})" for t in ("conv", "code") for p in ("scf", "lambda")),
+            *(
+                f"trace {t}: "
+                for t in ("azure_llm_2023_conv", "azure_llm_2023_code", "servegen_m-large_per_10min")
+            ),
+            "goals: hybrid P99 TTFT",
+            *(
+                f"fidelity agreement on azure_llm_2023_{t} ({p})"
+                for t in ("conv", "code")
+                for p in ("scf", "lambda")
+            ),
+            "median of 1, min-max",
+            "14-day time-step replay",
+        ),
     ),
     "fuzz.py": Smoke(
-        ("--cases", "4"),
+        ("--smoke",),
         (
+            "seeded: True",
             "| serve | schemathesis |",
             "| serve | hypothesis bodies |",
             "| gateway | schemathesis |",
             "| gateway | hypothesis bodies |",
             "serve: process alive: True; breaker: closed",
-            "gateway: process alive: True; worker deaths: 0",
+            "gateway: process alive: True; worker deaths: 0; slots still leased: 0",
+            "| serve | field honesty |",
+            "| gateway | hypothesis wire |",
+            "| dev --api-key | 12 | 0 | - |",
+            "failures: none",
         ),
     ),
-    "live_smoke.py": Smoke(("--help",), ("--cloud {aws,tencentcloud}", "--new-model-revision", "--keep")),
+    "live_smoke.py": Smoke(
+        ("--smoke",),
+        (
+            "promoted: 1 -> 2",
+            "rolled-back: gate at",
+            *(f"-> {step} ...\n   ok in" for step in LIVE_SMOKE_STEPS),
+        ),
+    ),
 }
 
 
@@ -136,9 +177,11 @@ def test_serve_benchmark_smoke(tiny_model_dir: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_simulate_benchmark_runs_its_packing_tables(traces_dir: Path, tiny_model_dir: Path) -> None:
-    out = run_bench("simulate.py", SMOKES["simulate.py"].args, tiny_model_dir.parent, timeout_s=570)
+def test_simulate_benchmark_smoke(traces_dir: Path, tmp_path: Path) -> None:
+    """Every table (summary, packing, reports, goals, agreement, speed) on the shipped traces, cut short."""
+    out = run_bench("simulate.py", SMOKES["simulate.py"].args, tmp_path, timeout_s=570)
     _check("simulate.py", out)
+    assert out.count("goals: ") == 6, out  # 3 traces x 2 providers
 
 
 @pytest.mark.slow
@@ -147,12 +190,53 @@ def test_fuzz_benchmark_smoke(tiny_model_dir: Path) -> None:
     out = run_bench("fuzz.py", SMOKES["fuzz.py"].args, tiny_model_dir.parent, timeout_s=570)
     _check("fuzz.py", out)
     rows = re.findall(r"^\| (serve|gateway) \| [a-z ]+ \| (\d+) \| \d+ \| \d+ \| (\d+) \|", out, re.MULTILINE)
-    assert len(rows) == 4 and all(fivexx == "0" for _, _, fivexx in rows), out
+    assert len(rows) == 8 and all(fivexx == "0" for _, _, fivexx in rows), out
+
+
+def _load_bench(script: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{script[:-3]}", BENCH / script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fuzz_benchmark_names_each_failure_column() -> None:
+    """What makes ``bench/fuzz.py`` exit 1: each failure column above 0, by name; a clean row names none."""
+    from collections import Counter
+
+    from tests.fuzzing import Tally
+
+    fuzz = _load_bench("fuzz.py")
+    assert fuzz.tally_failures("serve", "schemathesis", Tally(cases=3)) == []
+    bad = Tally(cases=3, statuses=Counter({"5xx": 2}), bad_errors=1, transport_errors=4)
+    bad.findings["redirect"] += 1
+    assert fuzz.tally_failures("gateway", "hypothesis wire", bad) == [
+        "gateway/hypothesis wire: 5xx 2",
+        "gateway/hypothesis wire: non-OpenAI errors 1",
+        "gateway/hypothesis wire: findings 1",
+        "gateway/hypothesis wire: transport errors 4",
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_live_smoke_benchmark_smoke(tmp_path: Path) -> None:
+    """Every step against the stand-ins, in order, each ok; the table ends without a failure."""
+    out = run_bench("live_smoke.py", SMOKES["live_smoke.py"].args, tmp_path, timeout_s=240)
+    _check("live_smoke.py", out)
+    table = out[out.index("\nstep ") :]
+    assert [line.rsplit(None, 2)[0] for line in table.strip().splitlines()[1:]] == list(LIVE_SMOKE_STEPS), out
+    assert "FAILED" not in out, out
 
 
 def test_live_smoke_parses_its_arguments(tmp_path: Path) -> None:
     """Its whole run needs an account; what runs here is its argument parsing and its first refusal."""
-    _check("live_smoke.py", run_bench("live_smoke.py", ("--help",), tmp_path, timeout_s=120))
+    help_text = run_bench("live_smoke.py", ("--help",), tmp_path, timeout_s=120)
+    assert all(
+        f in help_text for f in ("--cloud {aws,tencentcloud}", "--new-model-revision", "--keep", "--smoke")
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     args = ["--cloud", "tencentcloud", "--region", "ap-guangzhou", "--image-uri", "i", "--model-repo", "m"]
     args += ["--model-revision", "a" * 40, "--new-model-revision", "b" * 40]
