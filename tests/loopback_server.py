@@ -2,12 +2,47 @@
 
 from __future__ import annotations
 
+import http.client
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 RequestHandler = Callable[[BaseHTTPRequestHandler], None]
+
+HOP_BY_HOP = frozenset({"transfer-encoding", "connection", "content-length", "keep-alive"})
+"""Headers a proxying stand-in never copies from one connection to the other."""
+
+
+def forward(
+    upstream: tuple[str, int], method: str, path: str, headers: Mapping[str, str], body: bytes | None
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """One request to ``upstream`` (host, port), e.g. moto behind a stand-in: (status, headers, body)."""
+    connection = http.client.HTTPConnection(*upstream, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=dict(headers))
+        response = connection.getresponse()
+        return response.status, response.getheaders(), response.read()
+    finally:
+        connection.close()
+
+
+def relay(
+    request: BaseHTTPRequestHandler,
+    status: int,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    drop: frozenset[str] = HOP_BY_HOP,
+) -> None:
+    """Answer ``request`` with an upstream's answer, less the ``drop`` headers (lower case); no body on HEAD."""
+    request.send_response(status)
+    for name, value in headers:
+        if name.lower() not in drop:
+            request.send_header(name, value)
+    request.send_header("Content-Length", str(len(body)))
+    request.end_headers()
+    if request.command != "HEAD":
+        request.wfile.write(body)
 
 
 class LoopbackServer:

@@ -36,7 +36,7 @@ from tests.cloud import aws_gpu_standin, aws_rules
 from tests.cloud.aws_gpu_standin import ManagedInstancesStandIn
 from tests.cloud.faults import FaultPlan
 from tests.cloud.warm_capacity import WarmCapacity
-from tests.loopback_server import LoopbackServer
+from tests.loopback_server import HOP_BY_HOP, LoopbackServer, forward, relay
 
 _LAMBDA_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     (
@@ -64,7 +64,6 @@ _LAMBDA_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$"), "Invoke"),
     *aws_gpu_standin.ROUTES,
 ]
-_HOP_BY_HOP = {"transfer-encoding", "connection", "content-length", "keep-alive"}
 
 
 def operation_of(method: str, path: str, headers: Any, body: bytes) -> str:
@@ -187,26 +186,13 @@ class AwsProxy:
             time.sleep(self.faults.timeout_delay_s)
             request.close_connection = True
             return
-        request.send_response(status)
-        for name, value in headers:
-            if name.lower() not in _HOP_BY_HOP:
-                request.send_header(name, value)
-        request.send_header("Content-Length", str(len(answer)))
-        request.end_headers()
-        if request.command != "HEAD":
-            request.wfile.write(answer)
+        relay(request, status, headers, answer)
 
     def _forward(
         self, request: BaseHTTPRequestHandler, body: bytes
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        connection = http.client.HTTPConnection(self._moto_host, self._moto_port, timeout=30)
-        try:
-            headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
-            connection.request(request.command, request.path, body=body, headers=headers)
-            response = connection.getresponse()
-            return response.status, response.getheaders(), response.read()
-        finally:
-            connection.close()
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+        return forward((self._moto_host, self._moto_port), request.command, request.path, headers, body)
 
     def _scalable_target(
         self, request: BaseHTTPRequestHandler, params: dict[str, Any]
@@ -218,7 +204,7 @@ class AwsProxy:
             "ResourceIds": [params.get("ResourceId")],
             "ScalableDimension": params.get("ScalableDimension"),
         }
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         headers["X-Amz-Target"] = "AnyScaleFrontendService.DescribeScalableTargets"
         connection = http.client.HTTPConnection(self._moto_host, self._moto_port, timeout=30)
         try:

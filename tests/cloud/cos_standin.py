@@ -14,13 +14,13 @@ behaviour reported against botocore 1.36+:
 
 from __future__ import annotations
 
-import http.client
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
-from tests.loopback_server import LoopbackServer
+from tests.loopback_server import HOP_BY_HOP, LoopbackServer, forward, relay
 
-_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"}
+# send_response writes its own Date and Server: the upstream's would repeat them
+_DROPPED = HOP_BY_HOP | {"date", "server"}
 _CONDITIONAL_PUT_HEADERS = ("if-match", "if-none-match")
 
 
@@ -29,7 +29,7 @@ class CosStandIn:
 
     def __init__(self, upstream: str) -> None:
         parts = urlsplit(upstream)
-        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.checksum_headers: list[tuple[str, str, str]] = []  # (method, path, header)
         self.dropped_conditions: list[str] = []  # conditional headers a PUT carried (COS ignores them)
         self._server: LoopbackServer | None = None
@@ -48,28 +48,9 @@ class CosStandIn:
         assert self._server is not None, "start() the stand-in first"
         return self._server.url
 
-    def _upstream(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> tuple:
-        connection = http.client.HTTPConnection(self._host, self._port, timeout=30)
-        try:
-            connection.request(method, path, body=body, headers=headers)
-            answer = connection.getresponse()
-            return answer.status, answer.getheaders(), answer.read()
-        finally:
-            connection.close()
-
-    def _reply(self, request: BaseHTTPRequestHandler, status: int, headers: list, body: bytes) -> None:
-        request.send_response(status)
-        for name, value in headers:
-            if name.lower() not in _HOP_BY_HOP:
-                request.send_header(name, value)
-        request.send_header("Content-Length", str(len(body)))
-        request.end_headers()
-        if request.command != "HEAD":
-            request.wfile.write(body)
-
     def _error(self, request: BaseHTTPRequestHandler, status: int, code: str, message: str) -> None:
         body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
-        self._reply(request, status, [("Content-Type", "application/xml")], body)
+        relay(request, status, [("Content-Type", "application/xml")], body, _DROPPED)
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length", "0") or 0)
@@ -87,11 +68,13 @@ class CosStandIn:
                 del headers[name]
             if request.headers.get("x-cos-forbid-overwrite", "").lower() == "true":
                 signed = {k: v for k, v in headers.items() if k.lower() in ("authorization", "x-amz-date")}
-                status, _, _ = self._upstream("HEAD", request.path, signed, None)
+                status, _, _ = forward(self._upstream, "HEAD", request.path, signed, None)
                 if status == 200:
                     self._error(
                         request, 409, "FileAlreadyExists", "x-cos-forbid-overwrite: the object exists"
                     )
                     return
-        status, answer_headers, answer = self._upstream(request.command, request.path, headers, body or None)
-        self._reply(request, status, answer_headers, answer)
+        status, answer_headers, answer = forward(
+            self._upstream, request.command, request.path, headers, body or None
+        )
+        relay(request, status, answer_headers, answer, _DROPPED)
